@@ -1,0 +1,92 @@
+"""The composition root: the one place that reads settings and wires storage, engine and channels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.engine import Engine, utcnow
+from bot.logs import configure_logging
+from bot.outbox import Channel, OutboxSender
+from bot.settings import Settings
+from flows.catalog import Catalog
+from storage.database import create_engine, is_sqlite
+from storage.files import FileStore
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: AsyncEngine
+    catalog: Catalog
+    files: FileStore
+    engine: Engine
+    sender: OutboxSender
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def build(settings: Settings, channels: Sequence[Channel]) -> Services:
+    """Create every long-lived object once; nothing runs until :func:`running` starts it."""
+    database = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        sqlite_synchronous=settings.sqlite_synchronous,
+    )
+    catalog = Catalog.load()
+    files = FileStore(settings.optibot_data_dir, settings.optibot_file_key, settings.max_upload_bytes)
+    engine = Engine(
+        database,
+        catalog,
+        files,
+        default_language=settings.optibot_default_language,
+        batch_size=settings.engine_batch_size,
+        clock=utcnow,
+    )
+    sender = OutboxSender(database, channels, utcnow)
+    engine.on_commit(sender.wake)
+    return Services(settings, database, catalog, files, engine, sender)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    services: Services, *, deliver: bool = True, freeze_gc: bool = False
+) -> AsyncIterator[Services]:
+    """Migrate, start the engine (recovering unprocessed messages) and, if asked, the sender."""
+    settings = services.settings
+    if settings.auto_migrate or is_sqlite(settings.database_url):
+        await upgrade(services.database)
+    await services.engine.start()
+    if deliver:
+        services.tasks.append(asyncio.create_task(services.sender.run(), name="optibot-outbox"))
+    services.tasks.append(asyncio.create_task(services.engine.sweep(), name="optibot-sweep"))
+    # Objects built at start-up (catalogues, machines, pydantic types) live for the whole process:
+    # keep them out of the garbage collector's full collections.
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
+    try:
+        yield services
+    finally:
+        for task in services.tasks:
+            task.cancel()
+        for task in services.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        services.tasks.clear()
+        await services.engine.stop()
+        await services.database.dispose()
+
+
+def load_settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.optibot_log_level)
+    return settings

@@ -1,0 +1,1 @@
+"""Channel adapters: each translates its own payloads to and from the engine's messages."""

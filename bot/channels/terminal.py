@@ -1,0 +1,74 @@
+"""The terminal channel: ``optibot chat`` reads one client message per line, prints the replies."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.engine import Engine, Inbound
+from bot.outbox import OutboxSender
+from flows.types import ClientInput, Language
+from storage.files import FileStore, RejectedFileError
+
+CHANNEL = "terminal"
+
+
+class TerminalChannel:
+    """Prints replies; choices become numbered options the client may answer by number."""
+
+    name = CHANNEL
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.last_choices: dict[str, tuple[str | None, list[dict[str, str]]]] = {}
+
+    async def deliver(self, recipient: str, payload: dict[str, Any]) -> None:
+        lines = [str(payload.get("text", ""))]
+        choices = list(payload.get("choices") or [])
+        for number, choice in enumerate(choices, start=1):
+            lines.append(f"  {number}. {choice['label']}")
+        if choices:
+            self.last_choices[recipient] = (payload.get("step"), choices)
+        self.out.write("\n".join(lines) + "\n\n")
+        self.out.flush()
+
+    def read(self, recipient: str, line: str, files: FileStore) -> ClientInput:
+        """A typed line as the client meant it: an option number, a file path, or text."""
+        text = line.strip()
+        step, choices = self.last_choices.get(recipient, (None, []))
+        if text.isdigit() and 1 <= int(text) <= len(choices):
+            return ClientInput(choice=choices[int(text) - 1]["value"], step=step)
+        path = Path(text.strip("'\"")).expanduser()
+        if 0 < len(text) < 1024 and path.suffix.lower() in (".jpg", ".jpeg", ".png", ".pdf"):
+            try:
+                if path.is_file():
+                    return ClientInput(media=files.save(path.read_bytes()), media_name=path.name)
+            except (OSError, RejectedFileError):
+                return ClientInput(unsupported="file")
+        return ClientInput(text=line.rstrip("\n"))
+
+
+async def chat(
+    engine: Engine,
+    sender: OutboxSender,
+    channel: TerminalChannel,
+    *,
+    user: str,
+    language: Language | None,
+    stdin: TextIO = sys.stdin,
+) -> None:
+    """Run a chat until end of input. Each line is one inbound message with a fresh id."""
+    await sender.flush(recipient=user)
+    while True:
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            break
+        if not line.strip():
+            continue
+        said = channel.read(user, line, engine.files)
+        inbound = Inbound(CHANNEL, user, uuid.uuid4().hex, said, language)
+        await engine.handle(inbound)
+        await sender.flush(recipient=user)

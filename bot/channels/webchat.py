@@ -1,0 +1,261 @@
+"""The web chat channel: a page served by the app, a JSON API, and replies streamed by SSE.
+
+A browser is identified by a random cookie; the database only keeps a hash of it. Replies are read
+from the outbox rows of that browser (ids are the stream's cursor), so a page that reconnects
+resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import (
+    APIRouter,
+    Cookie,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.engine import Engine, Inbound
+from flows.catalog import Catalog
+from flows.types import ClientInput
+from storage.files import RejectedFileError
+from storage.tables import conversations, identities, messages, outbox
+
+CHANNEL = "webchat"
+COOKIE = "optibot_chat"
+KEEPALIVE_SECONDS = 15.0
+POLL_SECONDS = 2.0  # another process may have delivered: look again even if not woken
+
+
+def user_of(token: str) -> str:
+    """The identity stored for a browser: a hash of its cookie, never the cookie itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:40]
+
+
+class WebChatHub:
+    """Wakes the reply streams of one browser when its replies are committed."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+
+    def notify(self, user: str) -> None:
+        for event in self._waiters.get(user, ()):
+            event.set()
+
+    def subscribe(self, user: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waiters[user].add(event)
+        return event
+
+    def unsubscribe(self, user: str, event: asyncio.Event) -> None:
+        waiters = self._waiters.get(user)
+        if waiters is not None:
+            waiters.discard(event)
+            if not waiters:
+                del self._waiters[user]
+
+
+class WebChatChannel:
+    name = CHANNEL
+
+    def __init__(self, hub: WebChatHub) -> None:
+        self.hub = hub
+
+    async def deliver(self, recipient: str, payload: dict[str, Any]) -> None:
+        self.hub.notify(recipient)
+
+
+class ChatMessageIn(BaseModel):
+    id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    text: str | None = Field(default=None, max_length=60_000)
+    choice: str | None = Field(default=None, max_length=64)
+    step: str | None = Field(default=None, max_length=64)
+    lang: Literal["fr", "en"] | None = None
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted", "duplicate"]
+
+
+class ChatChoice(BaseModel):
+    value: str
+    label: str
+
+
+class ChatMessageOut(BaseModel):
+    id: int
+    direction: Literal["in", "out"]
+    text: str
+    choices: list[ChatChoice] = []
+    step: str | None = None
+    expects: str | None = None
+
+
+class History(BaseModel):
+    messages: list[ChatMessageOut]
+    cursor: int
+
+
+def _out(row_id: int, direction: Literal["in", "out"], text: str, payload: Any) -> ChatMessageOut:
+    payload = payload or {}
+    return ChatMessageOut(
+        id=row_id,
+        direction=direction,
+        text=text,
+        choices=[ChatChoice(**c) for c in payload.get("choices") or []],
+        step=payload.get("step"),
+        expects=payload.get("expects"),
+    )
+
+
+def build_router(engine: Engine, database: AsyncEngine, hub: WebChatHub, catalog: Catalog) -> APIRouter:
+    router = APIRouter(prefix="/api/chat", tags=["web chat"])
+
+    def browser(response: Response, token: str | None) -> str:
+        if token is None or not (20 <= len(token) <= 64):
+            token = secrets.token_urlsafe(24)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="lax", max_age=90 * 86400)
+        return user_of(token)
+
+    @router.get("/texts")
+    async def texts(lang: Literal["fr", "en"] = "fr") -> dict[str, str]:
+        """The page's own words, from the text catalogue."""
+        return {key[4:]: catalog.text(lang, key) for key in catalog.keys(lang) if key.startswith("web.")}
+
+    @router.get("/history")
+    async def history(response: Response, optibot_chat: Annotated[str | None, Cookie()] = None) -> History:
+        """The open conversation's transcript and the cursor to stream replies from."""
+        user = browser(response, optibot_chat)
+        async with database.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execution_options(isolation_level="REPEATABLE READ")
+            cursor = (
+                await connection.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(outbox.c.id), 0)).where(
+                        outbox.c.channel == CHANNEL, outbox.c.recipient == user
+                    )
+                )
+            ).scalar_one()
+            rows = await connection.execute(
+                sa.select(messages.c.id, messages.c.direction, messages.c.text, messages.c.payload)
+                .join(conversations, conversations.c.id == messages.c.conversation_id)
+                .join(identities, identities.c.conversation_id == conversations.c.id)
+                .where(identities.c.key == f"{CHANNEL}:{user}", conversations.c.owner != "closed")
+                .order_by(messages.c.id)
+            )
+            found = [_out(r.id, r.direction, r.text, r.payload) for r in rows]
+        return History(messages=found, cursor=int(cursor))
+
+    @router.post("/messages", status_code=202)
+    async def post_message(
+        body: ChatMessageIn, response: Response, optibot_chat: Annotated[str | None, Cookie()] = None
+    ) -> Accepted:
+        """Store one client message (idempotent on ``id``); the reply arrives on the stream."""
+        user = browser(response, optibot_chat)
+        if body.text is None and body.choice is None:
+            raise HTTPException(422, "text or choice is required")
+        said = ClientInput(text=body.text, choice=body.choice, step=body.step)
+        return await _submit(engine, Inbound(CHANNEL, user, body.id, said, body.lang))
+
+    @router.post("/files", status_code=202)
+    async def post_file(
+        response: Response,
+        id: Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+        file: Annotated[UploadFile, File()],
+        optibot_chat: Annotated[str | None, Cookie()] = None,
+    ) -> Accepted:
+        """A prescription photo or PDF (checked by content, encrypted at rest)."""
+        user = browser(response, optibot_chat)
+        content = await file.read(engine.files.max_bytes + 1)
+        try:
+            path = await asyncio.to_thread(engine.files.save, content)
+            said = ClientInput(media=path, media_name=(file.filename or "")[:255])
+        except RejectedFileError:
+            said = ClientInput(unsupported="file")
+        return await _submit(engine, Inbound(CHANNEL, user, id, said))
+
+    @router.get("/events", response_class=StreamingResponse)
+    async def events(
+        request: Request,
+        after: Annotated[int, Query(ge=0)] = 0,
+        optibot_chat: Annotated[str | None, Cookie()] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events: one ``message`` event per bot reply after the ``after`` cursor."""
+        if optibot_chat is None:
+            raise HTTPException(401, "no chat session")
+        user = user_of(optibot_chat)
+        if last_event_id is not None and last_event_id.isdigit():
+            after = max(after, int(last_event_id))
+        return StreamingResponse(
+            _stream(request, database, hub, user, after),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    return router
+
+
+async def _submit(engine: Engine, inbound: Inbound) -> Accepted:
+    accepted = await engine.accept(inbound)
+    if accepted.duplicate:
+        return Accepted(status="duplicate")
+    task = asyncio.create_task(engine.process(accepted, inbound))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return Accepted(status="accepted")
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+async def _stream(
+    request: Request, database: AsyncEngine, hub: WebChatHub, user: str, cursor: int
+) -> AsyncIterator[str]:
+    wake = hub.subscribe(user)
+    try:
+        yield "retry: 2000\n\n"
+        idle = 0.0
+        while not await request.is_disconnected():
+            async with database.connect() as connection:
+                rows = await connection.execute(
+                    sa.select(outbox.c.id, outbox.c.payload)
+                    .where(outbox.c.channel == CHANNEL, outbox.c.recipient == user, outbox.c.id > cursor)
+                    .order_by(outbox.c.id)
+                    .limit(100)
+                )
+                found = rows.all()
+            for row_id, payload in found:
+                cursor = row_id
+                message = _out(row_id, "out", payload.get("text", ""), payload)
+                yield f"id: {row_id}\nevent: message\ndata: {json.dumps(message.model_dump())}\n\n"
+            if found:
+                idle = 0.0
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                idle += POLL_SECONDS
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield ": keepalive\n\n"
+            wake.clear()
+    finally:
+        hub.unsubscribe(user, wake)

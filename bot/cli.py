@@ -1,0 +1,162 @@
+"""The ``optibot`` command line: run, chat, db upgrade, cases list, diagram."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings
+
+DEFAULT_TERMINAL_USER = "local"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="optibot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="serve the web app (web chat, API, /healthz)")
+    run.add_argument("--host", default=None, help="default: WEB_HOST or 127.0.0.1")
+    run.add_argument("--port", type=int, default=None, help="default: WEB_PORT or 8000")
+
+    chat = commands.add_parser("chat", help="chat with the bot in the terminal (one line per message)")
+    chat.add_argument("--user", default=DEFAULT_TERMINAL_USER, help="the client's id (default: local)")
+    chat.add_argument("--lang", choices=("fr", "en"), default=None, help="start in this language")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply pending migrations")
+
+    cases = commands.add_parser("cases", help="cases")
+    case_commands = cases.add_subparsers(dest="cases_command", required=True)
+    listing = case_commands.add_parser("list", help="list cases, queue order (priority, then age)")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    listing.add_argument("--status", default=None, help="only this status (queued, claimed, ...)")
+
+    diagram = commands.add_parser("diagram", help="write the flows' mermaid diagrams to docs/")
+    diagram.add_argument("--out", type=Path, default=Path("docs"), help="folder (default: docs)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "diagram":
+        return _diagram(args.out)
+    from bot.app import load_settings
+
+    settings = load_settings()
+    if args.command == "run":
+        return _run(settings, args.host, args.port)
+    if args.command == "chat":
+        return asyncio.run(_chat(settings, args.user, args.lang))
+    if args.command == "db":
+        return asyncio.run(_upgrade(settings))
+    if args.command == "cases":
+        return asyncio.run(_cases(settings, args.json, args.status))
+    return 2
+
+
+def _diagram(folder: Path) -> int:
+    from flows.diagram import diagrams
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in diagrams().items():
+        (folder / name).write_text(text, encoding="utf-8")
+        print(folder / name)
+    return 0
+
+
+def _run(settings: Settings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from bot.web.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.web_host,
+        port=port or settings.web_port,
+        log_level=settings.optibot_log_level.lower(),
+        access_log=False,  # request lines can carry personal data in query strings
+    )
+    return 0
+
+
+async def _chat(settings: Settings, user: str, language: str | None) -> int:
+    from bot.app import build, running
+    from bot.channels.terminal import TerminalChannel, chat
+
+    channel = TerminalChannel(sys.stdout)
+    services = build(settings, [channel])
+    if sys.stdin.isatty():
+        print("optibot — écrivez votre message (Ctrl-D pour quitter)\n", file=sys.stderr)
+    async with running(services, deliver=False, freeze_gc=True):
+        await chat(
+            services.engine,
+            services.sender,
+            channel,
+            user=user,
+            language="en" if language == "en" else ("fr" if language == "fr" else None),
+        )
+    return 0
+
+
+async def _upgrade(settings: Settings) -> int:
+    from storage.database import create_engine
+    from storage.migrate import upgrade
+
+    database = create_engine(settings.database_url)
+    try:
+        await upgrade(database)
+    finally:
+        await database.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _cases(settings: Settings, as_json: bool, status: str | None) -> int:
+    from storage.cases import list_cases
+    from storage.database import create_engine, is_sqlite
+    from storage.migrate import upgrade
+
+    database = create_engine(settings.database_url)
+    try:
+        if settings.auto_migrate or is_sqlite(settings.database_url):
+            await upgrade(database)
+        found = await list_cases(database, status)
+    finally:
+        await database.dispose()
+    if as_json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+    else:
+        print(_table(found))
+    return 0
+
+
+_COLUMNS = ("reference", "status", "kind", "need", "urgent", "mode", "priority", "postal_code", "created_at")
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no cases"
+    cells = [[_cell(row.get(c)) for c in _COLUMNS] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(_COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)[:19]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

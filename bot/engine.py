@@ -1,0 +1,486 @@
+"""The conversation engine: store every inbound message, then let the flow answer it, durably.
+
+``accept`` commits the message to the inbox (only then may a channel say "received"); ``process``
+runs the intake flow under the conversation's lock and writes state, transcript, case, consent and
+outbox rows in the same transaction. Both go through the group-commit :class:`~bot.pipeline.Pipeline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.export import client_export, client_files
+from flows.catalog import Catalog
+from flows.intake import IntakeFlow, format_phone
+from flows.lifecycle import priority_rank
+from flows.types import (
+    LANGUAGES,
+    ClientInput,
+    ConversationState,
+    CreateCase,
+    EraseData,
+    ExportData,
+    FlowContext,
+    JoinWaitlist,
+    Language,
+    RecordConsent,
+    Reply,
+)
+from storage import conversations as store
+from storage.files import FileStore
+
+log = logging.getLogger(__name__)
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+STALE_INBOX_AFTER = timedelta(seconds=60)
+# Longer texts are cut before storage: the flow reads only the start anyway (and says so).
+MAX_STORED_TEXT = 10_000
+
+
+def new_reference() -> str:
+    """A case reference a client can read out on the phone: OB- and six unambiguous characters."""
+    return "OB-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message from a client on a channel; ``external_id`` is the channel's id for it."""
+
+    channel: str
+    user: str
+    external_id: str
+    said: ClientInput
+    language: Language | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.user}"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "user": self.user,
+            "external_id": self.external_id,
+            "said": {k: v for k, v in asdict(self.said).items() if v is not None},
+            "language": self.language,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Inbound:
+        language = payload.get("language")
+        return cls(
+            channel=payload["channel"],
+            user=payload["user"],
+            external_id=payload["external_id"],
+            said=ClientInput(**payload.get("said", {})),
+            language=language if language in LANGUAGES else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    inbox_id: int | None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.inbox_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    inbox_id: int
+    inbound: Inbound
+
+
+@dataclass(slots=True)
+class _After:
+    """What to do once the batch is committed (never before: it could still roll back)."""
+
+    files_to_delete: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Use cases of the client conversation. Built once by the composition root."""
+
+    def __init__(
+        self,
+        database: AsyncEngine,
+        catalog: Catalog,
+        files: FileStore,
+        *,
+        default_language: Language = "fr",
+        batch_size: int = 64,
+        clock: Callable[[], datetime] = utcnow,
+        reference_factory: Callable[[], str] = new_reference,
+    ) -> None:
+        from bot.pipeline import Pipeline
+
+        self.database = database
+        self.catalog = catalog
+        self.files = files
+        self.flow = IntakeFlow(catalog)
+        self.default_language = default_language
+        self.clock = clock
+        self.reference_factory = reference_factory
+        self._listeners: list[Callable[[], None]] = []
+        self._after = _After()
+        self.pipeline: Pipeline[store.InboxRow, _Work] = Pipeline(
+            database,
+            accept=self._accept_batch,
+            process=self._process_batch,
+            fail=self._give_up,
+            batch_size=batch_size,
+            on_commit=self._committed,
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the writer and re-process what a previous run stored but did not answer."""
+        self.pipeline.start()
+        await self.recover()
+
+    async def stop(self) -> None:
+        await self.pipeline.stop()
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit (wakes the outbox sender, live views)."""
+        self._listeners.append(listener)
+
+    # --- use cases -------------------------------------------------------------------------------
+
+    async def accept(self, inbound: Inbound) -> Accepted:
+        """Store the message durably. A re-delivery (same channel and id) is reported duplicate."""
+        inbound = sanitized(inbound)
+        row = store.InboxRow(inbound.channel, inbound.external_id, inbound.key, inbound.to_payload())
+        inbox_id = await self.pipeline.accept(row)
+        return Accepted(inbox_id)
+
+    async def process(self, accepted: Accepted, inbound: Inbound) -> None:
+        if accepted.inbox_id is not None:
+            await self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
+
+    async def handle(self, inbound: Inbound) -> Accepted:
+        """Accept then process one message; returns once the answer is committed to the outbox."""
+        inbound = sanitized(inbound)
+        accepted = await self.accept(inbound)
+        await self.process(accepted, inbound)
+        return accepted
+
+    async def recover(self, received_before: datetime | None = None) -> int:
+        """Process inbox rows that were stored but never processed (after a crash)."""
+        async with self.database.connect() as connection:
+            rows = await store.unprocessed_inbox(connection, received_before)
+        waits = []
+        for inbox_id, key, payload in rows:
+            inbound = Inbound.from_payload(payload)
+            waits.append(self.pipeline.process(key, _Work(inbox_id, inbound)))
+        results = await asyncio.gather(*waits, return_exceptions=True)
+        if rows:
+            log.info("recovered %d unprocessed inbound messages", len(rows))
+        return sum(1 for r in results if not isinstance(r, BaseException))
+
+    async def sweep(self, interval: float = 30.0) -> None:
+        """Forever: pick up messages another process stored and did not process in time."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.recover(self.clock() - STALE_INBOX_AFTER)
+            except Exception:
+                log.exception("inbox sweep failed")
+
+    # --- batches (inside the pipeline's transaction) ---------------------------------------------
+
+    def _committed(self) -> None:
+        after, self._after = self._after, _After()
+        for path in after.files_to_delete:
+            try:
+                self.files.delete(path)
+            except (OSError, ValueError):
+                log.warning("could not delete an erased file")
+        for listener in self._listeners:
+            listener()
+
+    async def _accept_batch(
+        self, connection: AsyncConnection, rows: Sequence[store.InboxRow]
+    ) -> list[int | None]:
+        return await store.insert_inbox(connection, rows, self.clock())
+
+    async def _process_batch(self, connection: AsyncConnection, work: Sequence[_Work]) -> list[None]:
+        now = self.clock()
+        self._after = _After()  # a retried batch starts afresh
+        keys = [w.inbound.key for w in work]
+        await store.lock_conversations(connection, keys)
+        owned = await store.claim_inbox(connection, [w.inbox_id for w in work], now)
+        mine = [w for w in work if w.inbox_id in owned]
+        if mine:
+            current = await store.load_conversations(connection, [w.inbound.key for w in mine])
+            current.update(await self._open(connection, mine, current, now))
+            writes = store.BatchWrites()
+            for item in mine:
+                await self._apply(connection, item.inbound, current[item.inbound.key], writes, now)
+            await store.save_batch(connection, writes)
+        return [None] * len(work)
+
+    async def _open(
+        self,
+        connection: AsyncConnection,
+        work: Sequence[_Work],
+        current: dict[str, store.OpenConversation],
+        now: datetime,
+    ) -> dict[str, store.OpenConversation]:
+        wanted = []
+        for item in work:
+            inbound = item.inbound
+            known = current.get(inbound.key)
+            if known is not None and known.conversation_id and known.owner != "closed":
+                continue
+            language = inbound.language or (known.language if known else self.default_language)
+            wanted.append(
+                store.NewConversation(
+                    key=inbound.key,
+                    channel=inbound.channel,
+                    user=inbound.user,
+                    language=language,
+                    client_id=known.client_id if known else None,
+                    identity_id=known.identity_id if known else None,
+                )
+            )
+        return await store.open_conversations(connection, wanted, now)
+
+    async def _apply(
+        self,
+        connection: AsyncConnection,
+        inbound: Inbound,
+        convo: store.OpenConversation,
+        writes: store.BatchWrites,
+        now: datetime,
+    ) -> None:
+        said = inbound.said
+        writes.messages.append(_transcript_in(convo.conversation_id, said, now))
+        if convo.owner != "bot":
+            if not convo.notice_sent:
+                convo.notice_sent = True
+                key = "silent_notice"
+                text = self.catalog.text(_language(convo.language), key)
+                self._reply(convo, Reply(key, text), writes, now)
+            writes.conversation_updates.append(_update_row(convo, now))
+            return
+        state = ConversationState(
+            state=convo.state,
+            language=_language(convo.language),
+            answers=convo.answers,
+            misses=convo.misses,
+            owner="bot",
+        )
+        context = FlowContext(now=now, new_reference=self.reference_factory)
+        result = self.flow.handle(state, said, context)
+        if state.language != convo.language:
+            writes.client_languages.append({"b_id": convo.client_id, "language": state.language})
+        convo.state, convo.language, convo.answers = state.state, state.language, state.answers
+        convo.misses, convo.owner = state.misses, state.owner
+        erased = False
+        replies = list(result.replies)
+        for effect in result.effects:
+            if isinstance(effect, CreateCase):
+                await self._create_case(connection, convo, effect, writes, now)
+            elif isinstance(effect, RecordConsent):
+                writes.consents.append(
+                    {
+                        "client_id": convo.client_id,
+                        "conversation_id": convo.conversation_id,
+                        "purpose": effect.purpose,
+                        "wording_version": effect.wording_version,
+                        "given_at": effect.given_at,
+                    }
+                )
+            elif isinstance(effect, JoinWaitlist):
+                writes.waitlist.append(
+                    {
+                        "client_id": convo.client_id,
+                        "conversation_id": convo.conversation_id,
+                        "channel": convo.channel,
+                        "language": convo.language,
+                        "reason": effect.reason,
+                        "created_at": now,
+                    }
+                )
+            elif isinstance(effect, ExportData):
+                text = await client_export(connection, self.catalog, convo, self.flow)
+                replies.insert(0, Reply("my_data.header", text))
+            elif isinstance(effect, EraseData):
+                await self._erase(connection, convo, writes)
+                erased = True
+        for reply in replies:
+            self._reply(convo, reply, writes, now, transcript=not erased)
+        if not erased:
+            writes.conversation_updates.append(_update_row(convo, now))
+
+    def _reply(
+        self,
+        convo: store.OpenConversation,
+        reply: Reply,
+        writes: store.BatchWrites,
+        now: datetime,
+        *,
+        transcript: bool = True,
+    ) -> None:
+        payload = reply.to_payload()
+        if transcript:
+            writes.messages.append(
+                {
+                    "conversation_id": convo.conversation_id,
+                    "direction": "out",
+                    "author": "bot",
+                    "text": reply.text,
+                    "payload": payload,
+                    "created_at": now,
+                }
+            )
+        writes.outbox.append(
+            {
+                "channel": convo.channel,
+                "recipient": convo.user,
+                "conversation_id": convo.conversation_id if transcript else None,
+                "payload": payload,
+                "created_at": now,
+                "available_at": now,
+            }
+        )
+
+    async def _create_case(
+        self,
+        connection: AsyncConnection,
+        convo: store.OpenConversation,
+        effect: CreateCase,
+        writes: store.BatchWrites,
+        now: datetime,
+    ) -> None:
+        fields = effect.fields
+        slot = fields.get("slot") or {}
+        consent_id = None
+        if fields.get("mode") == "visit":
+            consent_id = await store.latest_consent(connection, convo.conversation_id)
+        writes.cases.append(
+            {
+                "reference": effect.reference,
+                "public_id": secrets.token_urlsafe(16),
+                "client_id": convo.client_id,
+                "conversation_id": convo.conversation_id,
+                "kind": effect.kind,
+                "status": "queued",
+                "channel": convo.channel,
+                "language": convo.language,
+                "need": fields.get("need") if fields.get("need") != "other" else None,
+                "urgent": fields.get("urgent"),
+                "mode": fields.get("mode"),
+                "priority": fields.get("priority"),
+                "priority_rank": priority_rank(fields.get("priority")),
+                "address": fields.get("address"),
+                "postal_code": fields.get("postal_code"),
+                "department": fields.get("department"),
+                "slot_date": date.fromisoformat(slot["date"]) if slot else None,
+                "slot_part": slot.get("part") if slot else None,
+                "contact_name": fields.get("name"),
+                "contact_phone": fields.get("phone"),
+                "prescription_path": fields.get("prescription"),
+                "consent_id": consent_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+
+    async def _erase(
+        self, connection: AsyncConnection, convo: store.OpenConversation, writes: store.BatchWrites
+    ) -> None:
+        self._after.files_to_delete.extend(await client_files(connection, convo.client_id))
+        if convo.answers.get("prescription"):
+            self._after.files_to_delete.append(str(convo.answers["prescription"]))
+        writes.erase_clients.append(convo.client_id)
+        writes.erase_keys.append(convo.key)
+
+    async def _give_up(self, work: _Work, error: BaseException) -> None:
+        """A message that failed every attempt: mark it, tell the client, never block the rest."""
+        log.error("giving up on inbox message %d (%s)", work.inbox_id, type(error).__name__)
+        now = self.clock()
+        inbound = work.inbound
+        language = _language(inbound.language or self.default_language)
+        reply = Reply("technical_error", self.catalog.text(language, "technical_error"))
+        async with self.database.begin() as connection:
+            await store.mark_inbox_failed(connection, work.inbox_id, type(error).__name__, now)
+            await store.insert_outbox(connection, inbound.channel, inbound.user, reply.to_payload(), now)
+        self._committed()
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    """Text any database can store: no NUL, no lone surrogate, bounded length."""
+    if value is None:
+        return None
+    value = value[:limit].replace("\x00", "")
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def sanitized(inbound: Inbound) -> Inbound:
+    said = inbound.said
+    clean = replace(
+        said,
+        text=_clean(said.text, MAX_STORED_TEXT),
+        choice=_clean(said.choice, 64),
+        step=_clean(said.step, 64),
+        media_name=_clean(said.media_name, 255),
+        contact_phone=_clean(said.contact_phone, 64),
+        unsupported=_clean(said.unsupported, 32),
+    )
+    return replace(inbound, said=clean, user=inbound.user[:128], external_id=inbound.external_id[:128])
+
+
+def _language(value: str) -> Language:
+    return "en" if value == "en" else "fr"
+
+
+def _transcript_in(conversation_id: int, said: ClientInput, now: datetime) -> dict[str, Any]:
+    if said.text is not None:
+        text = said.text
+    elif said.choice is not None:
+        text = f"[{said.choice}]"
+    elif said.media is not None:
+        text = "[file]"
+    elif said.contact_phone is not None:
+        text = format_phone(said.contact_phone)
+    else:
+        text = f"[{said.unsupported or 'empty'}]"
+    payload = {k: v for k, v in asdict(said).items() if v is not None and k != "text"}
+    return {
+        "conversation_id": conversation_id,
+        "direction": "in",
+        "author": "client",
+        "text": text,
+        "payload": payload or None,
+        "created_at": now,
+    }
+
+
+def _update_row(convo: store.OpenConversation, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": convo.conversation_id,
+        "state": convo.state,
+        "owner": convo.owner,
+        "language": convo.language,
+        "answers": convo.answers,
+        "misses": convo.misses,
+        "notice_sent": convo.notice_sent,
+        "updated_at": now,
+        "closed_at": now if convo.owner == "closed" else None,
+    }

@@ -1,0 +1,106 @@
+"""What a client sees when they ask for their data ("mes données"), and the files to erase."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flows.catalog import Catalog
+from flows.intake import IntakeFlow, case_fields, format_phone
+from storage.conversations import OpenConversation
+from storage.tables import cases, consents, conversations, identities, waitlist
+
+
+def _details(catalog: Catalog, language: str, fields: dict[str, object], flow: IntakeFlow) -> str:
+    lang = "en" if language == "en" else "fr"
+    parts: list[str] = []
+    if fields.get("need") in ("broken", "lost", "unsuitable", "other"):
+        parts.append(catalog.text(lang, f"need.{fields['need']}"))
+    if fields.get("mode") in ("visit", "shipment"):
+        parts.append(catalog.text(lang, f"mode.{fields['mode']}"))
+    for name in ("address", "name"):
+        if fields.get(name):
+            parts.append(str(fields[name]))
+    if fields.get("phone"):
+        parts.append(format_phone(str(fields["phone"])))
+    slot = fields.get("slot")
+    if isinstance(slot, dict) and slot.get("date"):
+        parts.append(flow.format_slot(lang, slot))
+    return ", ".join(parts) or "—"
+
+
+async def client_export(
+    connection: AsyncConnection, catalog: Catalog, convo: OpenConversation, flow: IntakeFlow
+) -> str:
+    """Everything stored about the client, written for them in their language."""
+    lang = "en" if convo.language == "en" else "fr"
+    lines: list[str] = []
+    channels = await connection.execute(
+        sa.select(identities.c.channel).where(identities.c.client_id == convo.client_id)
+    )
+    lines += [catalog.text(lang, "my_data.channel", channel=row.channel) for row in channels]
+    found = await connection.execute(
+        sa.select(cases).where(cases.c.client_id == convo.client_id).order_by(cases.c.id)
+    )
+    for case in found:
+        fields = {
+            "need": case.need,
+            "mode": case.mode,
+            "address": case.address,
+            "name": case.contact_name,
+            "phone": case.contact_phone,
+        }
+        if case.slot_date:
+            fields["slot"] = {"date": case.slot_date.isoformat(), "part": case.slot_part}
+        lines.append(
+            catalog.text(
+                lang,
+                "my_data.case",
+                reference=case.reference,
+                status=case.status,
+                date=case.created_at.date().isoformat(),
+                details=_details(catalog, lang, fields, flow),
+            )
+        )
+    given = await connection.execute(
+        sa.select(consents).where(consents.c.client_id == convo.client_id).order_by(consents.c.id)
+    )
+    for consent in given:
+        lines.append(
+            catalog.text(
+                lang,
+                "my_data.consent",
+                version=consent.wording_version,
+                date=consent.given_at.date().isoformat(),
+            )
+        )
+    waiting = await connection.execute(
+        sa.select(waitlist.c.created_at).where(waitlist.c.client_id == convo.client_id)
+    )
+    for entry in waiting:
+        lines.append(catalog.text(lang, "my_data.waitlist", date=entry.created_at.date().isoformat()))
+    current = case_fields(convo.answers)
+    if any(current.get(k) for k in ("need", "mode", "address", "name", "phone")):
+        lines.append(catalog.text(lang, "my_data.current", details=_details(catalog, lang, current, flow)))
+    header = catalog.text(lang, "my_data.header")
+    if not lines:
+        return f"{header}\n{catalog.text(lang, 'my_data.empty')}"
+    return "\n".join([header, *lines])
+
+
+async def client_files(connection: AsyncConnection, client_id: int) -> list[str]:
+    """Data-folder paths of the client's prescription files (cases and open conversations)."""
+    paths: list[str] = []
+    result = await connection.execute(
+        sa.select(cases.c.prescription_path).where(
+            cases.c.client_id == client_id, cases.c.prescription_path.is_not(None)
+        )
+    )
+    paths += [str(row[0]) for row in result]
+    result = await connection.execute(
+        sa.select(conversations.c.answers).where(conversations.c.client_id == client_id)
+    )
+    for (answers,) in result:
+        if answers and answers.get("prescription"):
+            paths.append(str(answers["prescription"]))
+    return paths

@@ -1,0 +1,1 @@
+"""The ASGI application: web chat, health check and JSON API (operators' console comes later)."""

@@ -1,0 +1,62 @@
+"""The FastAPI application served by ``optibot run``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from bot.app import Services, build, running
+from bot.channels.webchat import WebChatChannel, WebChatHub, build_router
+from bot.settings import Settings
+
+STATIC = resources.files("bot") / "web" / "static"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the services and the app; they start with the app's lifespan."""
+    hub = WebChatHub()
+    services = build(settings, [WebChatChannel(hub)])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(services, freeze_gc=True):
+            yield
+
+    app = FastAPI(
+        title="optibot",
+        version="0.1.0",
+        summary="Emergency desk of a federation of mobile opticians",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.include_router(build_router(services.engine, services.database, hub, services.catalog))
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        """200 when the database answers; 503 otherwise."""
+        return await _health(services)
+
+    return app
+
+
+async def _health(services: Services) -> JSONResponse:
+    body: dict[str, Any] = {"status": "ok", "pending": services.engine.pipeline.pending()}
+    try:
+        async with services.database.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+    except Exception as error:
+        body.update(status="unavailable", error=type(error).__name__)
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)

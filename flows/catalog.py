@@ -1,0 +1,51 @@
+"""The text catalogues: every word the client reads, by key, in French and English."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from typing import Any
+
+from flows.types import LANGUAGES, Language
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class Catalog:
+    """Texts by language and dotted key (``need.question``), loaded once from ``flows/texts``."""
+
+    def __init__(self, texts: dict[Language, dict[str, Any]]) -> None:
+        self._texts = texts
+
+    @classmethod
+    def load(cls) -> Catalog:
+        folder = resources.files("flows") / "texts"
+        texts: dict[Language, dict[str, Any]] = {}
+        for language in LANGUAGES:
+            raw = (folder / f"{language}.toml").read_text(encoding="utf-8")
+            texts[language] = _flatten(tomllib.loads(raw))
+        return cls(texts)
+
+    def _table(self, language: str) -> dict[str, Any]:
+        return self._texts["en" if language == "en" else "fr"]
+
+    def keys(self, language: str) -> set[str]:
+        return set(self._table(language))
+
+    def raw(self, language: str, key: str) -> Any:
+        return self._table(language)[key]
+
+    def text(self, language: str, key: str, **values: object) -> str:
+        template = self._table(language)[key]
+        if not isinstance(template, str):
+            raise TypeError(f"text {key!r} is not a string")
+        return template.format(**values) if values else template

@@ -1,0 +1,256 @@
+"""The intake questions as data: what each step asks, offers, and how a free-text answer is read.
+
+A reader turns the client's text into an *event* of the intake machine (``flows/intake.py``) and the
+value to record, or ``None`` when the answer is not understood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from flows import parsing
+from flows.types import FlowContext
+
+Reading = tuple[str, Any]
+Reader = Callable[[str, FlowContext], Reading | None]
+
+MIN_ADDRESS_LENGTH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceSpec:
+    """A button: its value (what the channel sends back), its label key, the event it fires."""
+
+    value: str
+    label: str
+    event: str
+    data: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    question: str
+    hint: str
+    choices: tuple[ChoiceSpec, ...]
+    read: Reader
+    expects: str = "text"
+
+
+def _yes_no(yes: str = "yes", no: str = "no") -> Reader:
+    def read(text: str, ctx: FlowContext) -> Reading | None:
+        answer = parsing.parse_yes_no(text)
+        if answer is None:
+            return None
+        return (yes, True) if answer else (no, False)
+
+    return read
+
+
+def _read_need(text: str, ctx: FlowContext) -> Reading | None:
+    need = parsing.parse_need(text)
+    return None if need is None else (need, need)
+
+
+def _read_prescription(text: str, ctx: FlowContext) -> Reading | None:
+    words = parsing.normalize(text)
+    if parsing.parse_yes_no(text) is False or ("pas" in words.split() and "ordonnance" in words):
+        return ("missing", None)
+    if "don t have" in words or "no prescription" in words:
+        return ("missing", None)
+    return None
+
+
+def _read_priority(text: str, ctx: FlowContext) -> Reading | None:
+    priority = parsing.parse_priority(text)
+    return None if priority is None else ("answered", priority)
+
+
+def _read_mode(text: str, ctx: FlowContext) -> Reading | None:
+    mode = parsing.parse_mode(text)
+    return None if mode is None else (mode, mode)
+
+
+def _read_consent(text: str, ctx: FlowContext) -> Reading | None:
+    if parsing.parse_mode(text) == "shipment":
+        return ("no", False)
+    return _yes_no()(text, ctx)
+
+
+def _read_address(text: str, ctx: FlowContext) -> Reading | None:
+    postcode = parsing.parse_postcode(text)
+    address = " ".join(text.split())
+    if postcode is None or len(address) < MIN_ADDRESS_LENGTH:
+        return None
+    if not any(ch.isalpha() for ch in address.replace(postcode, "")):
+        return None
+    return ("given", {"address": address, "postal_code": postcode})
+
+
+def _read_slot(text: str, ctx: FlowContext) -> Reading | None:
+    slot = parsing.parse_half_day(text, ctx.today)
+    if slot is None:
+        return None
+    return ("given", {"date": slot.day.isoformat(), "part": slot.part})
+
+
+def _read_name(text: str, ctx: FlowContext) -> Reading | None:
+    name = parsing.parse_name(text)
+    return None if name is None else ("given", name)
+
+
+def _read_phone(text: str, ctx: FlowContext) -> Reading | None:
+    phone = parsing.parse_phone(text)
+    return None if phone is None else ("given", phone)
+
+
+_SUMMARY_WORDS = {
+    "change_address": ("adresse", "address"),
+    "change_slot": ("creneau", "slot", "horaire", "date", "jour"),
+    "change_name": ("nom", "name", "prenom"),
+    "change_phone": ("telephone", "phone", "numero", "portable", "number"),
+    "change_mode": ("mode", "service", "envoi", "visite", "livraison", "shipping", "visit"),
+}
+
+
+def _read_summary(text: str, ctx: FlowContext) -> Reading | None:
+    if parsing.parse_yes_no(text) is True:
+        return ("confirm", None)
+    words = set(parsing.normalize(text).split())
+    for event, keywords in _SUMMARY_WORDS.items():
+        if words.intersection(keywords):
+            return (event, None)
+    return None
+
+
+def _read_waitlist(text: str, ctx: FlowContext) -> Reading | None:
+    return _yes_no("join", "decline")(text, ctx)
+
+
+def _read_delete(text: str, ctx: FlowContext) -> Reading | None:
+    return _yes_no("erase", "keep")(text, ctx)
+
+
+def _choices(step: str, *values: str, events: dict[str, str] | None = None) -> tuple[ChoiceSpec, ...]:
+    events = events or {}
+    return tuple(ChoiceSpec(v, f"{step}.{v}", events.get(v, v), v) for v in values)
+
+
+_YES_NO = (ChoiceSpec("yes", "choice.yes", "yes", True), ChoiceSpec("no", "choice.no", "no", False))
+
+STEPS: dict[str, Step] = {
+    step.name: step
+    for step in (
+        Step(
+            "need",
+            "need.question",
+            "need.hint",
+            _choices("need", "broken", "lost", "unsuitable", "other"),
+            _read_need,
+        ),
+        Step(
+            "prescription",
+            "prescription.question",
+            "prescription.hint",
+            _choices("prescription", "missing"),
+            _read_prescription,
+            expects="photo",
+        ),
+        Step("urgency", "urgency.question", "urgency.hint", _YES_NO, _yes_no()),
+        Step(
+            "priority",
+            "priority.question",
+            "priority.hint",
+            tuple(
+                ChoiceSpec(v, f"priority.{v}", "answered", v)
+                for v in ("health", "food_retail", "delivery", "firefighter", "other", "none")
+            ),
+            _read_priority,
+        ),
+        Step("mode", "mode.question", "mode.hint", _choices("mode", "visit", "shipment"), _read_mode),
+        Step(
+            "visit_consent",
+            "consent.question",
+            "consent.hint",
+            (
+                ChoiceSpec("accept", "consent.accept", "yes", True),
+                ChoiceSpec("refuse", "consent.refuse", "no", False),
+            ),
+            _read_consent,
+        ),
+        Step("visit_address", "visit_address.question", "visit_address.hint", (), _read_address),
+        Step("visit_slot", "visit_slot.question", "visit_slot.hint", (), _read_slot),
+        Step(
+            "shipping_address",
+            "shipping_address.question",
+            "shipping_address.hint",
+            (),
+            _read_address,
+        ),
+        Step("contact_name", "contact_name.question", "contact_name.hint", (), _read_name),
+        Step(
+            "contact_phone",
+            "contact_phone.question",
+            "contact_phone.hint",
+            (),
+            _read_phone,
+            expects="phone",
+        ),
+        Step(
+            "summary",
+            "summary.question",
+            "summary.hint",
+            _choices(
+                "summary",
+                "confirm",
+                "change_mode",
+                "change_address",
+                "change_slot",
+                "change_name",
+                "change_phone",
+            ),
+            _read_summary,
+        ),
+        Step(
+            "waitlist_offer",
+            "waitlist.question",
+            "waitlist.hint",
+            (
+                ChoiceSpec("join", "waitlist.join", "join"),
+                ChoiceSpec("decline", "waitlist.decline", "decline"),
+                ChoiceSpec("advisor", "choice.advisor", "advisor"),
+            ),
+            _read_waitlist,
+        ),
+        Step(
+            "confirm_delete",
+            "delete.question",
+            "delete.hint",
+            (
+                ChoiceSpec("erase", "delete.confirm", "erase"),
+                ChoiceSpec("keep", "delete.keep", "keep"),
+            ),
+            _read_delete,
+        ),
+    )
+}
+
+LABEL_MATCH_CUTOFF = 86.0
+
+
+def match_label(text: str, labels: dict[str, str]) -> str | None:
+    """The choice whose label the text spells, give or take accents and typos (value or None)."""
+    wanted = parsing.normalize(text)
+    if not wanted:
+        return None
+    found = process.extractOne(
+        wanted,
+        {value: parsing.normalize(label) for value, label in labels.items()},
+        scorer=fuzz.ratio,
+        score_cutoff=LABEL_MATCH_CUTOFF,
+    )
+    return None if found is None else str(found[2])

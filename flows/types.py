@@ -1,0 +1,122 @@
+"""Channel-agnostic values exchanged between the engine and the flows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+Owner = Literal["bot", "queue", "operator", "closed"]
+Language = Literal["fr", "en"]
+LANGUAGES: tuple[Language, ...] = ("fr", "en")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInput:
+    """What the client said, whatever the channel.
+
+    ``choice`` is the value of a pressed button and ``step`` the step the button was shown at, so a
+    stale or tampered button can be told apart from a fresh one. ``media`` is the data-folder path of
+    an uploaded file (a prescription); ``contact_phone`` a number shared by the channel itself.
+    ``unsupported`` names content the bot cannot read (sticker, voice, location...).
+    """
+
+    text: str | None = None
+    choice: str | None = None
+    step: str | None = None
+    media: str | None = None
+    media_name: str | None = None
+    contact_phone: str | None = None
+    unsupported: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message for the client: a catalogue key, its rendered text, and the offered choices.
+
+    ``expects`` tells a channel what input fits (``text``, ``phone``, ``photo``) so it can offer the
+    right widget (Telegram's share-my-number button, a file picker).
+    """
+
+    key: str
+    text: str
+    choices: tuple[Choice, ...] = ()
+    step: str | None = None
+    expects: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "text": self.text,
+            "choices": [{"value": c.value, "label": c.label} for c in self.choices],
+            "step": self.step,
+            "expects": self.expects,
+        }
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """The part of a stored conversation the flow reads and changes."""
+
+    state: str = "greeting"
+    language: Language = "fr"
+    answers: dict[str, Any] = field(default_factory=dict)
+    misses: int = 0
+    owner: Owner = "bot"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateCase:
+    kind: Literal["emergency", "advisor"]
+    reference: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConsent:
+    purpose: str
+    wording_version: str
+    given_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JoinWaitlist:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExportData:
+    """The client asked for their data: the engine renders it from storage."""
+
+
+@dataclass(frozen=True, slots=True)
+class EraseData:
+    """The client confirmed the deletion of their data."""
+
+
+Effect = CreateCase | RecordConsent | JoinWaitlist | ExportData | EraseData
+
+
+@dataclass(frozen=True, slots=True)
+class FlowContext:
+    """What the flow may ask of the outside world, injected so the flow stays pure and testable."""
+
+    now: datetime
+    new_reference: Callable[[], str]
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+
+@dataclass(slots=True)
+class FlowResult:
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Persistence: the schema, its Alembic migrations, and the queries the service runs."""

@@ -1,0 +1,363 @@
+"""The queries of the conversation engine, each working on many conversations at once.
+
+Everything here runs inside the pipeline's transaction (``bot/pipeline.py``) on an
+``AsyncConnection``; statements take lists so that one round trip serves a whole batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.tables import (
+    cases,
+    clients,
+    consents,
+    conversations,
+    identities,
+    inbox,
+    messages,
+    outbox,
+    waitlist,
+)
+
+
+@dataclass(slots=True)
+class InboxRow:
+    channel: str
+    external_id: str
+    identity_key: str
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class OpenConversation:
+    """A conversation as the engine sees it while handling one message."""
+
+    key: str
+    channel: str
+    user: str
+    client_id: int
+    identity_id: int
+    conversation_id: int
+    public_id: str
+    state: str
+    owner: str
+    language: str
+    answers: dict[str, Any]
+    misses: int
+    notice_sent: bool
+
+
+@dataclass(slots=True)
+class BatchWrites:
+    """Rows one batch adds or changes, flushed with one statement per table."""
+
+    conversation_updates: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    consents: list[dict[str, Any]] = field(default_factory=list)
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    waitlist: list[dict[str, Any]] = field(default_factory=list)
+    client_languages: list[dict[str, Any]] = field(default_factory=list)
+    erase_clients: list[int] = field(default_factory=list)
+    erase_keys: list[str] = field(default_factory=list)
+
+
+def lock_key(key: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a conversation key."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _insert(table: sa.Table, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def insert_inbox(
+    connection: AsyncConnection, rows: Sequence[InboxRow], now: datetime
+) -> list[int | None]:
+    """Store inbound messages; ``None`` for one already stored (a re-delivery)."""
+    dialect = connection.dialect.name
+    unique: dict[tuple[str, str], InboxRow] = {}
+    for row in rows:
+        unique.setdefault((row.channel, row.external_id), row)
+    statement = (
+        _insert(inbox, dialect)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(inbox.c.id, inbox.c.channel, inbox.c.external_id)
+    )
+    result = await connection.execute(
+        statement,
+        [
+            {
+                "channel": r.channel,
+                "external_id": r.external_id,
+                "identity_key": r.identity_key,
+                "payload": r.payload,
+                "received_at": now,
+            }
+            for r in unique.values()
+        ],
+    )
+    ids = {(channel, external): id_ for id_, channel, external in result.all()}
+    answered: set[tuple[str, str]] = set()
+    out: list[int | None] = []
+    for row in rows:
+        pair = (row.channel, row.external_id)
+        out.append(ids.get(pair) if pair not in answered else None)
+        answered.add(pair)
+    return out
+
+
+async def lock_conversations(connection: AsyncConnection, keys: Sequence[str]) -> None:
+    """Take the transaction-scoped advisory locks of these conversations, in a fixed order."""
+    if connection.dialect.name != "postgresql" or not keys:
+        return
+    ordered = sorted({lock_key(k) for k in keys})
+    await connection.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[]))"
+            " WITH ORDINALITY AS t(k, n) ORDER BY n"
+        ),
+        {"keys": ordered},
+    )
+
+
+async def claim_inbox(connection: AsyncConnection, ids: Sequence[int], now: datetime) -> set[int]:
+    """Mark inbox rows processed; returns those this transaction is the first to process."""
+    result = await connection.execute(
+        sa.update(inbox)
+        .where(inbox.c.id.in_(ids), inbox.c.processed_at.is_(None))
+        .values(processed_at=now, attempts=inbox.c.attempts + 1)
+        .returning(inbox.c.id)
+    )
+    return {row[0] for row in result.all()}
+
+
+async def unprocessed_inbox(
+    connection: AsyncConnection, received_before: datetime | None = None, limit: int = 10_000
+) -> list[tuple[int, str, dict[str, Any]]]:
+    query = sa.select(inbox.c.id, inbox.c.identity_key, inbox.c.payload).where(inbox.c.processed_at.is_(None))
+    if received_before is not None:
+        query = query.where(inbox.c.received_at < received_before)
+    result = await connection.execute(query.order_by(inbox.c.id).limit(limit))
+    return [(row.id, row.identity_key, row.payload) for row in result]
+
+
+async def mark_inbox_failed(connection: AsyncConnection, inbox_id: int, error: str, now: datetime) -> None:
+    await connection.execute(
+        sa.update(inbox)
+        .where(inbox.c.id == inbox_id)
+        .values(processed_at=now, error=error[:255], attempts=inbox.c.attempts + 1)
+    )
+
+
+async def load_conversations(connection: AsyncConnection, keys: Sequence[str]) -> dict[str, OpenConversation]:
+    """The current conversation of each identity key that exists (closed ones included)."""
+    query = (
+        sa.select(
+            identities.c.key,
+            identities.c.channel,
+            identities.c.external_id,
+            identities.c.client_id,
+            identities.c.id.label("identity_id"),
+            conversations.c.id.label("conversation_id"),
+            conversations.c.public_id,
+            conversations.c.state,
+            conversations.c.owner,
+            conversations.c.language,
+            conversations.c.answers,
+            conversations.c.misses,
+            conversations.c.notice_sent,
+        )
+        .select_from(identities.outerjoin(conversations, conversations.c.id == identities.c.conversation_id))
+        .where(identities.c.key.in_(keys))
+    )
+    found: dict[str, OpenConversation] = {}
+    for row in await connection.execute(query):
+        found[row.key] = OpenConversation(
+            key=row.key,
+            channel=row.channel,
+            user=row.external_id,
+            client_id=row.client_id,
+            identity_id=row.identity_id,
+            conversation_id=row.conversation_id or 0,
+            public_id=row.public_id or "",
+            state=row.state or "greeting",
+            owner=row.owner or "closed",
+            language=row.language or "fr",
+            answers=dict(row.answers or {}),
+            misses=row.misses or 0,
+            notice_sent=bool(row.notice_sent),
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    key: str
+    channel: str
+    user: str
+    language: str
+    client_id: int | None = None
+    identity_id: int | None = None
+
+
+async def open_conversations(
+    connection: AsyncConnection, wanted: Sequence[NewConversation], now: datetime
+) -> dict[str, OpenConversation]:
+    """Start conversations, creating the client and identity first where they are new."""
+    if not wanted:
+        return {}
+    new_clients = [w for w in wanted if w.client_id is None]
+    client_ids: dict[str, int] = {w.key: w.client_id for w in wanted if w.client_id is not None}
+    identity_ids: dict[str, int] = {w.key: w.identity_id for w in wanted if w.identity_id is not None}
+    if new_clients:
+        result = await connection.execute(
+            sa.insert(clients).returning(clients.c.id, sort_by_parameter_order=True),
+            [{"language": w.language, "created_at": now} for w in new_clients],
+        )
+        for w, row in zip(new_clients, result.all(), strict=True):
+            client_ids[w.key] = row.id
+        result = await connection.execute(
+            sa.insert(identities).returning(identities.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "client_id": client_ids[w.key],
+                    "channel": w.channel,
+                    "external_id": w.user,
+                    "key": w.key,
+                    "created_at": now,
+                }
+                for w in new_clients
+            ],
+        )
+        for w, row in zip(new_clients, result.all(), strict=True):
+            identity_ids[w.key] = row.id
+    public_ids = {w.key: secrets.token_urlsafe(16) for w in wanted}
+    result = await connection.execute(
+        sa.insert(conversations).returning(conversations.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "public_id": public_ids[w.key],
+                "client_id": client_ids[w.key],
+                "identity_id": identity_ids[w.key],
+                "channel": w.channel,
+                "state": "greeting",
+                "owner": "bot",
+                "language": w.language,
+                "answers": {},
+                "misses": 0,
+                "notice_sent": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for w in wanted
+        ],
+    )
+    opened: dict[str, OpenConversation] = {}
+    for w, row in zip(wanted, result.all(), strict=True):
+        opened[w.key] = OpenConversation(
+            key=w.key,
+            channel=w.channel,
+            user=w.user,
+            client_id=client_ids[w.key],
+            identity_id=identity_ids[w.key],
+            conversation_id=row.id,
+            public_id=public_ids[w.key],
+            state="greeting",
+            owner="bot",
+            language=w.language,
+            answers={},
+            misses=0,
+            notice_sent=False,
+        )
+    await connection.execute(
+        sa.update(identities)
+        .where(identities.c.id == sa.bindparam("b_identity"))
+        .values(conversation_id=sa.bindparam("b_conversation")),
+        [{"b_identity": c.identity_id, "b_conversation": c.conversation_id} for c in opened.values()],
+    )
+    return opened
+
+
+async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
+    """Flush a batch's rows: one statement per table, erasures last."""
+    if writes.conversation_updates:
+        await connection.execute(
+            sa.update(conversations)
+            .where(conversations.c.id == sa.bindparam("b_id"))
+            .values(
+                state=sa.bindparam("state"),
+                owner=sa.bindparam("owner"),
+                language=sa.bindparam("language"),
+                answers=sa.bindparam("answers"),
+                misses=sa.bindparam("misses"),
+                notice_sent=sa.bindparam("notice_sent"),
+                updated_at=sa.bindparam("updated_at"),
+                closed_at=sa.bindparam("closed_at"),
+            ),
+            writes.conversation_updates,
+        )
+    if writes.client_languages:
+        await connection.execute(
+            sa.update(clients)
+            .where(clients.c.id == sa.bindparam("b_id"))
+            .values(language=sa.bindparam("language")),
+            writes.client_languages,
+        )
+    for table, rows in ((messages, writes.messages), (outbox, writes.outbox)):
+        if rows:
+            await connection.execute(sa.insert(table), rows)
+    for table, rows in ((consents, writes.consents), (cases, writes.cases)):
+        if rows:
+            await connection.execute(sa.insert(table), rows)
+    if writes.waitlist:
+        await connection.execute(sa.insert(waitlist), writes.waitlist)
+    if writes.erase_clients:
+        await connection.execute(sa.delete(clients).where(clients.c.id.in_(writes.erase_clients)))
+    if writes.erase_keys:
+        # The rows stay (re-deliveries must still be recognised) but lose what the client wrote.
+        await connection.execute(
+            sa.update(inbox).where(inbox.c.identity_key.in_(writes.erase_keys)).values(payload={})
+        )
+
+
+async def latest_consent(connection: AsyncConnection, conversation_id: int) -> int | None:
+    result = await connection.execute(
+        sa.select(sa.func.max(consents.c.id)).where(
+            consents.c.conversation_id == conversation_id, consents.c.purpose == "home_visit"
+        )
+    )
+    value = result.scalar()
+    return int(value) if value is not None else None
+
+
+async def insert_outbox(
+    connection: AsyncConnection,
+    channel: str,
+    recipient: str,
+    payload: dict[str, Any],
+    now: datetime,
+    conversation_id: int | None = None,
+) -> None:
+    await connection.execute(
+        sa.insert(outbox).values(
+            channel=channel,
+            recipient=recipient,
+            conversation_id=conversation_id,
+            payload=payload,
+            created_at=now,
+            available_at=now,
+        )
+    )

@@ -1,0 +1,70 @@
+"""Prescription files: checked, encrypted at rest, stored under the data folder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+KEY_FILE = ".file-key"
+ACCEPTED = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"%PDF-": ".pdf"}
+
+
+class RejectedFileError(ValueError):
+    """Not a JPEG, PNG or PDF, or too large."""
+
+
+def sniff(content: bytes) -> str:
+    """The file's extension from its first bytes (never from the name the client gave)."""
+    for magic, suffix in ACCEPTED.items():
+        if content.startswith(magic):
+            return suffix
+    raise RejectedFileError("unsupported file type")
+
+
+class FileStore:
+    """Stores files as ``<folder>/<random>.<ext>.enc`` and hands back that relative path."""
+
+    def __init__(self, root: Path, key: str = "", max_bytes: int = 10 * 1024 * 1024) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self._fernet = Fernet(key.encode() if key else self._local_key())
+
+    def _local_key(self) -> bytes:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / KEY_FILE
+        if not path.exists():
+            key = Fernet.generate_key()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key)
+        return path.read_bytes().strip()
+
+    def save(self, content: bytes, folder: str = "prescriptions") -> str:
+        if len(content) > self.max_bytes:
+            raise RejectedFileError("file too large")
+        suffix = sniff(content)
+        relative = f"{folder}/{secrets.token_hex(16)}{suffix}.enc"
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(self._fernet.encrypt(content))
+        os.replace(temporary, target)
+        return relative
+
+    def _resolve(self, relative: str) -> Path:
+        path = (self.root / relative).resolve()
+        if self.root.resolve() not in path.parents:
+            raise RejectedFileError("path outside the data folder")
+        return path
+
+    def read(self, relative: str) -> bytes:
+        try:
+            return self._fernet.decrypt(self._resolve(relative).read_bytes())
+        except InvalidToken as err:
+            raise RejectedFileError("file cannot be decrypted") from err
+
+    def delete(self, relative: str) -> None:
+        self._resolve(relative).unlink(missing_ok=True)

@@ -1,0 +1,194 @@
+"""The schema, as SQLAlchemy Core tables (one definition for SQLite and PostgreSQL).
+
+Core rather than ORM classes: the hot path writes many conversations' rows per transaction with
+``executemany`` and reads plain rows; there is no object graph worth mapping.
+The Alembic revisions under ``storage/migrations`` create exactly this schema (a test compares them).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Time = sa.DateTime(timezone=True)
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> sa.Column[int]:
+    return sa.Column(name, Id, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)
+
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    _id(),
+    sa.Column("language", sa.String(2), nullable=False, server_default="fr"),
+    sa.Column("unreachable", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    _id(),
+    _fk("client_id", "clients.id"),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    # "channel:external_id", the key conversations are serialised on (locks, batching).
+    sa.Column("key", sa.String(160), nullable=False, unique=True),
+    # The conversation currently open on this identity (no FK: conversations point back here).
+    sa.Column("conversation_id", Id, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    _fk("client_id", "clients.id"),
+    _fk("identity_id", "identities.id"),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("owner", sa.String(16), nullable=False, server_default="bot"),
+    sa.Column("operator", sa.String(64), nullable=True),
+    sa.Column("language", sa.String(2), nullable=False, server_default="fr"),
+    sa.Column("answers", Json, nullable=False),
+    sa.Column("misses", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("notice_sent", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("closed_at", Time, nullable=True),
+    sa.Index(None, "owner"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    _id(),
+    _fk("conversation_id", "conversations.id"),
+    sa.Column("direction", sa.String(3), nullable=False),  # in | out
+    sa.Column("author", sa.String(16), nullable=False),  # client | bot | operator
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("payload", Json, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "conversation_id", "id"),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    _id(),
+    _fk("client_id", "clients.id"),
+    _fk("conversation_id", "conversations.id"),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("wording_version", sa.String(32), nullable=False),
+    sa.Column("given_at", Time, nullable=False),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    _id(),
+    sa.Column("reference", sa.String(16), nullable=False, unique=True),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    _fk("client_id", "clients.id"),
+    _fk("conversation_id", "conversations.id"),
+    sa.Column("kind", sa.String(16), nullable=False),  # emergency | advisor
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("need", sa.String(16), nullable=True),
+    sa.Column("urgent", sa.Boolean, nullable=True),
+    sa.Column("mode", sa.String(16), nullable=True),
+    sa.Column("priority", sa.String(16), nullable=True),
+    sa.Column("priority_rank", sa.SmallInteger, nullable=False),
+    sa.Column("address", sa.Text, nullable=True),
+    sa.Column("postal_code", sa.String(5), nullable=True),
+    sa.Column("department", sa.String(3), nullable=True),
+    sa.Column("slot_date", sa.Date, nullable=True),
+    sa.Column("slot_part", sa.String(2), nullable=True),
+    sa.Column("contact_name", sa.String(128), nullable=True),
+    sa.Column("contact_phone", sa.String(32), nullable=True),
+    sa.Column("prescription_path", sa.String(255), nullable=True),
+    _fk("consent_id", "consents.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("cancel_reason", sa.Text, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Index(None, "status", "priority_rank", "created_at"),
+    sa.Index(None, "client_id"),
+)
+
+waitlist = sa.Table(
+    "waitlist",
+    metadata,
+    _id(),
+    _fk("client_id", "clients.id"),
+    _fk("conversation_id", "conversations.id"),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("notified_at", Time, nullable=True),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    _id(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("identity_key", sa.String(160), nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("received_at", Time, nullable=False),
+    sa.Column("processed_at", Time, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.String(255), nullable=True),
+    sa.UniqueConstraint("channel", "external_id"),
+    sa.Index(
+        "ix_inbox_unprocessed",
+        "id",
+        postgresql_where=sa.text("processed_at IS NULL"),
+        sqlite_where=sa.text("processed_at IS NULL"),
+    ),
+    sa.Index(None, "identity_key"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    _id(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("recipient", sa.String(128), nullable=False),
+    sa.Column("conversation_id", Id, nullable=True),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("available_at", Time, nullable=False),
+    sa.Column("sent_at", Time, nullable=True),
+    sa.Column("failed_at", Time, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(255), nullable=True),
+    sa.Index(
+        "ix_outbox_pending",
+        "channel",
+        "id",
+        postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
+    ),
+)
