@@ -49,6 +49,7 @@ def build(settings: Settings, channels: Sequence[Channel]) -> Services:
         files,
         default_language=settings.optibot_default_language,
         batch_size=settings.engine_batch_size,
+        accept_timeout=settings.engine_accept_timeout,
         clock=utcnow,
     )
     sender = OutboxSender(database, channels, utcnow)

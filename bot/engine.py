@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -73,7 +73,7 @@ class Inbound:
             "channel": self.channel,
             "user": self.user,
             "external_id": self.external_id,
-            "said": {k: v for k, v in asdict(self.said).items() if v is not None},
+            "said": self.said.to_payload(),
             "language": self.language,
         }
 
@@ -104,13 +104,6 @@ class _Work:
     inbound: Inbound
 
 
-@dataclass(slots=True)
-class _After:
-    """What to do once the batch is committed (never before: it could still roll back)."""
-
-    files_to_delete: list[str] = field(default_factory=list)
-
-
 class Engine:
     """Use cases of the client conversation. Built once by the composition root."""
 
@@ -122,6 +115,7 @@ class Engine:
         *,
         default_language: Language = "fr",
         batch_size: int = 64,
+        accept_timeout: float = 20.0,
         clock: Callable[[], datetime] = utcnow,
         reference_factory: Callable[[], str] = new_reference,
     ) -> None:
@@ -132,10 +126,10 @@ class Engine:
         self.files = files
         self.flow = IntakeFlow(catalog)
         self.default_language = default_language
+        self.accept_timeout = accept_timeout
         self.clock = clock
         self.reference_factory = reference_factory
         self._listeners: list[Callable[[], None]] = []
-        self._after = _After()
         self.pipeline: Pipeline[store.InboxRow, _Work] = Pipeline(
             database,
             accept=self._accept_batch,
@@ -165,12 +159,14 @@ class Engine:
         """Store the message durably. A re-delivery (same channel and id) is reported duplicate."""
         inbound = sanitized(inbound)
         row = store.InboxRow(inbound.channel, inbound.external_id, inbound.key, inbound.to_payload())
-        inbox_id = await self.pipeline.accept(row)
+        # A database that stays down makes the channel answer an error: the sender will retry.
+        inbox_id = await asyncio.wait_for(self.pipeline.accept(row), self.accept_timeout)
         return Accepted(inbox_id)
 
     async def process(self, accepted: Accepted, inbound: Inbound) -> None:
         if accepted.inbox_id is not None:
-            await self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
+            erased = await self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
+            self._delete_files(erased)
 
     async def handle(self, inbound: Inbound) -> Accepted:
         """Accept then process one message; returns once the answer is committed to the outbox."""
@@ -188,6 +184,9 @@ class Engine:
             inbound = Inbound.from_payload(payload)
             waits.append(self.pipeline.process(key, _Work(inbox_id, inbound)))
         results = await asyncio.gather(*waits, return_exceptions=True)
+        for result in results:
+            if isinstance(result, list):
+                self._delete_files(result)
         if rows:
             log.info("recovered %d unprocessed inbound messages", len(rows))
         return sum(1 for r in results if not isinstance(r, BaseException))
@@ -204,35 +203,39 @@ class Engine:
     # --- batches (inside the pipeline's transaction) ---------------------------------------------
 
     def _committed(self) -> None:
-        after, self._after = self._after, _After()
-        for path in after.files_to_delete:
+        for listener in self._listeners:
+            listener()
+
+    def _delete_files(self, paths: list[str] | None) -> None:
+        """Files of erased clients, removed once the erasure is committed (never before)."""
+        for path in paths or ():
             try:
                 self.files.delete(path)
             except (OSError, ValueError):
                 log.warning("could not delete an erased file")
-        for listener in self._listeners:
-            listener()
 
     async def _accept_batch(
         self, connection: AsyncConnection, rows: Sequence[store.InboxRow]
     ) -> list[int | None]:
         return await store.insert_inbox(connection, rows, self.clock())
 
-    async def _process_batch(self, connection: AsyncConnection, work: Sequence[_Work]) -> list[None]:
+    async def _process_batch(self, connection: AsyncConnection, work: Sequence[_Work]) -> list[list[str]]:
+        """Each item's result: the files to delete once committed (an erasure's)."""
         now = self.clock()
-        self._after = _After()  # a retried batch starts afresh
         keys = [w.inbound.key for w in work]
         await store.lock_conversations(connection, keys)
         owned = await store.claim_inbox(connection, [w.inbox_id for w in work], now)
         mine = [w for w in work if w.inbox_id in owned]
+        files: dict[int, list[str]] = {}
         if mine:
             current = await store.load_conversations(connection, [w.inbound.key for w in mine])
             current.update(await self._open(connection, mine, current, now))
             writes = store.BatchWrites()
             for item in mine:
-                await self._apply(connection, item.inbound, current[item.inbound.key], writes, now)
+                convo = current[item.inbound.key]
+                files[item.inbox_id] = await self._apply(connection, item.inbound, convo, writes, now)
             await store.save_batch(connection, writes)
-        return [None] * len(work)
+        return [files.get(w.inbox_id, []) for w in work]
 
     async def _open(
         self,
@@ -267,9 +270,12 @@ class Engine:
         convo: store.OpenConversation,
         writes: store.BatchWrites,
         now: datetime,
-    ) -> None:
+    ) -> list[str]:
         said = inbound.said
-        writes.messages.append(_transcript_in(convo.conversation_id, said, now))
+        label = None
+        if said.choice is not None:
+            label = self.flow.choice_label(said.step, said.choice, convo.language)
+        writes.messages.append(_transcript_in(convo, said, label, now))
         if convo.owner != "bot":
             if not convo.notice_sent:
                 convo.notice_sent = True
@@ -277,7 +283,7 @@ class Engine:
                 text = self.catalog.text(_language(convo.language), key)
                 self._reply(convo, Reply(key, text), writes, now)
             writes.conversation_updates.append(_update_row(convo, now))
-            return
+            return []
         state = ConversationState(
             state=convo.state,
             language=_language(convo.language),
@@ -291,11 +297,11 @@ class Engine:
             writes.client_languages.append({"b_id": convo.client_id, "language": state.language})
         convo.state, convo.language, convo.answers = state.state, state.language, state.answers
         convo.misses, convo.owner = state.misses, state.owner
-        erased = False
+        erased: list[str] | None = None
         replies = list(result.replies)
         for effect in result.effects:
             if isinstance(effect, CreateCase):
-                await self._create_case(connection, convo, effect, writes, now)
+                self._create_case(convo, effect, writes, now)
             elif isinstance(effect, RecordConsent):
                 writes.consents.append(
                     {
@@ -321,12 +327,12 @@ class Engine:
                 text = await client_export(connection, self.catalog, convo, self.flow)
                 replies.insert(0, Reply("my_data.header", text))
             elif isinstance(effect, EraseData):
-                await self._erase(connection, convo, writes)
-                erased = True
+                erased = await self._erase(connection, convo, writes)
         for reply in replies:
-            self._reply(convo, reply, writes, now, transcript=not erased)
-        if not erased:
+            self._reply(convo, reply, writes, now, transcript=erased is None)
+        if erased is None:
             writes.conversation_updates.append(_update_row(convo, now))
+        return erased or []
 
     def _reply(
         self,
@@ -337,32 +343,12 @@ class Engine:
         *,
         transcript: bool = True,
     ) -> None:
-        payload = reply.to_payload()
-        if transcript:
-            writes.messages.append(
-                {
-                    "conversation_id": convo.conversation_id,
-                    "direction": "out",
-                    "author": "bot",
-                    "text": reply.text,
-                    "payload": payload,
-                    "created_at": now,
-                }
-            )
-        writes.outbox.append(
-            {
-                "channel": convo.channel,
-                "recipient": convo.user,
-                "conversation_id": convo.conversation_id if transcript else None,
-                "payload": payload,
-                "created_at": now,
-                "available_at": now,
-            }
-        )
+        """One outbound message: a transcript row that the outbox sender delivers."""
+        conversation_id = convo.conversation_id if transcript else None
+        writes.messages.append(outbound_row(convo.channel, convo.user, conversation_id, reply, now))
 
-    async def _create_case(
+    def _create_case(
         self,
-        connection: AsyncConnection,
         convo: store.OpenConversation,
         effect: CreateCase,
         writes: store.BatchWrites,
@@ -370,9 +356,6 @@ class Engine:
     ) -> None:
         fields = effect.fields
         slot = fields.get("slot") or {}
-        consent_id = None
-        if fields.get("mode") == "visit":
-            consent_id = await store.latest_consent(connection, convo.conversation_id)
         writes.cases.append(
             {
                 "reference": effect.reference,
@@ -396,7 +379,7 @@ class Engine:
                 "contact_name": fields.get("name"),
                 "contact_phone": fields.get("phone"),
                 "prescription_path": fields.get("prescription"),
-                "consent_id": consent_id,
+                "consent_id": None,  # linked to the conversation's consent when saved
                 "created_at": now,
                 "updated_at": now,
             }
@@ -404,12 +387,14 @@ class Engine:
 
     async def _erase(
         self, connection: AsyncConnection, convo: store.OpenConversation, writes: store.BatchWrites
-    ) -> None:
-        self._after.files_to_delete.extend(await client_files(connection, convo.client_id))
+    ) -> list[str]:
+        """Schedule the client's erasure in this batch; returns their files to delete after it."""
+        files = await client_files(connection, convo.client_id)
         if convo.answers.get("prescription"):
-            self._after.files_to_delete.append(str(convo.answers["prescription"]))
+            files.append(str(convo.answers["prescription"]))
         writes.erase_clients.append(convo.client_id)
         writes.erase_keys.append(convo.key)
+        return files
 
     async def _give_up(self, work: _Work, error: BaseException) -> None:
         """A message that failed every attempt: mark it, tell the client, never block the rest."""
@@ -420,7 +405,8 @@ class Engine:
         reply = Reply("technical_error", self.catalog.text(language, "technical_error"))
         async with self.database.begin() as connection:
             await store.mark_inbox_failed(connection, work.inbox_id, type(error).__name__, now)
-            await store.insert_outbox(connection, inbound.channel, inbound.user, reply.to_payload(), now)
+            row = outbound_row(inbound.channel, inbound.user, None, reply, now)
+            await store.insert_message(connection, row)
         self._committed()
 
 
@@ -450,22 +436,47 @@ def _language(value: str) -> Language:
     return "en" if value == "en" else "fr"
 
 
-def _transcript_in(conversation_id: int, said: ClientInput, now: datetime) -> dict[str, Any]:
+def outbound_row(
+    channel: str, party: str, conversation_id: int | None, reply: Reply, now: datetime
+) -> dict[str, Any]:
+    payload = reply.to_payload()
+    del payload["text"]  # the text has its own column
+    return {
+        "conversation_id": conversation_id,
+        "direction": "out",
+        "author": "bot",
+        "channel": channel,
+        "party": party,
+        "text": reply.text,
+        "payload": payload,
+        "created_at": now,
+        "available_at": now,
+    }
+
+
+def _transcript_in(
+    convo: store.OpenConversation, said: ClientInput, label: str | None, now: datetime
+) -> dict[str, Any]:
+    """The client's message as the transcript shows it (a button by its label, a file by its name)."""
     if said.text is not None:
         text = said.text
     elif said.choice is not None:
-        text = f"[{said.choice}]"
+        text = label or f"[{said.choice}]"
     elif said.media is not None:
-        text = "[file]"
+        text = f"📎 {said.media_name or 'file'}"
     elif said.contact_phone is not None:
         text = format_phone(said.contact_phone)
     else:
         text = f"[{said.unsupported or 'empty'}]"
-    payload = {k: v for k, v in asdict(said).items() if v is not None and k != "text"}
+    payload = said.to_payload()
+    payload.pop("text", None)
     return {
-        "conversation_id": conversation_id,
+        "conversation_id": convo.conversation_id,
         "direction": "in",
         "author": "client",
+        "channel": convo.channel,
+        "party": convo.user,
+        "available_at": None,  # executemany takes its columns from the first row: same keys in all
         "text": text,
         "payload": payload or None,
         "created_at": now,

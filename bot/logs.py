@@ -10,6 +10,6 @@ def configure_logging(level: str = "INFO") -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # Libraries that may print SQL parameters or request bodies stay at WARNING.
-    for noisy in ("sqlalchemy.engine", "aiosqlite", "asyncpg", "httpx", "multipart"):
+    # Libraries that may print SQL parameters, request bodies or every transition stay at WARNING.
+    for noisy in ("sqlalchemy.engine", "aiosqlite", "asyncpg", "httpx", "multipart", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

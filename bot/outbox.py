@@ -1,5 +1,8 @@
 """Delivering the outbox: at-least-once, in order per recipient, with retries and backoff.
 
+The outbox is the outbound rows of the ``messages`` table not yet sent: a reply is written once, in
+the same transaction as the state that produced it, and its delivery status is kept on it.
+
 Rows are *leased* with one UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several processes
 share the work); a process that dies while delivering leaves a lease that expires, and the row is
 sent again: the repeat window is one lease, and ``attempts`` counts it.
@@ -19,7 +22,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.tables import outbox
+from storage.tables import messages
 
 log = logging.getLogger(__name__)
 
@@ -111,30 +114,39 @@ class OutboxSender:
     async def _lease(self, recipient: str | None) -> list[Pending]:
         now = self.clock()
         due = (
-            sa.select(outbox.c.id)
+            sa.select(messages.c.id)
             .where(
-                outbox.c.sent_at.is_(None),
-                outbox.c.failed_at.is_(None),
-                outbox.c.available_at <= now,
-                outbox.c.channel.in_(list(self.channels)),
+                messages.c.direction == "out",
+                messages.c.sent_at.is_(None),
+                messages.c.failed_at.is_(None),
+                messages.c.available_at <= now,
+                messages.c.channel.in_(list(self.channels)),
             )
-            .order_by(outbox.c.id)
+            .order_by(messages.c.id)
             .limit(self.batch_size)
         )
         if recipient is not None:
-            due = due.where(outbox.c.recipient == recipient)
+            due = due.where(messages.c.party == recipient)
         async with self.database.begin() as connection:
             if connection.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True)
             result = await connection.execute(
-                sa.update(outbox)
-                .where(outbox.c.id.in_(due.scalar_subquery()))
-                .values(available_at=now + LEASE, attempts=outbox.c.attempts + 1)
+                sa.update(messages)
+                .where(messages.c.id.in_(due.scalar_subquery()))
+                .values(available_at=now + LEASE, attempts=messages.c.attempts + 1)
                 .returning(
-                    outbox.c.id, outbox.c.channel, outbox.c.recipient, outbox.c.payload, outbox.c.attempts
+                    messages.c.id,
+                    messages.c.channel,
+                    messages.c.party,
+                    messages.c.text,
+                    messages.c.payload,
+                    messages.c.attempts,
                 )
             )
-            rows = [Pending(r.id, r.channel, r.recipient, r.payload, r.attempts) for r in result]
+            rows = [
+                Pending(r.id, r.channel, r.party, {**(r.payload or {}), "text": r.text}, r.attempts)
+                for r in result
+            ]
         return sorted(rows, key=lambda r: r.id)
 
     async def _deliver_in_order(self, queue: list[Pending]) -> tuple[list[int], list[_Failure]]:
@@ -158,19 +170,21 @@ class OutboxSender:
         now = self.clock()
         async with self.database.begin() as connection:
             if sent:
-                await connection.execute(sa.update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=now))
+                await connection.execute(
+                    sa.update(messages).where(messages.c.id.in_(sent)).values(sent_at=now)
+                )
             for failure in failures:
                 error, row = failure.error, failure.row
                 values: dict[str, Any] = {"last_error": error.reason[:255]}
                 if failure.waiting:
-                    values["attempts"] = outbox.c.attempts - 1
+                    values["attempts"] = messages.c.attempts - 1
                 if error.permanent or (row.attempts >= MAX_ATTEMPTS and not failure.waiting):
                     values["failed_at"] = now
                 elif error.retry_after is not None:
                     values["available_at"] = now + timedelta(seconds=error.retry_after)
                 else:
                     values["available_at"] = now + backoff(failure.head_attempts)
-                await connection.execute(sa.update(outbox).where(outbox.c.id == row.id).values(**values))
+                await connection.execute(sa.update(messages).where(messages.c.id == row.id).values(**values))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,4 +34,11 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_chat_cookie_secure: bool = False
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.optibot_env == "production" and not self.optibot_file_key:
+            raise ValueError("OPTIBOT_FILE_KEY must be set in production (see .env.example)")
+        return self
+
     auto_migrate: bool = Field(default=True, description="Migrate the database at start-up.")

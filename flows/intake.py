@@ -418,6 +418,7 @@ class IntakeFlow:
         if reading is None:
             offered = self._offered(model, step)
             index = parsing.parse_choice_number(text, len(offered))
+            value: str | None
             if index is not None:
                 value = offered[index].value
             else:
@@ -498,6 +499,13 @@ class IntakeFlow:
         if step.name == "summary" and model.answers.get("mode") != "visit":
             return tuple(c for c in step.choices if c.value != "change_slot")
         return step.choices
+
+    def choice_label(self, step: str | None, value: str, language: str) -> str | None:
+        """The label of a pressed button, as the client saw it (for the transcript)."""
+        if value == "advisor":
+            return self.catalog.text(language, "choice.advisor")
+        spec = self._choice(step or "", value)
+        return None if spec is None else self.catalog.text(language, spec.label)
 
     def _choice(self, state: str, value: str) -> ChoiceSpec | None:
         step = STEPS.get(state)

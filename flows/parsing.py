@@ -6,10 +6,11 @@ scans the head of the text (``_MAX_SCAN`` characters), so a 50 KB message costs 
 Typo tolerance works on normalized tokens (see :func:`normalize`) with ``rapidfuzz``:
 a keyword of four letters or fewer must match exactly (repeated letters aside: "ouiii",
 "nonnn"), a longer one allows one edit (two from eight letters on, transpositions count
-as one) and always the same first letter; a word that is itself a keyword of the table
-never fuzzy-matches another keyword. So "non" can never read as "oui". Overlapping
-keyword hits are resolved longest first ("aucun problème" is a yes, "pas du tout" a no),
-and a hit preceded by "pas"/"not"/"jamais"/"sans" is negated.
+as one) and always the same first letter; a correctly spelt keyword of any table (or a few
+common look-alikes: "porte", "case") never fuzzy-matches another keyword. So "non" can never
+read as "oui" and "caisse" never reads as "cassé". Overlapping keyword hits are resolved
+longest first ("aucun problème" is a yes, "pas du tout" a no), and a hit next to a free
+"pas"/"not"/"jamais"/"sans" is negated ("pas cassées", "carrément pas").
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ _EXACT_MAX_LEN: Final = 4
 _LIGATURES: Final = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "ł": "l"})
 _NON_WORD: Final = re.compile(r"[\W_]+")
 _REPEATS: Final = re.compile(r"(.)\1+")
+# Combining marks left by NFKD on Latin, Greek and Cyrillic letters (a regex is much faster
+# than a per-character loop on huge inputs).
+_COMBINING: Final = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 
 # Glued or texting spellings, expanded before matching.
 _ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -97,17 +101,43 @@ _ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
+def _fold_table() -> dict[int, str]:
+    """Accent/compatibility folding (NFKD, marks dropped) of the blocks that matter to us,
+    precomputed: ``str.translate`` stays fast where NFKD would blow up ("ﷺ" gives 18 chars)."""
+    table: dict[int, str] = {}
+    for first, last in _FOLDED_BLOCKS:
+        for code in range(first, last + 1):
+            char = chr(code)
+            decomposed = unicodedata.normalize("NFKD", char.lower().translate(_LIGATURES))
+            folded = _COMBINING.sub("", decomposed).lower()
+            if folded != char:
+                table[code] = folded
+    return table
+
+
+_FOLDED_BLOCKS: Final = (
+    (0x00A0, 0x024F),  # Latin-1 supplement and Latin extended A/B
+    (0x0370, 0x04FF),  # Greek, Cyrillic
+    (0x1E00, 0x1EFF),  # Latin extended additional (Vietnamese...)
+    (0x2000, 0x24FF),  # punctuation, super/subscripts, letter-like, number forms, ①
+    (0xFB00, 0xFB06),  # ﬁ ﬂ ligatures
+    (0xFF00, 0xFFEF),  # full-width forms
+)
+_FOLD: Final = _fold_table()
+
+
 def _fold(text: str) -> str:
     """Lowercase and strip accents; punctuation is kept."""
     lowered = text.lower()
     if lowered.isascii():
         return lowered
-    decomposed = unicodedata.normalize("NFKD", lowered.translate(_LIGATURES))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    return _COMBINING.sub("", lowered.translate(_FOLD))
 
 
 def normalize(text: str) -> str:
-    """Lowercase, strip accents, turn apostrophes/punctuation/emoji into spaces, collapse."""
+    """Lowercase, strip accents (NFKD), turn apostrophes/punctuation/emoji into spaces, collapse.
+
+    "J’ai cassé mes LUNETTES !! 😭" -> "j ai casse mes lunettes"."""
     return _NON_WORD.sub(" ", _fold(text)).strip()
 
 
@@ -149,7 +179,7 @@ class _Hit:
 class _Matcher:
     """Finds the phrases of a ``label -> phrases`` table in a token list."""
 
-    __slots__ = ("_by_initial", "_vocabulary")
+    __slots__ = ("_by_initial", "vocabulary")
 
     def __init__(self, table: Mapping[str, Iterable[str]]) -> None:
         by_initial: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
@@ -161,10 +191,10 @@ class _Matcher:
                     by_initial.setdefault(words[0][0], []).append((label, words))
                     vocabulary.update(words)
         self._by_initial = by_initial
-        self._vocabulary = frozenset(vocabulary)
+        self.vocabulary = frozenset(vocabulary)
 
     def _matches(self, word: str, key: str) -> bool:
-        return word == key or (word not in self._vocabulary and _similar(word, key))
+        return word == key or (word not in _KNOWN_WORDS and _similar(word, key))
 
     def find(self, tokens: Sequence[str]) -> list[_Hit]:
         found: list[tuple[int, int, str]] = []
@@ -183,18 +213,19 @@ class _Matcher:
                 taken[start:end] = [True] * (end - start)
                 kept.append((start, end, label))
         kept.sort()
-        return [_Hit(label, s, e, _negated(tokens, taken, s)) for s, e, label in kept]
+        return [_Hit(label, s, e, _negated(tokens, taken, s, e)) for s, e, label in kept]
 
     def labels(self, text: str) -> list[str]:
         """Labels of the non-negated hits, in reading order."""
         return [hit.label for hit in self.find(_tokens(text)) if not hit.negated]
 
 
-def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int) -> bool:
-    free = [k for k in range(max(0, start - 2), start) if not taken[k]]
-    if any(tokens[k] in _NEGATORS for k in free):
+def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int) -> bool:
+    """A negator in the two free words before ("pas cassées", "pas tout à fait") or a free "pas"
+    just after ("carrément pas"). A "non" before is not one: "non, cassées" answers a question."""
+    if any(tokens[k] in _NEGATORS for k in range(max(0, start - 2), start) if not taken[k]):
         return True
-    return start - 1 in free and tokens[start - 1] in ("non", "no")
+    return end < len(tokens) and not taken[end] and tokens[end] == "pas"
 
 
 # ------------------------------------------------------------------------------- yes / no
@@ -214,7 +245,8 @@ _YES_NO: Final = _Matcher(
             "that s right", "alright", "all right", "i confirm", "no problem", "yes please",
         ),
         "no": (
-            "non", "nan", "nope", "no", "nah", "non merci", "pas vraiment", "pas du tout",
+            "non", "nan", "nn", "nope", "no", "nah", "non merci", "je pense pas", "je crois pas",
+            "je ne pense pas", "je ne crois pas", "pas vraiment", "pas du tout",
             "absolument pas", "surtout pas", "pas question", "hors de question", "jamais",
             "jamais de la vie", "aucun", "aucune", "pas d accord", "pas ok", "negatif",
             "bien sur que non", "mais non", "c est pas ca", "ce n est pas ca", "pas ca",
@@ -225,7 +257,7 @@ _YES_NO: Final = _Matcher(
         "unsure": (
             "peut etre", "bof", "je sais pas", "je ne sais pas", "sais pas", "pas sur",
             "pas sure", "pas certain", "pas certaine", "aucune idee", "je verrai",
-            "on verra", "maybe", "perhaps", "not sure", "i don t know", "dunno", "no idea",
+            "on verra", "mouais", "maybe", "perhaps", "not sure", "i don t know", "dunno", "no idea",
         ),
     }
 )  # fmt: skip
@@ -356,12 +388,13 @@ _PRIORITY: Final = _Matcher(
             "hypermarche", "superette", "grande surface", "boulanger", "boulangere",
             "boulangerie", "commerce alimentaire", "alimentation", "epicerie", "epicier",
             "epiciere", "boucher", "bouchere", "boucherie", "charcutier", "poissonnier",
-            "primeur", "fromager", "grocery", "cashier", "supermarket", "baker", "butcher",
+            "primeur", "fromager", "carrefour", "leclerc", "auchan", "intermarche", "lidl", "aldi",
+            "monoprix", "franprix", "grocery", "cashier", "supermarket", "baker", "butcher",
             "food retail", "food store",
         ),
         "delivery": (
             "livreur", "livreuse", "chauffeur livreur", "coursier", "coursiere", "facteur",
-            "factrice", "postier", "postiere", "livraison", "livraisons", "routier",
+            "factrice", "postier", "postiere", "courrier", "livraison", "livraisons", "routier",
             "courier", "delivery driver", "delivery man", "postman", "mail carrier",
         ),
         "firefighter": (
@@ -383,6 +416,12 @@ _PRIORITY: Final = _Matcher(
         ),
     }
 )  # fmt: skip
+# A correctly spelt keyword of any table, or one of these common words, is never read as a
+# typo of another keyword ("caisse" is not "cassé", "porte" is not "poste").
+_COMMON_WORDS: Final = ("voie", "porte", "portes", "case", "cases", "saint", "sainte", "career", "tenir")
+_KNOWN_WORDS: Final = frozenset(_COMMON_WORDS).union(
+    *(matcher.vocabulary for matcher in (_YES_NO, _NEED, _MODE, _PRIORITY))
+)
 _JOBS: Final[tuple[Priority, ...]] = ("health", "food_retail", "delivery", "firefighter", "other")
 
 
@@ -406,7 +445,9 @@ _STREET_WORD: Final = re.compile(
     re.IGNORECASE,
 )
 _NOT_A_PLACE: Final = re.compile(r"\s*(?:€|eur\b|euros?\b|km\b|m2\b|m²|ans\b|habitants\b)", re.I)
-_PHONE_REGIONS: Final = ("FR", "RE", "GP", "MQ", "GF", "YT")
+_OVERSEAS_REGIONS: Final = ("RE", "YT", "GP", "MQ", "GF")
+_NATIONAL_NUMBER: Final = re.compile(r"(?<![\d+])0(?:[ .\-]?\d){9}(?!\d)")
+_MIN_PHONE_DIGITS: Final = 6
 
 
 def _valid_postcode(code: str) -> bool:
@@ -472,15 +513,24 @@ def department_of(postcode: str) -> str:
     return digits[:2]
 
 
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
 def parse_phone(text: str) -> str | None:
-    """The first valid phone number (French spelling by default) as E.164, else None."""
+    """The first valid phone number as E.164: French spellings first ("06 12 34 56 78",
+    "+33 (0)6...", "0033..."), then overseas national ones ("0692 12 34 56"), else None."""
     head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
-    if not any(ch.isdigit() for ch in head):
+    if sum(ch.isdigit() for ch in head) < _MIN_PHONE_DIGITS:
         return None
     try:
-        for region in _PHONE_REGIONS:
-            for match in phonenumbers.PhoneNumberMatcher(head, region, leniency=phonenumbers.Leniency.VALID):
-                return str(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164))
+        for match in phonenumbers.PhoneNumberMatcher(head, "FR", leniency=phonenumbers.Leniency.VALID):
+            return _e164(match.number)
+        for candidate in _NATIONAL_NUMBER.findall(head):
+            for region in _OVERSEAS_REGIONS:
+                number = phonenumbers.parse(candidate, region)
+                if phonenumbers.is_valid_number(number):
+                    return _e164(number)
     except Exception:  # a third-party parser must never crash the conversation
         return None
     return None
@@ -570,6 +620,14 @@ _POLITE_SUFFIXES: Final = tuple(
 )
 _MAX_COMMAND_LEN: Final = 60
 _FUZZY_COMMAND_MIN_LEN: Final = 7  # "agent" must not catch the city of Agen
+# Fuzzy candidates by first letter (a typo never changes it): a handful to compare, not a hundred.
+_FUZZY_COMMANDS: Final[Mapping[str, tuple[tuple[str, _Reading], ...]]] = {
+    initial: tuple(
+        (c, r) for c, r in _COMMANDS.items() if len(c) >= _FUZZY_COMMAND_MIN_LEN and c[0] == initial
+    )
+    for initial in {c[0] for c in _COMMANDS if c}
+}
+_LANGUAGE_WORDS: Final = frozenset({"langue", "language", "lang", "langage"})
 
 
 def _strip_politeness(phrase: str) -> str:
@@ -612,8 +670,12 @@ def parse_command(text: str) -> tuple[Command, str | None] | None:
     exact = _COMMANDS.get(phrase)
     if exact is not None:
         return exact
-    for candidate, reading in _COMMANDS.items():
-        if len(candidate) >= _FUZZY_COMMAND_MIN_LEN and _similar(phrase, candidate):
+    first, _, rest = phrase.partition(" ")
+    if first in _LANGUAGE_WORDS and rest:  # "langue en", "language french"
+        target = _SLASH.get(rest.replace(" ", "")) or _COMMANDS.get(rest)
+        return target if target is not None and target[0] == "language" else None
+    for candidate, reading in _FUZZY_COMMANDS.get(phrase[0], ()):
+        if abs(len(candidate) - len(phrase)) <= 2 and _similar(phrase, candidate):
             return reading
     return None
 
@@ -623,28 +685,33 @@ def parse_command(text: str) -> tuple[Command, str | None] | None:
 _NAME_INTROS: Final = (
     r"je\s+m'?\s*appel+e", r"j'?\s*m'?\s*appel+e", r"moi\s*,?\s*c'?\s*est", r"c'?\s*est",
     r"mon\s+nom\s+(?:est|c'?\s*est)", r"mon\s+nom", r"nom\s+et\s+pr[ée]nom", r"pr[ée]nom\s+et\s+nom",
-    r"nom", r"pr[ée]nom", r"my\s+name\s+is", r"my\s+name's", r"name", r"i\s+am", r"i'm", r"je\s+suis",
-    r"it's", r"this\s+is",
+    r"nom", r"pr[ée]nom", r"my\s+name\s+is", r"my\s+name's", r"name",
 )  # fmt: skip
+# Intros that also start ordinary sentences ("je suis retraitée"): the name must then be capitalised.
+_NAME_WEAK_INTROS: Final = (r"je\s+suis", r"i\s+am", r"i'm", r"it's", r"this\s+is")
 _NAME_INTRO: Final = re.compile(
-    r"^\s*(?:(?:bonjour|bonsoir|salut|hello|hi|coucou)\b[\s,.!]*)?(?:(?:"
-    + "|".join(_NAME_INTROS).replace("'", "['’ʼ`´]")
-    + r")\b\s*[:=,\-–]?\s*)?",
+    (
+        r"^\s*(?:(?:bonjour|bonsoir|salut|hello|hi|coucou)\b[\s,.!]*)?"
+        r"(?:(?:(?P<weak>" + "|".join(_NAME_WEAK_INTROS) + ")|" + "|".join(_NAME_INTROS) + r")\b"
+        r"\s*[:=,\-–]?\s*)?"
+    ).replace("'", "['’ʼ`´]"),
     re.IGNORECASE,
 )
 _URL: Final = re.compile(r"https?:|www\.|@|\.(?:com|fr|net|org|io)\b", re.IGNORECASE)
 _NAME_CUT: Final = re.compile(r"[!?;\n\r]")
-_NAME_POLITE_END: Final = re.compile(r"[\s,.]+(?:merci|thanks|thank you|svp|stp)\W*$", re.I)
+_NAME_POLITE_END: Final = frozenset({"merci", "thanks", "thank", "you", "svp", "stp", "please"})
 _NAME_STOPWORDS: Final = frozenset(
     (
-        "je", "j", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "m", "moi",
+        "je", "j", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "moi",
         "mon", "ma", "mes", "ton", "ta", "tes", "son", "sa", "ses", "notre", "votre", "leur",
-        "ai", "as", "avez", "avons", "est", "suis", "es", "sont", "etes", "pas", "ne", "n",
+        "ai", "as", "avez", "avons", "est", "suis", "es", "sont", "etes", "pas", "ne",
         "plus", "pour", "avec", "dans", "sur", "par", "et", "ou", "que", "qui", "quoi",
         "quand", "comment", "pourquoi", "lunettes", "lunette", "verres", "merci", "bonjour",
         "bonsoir", "salut", "ca", "c", "i", "my", "is", "am", "the", "and", "glasses",
         "please", "what", "why", "how", "you", "your", "it", "this", "that", "hello", "hi",
-        "thanks", "not", "ok",
+        "thanks", "not", "ok", "a", "au", "aux", "en", "chez", "bah", "ben", "euh", "heu", "bon",
+        "eh", "ah", "oh", "hein", "voila", "bref", "alors", "donc", "mouais", "bof", "lol", "mdr",
+        "sir", "demain", "aujourd", "hui", "matin", "soir", "midi", "urgent", "urgence", "possible",
     )
 )  # fmt: skip
 _MAX_NAME_LEN: Final = 80
@@ -652,7 +719,10 @@ _MAX_NAME_WORDS: Final = 6
 
 
 def _name_or_none(candidate: str) -> str | None:
-    name = " ".join(_NAME_POLITE_END.sub("", candidate).split()).strip(" ,.-'’\"«»")
+    words = candidate.split()
+    while words and normalize(words[-1]) in _NAME_POLITE_END:
+        words.pop()
+    name = " ".join(words).strip(" ,.-'’\"«»")
     if not 2 <= len(name) <= _MAX_NAME_LEN or not any(ch.isalpha() for ch in name):
         return None
     if any(not (ch.isalpha() or ch in " -'’.,") for ch in name if not unicodedata.combining(ch)):
@@ -673,6 +743,8 @@ def parse_name(text: str) -> str | None:
         return None
     intro = _NAME_INTRO.match(head)
     rest = head[intro.end() if intro else 0 :]
+    if intro and intro.group("weak") and rest[:1].islower():
+        return None
     rest = "".join(" " if unicodedata.category(ch)[0] in "SCZ" and ch != "\u200d" else ch for ch in rest)
     rest = _NAME_CUT.split(rest, maxsplit=1)[0]
     return _name_or_none(rest) or _name_or_none(rest.split(",", 1)[0])

@@ -30,6 +30,19 @@ class ClientInput:
     contact_phone: str | None = None
     unsupported: str | None = None
 
+    def to_payload(self) -> dict[str, str]:
+        """The fields that are set (``asdict`` is several times slower on this hot path)."""
+        values = {
+            "text": self.text,
+            "choice": self.choice,
+            "step": self.step,
+            "media": self.media,
+            "media_name": self.media_name,
+            "contact_phone": self.contact_phone,
+            "unsupported": self.unsupported,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
 
 @dataclass(frozen=True, slots=True)
 class Choice:

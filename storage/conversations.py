@@ -25,7 +25,6 @@ from storage.tables import (
     identities,
     inbox,
     messages,
-    outbox,
     waitlist,
 )
 
@@ -63,7 +62,6 @@ class BatchWrites:
 
     conversation_updates: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
     consents: list[dict[str, Any]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
     waitlist: list[dict[str, Any]] = field(default_factory=list)
@@ -316,12 +314,16 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
             .values(language=sa.bindparam("language")),
             writes.client_languages,
         )
-    for table, rows in ((messages, writes.messages), (outbox, writes.outbox)):
-        if rows:
-            await connection.execute(sa.insert(table), rows)
-    for table, rows in ((consents, writes.consents), (cases, writes.cases)):
-        if rows:
-            await connection.execute(sa.insert(table), rows)
+    if writes.messages:
+        # executemany takes its columns from the first row: a key missing there would be dropped.
+        if len({frozenset(m) for m in writes.messages}) != 1:
+            raise ValueError("message rows of one batch must have the same columns")
+        await connection.execute(sa.insert(messages), writes.messages)
+    if writes.consents:
+        await connection.execute(sa.insert(consents), writes.consents)
+    if writes.cases:
+        await _link_consents(connection, writes.cases)
+        await connection.execute(sa.insert(cases), writes.cases)
     if writes.waitlist:
         await connection.execute(sa.insert(waitlist), writes.waitlist)
     if writes.erase_clients:
@@ -333,31 +335,23 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
         )
 
 
-async def latest_consent(connection: AsyncConnection, conversation_id: int) -> int | None:
+async def _link_consents(connection: AsyncConnection, new_cases: list[dict[str, Any]]) -> None:
+    """Point each visit case at the latest home-visit consent of its conversation (one query)."""
+    visits = [c for c in new_cases if c["mode"] == "visit"]
+    if not visits:
+        return
     result = await connection.execute(
-        sa.select(sa.func.max(consents.c.id)).where(
-            consents.c.conversation_id == conversation_id, consents.c.purpose == "home_visit"
+        sa.select(consents.c.conversation_id, sa.func.max(consents.c.id))
+        .where(
+            consents.c.conversation_id.in_([c["conversation_id"] for c in visits]),
+            consents.c.purpose == "home_visit",
         )
+        .group_by(consents.c.conversation_id)
     )
-    value = result.scalar()
-    return int(value) if value is not None else None
+    latest = {row[0]: row[1] for row in result}
+    for case in visits:
+        case["consent_id"] = latest.get(case["conversation_id"])
 
 
-async def insert_outbox(
-    connection: AsyncConnection,
-    channel: str,
-    recipient: str,
-    payload: dict[str, Any],
-    now: datetime,
-    conversation_id: int | None = None,
-) -> None:
-    await connection.execute(
-        sa.insert(outbox).values(
-            channel=channel,
-            recipient=recipient,
-            conversation_id=conversation_id,
-            payload=payload,
-            created_at=now,
-            available_at=now,
-        )
-    )
+async def insert_message(connection: AsyncConnection, row: dict[str, Any]) -> None:
+    await connection.execute(sa.insert(messages).values(**row))

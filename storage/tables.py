@@ -77,17 +77,37 @@ conversations = sa.Table(
     sa.Index(None, "owner"),
 )
 
+# The transcript, and the outbox: an outbound row is delivered by the outbox sender, which records
+# on it when it was sent (or failed). One row per message: state, transcript and the reply to send
+# commit together (invariant 4) and the console sees each message's delivery status.
 messages = sa.Table(
     "messages",
     metadata,
     _id(),
-    _fk("conversation_id", "conversations.id"),
+    _fk("conversation_id", "conversations.id", nullable=True),
     sa.Column("direction", sa.String(3), nullable=False),  # in | out
     sa.Column("author", sa.String(16), nullable=False),  # client | bot | operator
+    sa.Column("channel", sa.String(16), nullable=False),
+    # The client's id on the channel: the sender of an inbound row, the recipient of an outbound one.
+    sa.Column("party", sa.String(128), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
-    sa.Column("payload", Json, nullable=True),
+    sa.Column("payload", Json, nullable=True),  # key, choices, step, expects; what the client sent
     sa.Column("created_at", Time, nullable=False),
+    # Delivery (outbound rows only).
+    sa.Column("available_at", Time, nullable=True),
+    sa.Column("sent_at", Time, nullable=True),
+    sa.Column("failed_at", Time, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(255), nullable=True),
     sa.Index(None, "conversation_id", "id"),
+    sa.Index(None, "channel", "party", "id"),
+    sa.Index(
+        "ix_messages_outbox",
+        "channel",
+        "id",
+        postgresql_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
+        sqlite_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
+    ),
 )
 
 consents = sa.Table(
@@ -168,27 +188,4 @@ inbox = sa.Table(
         sqlite_where=sa.text("processed_at IS NULL"),
     ),
     sa.Index(None, "identity_key"),
-)
-
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    _id(),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("recipient", sa.String(128), nullable=False),
-    sa.Column("conversation_id", Id, nullable=True),
-    sa.Column("payload", Json, nullable=False),
-    sa.Column("created_at", Time, nullable=False),
-    sa.Column("available_at", Time, nullable=False),
-    sa.Column("sent_at", Time, nullable=True),
-    sa.Column("failed_at", Time, nullable=True),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("last_error", sa.String(255), nullable=True),
-    sa.Index(
-        "ix_outbox_pending",
-        "channel",
-        "id",
-        postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
-        sqlite_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
-    ),
 )

@@ -1,16 +1,16 @@
 """Conversation scripts: data files of what the client says and what the bot must answer.
 
-    user: mes lunettes sont cassées     the client types
-    press: accept                       the client presses the button of that value (last question)
-    file: prescription.jpg              the client sends a (generated) prescription image
-    contact: +33612345678               the channel shares the client's number
-    sticker                             the client sends content the bot cannot read
-    bot: urgency.question               the reply keys, in order ("bot:" alone: no reply)
-    says: Marie                         the last reply's text contains this
-    state: urgency / owner: queue       the stored conversation
-    case: need=broken mode=visit ...    the one case of the script's client has these fields
-    no case / waitlist: 1               counts
-    lang: en                            (first line) the client starts in English
+user: mes lunettes sont cassées     the client types
+press: accept                       the client presses the button of that value (last question)
+file: prescription.jpg              the client sends a (generated) prescription image
+contact: +33612345678               the channel shares the client's number
+sticker                             the client sends content the bot cannot read
+bot: urgency.question               the reply keys, in order ("bot:" alone: no reply)
+says: Marie                         the last reply's text contains this
+state: urgency / owner: queue       the stored conversation
+case: need=broken mode=visit ...    the one case of the script's client has these fields
+no case / waitlist: 1               counts
+lang: en                            (first line) the client starts in English
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The web chat channel: a page served by the app, a JSON API, and replies streamed by SSE.
 
 A browser is identified by a random cookie; the database only keeps a hash of it. Replies are read
-from the outbox rows of that browser (ids are the stream's cursor), so a page that reconnects
-resumes exactly where it stopped.
+from the outbound message rows of that browser (their ids are the stream's cursor, the same ids as
+in the history), so a page that reconnects resumes exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from bot.engine import Engine, Inbound
 from flows.catalog import Catalog
 from flows.types import ClientInput
 from storage.files import RejectedFileError
-from storage.tables import conversations, identities, messages, outbox
+from storage.tables import conversations, identities, inbox, messages
 
 CHANNEL = "webchat"
 COOKIE = "optibot_chat"
@@ -111,6 +111,7 @@ class ChatMessageOut(BaseModel):
 class History(BaseModel):
     messages: list[ChatMessageOut]
     cursor: int
+    language: Literal["fr", "en"] | None = None
 
 
 def _out(row_id: int, direction: Literal["in", "out"], text: str, payload: Any) -> ChatMessageOut:
@@ -125,13 +126,17 @@ def _out(row_id: int, direction: Literal["in", "out"], text: str, payload: Any) 
     )
 
 
-def build_router(engine: Engine, database: AsyncEngine, hub: WebChatHub, catalog: Catalog) -> APIRouter:
+def build_router(
+    engine: Engine, database: AsyncEngine, hub: WebChatHub, catalog: Catalog, *, secure_cookie: bool = False
+) -> APIRouter:
     router = APIRouter(prefix="/api/chat", tags=["web chat"])
 
     def browser(response: Response, token: str | None) -> str:
         if token is None or not (20 <= len(token) <= 64):
             token = secrets.token_urlsafe(24)
-            response.set_cookie(COOKIE, token, httponly=True, samesite="lax", max_age=90 * 86400)
+            response.set_cookie(
+                COOKIE, token, httponly=True, samesite="lax", secure=secure_cookie, max_age=90 * 86400
+            )
         return user_of(token)
 
     @router.get("/texts")
@@ -144,24 +149,30 @@ def build_router(engine: Engine, database: AsyncEngine, hub: WebChatHub, catalog
         """The open conversation's transcript and the cursor to stream replies from."""
         user = browser(response, optibot_chat)
         async with database.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                await connection.execution_options(isolation_level="REPEATABLE READ")
+            convo = (
+                await connection.execute(
+                    sa.select(conversations.c.id, conversations.c.language)
+                    .join(identities, identities.c.conversation_id == conversations.c.id)
+                    .where(identities.c.key == f"{CHANNEL}:{user}", conversations.c.owner != "closed")
+                )
+            ).first()
             cursor = (
                 await connection.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(outbox.c.id), 0)).where(
-                        outbox.c.channel == CHANNEL, outbox.c.recipient == user
+                    sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0)).where(
+                        messages.c.channel == CHANNEL, messages.c.party == user
                     )
                 )
             ).scalar_one()
-            rows = await connection.execute(
-                sa.select(messages.c.id, messages.c.direction, messages.c.text, messages.c.payload)
-                .join(conversations, conversations.c.id == messages.c.conversation_id)
-                .join(identities, identities.c.conversation_id == conversations.c.id)
-                .where(identities.c.key == f"{CHANNEL}:{user}", conversations.c.owner != "closed")
-                .order_by(messages.c.id)
-            )
-            found = [_out(r.id, r.direction, r.text, r.payload) for r in rows]
-        return History(messages=found, cursor=int(cursor))
+            found: list[ChatMessageOut] = []
+            if convo is not None:
+                rows = await connection.execute(
+                    sa.select(messages.c.id, messages.c.direction, messages.c.text, messages.c.payload)
+                    .where(messages.c.conversation_id == convo.id, messages.c.id <= cursor)
+                    .order_by(messages.c.id)
+                )
+                found = [_out(r.id, r.direction, r.text, r.payload) for r in rows]
+        language = None if convo is None else ("en" if convo.language == "en" else "fr")
+        return History(messages=found, cursor=int(cursor), language=language)
 
     @router.post("/messages", status_code=202)
     async def post_message(
@@ -179,17 +190,24 @@ def build_router(engine: Engine, database: AsyncEngine, hub: WebChatHub, catalog
         response: Response,
         id: Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
         file: Annotated[UploadFile, File()],
+        lang: Annotated[Literal["fr", "en"] | None, Form()] = None,
         optibot_chat: Annotated[str | None, Cookie()] = None,
     ) -> Accepted:
         """A prescription photo or PDF (checked by content, encrypted at rest)."""
         user = browser(response, optibot_chat)
+        async with database.connect() as connection:
+            known = await connection.execute(
+                sa.select(inbox.c.id).where(inbox.c.channel == CHANNEL, inbox.c.external_id == id)
+            )
+            if known.first() is not None:  # a retried upload: do not store the file twice
+                return Accepted(status="duplicate")
         content = await file.read(engine.files.max_bytes + 1)
         try:
             path = await asyncio.to_thread(engine.files.save, content)
             said = ClientInput(media=path, media_name=(file.filename or "")[:255])
         except RejectedFileError:
             said = ClientInput(unsupported="file")
-        return await _submit(engine, Inbound(CHANNEL, user, id, said))
+        return await _submit(engine, Inbound(CHANNEL, user, id, said, lang))
 
     @router.get("/events", response_class=StreamingResponse)
     async def events(
@@ -236,15 +254,20 @@ async def _stream(
         while not await request.is_disconnected():
             async with database.connect() as connection:
                 rows = await connection.execute(
-                    sa.select(outbox.c.id, outbox.c.payload)
-                    .where(outbox.c.channel == CHANNEL, outbox.c.recipient == user, outbox.c.id > cursor)
-                    .order_by(outbox.c.id)
+                    sa.select(messages.c.id, messages.c.text, messages.c.payload)
+                    .where(
+                        messages.c.channel == CHANNEL,
+                        messages.c.party == user,
+                        messages.c.direction == "out",
+                        messages.c.id > cursor,
+                    )
+                    .order_by(messages.c.id)
                     .limit(100)
                 )
                 found = rows.all()
-            for row_id, payload in found:
+            for row_id, text, payload in found:
                 cursor = row_id
-                message = _out(row_id, "out", payload.get("text", ""), payload)
+                message = _out(row_id, "out", text, payload)
                 yield f"id: {row_id}\nevent: message\ndata: {json.dumps(message.model_dump())}\n\n"
             if found:
                 idle = 0.0

@@ -36,7 +36,15 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
-    app.include_router(build_router(services.engine, services.database, hub, services.catalog))
+    app.include_router(
+        build_router(
+            services.engine,
+            services.database,
+            hub,
+            services.catalog,
+            secure_cookie=settings.web_chat_cookie_secure,
+        )
+    )
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -59,36 +59,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "outbox",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("recipient", sa.String(length=128), nullable=False),
-        sa.Column("conversation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column(
-            "payload",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("available_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("last_error", sa.String(length=255), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_outbox_pending",
-            ["channel", "id"],
-            unique=False,
-            postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
-            sqlite_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
-        )
-
-    op.create_table(
         "identities",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -169,9 +139,11 @@ def upgrade() -> None:
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
-        sa.Column("conversation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("conversation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("direction", sa.String(length=3), nullable=False),
         sa.Column("author", sa.String(length=16), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("party", sa.String(length=128), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column(
             "payload",
@@ -179,6 +151,11 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("available_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_error", sa.String(length=255), nullable=True),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["conversations.id"],
@@ -189,7 +166,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
+            batch_op.f("ix_messages_channel_party_id"), ["channel", "party", "id"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_messages_conversation_id_id"), ["conversation_id", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_messages_outbox",
+            ["channel", "id"],
+            unique=False,
+            postgresql_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
+            sqlite_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
         )
 
     op.create_table(
@@ -279,7 +266,13 @@ def downgrade() -> None:
     op.drop_table("cases")
     op.drop_table("waitlist")
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_messages_outbox",
+            postgresql_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
+            sqlite_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_messages_conversation_id_id"))
+        batch_op.drop_index(batch_op.f("ix_messages_channel_party_id"))
 
     op.drop_table("messages")
     op.drop_table("consents")
@@ -288,14 +281,6 @@ def downgrade() -> None:
 
     op.drop_table("conversations")
     op.drop_table("identities")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_outbox_pending",
-            postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
-            sqlite_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
-        )
-
-    op.drop_table("outbox")
     with op.batch_alter_table("inbox", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_inbox_unprocessed",

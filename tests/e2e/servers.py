@@ -1,0 +1,67 @@
+"""Start the real service (`optibot run`) as a separate process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "OPTIBOT_", "WEB_"))}
+    env.update(DATABASE_URL=database_url, OPTIBOT_DATA_DIR=str(data_dir), **extra)
+    return env
+
+
+@contextmanager
+def running_service(
+    database_url: str, workdir: Path, *, port: int | None = None, log_name: str = "server.log"
+) -> Iterator[str]:
+    """`optibot run` on a free port; yields its base URL and stops it afterwards."""
+    port = port or free_port()
+    log = (workdir / log_name).open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--port", str(port)],
+        cwd=workdir,
+        env=service_env(database_url, workdir / "data"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError((workdir / log_name).read_text())
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("service did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

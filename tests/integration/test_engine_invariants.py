@@ -1,0 +1,193 @@
+"""The engine's promises (ARCHITECTURE.md invariants 1-5) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bot.engine import Inbound
+from flows.types import ClientInput
+from storage.tables import conversations, identities, inbox, messages
+from tests.harness import CHANNEL, harness
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def transcript(h, user: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    ident = (await h.rows(identities, identities.c.key == f"{CHANNEL}:{user}"))[0]
+    convo_ids = [c.id for c in await h.rows(conversations, conversations.c.identity_id == ident.id)]
+    rows = await h.rows(messages, messages.c.conversation_id.in_(convo_ids))
+    return [(r.direction, r.text) for r in rows]
+
+
+async def test_same_external_message_twice_has_one_effect(database_url: str, tmp_path: Path) -> None:
+    async with harness(database_url, tmp_path) as h:
+        first = await h.send("dup", text="mes lunettes sont cassées", external_id="update-1")
+        again = await h.send("dup", text="mes lunettes sont cassées", external_id="update-1")
+        assert [r["key"] for r in first] == ["greeting", "urgency.question"]
+        assert again == []
+        assert len(await h.rows(inbox)) == 1
+        assert [d for d, _ in await transcript(h, "dup")] == ["in", "out", "out"]
+
+
+async def test_duplicates_racing_in_one_batch_have_one_effect(database_url: str, tmp_path: Path) -> None:
+    async with harness(database_url, tmp_path) as h:
+        said = ClientInput(text="perdu")
+        inbound = Inbound(CHANNEL, "racer", "same-id", said)
+        results = await asyncio.gather(*(h.engine.handle(inbound) for _ in range(5)))
+        assert sorted(r.duplicate for r in results) == [False, True, True, True, True]
+        assert len(await h.delivered_to("racer")) == 2
+
+
+async def test_twenty_messages_at_once_are_processed_in_order(database_url: str, tmp_path: Path) -> None:
+    async with harness(database_url, tmp_path) as h:
+        await h.send("burst", text="bonjour")
+        texts = [f"réponse incompréhensible {i}" for i in range(20)]
+        inbounds = [Inbound(CHANNEL, "burst", f"b{i}", ClientInput(text=t)) for i, t in enumerate(texts)]
+        await asyncio.gather(*(h.engine.handle(i) for i in inbounds))
+        said = await transcript(h, "burst")
+        received = [text for direction, text in said if direction == "in"]
+        assert received == ["bonjour", *texts]
+        # Each message was answered before the next one was read: one reply after each.
+        directions = "".join(d[0] for d, _ in said[3:])
+        assert directions == "io" * 20
+        convo = (await h.rows(conversations))[0]
+        assert convo.misses == 20
+
+
+async def test_other_conversations_are_not_held_back(database_url: str, tmp_path: Path) -> None:
+    async with harness(database_url, tmp_path) as h:
+        users = [f"client-{i}" for i in range(30)]
+        await asyncio.gather(*(h.send(u, text="j'ai perdu mes lunettes") for u in users))
+        assert len(await h.rows(conversations)) == 30
+        assert h.engine.pipeline.batches < 30 * 2  # group commit: batches shared by conversations
+
+
+async def test_bot_is_silent_when_it_does_not_own_the_conversation(database_url: str, tmp_path: Path) -> None:
+    async with harness(database_url, tmp_path) as h:
+        await h.send("owned", text="cassées")
+        async with h.services.database.begin() as connection:
+            await connection.execute(sa.update(conversations).values(owner="operator", operator="op-1"))
+        assert [r["key"] for r in await h.send("owned", text="bonjour ?")] == ["silent_notice"]
+        assert await h.send("owned", text="toujours là ?") == []
+        assert [t for d, t in await transcript(h, "owned") if d == "in"][-2:] == [
+            "bonjour ?",
+            "toujours là ?",
+        ]
+
+
+async def test_nasty_text_is_answered_and_stored(database_url: str, tmp_path: Path) -> None:
+    nasty = [
+        "",
+        "x" * 50_000,
+        "😀🎉👓" * 100,
+        "\x00\x01\x02\x1b[31mrouge\x7f",
+        "مرحبا، نظارتي مكسورة",
+        "\ud800 lone surrogate",
+        "'; DROP TABLE cases; --",
+    ]
+    async with harness(database_url, tmp_path) as h:
+        for i, text in enumerate(nasty):
+            replies = await h.send(f"nasty-{i}", text=text)
+            assert replies, f"no answer to input {i}"
+            assert all(r["text"] for r in replies)
+        long_replies = await h.send("nasty-1", text="y" * 50_000)
+        assert long_replies[0]["key"] == "too_long"
+        assert len(await h.rows(conversations)) == len(nasty)
+
+
+async def test_database_unavailable_for_a_moment(database_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: every connection is killed (as in a restart). SQLite: another writer holds the lock."""
+    async with harness(database_url, tmp_path) as h:
+        await h.send("survivor", text="mes lunettes sont cassées")
+        if database_url.startswith("postgresql"):
+            await _kill_connections(database_url)
+            replies = await h.send("survivor", text="oui")
+        else:
+            path = database_url.split("///", 1)[1]
+            blocker = sqlite3.connect(path)
+            blocker.execute("BEGIN IMMEDIATE")
+            pending = asyncio.create_task(h.send("survivor", text="oui"))
+            await asyncio.sleep(1.0)
+            assert not pending.done()
+            blocker.rollback()
+            blocker.close()
+            replies = await pending
+        assert [r["key"] for r in replies] == ["priority.question"]
+
+
+async def _kill_connections(database_url: str) -> None:
+    from storage.database import create_engine
+
+    name = database_url.rsplit("/", 1)[1]
+    admin = create_engine(database_url.rsplit("/", 1)[0] + "/test")
+    async with admin.connect() as connection:
+        await connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = :d AND pid <> pg_backend_pid()"
+            ),
+            {"d": name},
+        )
+        await connection.commit()
+    await admin.dispose()
+
+
+CRASHER = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    sys.path.insert(0, {root!r})
+    from bot.app import build
+    from bot.engine import Inbound
+    from bot.settings import Settings
+    from flows.types import ClientInput
+    from storage.migrate import upgrade
+
+    async def main():
+        settings = Settings(_env_file=None, database_url={url!r}, optibot_data_dir={data!r})
+        services = build(settings, [])
+        await upgrade(services.database)
+        services.engine.pipeline.start()
+        inbound = Inbound("script", "crash", "before-processing", ClientInput(text="perdu"))
+        await services.engine.accept(inbound)
+        print("accepted", flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_killed_after_inbox_commit_is_answered_once_on_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    code = CRASHER.format(root=str(ROOT), url=database_url, data=str(tmp_path / "data"))
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 60)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        _, errors = process.communicate()
+    assert line.strip() == "accepted", errors
+    assert process.returncode == -signal.SIGKILL
+    async with harness(database_url, tmp_path) as h:
+        assert len(await h.rows(inbox)) == 1
+    # Each start re-processes what is unfinished: the message is answered by the first, once.
+    for _restart in range(2):
+        async with harness(database_url, tmp_path) as h:
+            rows = await h.rows(inbox)
+            assert len(rows) == 1
+            assert rows[0].processed_at is not None
+            replies = await h.rows(messages, messages.c.direction == "out")
+            assert [r.payload["key"] for r in replies] == ["greeting", "urgency.question"]

@@ -1,0 +1,183 @@
+"""The intake flow on its own (no I/O): catalogues, diagrams, and a Hypothesis stateful test."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import string
+from datetime import UTC, datetime
+from pathlib import Path
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from flows.catalog import Catalog
+from flows.diagram import diagrams
+from flows.intake import STATES, IntakeFlow, missing_fields
+from flows.lifecycle import CaseLifecycle, InvalidCaseTransitionError, queue_order_key, sources_of
+from flows.steps import STEPS
+from flows.types import ClientInput, ConversationState, CreateCase, FlowContext, RecordConsent
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = Catalog.load()
+FLOW = IntakeFlow(CATALOG)
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+
+
+def _variables(text: object) -> set[str]:
+    return set(re.findall(r"{(\w+)}", text)) if isinstance(text, str) else set()
+
+
+def test_catalogues_have_the_same_keys_and_variables() -> None:
+    french, english = CATALOG.keys("fr"), CATALOG.keys("en")
+    assert french == english
+    for key in french:
+        assert _variables(CATALOG.raw("fr", key)) == _variables(CATALOG.raw("en", key)), key
+
+
+def test_every_key_the_flow_uses_exists() -> None:
+    used = {s.question for s in STEPS.values()} | {s.hint for s in STEPS.values()}
+    used |= {c.label for s in STEPS.values() for c in s.choices}
+    assert used <= CATALOG.keys("fr")
+
+
+def test_committed_diagrams_are_current() -> None:
+    for name, text in diagrams().items():
+        committed = (ROOT / "docs" / name).read_text(encoding="utf-8")
+        assert committed == text, f"docs/{name} is stale: run `optibot diagram`"
+
+
+def test_case_lifecycle() -> None:
+    life = CaseLifecycle()
+    assert life.next_status("queued", "claim") == "claimed"
+    assert life.next_status("claimed", "release") == "queued"
+    assert life.next_status("claimed", "dispatch") == "dispatched"
+    assert life.next_status("dispatched", "complete") == "done"
+    assert life.next_status("dispatched", "cancel") == "cancelled"
+    for status, action in [("queued", "dispatch"), ("done", "cancel"), ("cancelled", "claim")]:
+        try:
+            life.next_status(status, action)
+        except InvalidCaseTransitionError:
+            continue
+        raise AssertionError(f"{action} from {status} should be refused")
+    assert sources_of("claim") == ("queued",)
+    assert set(sources_of("cancel")) == {"queued", "claimed", "dispatched"}
+
+
+def test_queue_order_puts_mobilised_workers_first_then_age() -> None:
+    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    cases = [("none", early), ("health", late), (None, late), ("delivery", early)]
+    ordered = sorted(cases, key=lambda c: queue_order_key(c[0] if c[0] != "none" else None, c[1]))
+    assert ordered == [("delivery", early), ("health", late), ("none", early), (None, late)]
+
+
+# --- any sequence of inputs -----------------------------------------------------------------------
+
+GOOD_ANSWERS = {
+    "need": ["mes lunettes sont cassées", "j'ai perdu mes lunettes", "autre chose"],
+    "prescription": ["je n'ai pas d'ordonnance"],
+    "urgency": ["oui", "non"],
+    "priority": ["infirmière", "non", "pompier"],
+    "mode": ["à domicile", "par la poste"],
+    "visit_consent": ["oui", "non"],
+    "visit_address": ["12 rue de la Paix 75002 Paris"],
+    "visit_slot": ["demain matin", "lundi après-midi"],
+    "shipping_address": ["Route du Port 20000 Ajaccio"],
+    "contact_name": ["Marie Curie"],
+    "contact_phone": ["06 12 34 56 78"],
+    "summary": ["oui", "changer l'adresse"],
+    "waitlist_offer": ["oui", "non"],
+    "confirm_delete": ["non"],
+}
+COMMANDS = ["aide", "recommencer", "english", "français", "mes données", "supprimer mes données"]
+nasty_text = st.one_of(
+    st.text(max_size=200),
+    st.text(alphabet=string.printable, max_size=50),
+    st.sampled_from(["", " ", "\x00", "😀" * 500, "x" * 50_000, "\u202eRTL", "1", "99"]),
+)
+references = (f"OB-H{i:05d}" for i in itertools.count())
+
+
+class ConversationMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.convo = ConversationState()
+        self.context = FlowContext(now=NOW, new_reference=lambda: next(references))
+        self.consented = False
+        self.cases: list[tuple[CreateCase, dict[str, object]]] = []
+        self.last_choices: list[tuple[str, str | None]] = []
+
+    def _say(self, said: ClientInput) -> None:
+        if self.convo.owner != "bot":
+            self.convo = ConversationState()  # a closed conversation: the next message starts anew
+            self.consented = False
+        result = FLOW.handle(self.convo, said, self.context)
+        assert result.replies, "every input gets an answer"
+        for effect in result.effects:
+            if isinstance(effect, RecordConsent):
+                self.consented = True
+            if isinstance(effect, CreateCase):
+                self.cases.append((effect, dict(self.convo.answers)))
+                if effect.kind == "emergency" and effect.fields["mode"] == "visit":
+                    assert self.consented, "visit case without a recorded consent"
+                    assert effect.fields["consent"], "visit case without consent in its fields"
+        last = result.replies[-1]
+        self.last_choices = [(c.value, last.step) for c in last.choices]
+
+    @rule(text=nasty_text)
+    def type_anything(self, text: str) -> None:
+        self._say(ClientInput(text=text))
+
+    @rule(data=st.data())
+    def answer_well(self, data: st.DataObject) -> None:
+        options = GOOD_ANSWERS.get(self.convo.state, ["bonjour"])
+        self._say(ClientInput(text=data.draw(st.sampled_from(options))))
+
+    @rule(data=st.data())
+    def press_offered_button(self, data: st.DataObject) -> None:
+        if self.last_choices:
+            value, step = data.draw(st.sampled_from(self.last_choices))
+            self._say(ClientInput(choice=value, step=step))
+
+    @rule(value=st.text(max_size=70), step=st.sampled_from([*STATES, "", "x" * 70]))
+    def press_forged_button(self, value: str, step: str) -> None:
+        self._say(ClientInput(choice=value, step=step))
+
+    @rule(command=st.sampled_from(COMMANDS))
+    def command(self, command: str) -> None:
+        self._say(ClientInput(text=command))
+
+    @rule(kind=st.sampled_from(["sticker", "voice", "location", "file"]))
+    def odd_content(self, kind: str) -> None:
+        self._say(ClientInput(unsupported=kind))
+
+    @rule()
+    def send_a_photo(self) -> None:
+        self._say(ClientInput(media="prescriptions/x.png.enc"))
+
+    @invariant()
+    def state_is_valid(self) -> None:
+        assert self.convo.state in STATES
+        assert self.convo.owner in ("bot", "queue", "closed")
+        assert self.convo.language in ("fr", "en")
+        if self.convo.state in STEPS:
+            assert self.convo.owner == "bot"
+
+    @invariant()
+    def cases_are_complete(self) -> None:
+        for effect, answers in self.cases:
+            assert effect.reference.startswith("OB-")
+            if effect.kind == "emergency":
+                assert missing_fields(answers) == [], missing_fields(answers)
+                assert effect.fields["need"] in ("broken", "lost", "unsuitable")
+                assert effect.fields["urgent"] is True
+
+
+TestAnySequenceOfInputs = ConversationMachine.TestCase
+TestAnySequenceOfInputs.settings = settings(
+    max_examples=150,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

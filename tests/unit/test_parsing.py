@@ -1,0 +1,764 @@
+"""Free-text readers of flows.parsing: real-looking answers, typos, traps, fuzzing, speed."""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any, get_args
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flows.parsing import (
+    Command,
+    HalfDay,
+    HalfDayPart,
+    Mode,
+    Need,
+    Priority,
+    department_of,
+    normalize,
+    parse_choice_number,
+    parse_command,
+    parse_half_day,
+    parse_mode,
+    parse_name,
+    parse_need,
+    parse_phone,
+    parse_postcode,
+    parse_priority,
+    parse_yes_no,
+)
+
+TODAY = date(2026, 11, 26)  # a Thursday
+
+
+def _slug(text: str) -> str:
+    if not text.strip():
+        return "blank"
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-")[:40] or f"u{ord(text[0]):x}"
+
+
+def cases(table: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """pytest params whose id is the message, readable in reports."""
+    return [pytest.param(*row, id=_slug(str(row[0]))) for row in table]
+
+
+# ------------------------------------------------------------------------------- normalize
+
+NORMALIZE = [
+    ("J’ai cassé mes LUNETTES !! 😭", "j ai casse mes lunettes"),
+    ("  Aide-soignante,   EHPAD… ", "aide soignante ehpad"),
+    ("ŒIL ﬁn Straße", "oeil fin strasse"),
+    ("après-midi\n\tdemain", "apres midi demain"),
+    ("", ""),
+    ("😀🙏", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(NORMALIZE))
+def test_normalize(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+# ---------------------------------------------------------------------------------- yes/no
+
+YES_NO = [
+    ("oui", True),
+    ("Oui.", True),
+    ("OUI !!!", True),
+    ("ouais", True),
+    ("ouai", True),
+    ("ouiii", True),
+    ("ok", True),
+    ("Okay 👍", True),
+    ("d'accord", True),
+    ("daccord", True),
+    ("D’accord merci", True),
+    ("dac", True),
+    ("bien sûr", True),
+    ("bien sur", True),
+    ("absolument", True),
+    ("exact", True),
+    ("exactement", True),
+    ("tout à fait", True),
+    ("tout a fait", True),
+    ("volontiers", True),
+    ("je confirme", True),
+    ("c'est ça", True),
+    ("cest ca", True),
+    ("oui c'est bien mon numéro", True),
+    ("aucun problème", True),
+    ("pas de souci", True),
+    ("oui pas de souci", True),
+    ("si", True),
+    ("yes", True),
+    ("yep", True),
+    ("sure", True),
+    ("yes please", True),
+    ("👍", True),
+    ("✅", True),
+    ("non", False),
+    ("Non.", False),
+    ("NON !!", False),
+    ("nan", False),
+    ("nonnn", False),
+    ("non merci", False),
+    ("pas vraiment", False),
+    ("pas du tout", False),
+    ("jamais", False),
+    ("aucun", False),
+    ("pas d'accord", False),
+    ("pas tout à fait", False),
+    ("c'est pas ça", False),
+    ("non c'est pas ça", False),
+    ("bien sûr que non", False),
+    ("ça marche pas", False),
+    ("no", False),
+    ("nope", False),
+    ("not really", False),
+    ("no thanks", False),
+    ("👎", False),
+    ("carrément pas", False),
+    ("nn", False),
+    ("je pense pas", False),
+    ("bah oui", True),
+    ("non, je ne suis pas mobilisé", False),
+    # unknown or ambiguous
+    ("bof", None),
+    ("peut-être", None),
+    ("peut etre", None),
+    ("je ne sais pas", None),
+    ("jsp", None),
+    ("pas sûr", None),
+    ("maybe", None),
+    ("mouais", None),
+    ("lol", None),
+    ("oui non", None),
+    ("ok non", None),
+    ("👍👎", None),
+    ("pourquoi pas", None),
+    ("hope", None),
+    ("", None),
+    ("   ", None),
+    ("?", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(YES_NO))
+def test_parse_yes_no(text: str, expected: bool | None) -> None:
+    assert parse_yes_no(text) is expected
+
+
+@pytest.mark.parametrize("text", ["non", "nan", "no", "nope", "non merci", "pas vraiment", "nonnn"])
+def test_no_never_reads_as_yes(text: str) -> None:
+    assert parse_yes_no(text) is False
+    assert parse_yes_no(text.upper() + " !") is False
+
+
+# ------------------------------------------------------------------------------------ need
+
+NEED: list[tuple[str, Need | None]] = [
+    ("cassées", "broken"),
+    ("cassees", "broken"),
+    ("jai casse mes lunettes", "broken"),
+    ("J'ai cassé mes lunettes 😭", "broken"),
+    ("mes lunettes sont brizées", "broken"),
+    ("elles sont abîmées", "broken"),
+    ("le verre est fissuré", "broken"),
+    ("la monture est toute tordue", "broken"),
+    ("branche cassée", "broken"),
+    ("verre fendu", "broken"),
+    ("je me suis assis dessus", "broken"),
+    ("broken", "broken"),
+    ("my glasses are cracked", "broken"),
+    ("perdu", "lost"),
+    ("j'ai perdu mes lunettes", "lost"),
+    ("jai perdu mes lunetes", "lost"),
+    ("je les ai égarées", "lost"),
+    ("introuvables depuis hier", "lost"),
+    ("on m'a volé mes lunettes", "lost"),
+    ("volées dans le métro", "lost"),
+    ("pas cassées mais perdues", "lost"),
+    ("elles sont pas cassées, juste perdues", "lost"),
+    ("non, cassées", "broken"),
+    ("lost", "lost"),
+    ("elles ne me conviennent plus", "unsuitable"),
+    ("elles ne sont plus adaptées", "unsuitable"),
+    ("je vois mal avec, j'ai une nouvelle ordonnance", "unsuitable"),
+    ("mon ordonnance a changé", "unsuitable"),
+    ("ma vue a baissé", "unsuitable"),
+    ("unsuitable", "unsuitable"),
+    ("I have a new prescription", "unsuitable"),
+    ("renouvellement", "other"),
+    ("renouvellement d'ordonnance", "other"),
+    ("lentilles", "other"),
+    ("c'est pour une question", "other"),
+    ("rendez-vous de contrôle", "other"),
+    ("autre chose", "other"),
+    ("something else", "other"),
+    ("other", "other"),
+    ("bof", None),
+    ("ordonnance", None),
+    ("pas cassées", None),
+    ("la caisse", None),  # a correctly spelt other word is not a typo of "cassé"
+    ("lol", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(NEED))
+def test_parse_need(text: str, expected: Need | None) -> None:
+    assert parse_need(text) == expected
+
+
+# ------------------------------------------------------------------------------------ mode
+
+MODE: list[tuple[str, Mode | None]] = [
+    ("à domicile", "visit"),
+    ("a domicle", "visit"),
+    ("chez moi", "visit"),
+    ("au travail", "visit"),
+    ("sur mon lieu de travail", "visit"),
+    ("une visite svp", "visit"),
+    ("pouvez-vous venir ?", "visit"),
+    ("passez à la maison chez moi", "visit"),
+    ("home visit", "visit"),
+    ("at home", "visit"),
+    ("envoi", "shipment"),
+    ("envoyez-les moi", "shipment"),
+    ("par la poste", "shipment"),
+    ("livraison", "shipment"),
+    ("livraison à domicile", "shipment"),
+    ("envoyer chez moi", "shipment"),
+    ("par colis", "shipment"),
+    ("chronopost", "shipment"),
+    ("expédition", "shipment"),
+    ("pas de visite, envoyez-les", "shipment"),
+    ("ship", "shipment"),
+    ("delivery", "shipment"),
+    ("post", "shipment"),
+    ("bof", None),
+    ("venir ou envoyer, je ne sais pas", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(MODE))
+def test_parse_mode(text: str, expected: Mode | None) -> None:
+    assert parse_mode(text) == expected
+
+
+# -------------------------------------------------------------------------------- priority
+
+PRIORITY: list[tuple[str, Priority | None]] = [
+    ("infirmiere", "health"),
+    ("Infirmière", "health"),
+    ("je suis infirmier aux urgences", "health"),
+    ("médecin", "health"),
+    ("medecin generaliste", "health"),
+    ("aide-soignante en EHPAD", "health"),
+    ("aide soignante", "health"),
+    ("je travaille à l'hôpital", "health"),
+    ("pharmacien", "health"),
+    ("sage-femme", "health"),
+    ("kiné", "health"),
+    ("ambulancier", "health"),
+    ("nurse", "health"),
+    ("doctor", "health"),
+    ("caissière", "food_retail"),
+    ("caissiere au supermarché", "food_retail"),
+    ("boulanger", "food_retail"),
+    ("je travaille dans une épicerie", "food_retail"),
+    ("boucher", "food_retail"),
+    ("cashier", "food_retail"),
+    ("livreur", "delivery"),
+    ("livreuse", "delivery"),
+    ("chauffeur-livreur", "delivery"),
+    ("coursier à vélo", "delivery"),
+    ("facteur", "delivery"),
+    ("delivery driver", "delivery"),
+    ("pompier", "firefighter"),
+    ("pompié", "firefighter"),
+    ("sapeur-pompier volontaire", "firefighter"),
+    ("firefighter", "firefighter"),
+    ("autre", "other"),
+    ("autre métier mobilisé", "other"),
+    ("policier", "other"),
+    ("gendarme", "other"),
+    ("éboueur", "other"),
+    ("other", "other"),
+    ("non, je suis caissière", "food_retail"),
+    ("je travaille chez Carrefour", "food_retail"),
+    ("infirmière mais pas mobilisée", None),
+    ("j'ai cassé mes lunettes", None),
+    ("non", "none"),
+    ("je ne suis pas mobilisé", "none"),
+    ("je ne suis pas mobilisée", "none"),
+    ("pas mobilisé", "none"),
+    ("aucun", "none"),
+    ("pas du tout", "none"),
+    ("none", "none"),
+    ("not mobilised", "none"),
+    ("no", "none"),
+    ("bof", None),
+    ("je suis mobilisé", None),
+    ("lol", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(PRIORITY))
+def test_parse_priority(text: str, expected: Priority | None) -> None:
+    assert parse_priority(text) == expected
+
+
+# ----------------------------------------------------------------------- postcode and dept
+
+POSTCODE: list[tuple[str, str | None]] = [
+    ("75011", "75011"),
+    ("12 rue de la Paix 75002 Paris", "75002"),
+    ("12, rue de la Paix, 75002 PARIS", "75002"),
+    ("75 011 Paris", "75011"),
+    ("cp : 01000 Bourg-en-Bresse", "01000"),
+    ("20090 Ajaccio", "20090"),
+    ("20200 Bastia", "20200"),
+    ("97110 Pointe-à-Pitre", "97110"),
+    ("97400 Saint-Denis", "97400"),
+    ("97600 Mamoudzou", "97600"),
+    ("98000 Monaco", "98000"),
+    ("2 bis rue Victor Hugo, 33000 Bordeaux", "33000"),
+    ("tél 06 12 34 56 78, 13001 Marseille", "13001"),
+    ("12345 rue du Bac 69001 Lyon", "69001"),
+    ("75", None),
+    ("0612345678", None),
+    ("06 12 34 56 78", None),
+    ("123456", None),
+    ("00123", None),
+    ("96000", None),
+    ("99000", None),
+    ("97900", None),
+    ("15000 euros", None),
+    ("le 12/12/2026", None),
+    ("lol", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(POSTCODE))
+def test_parse_postcode(text: str, expected: str | None) -> None:
+    assert parse_postcode(text) == expected
+
+
+DEPARTMENT = [
+    ("75011", "75"),
+    ("01000", "01"),
+    ("13001", "13"),
+    ("20000", "2A"),
+    ("20090", "2A"),
+    ("20167", "2A"),
+    ("20200", "2B"),
+    ("20600", "2B"),
+    ("97110", "971"),
+    ("97400", "974"),
+    ("97600", "976"),
+    ("97500", "975"),
+    ("97700", "977"),
+    ("97800", "978"),
+    ("98000", "980"),
+    ("98800", "988"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("postcode", "expected"), cases(DEPARTMENT))
+def test_department_of(postcode: str, expected: str) -> None:
+    assert department_of(postcode) == expected
+
+
+# ----------------------------------------------------------------------------------- phone
+
+PHONE: list[tuple[str, str | None]] = [
+    ("06 12 34 56 78", "+33612345678"),
+    ("06.12.34.56.78", "+33612345678"),
+    ("0612345678", "+33612345678"),
+    ("06-12-34-56-78", "+33612345678"),
+    ("+33 6 12 34 56 78", "+33612345678"),
+    ("+33 (0)6 12 34 56 78", "+33612345678"),
+    ("+33612345678", "+33612345678"),
+    ("0033612345678", "+33612345678"),
+    ("mon numéro c'est le 06 12 34 56 78", "+33612345678"),
+    ("01 42 68 53 00", "+33142685300"),
+    ("+262 692 12 34 56", "+262692123456"),
+    ("0692 12 34 56", "+262692123456"),
+    ("+590 690 12 34 56", "+590690123456"),
+    ("+596 696 12 34 56", "+596696123456"),
+    ("+594 694 12 34 56", "+594694123456"),
+    ("+269 321 23 45", "+2693212345"),
+    ("+44 7911 123456", "+447911123456"),
+    ("123456", None),
+    ("0612", None),
+    ("75002", None),
+    ("06 12 34", None),
+    ("pas de téléphone", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(PHONE))
+def test_parse_phone(text: str, expected: str | None) -> None:
+    assert parse_phone(text) == expected
+
+
+# -------------------------------------------------------------------------------- half-day
+
+HALF_DAY: list[tuple[str, tuple[date, HalfDayPart] | None]] = [
+    ("demain matin", (date(2026, 11, 27), "am")),
+    ("Demain Matin !", (date(2026, 11, 27), "am")),
+    ("demian matin", (date(2026, 11, 27), "am")),
+    ("demain aprem", (date(2026, 11, 27), "pm")),
+    ("demain am", (date(2026, 11, 27), "am")),
+    ("demain 2pm", (date(2026, 11, 27), "pm")),
+    ("lundi après-midi", (date(2026, 11, 30), "pm")),
+    ("lundi apres midi", (date(2026, 11, 30), "pm")),
+    ("lundi apremidi", (date(2026, 11, 30), "pm")),
+    ("mecredi aprem", (date(2026, 12, 2), "pm")),
+    ("jeudi matin", (date(2026, 12, 3), "am")),  # a weekday is never today
+    ("jeudi 14h", (date(2026, 12, 3), "pm")),
+    ("lundi 9h30", (date(2026, 11, 30), "am")),
+    ("lundi 8h du soir", (date(2026, 11, 30), "pm")),
+    ("samedi avant midi", (date(2026, 11, 28), "am")),
+    ("dimanche matin", (date(2026, 11, 29), "am")),
+    ("vendredi à midi", (date(2026, 11, 27), "pm")),
+    ("aujourd'hui aprem", (date(2026, 11, 26), "pm")),
+    ("aujourdhui matin", (date(2026, 11, 26), "am")),
+    ("ce soir", (date(2026, 11, 26), "pm")),
+    ("cet après-midi", (date(2026, 11, 26), "pm")),
+    ("après-demain matin", (date(2026, 11, 28), "am")),
+    ("le 12 matin", (date(2026, 12, 12), "am")),
+    ("le 26 après-midi", (date(2026, 11, 26), "pm")),
+    ("le 1er décembre matin", (date(2026, 12, 1), "am")),
+    ("12/12 après-midi", (date(2026, 12, 12), "pm")),
+    ("12/12/2026 matin", (date(2026, 12, 12), "am")),
+    ("05/01 matin", (date(2027, 1, 5), "am")),
+    ("demain matin vers 10h", (date(2026, 11, 27), "am")),
+    ("tomorrow morning", (date(2026, 11, 27), "am")),
+    ("monday afternoon", (date(2026, 11, 30), "pm")),
+    ("december 3 afternoon", (date(2026, 12, 3), "pm")),
+    ("demain", None),
+    ("lundi", None),
+    ("le 12", None),
+    ("matin", None),
+    ("le 12/11 matin", None),
+    ("20/11/2026 après-midi", None),
+    ("12/12/2099 matin", None),
+    ("31/02 matin", None),
+    ("lundi ou mardi matin", None),
+    ("demain matin ou après-midi", None),
+    ("dans 2 jours", None),
+    ("quand vous voulez", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(HALF_DAY))
+def test_parse_half_day(text: str, expected: tuple[date, HalfDayPart] | None) -> None:
+    assert parse_half_day(text, TODAY) == (HalfDay(*expected) if expected else None)
+
+
+def test_half_day_weekday_semantics_on_another_today() -> None:
+    monday = date(2026, 11, 30)
+    assert parse_half_day("lundi matin", monday) == HalfDay(date(2026, 12, 7), "am")
+    assert parse_half_day("aujourd'hui matin", monday) == HalfDay(monday, "am")
+    assert parse_half_day("le 31 matin", date(2026, 11, 26)) == HalfDay(date(2026, 12, 31), "am")
+    assert parse_half_day("demain matin", date.max) is None
+
+
+# ------------------------------------------------------------------------------------ name
+
+NAME: list[tuple[str, str | None]] = [
+    ("Jean Dupont", "Jean Dupont"),
+    ("jean dupont", "jean dupont"),
+    ("je m'appelle Marie-Claire de la Fontaine", "Marie-Claire de la Fontaine"),
+    ("Je m’appelle   Ana   Lopes !", "Ana Lopes"),
+    ("moi c'est Jean", "Jean"),
+    ("C'est Éloïse Lefèvre.", "Éloïse Lefèvre"),
+    ("Bonjour, je m'appelle Paul", "Paul"),
+    ("my name is John Smith", "John Smith"),
+    ("Nom : N'Diaye", "N'Diaye"),
+    ("Dupont Jean, j'ai cassé mes lunettes", "Dupont Jean"),
+    ("Jean Parfait", "Jean Parfait"),
+    ("Zoé 😊", "Zoé"),
+    ("محمد علي", "محمد علي"),
+    ("Jean Dupont merci", "Jean Dupont"),
+    ("Je suis Jean Martin", "Jean Martin"),
+    ("je suis retraitée", None),
+    ("c'est urgent", None),
+    ("bah oui", None),
+    ("demain matin", None),
+    ("oui", None),
+    ("non", None),
+    ("ok merci", None),
+    ("c'est ça", None),
+    ("aide", None),
+    ("/start", None),
+    ("Jean 2", None),
+    ("06 12 34 56 78", None),
+    ("www.dupont.fr", None),
+    ("jean@dupont.fr", None),
+    ("j'ai cassé mes lunettes", None),
+    ("a", None),
+    ("Un Deux Trois Quatre Cinq Six Sept", None),
+    ("x" * 81, None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(NAME))
+def test_parse_name(text: str, expected: str | None) -> None:
+    assert parse_name(text) == expected
+
+
+# --------------------------------------------------------------------------------- command
+
+COMMAND: list[tuple[str, tuple[Command, str | None] | None]] = [
+    ("/start", ("restart", None)),
+    ("/restart", ("restart", None)),
+    ("recommencer", ("restart", None)),
+    ("Recommencer depuis le début", ("restart", None)),
+    ("reprendre à zéro", ("restart", None)),
+    ("restart", ("restart", None)),
+    ("start over", ("restart", None)),
+    ("/annuler", ("cancel", None)),
+    ("/cancel", ("cancel", None)),
+    ("annuler", ("cancel", None)),
+    ("STOP", ("cancel", None)),
+    ("arrêter", ("cancel", None)),
+    ("cancel", ("cancel", None)),
+    ("quit", ("cancel", None)),
+    ("/aide", ("help", None)),
+    ("/help", ("help", None)),
+    ("/help@OptiBot", ("help", None)),
+    ("aide", ("help", None)),
+    ("Aide !", ("help", None)),
+    ("help", ("help", None)),
+    ("?", ("help", None)),
+    ("/langue", ("language", None)),
+    ("/language", ("language", None)),
+    ("langue", ("language", None)),
+    ("language", ("language", None)),
+    ("/langue en", ("language", "en")),
+    ("/language fr", ("language", "fr")),
+    ("langue en", ("language", "en")),
+    ("Langue FR", ("language", "fr")),
+    ("language english", ("language", "en")),
+    ("langue anglais svp", ("language", "en")),
+    ("langue de bois", None),
+    ("english", ("language", "en")),
+    ("English please", ("language", "en")),
+    ("in english", ("language", "en")),
+    ("anglais", ("language", "en")),
+    ("englsih", ("language", "en")),
+    ("français", ("language", "fr")),
+    ("en francais", ("language", "fr")),
+    ("french", ("language", "fr")),
+    ("/conseiller", ("advisor", None)),
+    ("/advisor", ("advisor", None)),
+    ("conseiller", ("advisor", None)),
+    ("parler à un conseiller", ("advisor", None)),
+    ("je veux parler à un conseiller svp", ("advisor", None)),
+    ("un humain", ("advisor", None)),
+    ("un agent", ("advisor", None)),
+    ("une personne", ("advisor", None)),
+    ("advisor", ("advisor", None)),
+    ("talk to a human", ("advisor", None)),
+    ("agent", ("advisor", None)),
+    ("/mesdonnees", ("my_data", None)),
+    ("/mydata", ("my_data", None)),
+    ("mes données", ("my_data", None)),
+    ("mes infos", ("my_data", None)),
+    ("my data", ("my_data", None)),
+    ("export", ("my_data", None)),
+    ("/supprimer", ("delete_data", None)),
+    ("/delete", ("delete_data", None)),
+    ("supprimer mes données", ("delete_data", None)),
+    ("effacer mes donnees", ("delete_data", None)),
+    ("oubliez-moi", ("delete_data", None)),
+    ("delete my data", ("delete_data", None)),
+    # not commands
+    ("au secours", None),
+    ("aidez-moi", None),
+    ("j'ai besoin d'aide pour mes lunettes cassées", None),
+    ("je veux annuler mon rendez-vous de demain matin", None),
+    ("Agen", None),
+    ("argent", None),
+    ("oui", None),
+    ("non", None),
+    ("/unknown", None),
+    ("/", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(COMMAND))
+def test_parse_command(text: str, expected: tuple[Command, str | None] | None) -> None:
+    assert parse_command(text) == expected
+
+
+# -------------------------------------------------------------------------- choice number
+
+CHOICE: list[tuple[str, int | None]] = [
+    ("2", 1),
+    (" 2. ", 1),
+    ("2)", 1),
+    ("n°2", 1),
+    ("N° 3", 2),
+    ("#1", 0),
+    ("option 2", 1),
+    ("2️⃣", 1),
+    ("deux", 1),
+    ("le premier", 0),
+    ("0", None),
+    ("5", None),
+    ("12", None),
+    ("2 et 3", None),
+    ("le 2 décembre", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(CHOICE))
+def test_parse_choice_number(text: str, expected: int | None) -> None:
+    assert parse_choice_number(text, 4) == expected
+
+
+def test_choice_number_without_choices() -> None:
+    assert parse_choice_number("1", 0) is None
+
+
+# ------------------------------------------------------------------- robustness and speed
+
+READERS: list[tuple[str, Callable[[str], object], Callable[[object], bool]]] = [
+    ("normalize", normalize, lambda r: isinstance(r, str)),
+    ("yes_no", parse_yes_no, lambda r: r in (True, False, None)),
+    ("need", parse_need, lambda r: r is None or r in get_args(Need)),
+    ("mode", parse_mode, lambda r: r is None or r in get_args(Mode)),
+    ("priority", parse_priority, lambda r: r is None or r in get_args(Priority)),
+    ("postcode", parse_postcode, lambda r: r is None or (isinstance(r, str) and len(r) == 5 and r.isdigit())),
+    ("department", department_of, lambda r: isinstance(r, str) and len(r) <= 3),
+    ("phone", parse_phone, lambda r: r is None or (isinstance(r, str) and r.startswith("+"))),
+    (
+        "half_day",
+        lambda text: parse_half_day(text, TODAY),
+        lambda r: r is None or (isinstance(r, HalfDay) and r.day >= TODAY and r.part in ("am", "pm")),
+    ),
+    ("name", parse_name, lambda r: r is None or (isinstance(r, str) and 2 <= len(r) <= 80)),
+    (
+        "command",
+        parse_command,
+        lambda r: (
+            r is None or (isinstance(r, tuple) and r[0] in get_args(Command) and r[1] in ("fr", "en", None))
+        ),
+    ),
+    ("choice", lambda text: parse_choice_number(text, 3), lambda r: r in (None, 0, 1, 2)),
+]
+
+
+def _check_all(text: str) -> None:
+    for name, read, within_type in READERS:
+        result = read(text)
+        assert within_type(result), (name, text[:80], result)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text())
+def test_readers_never_raise_on_any_text(text: str) -> None:
+    _check_all(text)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.characters(codec=None, categories=None)))
+def test_readers_never_raise_with_surrogates_and_controls(text: str) -> None:
+    _check_all(text)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("ouinaé 0123456789/+:h-'.,?😀\u202e\u0000")) | st.characters(),
+        min_size=2_000,
+        max_size=20_000,
+    )
+)
+def test_readers_never_raise_on_long_text(text: str) -> None:
+    _check_all(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u0000\u0001\u001f\u007f",
+        "\u202eﺎﻨﻫ ﺐﺘﻛﺍ\u202c",
+        "שלום עולם",
+        "👍🏽👎🏿🙏",
+        "ﷺ" * 100,
+        "\ud800\udfff",
+        "9" * 600,
+        "/" * 600,
+        " 75 " * 300,
+    ],
+    ids=[
+        "controls",
+        "rtl-override",
+        "hebrew",
+        "emoji-skin-tones",
+        "arabic-ligature",
+        "surrogates",
+        "digits",
+        "slashes",
+        "fragments",
+    ],
+)
+def test_readers_on_odd_inputs(text: str) -> None:
+    _check_all(text)
+
+
+HUGE = (
+    "J'ai cassé mes lunettes 😭 06 12 34 56 78, 12 rue de la Paix 75002 Paris, demain matin \u202e\u0000 "
+    * 700
+)[:50_000]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [HUGE, "é" * 50_000, "ﷺ" * 50_000, "0 " * 25_000, "a" * 50_000],
+    ids=["mixed", "accents", "expanding-ligature", "digits-and-spaces", "one-letter"],
+)
+def test_readers_are_fast_on_50_kb(text: str) -> None:
+    assert len(text) == 50_000
+    for name, read, within_type in READERS:
+        best = min(_timed(read, text) for _ in range(3))
+        assert best < 0.05, (name, best)
+        assert within_type(read(text)), name
+
+
+def _timed(read: Callable[[str], object], text: str) -> float:
+    start = time.perf_counter()
+    read(text)
+    return time.perf_counter() - start
+
+
+def test_huge_input_still_reads_its_head() -> None:
+    assert parse_need(HUGE) == "broken"
+    assert parse_phone(HUGE) == "+33612345678"
+    assert parse_postcode(HUGE) == "75002"
+    assert parse_half_day(HUGE, TODAY) == HalfDay(date(2026, 11, 27), "am")
+    assert parse_command(HUGE) is None
+    assert parse_name(HUGE) is None
