@@ -100,8 +100,17 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class _Work:
-    inbox_id: int
+    """A message to process: already in the inbox (``inbox_id``), or to store in the same
+    transaction as its effects (``inbox_id`` None, the in-process fast path of :meth:`handle`)."""
+
+    inbox_id: int | None
     inbound: Inbound
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    inbox_id: int | None  # None: a re-delivery, nothing done
+    erased_files: list[str]
 
 
 class Engine:
@@ -157,23 +166,30 @@ class Engine:
 
     async def accept(self, inbound: Inbound) -> Accepted:
         """Store the message durably. A re-delivery (same channel and id) is reported duplicate."""
-        inbound = sanitized(inbound)
-        row = store.InboxRow(inbound.channel, inbound.external_id, inbound.key, inbound.to_payload())
+        row = _inbox_row(sanitized(inbound))
         # A database that stays down makes the channel answer an error: the sender will retry.
         inbox_id = await asyncio.wait_for(self.pipeline.accept(row), self.accept_timeout)
         return Accepted(inbox_id)
 
     async def process(self, accepted: Accepted, inbound: Inbound) -> None:
+        """Process an accepted message; returns once its answer is committed to the outbox."""
         if accepted.inbox_id is not None:
-            erased = await self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
-            self._delete_files(erased)
+            outcome = await self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
+            self._delete_files(outcome.erased_files)
 
     async def handle(self, inbound: Inbound) -> Accepted:
-        """Accept then process one message; returns once the answer is committed to the outbox."""
+        """Store and process a message in one transaction, for callers that wait for the answer.
+
+        Nothing is acknowledged before the commit, which stores the inbox row, the state and the
+        replies together; a re-delivery is reported duplicate and changes nothing. Channels that
+        must acknowledge before processing (webhooks) use :meth:`accept` then :meth:`process`.
+        """
         inbound = sanitized(inbound)
-        accepted = await self.accept(inbound)
-        await self.process(accepted, inbound)
-        return accepted
+        outcome = await asyncio.wait_for(
+            self.pipeline.process(inbound.key, _Work(None, inbound)), self.accept_timeout
+        )
+        self._delete_files(outcome.erased_files)
+        return Accepted(outcome.inbox_id)
 
     async def recover(self, received_before: datetime | None = None) -> int:
         """Process inbox rows that were stored but never processed (after a crash)."""
@@ -185,8 +201,8 @@ class Engine:
             waits.append(self.pipeline.process(key, _Work(inbox_id, inbound)))
         results = await asyncio.gather(*waits, return_exceptions=True)
         for result in results:
-            if isinstance(result, list):
-                self._delete_files(result)
+            if isinstance(result, _Outcome):
+                self._delete_files(result.erased_files)
         if rows:
             log.info("recovered %d unprocessed inbound messages", len(rows))
         return sum(1 for r in results if not isinstance(r, BaseException))
@@ -219,23 +235,36 @@ class Engine:
     ) -> list[int | None]:
         return await store.insert_inbox(connection, rows, self.clock())
 
-    async def _process_batch(self, connection: AsyncConnection, work: Sequence[_Work]) -> list[list[str]]:
-        """Each item's result: the files to delete once committed (an erasure's)."""
+    async def _process_batch(self, connection: AsyncConnection, work: Sequence[_Work]) -> list[_Outcome]:
         now = self.clock()
-        keys = [w.inbound.key for w in work]
-        await store.lock_conversations(connection, keys)
-        owned = await store.claim_inbox(connection, [w.inbox_id for w in work], now)
-        mine = [w for w in work if w.inbox_id in owned]
+        # New messages (the fast path) are stored as processed; accepted ones are claimed, so that
+        # a message another process already handled is not handled twice.
+        fresh = [w for w in work if w.inbox_id is None]
+        owned: set[int] = set()
+        if fresh:
+            rows = [_inbox_row(w.inbound) for w in fresh]
+            ids = await store.insert_inbox(connection, rows, now, processing=True)
+            stored = dict(zip((id(w) for w in fresh), ids, strict=True))
+            owned.update(i for i in ids if i is not None)
+        inbox_ids = [w.inbox_id if w.inbox_id is not None else stored[id(w)] for w in work]
+        await store.lock_conversations(connection, [w.inbound.key for w in work])
+        accepted = [w.inbox_id for w in work if w.inbox_id is not None]
+        if accepted:
+            owned |= await store.claim_inbox(connection, accepted, now)
+        mine = [(i, w) for i, w in zip(inbox_ids, work, strict=True) if i in owned]
         files: dict[int, list[str]] = {}
         if mine:
-            current = await store.load_conversations(connection, [w.inbound.key for w in mine])
-            current.update(await self._open(connection, mine, current, now))
+            current = await store.load_conversations(connection, [w.inbound.key for _, w in mine])
+            current.update(await self._open(connection, [w for _, w in mine], current, now))
             writes = store.BatchWrites()
-            for item in mine:
+            for inbox_id, item in mine:
                 convo = current[item.inbound.key]
-                files[item.inbox_id] = await self._apply(connection, item.inbound, convo, writes, now)
+                files[inbox_id] = await self._apply(connection, item.inbound, convo, writes, now)
             await store.save_batch(connection, writes)
-        return [files.get(w.inbox_id, []) for w in work]
+        return [
+            _Outcome(i if w.inbox_id is not None or i in owned else None, files.get(i or 0, []))
+            for i, w in zip(inbox_ids, work, strict=True)
+        ]
 
     async def _open(
         self,
@@ -398,13 +427,18 @@ class Engine:
 
     async def _give_up(self, work: _Work, error: BaseException) -> None:
         """A message that failed every attempt: mark it, tell the client, never block the rest."""
-        log.error("giving up on inbox message %d (%s)", work.inbox_id, type(error).__name__)
+        log.error("giving up on inbox message %s (%s)", work.inbox_id, type(error).__name__)
         now = self.clock()
         inbound = work.inbound
         language = _language(inbound.language or self.default_language)
         reply = Reply("technical_error", self.catalog.text(language, "technical_error"))
         async with self.database.begin() as connection:
-            await store.mark_inbox_failed(connection, work.inbox_id, type(error).__name__, now)
+            inbox_id = work.inbox_id
+            if inbox_id is None:  # the fast path's row was rolled back with the batch
+                inbox_id = (await store.insert_inbox(connection, [_inbox_row(inbound)], now))[0]
+                if inbox_id is None:
+                    return
+            await store.mark_inbox_failed(connection, inbox_id, type(error).__name__, now)
             row = outbound_row(inbound.channel, inbound.user, None, reply, now)
             await store.insert_message(connection, row)
         self._committed()
@@ -434,6 +468,10 @@ def sanitized(inbound: Inbound) -> Inbound:
 
 def _language(value: str) -> Language:
     return "en" if value == "en" else "fr"
+
+
+def _inbox_row(inbound: Inbound) -> store.InboxRow:
+    return store.InboxRow(inbound.channel, inbound.external_id, inbound.key, inbound.to_payload())
 
 
 def outbound_row(

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import bulk
 from storage.tables import (
     cases,
     clients,
@@ -82,32 +83,38 @@ def _insert(table: sa.Table, dialect: str) -> Any:
 
 
 async def insert_inbox(
-    connection: AsyncConnection, rows: Sequence[InboxRow], now: datetime
+    connection: AsyncConnection, rows: Sequence[InboxRow], now: datetime, *, processing: bool = False
 ) -> list[int | None]:
-    """Store inbound messages; ``None`` for one already stored (a re-delivery)."""
+    """Store inbound messages; ``None`` for one already stored (a re-delivery).
+
+    ``processing``: the rows are processed in this same transaction, so they are stored as such.
+    """
     dialect = connection.dialect.name
     unique: dict[tuple[str, str], InboxRow] = {}
     for row in rows:
         unique.setdefault((row.channel, row.external_id), row)
-    statement = (
-        _insert(inbox, dialect)
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        .returning(inbox.c.id, inbox.c.channel, inbox.c.external_id)
-    )
-    result = await connection.execute(
-        statement,
-        [
-            {
-                "channel": r.channel,
-                "external_id": r.external_id,
-                "identity_key": r.identity_key,
-                "payload": r.payload,
-                "received_at": now,
-            }
-            for r in unique.values()
-        ],
-    )
-    ids = {(channel, external): id_ for id_, channel, external in result.all()}
+    values = [
+        {
+            "channel": r.channel,
+            "external_id": r.external_id,
+            "identity_key": r.identity_key,
+            "payload": r.payload,
+            "received_at": now,
+            "processed_at": now if processing else None,
+            "attempts": 1 if processing else 0,
+        }
+        for r in unique.values()
+    ]
+    if dialect == "postgresql":
+        inserted = await bulk.insert_inbox(connection, values)
+    else:
+        statement = (
+            _insert(inbox, dialect)
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            .returning(inbox.c.id, inbox.c.channel, inbox.c.external_id)
+        )
+        inserted = list((await connection.execute(statement, values)).all())
+    ids = {(channel, external): id_ for id_, channel, external in inserted}
     answered: set[tuple[str, str]] = set()
     out: list[int | None] = []
     for row in rows:
@@ -291,7 +298,10 @@ async def open_conversations(
 
 async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
     """Flush a batch's rows: one statement per table, erasures last."""
-    if writes.conversation_updates:
+    postgres = connection.dialect.name == "postgresql"
+    if writes.conversation_updates and postgres:
+        await bulk.update_conversations(connection, writes.conversation_updates)
+    elif writes.conversation_updates:
         await connection.execute(
             sa.update(conversations)
             .where(conversations.c.id == sa.bindparam("b_id"))
@@ -318,7 +328,10 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
         # executemany takes its columns from the first row: a key missing there would be dropped.
         if len({frozenset(m) for m in writes.messages}) != 1:
             raise ValueError("message rows of one batch must have the same columns")
-        await connection.execute(sa.insert(messages), writes.messages)
+        if postgres:
+            await bulk.insert_messages(connection, writes.messages)
+        else:
+            await connection.execute(sa.insert(messages), writes.messages)
     if writes.consents:
         await connection.execute(sa.insert(consents), writes.consents)
     if writes.cases:
