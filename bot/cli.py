@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -89,6 +90,9 @@ async def _chat(settings: Settings, user: str, language: str | None) -> int:
     from bot.app import build, running
     from bot.channels.terminal import TerminalChannel, chat
 
+    # Bytes that are not valid in the terminal's encoding must not end the chat.
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")
     channel = TerminalChannel(sys.stdout)
     services = build(settings, [channel])
     if sys.stdin.isatty():

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.export import client_export, client_files
+from bot.logs import describe
 from flows.catalog import Catalog
 from flows.intake import IntakeFlow, format_phone
 from flows.lifecycle import priority_rank
@@ -213,8 +214,8 @@ class Engine:
             await asyncio.sleep(interval)
             try:
                 await self.recover(self.clock() - STALE_INBOX_AFTER)
-            except Exception:
-                log.exception("inbox sweep failed")
+            except Exception as error:
+                log.error("inbox sweep failed: %s", describe(error))
 
     # --- batches (inside the pipeline's transaction) ---------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.logs import describe
 from storage.tables import messages
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,8 @@ class OutboxSender:
             try:
                 while await self.flush():
                     pass
-            except Exception:
-                log.exception("outbox delivery round failed")
+            except Exception as error:
+                log.error("outbox delivery round failed: %s", describe(error))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
@@ -158,7 +159,7 @@ class OutboxSender:
                 if isinstance(caught, DeliveryError):
                     error = caught
                 else:
-                    log.exception("channel %s failed to deliver", row.channel)
+                    log.error("channel %s failed to deliver: %s", row.channel, describe(caught))
                     error = DeliveryError(type(caught).__name__)
                 # Later messages to this recipient wait behind this one: order matters in a chat.
                 later = [_Failure(r, error, row.attempts, waiting=True) for r in queue[index + 1 :]]

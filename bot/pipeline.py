@@ -25,6 +25,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.logs import describe
+
 log = logging.getLogger(__name__)
 
 A = TypeVar("A")
@@ -134,8 +136,8 @@ class Pipeline(Generic[A, P]):
                     break
                 try:
                     await self._round(accepts, heads)
-                except Exception:  # the writer must outlive any bug in one batch
-                    log.exception("pipeline round failed")
+                except Exception as error:  # the writer must outlive any bug in one batch
+                    log.error("pipeline round failed: %s", describe(error))
 
     def _take_accepts(self) -> list[_Job[A]]:
         queue = self._queues.accepts
@@ -169,7 +171,7 @@ class Pipeline(Generic[A, P]):
                     log.warning("database unavailable (%s); retrying in %.2fs", type(error).__name__, delay)
                     await asyncio.sleep(delay)
                     continue
-                log.exception("batch failed; retrying its items one by one")
+                log.error("batch failed, retrying its items one by one: %s", describe(error))
                 await self._isolate(accepts, heads, error)
                 return
 
@@ -208,7 +210,7 @@ class Pipeline(Generic[A, P]):
                 self._done_with(key, head)
                 try:
                     await self._fail(head.item, error)
-                except Exception:
-                    log.exception("could not record a failed message")
+                except Exception as failure:
+                    log.error("could not record a failed message: %s", describe(failure))
                 head.future.set_exception(error)
         self._wake.set()

@@ -7,6 +7,8 @@ The Alembic revisions under ``storage/migrations`` create exactly this schema (a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -20,9 +22,27 @@ metadata = sa.MetaData(
     }
 )
 
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp with time zone that reads back as aware UTC on SQLite too (which has no zones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
-Time = sa.DateTime(timezone=True)
+Time = UtcDateTime()
 
 
 def _id() -> sa.Column[int]:

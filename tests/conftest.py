@@ -117,3 +117,13 @@ async def database_url(
     url = await postgres_template.copy()
     yield url
     await postgres_template.drop(make_url(url).database or "")
+
+
+@pytest.fixture
+async def postgres_url(postgres_template: PostgresTemplate | str) -> AsyncIterator[str]:
+    """A migrated, empty PostgreSQL database, for what only PostgreSQL does (several processes)."""
+    if isinstance(postgres_template, str):
+        pytest.skip(postgres_template)
+    url = await postgres_template.copy()
+    yield url
+    await postgres_template.drop(make_url(url).database or "")

@@ -32,6 +32,8 @@ class TerminalChannel:
             lines.append(f"  {number}. {choice['label']}")
         if choices:
             self.last_choices[recipient] = (payload.get("step"), choices)
+        else:  # a number typed now is an answer, not an old option
+            self.last_choices.pop(recipient, None)
         self.out.write("\n".join(lines) + "\n\n")
         self.out.flush()
 

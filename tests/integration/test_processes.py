@@ -1,0 +1,64 @@
+"""Two engines on one PostgreSQL database, as two processes would be: one writer per conversation.
+
+Several processes are a PostgreSQL deployment; SQLite is the single-process embedded default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.engine import Inbound
+from flows.types import ClientInput
+from storage.tables import conversations, inbox, messages
+from tests.harness import CHANNEL, harness
+
+
+async def test_two_engines_share_one_conversation_in_order(postgres_url: str, tmp_path: Path) -> None:
+    async with (
+        harness(postgres_url, tmp_path / "a") as first,
+        harness(postgres_url, tmp_path / "b") as second,
+    ):
+        await first.send("shared", text="bonjour")
+        texts = [f"incompréhensible {i}" for i in range(30)]
+        engines = [first.engine, second.engine]
+        # Alternate engines; each message is fully processed before the next is sent (a channel
+        # delivers one conversation's messages in order), but the two engines race with each other.
+        for i, text in enumerate(texts):
+            await engines[i % 2].handle(Inbound(CHANNEL, "shared", f"m{i}", ClientInput(text=text)))
+        convo = (await first.rows(conversations))[0]
+        assert convo.misses == 30
+        rows = await first.rows(messages, messages.c.conversation_id == convo.id)
+        inbound = [r.text for r in rows if r.direction == "in"]
+        assert inbound == ["bonjour", *texts]
+
+
+async def test_two_engines_racing_on_many_conversations(postgres_url: str, tmp_path: Path) -> None:
+    async with (
+        harness(postgres_url, tmp_path / "a") as first,
+        harness(postgres_url, tmp_path / "b") as second,
+    ):
+        users = [f"u{i}" for i in range(20)]
+
+        async def client(user: str) -> None:
+            for step, text in enumerate(["bonjour", "cassées", "oui", "non", "par la poste"]):
+                engine = (first, second)[(step + len(user)) % 2].engine
+                await engine.handle(Inbound(CHANNEL, user, f"{user}-{step}", ClientInput(text=text)))
+
+        await asyncio.gather(*(client(u) for u in users))
+        states = {row.state for row in await first.rows(conversations)}
+        assert states == {"shipping_address"}
+        assert len(await first.rows(inbox)) == 20 * 5
+
+
+async def test_a_message_accepted_by_one_engine_is_processed_once(postgres_url: str, tmp_path: Path) -> None:
+    async with (
+        harness(postgres_url, tmp_path / "a") as first,
+        harness(postgres_url, tmp_path / "b") as second,
+    ):
+        inbound = Inbound(CHANNEL, "once", "only-one", ClientInput(text="perdu"))
+        accepted = await first.engine.accept(inbound)
+        # Both engines try to process it (one live, one sweeping the inbox): one effect.
+        await asyncio.gather(first.engine.process(accepted, inbound), second.engine.recover())
+        replies = await first.rows(messages, messages.c.direction == "out")
+        assert [r.payload["key"] for r in replies] == ["greeting", "urgency.question"]
