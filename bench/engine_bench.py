@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.engine import Accepted, Inbound
+from bot.messages import Accepted, Inbound
 from flows.types import ClientInput
 
 # Two complete conversations, alternated: a shipment (10 messages) and a home visit (12).

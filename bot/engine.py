@@ -11,20 +11,18 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.export import client_export, client_files
 from bot.logs import describe
+from bot.messages import Accepted, Inbound, sanitized
+from bot.rows import case_row, conversation_row, inbound_row, inbox_row, language_of, outbound_row
 from flows.catalog import Catalog
-from flows.intake import IntakeFlow, format_phone
-from flows.lifecycle import priority_rank
+from flows.intake import IntakeFlow
 from flows.types import (
-    LANGUAGES,
-    ClientInput,
     ConversationState,
     CreateCase,
     EraseData,
@@ -53,50 +51,6 @@ def new_reference() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """One message from a client on a channel; ``external_id`` is the channel's id for it."""
-
-    channel: str
-    user: str
-    external_id: str
-    said: ClientInput
-    language: Language | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.channel}:{self.user}"
-
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "channel": self.channel,
-            "user": self.user,
-            "external_id": self.external_id,
-            "said": self.said.to_payload(),
-            "language": self.language,
-        }
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Inbound:
-        language = payload.get("language")
-        return cls(
-            channel=payload["channel"],
-            user=payload["user"],
-            external_id=payload["external_id"],
-            said=ClientInput(**payload.get("said", {})),
-            language=language if language in LANGUAGES else None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    inbox_id: int | None
-
-    @property
-    def duplicate(self) -> bool:
-        return self.inbox_id is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +121,7 @@ class Engine:
 
     async def accept(self, inbound: Inbound) -> Accepted:
         """Store the message durably. A re-delivery (same channel and id) is reported duplicate."""
-        row = _inbox_row(sanitized(inbound))
+        row = inbox_row(sanitized(inbound))
         # A database that stays down makes the channel answer an error: the sender will retry.
         inbox_id = await asyncio.wait_for(self.pipeline.accept(row), self.accept_timeout)
         return Accepted(inbox_id)
@@ -243,7 +197,7 @@ class Engine:
         fresh = [w for w in work if w.inbox_id is None]
         owned: set[int] = set()
         if fresh:
-            rows = [_inbox_row(w.inbound) for w in fresh]
+            rows = [inbox_row(w.inbound) for w in fresh]
             ids = await store.insert_inbox(connection, rows, now, processing=True)
             stored = dict(zip((id(w) for w in fresh), ids, strict=True))
             owned.update(i for i in ids if i is not None)
@@ -305,18 +259,18 @@ class Engine:
         label = None
         if said.choice is not None:
             label = self.flow.choice_label(said.step, said.choice, convo.language)
-        writes.messages.append(_transcript_in(convo, said, label, now))
+        writes.messages.append(inbound_row(convo, said, label, now))
         if convo.owner != "bot":
             if not convo.notice_sent:
                 convo.notice_sent = True
                 key = "silent_notice"
-                text = self.catalog.text(_language(convo.language), key)
+                text = self.catalog.text(language_of(convo.language), key)
                 self._reply(convo, Reply(key, text), writes, now)
-            writes.conversation_updates.append(_update_row(convo, now))
+            writes.conversation_updates.append(conversation_row(convo, now))
             return []
         state = ConversationState(
             state=convo.state,
-            language=_language(convo.language),
+            language=language_of(convo.language),
             answers=convo.answers,
             misses=convo.misses,
             owner="bot",
@@ -331,7 +285,7 @@ class Engine:
         replies = list(result.replies)
         for effect in result.effects:
             if isinstance(effect, CreateCase):
-                self._create_case(convo, effect, writes, now)
+                writes.cases.append(case_row(convo, effect, now))
             elif isinstance(effect, RecordConsent):
                 writes.consents.append(
                     {
@@ -354,14 +308,14 @@ class Engine:
                     }
                 )
             elif isinstance(effect, ExportData):
-                text = await client_export(connection, self.catalog, convo, self.flow)
+                text = await client_export(connection, self.catalog, convo)
                 replies.insert(0, Reply("my_data.header", text))
             elif isinstance(effect, EraseData):
                 erased = await self._erase(connection, convo, writes)
         for reply in replies:
             self._reply(convo, reply, writes, now, transcript=erased is None)
         if erased is None:
-            writes.conversation_updates.append(_update_row(convo, now))
+            writes.conversation_updates.append(conversation_row(convo, now))
         return erased or []
 
     def _reply(
@@ -376,44 +330,6 @@ class Engine:
         """One outbound message: a transcript row that the outbox sender delivers."""
         conversation_id = convo.conversation_id if transcript else None
         writes.messages.append(outbound_row(convo.channel, convo.user, conversation_id, reply, now))
-
-    def _create_case(
-        self,
-        convo: store.OpenConversation,
-        effect: CreateCase,
-        writes: store.BatchWrites,
-        now: datetime,
-    ) -> None:
-        fields = effect.fields
-        slot = fields.get("slot") or {}
-        writes.cases.append(
-            {
-                "reference": effect.reference,
-                "public_id": secrets.token_urlsafe(16),
-                "client_id": convo.client_id,
-                "conversation_id": convo.conversation_id,
-                "kind": effect.kind,
-                "status": "queued",
-                "channel": convo.channel,
-                "language": convo.language,
-                "need": fields.get("need") if fields.get("need") != "other" else None,
-                "urgent": fields.get("urgent"),
-                "mode": fields.get("mode"),
-                "priority": fields.get("priority"),
-                "priority_rank": priority_rank(fields.get("priority")),
-                "address": fields.get("address"),
-                "postal_code": fields.get("postal_code"),
-                "department": fields.get("department"),
-                "slot_date": date.fromisoformat(slot["date"]) if slot else None,
-                "slot_part": slot.get("part") if slot else None,
-                "contact_name": fields.get("name"),
-                "contact_phone": fields.get("phone"),
-                "prescription_path": fields.get("prescription"),
-                "consent_id": None,  # linked to the conversation's consent when saved
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
 
     async def _erase(
         self, connection: AsyncConnection, convo: store.OpenConversation, writes: store.BatchWrites
@@ -431,106 +347,15 @@ class Engine:
         log.error("giving up on inbox message %s (%s)", work.inbox_id, type(error).__name__)
         now = self.clock()
         inbound = work.inbound
-        language = _language(inbound.language or self.default_language)
+        language = language_of(inbound.language or self.default_language)
         reply = Reply("technical_error", self.catalog.text(language, "technical_error"))
         async with self.database.begin() as connection:
             inbox_id = work.inbox_id
             if inbox_id is None:  # the fast path's row was rolled back with the batch
-                inbox_id = (await store.insert_inbox(connection, [_inbox_row(inbound)], now))[0]
+                inbox_id = (await store.insert_inbox(connection, [inbox_row(inbound)], now))[0]
                 if inbox_id is None:
                     return
             await store.mark_inbox_failed(connection, inbox_id, type(error).__name__, now)
             row = outbound_row(inbound.channel, inbound.user, None, reply, now)
             await store.insert_message(connection, row)
         self._committed()
-
-
-def _clean(value: str | None, limit: int) -> str | None:
-    """Text any database can store: no NUL, no lone surrogate, bounded length."""
-    if value is None:
-        return None
-    value = value[:limit].replace("\x00", "")
-    return value.encode("utf-8", "replace").decode("utf-8")
-
-
-def sanitized(inbound: Inbound) -> Inbound:
-    said = inbound.said
-    clean = replace(
-        said,
-        text=_clean(said.text, MAX_STORED_TEXT),
-        choice=_clean(said.choice, 64),
-        step=_clean(said.step, 64),
-        media_name=_clean(said.media_name, 255),
-        contact_phone=_clean(said.contact_phone, 64),
-        unsupported=_clean(said.unsupported, 32),
-    )
-    return replace(inbound, said=clean, user=inbound.user[:128], external_id=inbound.external_id[:128])
-
-
-def _language(value: str) -> Language:
-    return "en" if value == "en" else "fr"
-
-
-def _inbox_row(inbound: Inbound) -> store.InboxRow:
-    return store.InboxRow(inbound.channel, inbound.external_id, inbound.key, inbound.to_payload())
-
-
-def outbound_row(
-    channel: str, party: str, conversation_id: int | None, reply: Reply, now: datetime
-) -> dict[str, Any]:
-    payload = reply.to_payload()
-    del payload["text"]  # the text has its own column
-    return {
-        "conversation_id": conversation_id,
-        "direction": "out",
-        "author": "bot",
-        "channel": channel,
-        "party": party,
-        "text": reply.text,
-        "payload": payload,
-        "created_at": now,
-        "available_at": now,
-    }
-
-
-def _transcript_in(
-    convo: store.OpenConversation, said: ClientInput, label: str | None, now: datetime
-) -> dict[str, Any]:
-    """The client's message as the transcript shows it (a button by its label, a file by its name)."""
-    if said.text is not None:
-        text = said.text
-    elif said.choice is not None:
-        text = label or f"[{said.choice}]"
-    elif said.media is not None:
-        text = f"📎 {said.media_name or 'file'}"
-    elif said.contact_phone is not None:
-        text = format_phone(said.contact_phone)
-    else:
-        text = f"[{said.unsupported or 'empty'}]"
-    payload = said.to_payload()
-    payload.pop("text", None)
-    return {
-        "conversation_id": convo.conversation_id,
-        "direction": "in",
-        "author": "client",
-        "channel": convo.channel,
-        "party": convo.user,
-        "available_at": None,  # executemany takes its columns from the first row: same keys in all
-        "text": text,
-        "payload": payload or None,
-        "created_at": now,
-    }
-
-
-def _update_row(convo: store.OpenConversation, now: datetime) -> dict[str, Any]:
-    return {
-        "b_id": convo.conversation_id,
-        "state": convo.state,
-        "owner": convo.owner,
-        "language": convo.language,
-        "answers": convo.answers,
-        "misses": convo.misses,
-        "notice_sent": convo.notice_sent,
-        "updated_at": now,
-        "closed_at": now if convo.owner == "closed" else None,
-    }

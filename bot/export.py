@@ -5,13 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from flows.answers import case_fields, format_phone, format_slot
 from flows.catalog import Catalog
-from flows.intake import IntakeFlow, case_fields, format_phone
 from storage.conversations import OpenConversation
 from storage.tables import cases, consents, conversations, identities, waitlist
 
 
-def _details(catalog: Catalog, language: str, fields: dict[str, object], flow: IntakeFlow) -> str:
+def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
     lang = "en" if language == "en" else "fr"
     parts: list[str] = []
     if fields.get("need") in ("broken", "lost", "unsuitable", "other"):
@@ -25,13 +25,11 @@ def _details(catalog: Catalog, language: str, fields: dict[str, object], flow: I
         parts.append(format_phone(str(fields["phone"])))
     slot = fields.get("slot")
     if isinstance(slot, dict) and slot.get("date"):
-        parts.append(flow.format_slot(lang, slot))
+        parts.append(format_slot(catalog, lang, slot))
     return ", ".join(parts) or "—"
 
 
-async def client_export(
-    connection: AsyncConnection, catalog: Catalog, convo: OpenConversation, flow: IntakeFlow
-) -> str:
+async def client_export(connection: AsyncConnection, catalog: Catalog, convo: OpenConversation) -> str:
     """Everything stored about the client, written for them in their language."""
     lang = "en" if convo.language == "en" else "fr"
     lines: list[str] = []
@@ -59,7 +57,7 @@ async def client_export(
                 reference=case.reference,
                 status=case.status,
                 date=case.created_at.date().isoformat(),
-                details=_details(catalog, lang, fields, flow),
+                details=_details(catalog, lang, fields),
             )
         )
     given = await connection.execute(
@@ -81,7 +79,7 @@ async def client_export(
         lines.append(catalog.text(lang, "my_data.waitlist", date=entry.created_at.date().isoformat()))
     current = case_fields(convo.answers)
     if any(current.get(k) for k in ("need", "mode", "address", "name", "phone")):
-        lines.append(catalog.text(lang, "my_data.current", details=_details(catalog, lang, current, flow)))
+        lines.append(catalog.text(lang, "my_data.current", details=_details(catalog, lang, current)))
     header = catalog.text(lang, "my_data.header")
     if not lines:
         return f"{header}\n{catalog.text(lang, 'my_data.empty')}"

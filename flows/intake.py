@@ -7,14 +7,14 @@ generated diagram in ``docs/``.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-import phonenumbers
-from transitions import EventData, Machine, MachineError
+from transitions import EventData, MachineError
 
 from flows import parsing
+from flows.answers import case_fields, missing_fields, render_summary
 from flows.catalog import Catalog
+from flows.intake_table import FIELD_OF_STEP, build_machine
 from flows.steps import STEPS, ChoiceSpec, Step, match_label
 from flows.types import (
     LANGUAGES,
@@ -35,159 +35,6 @@ from flows.types import (
 CONSENT_WORDING_VERSION = "visit-consent-v1"
 MAX_MISSES = 3
 MAX_TEXT = 4096
-FRANCE_CALLING_CODE = 33
-FINAL_STATES = ("handed_off", "ended")
-STATES = ["greeting", *STEPS, *FINAL_STATES]
-
-# Answer-taking steps that go straight back to the summary when the client is changing one field
-# and everything the summary needs is already known.
-_BACK_TO_SUMMARY = ("shipping_address", "visit_address", "visit_slot", "contact_name")
-
-_FORWARD: list[dict[str, Any]] = [
-    {"trigger": "begin", "source": "greeting", "dest": "need"},
-    {"trigger": "broken", "source": "need", "dest": "urgency", "after": "record"},
-    {"trigger": "lost", "source": "need", "dest": "urgency", "after": "record"},
-    {"trigger": "unsuitable", "source": "need", "dest": "prescription", "after": "record"},
-    {"trigger": "other", "source": "need", "dest": "waitlist_offer", "after": "explain_other"},
-    {"trigger": "received", "source": "prescription", "dest": "urgency", "after": "receive"},
-    {"trigger": "missing", "source": "prescription", "dest": "waitlist_offer", "after": "explain"},
-    {"trigger": "yes", "source": "urgency", "dest": "priority", "after": "record"},
-    {"trigger": "no", "source": "urgency", "dest": "waitlist_offer", "after": "explain"},
-    {"trigger": "answered", "source": "priority", "dest": "mode", "after": "record"},
-    {"trigger": "visit", "source": "mode", "dest": "visit_consent", "after": "record"},
-    {"trigger": "shipment", "source": "mode", "dest": "shipping_address", "after": "record"},
-    {"trigger": "yes", "source": "visit_consent", "dest": "visit_address", "after": "consent"},
-    {
-        "trigger": "no",
-        "source": "visit_consent",
-        "dest": "shipping_address",
-        "after": "refuse_visit",
-    },
-    {"trigger": "given", "source": "visit_address", "dest": "visit_slot", "after": "record"},
-    {"trigger": "given", "source": "visit_slot", "dest": "contact_name", "after": "record"},
-    {"trigger": "given", "source": "shipping_address", "dest": "contact_name", "after": "record"},
-    {"trigger": "given", "source": "contact_name", "dest": "contact_phone", "after": "record"},
-    {"trigger": "given", "source": "contact_phone", "dest": "summary", "after": "record"},
-    {"trigger": "confirm", "source": "summary", "dest": "handed_off", "after": "create_case"},
-    {"trigger": "change_mode", "source": "summary", "dest": "mode", "after": "edit"},
-    {
-        "trigger": "change_address",
-        "source": "summary",
-        "dest": "visit_address",
-        "conditions": "is_visit",
-        "after": "edit",
-    },
-    {"trigger": "change_address", "source": "summary", "dest": "shipping_address", "after": "edit"},
-    {
-        "trigger": "change_slot",
-        "source": "summary",
-        "dest": "visit_slot",
-        "conditions": "is_visit",
-        "after": "edit",
-    },
-    {"trigger": "change_name", "source": "summary", "dest": "contact_name", "after": "edit"},
-    {"trigger": "change_phone", "source": "summary", "dest": "contact_phone", "after": "edit"},
-    {"trigger": "join", "source": "waitlist_offer", "dest": "ended", "after": "join_waitlist"},
-    {"trigger": "decline", "source": "waitlist_offer", "dest": "ended", "after": "decline"},
-    {"trigger": "erase", "source": "confirm_delete", "dest": "ended", "after": "erase"},
-    {"trigger": "keep", "source": "confirm_delete", "dest": None, "after": "resume"},
-]
-
-_SHORTCUTS: list[dict[str, Any]] = [
-    {
-        "trigger": t["trigger"],
-        "source": t["source"],
-        "dest": "summary",
-        "conditions": "ready_for_summary",
-        "after": t["after"],
-    }
-    for t in _FORWARD
-    if t["source"] in _BACK_TO_SUMMARY
-    or (t["source"] in ("mode", "visit_consent") and t["dest"] == "shipping_address")
-]
-
-_GLOBAL: list[dict[str, Any]] = [
-    {"trigger": "restart", "source": "*", "dest": "need", "after": "restart"},
-    {"trigger": "cancel", "source": "*", "dest": "ended", "after": "cancel"},
-    {"trigger": "advisor", "source": "*", "dest": "handed_off", "after": "call_advisor"},
-    {"trigger": "delete_data", "source": "*", "dest": "confirm_delete", "after": "ask_delete"},
-]
-
-# Shortcuts are listed before the ordinary transitions they override: transitions tries them in order.
-TRANSITIONS: list[dict[str, Any]] = _SHORTCUTS + _FORWARD + _GLOBAL
-
-# The fields a complete emergency case needs, by service mode.
-REQUIRED = {
-    "visit": (
-        "need",
-        "urgent",
-        "mode",
-        "address",
-        "postal_code",
-        "slot",
-        "name",
-        "phone",
-        "consent",
-    ),
-    "shipment": ("need", "urgent", "mode", "address", "postal_code", "name", "phone"),
-}
-
-
-def build_machine() -> Machine:
-    """The one intake machine of a process; models are passed to its events per message."""
-    return Machine(
-        model=None,
-        states=STATES,
-        transitions=TRANSITIONS,
-        initial="greeting",
-        auto_transitions=False,
-        send_event=True,
-    )
-
-
-def case_fields(answers: dict[str, Any]) -> dict[str, Any]:
-    """The answers a case is made of (partial for an advisor request)."""
-    address = answers.get("address") or {}
-    priority = answers.get("priority")
-    return {
-        "need": answers.get("need"),
-        "urgent": answers.get("urgent"),
-        "priority": None if priority in (None, "none") else priority,
-        "mode": answers.get("mode"),
-        "address": address.get("address") if address else None,
-        "postal_code": address.get("postal_code") if address else None,
-        "department": parsing.department_of(address["postal_code"]) if address else None,
-        "slot": answers.get("slot"),
-        "name": answers.get("name"),
-        "phone": answers.get("phone"),
-        "prescription": answers.get("prescription"),
-        "consent": answers.get("consent"),
-    }
-
-
-def format_phone(e164: str) -> str:
-    """A stored E.164 number the way the client would write it (national form for France)."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return e164
-    style = (
-        phonenumbers.PhoneNumberFormat.NATIONAL
-        if number.country_code == FRANCE_CALLING_CODE
-        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    )
-    return str(phonenumbers.format_number(number, style))
-
-
-def missing_fields(answers: dict[str, Any]) -> list[str]:
-    mode = answers.get("mode")
-    if mode not in REQUIRED:
-        return ["mode"]
-    flat = {**answers, **(answers.get("address") or {})}
-    missing = [f for f in REQUIRED[mode] if flat.get(f) in (None, "")]
-    if answers.get("need") == "unsuitable" and not answers.get("prescription"):
-        missing.append("prescription")
-    return missing
 
 
 class IntakeModel:
@@ -217,7 +64,7 @@ class IntakeModel:
         if not self.answers.get("editing"):
             return False
         trial = dict(self.answers)
-        field = _FIELD_OF_STEP.get(event.transition.source) if event.transition else None
+        field = FIELD_OF_STEP.get(event.transition.source) if event.transition else None
         if field is not None:
             trial[field] = event.kwargs.get("value")
             if field == "consent":
@@ -229,7 +76,7 @@ class IntakeModel:
     # actions
     def record(self, event: EventData) -> None:
         assert event.transition is not None
-        field = _FIELD_OF_STEP[event.transition.source]
+        field = FIELD_OF_STEP[event.transition.source]
         value = event.kwargs.get("value")
         self.answers[field] = value
         if field == "mode" and value == "shipment":
@@ -318,21 +165,6 @@ class IntakeModel:
     def resume(self, event: EventData) -> None:
         self.say("delete.kept")
         self.state = self.answers.pop("resume_state", "need")
-
-
-_FIELD_OF_STEP = {
-    "need": "need",
-    "prescription": "prescription",
-    "urgency": "urgent",
-    "priority": "priority",
-    "mode": "mode",
-    "visit_consent": "consent",
-    "visit_address": "address",
-    "visit_slot": "slot",
-    "shipping_address": "address",
-    "contact_name": "name",
-    "contact_phone": "phone",
-}
 
 
 class IntakeFlow:
@@ -488,7 +320,7 @@ class IntakeFlow:
             text = f"{self.catalog.text(language, key)}\n{text}"
         if model.state == "summary":
             model.answers.pop("editing", None)
-            text = f"{self._summary(model)}\n\n{text}"
+            text = f"{render_summary(self.catalog, language, model.answers)}\n\n{text}"
         offered = self._offered(model, step)
         choices = tuple(Choice(c.value, self.catalog.text(language, c.label)) for c in offered)
         if with_advisor and all(c.value != "advisor" for c in offered):
@@ -512,40 +344,3 @@ class IntakeFlow:
         if step is None:
             return None
         return next((c for c in step.choices if c.value == value), None)
-
-    # --- summary ---------------------------------------------------------------------------------
-
-    def _summary(self, model: IntakeModel) -> str:
-        lang = model.convo.language
-        answers = model.answers
-        fields = case_fields(answers)
-
-        def label(group: str, value: object) -> str:
-            return self.catalog.text(lang, f"{group}.{value}") if value is not None else "—"
-
-        slot = ""
-        if fields["mode"] == "visit" and fields["slot"]:
-            slot = self.catalog.text(lang, "summary.slot_line", slot=self.format_slot(lang, fields["slot"]))
-        body = self.catalog.text(
-            lang,
-            "summary.body",
-            need=label("need", fields["need"]),
-            urgent=self.catalog.text(lang, "choice.yes" if fields["urgent"] else "choice.no"),
-            priority=label("priority", answers.get("priority", "none")),
-            mode=label("mode", fields["mode"]),
-            address=fields["address"] or "—",
-            slot=slot,
-            name=fields["name"] or "—",
-            phone=format_phone(fields["phone"]) if fields["phone"] else "—",
-        )
-        return f"{self.catalog.text(lang, 'summary.intro')}\n{body}"
-
-    def format_slot(self, language: str, slot: dict[str, str]) -> str:
-        day = date.fromisoformat(slot["date"])
-        weekday = self.catalog.raw(language, "calendar.days")[day.weekday()]
-        month = self.catalog.raw(language, "calendar.months")[day.month - 1]
-        when = self.catalog.text(language, "calendar.date", weekday=weekday, day=day.day, month=month)
-        part = self.catalog.text(
-            language, "visit_slot.morning" if slot["part"] == "am" else "visit_slot.afternoon"
-        )
-        return f"{when}, {part}"

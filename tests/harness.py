@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.app import Services, build, running
-from bot.engine import Inbound
+from bot.messages import Inbound
 from bot.settings import Settings
 from flows.types import ClientInput, Language
 

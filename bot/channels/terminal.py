@@ -8,7 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.engine import Engine, Inbound
+from bot.engine import Engine
+from bot.messages import Inbound
 from bot.outbox import OutboxSender
 from flows.types import ClientInput, Language
 from storage.files import FileStore, RejectedFileError

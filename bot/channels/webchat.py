@@ -32,7 +32,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.engine import Engine, Inbound
+from bot.engine import Engine
+from bot.messages import Inbound
 from flows.catalog import Catalog
 from flows.types import ClientInput
 from storage.files import RejectedFileError

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.engine import Inbound
+from bot.messages import Inbound
 from flows.types import ClientInput
 from storage.tables import conversations, identities, inbox, messages
 from tests.harness import CHANNEL, harness
@@ -146,7 +146,7 @@ CRASHER = textwrap.dedent(
     import asyncio, os, sys
     sys.path.insert(0, {root!r})
     from bot.app import build
-    from bot.engine import Inbound
+    from bot.messages import Inbound
     from bot.settings import Settings
     from flows.types import ClientInput
     from storage.migrate import upgrade

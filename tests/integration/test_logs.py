@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.engine import Inbound
 from bot.logs import configure_logging
+from bot.messages import Inbound
 from flows.types import ClientInput
 from storage.tables import cases, identities
 from tests.harness import CHANNEL, Harness, harness

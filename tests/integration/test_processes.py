@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.engine import Inbound
+from bot.messages import Inbound
 from flows.types import ClientInput
 from storage.tables import conversations, inbox, messages
 from tests.harness import CHANNEL, harness

@@ -12,9 +12,11 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from flows.answers import missing_fields
 from flows.catalog import Catalog
 from flows.diagram import diagrams
-from flows.intake import STATES, IntakeFlow, missing_fields
+from flows.intake import IntakeFlow
+from flows.intake_table import STATES
 from flows.lifecycle import CaseLifecycle, InvalidCaseTransitionError, queue_order_key, sources_of
 from flows.steps import STEPS
 from flows.types import ClientInput, ConversationState, CreateCase, FlowContext, RecordConsent

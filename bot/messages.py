@@ -1,0 +1,77 @@
+"""The channel-agnostic inbound message, as every channel hands it to the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flows.types import LANGUAGES, ClientInput, Language
+
+# Longer texts are cut before storage: the flow reads only the start anyway (and says so).
+MAX_STORED_TEXT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message from a client on a channel; ``external_id`` is the channel's id for it."""
+
+    channel: str
+    user: str
+    external_id: str
+    said: ClientInput
+    language: Language | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.user}"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "user": self.user,
+            "external_id": self.external_id,
+            "said": self.said.to_payload(),
+            "language": self.language,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Inbound:
+        language = payload.get("language")
+        return cls(
+            channel=payload["channel"],
+            user=payload["user"],
+            external_id=payload["external_id"],
+            said=ClientInput(**payload.get("said", {})),
+            language=language if language in LANGUAGES else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    inbox_id: int | None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.inbox_id is None
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    """Text any database can store: no NUL, no lone surrogate, bounded length."""
+    if value is None:
+        return None
+    value = value[:limit].replace("\x00", "")
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def sanitized(inbound: Inbound) -> Inbound:
+    said = inbound.said
+    clean = replace(
+        said,
+        text=_clean(said.text, MAX_STORED_TEXT),
+        choice=_clean(said.choice, 64),
+        step=_clean(said.step, 64),
+        media_name=_clean(said.media_name, 255),
+        contact_phone=_clean(said.contact_phone, 64),
+        unsupported=_clean(said.unsupported, 32),
+    )
+    return replace(inbound, said=clean, user=inbound.user[:128], external_id=inbound.external_id[:128])

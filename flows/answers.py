@@ -1,0 +1,111 @@
+"""What the client's answers make: the fields of a case, what is missing, and how they read back."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import phonenumbers
+
+from flows import parsing
+from flows.catalog import Catalog
+
+FRANCE_CALLING_CODE = 33
+
+# The fields a complete emergency case needs, by service mode.
+REQUIRED = {
+    "visit": (
+        "need",
+        "urgent",
+        "mode",
+        "address",
+        "postal_code",
+        "slot",
+        "name",
+        "phone",
+        "consent",
+    ),
+    "shipment": ("need", "urgent", "mode", "address", "postal_code", "name", "phone"),
+}
+
+
+def case_fields(answers: dict[str, Any]) -> dict[str, Any]:
+    """The answers a case is made of (partial for an advisor request)."""
+    address = answers.get("address") or {}
+    priority = answers.get("priority")
+    return {
+        "need": answers.get("need"),
+        "urgent": answers.get("urgent"),
+        "priority": None if priority in (None, "none") else priority,
+        "mode": answers.get("mode"),
+        "address": address.get("address") if address else None,
+        "postal_code": address.get("postal_code") if address else None,
+        "department": parsing.department_of(address["postal_code"]) if address else None,
+        "slot": answers.get("slot"),
+        "name": answers.get("name"),
+        "phone": answers.get("phone"),
+        "prescription": answers.get("prescription"),
+        "consent": answers.get("consent"),
+    }
+
+
+def format_phone(e164: str) -> str:
+    """A stored E.164 number the way the client would write it (national form for France)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if number.country_code == FRANCE_CALLING_CODE
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return str(phonenumbers.format_number(number, style))
+
+
+def missing_fields(answers: dict[str, Any]) -> list[str]:
+    mode = answers.get("mode")
+    if mode not in REQUIRED:
+        return ["mode"]
+    flat = {**answers, **(answers.get("address") or {})}
+    missing = [f for f in REQUIRED[mode] if flat.get(f) in (None, "")]
+    if answers.get("need") == "unsuitable" and not answers.get("prescription"):
+        missing.append("prescription")
+    return missing
+
+
+def format_slot(catalog: Catalog, language: str, slot: dict[str, str]) -> str:
+    """A preferred half-day as the client reads it: "jeudi 27 novembre, matin"."""
+    day = date.fromisoformat(slot["date"])
+    weekday = catalog.raw(language, "calendar.days")[day.weekday()]
+    month = catalog.raw(language, "calendar.months")[day.month - 1]
+    when = catalog.text(language, "calendar.date", weekday=weekday, day=day.day, month=month)
+    part = catalog.text(language, "visit_slot.morning" if slot["part"] == "am" else "visit_slot.afternoon")
+    return f"{when}, {part}"
+
+
+def render_summary(catalog: Catalog, language: str, answers: dict[str, Any]) -> str:
+    """Everything the client said, read back before the case is sent."""
+    fields = case_fields(answers)
+
+    def label(group: str, value: object) -> str:
+        return catalog.text(language, f"{group}.{value}") if value is not None else "—"
+
+    slot = ""
+    if fields["mode"] == "visit" and fields["slot"]:
+        slot = catalog.text(
+            language, "summary.slot_line", slot=format_slot(catalog, language, fields["slot"])
+        )
+    body = catalog.text(
+        language,
+        "summary.body",
+        need=label("need", fields["need"]),
+        urgent=catalog.text(language, "choice.yes" if fields["urgent"] else "choice.no"),
+        priority=label("priority", answers.get("priority", "none")),
+        mode=label("mode", fields["mode"]),
+        address=fields["address"] or "—",
+        slot=slot,
+        name=fields["name"] or "—",
+        phone=format_phone(fields["phone"]) if fields["phone"] else "—",
+    )
+    return f"{catalog.text(language, 'summary.intro')}\n{body}"

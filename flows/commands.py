@@ -1,0 +1,144 @@
+"""Reading global commands ("recommencer", "/aide", "langue en", "parler à un conseiller"...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal
+
+from flows.text import _ALIASES, _similar, normalize
+
+Command = Literal["restart", "cancel", "help", "language", "advisor", "my_data", "delete_data"]
+
+# ------------------------------------------------------------------------------- command
+
+_Reading = tuple[Command, str | None]
+_COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
+    ("restart", None): (
+        "recommencer", "recommencer depuis le debut", "reprendre a zero",
+        "reprendre depuis le debut", "on recommence", "recommence", "recommencons",
+        "tout recommencer", "repartir de zero", "depuis le debut", "restart", "start over",
+        "start again", "reset", "start", "reinitialiser",
+    ),
+    ("cancel", None): (
+        "annuler", "annule", "annulez", "annulation", "stop", "arreter", "arrete", "arretez",
+        "quitter", "laisse tomber", "laissez tomber", "abandonner", "j abandonne", "cancel",
+        "quit", "exit",
+    ),
+    ("help", None): ("aide", "help", "menu", "comment ca marche", "how does it work"),
+    ("language", None): ("langue", "language", "lang", "changer de langue", "change language"),
+    ("language", "en"): (
+        "english", "in english", "en anglais", "anglais", "parler anglais", "speak english",
+        "do you speak english",
+    ),
+    ("language", "fr"): (
+        "francais", "en francais", "french", "in french", "parler francais", "parlez francais",
+        "speak french",
+    ),
+    ("advisor", None): (
+        "conseiller", "conseillere", "un conseiller", "une conseillere",
+        "parler a un conseiller", "parler a une conseillere", "un humain", "humain",
+        "parler a un humain", "une personne", "parler a une personne", "une vraie personne",
+        "un agent", "agent", "parler a quelqu un", "un operateur", "operateur", "advisor",
+        "adviser", "talk to a human", "speak to a human", "human", "a human", "real person",
+        "operator", "talk to someone", "speak to someone",
+    ),
+    ("my_data", None): (
+        "mes donnees", "mes infos", "mes informations", "mes donnees personnelles",
+        "voir mes donnees", "consulter mes donnees", "exporter mes donnees", "exporter",
+        "export", "my data", "my info", "export my data", "see my data",
+    ),
+    ("delete_data", None): (
+        "supprimer", "supprimer mes donnees", "supprimez mes donnees", "effacer mes donnees",
+        "effacez mes donnees", "effacer", "oubliez moi", "oublie moi", "droit a l oubli",
+        "delete my data", "delete", "erase my data", "remove my data", "forget me",
+    ),
+}  # fmt: skip
+_COMMANDS: Final[Mapping[str, _Reading]] = {
+    normalize(phrase): reading for reading, phrases in _COMMAND_PHRASES.items() for phrase in phrases
+}
+_SLASH_NAMES: Final[Mapping[_Reading, tuple[str, ...]]] = {
+    ("restart", None): ("start", "restart", "recommencer", "reset"),
+    ("cancel", None): ("annuler", "cancel", "stop", "quit", "quitter"),
+    ("help", None): ("aide", "help"),
+    ("language", None): ("langue", "language", "lang"),
+    ("language", "en"): ("en", "english", "anglais"),
+    ("language", "fr"): ("fr", "francais", "french"),
+    ("advisor", None): ("conseiller", "advisor", "agent", "humain", "human"),
+    ("my_data", None): ("mesdonnees", "mydata", "donnees", "data", "export"),
+    ("delete_data", None): ("supprimer", "delete", "effacer", "oubli", "deletedata", "forget"),
+}
+_SLASH: Final[Mapping[str, _Reading]] = {
+    name: reading for reading, names in _SLASH_NAMES.items() for name in names
+}
+_POLITE_PREFIXES: Final = tuple(
+    normalize(p) + " "
+    for p in (
+        "je voudrais", "je veux", "j aimerais", "je souhaite", "je souhaiterais", "puis je",
+        "pouvez vous", "peux tu", "on peut", "i want to", "i d like to", "i would like to",
+        "can i", "could i", "let me", "please", "s il vous plait", "s il te plait", "merci",
+        "bonjour", "hello", "hi",
+    )
+)  # fmt: skip
+_POLITE_SUFFIXES: Final = tuple(
+    " " + normalize(p) for p in ("s il vous plait", "s il te plait", "please", "merci", "pls")
+)
+_MAX_COMMAND_LEN: Final = 60
+_FUZZY_COMMAND_MIN_LEN: Final = 7  # "agent" must not catch the city of Agen
+# Fuzzy candidates by first letter (a typo never changes it): a handful to compare, not a hundred.
+_FUZZY_COMMANDS: Final[Mapping[str, tuple[tuple[str, _Reading], ...]]] = {
+    initial: tuple(
+        (c, r) for c, r in _COMMANDS.items() if len(c) >= _FUZZY_COMMAND_MIN_LEN and c[0] == initial
+    )
+    for initial in {c[0] for c in _COMMANDS if c}
+}
+_LANGUAGE_WORDS: Final = frozenset({"langue", "language", "lang", "langage"})
+
+
+def _strip_politeness(phrase: str) -> str:
+    for _ in range(4):
+        before = phrase
+        for prefix in _POLITE_PREFIXES:
+            phrase = phrase.removeprefix(prefix)
+        for suffix in _POLITE_SUFFIXES:
+            phrase = phrase.removesuffix(suffix)
+        if phrase == before:
+            break
+    return phrase
+
+
+def _slash_command(body: str) -> _Reading | None:
+    words = body.split(maxsplit=1)
+    if not words:
+        return None
+    name = normalize(words[0].split("@", 1)[0]).replace(" ", "")
+    reading = _SLASH.get(name)
+    if reading is None or reading != ("language", None) or len(words) == 1:
+        return reading
+    target = _SLASH.get(normalize(words[1]).replace(" ", ""))
+    return target if target is not None and target[0] == "language" else reading
+
+
+def parse_command(text: str) -> tuple[Command, str | None] | None:
+    """A global command, only when it is the whole (short) message; "au secours" is not help."""
+    stripped = text.strip()
+    if not stripped or len(stripped) > _MAX_COMMAND_LEN:
+        return None
+    if stripped.startswith("/"):
+        return _slash_command(stripped[1:])
+    if set(stripped) <= {"?", "¿", " "}:
+        return ("help", None)
+    phrase = " ".join(w for t in normalize(stripped).split() for w in _ALIASES.get(t, (t,)))
+    phrase = _strip_politeness(phrase)
+    if not phrase:
+        return None
+    exact = _COMMANDS.get(phrase)
+    if exact is not None:
+        return exact
+    first, _, rest = phrase.partition(" ")
+    if first in _LANGUAGE_WORDS and rest:  # "langue en", "language french"
+        target = _SLASH.get(rest.replace(" ", "")) or _COMMANDS.get(rest)
+        return target if target is not None and target[0] == "language" else None
+    for candidate, reading in _FUZZY_COMMANDS.get(phrase[0], ()):
+        if abs(len(candidate) - len(phrase)) <= 2 and _similar(phrase, candidate):
+            return reading
+    return None

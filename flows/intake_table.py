@@ -1,0 +1,119 @@
+"""The intake flow's transition table: the states and what moves between them (data only).
+
+``flows/intake.py`` runs it with ``transitions``; ``flows/diagram.py`` draws it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transitions import Machine
+
+from flows.steps import STEPS
+
+FINAL_STATES = ("handed_off", "ended")
+STATES = ["greeting", *STEPS, *FINAL_STATES]
+
+# Answer-taking steps that go straight back to the summary when the client is changing one field
+# and everything the summary needs is already known.
+_BACK_TO_SUMMARY = ("shipping_address", "visit_address", "visit_slot", "contact_name")
+
+_FORWARD: list[dict[str, Any]] = [
+    {"trigger": "begin", "source": "greeting", "dest": "need"},
+    {"trigger": "broken", "source": "need", "dest": "urgency", "after": "record"},
+    {"trigger": "lost", "source": "need", "dest": "urgency", "after": "record"},
+    {"trigger": "unsuitable", "source": "need", "dest": "prescription", "after": "record"},
+    {"trigger": "other", "source": "need", "dest": "waitlist_offer", "after": "explain_other"},
+    {"trigger": "received", "source": "prescription", "dest": "urgency", "after": "receive"},
+    {"trigger": "missing", "source": "prescription", "dest": "waitlist_offer", "after": "explain"},
+    {"trigger": "yes", "source": "urgency", "dest": "priority", "after": "record"},
+    {"trigger": "no", "source": "urgency", "dest": "waitlist_offer", "after": "explain"},
+    {"trigger": "answered", "source": "priority", "dest": "mode", "after": "record"},
+    {"trigger": "visit", "source": "mode", "dest": "visit_consent", "after": "record"},
+    {"trigger": "shipment", "source": "mode", "dest": "shipping_address", "after": "record"},
+    {"trigger": "yes", "source": "visit_consent", "dest": "visit_address", "after": "consent"},
+    {
+        "trigger": "no",
+        "source": "visit_consent",
+        "dest": "shipping_address",
+        "after": "refuse_visit",
+    },
+    {"trigger": "given", "source": "visit_address", "dest": "visit_slot", "after": "record"},
+    {"trigger": "given", "source": "visit_slot", "dest": "contact_name", "after": "record"},
+    {"trigger": "given", "source": "shipping_address", "dest": "contact_name", "after": "record"},
+    {"trigger": "given", "source": "contact_name", "dest": "contact_phone", "after": "record"},
+    {"trigger": "given", "source": "contact_phone", "dest": "summary", "after": "record"},
+    {"trigger": "confirm", "source": "summary", "dest": "handed_off", "after": "create_case"},
+    {"trigger": "change_mode", "source": "summary", "dest": "mode", "after": "edit"},
+    {
+        "trigger": "change_address",
+        "source": "summary",
+        "dest": "visit_address",
+        "conditions": "is_visit",
+        "after": "edit",
+    },
+    {"trigger": "change_address", "source": "summary", "dest": "shipping_address", "after": "edit"},
+    {
+        "trigger": "change_slot",
+        "source": "summary",
+        "dest": "visit_slot",
+        "conditions": "is_visit",
+        "after": "edit",
+    },
+    {"trigger": "change_name", "source": "summary", "dest": "contact_name", "after": "edit"},
+    {"trigger": "change_phone", "source": "summary", "dest": "contact_phone", "after": "edit"},
+    {"trigger": "join", "source": "waitlist_offer", "dest": "ended", "after": "join_waitlist"},
+    {"trigger": "decline", "source": "waitlist_offer", "dest": "ended", "after": "decline"},
+    {"trigger": "erase", "source": "confirm_delete", "dest": "ended", "after": "erase"},
+    {"trigger": "keep", "source": "confirm_delete", "dest": None, "after": "resume"},
+]
+
+_SHORTCUTS: list[dict[str, Any]] = [
+    {
+        "trigger": t["trigger"],
+        "source": t["source"],
+        "dest": "summary",
+        "conditions": "ready_for_summary",
+        "after": t["after"],
+    }
+    for t in _FORWARD
+    if t["source"] in _BACK_TO_SUMMARY
+    or (t["source"] in ("mode", "visit_consent") and t["dest"] == "shipping_address")
+]
+
+_GLOBAL: list[dict[str, Any]] = [
+    {"trigger": "restart", "source": "*", "dest": "need", "after": "restart"},
+    {"trigger": "cancel", "source": "*", "dest": "ended", "after": "cancel"},
+    {"trigger": "advisor", "source": "*", "dest": "handed_off", "after": "call_advisor"},
+    {"trigger": "delete_data", "source": "*", "dest": "confirm_delete", "after": "ask_delete"},
+]
+
+# Shortcuts are listed before the ordinary transitions they override: transitions tries them in order.
+TRANSITIONS: list[dict[str, Any]] = _SHORTCUTS + _FORWARD + _GLOBAL
+
+
+def build_machine() -> Machine:
+    """The one intake machine of a process; models are passed to its events per message."""
+    return Machine(
+        model=None,
+        states=STATES,
+        transitions=TRANSITIONS,
+        initial="greeting",
+        auto_transitions=False,
+        send_event=True,
+    )
+
+
+FIELD_OF_STEP = {
+    "need": "need",
+    "prescription": "prescription",
+    "urgency": "urgent",
+    "priority": "priority",
+    "mode": "mode",
+    "visit_consent": "consent",
+    "visit_address": "address",
+    "visit_slot": "slot",
+    "shipping_address": "address",
+    "contact_name": "name",
+    "contact_phone": "phone",
+}

@@ -1,0 +1,186 @@
+"""Text basics shared by the free-text readers: normalisation, tokens, typo-tolerant keyword matching.
+
+See ``flows/parsing.py`` for the rules of typo tolerance these implement.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final
+
+from rapidfuzz.distance import OSA
+
+_MAX_SCAN: Final = 500
+_MAX_TOKENS: Final = 120
+_EXACT_MAX_LEN: Final = 4
+
+# ---------------------------------------------------------------------------- text basics
+
+_LIGATURES: Final = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "ł": "l"})
+_NON_WORD: Final = re.compile(r"[\W_]+")
+_REPEATS: Final = re.compile(r"(.)\1+")
+# Combining marks left by NFKD on Latin, Greek and Cyrillic letters (a regex is much faster
+# than a per-character loop on huge inputs).
+_COMBINING: Final = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+# Glued or texting spellings, expanded before matching.
+_ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
+    "jai": ("j", "ai"),
+    "cest": ("c", "est"),
+    "daccord": ("d", "accord"),
+    "dacc": ("d", "accord"),
+    "jsuis": ("je", "suis"),
+    "chuis": ("je", "suis"),
+    "chui": ("je", "suis"),
+    "jsp": ("je", "sais", "pas"),
+    "chais": ("je", "sais"),
+    "jsais": ("je", "sais"),
+    "ptet": ("peut", "etre"),
+    "ptetre": ("peut", "etre"),
+    "rdv": ("rendez", "vous"),
+    "mappelle": ("m", "appelle"),
+    "jmappelle": ("je", "m", "appelle"),
+    "jveux": ("je", "veux"),
+    "svp": ("s", "il", "vous", "plait"),
+    "stp": ("s", "il", "te", "plait"),
+    "qqn": ("quelqu", "un"),
+    "dont": ("don", "t"),
+    "cant": ("can", "t"),
+    "im": ("i", "m"),
+}
+
+
+def _fold_table() -> dict[int, str]:
+    """Accent/compatibility folding (NFKD, marks dropped) of the blocks that matter to us,
+    precomputed: ``str.translate`` stays fast where NFKD would blow up ("ﷺ" gives 18 chars)."""
+    table: dict[int, str] = {}
+    for first, last in _FOLDED_BLOCKS:
+        for code in range(first, last + 1):
+            char = chr(code)
+            decomposed = unicodedata.normalize("NFKD", char.lower().translate(_LIGATURES))
+            folded = _COMBINING.sub("", decomposed).lower()
+            if folded != char:
+                table[code] = folded
+    return table
+
+
+_FOLDED_BLOCKS: Final = (
+    (0x00A0, 0x024F),  # Latin-1 supplement and Latin extended A/B
+    (0x0370, 0x04FF),  # Greek, Cyrillic
+    (0x1E00, 0x1EFF),  # Latin extended additional (Vietnamese...)
+    (0x2000, 0x24FF),  # punctuation, super/subscripts, letter-like, number forms, ①
+    (0xFB00, 0xFB06),  # ﬁ ﬂ ligatures
+    (0xFF00, 0xFFEF),  # full-width forms
+)
+_FOLD: Final = _fold_table()
+
+
+def _fold(text: str) -> str:
+    """Lowercase and strip accents; punctuation is kept."""
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered
+    return _COMBINING.sub("", lowered.translate(_FOLD))
+
+
+def normalize(text: str) -> str:
+    """Lowercase, strip accents (NFKD), turn apostrophes/punctuation/emoji into spaces, collapse.
+
+    "J’ai cassé mes LUNETTES !! 😭" -> "j ai casse mes lunettes"."""
+    return _NON_WORD.sub(" ", _fold(text)).strip()
+
+
+def _tokens(text: str) -> list[str]:
+    out: list[str] = []
+    for word in normalize(text[:_MAX_SCAN]).split():
+        out.extend(_ALIASES.get(word, (word,)))
+    return out[:_MAX_TOKENS]
+
+
+@lru_cache(maxsize=8192)
+def _similar(word: str, key: str) -> bool:
+    """Whether ``word`` is ``key`` give or take a typo (see the module docstring)."""
+    if word == key:
+        return True
+    if not word or word[0] != key[0]:
+        return False
+    if len(word) >= len(key) and _REPEATS.sub(r"\1", word) == _REPEATS.sub(r"\1", key):
+        return True
+    if len(key) <= _EXACT_MAX_LEN or abs(len(word) - len(key)) > 2:
+        return False
+    budget = 1 if len(key) < 8 else 2
+    return OSA.distance(word, key, score_cutoff=budget) <= budget
+
+
+# ----------------------------------------------------------------------- keyword matching
+
+_NEGATORS: Final = frozenset({"pas", "not", "jamais", "never", "sans", "without", "ni"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    label: str
+    start: int
+    end: int
+    negated: bool
+
+
+# Correctly spelt keywords of every table (filled by ``flows.parsing`` once its tables are built):
+# such a word is never read as a typo of another keyword ("caisse" is not "cassé").
+KNOWN_WORDS: set[str] = set()
+
+
+class _Matcher:
+    """Finds the phrases of a ``label -> phrases`` table in a token list."""
+
+    __slots__ = ("_by_initial", "vocabulary")
+
+    def __init__(self, table: Mapping[str, Iterable[str]]) -> None:
+        by_initial: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        vocabulary: set[str] = set()
+        for label, phrases in table.items():
+            for phrase in phrases:
+                words = tuple(normalize(phrase).split())
+                if words:
+                    by_initial.setdefault(words[0][0], []).append((label, words))
+                    vocabulary.update(words)
+        self._by_initial = by_initial
+        self.vocabulary = frozenset(vocabulary)
+
+    def _matches(self, word: str, key: str) -> bool:
+        return word == key or (word not in KNOWN_WORDS and _similar(word, key))
+
+    def find(self, tokens: Sequence[str]) -> list[_Hit]:
+        found: list[tuple[int, int, str]] = []
+        for start, token in enumerate(tokens):
+            for label, words in self._by_initial.get(token[0], ()):
+                end = start + len(words)
+                if end <= len(tokens) and all(
+                    self._matches(tokens[start + k], key) for k, key in enumerate(words)
+                ):
+                    found.append((start, end, label))
+        found.sort(key=lambda hit: (hit[0] - hit[1], hit[0]))  # longest first, then leftmost
+        taken = [False] * len(tokens)
+        kept: list[tuple[int, int, str]] = []
+        for start, end, label in found:
+            if not any(taken[start:end]):
+                taken[start:end] = [True] * (end - start)
+                kept.append((start, end, label))
+        kept.sort()
+        return [_Hit(label, s, e, _negated(tokens, taken, s, e)) for s, e, label in kept]
+
+    def labels(self, text: str) -> list[str]:
+        """Labels of the non-negated hits, in reading order."""
+        return [hit.label for hit in self.find(_tokens(text)) if not hit.negated]
+
+
+def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int) -> bool:
+    """A negator in the two free words before ("pas cassées", "pas tout à fait") or a free "pas"
+    just after ("carrément pas"). A "non" before is not one: "non, cassées" answers a question."""
+    if any(tokens[k] in _NEGATORS for k in range(max(0, start - 2), start) if not taken[k]):
+        return True
+    return end < len(tokens) and not taken[end] and tokens[end] == "pas"
