@@ -129,7 +129,9 @@ class Engine:
     async def process(self, accepted: Accepted, inbound: Inbound) -> None:
         """Process an accepted message; returns once its answer is committed to the outbox."""
         if accepted.inbox_id is not None:
-            outcome = await self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
+            # Shielded: the message is stored, so it is processed even if this caller goes away.
+            job = self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
+            outcome = await asyncio.shield(job)
             self._delete_files(outcome.erased_files)
 
     async def handle(self, inbound: Inbound) -> Accepted:

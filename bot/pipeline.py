@@ -141,15 +141,22 @@ class Pipeline(Generic[A, P]):
 
     def _take_accepts(self) -> list[_Job[A]]:
         queue = self._queues.accepts
-        return [queue.popleft() for _ in range(min(self._batch_size, len(queue)))]
+        taken = [queue.popleft() for _ in range(min(self._batch_size, len(queue)))]
+        # A caller that stopped waiting (timed out) was told "not stored": do not store it now.
+        return [job for job in taken if not job.future.done()]
 
     def _take_heads(self) -> list[tuple[str, _Job[P]]]:
         heads: list[tuple[str, _Job[P]]] = []
-        for key, queue in self._queues.by_key.items():
-            if queue and not queue[0].future.done():
-                heads.append((key, queue[0]))
-                if len(heads) >= self._batch_size:
-                    break
+        for key in list(self._queues.by_key):
+            queue = self._queues.by_key[key]
+            while queue and queue[0].future.done():  # its caller gave up waiting: drop it
+                queue.popleft()
+            if not queue:
+                del self._queues.by_key[key]
+                continue
+            heads.append((key, queue[0]))
+            if len(heads) >= self._batch_size:
+                break
         return heads
 
     def _done_with(self, key: str, job: _Job[P]) -> None:

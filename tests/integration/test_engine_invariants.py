@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -191,3 +193,58 @@ async def test_killed_after_inbox_commit_is_answered_once_on_restart(
             assert rows[0].processed_at is not None
             replies = await h.rows(messages, messages.c.direction == "out")
             assert [r.payload["key"] for r in replies] == ["greeting", "urgency.question"]
+
+
+async def test_a_caller_that_gives_up_does_not_block_the_conversation(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with harness(database_url, tmp_path, engine_accept_timeout=0.5) as h:
+        await h.send("patient", text="mes lunettes sont cassées")
+        first = Inbound(CHANNEL, "patient", "late-1", ClientInput(text="oui"))
+        second = Inbound(CHANNEL, "patient", "late-2", ClientInput(text="non"))
+        async with _database_held(database_url):
+            # The first is in flight when its caller gives up; the second waits behind it.
+            outcomes = await asyncio.gather(
+                h.engine.handle(first), h.engine.handle(second), return_exceptions=True
+            )
+            assert all(isinstance(o, TimeoutError) for o in outcomes), outcomes
+        # The channel retries both: each takes effect exactly once, in order, whether it was
+        # dropped unstarted or committed after its caller stopped waiting.
+        await h.engine.handle(first)
+        await h.engine.handle(second)
+        keys = [r["key"] for r in await h.delivered_to("patient")]
+        assert keys == ["priority.question", "mode.question"]
+        ids = [r.external_id for r in await h.rows(inbox)]
+        assert ids.count("late-1") == 1
+        assert ids.count("late-2") == 1
+        # And the conversation is not stuck behind the abandoned attempts.
+        assert [r["key"] for r in await h.send("patient", text="par la poste")] == [
+            "shipping_address.question"
+        ]
+
+
+@contextlib.asynccontextmanager
+async def _database_held(database_url: str) -> AsyncIterator[None]:
+    """Another client holds the write lock (SQLite) or a lock on the inbox (PostgreSQL)."""
+    if database_url.startswith("postgresql"):
+        import asyncpg
+        from sqlalchemy.engine import make_url
+
+        dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+        connection = await asyncpg.connect(dsn)
+        transaction = connection.transaction()
+        await transaction.start()
+        await connection.execute("LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            await transaction.rollback()
+            await connection.close()
+    else:
+        blocker = sqlite3.connect(database_url.split("///", 1)[1])
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.rollback()
+            blocker.close()

@@ -16,6 +16,10 @@
   const FILE_TYPES = ["image/jpeg", "image/png", "application/pdf"];
   const RETRY_DELAYS_MS = [1000, 2500, 5000]; // up to 3 retries after the first attempt
   const TYPING_TIMEOUT_MS = 60000; // never leave the "…" forever if no reply ever comes
+  // When the bot's latest message asks nothing (hand-off to an advisor, request cancelled), the
+  // bot may stay silent on purpose: a short "…" only, or the client would wait for nothing.
+  const TYPING_IDLE_TIMEOUT_MS = 3000;
+  const LANGUAGE_CHECK_MS = 400; // after live replies, ask the server which language the bot speaks
   const NOTICE_MS = 10000;
   // The chat command that makes the bot itself change language (agreed API contract).
   const languageCommand = (lang) => `langue ${lang}`;
@@ -54,6 +58,9 @@
     queue: Promise.resolve(), // sends go one at a time so the server gets them in order
     ready: false, // history and texts loaded: sending before would misplace the intro hint
     stick: true, // the reader is at the bottom of the transcript: keep them there on resize
+    awaiting: true, // the bot's latest message waits for an answer (false after a hand-off)
+    langGeneration: 0, // bumped by every language change made here: older server answers lose
+    langCheckTimer: 0,
   };
 
   /* ---------------------------------------------------------------- language & texts ---- */
@@ -126,18 +133,55 @@
     renderStatus();
   }
 
+  /** Loads the words of `lang` and shows them; returns false if overtaken by a newer change. */
+  async function setLanguage(lang) {
+    const generation = ++state.langGeneration;
+    if (lang === state.lang) return true;
+    const texts = await loadTexts(lang);
+    if (generation !== state.langGeneration) return false;
+    state.lang = lang;
+    state.texts = texts;
+    rememberLanguage(lang);
+    applyTexts();
+    return true;
+  }
+
   async function toggleLanguage() {
     const next = state.lang === "fr" ? "en" : "fr";
     el.lang.disabled = true;
-    const texts = await loadTexts(next);
-    state.lang = next;
-    state.texts = texts;
-    rememberLanguage(next);
-    applyTexts();
+    const applied = await setLanguage(next);
+    el.lang.disabled = false;
+    if (!applied) return;
     // Once a conversation exists the bot has its own language: ask it to switch as well.
     // Before that, the page language simply travels with the first message ("lang").
     if (state.started) sendText(languageCommand(next));
     el.lang.focus();
+  }
+
+  /**
+   * The bot changes language when the client types "english" or "langue fr": the page's words
+   * follow. The event stream does not say which language the bot speaks, the history does.
+   */
+  function scheduleLanguageCheck() {
+    window.clearTimeout(state.langCheckTimer);
+    state.langCheckTimer = window.setTimeout(async () => {
+      const generation = state.langGeneration;
+      try {
+        const res = await fetch(`${API}/history`, {
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+          cache: "no-store",
+        });
+        if (!res.ok) return;
+        const body = await res.json();
+        // A toggle pressed meanwhile wins: its "langue xx" reply will bring another check.
+        if (generation === state.langGeneration && LANGS.includes(body.language)) {
+          await setLanguage(body.language);
+        }
+      } catch (_) {
+        /* not fatal: the next reply checks again */
+      }
+    }, LANGUAGE_CHECK_MS);
   }
 
   /* ---------------------------------------------------------------- rendering ---- */
@@ -190,7 +234,7 @@
     groups.forEach((g) => g.remove());
     if (hadFocus) {
       // Don't drop a keyboard user's focus on <body>; on touch screens don't pop the keyboard up.
-      if (window.matchMedia("(pointer: coarse)").matches) el.scroller.focus({ preventScroll: true });
+      if (isTouch()) el.scroller.focus({ preventScroll: true });
       else el.text.focus();
     }
   }
@@ -218,35 +262,24 @@
     bubble.dataset.id = String(message.id);
     addChoices(row, message);
     applyExpects(message.expects);
+    state.awaiting = Boolean(message.expects || message.step || (message.choices && message.choices.length));
     if (live) announce(message.text || "");
   }
 
-  /** A client message from history: buttons and files are stored as "[value]" and "[file]". */
-  function renderHistoryClient(message, lastBot) {
-    let text = message.text || "";
-    const bracket = /^\[([^\]]+)\]$/.exec(text);
-    if (bracket && bracket[1] === "file") {
-      text = "📎";
-    } else if (bracket && lastBot && Array.isArray(lastBot.choices)) {
-      const pressed = lastBot.choices.find((c) => c.value === bracket[1]);
-      if (pressed) text = pressed.label;
-    }
-    const { bubble } = addRow("client", text);
+  /** A client message from history: the server gives pressed buttons as their label, files as "📎 name". */
+  function renderHistoryClient(message) {
+    const { bubble } = addRow("client", message.text || "");
     bubble.dataset.id = String(message.id);
   }
 
   function renderHistory(messages) {
-    let lastBot = null;
     for (const message of messages) {
-      if (message.direction === "out") {
-        renderBot(message, { live: false });
-        lastBot = message;
-      } else {
-        renderHistoryClient(message, lastBot);
-      }
+      if (message.direction === "out") renderBot(message, { live: false });
+      else renderHistoryClient(message);
+      // History and event stream share one numbering: a replayed reply is not shown twice.
+      const id = Number(message.id);
+      if (Number.isFinite(id)) state.seen.add(id);
     }
-    // Note: history ids are transcript row ids, a different numbering from the reply ids of
-    // the event stream, so they are NOT put in state.seen (they could collide with a new reply).
     atBottom();
   }
 
@@ -270,7 +303,7 @@
   function showTyping() {
     el.typing.hidden = false;
     window.clearTimeout(state.typingTimer);
-    state.typingTimer = window.setTimeout(hideTyping, TYPING_TIMEOUT_MS);
+    state.typingTimer = window.setTimeout(hideTyping, state.awaiting ? TYPING_TIMEOUT_MS : TYPING_IDLE_TIMEOUT_MS);
     atBottom();
   }
 
@@ -439,6 +472,7 @@
     }
     const form = new FormData();
     form.append("id", newId()); // one id for all attempts: the server de-duplicates on it
+    form.append("lang", state.lang);
     form.append("file", file, file.name);
     deliver(`📎 ${file.name}`, () => postWithRetry("/files", { body: form }, 120000), "upload_failed");
   }
@@ -489,14 +523,14 @@
       const file = el.file.files && el.file.files[0];
       el.file.value = ""; // so choosing the same file again fires "change" again
       if (file && state.ready) sendFile(file);
-      el.text.focus();
+      if (!isTouch()) el.text.focus();
     });
     el.messages.addEventListener("click", (event) => {
       const button = event.target.closest(".choices button");
       if (button && !button.disabled) {
         sendChoice(button);
         // Keyboard and mouse users keep typing; on touch screens don't pop the keyboard up.
-        if (!window.matchMedia("(pointer: coarse)").matches) el.text.focus();
+        if (!isTouch()) el.text.focus();
       }
     });
     el.lang.addEventListener("click", toggleLanguage);
@@ -548,6 +582,7 @@
     state.started = true;
     renderBot(message, { live: true });
     atBottom();
+    scheduleLanguageCheck();
   }
 
   /* ---------------------------------------------------------------- start ---- */
@@ -569,6 +604,10 @@
     }
   }
 
+  function isTouch() {
+    return window.matchMedia("(pointer: coarse)").matches;
+  }
+
   function sleep(ms) {
     return new Promise((resolve) => window.setTimeout(resolve, ms));
   }
@@ -577,10 +616,16 @@
     document.documentElement.lang = state.lang;
     wireComposer();
     autoGrow();
-    el.text.focus();
+    if (!isTouch()) el.text.focus(); // on a phone, don't open the keyboard over the first message
     // History first: it also sets the session cookie that the event stream needs.
     const [texts, history] = await Promise.all([loadTexts(state.lang), loadHistory()]);
     state.texts = texts;
+    // An open conversation has its own language (the client may have typed "english"): follow it.
+    if (LANGS.includes(history.language) && history.language !== state.lang) {
+      state.lang = history.language;
+      state.texts = await loadTexts(state.lang);
+      rememberLanguage(state.lang);
+    }
     applyTexts();
     setOffline(false);
     const messages = Array.isArray(history.messages) ? history.messages : [];
