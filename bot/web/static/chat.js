@@ -266,16 +266,33 @@
     if (live) announce(message.text || "");
   }
 
-  /** A client message from history: the server gives pressed buttons as their label, files as "📎 name". */
-  function renderHistoryClient(message) {
-    const { bubble } = addRow("client", message.text || "");
+  /**
+   * A client message from history: the server gives pressed buttons as their label and files as
+   * "📎 name". A refused file still comes back as "[file]", and older rows as "[value]": show those
+   * as the client saw them.
+   */
+  function renderHistoryClient(message, lastBot) {
+    let text = message.text || "";
+    const bracket = /^\[([^\]]+)\]$/.exec(text);
+    if (bracket && bracket[1] === "file") {
+      text = "📎";
+    } else if (bracket && lastBot && Array.isArray(lastBot.choices)) {
+      const pressed = lastBot.choices.find((c) => c.value === bracket[1]);
+      if (pressed) text = pressed.label;
+    }
+    const { bubble } = addRow("client", text);
     bubble.dataset.id = String(message.id);
   }
 
   function renderHistory(messages) {
+    let lastBot = null;
     for (const message of messages) {
-      if (message.direction === "out") renderBot(message, { live: false });
-      else renderHistoryClient(message);
+      if (message.direction === "out") {
+        renderBot(message, { live: false });
+        lastBot = message;
+      } else {
+        renderHistoryClient(message, lastBot);
+      }
       // History and event stream share one numbering: a replayed reply is not shown twice.
       const id = Number(message.id);
       if (Number.isFinite(id)) state.seen.add(id);
@@ -538,7 +555,9 @@
     // whoever was reading the latest message should still see it.
     el.scroller.addEventListener("scroll", () => (state.stick = nearBottom()), { passive: true });
     if ("ResizeObserver" in window) {
-      new ResizeObserver(() => state.stick && atBottom()).observe(el.scroller);
+      const keepAtBottom = new ResizeObserver(() => state.stick && atBottom());
+      keepAtBottom.observe(el.scroller);
+      keepAtBottom.observe(el.messages); // bubbles re-wrap when the page gets narrower
     }
   }
 
