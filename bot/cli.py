@@ -14,6 +14,8 @@ from typing import Any
 from bot.settings import Settings
 
 DEFAULT_TERMINAL_USER = "local"
+CASE_STATES = ("queued", "claimed", "dispatched", "done", "cancelled")  # flows.lifecycle, not imported
+GRACEFUL_SHUTDOWN_SECONDS = 3  # open web chat streams must not hold a stop forever
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     case_commands = cases.add_subparsers(dest="cases_command", required=True)
     listing = case_commands.add_parser("list", help="list cases, queue order (priority, then age)")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
-    listing.add_argument("--status", default=None, help="only this status (queued, claimed, ...)")
+    listing.add_argument("--status", default=None, choices=CASE_STATES, help="only this status")
 
     diagram = commands.add_parser("diagram", help="write the flows' mermaid diagrams to docs/")
     diagram.add_argument("--out", type=Path, default=Path("docs"), help="folder (default: docs)")
@@ -82,6 +84,7 @@ def _run(settings: Settings, host: str | None, port: int | None) -> int:
         port=port or settings.web_port,
         log_level=settings.optibot_log_level.lower(),
         access_log=False,  # request lines can carry personal data in query strings
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return 0
 
@@ -96,7 +99,11 @@ async def _chat(settings: Settings, user: str, language: str | None) -> int:
     channel = TerminalChannel(sys.stdout)
     services = build(settings, [channel])
     if sys.stdin.isatty():
-        print("optibot — écrivez votre message (Ctrl-D pour quitter)\n", file=sys.stderr)
+        banner = {
+            "en": "optibot — type your message (Ctrl-D to quit)",
+            "fr": "optibot — écrivez votre message (Ctrl-D pour quitter)",
+        }
+        channel.notice(banner["en" if language == "en" else "fr"] + "\n")
     async with running(services, deliver=False, freeze_gc=True):
         await chat(
             services.engine,
@@ -114,10 +121,13 @@ async def _upgrade(settings: Settings) -> int:
 
     database = create_engine(settings.database_url)
     try:
-        await upgrade(database)
+        before, after = await upgrade(database)
     finally:
         await database.dispose()
-    print("database is up to date")
+    if before == after:
+        print(f"database is up to date at {after}")
+    else:
+        print(f"database migrated from {before or '(empty)'} to {after}")
     return 0
 
 

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -172,6 +173,11 @@ class Engine:
                 await self.recover(self.clock() - STALE_INBOX_AFTER)
             except Exception as error:
                 log.error("inbox sweep failed: %s", describe(error))
+
+    async def last_question(self, channel: str, user: str) -> dict[str, Any] | None:
+        """The last thing the bot asked in the client's open conversation (to show it again)."""
+        async with self.database.connect() as connection:
+            return await store.last_bot_message(connection, f"{channel}:{user}")
 
     # --- batches (inside the pipeline's transaction) ---------------------------------------------
 

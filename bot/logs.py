@@ -6,14 +6,25 @@ import logging
 import traceback
 from pathlib import Path
 
+# Libraries that may print SQL parameters or request bodies, or that are chatty at INFO (every
+# transition, every migration step in the middle of a terminal chat), stay at WARNING.
+_NOISY = ("sqlalchemy.engine", "aiosqlite", "asyncpg", "httpx", "multipart", "transitions", "alembic")
+
 
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # Libraries that may print SQL parameters, request bodies or every transition stay at WARNING.
-    for noisy in ("sqlalchemy.engine", "aiosqlite", "asyncpg", "httpx", "multipart", "transitions"):
+    for noisy in (
+        "sqlalchemy.engine",
+        "aiosqlite",
+        "asyncpg",
+        "httpx",
+        "multipart",
+        "transitions",
+        "alembic",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -47,7 +47,7 @@ def inbound_row(
         text = said.text
     elif said.choice is not None:
         text = label or f"[{said.choice}]"
-    elif said.media is not None:
+    elif said.media is not None or said.media_name:
         text = f"📎 {said.media_name or 'file'}"
     elif said.contact_phone is not None:
         text = format_phone(said.contact_phone)

@@ -57,6 +57,9 @@ class IntakeModel:
         self.result.replies.append(Reply(key, self.flow.catalog.text(self.convo.language, key, **values)))
 
     # guards
+    def has_prescription(self, event: EventData) -> bool:
+        return bool(self.answers.get("prescription"))
+
     def is_visit(self, event: EventData) -> bool:
         return bool(self.answers.get("mode") == "visit")
 
@@ -195,6 +198,9 @@ class IntakeFlow:
         """Greet, then read the first message as an answer to the need question when it is one."""
         model.say("greeting")
         self._fire(model, "begin", None)
+        if said.media is not None:  # a prescription sent before anything else: keep it
+            self._keep_media(model, said.media)
+            return
         command = parsing.parse_command(text) if said.choice is None and text else None
         if command is not None and command[0] not in ("restart", "help"):
             self._command(model, command)
@@ -213,6 +219,8 @@ class IntakeFlow:
             if model.state == "prescription":
                 self._fire(model, "received", said.media)
                 self._ask(model)
+            elif model.state == "need":
+                self._keep_media(model, said.media)
             else:
                 model.say("unexpected_media")
                 self._ask(model)
@@ -229,6 +237,12 @@ class IntakeFlow:
                 self._command(model, command)
             elif not self._read(model, text):
                 self._miss(model)
+
+    def _keep_media(self, model: IntakeModel, media: str) -> None:
+        """A file before the need is known: most likely the new prescription; used if it is."""
+        model.answers["prescription"] = media
+        model.say("media_kept")
+        self._ask(model)
 
     def _press(self, model: IntakeModel, value: str, step: str | None) -> None:
         spec = self._choice(model.state, value)

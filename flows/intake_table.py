@@ -22,6 +22,13 @@ _FORWARD: list[dict[str, Any]] = [
     {"trigger": "begin", "source": "greeting", "dest": "need"},
     {"trigger": "broken", "source": "need", "dest": "urgency", "after": "record"},
     {"trigger": "lost", "source": "need", "dest": "urgency", "after": "record"},
+    {
+        "trigger": "unsuitable",
+        "source": "need",
+        "dest": "urgency",
+        "conditions": "has_prescription",
+        "after": "record",
+    },
     {"trigger": "unsuitable", "source": "need", "dest": "prescription", "after": "record"},
     {"trigger": "other", "source": "need", "dest": "waitlist_offer", "after": "explain_other"},
     {"trigger": "received", "source": "prescription", "dest": "urgency", "after": "receive"},

@@ -368,3 +368,17 @@ async def _link_consents(connection: AsyncConnection, new_cases: list[dict[str, 
 
 async def insert_message(connection: AsyncConnection, row: dict[str, Any]) -> None:
     await connection.execute(sa.insert(messages).values(**row))
+
+
+async def last_bot_message(connection: AsyncConnection, key: str) -> dict[str, Any] | None:
+    """The newest bot message of the identity's open, bot-owned conversation, as delivered."""
+    result = await connection.execute(
+        sa.select(messages.c.text, messages.c.payload)
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .join(identities, identities.c.conversation_id == conversations.c.id)
+        .where(identities.c.key == key, conversations.c.owner == "bot", messages.c.author == "bot")
+        .order_by(messages.c.id.desc())
+        .limit(1)
+    )
+    row = result.first()
+    return None if row is None else {**(row.payload or {}), "text": row.text}

@@ -26,8 +26,10 @@ def _upgrade(connection: Connection, config: Config) -> None:
     command.upgrade(config, "head")
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending migration (idempotent; safe with several processes on PostgreSQL)."""
+async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """Apply every pending migration (idempotent; safe with several processes on PostgreSQL).
+
+    Returns the revision before and after."""
     config = alembic_config()
     async with engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
@@ -35,12 +37,15 @@ async def upgrade(engine: AsyncEngine) -> None:
             await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             await connection.commit()
         try:
+            before = await connection.run_sync(_current)
             await connection.run_sync(_upgrade, config)
+            after = await connection.run_sync(_current)
             await connection.commit()
         finally:
             if postgres:
                 await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 await connection.commit()
+        return before, after
 
 
 def _current(connection: Connection) -> str | None:

@@ -15,6 +15,7 @@ from flows.types import ClientInput, Language
 from storage.files import FileStore, RejectedFileError
 
 CHANNEL = "terminal"
+FILE_SUFFIXES = (".jpg", ".jpeg", ".png", ".pdf")
 
 
 class TerminalChannel:
@@ -38,20 +39,33 @@ class TerminalChannel:
         self.out.write("\n".join(lines) + "\n\n")
         self.out.flush()
 
-    def read(self, recipient: str, line: str, files: FileStore) -> ClientInput:
-        """A typed line as the client meant it: an option number, a file path, or text."""
+    def read(self, recipient: str, line: str, files: FileStore) -> ClientInput | None:
+        """A typed line as the client meant it: an option number, a file path, or text.
+
+        ``None``: nothing to send (a file path that does not exist; the client is told here).
+        """
         text = line.strip()
         step, choices = self.last_choices.get(recipient, (None, []))
         if text.isdigit() and 1 <= int(text) <= len(choices):
             return ClientInput(choice=choices[int(text) - 1]["value"], step=step)
-        path = Path(text.strip("'\"")).expanduser()
-        if 0 < len(text) < 1024 and path.suffix.lower() in (".jpg", ".jpeg", ".png", ".pdf"):
+        # Paths as terminals paste them: quoted, or with escaped spaces (drag and drop).
+        candidate = text.strip("'\"").replace("\\ ", " ")
+        path = Path(candidate).expanduser()
+        if 0 < len(candidate) < 1024 and path.suffix.lower() in FILE_SUFFIXES:
+            if not path.is_file():
+                if "/" in candidate or candidate.startswith("~"):
+                    self.notice(f"Fichier introuvable / file not found: {candidate}")
+                    return None
+                return ClientInput(text=line.rstrip("\n"))
             try:
-                if path.is_file():
-                    return ClientInput(media=files.save(path.read_bytes()), media_name=path.name)
+                return ClientInput(media=files.save(path.read_bytes()), media_name=path.name)
             except (OSError, RejectedFileError):
-                return ClientInput(unsupported="file")
+                return ClientInput(unsupported="file", media_name=path.name)
         return ClientInput(text=line.rstrip("\n"))
+
+    def notice(self, text: str) -> None:
+        """A word from the terminal itself (not the bot), on standard error."""
+        print(text, file=sys.stderr, flush=True)
 
 
 async def chat(
@@ -65,6 +79,9 @@ async def chat(
 ) -> None:
     """Run a chat until end of input. Each line is one inbound message with a fresh id."""
     await sender.flush(recipient=user)
+    last = await engine.last_question(CHANNEL, user)
+    if last is not None:  # a conversation in progress: show where the client was
+        await channel.deliver(user, last)
     while True:
         line = await asyncio.to_thread(stdin.readline)
         if not line:
@@ -72,6 +89,8 @@ async def chat(
         if not line.strip():
             continue
         said = channel.read(user, line, engine.files)
+        if said is None:
+            continue
         inbound = Inbound(CHANNEL, user, uuid.uuid4().hex, said, language)
         await engine.handle(inbound)
         await sender.flush(recipient=user)

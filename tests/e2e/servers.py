@@ -28,6 +28,21 @@ def service_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, st
     return env
 
 
+def wait_until_healthy(base: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(log.read_text() if log else "service exited")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("service did not start")
+        time.sleep(0.1)
+
+
 @contextmanager
 def running_service(
     database_url: str, workdir: Path, *, port: int | None = None, log_name: str = "server.log"
@@ -44,18 +59,7 @@ def running_service(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError((workdir / log_name).read_text())
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("service did not start")
-            time.sleep(0.1)
+        wait_until_healthy(base, process, workdir / log_name)
         yield base
     finally:
         process.terminate()
