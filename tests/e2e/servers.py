@@ -44,11 +44,11 @@ def wait_until_healthy(base: str, process: subprocess.Popen[bytes], log: Path | 
 
 
 @contextmanager
-def running_service(
-    database_url: str, workdir: Path, *, port: int | None = None, log_name: str = "server.log"
-) -> Iterator[str]:
-    """`optibot run` on a free port; yields its base URL and stops it afterwards."""
-    port = port or free_port()
+def service_process(
+    database_url: str, workdir: Path, *, log_name: str = "server.log"
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`optibot run` on a free port, healthy; yields its base URL and process, stops it after."""
+    port = free_port()
     log = (workdir / log_name).open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "--port", str(port)],
@@ -60,7 +60,7 @@ def running_service(
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base, process, workdir / log_name)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:
@@ -69,3 +69,10 @@ def running_service(
             process.kill()
             process.wait()
         log.close()
+
+
+@contextmanager
+def running_service(database_url: str, workdir: Path) -> Iterator[str]:
+    """`optibot run` on a free port; yields its base URL."""
+    with service_process(database_url, workdir) as (base, _):
+        yield base

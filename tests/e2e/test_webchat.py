@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.servers import free_port, running_service, service_env, wait_until_healthy
+from tests.e2e.servers import running_service, service_process
 from tests.integration.test_conversations import tiny_png
 
 
@@ -172,29 +170,14 @@ async def test_bad_requests_are_refused_politely(body: Any, database_url: str, t
 
 def test_stop_does_not_wait_for_open_chat_pages(database_url: str, tmp_path: Path) -> None:
     """An operator stopping the service is not held up by a browser left open on the chat."""
-    port = free_port()
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=service_env(database_url, tmp_path / "data"),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(base, process)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            client.get("/api/chat/history")
-            with client.stream("GET", "/api/chat/events?after=0") as stream:
-                first = next(stream.iter_lines())
-                assert first.startswith("retry:")
-                started = time.monotonic()
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=15)
-                assert time.monotonic() - started < 10
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
+    with (
+        service_process(database_url, tmp_path) as (base, process),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        client.get("/api/chat/history")
+        with client.stream("GET", "/api/chat/events?after=0") as stream:
+            assert next(stream.iter_lines()).startswith("retry:")
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+            assert time.monotonic() - started < 10
