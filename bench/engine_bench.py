@@ -1,4 +1,4 @@
-"""Engine benchmark: simulated clients through complete conversations, durable, as in production.
+"""Engine benchmark: simulated clients through complete conversations, durable.
 
 Each scenario runs in its own process (so its peak memory is its own) and prints one JSON line;
 ``python -m bench`` runs them all and prints a table of medians. Every message is accepted into the
@@ -75,6 +75,18 @@ class Echo:
         return Accepted(1)
 
 
+class TwoStep:
+    """The webhook path: store and acknowledge (one commit), then process (another commit)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    async def handle(self, inbound: Inbound) -> Accepted:
+        accepted: Accepted = await self.engine.accept(inbound)
+        await self.engine.process(accepted, inbound)
+        return accepted
+
+
 async def _client(target: Target, user: str, script: list[str], latencies: list[float]) -> None:
     for text in script:
         inbound = Inbound("bench", user, uuid.uuid4().hex, ClientInput(text=text))
@@ -136,11 +148,13 @@ async def _postgres_database(base_url: str) -> tuple[str, Callable[[], Awaitable
 
 
 async def scenario(
-    backend: str, concurrency: int, conversations: int, rounds: int, pg_url: str
+    backend: str, concurrency: int, conversations: int, rounds: int, pg_url: str, path: str = "handle"
 ) -> dict[str, Any]:
     results: list[dict[str, float]] = []
 
     async def run_rounds(target: Target) -> None:
+        if path == "two-step":
+            target = TwoStep(target)
         await _round(target, concurrency, max(4, conversations // 10), "warmup")
         for number in range(rounds):
             results.append(await _round(target, concurrency, conversations, f"r{number}"))
@@ -161,6 +175,7 @@ async def scenario(
     medians = {key: statistics.median(r[key] for r in results) for key in results[0]}
     return {
         "backend": backend,
+        "path": path,
         "concurrency": concurrency,
         "rounds": rounds,
         "conversations": conversations,
@@ -177,9 +192,12 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--postgres-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--path", choices=("handle", "two-step"), default="handle")
     args = parser.parse_args()
     result = asyncio.run(
-        scenario(args.backend, args.concurrency, args.conversations, args.rounds, args.postgres_url)
+        scenario(
+            args.backend, args.concurrency, args.conversations, args.rounds, args.postgres_url, args.path
+        )
     )
     json.dump(result, sys.stdout)
     print()

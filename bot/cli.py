@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
+from flows.lifecycle import CASE_STATES
 
 DEFAULT_TERMINAL_USER = "local"
-CASE_STATES = ("queued", "claimed", "dispatched", "done", "cancelled")  # flows.lifecycle, not imported
 GRACEFUL_SHUTDOWN_SECONDS = 3  # open web chat streams must not hold a stop forever
 
 

@@ -20,10 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.export import client_export, client_files
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
+from bot.pipeline import Again, Pipeline
 from bot.rows import case_row, conversation_row, inbound_row, inbox_row, language_of, outbound_row
 from flows.catalog import Catalog
 from flows.intake import IntakeFlow
+from flows.parsing import parse_command
 from flows.types import (
+    ClientInput,
     ConversationState,
     CreateCase,
     EraseData,
@@ -41,8 +44,6 @@ log = logging.getLogger(__name__)
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 STALE_INBOX_AFTER = timedelta(seconds=60)
-# Longer texts are cut before storage: the flow reads only the start anyway (and says so).
-MAX_STORED_TEXT = 10_000
 
 
 def new_reference() -> str:
@@ -84,8 +85,6 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         reference_factory: Callable[[], str] = new_reference,
     ) -> None:
-        from bot.pipeline import Pipeline
-
         self.database = database
         self.catalog = catalog
         self.files = files
@@ -132,8 +131,7 @@ class Engine:
         if accepted.inbox_id is not None:
             # Shielded: the message is stored, so it is processed even if this caller goes away.
             job = self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
-            outcome = await asyncio.shield(job)
-            self._delete_files(outcome.erased_files)
+            await asyncio.shield(job)
 
     async def handle(self, inbound: Inbound) -> Accepted:
         """Store and process a message in one transaction, for callers that wait for the answer.
@@ -146,7 +144,6 @@ class Engine:
         outcome = await asyncio.wait_for(
             self.pipeline.process(inbound.key, _Work(None, inbound)), self.accept_timeout
         )
-        self._delete_files(outcome.erased_files)
         return Accepted(outcome.inbox_id)
 
     async def recover(self, received_before: datetime | None = None) -> int:
@@ -158,9 +155,6 @@ class Engine:
             inbound = Inbound.from_payload(payload)
             waits.append(self.pipeline.process(key, _Work(inbox_id, inbound)))
         results = await asyncio.gather(*waits, return_exceptions=True)
-        for result in results:
-            if isinstance(result, _Outcome):
-                self._delete_files(result.erased_files)
         if rows:
             log.info("recovered %d unprocessed inbound messages", len(rows))
         return sum(1 for r in results if not isinstance(r, BaseException))
@@ -181,7 +175,10 @@ class Engine:
 
     # --- batches (inside the pipeline's transaction) ---------------------------------------------
 
-    def _committed(self) -> None:
+    def _committed(self, results: list[Any]) -> None:
+        for result in results:
+            if isinstance(result, _Outcome):
+                self._delete_files(result.erased_files)
         for listener in self._listeners:
             listener()
 
@@ -198,47 +195,63 @@ class Engine:
     ) -> list[int | None]:
         return await store.insert_inbox(connection, rows, self.clock())
 
-    async def _process_batch(self, connection: AsyncConnection, work: Sequence[_Work]) -> list[_Outcome]:
+    async def _process_batch(
+        self, connection: AsyncConnection, work: Sequence[_Work]
+    ) -> list[_Outcome | Again[_Work]]:
+        """Handle the oldest unprocessed message of each conversation in ``work``.
+
+        Usually that is the work item's own message. When an older one is waiting (stored by a
+        caller that gave up, or by another process), it goes first and the item waits its turn.
+        """
         now = self.clock()
-        # New messages (the fast path) are stored as processed; accepted ones are claimed, so that
-        # a message another process already handled is not handled twice.
-        fresh = [w for w in work if w.inbox_id is None]
-        owned: set[int] = set()
-        if fresh:
-            rows = [inbox_row(w.inbound) for w in fresh]
-            ids = await store.insert_inbox(connection, rows, now, processing=True)
-            stored = dict(zip((id(w) for w in fresh), ids, strict=True))
-            owned.update(i for i in ids if i is not None)
-        inbox_ids = [w.inbox_id if w.inbox_id is not None else stored[id(w)] for w in work]
-        await store.lock_conversations(connection, [w.inbound.key for w in work])
-        accepted = [w.inbox_id for w in work if w.inbox_id is not None]
-        if accepted:
-            owned |= await store.claim_inbox(connection, accepted, now)
-        mine = [(i, w) for i, w in zip(inbox_ids, work, strict=True) if i in owned]
-        files: dict[int, list[str]] = {}
-        if mine:
-            current = await store.load_conversations(connection, [w.inbound.key for _, w in mine])
-            current.update(await self._open(connection, [w for _, w in mine], current, now))
-            writes = store.BatchWrites()
-            for inbox_id, item in mine:
-                convo = current[item.inbound.key]
-                files[inbox_id] = await self._apply(connection, item.inbound, convo, writes, now)
-            await store.save_batch(connection, writes)
-        return [
-            _Outcome(i if w.inbox_id is not None or i in owned else None, files.get(i or 0, []))
-            for i, w in zip(inbox_ids, work, strict=True)
+        keys = list(dict.fromkeys(w.inbound.key for w in work))
+        await store.lock_conversations(connection, keys)
+        waiting = await store.claim_oldest(connection, keys, now)
+        # Fast path: messages not stored yet, whose conversation has nothing older waiting, are
+        # stored as processed in this transaction.
+        fresh = [w for w in work if w.inbox_id is None and w.inbound.key not in waiting]
+        ids = await store.insert_inbox(
+            connection, [inbox_row(w.inbound) for w in fresh], now, processing=True
+        )
+        stored = dict(zip((id(w) for w in fresh), ids, strict=True))
+        to_apply: list[tuple[int, Inbound]] = [
+            (i, w.inbound) for w in fresh if (i := stored[id(w)]) is not None
         ]
+        for inbox_id, payload in waiting.values():
+            if payload:  # an erased client's message has no payload left: nothing to do
+                to_apply.append((inbox_id, Inbound.from_payload(payload)))
+        files: dict[int, list[str]] = {}
+        if to_apply:
+            messages = [inbound for _, inbound in to_apply]
+            current = await store.load_conversations(connection, [m.key for m in messages])
+            current.update(await self._open(connection, messages, current, now))
+            writes = store.BatchWrites(erased_at=now)
+            for inbox_id, inbound in to_apply:
+                files[inbox_id] = await self._apply(connection, inbound, current[inbound.key], writes, now)
+            await store.save_batch(connection, writes)
+        outcomes: list[_Outcome | Again[_Work]] = []
+        for w in work:
+            older = waiting.get(w.inbound.key)
+            if w.inbox_id is None:
+                if older is not None:
+                    outcomes.append(Again(w))  # not stored yet: stored in a later batch, in turn
+                else:
+                    outcomes.append(_Outcome(stored[id(w)], files.get(stored[id(w)] or 0, [])))
+            elif older is not None and older[0] < w.inbox_id:
+                outcomes.append(Again(w))
+            else:  # handled now, or already handled by another process
+                outcomes.append(_Outcome(w.inbox_id, files.get(w.inbox_id, [])))
+        return outcomes
 
     async def _open(
         self,
         connection: AsyncConnection,
-        work: Sequence[_Work],
+        messages: Sequence[Inbound],
         current: dict[str, store.OpenConversation],
         now: datetime,
     ) -> dict[str, store.OpenConversation]:
         wanted = []
-        for item in work:
-            inbound = item.inbound
+        for inbound in messages:
             known = current.get(inbound.key)
             if known is not None and known.conversation_id and known.owner != "closed":
                 continue
@@ -269,11 +282,7 @@ class Engine:
             label = self.flow.choice_label(said.step, said.choice, convo.language)
         writes.messages.append(inbound_row(convo, said, label, now))
         if convo.owner != "bot":
-            if not convo.notice_sent:
-                convo.notice_sent = True
-                key = "silent_notice"
-                text = self.catalog.text(language_of(convo.language), key)
-                self._reply(convo, Reply(key, text), writes, now)
+            await self._while_advised(connection, convo, said, writes, now)
             writes.conversation_updates.append(conversation_row(convo, now))
             return []
         state = ConversationState(
@@ -326,6 +335,30 @@ class Engine:
             writes.conversation_updates.append(conversation_row(convo, now))
         return erased or []
 
+    async def _while_advised(
+        self,
+        connection: AsyncConnection,
+        convo: store.OpenConversation,
+        said: ClientInput,
+        writes: store.BatchWrites,
+        now: datetime,
+    ) -> None:
+        """The bot does not speak in an advisor's conversation, except: it says once that an
+        advisor will answer, and the client's data rights still work (export; erasure is passed
+        on to the advisor, who is handling a live case)."""
+        language = language_of(convo.language)
+        command = parse_command(said.text or "") if said.text else None
+        if command is not None and command[0] == "my_data":
+            text = await client_export(connection, self.catalog, convo)
+            self._reply(convo, Reply("my_data.header", text), writes, now)
+        elif command is not None and command[0] == "delete_data":
+            key = "my_data.after_handoff"
+            self._reply(convo, Reply(key, self.catalog.text(language, key)), writes, now)
+        elif not convo.notice_sent:
+            convo.notice_sent = True
+            key = "silent_notice"
+            self._reply(convo, Reply(key, self.catalog.text(language, key)), writes, now)
+
     def _reply(
         self,
         convo: store.OpenConversation,
@@ -344,8 +377,6 @@ class Engine:
     ) -> list[str]:
         """Schedule the client's erasure in this batch; returns their files to delete after it."""
         files = await client_files(connection, convo.client_id)
-        if convo.answers.get("prescription"):
-            files.append(str(convo.answers["prescription"]))
         writes.erase_clients.append(convo.client_id)
         writes.erase_keys.append(convo.key)
         return files
@@ -364,6 +395,8 @@ class Engine:
                 if inbox_id is None:
                     return
             await store.mark_inbox_failed(connection, inbox_id, type(error).__name__, now)
-            row = outbound_row(inbound.channel, inbound.user, None, reply, now)
-            await store.insert_message(connection, row)
-        self._committed()
+            convo = (await store.load_conversations(connection, [inbound.key])).get(inbound.key)
+            if convo is None or convo.owner in ("bot", "closed"):  # an advisor speaks for themselves
+                row = outbound_row(inbound.channel, inbound.user, None, reply, now)
+                await store.insert_message(connection, row)
+        self._committed([])

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flows.answers import case_fields, format_phone, format_slot
 from flows.catalog import Catalog
 from storage.conversations import OpenConversation
-from storage.tables import cases, consents, conversations, identities, waitlist
+from storage.tables import cases, consents, conversations, identities, messages, waitlist
 
 
 def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
@@ -55,7 +55,7 @@ async def client_export(connection: AsyncConnection, catalog: Catalog, convo: Op
                 lang,
                 "my_data.case",
                 reference=case.reference,
-                status=case.status,
+                status=catalog.text(lang, f"status.{case.status}"),
                 date=case.created_at.date().isoformat(),
                 details=_details(catalog, lang, fields),
             )
@@ -87,18 +87,18 @@ async def client_export(connection: AsyncConnection, catalog: Catalog, convo: Op
 
 
 async def client_files(connection: AsyncConnection, client_id: int) -> list[str]:
-    """Data-folder paths of the client's prescription files (cases and open conversations)."""
-    paths: list[str] = []
+    """Data-folder paths of every file the client sent: each is named in the transcript row of
+    the message that carried it (kept, replaced, or sent at a step that did not expect it)."""
+    result = await connection.execute(
+        sa.select(messages.c.payload)
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .where(conversations.c.client_id == client_id, messages.c.direction == "in")
+    )
+    paths = {str(payload["media"]) for (payload,) in result if payload and payload.get("media")}
     result = await connection.execute(
         sa.select(cases.c.prescription_path).where(
             cases.c.client_id == client_id, cases.c.prescription_path.is_not(None)
         )
     )
-    paths += [str(row[0]) for row in result]
-    result = await connection.execute(
-        sa.select(conversations.c.answers).where(conversations.c.client_id == client_id)
-    )
-    for (answers,) in result:
-        if answers and answers.get("prescription"):
-            paths.append(str(answers["prescription"]))
-    return paths
+    paths.update(str(row[0]) for row in result)
+    return sorted(paths)

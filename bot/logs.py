@@ -16,15 +16,7 @@ def configure_logging(level: str = "INFO") -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in (
-        "sqlalchemy.engine",
-        "aiosqlite",
-        "asyncpg",
-        "httpx",
-        "multipart",
-        "transitions",
-        "alembic",
-    ):
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,6 +38,9 @@ ProcessFn = Callable[[AsyncConnection, Sequence[P]], Awaitable[list[Any]]]
 FailFn = Callable[[P, BaseException], Awaitable[None]]
 
 RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)
+# A "transient" error that persists this many times is treated as a failure of the batch (split,
+# then each item tried alone): a deterministic error must not wedge the writer forever.
+MAX_TRANSIENT_RETRIES = 12
 MAX_ITEM_ATTEMPTS = 3
 _TRANSIENT_SQLSTATES = {
     "40001",
@@ -62,6 +67,14 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class Again(Generic[P]):
+    """A process result meaning "not yet": the item stays first in its conversation's queue, as
+    ``item`` (which may now carry what this batch committed, e.g. its inbox id)."""
+
+    item: P
+
+
 @dataclass(eq=False)
 class _Job(Generic[A]):
     item: A
@@ -86,7 +99,7 @@ class Pipeline(Generic[A, P]):
         process: ProcessFn[P],
         fail: FailFn[P],
         batch_size: int = 64,
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[list[Any]], None] = lambda results: None,
     ) -> None:
         self._database = database
         self._accept = accept
@@ -133,6 +146,8 @@ class Pipeline(Generic[A, P]):
                 accepts = self._take_accepts()
                 heads = self._take_heads()
                 if not accepts and not heads:
+                    if self._queues.accepts:  # only abandoned accepts were taken: look again
+                        continue
                     break
                 try:
                     await self._round(accepts, heads)
@@ -146,15 +161,18 @@ class Pipeline(Generic[A, P]):
         return [job for job in taken if not job.future.done()]
 
     def _take_heads(self) -> list[tuple[str, _Job[P]]]:
+        """The oldest waiting message of each conversation, round-robin across conversations."""
         heads: list[tuple[str, _Job[P]]] = []
-        for key in list(self._queues.by_key):
-            queue = self._queues.by_key[key]
+        by_key = self._queues.by_key
+        for key in list(by_key):
+            queue = by_key[key]
             while queue and queue[0].future.done():  # its caller gave up waiting: drop it
                 queue.popleft()
             if not queue:
-                del self._queues.by_key[key]
+                del by_key[key]
                 continue
             heads.append((key, queue[0]))
+            by_key[key] = by_key.pop(key)  # to the back: busy conversations cannot starve others
             if len(heads) >= self._batch_size:
                 break
         return heads
@@ -168,12 +186,15 @@ class Pipeline(Generic[A, P]):
 
     async def _round(self, accepts: list[_Job[A]], heads: list[tuple[str, _Job[P]]]) -> None:
         delays = iter(RETRY_DELAYS)
-        while True:
+        for retry in itertools.count():
+            accepts = [job for job in accepts if not job.future.done()]
             try:
                 await self._commit(accepts, heads)
                 return
             except Exception as error:
-                if is_transient(error):
+                # Past the cap, a "transient" error with the database answering is this batch's
+                # own: split it. While the database does not answer, keep waiting for it.
+                if is_transient(error) and (retry < MAX_TRANSIENT_RETRIES or not await self._alive()):
                     delay = next(delays, RETRY_DELAYS[-1])
                     log.warning("database unavailable (%s); retrying in %.2fs", type(error).__name__, delay)
                     await asyncio.sleep(delay)
@@ -181,6 +202,14 @@ class Pipeline(Generic[A, P]):
                 log.error("batch failed, retrying its items one by one: %s", describe(error))
                 await self._isolate(accepts, heads, error)
                 return
+
+    async def _alive(self) -> bool:
+        try:
+            async with asyncio.timeout(5), self._database.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except Exception:
+            return False
+        return True
 
     async def _commit(self, accepts: list[_Job[A]], heads: list[tuple[str, _Job[P]]]) -> None:
         async with self._database.begin() as connection:
@@ -191,10 +220,14 @@ class Pipeline(Generic[A, P]):
             if not job.future.done():
                 job.future.set_result(result)
         for (key, head), result in zip(heads, processed, strict=True):
+            if isinstance(result, Again):
+                head.item = result.item
+                self._wake.set()
+                continue
             self._done_with(key, head)
             if not head.future.done():
                 head.future.set_result(result)
-        self._on_commit()
+        self._on_commit([r for r in processed if not isinstance(r, Again)])
 
     async def _isolate(
         self, accepts: list[_Job[A]], heads: list[tuple[str, _Job[P]]], error: BaseException
@@ -208,7 +241,8 @@ class Pipeline(Generic[A, P]):
         for accept_job in accepts:
             accept_job.attempts += 1
             if accept_job.attempts >= MAX_ITEM_ATTEMPTS:
-                accept_job.future.set_exception(error)
+                if not accept_job.future.done():
+                    accept_job.future.set_exception(error)
             else:
                 self._queues.accepts.appendleft(accept_job)
         for key, head in heads:
@@ -219,5 +253,6 @@ class Pipeline(Generic[A, P]):
                     await self._fail(head.item, error)
                 except Exception as failure:
                     log.error("could not record a failed message: %s", describe(failure))
-                head.future.set_exception(error)
+                if not head.future.done():
+                    head.future.set_exception(error)
         self._wake.set()

@@ -37,7 +37,8 @@ def case_fields(answers: dict[str, Any]) -> dict[str, Any]:
         "need": answers.get("need"),
         "urgent": answers.get("urgent"),
         "priority": None if priority in (None, "none") else priority,
-        "mode": answers.get("mode"),
+        # A visit wanted but not consented to is not a visit (an advisor request stops there).
+        "mode": answers.get("mode") if answers.get("mode") != "visit" or answers.get("consent") else None,
         "address": address.get("address") if address else None,
         "postal_code": address.get("postal_code") if address else None,
         "department": parsing.department_of(address["postal_code"]) if address else None,
@@ -79,7 +80,8 @@ def format_slot(catalog: Catalog, language: str, slot: dict[str, str]) -> str:
     day = date.fromisoformat(slot["date"])
     weekday = catalog.raw(language, "calendar.days")[day.weekday()]
     month = catalog.raw(language, "calendar.months")[day.month - 1]
-    when = catalog.text(language, "calendar.date", weekday=weekday, day=day.day, month=month)
+    number = catalog.text(language, "calendar.first") if day.day == 1 else str(day.day)
+    when = catalog.text(language, "calendar.date", weekday=weekday, day=number, month=month)
     part = catalog.text(language, "visit_slot.morning" if slot["part"] == "am" else "visit_slot.afternoon")
     return f"{when}, {part}"
 

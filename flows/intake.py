@@ -84,6 +84,7 @@ class IntakeModel:
         self.answers[field] = value
         if field == "mode" and value == "shipment":
             self.answers.pop("slot", None)
+            self.answers.pop("consent", None)
 
     def receive(self, event: EventData) -> None:
         self.record(event)
@@ -204,7 +205,12 @@ class IntakeFlow:
         command = parsing.parse_command(text) if said.choice is None and text else None
         if command is not None and command[0] not in ("restart", "help"):
             self._command(model, command)
-        elif command is not None or said.choice is not None or not text or not self._read(model, text):
+        elif (
+            command is not None
+            or said.choice is not None
+            or not text
+            or not self._read(model, text, numbers=False)  # no options were shown yet
+        ):
             self._ask(model)
 
     # --- input routing ---------------------------------------------------------------------------
@@ -255,7 +261,7 @@ class IntakeFlow:
             self._fire(model, spec.event, spec.data)
             self._ask(model)
 
-    def _read(self, model: IntakeModel, text: str) -> bool:
+    def _read(self, model: IntakeModel, text: str, *, numbers: bool = True) -> bool:
         """Try the step's own reader, then a choice number, then a choice label."""
         step = STEPS.get(model.state)
         if step is None:
@@ -263,7 +269,7 @@ class IntakeFlow:
         reading = step.read(text, model.ctx)
         if reading is None:
             offered = self._offered(model, step)
-            index = parsing.parse_choice_number(text, len(offered))
+            index = parsing.parse_choice_number(text, len(offered)) if numbers else None
             value: str | None
             if index is not None:
                 value = offered[index].value

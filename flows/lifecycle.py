@@ -1,8 +1,10 @@
 """The case lifecycle after hand-off, as a table-driven state machine (``transitions``).
 
-``queued → claimed → dispatched → done``, plus ``cancelled``; ``release`` puts a claimed case back in
-the queue. The storage layer applies a transition as one conditional UPDATE whose WHERE clause is the
-transition's source states (see :func:`sources_of`), so two operators racing cannot both win.
+``queued → claimed → dispatched → done``, plus ``cancelled``; the ``release`` action puts a claimed
+case back in the queue (the "released" case is queued again). Operator actions (the console, next
+issue) are to apply a transition as one conditional UPDATE whose WHERE clause is the action's source
+statuses (:func:`sources_of`), so two operators racing cannot both win. Today cases are created
+``queued`` and listed in :func:`queue_order_key` order by ``optibot cases list``.
 """
 
 from __future__ import annotations

@@ -75,10 +75,38 @@ def _read_mode(text: str, ctx: FlowContext) -> Reading | None:
     return None if mode is None else (mode, mode)
 
 
+def _with_words(yes: tuple[str, ...], no: tuple[str, ...], then: Reader) -> Reader:
+    """A yes/no reader that first knows this step's own ways of saying it ("pas urgent")."""
+
+    def read(text: str, ctx: FlowContext) -> Reading | None:
+        words = f" {parsing.normalize(text)} "
+        if any(f" {phrase} " in words for phrase in no):
+            return ("no", False)
+        if any(f" {phrase} " in words for phrase in yes):
+            return ("yes", True)
+        return then(text, ctx)
+
+    return read
+
+
+_read_urgency = _with_words(
+    yes=("urgent", "urgente", "urgence", "tres urgent", "c est urgent", "urgently", "it is urgent"),
+    no=("pas urgent", "pas urgente", "pas d urgence", "pas tres urgent", "not urgent", "no rush"),
+    then=_yes_no(),
+)
+
+
 def _read_consent(text: str, ctx: FlowContext) -> Reading | None:
     if parsing.parse_mode(text) == "shipment":
         return ("no", False)
-    return _yes_no()(text, ctx)
+    return _consent_words(text, ctx)
+
+
+_consent_words = _with_words(
+    yes=("j accepte", "accepte", "j accepte la visite", "qu il vienne", "venez", "i accept", "accept"),
+    no=("pas de visite", "je refuse", "refuse", "pas chez moi", "no visit", "i refuse"),
+    then=_yes_no(),
+)
 
 
 def _read_address(text: str, ctx: FlowContext) -> Reading | None:
@@ -91,9 +119,16 @@ def _read_address(text: str, ctx: FlowContext) -> Reading | None:
     return ("given", {"address": address, "postal_code": postcode})
 
 
+MAX_SLOT_DAYS = 60
+# A half-day that is ending or over cannot be booked: mornings until noon, afternoons until 18:00.
+LAST_HOUR = {"am": 12, "pm": 18}
+
+
 def _read_slot(text: str, ctx: FlowContext) -> Reading | None:
     slot = parsing.parse_half_day(text, ctx.today)
-    if slot is None:
+    if slot is None or (slot.day - ctx.today).days > MAX_SLOT_DAYS:
+        return None
+    if slot.day == ctx.today and ctx.local_now.hour >= LAST_HOUR[slot.part]:
         return None
     return ("given", {"date": slot.day.isoformat(), "part": slot.part})
 
@@ -118,12 +153,13 @@ _SUMMARY_WORDS = {
 
 
 def _read_summary(text: str, ctx: FlowContext) -> Reading | None:
-    if parsing.parse_yes_no(text) is True:
-        return ("confirm", None)
+    # A change named anywhere wins over a "yes": "oui mais changez le nom" is a change.
     words = set(parsing.normalize(text).split())
     for event, keywords in _SUMMARY_WORDS.items():
         if words.intersection(keywords):
             return (event, None)
+    if parsing.parse_yes_no(text) is True:
+        return ("confirm", None)
     return None
 
 
@@ -160,7 +196,7 @@ STEPS: dict[str, Step] = {
             _read_prescription,
             expects="photo",
         ),
-        Step("urgency", "urgency.question", "urgency.hint", _YES_NO, _yes_no()),
+        Step("urgency", "urgency.question", "urgency.hint", _YES_NO, _read_urgency),
         Step(
             "priority",
             "priority.question",

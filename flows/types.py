@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+SERVICE_TIME_ZONE = ZoneInfo("Europe/Paris")
 
 Owner = Literal["bot", "queue", "operator", "closed"]
 Language = Literal["fr", "en"]
@@ -125,8 +128,13 @@ class FlowContext:
     new_reference: Callable[[], str]
 
     @property
+    def local_now(self) -> datetime:
+        """The time in France, where the opticians are: "demain" is the French tomorrow."""
+        return self.now.astimezone(SERVICE_TIME_ZONE)
+
+    @property
     def today(self) -> date:
-        return self.now.date()
+        return self.local_now.date()
 
 
 @dataclass(slots=True)

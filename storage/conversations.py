@@ -69,6 +69,7 @@ class BatchWrites:
     client_languages: list[dict[str, Any]] = field(default_factory=list)
     erase_clients: list[int] = field(default_factory=list)
     erase_keys: list[str] = field(default_factory=list)
+    erased_at: datetime | None = None
 
 
 def lock_key(key: str) -> int:
@@ -89,6 +90,8 @@ async def insert_inbox(
 
     ``processing``: the rows are processed in this same transaction, so they are stored as such.
     """
+    if not rows:
+        return []
     dialect = connection.dialect.name
     unique: dict[tuple[str, str], InboxRow] = {}
     for row in rows:
@@ -138,15 +141,26 @@ async def lock_conversations(connection: AsyncConnection, keys: Sequence[str]) -
     )
 
 
-async def claim_inbox(connection: AsyncConnection, ids: Sequence[int], now: datetime) -> set[int]:
-    """Mark inbox rows processed; returns those this transaction is the first to process."""
+async def claim_oldest(
+    connection: AsyncConnection, keys: Sequence[str], now: datetime
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    """For each conversation key, mark its oldest unprocessed inbox row processed and return it.
+
+    Run under the conversations' locks, this makes every process handle a conversation's messages
+    in inbox order, whichever process stored them.
+    """
+    oldest = (
+        sa.select(sa.func.min(inbox.c.id))
+        .where(inbox.c.identity_key.in_(keys), inbox.c.processed_at.is_(None))
+        .group_by(inbox.c.identity_key)
+    )
     result = await connection.execute(
         sa.update(inbox)
-        .where(inbox.c.id.in_(ids), inbox.c.processed_at.is_(None))
+        .where(inbox.c.id.in_(oldest.scalar_subquery()))
         .values(processed_at=now, attempts=inbox.c.attempts + 1)
-        .returning(inbox.c.id)
+        .returning(inbox.c.id, inbox.c.identity_key, inbox.c.payload)
     )
-    return {row[0] for row in result.all()}
+    return {row.identity_key: (row.id, row.payload) for row in result}
 
 
 async def unprocessed_inbox(
@@ -342,9 +356,12 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
     if writes.erase_clients:
         await connection.execute(sa.delete(clients).where(clients.c.id.in_(writes.erase_clients)))
     if writes.erase_keys:
-        # The rows stay (re-deliveries must still be recognised) but lose what the client wrote.
+        # The rows stay (re-deliveries must still be recognised) but lose what the client wrote;
+        # messages not processed yet are the erased client's words too: they are dropped.
         await connection.execute(
-            sa.update(inbox).where(inbox.c.identity_key.in_(writes.erase_keys)).values(payload={})
+            sa.update(inbox)
+            .where(inbox.c.identity_key.in_(writes.erase_keys))
+            .values(payload={}, processed_at=sa.func.coalesce(inbox.c.processed_at, writes.erased_at))
         )
 
 

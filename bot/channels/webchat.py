@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -33,16 +34,21 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine import Engine
+from bot.logs import describe
 from bot.messages import Inbound
 from flows.catalog import Catalog
 from flows.types import ClientInput
 from storage.files import RejectedFileError
 from storage.tables import conversations, identities, inbox, messages
 
+log = logging.getLogger(__name__)
+
 CHANNEL = "webchat"
 COOKIE = "optibot_chat"
 KEEPALIVE_SECONDS = 15.0
-POLL_SECONDS = 2.0  # another process may have delivered: look again even if not woken
+# Another process may have delivered a reply: look again every so often even if not woken.
+POLL_SECONDS = 2.0
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and fields around an uploaded file
 
 
 def user_of(token: str) -> str:
@@ -188,6 +194,7 @@ def build_router(
 
     @router.post("/files", status_code=202)
     async def post_file(
+        request: Request,
         response: Response,
         id: Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
         file: Annotated[UploadFile, File()],
@@ -195,6 +202,9 @@ def build_router(
         optibot_chat: Annotated[str | None, Cookie()] = None,
     ) -> Accepted:
         """A prescription photo or PDF (checked by content, encrypted at rest)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > engine.files.max_bytes + FORM_OVERHEAD:
+            raise HTTPException(413, "file too large")
         user = browser(response, optibot_chat)
         async with database.connect() as connection:
             known = await connection.execute(
@@ -238,11 +248,18 @@ async def _submit(engine: Engine, inbound: Inbound) -> Accepted:
         return Accepted(status="duplicate")
     task = asyncio.create_task(engine.process(accepted, inbound))
     _background.add(task)
-    task.add_done_callback(_background.discard)
+    task.add_done_callback(_finished)
     return Accepted(status="accepted")
 
 
 _background: set[asyncio.Task[None]] = set()
+
+
+def _finished(task: asyncio.Task[None]) -> None:
+    _background.discard(task)
+    error = None if task.cancelled() else task.exception()
+    if error is not None:  # stored, so the sweep processes it; the error's text may quote client data
+        log.error("web chat message not processed yet: %s", describe(error))
 
 
 async def _stream(

@@ -19,6 +19,7 @@ from bot.messages import Inbound
 from flows.types import ClientInput
 from storage.tables import conversations, identities, inbox, messages
 from tests.harness import CHANNEL, harness
+from tests.integration.test_conversations import tiny_png
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -248,3 +249,47 @@ async def _database_held(database_url: str) -> AsyncIterator[None]:
         finally:
             blocker.rollback()
             blocker.close()
+
+
+async def test_accept_then_process_uses_the_stored_message(database_url: str, tmp_path: Path) -> None:
+    """The webhook path (accept, answer, then process) cleans text as the one-step path does."""
+    async with harness(database_url, tmp_path) as h:
+        for number, text in enumerate(["mes lunettes sont cassées\x00", "y" * 60_000]):
+            inbound = Inbound(CHANNEL, f"two-step-{number}", f"t{number}", ClientInput(text=text))
+            accepted = await h.engine.accept(inbound)
+            await h.engine.process(accepted, inbound)
+            keys = [r["key"] for r in await h.delivered_to(f"two-step-{number}")]
+            assert "greeting" in keys
+            assert "technical_error" not in keys
+        stored = [r.text for r in await h.rows(messages, messages.c.direction == "in")]
+        assert stored[0] == "mes lunettes sont cassées"
+        assert len(stored[1]) == 10_000
+
+
+async def test_an_older_stored_message_is_answered_first(database_url: str, tmp_path: Path) -> None:
+    """A message stored whose processing was never asked for (its caller went away) goes first."""
+    async with harness(database_url, tmp_path) as h:
+        await h.send("orphan", text="mes lunettes sont cassées")
+        forgotten = Inbound(CHANNEL, "orphan", "o-1", ClientInput(text="oui"))
+        await h.engine.accept(forgotten)  # stored, never processed by its caller
+        replies = await h.send("orphan", text="non")
+        assert [r["key"] for r in replies] == ["priority.question", "mode.question"]
+        inbound = [t for d, t in await transcript(h, "orphan") if d == "in"]
+        assert inbound == ["mes lunettes sont cassées", "oui", "non"]
+
+
+async def test_erasure_removes_every_file_the_client_sent(database_url: str, tmp_path: Path) -> None:
+    async with harness(database_url, tmp_path) as h:
+        save = h.services.files.save
+        first, second, third = save(tiny_png()), save(tiny_png()), save(tiny_png())
+        await h.send("sender", text="elles ne me conviennent plus, nouvelle ordonnance")
+        await h.send("sender", media=first)  # the prescription...
+        await h.send("sender", text="recommencer")  # ...forgotten by the flow on restart
+        await h.send("sender", media=second)  # kept at the need question
+        await h.send("sender", text="cassées")
+        await h.send("sender", media=third)  # not expected at the urgency question
+        root = h.services.files.root
+        assert all((root / f).exists() for f in (first, second, third))
+        await h.send("sender", text="supprimer mes données")
+        await h.send("sender", choice="erase", step="confirm_delete")
+        assert not any((root / f).exists() for f in (first, second, third))

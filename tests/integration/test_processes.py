@@ -62,3 +62,26 @@ async def test_a_message_accepted_by_one_engine_is_processed_once(postgres_url: 
         await asyncio.gather(first.engine.process(accepted, inbound), second.engine.recover())
         replies = await first.rows(messages, messages.c.direction == "out")
         assert [r.payload["key"] for r in replies] == ["greeting", "urgency.question"]
+
+
+async def test_messages_stored_by_two_processes_are_handled_in_arrival_order(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with (
+        harness(postgres_url, tmp_path / "a") as first,
+        harness(postgres_url, tmp_path / "b") as second,
+    ):
+        await first.send("split", text="mes lunettes sont cassées")
+        early = Inbound(CHANNEL, "split", "s-1", ClientInput(text="oui"))
+        late = Inbound(CHANNEL, "split", "s-2", ClientInput(text="pompier"))
+        accepted = await first.engine.accept(early)  # process 1 stored it first...
+        await second.engine.handle(late)  # ...process 2 is asked about a later one first
+        await first.engine.process(accepted, early)
+        convo = (await first.rows(conversations))[0]
+        rows = await first.rows(messages, messages.c.conversation_id == convo.id)
+        assert [r.text for r in rows if r.direction == "in"] == [
+            "mes lunettes sont cassées",
+            "oui",
+            "pompier",
+        ]
+        assert convo.state == "mode"

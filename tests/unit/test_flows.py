@@ -183,3 +183,24 @@ TestAnySequenceOfInputs.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_a_half_day_that_is_over_or_too_far_is_not_taken() -> None:
+    from flows.steps import STEPS
+
+    read = STEPS["visit_slot"].read
+    afternoon = FlowContext(now=datetime(2026, 11, 26, 15, 0, tzinfo=UTC), new_reference=lambda: "x")
+    assert read("ce matin", afternoon) is None  # 16:00 in Paris: this morning is over
+    assert read("cet après-midi", afternoon) == ("given", {"date": "2026-11-26", "part": "pm"})
+    assert read("demain matin", afternoon) == ("given", {"date": "2026-11-27", "part": "am"})
+    assert read("le 26 novembre 2027 matin", afternoon) is None  # more than two months ahead
+    late_evening = FlowContext(now=datetime(2026, 11, 26, 23, 30, tzinfo=UTC), new_reference=lambda: "x")
+    # 00:30 in Paris on the 27th: "demain" is the 28th
+    assert read("demain matin", late_evening) == ("given", {"date": "2026-11-28", "part": "am"})
+
+
+def test_dates_read_back_with_the_french_first() -> None:
+    from flows.answers import format_slot
+
+    assert format_slot(CATALOG, "fr", {"date": "2026-12-01", "part": "am"}) == "mardi 1er décembre, matin"
+    assert format_slot(CATALOG, "en", {"date": "2026-12-01", "part": "pm"}) == "Tuesday 1 December, afternoon"
