@@ -56,6 +56,11 @@ def user_of(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:40]
 
 
+def message_id(user: str, client_id: str) -> str:
+    """The browser's own message id, scoped to that browser: another browser cannot collide."""
+    return f"{user}:{client_id}"
+
+
 class WebChatHub:
     """Wakes the reply streams of one browser when its replies are committed."""
 
@@ -190,7 +195,7 @@ def build_router(
         if body.text is None and body.choice is None:
             raise HTTPException(422, "text or choice is required")
         said = ClientInput(text=body.text, choice=body.choice, step=body.step)
-        return await _submit(engine, Inbound(CHANNEL, user, body.id, said, body.lang))
+        return await _submit(engine, Inbound(CHANNEL, user, message_id(user, body.id), said, body.lang))
 
     @router.post("/files", status_code=202)
     async def post_file(
@@ -208,7 +213,9 @@ def build_router(
         user = browser(response, optibot_chat)
         async with database.connect() as connection:
             known = await connection.execute(
-                sa.select(inbox.c.id).where(inbox.c.channel == CHANNEL, inbox.c.external_id == id)
+                sa.select(inbox.c.id).where(
+                    inbox.c.channel == CHANNEL, inbox.c.external_id == message_id(user, id)
+                )
             )
             if known.first() is not None:  # a retried upload: do not store the file twice
                 return Accepted(status="duplicate")
@@ -218,7 +225,7 @@ def build_router(
             said = ClientInput(media=path, media_name=(file.filename or "")[:255])
         except RejectedFileError:
             said = ClientInput(unsupported="file")
-        return await _submit(engine, Inbound(CHANNEL, user, id, said, lang))
+        return await _submit(engine, Inbound(CHANNEL, user, message_id(user, id), said, lang))
 
     @router.get("/events", response_class=StreamingResponse)
     async def events(

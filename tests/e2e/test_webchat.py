@@ -181,3 +181,14 @@ def test_stop_does_not_wait_for_open_chat_pages(database_url: str, tmp_path: Pat
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=15)
             assert time.monotonic() - started < 10
+
+
+async def test_two_browsers_may_use_the_same_message_id(database_url: str, tmp_path: Path) -> None:
+    with running_service(database_url, tmp_path) as base:
+        one, two = Browser(base), Browser(base)
+        await one.open()
+        await two.open()
+        assert "Opticiens Mobiles" in (await one.say("perdu", replies=2, message_id="same-id-1"))[0]
+        assert "Opticiens Mobiles" in (await two.say("cassées", replies=2, message_id="same-id-1"))[0]
+        await one.close()
+        await two.close()
