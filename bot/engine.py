@@ -381,22 +381,33 @@ class Engine:
         writes.erase_keys.append(convo.key)
         return files
 
-    async def _give_up(self, work: _Work, error: BaseException) -> None:
-        """A message that failed every attempt: mark it, tell the client, never block the rest."""
+    async def _give_up(self, work: _Work, error: BaseException) -> bool:
+        """A message that failed every attempt: mark it, tell the client, never block the rest.
+
+        What failed is the conversation's oldest stored message (each batch handles that one
+        first), which may be an older message than ``work``'s own: that one is marked failed, so
+        the conversation moves on; ``work``'s own message, if stored and still waiting, follows.
+        Returns whether the failed message was ``work``'s own.
+        """
         log.error("giving up on inbox message %s (%s)", work.inbox_id, type(error).__name__)
         now = self.clock()
         inbound = work.inbound
         language = language_of(inbound.language or self.default_language)
         reply = Reply("technical_error", self.catalog.text(language, "technical_error"))
         async with self.database.begin() as connection:
-            inbox_id = work.inbox_id
-            if inbox_id is None:  # the fast path's row was rolled back with the batch
-                inbox_id = (await store.insert_inbox(connection, [inbox_row(inbound)], now))[0]
-                if inbox_id is None:
-                    return
-            await store.mark_inbox_failed(connection, inbox_id, type(error).__name__, now)
+            oldest = await store.claim_oldest(connection, [inbound.key], now)
+            if oldest:
+                failed = oldest[inbound.key][0]
+            else:  # the fast path's row was rolled back with the batch
+                stored = (await store.insert_inbox(connection, [inbox_row(inbound)], now))[0]
+                if stored is None:
+                    return True
+                failed = stored
+            await store.mark_inbox_failed(connection, failed, type(error).__name__, now)
+            itself = not oldest or failed == work.inbox_id
             convo = (await store.load_conversations(connection, [inbound.key])).get(inbound.key)
             if convo is None or convo.owner in ("bot", "closed"):  # an advisor speaks for themselves
                 row = outbound_row(inbound.channel, inbound.user, None, reply, now)
                 await store.insert_message(connection, row)
         self._committed([])
+        return itself

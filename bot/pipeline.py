@@ -35,7 +35,8 @@ A = TypeVar("A")
 P = TypeVar("P")
 AcceptFn = Callable[[AsyncConnection, Sequence[A]], Awaitable[list[Any]]]
 ProcessFn = Callable[[AsyncConnection, Sequence[P]], Awaitable[list[Any]]]
-FailFn = Callable[[P, BaseException], Awaitable[None]]
+# Records that an item failed for good; False: what failed was not the item itself (it may go on).
+FailFn = Callable[[P, BaseException], Awaitable[bool]]
 
 RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)
 # A "transient" error that persists this many times is treated as a failure of the batch (split,
@@ -248,11 +249,15 @@ class Pipeline(Generic[A, P]):
         for key, head in heads:
             head.attempts += 1
             if head.attempts >= MAX_ITEM_ATTEMPTS:
-                self._done_with(key, head)
                 try:
-                    await self._fail(head.item, error)
+                    itself = await self._fail(head.item, error)
                 except Exception as failure:
                     log.error("could not record a failed message: %s", describe(failure))
+                    itself = True
+                if not itself:  # an older message blocked it and was set aside: try it again
+                    head.attempts = 0
+                    continue
+                self._done_with(key, head)
                 if not head.future.done():
                     head.future.set_exception(error)
         self._wake.set()

@@ -293,3 +293,27 @@ async def test_erasure_removes_every_file_the_client_sent(database_url: str, tmp
         await h.send("sender", text="supprimer mes données")
         await h.send("sender", choice="erase", step="confirm_delete")
         assert not any((root / f).exists() for f in (first, second, third))
+
+
+async def test_an_unreadable_stored_message_does_not_stall_its_conversation(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A stored row that cannot be processed (here: written by some other version, with a field
+    this one does not know) is set aside after its attempts; the client's next message goes on."""
+    async with harness(database_url, tmp_path) as h:
+        payload = {"channel": CHANNEL, "user": "stuck", "external_id": "bad", "said": {"bogus": 1}}
+        async with h.services.database.begin() as connection:
+            await connection.execute(
+                sa.insert(inbox).values(
+                    channel=CHANNEL,
+                    external_id="bad",
+                    identity_key=f"{CHANNEL}:stuck",
+                    payload=payload,
+                    received_at=h.clock.now,
+                )
+            )
+        replies = await h.send("stuck", text="j'ai perdu mes lunettes")
+        assert [r["key"] for r in replies] == ["technical_error", "greeting", "urgency.question"]
+        bad = next(r for r in await h.rows(inbox) if r.external_id == "bad")
+        assert bad.processed_at is not None
+        assert bad.error == "TypeError"
