@@ -63,11 +63,12 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for r in results:
-        share = 100 * r["messages_per_s"] / echo[r["concurrency"]] if r["concurrency"] in echo else 0.0
+        base = echo.get(r["concurrency"])
+        share = f"{100 * r['messages_per_s'] / base:6.2f}%" if base else "      —"
         print(
             f"{r['backend']:<9} {r['path']:<9} {r['concurrency']:>7} {r['conversations_per_s']:>8.1f}"
             f" {r['messages_per_s']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
-            f" {r['peak_rss_mib']:>8.1f} {share:>6.2f}%"
+            f" {r['peak_rss_mib']:>8.1f} {share}"
         )
     for r in results:
         if r["backend"] != "echo" and r["concurrency"] == 50 and r["path"] == "handle":
