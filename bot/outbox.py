@@ -114,6 +114,22 @@ class OutboxSender:
 
     async def _lease(self, recipient: str | None) -> list[Pending]:
         now = self.clock()
+        earlier = messages.alias("earlier")
+        # A recipient whose earlier message waits (backing off, or leased by another process) gets
+        # nothing newer until it is through: a chat reads in order.
+        waiting_before = (
+            sa.select(earlier.c.id)
+            .where(
+                earlier.c.channel == messages.c.channel,
+                earlier.c.party == messages.c.party,
+                earlier.c.direction == "out",
+                earlier.c.sent_at.is_(None),
+                earlier.c.failed_at.is_(None),
+                earlier.c.id < messages.c.id,
+                earlier.c.available_at > now,
+            )
+            .exists()
+        )
         due = (
             sa.select(messages.c.id)
             .where(
@@ -122,6 +138,7 @@ class OutboxSender:
                 messages.c.failed_at.is_(None),
                 messages.c.available_at <= now,
                 messages.c.channel.in_(list(self.channels)),
+                ~waiting_before,
             )
             .order_by(messages.c.id)
             .limit(self.batch_size)
