@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.settings import Settings
 from flows.lifecycle import CASE_STATES
+from flows.types import as_language
 
 DEFAULT_TERMINAL_USER = "local"
 GRACEFUL_SHUTDOWN_SECONDS = 3  # open web chat streams must not hold a stop forever
@@ -103,7 +104,7 @@ async def _chat(settings: Settings, user: str, language: str | None) -> int:
             "en": "optibot — type your message (Ctrl-D to quit)",
             "fr": "optibot — écrivez votre message (Ctrl-D pour quitter)",
         }
-        channel.notice(banner["en" if language == "en" else "fr"] + "\n")
+        channel.notice(banner[as_language(language)] + "\n")
     async with running(services, deliver=False, freeze_gc=True):
         await chat(
             services.engine,

@@ -21,7 +21,7 @@ from bot.export import client_export, client_files
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
 from bot.pipeline import Again, Pipeline
-from bot.rows import case_row, conversation_row, inbound_row, inbox_row, language_of, outbound_row
+from bot.rows import case_row, conversation_row, inbound_row, inbox_row, outbound_row
 from flows.catalog import Catalog
 from flows.intake import IntakeFlow
 from flows.parsing import parse_command
@@ -36,6 +36,7 @@ from flows.types import (
     Language,
     RecordConsent,
     Reply,
+    as_language,
 )
 from storage import conversations as store
 from storage.files import FileStore
@@ -287,7 +288,7 @@ class Engine:
             return []
         state = ConversationState(
             state=convo.state,
-            language=language_of(convo.language),
+            language=as_language(convo.language),
             answers=convo.answers,
             misses=convo.misses,
             owner="bot",
@@ -346,7 +347,7 @@ class Engine:
         """The bot does not speak in an advisor's conversation, except: it says once that an
         advisor will answer, and the client's data rights still work (export; erasure is passed
         on to the advisor, who is handling a live case)."""
-        language = language_of(convo.language)
+        language = as_language(convo.language)
         command = parse_command(said.text or "") if said.text else None
         if command is not None and command[0] == "my_data":
             text = await client_export(connection, self.catalog, convo)
@@ -392,7 +393,7 @@ class Engine:
         log.error("giving up on inbox message %s (%s)", work.inbox_id, type(error).__name__)
         now = self.clock()
         inbound = work.inbound
-        language = language_of(inbound.language or self.default_language)
+        language = as_language(inbound.language or self.default_language)
         reply = Reply("technical_error", self.catalog.text(language, "technical_error"))
         async with self.database.begin() as connection:
             oldest = await store.claim_oldest(connection, [inbound.key], now)

@@ -7,12 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows.answers import case_fields, format_phone, format_slot
 from flows.catalog import Catalog
+from flows.types import as_language
 from storage.conversations import OpenConversation
 from storage.tables import cases, consents, conversations, identities, messages, waitlist
 
 
 def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
-    lang = "en" if language == "en" else "fr"
+    lang = as_language(language)
     parts: list[str] = []
     if fields.get("need") in ("broken", "lost", "unsuitable", "other"):
         parts.append(catalog.text(lang, f"need.{fields['need']}"))
@@ -31,7 +32,7 @@ def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
 
 async def client_export(connection: AsyncConnection, catalog: Catalog, convo: OpenConversation) -> str:
     """Everything stored about the client, written for them in their language."""
-    lang = "en" if convo.language == "en" else "fr"
+    lang = as_language(convo.language)
     lines: list[str] = []
     channels = await connection.execute(
         sa.select(identities.c.channel).where(identities.c.client_id == convo.client_id)

@@ -9,12 +9,8 @@ from typing import Any
 from bot.messages import Inbound
 from flows.answers import format_phone
 from flows.lifecycle import priority_rank
-from flows.types import ClientInput, CreateCase, Language, Reply
+from flows.types import ClientInput, CreateCase, Reply
 from storage import conversations as store
-
-
-def language_of(value: str) -> Language:
-    return "en" if value == "en" else "fr"
 
 
 def inbox_row(inbound: Inbound) -> store.InboxRow:

@@ -6,7 +6,7 @@ import tomllib
 from importlib import resources
 from typing import Any
 
-from flows.types import LANGUAGES, Language
+from flows.types import LANGUAGES, Language, as_language
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -36,7 +36,7 @@ class Catalog:
         return cls(texts)
 
     def _table(self, language: str) -> dict[str, Any]:
-        return self._texts["en" if language == "en" else "fr"]
+        return self._texts[as_language(language)]
 
     def keys(self, language: str) -> set[str]:
         return set(self._table(language))

@@ -30,6 +30,7 @@ from flows.types import (
     Language,
     RecordConsent,
     Reply,
+    as_language,
 )
 
 CONSENT_WORDING_VERSION = "visit-consent-v1"
@@ -304,7 +305,7 @@ class IntakeFlow:
     def _switch_language(self, model: IntakeModel, target: str | None) -> None:
         current = model.convo.language
         wanted = target if target in LANGUAGES else ("en" if current == "fr" else "fr")
-        model.convo.language = "en" if wanted == "en" else "fr"
+        model.convo.language = as_language(wanted)
         model.say("language_switched")
 
     def _miss(self, model: IntakeModel) -> None:

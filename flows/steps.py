@@ -171,9 +171,9 @@ def _read_delete(text: str, ctx: FlowContext) -> Reading | None:
     return _yes_no("erase", "keep")(text, ctx)
 
 
-def _choices(step: str, *values: str, events: dict[str, str] | None = None) -> tuple[ChoiceSpec, ...]:
-    events = events or {}
-    return tuple(ChoiceSpec(v, f"{step}.{v}", events.get(v, v), v) for v in values)
+def _choices(step: str, *values: str) -> tuple[ChoiceSpec, ...]:
+    """Buttons whose value is also the event they fire and the answer they record."""
+    return tuple(ChoiceSpec(v, f"{step}.{v}", v, v) for v in values)
 
 
 _YES_NO = (ChoiceSpec("yes", "choice.yes", "yes", True), ChoiceSpec("no", "choice.no", "no", False))

@@ -15,6 +15,11 @@ Language = Literal["fr", "en"]
 LANGUAGES: tuple[Language, ...] = ("fr", "en")
 
 
+def as_language(value: str | None) -> Language:
+    """A stored or requested language as one we speak: English if asked, French otherwise."""
+    return "en" if value == "en" else "fr"
+
+
 @dataclass(frozen=True, slots=True)
 class ClientInput:
     """What the client said, whatever the channel.

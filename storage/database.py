@@ -14,10 +14,6 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def is_postgres(url: str) -> bool:
-    return make_url(url).get_backend_name() == "postgresql"
-
-
 def create_engine(url: str, *, pool_size: int = 20, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     """An async engine; for SQLite the file's folder is created and WAL mode switched on.
 

@@ -37,7 +37,7 @@ from bot.engine import Engine
 from bot.logs import describe
 from bot.messages import Inbound
 from flows.catalog import Catalog
-from flows.types import ClientInput
+from flows.types import ClientInput, as_language
 from storage.files import RejectedFileError
 from storage.tables import conversations, identities, inbox, messages
 
@@ -183,7 +183,7 @@ def build_router(
                     .order_by(messages.c.id)
                 )
                 found = [_out(r.id, r.direction, r.text, r.payload) for r in rows]
-        language = None if convo is None else ("en" if convo.language == "en" else "fr")
+        language = None if convo is None else as_language(convo.language)
         return History(messages=found, cursor=int(cursor), language=language)
 
     @router.post("/messages", status_code=202)
