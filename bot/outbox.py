@@ -23,22 +23,44 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.logs import describe
+from storage.conversations import set_reachable
 from storage.tables import messages
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=30)
-MAX_ATTEMPTS = 8
+LEASE = timedelta(seconds=60)
+# Transient failures are retried with a doubling delay capped at five minutes: about an hour in all
+# before a message is marked failed. Rate-limit answers (``retry_after``) never count towards it.
+MAX_ATTEMPTS = 20
+# Rows leased per recipient at a time: what a paced channel sends well within one lease.
+PER_RECIPIENT = 10
+_LEASE_LOCK = 0x6F7574626F78  # "outbox": serialises leasing between processes on PostgreSQL
 
 
 class DeliveryError(Exception):
-    """The channel could not deliver now; ``permanent`` means it never will (blocked, invalid)."""
+    """The channel could not deliver now.
 
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+    ``permanent``: it never will (blocked, invalid); ``unreachable``: the recipient cannot be
+    reached on this channel any more (they blocked the bot), which operators must see;
+    ``retry_after``: the platform's own delay; ``progress``: payload fields to keep for the retry
+    (the parts of a long text already sent, so that they are not sent twice).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        unreachable: bool = False,
+        progress: dict[str, Any] | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        self.unreachable = unreachable
+        self.progress = progress
 
 
 class Channel(Protocol):
@@ -62,8 +84,16 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300.0, 0.5 * 2 ** max(0, attempts - 1)))
 
 
+_Outcome = tuple[list[int], list["_Failure"]]
+
+
 class OutboxSender:
-    """Sends committed replies through their channel; woken by the engine after each commit."""
+    """Sends committed replies through their channel; woken by the engine after each commit.
+
+    :meth:`run` keeps one delivery task per recipient, so a slow chat (paced, backing off, or a
+    hung request) never holds up the others; at most ``batch_size`` rows are in flight, which a
+    paced channel sends well within the lease. :meth:`flush` delivers what is due and waits.
+    """
 
     def __init__(
         self,
@@ -72,47 +102,77 @@ class OutboxSender:
         clock: Callable[[], datetime],
         *,
         batch_size: int = 200,
+        per_recipient: int = PER_RECIPIENT,
         poll_interval: float = 1.0,
     ) -> None:
         self.database = database
         self.channels = {c.name: c for c in channels}
         self.clock = clock
         self.batch_size = batch_size
+        self.per_recipient = per_recipient
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
+        self._in_flight: set[int] = set()
+        self._finished: list[_Outcome] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        """Forever: deliver what is due, then sleep until woken or the poll interval passes."""
-        while True:
+        """Forever: record finished deliveries, start new ones, then sleep until woken."""
+        try:
+            while True:
+                try:
+                    await self._round()
+                except Exception as error:
+                    log.error("outbox delivery round failed: %s", describe(error))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self._wake.clear()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _round(self) -> None:
+        finished, self._finished = self._finished, []
+        if finished:
             try:
-                while await self.flush():
-                    pass
-            except Exception as error:
-                log.error("outbox delivery round failed: %s", describe(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            self._wake.clear()
+                await self._record([i for f in finished for i in f[0]], [x for f in finished for x in f[1]])
+            except BaseException:
+                self._finished[:0] = finished  # recorded next round; the rows stay leased meanwhile
+                raise
+            for sent, failures in finished:
+                self._in_flight.difference_update(sent, (f.row.id for f in failures))
+        room = self.batch_size - len(self._in_flight)
+        if room <= 0:
+            return
+        rows = await self._lease(None, room)
+        for queue in _by_recipient(rows).values():
+            self._in_flight.update(r.id for r in queue)
+            task = asyncio.create_task(self._deliver_task(queue), name="optibot-deliver")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver_task(self, queue: list[Pending]) -> None:
+        try:
+            outcome = await self._deliver_in_order(queue)
+            self._finished.append(outcome)  # the list now, not the one when the delivery began
+        finally:
+            self._wake.set()
 
     async def flush(self, recipient: str | None = None) -> int:
         """Deliver due rows of this sender's channels (of one recipient if given); returns count."""
-        rows = await self._lease(recipient)
+        rows = await self._lease(recipient, self.batch_size)
         if not rows:
             return 0
-        by_recipient: dict[tuple[str, str], list[Pending]] = defaultdict(list)
-        for row in rows:
-            by_recipient[(row.channel, row.recipient)].append(row)
-        outcomes = await asyncio.gather(*(self._deliver_in_order(q) for q in by_recipient.values()))
-        sent = [i for ids in outcomes for i in ids[0]]
-        failures = [f for ids in outcomes for f in ids[1]]
-        await self._record(sent, failures)
-        self.sent += len(sent)
+        outcomes = await asyncio.gather(*(self._deliver_in_order(q) for q in _by_recipient(rows).values()))
+        await self._record([i for o in outcomes for i in o[0]], [f for o in outcomes for f in o[1]])
         return len(rows)
 
-    async def _lease(self, recipient: str | None) -> list[Pending]:
+    async def _lease(self, recipient: str | None, limit: int) -> list[Pending]:
         now = self.clock()
         earlier = messages.alias("earlier")
         # A recipient whose earlier message waits (backing off, or leased by another process) gets
@@ -130,24 +190,36 @@ class OutboxSender:
             )
             .exists()
         )
-        due = (
-            sa.select(messages.c.id)
-            .where(
-                messages.c.direction == "out",
-                messages.c.sent_at.is_(None),
-                messages.c.failed_at.is_(None),
-                messages.c.available_at <= now,
-                messages.c.channel.in_(list(self.channels)),
-                ~waiting_before,
-            )
-            .order_by(messages.c.id)
-            .limit(self.batch_size)
-        )
+        conditions = [
+            messages.c.direction == "out",
+            messages.c.sent_at.is_(None),
+            messages.c.failed_at.is_(None),
+            messages.c.available_at <= now,
+            messages.c.channel.in_(list(self.channels)),
+            ~waiting_before,
+        ]
         if recipient is not None:
-            due = due.where(messages.c.party == recipient)
+            conditions.append(messages.c.party == recipient)
+        if self._in_flight:  # this process's own deliveries, even if their lease ran out
+            conditions.append(messages.c.id.not_in(list(self._in_flight)))
+        ranked = (
+            sa.select(
+                messages.c.id,
+                sa.func.row_number()
+                .over(partition_by=(messages.c.channel, messages.c.party), order_by=messages.c.id)
+                .label("n"),
+            )
+            .where(*conditions)
+            .subquery()
+        )
+        due = (
+            sa.select(ranked.c.id).where(ranked.c.n <= self.per_recipient).order_by(ranked.c.id).limit(limit)
+        )
         async with self.database.begin() as connection:
             if connection.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
+                # One leaser at a time: the next one sees this lease, so no two processes can
+                # take the same recipient's messages and send them out of order.
+                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_LEASE_LOCK)))
             result = await connection.execute(
                 sa.update(messages)
                 .where(messages.c.id.in_(due.scalar_subquery()))
@@ -167,7 +239,7 @@ class OutboxSender:
             ]
         return sorted(rows, key=lambda r: r.id)
 
-    async def _deliver_in_order(self, queue: list[Pending]) -> tuple[list[int], list[_Failure]]:
+    async def _deliver_in_order(self, queue: list[Pending]) -> _Outcome:
         sent: list[int] = []
         for index, row in enumerate(queue):
             try:
@@ -185,6 +257,8 @@ class OutboxSender:
         return sent, []
 
     async def _record(self, sent: list[int], failures: list[_Failure]) -> None:
+        if not sent and not failures:
+            return
         now = self.clock()
         async with self.database.begin() as connection:
             if sent:
@@ -196,13 +270,26 @@ class OutboxSender:
                 values: dict[str, Any] = {"last_error": error.reason[:255]}
                 if failure.waiting:
                     values["attempts"] = messages.c.attempts - 1
-                if error.permanent or (row.attempts >= MAX_ATTEMPTS and not failure.waiting):
+                    values["available_at"] = now  # due again as soon as the one before it is through
+                elif error.permanent or (row.attempts >= MAX_ATTEMPTS and error.retry_after is None):
                     values["failed_at"] = now
                 elif error.retry_after is not None:
                     values["available_at"] = now + timedelta(seconds=error.retry_after)
                 else:
                     values["available_at"] = now + backoff(failure.head_attempts)
+                if error.progress and not failure.waiting:
+                    stored = {k: v for k, v in row.payload.items() if k != "text"}
+                    values["payload"] = {**stored, **error.progress}
                 await connection.execute(sa.update(messages).where(messages.c.id == row.id).values(**values))
+                if error.unreachable and not failure.waiting:
+                    await set_reachable(connection, row.channel, row.recipient, reachable=False)
+
+
+def _by_recipient(rows: list[Pending]) -> dict[tuple[str, str], list[Pending]]:
+    grouped: dict[tuple[str, str], list[Pending]] = defaultdict(list)
+    for row in rows:
+        grouped[(row.channel, row.recipient)].append(row)
+    return grouped
 
 
 @dataclass(frozen=True, slots=True)

@@ -399,3 +399,21 @@ async def last_bot_message(connection: AsyncConnection, key: str) -> dict[str, A
     )
     row = result.first()
     return None if row is None else {**(row.payload or {}), "text": row.text}
+
+
+async def set_reachable(connection: AsyncConnection, channel: str, user: str, *, reachable: bool) -> bool:
+    """Record whether the client behind ``channel:user`` can be reached there (they may block the
+    bot); returns whether a client was found."""
+    client = sa.select(identities.c.client_id).where(identities.c.key == f"{channel}:{user}")
+    result = await connection.execute(
+        sa.update(clients).where(clients.c.id.in_(client.scalar_subquery())).values(unreachable=not reachable)
+    )
+    return bool(result.rowcount)
+
+
+async def inbox_has(connection: AsyncConnection, channel: str, external_id: str) -> bool:
+    """Whether a message with this channel id was stored already (a re-delivery)."""
+    found = await connection.execute(
+        sa.select(inbox.c.id).where(inbox.c.channel == channel, inbox.c.external_id == external_id)
+    )
+    return found.first() is not None

@@ -54,8 +54,17 @@ async def test_a_permanent_failure_is_kept_visible(database_url: str, tmp_path: 
         sender = OutboxSender(h.services.database, [blocked], h.clock)
         await h.engine.handle(_inbound("perdu", "p1"))
         await sender.flush()
-        rows = await h.rows(messages, messages.c.direction == "out")
-        assert all(r.failed_at is not None and r.last_error == "busy" for r in rows)
+        first, *later = await h.rows(messages, messages.c.direction == "out")
+        assert later
+        assert first.failed_at is not None
+        assert first.last_error == "busy"
+        assert all(r.failed_at is None and r.sent_at is None for r in later)
+        # The failure is the first message's own: the next ones are tried for themselves.
+        assert await sender.flush() == len(later)
+        first, *later = await h.rows(messages, messages.c.direction == "out")
+        assert first.failed_at is not None
+        assert first.sent_at is None
+        assert all(r.sent_at is not None for r in later)
         assert await sender.flush() == 0
 
 

@@ -1,0 +1,133 @@
+"""Pacing sends to a chat platform: sliding windows per recipient and for the whole bot.
+
+A platform such as Telegram counts messages over sliding windows (about one a second per chat with
+short bursts, thirty a second per bot) and answers 429 with ``retry_after`` beyond them. Sending
+within the windows means never meeting a 429 in normal running; a 429 that still comes pauses the
+chat, and several in a row pause the bot.
+
+Reservations are made without awaiting between reading and recording the window, so the pacing
+holds for any number of concurrent senders in one event loop. It is per process: with several
+processes sending, give each its share of the bot's budget (see docs/DECISIONS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most ``count`` sends in any ``seconds`` long interval."""
+
+    count: int
+    seconds: float
+
+
+class _Log:
+    """Send times of one key (a chat, or the bot), oldest first, never longer than its window."""
+
+    __slots__ = ("paused_until", "times", "window")
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.times: deque[float] = deque(maxlen=window.count)
+        self.paused_until = 0.0
+
+    def earliest(self, now: float) -> float:
+        at = max(now, self.paused_until)
+        if len(self.times) == self.window.count:
+            at = max(at, self.times[0] + self.window.seconds)
+        return at
+
+
+class RateLimiter:
+    """``await limiter.acquire(chat)`` returns when a message to ``chat`` may leave now."""
+
+    def __init__(
+        self,
+        per_chat: Window,
+        per_bot: Window,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        flood_chats: int = 3,
+    ) -> None:
+        self.per_chat = per_chat
+        self.per_bot = per_bot
+        self.clock = clock
+        self.sleep = sleep
+        self.flood_chats = flood_chats
+        self._chats: dict[str, _Log] = {}
+        self._bot = _Log(per_bot)
+        self._recent_429: deque[tuple[float, str]] = deque(maxlen=32)
+        self._swept = 0.0
+
+    async def acquire(self, chat: str) -> None:
+        """Wait for the chat's window, then reserve the bot's next slot and wait for it.
+
+        One sender per chat at a time (the outbox delivers a recipient's messages in order), so
+        the chat's log is only written here, with the time the message really leaves.
+        """
+        self._forget_idle(self.clock())
+        log = self._chat(chat)
+        now = self.clock()
+        if (delay := log.earliest(now) - now) > 0:
+            await self.sleep(delay)
+        while True:
+            now = self.clock()
+            at = self._bot.earliest(now)
+            if at <= now:
+                break
+            if self._bot.paused_until > now:  # a flood pause: wait it out, then reserve afresh
+                await self.sleep(self._bot.paused_until - now)
+                continue
+            # The bot's times stay in order: every reservation is at or after the last one.
+            self._bot.times.append(at)
+            log.times.append(at)
+            await self.sleep(at - now)
+            return
+        self._bot.times.append(now)
+        log.times.append(now)
+
+    def pause(self, chat: str, seconds: float) -> None:
+        """The platform said 429 for ``chat``: nothing to it for ``seconds``; if several chats
+        hit it at once, the limit was the bot's, and the whole bot waits."""
+        now = self.clock()
+        until = now + max(0.0, seconds)
+        log = self._chat(chat)
+        log.paused_until = max(log.paused_until, until)
+        self._recent_429.append((now, chat))
+        recent = {c for t, c in self._recent_429 if now - t <= 1.0}
+        if len(recent) >= self.flood_chats:
+            self._bot.paused_until = max(self._bot.paused_until, until)
+
+    def paused_for(self, chat: str) -> float:
+        """Seconds before anything may be sent to ``chat`` (0 if it may be now)."""
+        now = self.clock()
+        log = self._chats.get(chat)
+        until = max(self._bot.paused_until, log.paused_until if log else 0.0)
+        return max(0.0, until - now)
+
+    def _chat(self, chat: str) -> _Log:
+        log = self._chats.get(chat)
+        if log is None:
+            log = self._chats[chat] = _Log(self.per_chat)
+        return log
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop chats whose window and pause are over: they constrain nothing any more."""
+        if len(self._chats) < 4096 or now - self._swept < 10.0:
+            return
+        self._swept = now
+        horizon = self.per_chat.seconds
+        idle = [
+            chat
+            for chat, log in self._chats.items()
+            if log.paused_until <= now and (not log.times or log.times[-1] + horizon <= now)
+        ]
+        for chat in idle:
+            del self._chats[chat]
