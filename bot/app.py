@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +21,9 @@ from storage.database import create_engine, is_sqlite
 from storage.files import FileStore
 from storage.migrate import upgrade
 
+if TYPE_CHECKING:
+    from bot.channels.telegram.channel import TelegramChannel
+
 log = logging.getLogger(__name__)
 
 
@@ -31,11 +35,16 @@ class Services:
     files: FileStore
     engine: Engine
     sender: OutboxSender
+    telegram: TelegramChannel | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def build(settings: Settings, channels: Sequence[Channel]) -> Services:
-    """Create every long-lived object once; nothing runs until :func:`running` starts it."""
+def build(settings: Settings, channels: Sequence[Channel], *, telegram: bool = False) -> Services:
+    """Create every long-lived object once; nothing runs until :func:`running` starts it.
+
+    With ``telegram`` and a bot token in the settings, the Telegram channel is built too (aiogram
+    is imported only then: the terminal chat and the tools start faster without it).
+    """
     database = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -52,9 +61,15 @@ def build(settings: Settings, channels: Sequence[Channel]) -> Services:
         accept_timeout=settings.engine_accept_timeout,
         clock=utcnow,
     )
+    bot_channel = None
+    if telegram and settings.telegram_enabled:
+        from bot.channels.telegram.channel import TelegramChannel
+
+        bot_channel = TelegramChannel(settings, catalog, files)
+        channels = [*channels, bot_channel]
     sender = OutboxSender(database, channels, utcnow)
     engine.on_commit(sender.wake)
-    return Services(settings, database, catalog, files, engine, sender)
+    return Services(settings, database, catalog, files, engine, sender, bot_channel)
 
 
 @contextlib.asynccontextmanager
@@ -69,6 +84,8 @@ async def running(
     if deliver:
         services.tasks.append(asyncio.create_task(services.sender.run(), name="optibot-outbox"))
     services.tasks.append(asyncio.create_task(services.engine.sweep(), name="optibot-sweep"))
+    if services.telegram is not None:
+        await services.telegram.start(services.engine)
     # Objects built at start-up (catalogues, machines, pydantic types) live for the whole process:
     # keep them out of the garbage collector's full collections.
     if freeze_gc:
@@ -77,6 +94,8 @@ async def running(
     try:
         yield services
     finally:
+        if services.telegram is not None:
+            await services.telegram.stop()
         for task in services.tasks:
             task.cancel()
         for task in services.tasks:

@@ -95,6 +95,7 @@ class Engine:
         self.clock = clock
         self.reference_factory = reference_factory
         self._listeners: list[Callable[[], None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self.pipeline: Pipeline[store.InboxRow, _Work] = Pipeline(
             database,
             accept=self._accept_batch,
@@ -134,6 +135,24 @@ class Engine:
             job = self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
             await asyncio.shield(job)
 
+    async def submit(self, inbound: Inbound) -> Accepted:
+        """Store the message, then process it in the background: for channels that acknowledge
+        receipt before the answer is ready (webhooks, web chat). If processing fails here, the
+        message is stored, so the sweep processes it later."""
+        inbound = sanitized(inbound)
+        accepted = await self.accept(inbound)
+        if not accepted.duplicate:
+            task = asyncio.create_task(self.process(accepted, inbound), name="optibot-process")
+            self._background.add(task)
+            task.add_done_callback(self._processed)
+        return accepted
+
+    def _processed(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # the error's text may quote client data: its kind only
+            log.error("message stored but not processed yet: %s", describe(error))
+
     async def handle(self, inbound: Inbound) -> Accepted:
         """Store and process a message in one transaction, for callers that wait for the answer.
 
@@ -168,6 +187,18 @@ class Engine:
                 await self.recover(self.clock() - STALE_INBOX_AFTER)
             except Exception as error:
                 log.error("inbox sweep failed: %s", describe(error))
+
+    async def received(self, channel: str, external_id: str) -> bool:
+        """Whether this message is stored already: a re-delivered file need not be fetched again."""
+        async with self.database.connect() as connection:
+            return await store.inbox_has(connection, channel, external_id)
+
+    async def set_reachable(self, channel: str, user: str, *, reachable: bool) -> None:
+        """The client blocked (or unblocked) the bot on this channel: operators see it."""
+        async with self.database.begin() as connection:
+            await store.set_reachable(connection, channel, user, reachable=reachable)
+        for listener in self._listeners:
+            listener()
 
     async def last_question(self, channel: str, user: str) -> dict[str, Any] | None:
         """The last thing the bot asked in the client's open conversation (to show it again)."""
@@ -282,6 +313,11 @@ class Engine:
         if said.choice is not None:
             label = self.flow.choice_label(said.step, said.choice, convo.language)
         writes.messages.append(inbound_row(convo, said, label, now))
+        # The pressed button's message is marked with the choice when it was taken (not stale).
+        receipt = inbound.receipt
+        if receipt is not None:
+            taken = said.choice is not None and said.step == convo.state and convo.owner == "bot"
+            receipt = {**receipt, "label": label if taken else None}
         if convo.owner != "bot":
             await self._while_advised(connection, convo, said, writes, now)
             writes.conversation_updates.append(conversation_row(convo, now))
@@ -330,8 +366,10 @@ class Engine:
                 replies.insert(0, Reply("my_data.header", text))
             elif isinstance(effect, EraseData):
                 erased = await self._erase(connection, convo, writes)
-        for reply in replies:
-            self._reply(convo, reply, writes, now, transcript=erased is None)
+        for index, reply in enumerate(replies):
+            self._reply(
+                convo, reply, writes, now, transcript=erased is None, receipt=receipt if index == 0 else None
+            )
         if erased is None:
             writes.conversation_updates.append(conversation_row(convo, now))
         return erased or []
@@ -368,10 +406,14 @@ class Engine:
         now: datetime,
         *,
         transcript: bool = True,
+        receipt: dict[str, Any] | None = None,
     ) -> None:
         """One outbound message: a transcript row that the outbox sender delivers."""
         conversation_id = convo.conversation_id if transcript else None
-        writes.messages.append(outbound_row(convo.channel, convo.user, conversation_id, reply, now))
+        row = outbound_row(convo.channel, convo.user, conversation_id, reply, now, convo.language)
+        if receipt is not None:
+            row["payload"]["receipt"] = receipt
+        writes.messages.append(row)
 
     async def _erase(
         self, connection: AsyncConnection, convo: store.OpenConversation, writes: store.BatchWrites
@@ -408,7 +450,7 @@ class Engine:
             itself = not oldest or failed == work.inbox_id
             convo = (await store.load_conversations(connection, [inbound.key])).get(inbound.key)
             if convo is None or convo.owner in ("bot", "closed"):  # an advisor speaks for themselves
-                row = outbound_row(inbound.channel, inbound.user, None, reply, now)
+                row = outbound_row(inbound.channel, inbound.user, None, reply, now, language)
                 await store.insert_message(connection, row)
         self._committed([])
         return itself

@@ -13,13 +13,18 @@ MAX_STORED_TEXT = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One message from a client on a channel; ``external_id`` is the channel's id for it."""
+    """One message from a client on a channel; ``external_id`` is the channel's id for it.
+
+    ``receipt`` is what the channel needs back to acknowledge the message in its reply (Telegram:
+    the message whose keyboard was pressed); the engine hands it to the first reply.
+    """
 
     channel: str
     user: str
     external_id: str
     said: ClientInput
     language: Language | None = None
+    receipt: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -32,6 +37,7 @@ class Inbound:
             "external_id": self.external_id,
             "said": self.said.to_payload(),
             "language": self.language,
+            "receipt": self.receipt,
         }
 
     @classmethod
@@ -43,6 +49,7 @@ class Inbound:
             external_id=payload["external_id"],
             said=ClientInput(**payload.get("said", {})),
             language=language if language in LANGUAGES else None,
+            receipt=payload.get("receipt"),
         )
 
 

@@ -18,10 +18,11 @@ def inbox_row(inbound: Inbound) -> store.InboxRow:
 
 
 def outbound_row(
-    channel: str, party: str, conversation_id: int | None, reply: Reply, now: datetime
+    channel: str, party: str, conversation_id: int | None, reply: Reply, now: datetime, language: str
 ) -> dict[str, Any]:
     payload = reply.to_payload()
     del payload["text"]  # the text has its own column
+    payload["language"] = language  # a channel's own widgets (share-my-number) speak it too
     return {
         "conversation_id": conversation_id,
         "direction": "out",

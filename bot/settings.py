@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,10 +36,35 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_chat_cookie_secure: bool = False
 
+    auto_migrate: bool = Field(default=True, description="Migrate the database at start-up.")
+
+    telegram_bot_token: SecretStr = Field(default=SecretStr(""), description="Empty: no Telegram.")
+    telegram_api_url: str = Field(default="https://api.telegram.org", description="Bot API server.")
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_secret: SecretStr = Field(default=SecretStr(""), description="1-256 of A-Z a-z 0-9 _ -")
+    public_url: str = Field(default="", description="The service's public https base URL (webhooks).")
+    telegram_max_per_second: int = Field(default=29, ge=1, le=30, description="This process's share.")
+    telegram_chat_burst: int = Field(default=3, ge=1, le=20, description="Messages in a row to one chat.")
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token.get_secret_value())
+
     @model_validator(mode="after")
-    def _production_needs_secrets(self) -> Settings:
+    def _check(self) -> Settings:
         if self.optibot_env == "production" and not self.optibot_file_key:
             raise ValueError("OPTIBOT_FILE_KEY must be set in production (see .env.example)")
+        token = self.telegram_bot_token.get_secret_value()
+        if token and not re.fullmatch(r"\d+:[A-Za-z0-9_-]{30,}", token):
+            raise ValueError("TELEGRAM_BOT_TOKEN does not look like a token from @BotFather (digits:letters)")
+        if token and self.telegram_mode == "webhook":
+            secret = self.telegram_webhook_secret.get_secret_value()
+            if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+                raise ValueError(
+                    "TELEGRAM_WEBHOOK_SECRET must be 16-256 characters among A-Z a-z 0-9 _ - in webhook mode"
+                )
+            if not self.public_url.startswith(("https://", "http://")):
+                raise ValueError("PUBLIC_URL (the address Telegram calls) is needed in webhook mode")
+            if self.optibot_env == "production" and not self.public_url.startswith("https://"):
+                raise ValueError("PUBLIC_URL must be https in production: Telegram only calls https webhooks")
         return self
-
-    auto_migrate: bool = Field(default=True, description="Migrate the database at start-up.")

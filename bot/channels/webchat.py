@@ -34,12 +34,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine import Engine
-from bot.logs import describe
 from bot.messages import Inbound
 from flows.catalog import Catalog
 from flows.types import ClientInput, as_language
 from storage.files import RejectedFileError
-from storage.tables import conversations, identities, inbox, messages
+from storage.tables import conversations, identities, messages
 
 log = logging.getLogger(__name__)
 
@@ -211,14 +210,8 @@ def build_router(
         if declared.isdigit() and int(declared) > engine.files.max_bytes + FORM_OVERHEAD:
             raise HTTPException(413, "file too large")
         user = browser(response, optibot_chat)
-        async with database.connect() as connection:
-            known = await connection.execute(
-                sa.select(inbox.c.id).where(
-                    inbox.c.channel == CHANNEL, inbox.c.external_id == message_id(user, id)
-                )
-            )
-            if known.first() is not None:  # a retried upload: do not store the file twice
-                return Accepted(status="duplicate")
+        if await engine.received(CHANNEL, message_id(user, id)):  # a retried upload: store it once
+            return Accepted(status="duplicate")
         content = await file.read(engine.files.max_bytes + 1)
         try:
             path = await asyncio.to_thread(engine.files.save, content)
@@ -250,23 +243,8 @@ def build_router(
 
 
 async def _submit(engine: Engine, inbound: Inbound) -> Accepted:
-    accepted = await engine.accept(inbound)
-    if accepted.duplicate:
-        return Accepted(status="duplicate")
-    task = asyncio.create_task(engine.process(accepted, inbound))
-    _background.add(task)
-    task.add_done_callback(_finished)
-    return Accepted(status="accepted")
-
-
-_background: set[asyncio.Task[None]] = set()
-
-
-def _finished(task: asyncio.Task[None]) -> None:
-    _background.discard(task)
-    error = None if task.cancelled() else task.exception()
-    if error is not None:  # stored, so the sweep processes it; the error's text may quote client data
-        log.error("web chat message not processed yet: %s", describe(error))
+    accepted = await engine.submit(inbound)
+    return Accepted(status="duplicate" if accepted.duplicate else "accepted")
 
 
 async def _stream(

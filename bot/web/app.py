@@ -22,7 +22,7 @@ STATIC = resources.files("bot") / "web" / "static"
 def create_app(settings: Settings) -> FastAPI:
     """Build the services and the app; they start with the app's lifespan."""
     hub = WebChatHub()
-    services = build(settings, [WebChatChannel(hub)])
+    services = build(settings, [WebChatChannel(hub)], telegram=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +45,8 @@ def create_app(settings: Settings) -> FastAPI:
             secure_cookie=settings.web_chat_cookie_secure,
         )
     )
+    if services.telegram is not None and settings.telegram_mode == "webhook":
+        app.include_router(services.telegram.router())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -1,0 +1,1 @@
+"""Telegram: the aiogram client, polling or webhook in, the paced outbox out (see channel.py)."""

@@ -1,0 +1,398 @@
+"""The Telegram channel in the real app (uvicorn, engine, outbox, aiogram) against the fake Bot API.
+
+Each test runs the app in this process on a free port, so the fake server can call its webhook and
+the test can read the database; `tests/e2e/test_telegram.py` does the same through `optibot run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+
+from bot.app import Services
+from bot.rows import outbound_row
+from bot.settings import Settings
+from bot.web.app import create_app
+from flows.types import Reply
+from storage import conversations as store
+from storage.tables import cases, clients, conversations, inbox, messages
+from tests.e2e.servers import free_port
+from tests.fakes.telegram import TOKEN, FakeTelegram, SentMessage
+from tests.integration.test_conversations import tiny_png
+
+SECRET = "s3cret-token_for-the-webhook-0123"
+CHAT = 7001
+
+
+@dataclass
+class Service:
+    services: Services
+    base: str
+
+    async def rows(self, table: sa.Table, *where: Any) -> list[Any]:
+        async with self.services.database.connect() as connection:
+            result = await connection.execute(sa.select(table).where(*where).order_by(table.c.id))
+            return list(result.all())
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    database_url: str, tmp_path: Path, fake: FakeTelegram, *, mode: str = "polling", **overrides: Any
+) -> AsyncIterator[Service]:
+    """The whole app, as `optibot run` serves it, on a free port of this process."""
+    port = free_port()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        optibot_data_dir=tmp_path / "data",
+        telegram_bot_token=TOKEN,
+        telegram_api_url=fake.base_url,
+        telegram_mode=mode,
+        telegram_webhook_secret=SECRET,
+        public_url=f"http://127.0.0.1:{port}",
+        **overrides,
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if task.done():
+            task.result()
+        assert time.monotonic() < deadline, "the app did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield Service(app.state.services, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        await task
+
+
+class Client:
+    """A Telegram user talking to the bot through the fake server, reading its new messages."""
+
+    def __init__(self, fake: FakeTelegram, chat: int = CHAT) -> None:
+        self.fake = fake
+        self.chat = chat
+        self.seen = 0
+
+    async def expect(self, *fragments: str, within: float = 10.0) -> list[SentMessage]:
+        """Wait for new messages, the last of which contains every fragment; returns them."""
+
+        def arrived() -> bool:
+            new = self.fake.messages_to(self.chat)[self.seen :]
+            return bool(new) and all(f in new[-1].text for f in fragments)
+
+        try:
+            await self.fake.wait_for(arrived, within)
+        except TimeoutError:
+            texts = [m.text[:80] for m in self.fake.messages_to(self.chat)[self.seen :]]
+            raise AssertionError(
+                f"no message with {fragments}; new: {texts}\n{self.fake.describe()}"
+            ) from None
+        new = self.fake.messages_to(self.chat)[self.seen :]
+        self.seen += len(new)
+        return new
+
+    async def quiet(self, seconds: float = 0.5) -> list[SentMessage]:
+        await asyncio.sleep(seconds)
+        return self.fake.messages_to(self.chat)[self.seen :]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+async def _case_rows(service: Service) -> list[Any]:
+    return await service.rows(cases)
+
+
+async def _through_to_urgency(fake: FakeTelegram, client: Client) -> list[dict[str, Any]]:
+    """Greeting, then the need by button; returns the two updates the client sent."""
+    hello = await fake.say(CHAT, "Bonjour")
+    need = await client.expect("Quelle est votre urgence")
+    assert any("Lunettes cassées" in b["text"] for b in need[-1].buttons())
+    pressed = await fake.press_button(CHAT, "Lunettes cassées")
+    await client.expect("urgen")
+    return [hello, pressed]
+
+
+async def test_a_whole_conversation_by_polling(database_url: str, tmp_path: Path, fake: FakeTelegram) -> None:
+    """Buttons, free text, a prescription photo and a shared contact: the case is created."""
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        await fake.say(CHAT, "Bonjour")
+        await client.expect("Quelle est votre urgence")
+        await fake.press_button(CHAT, "Plus adaptées")
+        await client.expect("ordonnance")
+        await fake.send_photo(CHAT, tiny_png())
+        await client.expect("urgen")
+        await fake.press_button(CHAT, "Oui")
+        await client.expect("mobilisé")
+        await fake.say(CHAT, "pompier")
+        await client.expect("servi")
+        await fake.press_button(CHAT, "Envoi")
+        await client.expect("adresse")
+        await fake.say(CHAT, "Route du Port, 20000 Ajaccio")
+        await client.expect("nom")
+        await fake.say(CHAT, "Ange Pieri")
+        phone = await client.expect("numéro")
+        assert [b["request_contact"] for b in phone[-1].keyboard()] == [True]
+        await fake.share_contact(CHAT, "+33611223344")
+        summary = await client.expect("Tout est correct")
+        assert "Ange Pieri" in "".join(m.text for m in summary)
+        assert summary[-1].reply_markup is not None
+        assert "inline_keyboard" in summary[-1].reply_markup
+        await fake.press_button(CHAT, "Oui, envoyer")
+        done = await client.expect("OB-")
+        (case,) = await _case_rows(service)
+        assert case.reference in done[-1].text
+        assert case.channel == "telegram"
+        assert (case.need, case.mode, case.priority, case.department) == (
+            "unsuitable",
+            "shipment",
+            "firefighter",
+            "2A",
+        )
+        assert case.contact_phone == "+33611223344"
+        assert case.prescription_path is not None
+        saved = service.services.files.read(case.prescription_path)
+        assert saved == tiny_png()
+
+    # Every pressed keyboard now shows the choice taken, inert; every press was acknowledged.
+    pressed = [m for m in fake.messages_to(CHAT) if m.edits]
+    assert [m.buttons()[0]["text"] for m in pressed] == [
+        "✅ Plus adaptées (nouvelle ordonnance)",
+        "✅ Oui",
+        "✅ Envoi gratuit par Chronopost",
+        "✅ Oui, envoyer",
+    ]
+    assert all(b["callback_data"] == "-" for m in pressed for b in m.buttons())
+    assert len(fake.callback_answers) == 4
+    # Commands are in Telegram's menu in French (also the default) and English.
+    assert [c["command"] for c in fake.commands[("default", "fr")]][:3] == ["start", "aide", "annuler"]
+    assert [c["command"] for c in fake.commands[("default", "en")]][:3] == ["start", "help", "cancel"]
+    assert fake.too_many == 0
+
+
+async def test_the_webhook_stores_before_answering_and_refuses_forgeries(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake, mode="webhook") as service:
+        await fake.wait_for(lambda: fake.webhook is not None)
+        assert fake.webhook is not None
+        assert fake.webhook["url"] == f"{service.base}/webhooks/telegram"
+        assert fake.webhook["secret_token"] == SECRET
+        assert set(fake.webhook["allowed_updates"]) == {"message", "callback_query", "my_chat_member"}
+        sent = await _through_to_urgency(fake, client)
+        stored = len(await service.rows(inbox))
+        assert stored == 2
+
+        update = {"update_id": 999_001, "message": _message(CHAT, "forged")}
+        async with httpx.AsyncClient(base_url=service.base) as http:
+            missing = await http.post("/webhooks/telegram", json=update)
+            wrong = await http.post(
+                "/webhooks/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "x" * 32}
+            )
+            almost = await http.post(
+                "/webhooks/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET[:-1]}
+            )
+        assert (missing.status_code, wrong.status_code, almost.status_code) == (401, 401, 401)
+        assert len(await service.rows(inbox)) == stored
+        assert await client.quiet() == []
+
+        # Telegram sends an update again (it did not see our 200): nothing changes.
+        before = await service.rows(messages)
+        await fake.push(sent[-1])
+        await fake.push(sent[0])
+        await fake.wait_for(lambda: len(fake.webhook_attempts) >= 4)
+        assert await client.quiet() == []
+        assert await service.rows(messages) == before
+        assert len(await service.rows(inbox)) == stored
+
+
+async def test_a_stale_or_tampered_button_is_refused_and_the_question_asked_again(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        await _through_to_urgency(fake, client)
+        need_question = next(m for m in fake.messages_to(CHAT) if "Quelle est votre urgence" in m.text)
+        await fake.press(CHAT, "need:lost", message_id=need_question.message_id)
+        again = await client.expect("urgen")
+        assert again[0].text == "Ce bouton n'est plus valable."
+        await fake.press(CHAT, "urgency:perhaps")
+        again = await client.expect("urgen")
+        assert again[0].text == "Ce bouton n'est plus valable."
+        await fake.press(CHAT, "x" * 64)
+        again = await client.expect("urgen")
+        assert again[0].text == "Ce bouton n'est plus valable."
+        (convo,) = await service.rows(conversations)
+        assert convo.state == "urgency"
+        assert convo.answers["need"] == "broken"
+
+
+async def test_unsupported_content_gets_a_polite_answer_and_the_question_again(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake):
+        await _through_to_urgency(fake, client)
+        for send in (fake.send_sticker, fake.send_voice, fake.send_location):
+            await send(CHAT)
+            answer = await client.expect("urgen")
+            assert "Merci d'écrire votre réponse, ou d'envoyer une photo" in answer[0].text
+        await fake.send_document(
+            CHAT, b"MZ\x90\x00 not a prescription", "setup.exe", "application/x-msdownload"
+        )
+        answer = await client.expect("urgen")
+        assert "n'est pas accepté" in answer[0].text
+
+
+async def test_a_429_storm_loses_nothing_and_sends_nothing_before_retry_after(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    chats = [CHAT + i for i in range(6)]
+    async with serve(database_url, tmp_path, fake) as service:
+        fake.fail_next("sendMessage", 429, retry_after=2, chat_id=chats[0])
+        fake.flood(2)
+        for chat in chats:
+            await fake.say(chat, "Bonjour")
+        for chat in chats:
+            await Client(fake, chat).expect("Quelle est votre urgence", within=20)
+
+        async def all_sent() -> bool:
+            sent = await service.rows(messages, messages.c.direction == "out")
+            return len(sent) == 2 * len(chats) and all(r.sent_at is not None for r in sent)
+
+        await _eventually(all_sent)
+        assert await _failed_rows(service) == []
+    for chat in chats:
+        texts = [m.text for m in fake.messages_to(chat)]
+        assert len(texts) == 2
+        assert texts[0].startswith("Bonjour")
+        assert "urgence" in texts[1]
+        calls = [
+            r
+            for r in fake.requests
+            if r.method == "sendMessage" and str(r.params.get("chat_id")) == str(chat)
+        ]
+        refused = [r for r in calls if r.status == 429]
+        assert refused, "every chat met the storm"
+        for refusal in refused:
+            retry_after = 2
+            later = [r for r in calls if r.at > refusal.at]
+            assert all(r.at >= refusal.at + retry_after - 0.05 for r in later), "sent before retry_after"
+    assert fake.too_many == 0
+
+
+async def test_a_client_who_blocked_the_bot_is_marked_unreachable(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        await _through_to_urgency(fake, client)
+        await fake.block_bot(CHAT)
+
+        async def unreachable() -> bool:
+            (row,) = await service.rows(clients)
+            return bool(row.unreachable)
+
+        await _eventually(unreachable)
+        await fake.press(CHAT, "urgency:yes")  # pressed before the block reached the bot
+        await _eventually(lambda: _failed(service))
+        (failed, *_) = await _failed_rows(service)
+        assert failed.last_error == "telegram 403 blocked"
+        assert await unreachable()
+
+
+async def test_a_long_reply_is_split_and_a_retry_does_not_repeat_parts(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    text = "\n\n".join(f"Paragraphe {i}. " + "texte " * 120 for i in range(12))
+    async with serve(database_url, tmp_path, fake, telegram_chat_burst=1) as service:
+        row = outbound_row(
+            "telegram", str(CHAT), None, Reply("my_data.header", text), datetime.now(UTC), "fr"
+        )
+        async with service.services.database.begin() as connection:
+            await store.insert_message(connection, row)
+        service.services.sender.wake()
+        await fake.wait_for(lambda: len(fake.messages_to(CHAT)) == 1)
+        fake.fail_next("sendMessage", 500)  # the second part fails once: retried from the second part
+        await fake.wait_for(lambda: len(fake.messages_to(CHAT)) == 3, timeout=15)
+        await asyncio.sleep(0.3)
+    parts = [m.text for m in fake.messages_to(CHAT)]
+    assert len(parts) == 3
+    assert all(len(p) <= 4096 for p in parts)
+    assert "".join(parts).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
+    assert parts[1].startswith("Paragraphe")
+
+
+async def test_a_hung_request_is_given_up_and_sent_again(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        assert service.services.telegram is not None
+        service.services.telegram.send_timeout = 1
+        fake.hang_next("sendMessage", 3)
+        await fake.say(CHAT, "Bonjour")
+        await client.expect("Quelle est votre urgence", within=20)
+        await fake.say(CHAT + 1, "Bonjour")  # another chat is not held up meanwhile
+        await Client(fake, CHAT + 1).expect("Quelle est votre urgence", within=5)
+    texts = [m.text for m in fake.messages_to(CHAT)]
+    assert len(texts) == 2, texts
+
+
+async def test_a_restart_mid_conversation_continues_where_the_client_was(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake):
+        await _through_to_urgency(fake, client)
+    async with serve(database_url, tmp_path, fake) as service:
+        await fake.press_button(CHAT, "Oui")
+        await client.expect("mobilisé")
+        assert len(await service.rows(inbox)) == 3
+    greetings = [m for m in fake.messages_to(CHAT) if m.text.startswith("Bonjour")]
+    assert len(greetings) == 1  # updates fetched again after the restart changed nothing
+
+
+def _message(chat: int, text: str) -> dict[str, Any]:
+    return {
+        "message_id": 1,
+        "date": int(time.time()),
+        "chat": {"id": chat, "type": "private", "first_name": "X"},
+        "from": {"id": chat, "is_bot": False, "first_name": "X"},
+        "text": text,
+    }
+
+
+async def _failed_rows(service: Service) -> list[Any]:
+    return await service.rows(messages, messages.c.failed_at.is_not(None))
+
+
+async def _failed(service: Service) -> bool:
+    return bool(await _failed_rows(service))
+
+
+async def _eventually(check: Any, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)

@@ -1,0 +1,273 @@
+"""The Telegram channel's pure parts: rendering, reading updates, pacing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiogram.types import Update
+
+from bot.channels.telegram import render
+from bot.channels.telegram.updates import CHANNEL, translate
+from bot.ratelimit import RateLimiter, Window
+from flows.catalog import Catalog
+from flows.steps import STEPS
+from flows.types import ClientInput
+
+BOT_ID = 42
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "court",
+        "x" * 4096,
+        "x" * 4097,
+        ("Une phrase assez longue pour remplir. " * 400).strip(),
+        "\n\n".join(["paragraphe " * 50] * 30),
+        "👓" * 3000,  # two UTF-16 units each: Telegram counts 6,000
+        "a" * 4095 + "👓" + "b" * 10,  # the emoji straddles the limit: never cut in half
+    ],
+)
+def test_split_text_keeps_everything_within_telegram_limit(text: str) -> None:
+    parts = render.split_text(text)
+    assert all(0 < render.utf16_length(p) <= render.MAX_TEXT for p in parts)
+    assert "".join(parts).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+    if render.utf16_length(text) <= render.MAX_TEXT:
+        assert parts == [text]
+
+
+def test_split_text_cuts_at_paragraphs_when_it_can() -> None:
+    paragraphs = [f"§{i} " + "mot " * 150 for i in range(20)]
+    parts = render.split_text("\n\n".join(p.strip() for p in paragraphs))
+    assert len(parts) > 1
+    assert all(part.startswith("§") for part in parts)
+
+
+def test_parts_resume_after_those_already_sent() -> None:
+    payload = {"text": "x" * 9000, "sent_parts": 1}
+    resumed = list(render.parts_to_send(payload))
+    assert [index for index, _, _ in resumed] == [1, 2]
+    assert resumed[-1][2] is True
+
+
+def test_every_button_of_every_step_fits_in_callback_data() -> None:
+    for name, step in STEPS.items():
+        for choice in (*step.choices, None):
+            value = choice.value if choice else "advisor"
+            data = render.callback_data(name, value)
+            assert len(data.encode()) <= render.MAX_CALLBACK_DATA
+            assert render.parse_callback_data(data) == (name, value)
+
+
+def test_callback_data_longer_than_64_bytes_is_refused() -> None:
+    with pytest.raises(ValueError, match="64 bytes"):
+        render.callback_data("step", "é" * 40)
+
+
+@pytest.mark.parametrize("data", ["", "no-colon", ":", "x" * 64, "need:" + "z" * 59])
+def test_tampered_callback_data_reads_as_something_the_flow_refuses(data: str) -> None:
+    step, value = render.parse_callback_data(data)
+    assert step is None or step not in STEPS or value not in {c.value for c in STEPS[step].choices}
+
+
+def test_keyboards_and_commands_come_from_the_catalogue() -> None:
+    catalog = Catalog.load()
+    keyboard = render.inline_keyboard(
+        [
+            {"value": "yes", "label": "Oui"},
+            {"value": "no", "label": "Non"},
+            {"value": "advisor", "label": "X"},
+        ],
+        "urgency",
+    )
+    assert [[b.callback_data for b in row] for row in keyboard.inline_keyboard] == [
+        ["urgency:yes", "urgency:no"],
+        ["urgency:advisor"],
+    ]
+    phone = render.share_phone_keyboard(catalog, "fr")
+    assert phone.keyboard[0][0].request_contact is True
+    assert "numéro" in phone.keyboard[0][0].text
+    assert render.share_phone_keyboard(catalog, "en").keyboard[0][0].text.endswith("Share my number")
+    french = [c.command for c in render.bot_commands(catalog, "fr")]
+    english = [c.command for c in render.bot_commands(catalog, "en")]
+    assert french == ["start", "aide", "annuler", "langue", "conseiller", "mesdonnees", "supprimer"]
+    assert english == ["start", "help", "cancel", "language", "advisor", "mydata", "delete"]
+    answered = render.answered_keyboard("Oui", catalog, "fr")
+    assert answered.inline_keyboard[0][0].callback_data == render.ANSWERED
+
+
+# --- reading updates ------------------------------------------------------------------------------
+
+
+def _update(update_id: int = 7, **content: Any) -> Update:
+    return Update.model_validate({"update_id": update_id, **content})
+
+
+def _message(**content: Any) -> dict[str, Any]:
+    return {
+        "message_id": 3,
+        "date": 1_790_000_000,
+        "chat": {"id": 555, "type": "private", "first_name": "A"},
+        "from": {"id": 555, "is_bot": False, "first_name": "A", "language_code": "en-GB"},
+        **content,
+    }
+
+
+def test_a_text_message_becomes_an_inbound_message_keyed_by_bot_and_update() -> None:
+    incoming = translate(_update(9, message=_message(text="mes lunettes")), BOT_ID)
+    assert incoming.inbound is not None
+    assert incoming.inbound.channel == CHANNEL
+    assert incoming.inbound.user == "555"
+    assert incoming.inbound.external_id == "42:9"
+    assert incoming.inbound.said == ClientInput(text="mes lunettes")
+    assert incoming.inbound.language == "en"
+
+
+def test_a_shared_contact_gives_the_phone() -> None:
+    contact = {"phone_number": "+33612345678", "first_name": "A", "user_id": 555}
+    incoming = translate(_update(message=_message(contact=contact)), BOT_ID)
+    assert incoming.inbound is not None
+    assert incoming.inbound.said.contact_phone == "+33612345678"
+
+
+def test_a_photo_names_its_largest_size_to_fetch() -> None:
+    sizes = [
+        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90, "file_size": 900},
+        {"file_id": "large", "file_unique_id": "l", "width": 1280, "height": 960, "file_size": 90_000},
+    ]
+    incoming = translate(_update(message=_message(photo=sizes)), BOT_ID)
+    assert incoming.file is not None
+    assert incoming.file.file_id == "large"
+    assert incoming.file.size == 90_000
+
+
+def test_a_document_that_is_not_an_image_or_pdf_is_refused_without_fetching() -> None:
+    document = {"file_id": "d", "file_unique_id": "d", "file_name": "virus.exe", "mime_type": "application/x"}
+    incoming = translate(_update(message=_message(document=document)), BOT_ID)
+    assert incoming.file is None
+    assert incoming.inbound is not None
+    assert incoming.inbound.said.unsupported == "file"
+
+
+def test_stickers_and_voice_are_unsupported_content() -> None:
+    sticker = {
+        "file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
+        "is_animated": False, "is_video": False,
+    }  # fmt: skip
+    voice = {"file_id": "v", "file_unique_id": "v", "duration": 2}
+    location = {"latitude": 45.76, "longitude": 4.83}
+    for content, kind in ((sticker, "sticker"), (voice, "voice"), (location, "location")):
+        incoming = translate(_update(message=_message(**{kind: content})), BOT_ID)
+        assert incoming.inbound is not None
+        assert incoming.inbound.said.unsupported == kind
+
+
+def test_a_button_press_carries_step_value_and_the_pressed_message() -> None:
+    query = {
+        "id": "cb1",
+        "from": {"id": 555, "is_bot": False, "first_name": "A", "language_code": "fr"},
+        "chat_instance": "ci",
+        "data": "urgency:yes",
+        "message": _message(message_id=77, text="Est-ce urgent ?"),
+    }
+    incoming = translate(_update(callback_query=query), BOT_ID)
+    assert incoming.callback_id == "cb1"
+    assert incoming.inbound is not None
+    assert incoming.inbound.said == ClientInput(choice="yes", step="urgency")
+    assert incoming.inbound.receipt == {"message_id": 77}
+
+
+def test_an_answered_keyboard_press_is_only_acknowledged() -> None:
+    query = {
+        "id": "cb2",
+        "from": {"id": 555, "is_bot": False, "first_name": "A"},
+        "chat_instance": "ci",
+        "data": render.ANSWERED,
+    }
+    incoming = translate(_update(callback_query=query), BOT_ID)
+    assert incoming.inbound is None
+    assert incoming.callback_id == "cb2"
+
+
+def test_group_chats_and_edits_are_ignored() -> None:
+    group = _message(text="hello", chat={"id": -100, "type": "group", "title": "G"})
+    assert translate(_update(message=group), BOT_ID).inbound is None
+    assert translate(_update(edited_message={**_message(text="x"), "edit_date": 1}), BOT_ID).inbound is None
+
+
+def test_blocking_and_unblocking_the_bot_change_reachability() -> None:
+    def member(status: str) -> dict[str, Any]:
+        user = {"id": 555, "is_bot": False, "first_name": "A"}
+        bot = {"id": BOT_ID, "is_bot": True, "first_name": "B"}
+        return {
+            "chat": {"id": 555, "type": "private", "first_name": "A"},
+            "from": user,
+            "date": 1,
+            "old_chat_member": {"status": "member", "user": bot},
+            "new_chat_member": {
+                "status": status,
+                "user": bot,
+                **({"until_date": 0} if status == "kicked" else {}),
+            },
+        }
+
+    assert translate(_update(my_chat_member=member("kicked")), BOT_ID).reachable == ("555", False)
+    assert translate(_update(my_chat_member=member("member")), BOT_ID).reachable == ("555", True)
+
+
+# --- pacing ---------------------------------------------------------------------------------------
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+async def test_one_chat_gets_a_short_burst_then_one_message_a_second() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(Window(3, 3.0), Window(30, 1.0), clock=time.clock, sleep=time.sleep)
+    sent = []
+    for _ in range(7):
+        await limiter.acquire("chat")
+        sent.append(time.now - 100.0)
+    assert sent == [0.0, 0.0, 0.0, 3.0, 3.0, 3.0, 6.0]
+    for i in range(len(sent) - 3):
+        assert sent[i + 3] - sent[i] >= 3.0  # never more than 3 in any 3 s
+
+
+async def test_the_bot_never_exceeds_its_budget_per_second() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(Window(3, 3.0), Window(29, 1.0), clock=time.clock, sleep=time.sleep)
+    sent = []
+    for chat in range(100):
+        await limiter.acquire(f"chat{chat}")
+        sent.append(time.now)
+    for i in range(len(sent) - 29):
+        assert sent[i + 29] - sent[i] >= 1.0
+    assert sent[-1] - sent[0] < 100 / 29  # and keeps up the pace
+
+
+async def test_a_429_pauses_the_chat_and_a_flood_pauses_the_bot() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(Window(3, 3.0), Window(30, 1.0), clock=time.clock, sleep=time.sleep)
+    limiter.pause("a", 5)
+    assert limiter.paused_for("a") == 5
+    assert limiter.paused_for("b") == 0
+    await limiter.acquire("a")
+    assert time.now == 105.0
+    limiter.pause("b", 2)
+    limiter.pause("c", 2)
+    limiter.pause("d", 2)  # three chats in a second: the limit was the bot's
+    assert limiter.paused_for("zz") == 2
+    await limiter.acquire("zz")
+    assert time.now == 107.0
