@@ -23,7 +23,8 @@ def free_port() -> int:
 
 
 def service_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "OPTIBOT_", "WEB_"))}
+    own = ("DATABASE_", "OPTIBOT_", "WEB_", "TELEGRAM_", "PUBLIC_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     env.update(DATABASE_URL=database_url, OPTIBOT_DATA_DIR=str(data_dir), **extra)
     return env
 
@@ -45,21 +46,29 @@ def wait_until_healthy(base: str, process: subprocess.Popen[bytes], log: Path | 
 
 @contextmanager
 def service_process(
-    database_url: str, workdir: Path, *, log_name: str = "server.log"
+    database_url: str,
+    workdir: Path,
+    *,
+    log_name: str = "server.log",
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`optibot run` on a free port, healthy; yields its base URL and process, stops it after."""
-    port = free_port()
+    """`optibot run` on a free port (healthy unless ``wait`` is false: the caller then waits,
+    e.g. from a thread while its event loop serves a fake); yields its base URL and process."""
+    port = port or free_port()
     log = (workdir / log_name).open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "--port", str(port)],
         cwd=workdir,
-        env=service_env(database_url, workdir / "data"),
+        env=service_env(database_url, workdir / "data", **(env or {})),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base, process, workdir / log_name)
+        if wait:
+            wait_until_healthy(base, process, workdir / log_name)
         yield base, process
     finally:
         process.terminate()

@@ -131,47 +131,48 @@ async def _through_to_urgency(fake: FakeTelegram, client: Client) -> list[dict[s
     return [hello, pressed]
 
 
+async def shipment_with_prescription(fake: FakeTelegram, client: Client) -> str:
+    """The whole conversation as a Telegram user has it: buttons, free text, a prescription photo
+    and the number shared with one tap. Returns the case reference the bot gave."""
+    await fake.say(client.chat, "Bonjour")
+    await client.expect("Quelle est votre urgence")
+    await fake.press_button(client.chat, "Plus adaptées")
+    await client.expect("ordonnance")
+    await fake.send_photo(client.chat, tiny_png())
+    await client.expect("urgen")
+    await fake.press_button(client.chat, "Oui")
+    await client.expect("mobilisé")
+    await fake.say(client.chat, "pompier")
+    await client.expect("servi")
+    await fake.press_button(client.chat, "Envoi")
+    await client.expect("adresse")
+    await fake.say(client.chat, "Route du Port, 20000 Ajaccio")
+    await client.expect("nom")
+    await fake.say(client.chat, "Ange Pieri")
+    phone = await client.expect("numéro")
+    assert [b["request_contact"] for b in phone[-1].keyboard()] == [True]
+    await fake.share_contact(client.chat, "+33611223344")
+    summary = await client.expect("Tout est correct")
+    assert "Ange Pieri" in "".join(m.text for m in summary)
+    assert summary[-1].buttons()
+    await fake.press_button(client.chat, "Oui, envoyer")
+    done = await client.expect("OB-")
+    return done[-1].text.split("référence ", 1)[1].split()[0].rstrip(".")
+
+
 async def test_a_whole_conversation_by_polling(database_url: str, tmp_path: Path, fake: FakeTelegram) -> None:
     """Buttons, free text, a prescription photo and a shared contact: the case is created."""
     client = Client(fake)
     async with serve(database_url, tmp_path, fake) as service:
-        await fake.say(CHAT, "Bonjour")
-        await client.expect("Quelle est votre urgence")
-        await fake.press_button(CHAT, "Plus adaptées")
-        await client.expect("ordonnance")
-        await fake.send_photo(CHAT, tiny_png())
-        await client.expect("urgen")
-        await fake.press_button(CHAT, "Oui")
-        await client.expect("mobilisé")
-        await fake.say(CHAT, "pompier")
-        await client.expect("servi")
-        await fake.press_button(CHAT, "Envoi")
-        await client.expect("adresse")
-        await fake.say(CHAT, "Route du Port, 20000 Ajaccio")
-        await client.expect("nom")
-        await fake.say(CHAT, "Ange Pieri")
-        phone = await client.expect("numéro")
-        assert [b["request_contact"] for b in phone[-1].keyboard()] == [True]
-        await fake.share_contact(CHAT, "+33611223344")
-        summary = await client.expect("Tout est correct")
-        assert "Ange Pieri" in "".join(m.text for m in summary)
-        assert summary[-1].reply_markup is not None
-        assert "inline_keyboard" in summary[-1].reply_markup
-        await fake.press_button(CHAT, "Oui, envoyer")
-        done = await client.expect("OB-")
+        reference = await shipment_with_prescription(fake, client)
         (case,) = await _case_rows(service)
-        assert case.reference in done[-1].text
+        assert case.reference == reference
         assert case.channel == "telegram"
-        assert (case.need, case.mode, case.priority, case.department) == (
-            "unsuitable",
-            "shipment",
-            "firefighter",
-            "2A",
-        )
+        assert (case.need, case.mode, case.priority) == ("unsuitable", "shipment", "firefighter")
+        assert case.department == "2A"
         assert case.contact_phone == "+33611223344"
         assert case.prescription_path is not None
-        saved = service.services.files.read(case.prescription_path)
-        assert saved == tiny_png()
+        assert service.services.files.read(case.prescription_path) == tiny_png()
 
     # Every pressed keyboard now shows the choice taken, inert; every press was acknowledged.
     pressed = [m for m in fake.messages_to(CHAT) if m.edits]
