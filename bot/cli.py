@@ -151,7 +151,10 @@ async def _cases(settings: Settings, as_json: bool, status: str | None) -> int:
     return 0
 
 
-_COLUMNS = ("reference", "status", "kind", "need", "urgent", "mode", "priority", "postal_code", "created_at")
+_COLUMNS = (
+    "reference", "status", "kind", "need", "urgent", "mode", "priority", "postal_code", "channel",
+    "reachable", "created_at",
+)  # fmt: skip
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

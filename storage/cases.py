@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.tables import cases
+from storage.tables import cases, clients
 
 PUBLIC_FIELDS = (
     "reference",
@@ -25,9 +25,15 @@ PUBLIC_FIELDS = (
 
 
 async def list_cases(database: AsyncEngine, status: str | None = None) -> list[dict[str, Any]]:
-    """Cases as plain JSON-ready dicts (no contact details), mobilised workers first, then oldest."""
-    query = sa.select(*(cases.c[name] for name in PUBLIC_FIELDS)).order_by(
-        cases.c.priority_rank, cases.c.created_at, cases.c.id
+    """Cases as plain JSON-ready dicts (no contact details), mobilised workers first, then oldest.
+
+    ``reachable`` is false when the client can no longer be reached on their channel (they
+    blocked the bot): the case needs a phone call.
+    """
+    query = (
+        sa.select(*(cases.c[name] for name in PUBLIC_FIELDS), sa.not_(clients.c.unreachable).label("reachable"))
+        .outerjoin(clients, clients.c.id == cases.c.client_id)
+        .order_by(cases.c.priority_rank, cases.c.created_at, cases.c.id)
     )
     if status is not None:
         query = query.where(cases.c.status == status)

@@ -149,11 +149,13 @@ async def test_chat_whole_conversation_then_list_cases(database_url: str, tmp_pa
         "mode",
         "priority",
         "postal_code",
+        "channel",
+        "reachable",
         "created_at",
     ]
     assert set(rule.replace(" ", "")) == {"-"}
     assert len(rows) == 1
-    assert rows[0].split()[:8] == [
+    assert rows[0].split()[:10] == [
         reference,
         "queued",
         "emergency",
@@ -162,6 +164,8 @@ async def test_chat_whole_conversation_then_list_cases(database_url: str, tmp_pa
         "visit",
         "firefighter",
         "75011",
+        "terminal",
+        "yes",
     ]
 
 

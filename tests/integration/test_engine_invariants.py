@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from bot.messages import Inbound
 from flows.types import ClientInput
+from storage.cases import list_cases
 from storage.tables import conversations, identities, inbox, messages
 from tests.harness import CHANNEL, harness
 from tests.integration.test_conversations import tiny_png
@@ -317,3 +318,22 @@ async def test_an_unreadable_stored_message_does_not_stall_its_conversation(
         bad = next(r for r in await h.rows(inbox) if r.external_id == "bad")
         assert bad.processed_at is not None
         assert bad.error == "TypeError"
+
+
+async def test_a_client_who_cannot_be_reached_is_shown_on_their_case(
+    database_url: str, tmp_path: Path
+) -> None:
+
+    async with harness(database_url, tmp_path) as h:
+        for text in ("perdu", "oui", "non", "envoi", "8 avenue Jean Jaurès 69007 Lyon", "Jean Dupont"):
+            await h.send("gone", text=text)
+        await h.send("gone", text="06 98 76 54 32")
+        await h.send("gone", text="oui")
+        (case,) = await list_cases(h.services.database)
+        assert case["reachable"] is True
+        await h.engine.set_reachable(CHANNEL, "gone", reachable=False)
+        (case,) = await list_cases(h.services.database)
+        assert case["reachable"] is False
+        await h.engine.set_reachable(CHANNEL, "gone", reachable=True)
+        (case,) = await list_cases(h.services.database)
+        assert case["reachable"] is True
