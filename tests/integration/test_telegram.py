@@ -21,6 +21,7 @@ import sqlalchemy as sa
 import uvicorn
 
 from bot.app import Services
+from bot.channels.telegram import channel as channel_module
 from bot.rows import outbound_row
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -397,3 +398,23 @@ async def _eventually(check: Any, within: float = 10.0) -> None:
     while not await check():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_with_several_processes_one_polls_and_another_takes_over(
+    postgres_url: str, tmp_path: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram serves one poller per bot: the others stand by on the bot's advisory lock."""
+    monkeypatch.setattr(channel_module, "STANDBY_SECONDS", 0.2)
+    client = Client(fake)
+    async with contextlib.AsyncExitStack() as stack:
+        first = await stack.enter_async_context(serve(postgres_url, tmp_path / "a", fake))
+        second = serve(postgres_url, tmp_path / "b", fake)
+        async with second as standby:
+            await _through_to_urgency(fake, client)
+            conflicts = [r for r in fake.calls("getUpdates") if r.status == 409]
+            assert conflicts == []  # never two pollers at once
+            await stack.aclose()  # the polling process goes
+            await fake.press_button(CHAT, "Oui")
+            await client.expect("mobilisé")  # the standby took over
+            assert len(await standby.rows(inbox)) == 3
+        assert first.base != standby.base

@@ -18,10 +18,11 @@ import hmac
 import io
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
+import sqlalchemy as sa
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -44,6 +45,8 @@ from aiogram.types import (
     Update,
 )
 from fastapi import APIRouter, HTTPException, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.channels.telegram import render
 from bot.channels.telegram.updates import ALLOWED_UPDATES, CHANNEL, FileRef, Incoming, translate
@@ -54,6 +57,7 @@ from bot.ratelimit import RateLimiter, Window
 from bot.settings import Settings
 from flows.catalog import Catalog
 from flows.types import ClientInput
+from storage.conversations import lock_key
 from storage.files import FileStore, RejectedFileError
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,7 @@ POLL_TIMEOUT = 25  # seconds a getUpdates waits for updates
 SEND_TIMEOUT = 15  # seconds before a send is given up (then retried by the outbox)
 MAX_UPDATE_BYTES = 1024 * 1024
 MAX_BACKOFF = 30.0
+STANDBY_SECONDS = 10.0  # a standby process checks this often whether the poller is gone
 FILE_ATTEMPTS = 5  # a file that cannot be fetched after this many tries is refused politely
 TELEGRAM_FILE_LIMIT = 20 * 1024 * 1024  # the cloud Bot API serves files up to 20 MB
 
@@ -209,8 +214,42 @@ class TelegramChannel:
 
     async def _poll(self) -> None:
         """Long polling. The offset moves past updates only once they are stored, so an update
-        Telegram considers delivered is never lost; errors back off and polling resumes."""
-        await self._retrying(self._delete_webhook)
+        Telegram considers delivered is never lost; errors back off and polling resumes.
+
+        Telegram serves one poller per bot: with several processes on PostgreSQL, the one holding
+        the bot's advisory lock polls and the others stand by to take over if it goes.
+        """
+        async with self._sole_poller():
+            await self._retrying(self._delete_webhook)
+            await self._poll_updates()
+
+    @contextlib.asynccontextmanager
+    async def _sole_poller(self) -> AsyncIterator[None]:
+        database = self._engine().database
+        if database.dialect.name != "postgresql":
+            yield  # SQLite: one process
+            return
+        key = lock_key(f"telegram-polling:{self.bot_id}")
+        while True:
+            connection: AsyncConnection | None = None
+            held = False
+            try:
+                connection = await database.connect()
+                held = bool(await connection.scalar(sa.select(sa.func.pg_try_advisory_lock(key))))
+            except (OSError, SQLAlchemyError) as error:
+                log.warning("telegram polling lock unavailable: %s", describe(error))
+            if held and connection is not None:
+                log.info("telegram polling: this process polls")
+                try:
+                    yield  # the session holds the lock until its connection closes
+                finally:
+                    await connection.close()
+                return
+            if connection is not None:
+                await connection.close()
+            await asyncio.sleep(STANDBY_SECONDS)
+
+    async def _poll_updates(self) -> None:
         offset: int | None = None
         delay = 1.0
         while True:
