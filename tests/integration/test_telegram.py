@@ -418,3 +418,22 @@ async def test_with_several_processes_one_polls_and_another_takes_over(
             await client.expect("mobilisé")  # the standby took over
             assert len(await standby.rows(inbox)) == 3
         assert first.base != standby.base
+
+
+async def test_menu_commands_work_in_both_languages(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake):
+        await _through_to_urgency(fake, client)
+        await fake.say(CHAT, "/aide")
+        await client.expect("urgen")
+        assert "répondez avec les boutons" in fake.messages_to(CHAT)[-2].text
+        await fake.say(CHAT, "/language@optibot_test_bot")
+        switched = await client.expect("urgent")
+        assert any("continue in English" in m.text for m in switched)
+        await fake.say(CHAT, "/mydata")
+        await client.expect()
+        await fake.say(CHAT, "/conseiller")
+        handed = await client.expect("OB-")
+        assert "advisor" in handed[-1].text
