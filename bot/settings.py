@@ -57,6 +57,8 @@ class Settings(BaseSettings):
         token = self.telegram_bot_token.get_secret_value()
         if token and not re.fullmatch(r"\d+:[A-Za-z0-9_-]{30,}", token):
             raise ValueError("TELEGRAM_BOT_TOKEN does not look like a token from @BotFather (digits:letters)")
+        if token and not self.telegram_api_url.startswith(("https://", "http://")):
+            raise ValueError("TELEGRAM_API_URL must be an http(s) URL, e.g. https://api.telegram.org")
         if token and self.telegram_mode == "webhook":
             secret = self.telegram_webhook_secret.get_secret_value()
             if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):

@@ -31,7 +31,9 @@ async def list_cases(database: AsyncEngine, status: str | None = None) -> list[d
     blocked the bot): the case needs a phone call.
     """
     query = (
-        sa.select(*(cases.c[name] for name in PUBLIC_FIELDS), sa.not_(clients.c.unreachable).label("reachable"))
+        sa.select(
+            *(cases.c[name] for name in PUBLIC_FIELDS), sa.not_(clients.c.unreachable).label("reachable")
+        )
         .outerjoin(clients, clients.c.id == cases.c.client_id)
         .order_by(cases.c.priority_rank, cases.c.created_at, cases.c.id)
     )

@@ -10,6 +10,7 @@ from aiogram.types import Update
 from bot.channels.telegram import render
 from bot.channels.telegram.updates import CHANNEL, translate
 from bot.ratelimit import RateLimiter, Window
+from bot.settings import Settings
 from flows.catalog import Catalog
 from flows.steps import STEPS
 from flows.types import ClientInput
@@ -271,3 +272,56 @@ async def test_a_429_pauses_the_chat_and_a_flood_pauses_the_bot() -> None:
     assert limiter.paused_for("zz") == 2
     await limiter.acquire("zz")
     assert time.now == 107.0
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+GOOD_TOKEN = "123456:" + "A" * 35
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"telegram_bot_token": "not-a-token"}, "TELEGRAM_BOT_TOKEN"),
+        ({"telegram_bot_token": GOOD_TOKEN, "telegram_api_url": "api.telegram.org"}, "TELEGRAM_API_URL"),
+        ({"telegram_bot_token": GOOD_TOKEN, "telegram_mode": "webhook"}, "TELEGRAM_WEBHOOK_SECRET"),
+        (
+            {
+                "telegram_bot_token": GOOD_TOKEN,
+                "telegram_mode": "webhook",
+                "telegram_webhook_secret": "x" * 20,
+            },
+            "PUBLIC_URL",
+        ),
+        (
+            {
+                "telegram_bot_token": GOOD_TOKEN,
+                "telegram_mode": "webhook",
+                "telegram_webhook_secret": "x" * 20,
+                "public_url": "http://example.org",
+                "optibot_env": "production",
+                "optibot_file_key": "k",
+            },
+            "https",
+        ),
+        (
+            {
+                "telegram_bot_token": GOOD_TOKEN,
+                "telegram_mode": "webhook",
+                "telegram_webhook_secret": "has spaces in it !",
+                "public_url": "https://example.org",
+            },
+            "TELEGRAM_WEBHOOK_SECRET",
+        ),
+    ],
+)
+def test_telegram_settings_are_checked_with_a_clear_message(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_telegram_is_off_without_a_token_and_the_token_never_prints() -> None:
+    assert not Settings(_env_file=None).telegram_enabled  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, telegram_bot_token=GOOD_TOKEN)  # type: ignore[call-arg]
+    assert settings.telegram_enabled
+    assert GOOD_TOKEN not in repr(settings)
