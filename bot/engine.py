@@ -193,9 +193,20 @@ class Engine:
         async with self.database.connect() as connection:
             return await store.inbox_has(connection, channel, external_id)
 
-    async def set_reachable(self, channel: str, user: str, *, reachable: bool) -> None:
-        """The client blocked (or unblocked) the bot on this channel: operators see it."""
+    async def set_reachable(
+        self, channel: str, user: str, *, reachable: bool, external_id: str | None = None
+    ) -> None:
+        """The client blocked (or unblocked) the bot on this channel: operators see it.
+
+        With the channel's ``external_id`` for the event, it is kept in the inbox (as processed)
+        so that a re-delivery of it changes nothing.
+        """
         async with self.database.begin() as connection:
+            if external_id is not None:
+                event = store.InboxRow(channel, external_id, f"{channel}:{user}", {"reachable": reachable})
+                stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
+                if stored[0] is None:
+                    return
             await store.set_reachable(connection, channel, user, reachable=reachable)
         for listener in self._listeners:
             listener()

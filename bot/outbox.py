@@ -113,6 +113,7 @@ class OutboxSender:
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
+        self._busy: set[tuple[str, str]] = set()  # recipients with a delivery task running
         self._finished: list[_Outcome] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
@@ -132,36 +133,66 @@ class OutboxSender:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
                 self._wake.clear()
         finally:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._shut_down()
 
     async def _round(self) -> None:
-        finished, self._finished = self._finished, []
-        if finished:
-            try:
-                await self._record([i for f in finished for i in f[0]], [x for f in finished for x in f[1]])
-            except BaseException:
-                self._finished[:0] = finished  # recorded next round; the rows stay leased meanwhile
-                raise
-            for sent, failures in finished:
-                self._in_flight.difference_update(sent, (f.row.id for f in failures))
+        await self._record_finished()
         room = self.batch_size - len(self._in_flight)
         if room <= 0:
             return
         rows = await self._lease(None, room)
-        for queue in _by_recipient(rows).values():
+        for key, queue in _by_recipient(rows).items():
             self._in_flight.update(r.id for r in queue)
-            task = asyncio.create_task(self._deliver_task(queue), name="optibot-deliver")
+            self._busy.add(key)
+            task = asyncio.create_task(self._deliver_task(key, queue), name="optibot-deliver")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _deliver_task(self, queue: list[Pending]) -> None:
+    async def _record_finished(self) -> None:
+        finished, self._finished = self._finished, []
+        if not finished:
+            return
         try:
-            outcome = await self._deliver_in_order(queue)
+            await self._record([i for f in finished for i in f[0]], [x for f in finished for x in f[1]])
+        except BaseException:
+            self._finished[:0] = finished  # recorded next round; the rows stay leased meanwhile
+            raise
+        for sent, failures in finished:
+            self._in_flight.difference_update(sent, (f.row.id for f in failures))
+
+    async def _deliver_task(self, key: tuple[str, str], queue: list[Pending]) -> None:
+        sent: list[int] = []
+        try:
+            outcome = await self._deliver_in_order(queue, sent)
+        except asyncio.CancelledError:
+            self._finished.append((sent, []))  # what went out is recorded at shutdown
+            raise
+        else:
             self._finished.append(outcome)  # the list now, not the one when the delivery began
         finally:
+            self._busy.discard(key)
             self._wake.set()
+
+    async def _shut_down(self) -> None:
+        """Stop delivering; record what was sent and hand back the rest of the leases, so that a
+        restart neither repeats a sent message nor waits for a lease to run out."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            async with asyncio.timeout(5):
+                await self._record_finished()
+                unsent = list(self._in_flight)
+                if unsent:
+                    async with self.database.begin() as connection:
+                        await connection.execute(
+                            sa.update(messages)
+                            .where(messages.c.id.in_(unsent), messages.c.sent_at.is_(None))
+                            .values(available_at=self.clock(), attempts=messages.c.attempts - 1)
+                        )
+                self._in_flight.clear()
+        except Exception as error:  # the leases run out instead: sent rows may go out again
+            log.warning("outbox: deliveries not recorded at shutdown: %s", describe(error))
 
     async def flush(self, recipient: str | None = None) -> int:
         """Deliver due rows of this sender's channels (of one recipient if given); returns count."""
@@ -202,6 +233,8 @@ class OutboxSender:
             conditions.append(messages.c.party == recipient)
         if self._in_flight:  # this process's own deliveries, even if their lease ran out
             conditions.append(messages.c.id.not_in(list(self._in_flight)))
+        if self._busy:  # one task per recipient: a recipient's messages go out one at a time
+            conditions.append(sa.tuple_(messages.c.channel, messages.c.party).not_in(list(self._busy)))
         ranked = (
             sa.select(
                 messages.c.id,
@@ -239,8 +272,8 @@ class OutboxSender:
             ]
         return sorted(rows, key=lambda r: r.id)
 
-    async def _deliver_in_order(self, queue: list[Pending]) -> _Outcome:
-        sent: list[int] = []
+    async def _deliver_in_order(self, queue: list[Pending], sent: list[int] | None = None) -> _Outcome:
+        sent = [] if sent is None else sent
         for index, row in enumerate(queue):
             try:
                 await self.channels[row.channel].deliver(row.recipient, row.payload)

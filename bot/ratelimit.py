@@ -5,8 +5,8 @@ short bursts, thirty a second per bot) and answers 429 with ``retry_after`` beyo
 within the windows means never meeting a 429 in normal running; a 429 that still comes pauses the
 chat, and several in a row pause the bot.
 
-Reservations are made without awaiting between reading and recording the window, so the pacing
-holds for any number of concurrent senders in one event loop. It is per process: with several
+A send is recorded with no await between reading the windows and writing them, so the pacing holds
+for any number of concurrent senders in one event loop. It is per process: with several
 processes sending, give each its share of the bot's budget (see docs/DECISIONS.md).
 """
 
@@ -67,31 +67,25 @@ class RateLimiter:
         self._swept = 0.0
 
     async def acquire(self, chat: str) -> None:
-        """Wait for the chat's window, then reserve the bot's next slot and wait for it.
+        """Wait until the chat's window, the bot's window and any pause allow a message, then
+        record it as sent now.
 
-        One sender per chat at a time (the outbox delivers a recipient's messages in order), so
-        the chat's log is only written here, with the time the message really leaves.
+        Nothing is booked ahead: a waiter sleeps until the earliest moment the windows could
+        allow it and looks again, so a pause that starts meanwhile is honoured, and reading the
+        windows and recording the send happen with no await between them (concurrent senders
+        cannot overbook). One sender per chat at a time: the outbox delivers a recipient's
+        messages in order.
         """
         self._forget_idle(self.clock())
         log = self._chat(chat)
-        now = self.clock()
-        if (delay := log.earliest(now) - now) > 0:
-            await self.sleep(delay)
         while True:
             now = self.clock()
-            at = self._bot.earliest(now)
+            at = max(log.earliest(now), self._bot.earliest(now))
             if at <= now:
-                break
-            if self._bot.paused_until > now:  # a flood pause: wait it out, then reserve afresh
-                await self.sleep(self._bot.paused_until - now)
-                continue
-            # The bot's times stay in order: every reservation is at or after the last one.
-            self._bot.times.append(at)
-            log.times.append(at)
+                log.times.append(now)
+                self._bot.times.append(now)
+                return
             await self.sleep(at - now)
-            return
-        self._bot.times.append(now)
-        log.times.append(now)
 
     def pause(self, chat: str, seconds: float) -> None:
         """The platform said 429 for ``chat``: nothing to it for ``seconds``; if several chats

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -269,11 +270,13 @@ async def test_unsupported_content_gets_a_polite_answer_and_the_question_again(
 async def test_a_429_storm_loses_nothing_and_sends_nothing_before_retry_after(
     database_url: str, tmp_path: Path, fake: FakeTelegram
 ) -> None:
-    chats = [CHAT + i for i in range(6)]
+    chats = [CHAT + i for i in range(8)]
     async with serve(database_url, tmp_path, fake) as service:
         fake.fail_next("sendMessage", 429, retry_after=2, chat_id=chats[0])
+        await fake.say(chats[0], "Bonjour")
+        await fake.wait_for(lambda: bool(fake.calls("sendMessage")))
         fake.flood(2)
-        for chat in chats:
+        for chat in chats[1:]:
             await fake.say(chat, "Bonjour")
         for chat in chats:
             await Client(fake, chat).expect("Quelle est votre urgence", within=20)
@@ -284,23 +287,40 @@ async def test_a_429_storm_loses_nothing_and_sends_nothing_before_retry_after(
 
         await _eventually(all_sent)
         assert await _failed_rows(service) == []
+    calls = fake.calls("sendMessage")
+    refusals = [(r, _retry_after(r.description)) for r in calls if r.status == 429]
+    assert len({r.params["chat_id"] for r, _ in refusals}) >= 3, "the storm reached several chats"
     for chat in chats:
         texts = [m.text for m in fake.messages_to(chat)]
-        assert len(texts) == 2
+        assert len(texts) == 2  # each message once
         assert texts[0].startswith("Bonjour")
         assert "urgence" in texts[1]
-        calls = [
-            r
-            for r in fake.requests
-            if r.method == "sendMessage" and str(r.params.get("chat_id")) == str(chat)
-        ]
-        refused = [r for r in calls if r.status == 429]
-        assert refused, "every chat met the storm"
-        for refusal in refused:
-            retry_after = 2
-            later = [r for r in calls if r.at > refusal.at]
-            assert all(r.at >= refusal.at + retry_after - 0.05 for r in later), "sent before retry_after"
+        mine = [r for r in calls if str(r.params["chat_id"]) == str(chat)]
+        for refusal, wait in refusals:
+            if str(refusal.params["chat_id"]) == str(chat):
+                assert all(r.at >= refusal.at + wait - 0.05 for r in mine if r.at > refusal.at), "too soon"
+    # Refusals from three chats within a second mean the limit is the bot's: the whole bot waits.
+    bot_pause = _bot_pause(refusals)
+    assert bot_pause is not None
+    start, wait = bot_pause
+    during = [r for r in calls if start + 0.1 < r.at < start + wait - 0.05]
+    assert during == [], "sent during the bot's pause"
     assert fake.too_many == 0
+
+
+def _retry_after(description: str | None) -> float:
+    match = re.search(r"retry after (\d+)", description or "")
+    assert match, description
+    return float(match.group(1))
+
+
+def _bot_pause(refusals: list[tuple[Any, float]]) -> tuple[float, float] | None:
+    """When the third chat within a second was refused, and the wait it was given."""
+    for index, (refusal, wait) in enumerate(refusals):
+        recent = {str(r.params["chat_id"]) for r, _ in refusals[: index + 1] if refusal.at - r.at <= 1.0}
+        if len(recent) >= 3:
+            return refusal.at, wait
+    return None
 
 
 async def test_a_client_who_blocked_the_bot_is_marked_unreachable(
@@ -315,6 +335,19 @@ async def test_a_client_who_blocked_the_bot_is_marked_unreachable(
             (row,) = await service.rows(clients)
             return bool(row.unreachable)
 
+        await _eventually(unreachable)
+        blocked = fake.updates[-1]
+        await fake.unblock_bot(CHAT)
+
+        async def reachable() -> bool:
+            return not await unreachable()
+
+        await _eventually(reachable)
+        await fake.push(blocked)  # Telegram sends the old "blocked" again: it changes nothing
+        await fake.wait_for(lambda: fake.pending_updates == [])
+        await asyncio.sleep(0.5)
+        assert await reachable()
+        await fake.block_bot(CHAT)
         await _eventually(unreachable)
         await fake.press(CHAT, "urgency:yes")  # pressed before the block reached the bot
         await _eventually(lambda: _failed(service))
@@ -348,31 +381,47 @@ async def test_a_long_reply_is_split_and_a_retry_does_not_repeat_parts(
 async def test_a_hung_request_is_given_up_and_sent_again(
     database_url: str, tmp_path: Path, fake: FakeTelegram
 ) -> None:
-    client = Client(fake)
+    client, other = Client(fake), Client(fake, CHAT + 1)
     async with serve(database_url, tmp_path, fake) as service:
         assert service.services.telegram is not None
-        service.services.telegram.send_timeout = 1
-        fake.hang_next("sendMessage", 3)
+        service.services.telegram.send_timeout = 3
+        fake.hang_next("sendMessage", 8)
         await fake.say(CHAT, "Bonjour")
+        await fake.wait_for(lambda: len(fake.calls("sendMessage")) == 1)  # it hangs now
+        await fake.say(CHAT + 1, "Bonjour")
+        await other.expect("Quelle est votre urgence")
         await client.expect("Quelle est votre urgence", within=20)
-        await fake.say(CHAT + 1, "Bonjour")  # another chat is not held up meanwhile
-        await Client(fake, CHAT + 1).expect("Quelle est votre urgence", within=5)
+    hung = fake.calls("sendMessage")
+    mine = [r for r in hung if str(r.params["chat_id"]) == str(CHAT)]
+    first = mine[0]
+    assert len(mine) == 3  # the hung greeting, given up after the timeout and sent again; the question
+    # Meanwhile the other chat was served: it did not wait for the hung request.
+    assert fake.messages_to(CHAT + 1)[-1].at < first.at + 3
     texts = [m.text for m in fake.messages_to(CHAT)]
-    assert len(texts) == 2, texts
+    assert len(texts) == 2  # sent again once, then the question, in order
+    assert texts[0].startswith("Bonjour")
+    assert "urgence" in texts[1]
 
 
 async def test_a_restart_mid_conversation_continues_where_the_client_was(
     database_url: str, tmp_path: Path, fake: FakeTelegram
 ) -> None:
     client = Client(fake)
-    async with serve(database_url, tmp_path, fake):
-        await _through_to_urgency(fake, client)
+    async with serve(database_url, tmp_path, fake, telegram_chat_burst=1) as service:
+        await fake.say(CHAT, "Bonjour")
+        # The greeting is sent; the question waits its turn (one message a second) when we stop.
+        await fake.wait_for(lambda: len(fake.messages_to(CHAT)) == 1)
+    sent = await service.rows(messages, messages.c.sent_at.is_not(None))
+    assert [r.payload["key"] for r in sent] == ["greeting"]  # recorded before stopping
     async with serve(database_url, tmp_path, fake) as service:
+        await client.expect("Quelle est votre urgence")
+        await fake.press_button(CHAT, "Lunettes cassées")
+        await client.expect("urgen")
         await fake.press_button(CHAT, "Oui")
         await client.expect("mobilisé")
         assert len(await service.rows(inbox)) == 3
     greetings = [m for m in fake.messages_to(CHAT) if m.text.startswith("Bonjour")]
-    assert len(greetings) == 1  # updates fetched again after the restart changed nothing
+    assert len(greetings) == 1  # nothing sent twice across the restart
 
 
 def _message(chat: int, text: str) -> dict[str, Any]:
@@ -427,10 +476,10 @@ async def test_menu_commands_work_in_both_languages(
     async with serve(database_url, tmp_path, fake):
         await _through_to_urgency(fake, client)
         await fake.say(CHAT, "/aide")
-        await client.expect("urgen")
-        assert "répondez avec les boutons" in fake.messages_to(CHAT)[-2].text
+        helped = await client.expect("Est-ce urgent")
+        assert "répondez avec les boutons" in helped[0].text
         await fake.say(CHAT, "/language@optibot_test_bot")
-        switched = await client.expect("urgent")
+        switched = await client.expect("Is it urgent")
         assert any("continue in English" in m.text for m in switched)
         await fake.say(CHAT, "/mydata")
         await client.expect()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -325,3 +327,30 @@ def test_telegram_is_off_without_a_token_and_the_token_never_prints() -> None:
     settings = Settings(_env_file=None, telegram_bot_token=GOOD_TOKEN)  # type: ignore[call-arg]
     assert settings.telegram_enabled
     assert GOOD_TOKEN not in repr(settings)
+
+
+async def test_concurrent_senders_never_overbook_and_a_pause_holds_them_all() -> None:
+    """Real time, small windows: lateness is allowed (a loaded machine), earliness never is."""
+    limiter = RateLimiter(Window(2, 0.2), Window(5, 0.1))
+    sent: list[tuple[float, str]] = []
+
+    async def sender(chat: str) -> None:
+        for _ in range(4):
+            await limiter.acquire(chat)
+            sent.append((time.monotonic(), chat))
+
+    tasks = [asyncio.create_task(sender(f"c{i}")) for i in range(10)]
+    await asyncio.sleep(0.15)
+    for chat in ("c0", "c1", "c2"):  # three chats refused within a second: the bot waits
+        limiter.pause(chat, 0.3)
+    paused_at = time.monotonic()
+    await asyncio.gather(*tasks)
+    times = [t for t, _ in sent]
+    assert len(times) == 40
+    for i in range(len(times) - 5):
+        assert times[i + 5] - times[i] >= 0.1 - 1e-6  # never more than 5 in any 0.1 s
+    for chat in {c for _, c in sent}:
+        own = [t for t, c in sent if c == chat]
+        for i in range(len(own) - 2):
+            assert own[i + 2] - own[i] >= 0.2 - 1e-6  # never more than 2 in any 0.2 s per chat
+    assert not [t for t in times if paused_at < t < paused_at + 0.3 - 1e-3]

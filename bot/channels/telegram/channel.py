@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hmac
 import io
 import json
@@ -106,13 +107,15 @@ class TelegramChannel:
     async def start(self, engine: Engine) -> None:
         """Register the commands, then poll or register the webhook (retrying in the background)."""
         self.engine = engine
-        self._tasks.append(asyncio.create_task(self._retrying(self._set_commands), name="telegram-commands"))
+        jobs = {"commands": self._retrying(self._set_commands)}
         if self.settings.telegram_mode == "webhook":
-            self._tasks.append(
-                asyncio.create_task(self._retrying(self._set_webhook), name="telegram-webhook")
-            )
+            jobs["webhook"] = self._retrying(self._set_webhook)
         else:
-            self._tasks.append(asyncio.create_task(self._poll(), name="telegram-polling"))
+            jobs["polling"] = self._poll()
+        for name, job in jobs.items():
+            task = asyncio.create_task(job, name=name)
+            task.add_done_callback(_report_crash)
+            self._tasks.append(task)
 
     async def stop(self) -> None:
         """Stop polling; the webhook stays set so Telegram keeps the updates for the next start."""
@@ -128,10 +131,9 @@ class TelegramChannel:
             try:
                 await action()
                 return
-            except (TelegramAPIError, TimeoutError) as error:
-                log.warning(
-                    "telegram %s failed, retrying in %.0f s: %s", action.__name__, delay, describe(error)
-                )
+            except Exception as error:  # a proxy's error page, the network...: try again
+                name = action.__name__.strip("_")
+                log.warning("telegram %s failed, retrying in %.0f s: %s", name, delay, describe(error))
             await asyncio.sleep(delay)
             delay = min(MAX_BACKOFF, delay * 2)
 
@@ -166,7 +168,7 @@ class TelegramChannel:
         incoming = translate(update, self.bot_id)
         if incoming.reachable is not None:
             user, reachable = incoming.reachable
-            await engine.set_reachable(CHANNEL, user, reachable=reachable)
+            await engine.set_reachable(CHANNEL, user, reachable=reachable, external_id=incoming.event_id)
         inbound = incoming.inbound
         if inbound is not None:
             if incoming.file is not None:
@@ -219,15 +221,18 @@ class TelegramChannel:
         Telegram serves one poller per bot: with several processes on PostgreSQL, the one holding
         the bot's advisory lock polls and the others stand by to take over if it goes.
         """
-        async with self._sole_poller():
-            await self._retrying(self._delete_webhook)
-            await self._poll_updates()
+        while True:
+            async with self._sole_poller() as still_held:
+                await self._retrying(self._delete_webhook)
+                await self._poll_updates(still_held)
+            log.warning("telegram polling: the polling lock was lost; standing by")
 
     @contextlib.asynccontextmanager
-    async def _sole_poller(self) -> AsyncIterator[None]:
+    async def _sole_poller(self) -> AsyncIterator[Callable[[], Awaitable[bool]]]:
+        """Wait to be the bot's one poller; yields a check that this process still is."""
         database = self._engine().database
         if database.dialect.name != "postgresql":
-            yield  # SQLite: one process
+            yield _always  # SQLite: one process
             return
         key = lock_key(f"telegram-polling:{self.bot_id}")
         while True:
@@ -240,19 +245,23 @@ class TelegramChannel:
                 log.warning("telegram polling lock unavailable: %s", describe(error))
             if held and connection is not None:
                 log.info("telegram polling: this process polls")
+                still_held = functools.partial(_alive, connection)
                 try:
-                    yield  # the session holds the lock until its connection closes
+                    yield still_held
                 finally:
-                    await connection.close()
+                    with contextlib.suppress(OSError, SQLAlchemyError):
+                        await connection.close()
                 return
             if connection is not None:
-                await connection.close()
+                with contextlib.suppress(OSError, SQLAlchemyError):
+                    await connection.close()
             await asyncio.sleep(STANDBY_SECONDS)
 
-    async def _poll_updates(self) -> None:
+    async def _poll_updates(self, still_held: Callable[[], Awaitable[bool]]) -> None:
+        """Poll until cancelled, or until this process is no longer the bot's poller."""
         offset: int | None = None
         delay = 1.0
-        while True:
+        while await still_held():
             try:
                 updates = await self.bot.get_updates(
                     offset=offset,
@@ -328,6 +337,9 @@ class TelegramChannel:
         """Send one reply: mark the pressed keyboard, then the text (in parts if long) with its
         keyboard on the last part. Resumes after the parts a previous attempt sent."""
         chat_id = int(recipient)
+        paused = self.limiter.paused_for(recipient)
+        if paused > 1.0:  # Telegram asked to wait: the row waits in the outbox, not holding a lease
+            raise DeliveryError("telegram paused", retry_after=paused)
         receipt = payload.get("receipt")
         if receipt and not payload.get("sent_parts"):
             await self._mark_answered(chat_id, receipt, render.language_of(payload))
@@ -344,6 +356,8 @@ class TelegramChannel:
             except DeliveryError as error:
                 error.progress = {"sent_parts": index} if index else None
                 raise
+            if isinstance(markup, ReplyKeyboardRemove):
+                self._phone_keyboard.discard(recipient)
 
     def _markup(
         self, recipient: str, payload: dict[str, Any]
@@ -355,7 +369,6 @@ class TelegramChannel:
         if payload.get("choices"):
             return render.inline_keyboard(payload["choices"], payload.get("step"))
         if recipient in self._phone_keyboard:  # the number was given: put the keyboard away
-            self._phone_keyboard.discard(recipient)
             return render.remove_keyboard()
         return None
 
@@ -416,6 +429,25 @@ class TelegramChannel:
     async def _quietly(job: Awaitable[Any]) -> None:
         with contextlib.suppress(*_TRANSIENT):
             await job
+
+
+async def _always() -> bool:
+    return True
+
+
+async def _alive(connection: AsyncConnection) -> bool:
+    """A session-level lock lives as long as its session: is the connection still up?"""
+    try:
+        await connection.execute(sa.select(1))
+    except (OSError, SQLAlchemyError):
+        return False
+    return True
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A background job of the channel must not end in silence."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("telegram %s stopped: %s", task.get_name(), describe(error))
 
 
 def _chat_of(update: Update) -> str:

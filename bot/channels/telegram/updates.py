@@ -43,6 +43,7 @@ class Incoming:
     file: FileRef | None = None
     callback_id: str | None = None
     reachable: tuple[str, bool] | None = None  # (user, reachable)
+    event_id: str | None = None  # the inbox key of an update that is not a message
 
 
 def external_id(bot_id: int, update_id: int) -> str:
@@ -71,7 +72,7 @@ def translate(update: Update, bot_id: int) -> Incoming:
     if member is not None and member.chat.type == "private":
         status = member.new_chat_member.status
         if status in ("kicked", "member"):
-            return Incoming(reachable=(str(member.chat.id), status == "member"))
+            return Incoming(reachable=(str(member.chat.id), status == "member"), event_id=ext)
     return Incoming()
 
 
