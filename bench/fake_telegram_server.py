@@ -1,0 +1,171 @@
+"""The fake Telegram Bot API of the tests, served from its own process for the Telegram benchmarks.
+
+Run as ``python -m bench.fake_telegram_server [--enforce-limits]``: it serves the Bot API on one
+loopback port and a small control API on another, prints ``{"api": URL, "control": URL}`` as its
+first line, and runs until ``POST /stop`` (or SIGTERM). A separate process keeps the fake's own
+work off the event loop being measured.
+
+Control API (JSON): ``GET /state`` (counts, the times sends were accepted), ``GET /chat/{id}`` (the
+messages sent to a chat, as Telegram's ``Message`` objects), ``POST /queries`` (callback query ids
+the client side is about to use: the fake answers ``answerCallbackQuery`` only for ids it issued),
+``POST /stop``.
+
+:class:`FakeServer` starts the process and speaks the control API from the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections import Counter
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.fakes.telegram import TOKEN, FakeTelegram, SentMessage
+
+Json = dict[str, Any]
+
+
+def message_json(fake: FakeTelegram, message: SentMessage) -> Json:
+    """A sent message as the Bot API's ``Message`` (what a ``callback_query`` carries)."""
+    body: Json = {
+        "message_id": message.message_id,
+        "from": fake.bot_user,
+        "chat": {"id": message.chat_id, "type": "private", "first_name": fake.first_name},
+        "date": message.date,
+        "text": message.text,
+    }
+    if message.reply_markup and "inline_keyboard" in message.reply_markup:
+        body["reply_markup"] = message.reply_markup
+    return body
+
+
+def control_app(fake: FakeTelegram, stop: asyncio.Event) -> web.Application:
+    async def state(request: web.Request) -> web.Response:
+        statuses = Counter(f"{r.method} {r.status}" for r in fake.requests)
+        return web.json_response(
+            {
+                "sent": len(fake.sent),
+                "sent_at": [m.at for m in fake.sent],
+                "too_many": fake.too_many,
+                "too_many_at": [r.at for r in fake.requests if r.status == 429],
+                "flood_rejected": fake.flood_rejected,
+                "requests": len(fake.requests),
+                "statuses": dict(statuses),
+                "callback_answers": len(fake.callback_answers),
+                "webhook": fake.webhook and fake.webhook.get("url"),
+            }
+        )
+
+    async def chat(request: web.Request) -> web.Response:
+        chat_id = int(request.match_info["chat"])
+        return web.json_response([message_json(fake, m) for m in fake.messages_to(chat_id)])
+
+    async def queries(request: web.Request) -> web.Response:
+        ids = await request.json()
+        # The fake only accepts answers to queries it created itself: these are created by the bench.
+        fake._queries.update(str(i) for i in ids)
+        return web.json_response({"ok": True})
+
+    async def stop_route(request: web.Request) -> web.Response:
+        stop.set()
+        return web.json_response({"ok": True})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_get("/state", state)
+    app.router.add_get("/chat/{chat}", chat)
+    app.router.add_post("/queries", queries)
+    app.router.add_post("/stop", stop_route)
+    return app
+
+
+async def serve(enforce_limits: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    fake = FakeTelegram(TOKEN, enforce_limits=enforce_limits)
+    await fake.start()
+    runner = web.AppRunner(control_app(fake, stop), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(json.dumps({"api": fake.base_url, "control": f"http://{host}:{port}"}), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await fake.stop()
+
+
+class FakeServer:
+    """The fake in a child process: ``async with FakeServer(enforce_limits=True) as fake: ...``."""
+
+    def __init__(self, *, enforce_limits: bool) -> None:
+        self.enforce_limits = enforce_limits
+        self.api_url = ""
+        self.control_url = ""
+        self._process: asyncio.subprocess.Process | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> FakeServer:
+        command = [sys.executable, "-m", "bench.fake_telegram_server"]
+        if self.enforce_limits:
+            command.append("--enforce-limits")
+        self._process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+        assert self._process.stdout is not None
+        line = await self._process.stdout.readline()
+        if not line:
+            raise RuntimeError("the fake Telegram server did not start")
+        addresses = json.loads(line)
+        self.api_url, self.control_url = addresses["api"], addresses["control"]
+        self._http = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        process = self._process
+        if self._http is not None:
+            with contextlib.suppress(aiohttp.ClientError):
+                await self._http.post(f"{self.control_url}/stop")
+            await self._http.close()
+        if process is not None:
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.terminate()
+                await process.wait()
+
+    async def _get(self, path: str) -> Any:
+        assert self._http is not None
+        async with self._http.get(self.control_url + path) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def state(self) -> Json:
+        return dict(await self._get("/state"))
+
+    async def messages_to(self, chat_id: int) -> list[Json]:
+        return list(await self._get(f"/chat/{chat_id}"))
+
+    async def allow_queries(self, ids: list[str]) -> None:
+        assert self._http is not None
+        async with self._http.post(f"{self.control_url}/queries", json=ids) as response:
+            response.raise_for_status()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--enforce-limits", action="store_true", help="Telegram's rate limits, with 429s")
+    args = parser.parse_args()
+    asyncio.run(serve(args.enforce_limits))
+
+
+if __name__ == "__main__":
+    main()
