@@ -65,6 +65,10 @@ class RateLimiter:
         self._bot = _Log(per_bot)
         self._recent_429: deque[tuple[float, str]] = deque(maxlen=32)
         self._swept = 0.0
+        # The bot's sends are also spread evenly: its budget released all at once each second
+        # arrives at Telegram in clumps, and network jitter then puts one too many in a second.
+        self.gap = per_bot.seconds / per_bot.count
+        self._slot = 0.0  # the next send's place on the even timeline
 
     async def acquire(self, chat: str) -> None:
         """Wait until the chat's window, the bot's window and any pause allow a message, then
@@ -80,10 +84,15 @@ class RateLimiter:
         log = self._chat(chat)
         while True:
             now = self.clock()
-            at = max(log.earliest(now), self._bot.earliest(now))
+            if self._slot < now - self.gap:  # idle meanwhile: no credit builds up
+                self._slot = now
+            at = max(log.earliest(now), self._bot.earliest(now), self._slot)
             if at <= now:
                 log.times.append(now)
                 self._bot.times.append(now)
+                # The timeline moves by whole gaps, not from the actual time: a late wake-up
+                # does not slow the pace down, the next send catches up.
+                self._slot += self.gap
                 return
             await self.sleep(at - now)
 
