@@ -38,6 +38,17 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteWebhook,
+    EditMessageReplyMarkup,
+    GetFile,
+    GetUpdates,
+    SendMessage,
+    SetMyCommands,
+    SetWebhook,
+)
+from aiogram.methods.base import Response as ApiResponse
 from aiogram.types import (
     BotCommandScopeDefault,
     InlineKeyboardMarkup,
@@ -74,6 +85,16 @@ FILE_ATTEMPTS = 5  # a file that cannot be fetched after this many tries is refu
 TELEGRAM_FILE_LIMIT = 20 * 1024 * 1024  # the cloud Bot API serves files up to 20 MB
 
 T = TypeVar("T")
+# aiogram parses every answer with ``Response[<the method's result type>]``, a pydantic generic
+# class that pydantic caches only weakly: after a garbage collection it may be built again (~4 ms).
+# Keeping the ones this channel uses alive is measured in docs/PERFORMANCE.md.
+_RESPONSE_TYPES = tuple(
+    ApiResponse[method.__returning__]  # type: ignore[name-defined]
+    for method in (
+        SendMessage, EditMessageReplyMarkup, AnswerCallbackQuery, GetFile, GetUpdates, SetWebhook,
+        SetMyCommands, DeleteWebhook,
+    )
+)  # fmt: skip
 # Errors worth trying again later: Telegram's refusals, a body that is not the Bot API's (a proxy's
 # error page), network failures, file downloads answered with an error status.
 _TRANSIENT = (TelegramAPIError, ClientDecodeError, aiohttp.ClientError, TimeoutError)
