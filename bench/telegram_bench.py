@@ -138,7 +138,7 @@ async def outbound_round(messages_count: int, chats: int, seed: int) -> dict[str
     async with FakeServer(enforce_limits=True) as fake:
         with tempfile.TemporaryDirectory() as folder:
             settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
+                _env_file=None,
                 database_url=f"sqlite+aiosqlite:///{folder}/bench.db",
                 optibot_data_dir=Path(folder) / "data",
                 telegram_bot_token=TOKEN,
@@ -334,7 +334,7 @@ async def serve_app(folder: Path, api_url: str) -> AsyncIterator[App]:
 
     port = _free_port()
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite+aiosqlite:///{folder}/bench.db",
         optibot_data_dir=folder / "data",
         telegram_bot_token=TOKEN,
