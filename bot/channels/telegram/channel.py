@@ -37,6 +37,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.methods import (
     AnswerCallbackQuery,
@@ -128,7 +129,7 @@ class TelegramChannel:
     async def start(self, engine: Engine) -> None:
         """Register the commands, then poll or register the webhook (retrying in the background)."""
         self.engine = engine
-        jobs = {"commands": self._retrying(self._set_commands)}
+        jobs = {"commands": self._retrying(self._introduce)}
         if self.settings.telegram_mode == "webhook":
             jobs["webhook"] = self._retrying(self._set_webhook)
         else:
@@ -158,7 +159,14 @@ class TelegramChannel:
             await asyncio.sleep(delay)
             delay = min(MAX_BACKOFF, delay * 2)
 
-    async def _set_commands(self) -> None:
+    async def _introduce(self) -> None:
+        """Check the token (``getMe``), say which bot this is, and register the commands menu."""
+        try:
+            me = await self.bot.get_me()
+        except TelegramUnauthorizedError:
+            log.error("Telegram refuses TELEGRAM_BOT_TOKEN (401): check it with @BotFather")
+            raise
+        log.info("telegram: bot @%s, %s mode", me.username, self.settings.telegram_mode)
         for language in ("fr", "en"):
             await self.bot.set_my_commands(
                 render.bot_commands(self.catalog, language), language_code=language
