@@ -54,17 +54,16 @@ async def serve(
 ) -> AsyncIterator[Service]:
     """The whole app, as `optibot run` serves it, on a free port of this process."""
     port = free_port()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=database_url,
-        optibot_data_dir=tmp_path / "data",
-        telegram_bot_token=TOKEN,
-        telegram_api_url=fake.base_url,
-        telegram_mode=mode,
-        telegram_webhook_secret=SECRET,
-        public_url=f"http://127.0.0.1:{port}",
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "optibot_data_dir": tmp_path / "data",
+        "telegram_bot_token": TOKEN,
+        "telegram_api_url": fake.base_url,
+        "telegram_mode": mode,
+        "telegram_webhook_secret": SECRET,
+        "public_url": f"http://127.0.0.1:{port}",
+    }
+    settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
@@ -486,3 +485,17 @@ async def test_menu_commands_work_in_both_languages(
         await fake.say(CHAT, "/conseiller")
         handed = await client.expect("OB-")
         assert "advisor" in handed[-1].text
+
+
+async def test_a_refused_token_is_named_in_the_log_and_the_web_chat_still_runs(
+    tmp_path: Path, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path}/optibot.db"
+    other_token = "987654321:" + "Z" * 35
+    async with serve(database_url, tmp_path, fake, telegram_bot_token=other_token) as service:
+        await fake.wait_for(lambda: "TELEGRAM_BOT_TOKEN" in caplog.text)
+        async with httpx.AsyncClient(base_url=service.base) as http:
+            assert (await http.get("/healthz")).status_code == 200
+    assert "refuses TELEGRAM_BOT_TOKEN" in caplog.text
+    assert other_token not in caplog.text
+    assert "Z" * 35 not in caplog.text
