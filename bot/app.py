@@ -94,14 +94,16 @@ async def running(
     try:
         yield services
     finally:
-        if services.telegram is not None:
-            await services.telegram.stop()
+        # The sender first (it records what it sent while the channels can still finish a send),
+        # then the channels' own jobs, then the engine.
         for task in services.tasks:
             task.cancel()
         for task in services.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         services.tasks.clear()
+        if services.telegram is not None:
+            await services.telegram.stop()
         await services.engine.stop()
         await services.database.dispose()
 
