@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     telegram_max_per_second: int = Field(default=29, ge=1, le=30, description="This process's share.")
     telegram_chat_burst: int = Field(default=3, ge=1, le=20, description="Messages in a row to one chat.")
 
+    console_cookie_secure: bool = Field(default=False, description="Secure session cookie (https).")
+    console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    console_priority_alert_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
     @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token.get_secret_value())

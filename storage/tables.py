@@ -169,8 +169,14 @@ cases = sa.Table(
     _fk("consent_id", "consents.id", nullable=True, ondelete="SET NULL"),
     sa.Column("claimed_by", sa.String(64), nullable=True),
     sa.Column("cancel_reason", sa.Text, nullable=True),
+    sa.Column("tracking_number", sa.String(32), nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # Service times: the first claim, the first operator reply, dispatch, the end.
+    sa.Column("claimed_at", Time, nullable=True),
+    sa.Column("first_response_at", Time, nullable=True),
+    sa.Column("dispatched_at", Time, nullable=True),
+    sa.Column("done_at", Time, nullable=True),
     sa.Index(None, "status", "priority_rank", "created_at"),
     sa.Index(None, "client_id"),
 )
@@ -208,4 +214,64 @@ inbox = sa.Table(
         sqlite_where=sa.text("processed_at IS NULL"),
     ),
     sa.Index(None, "identity_key"),
+)
+
+# --- the operator console ------------------------------------------------------------------------
+
+operators = sa.Table(
+    "operators",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),  # operator | admin
+    sa.Column("password_hash", sa.String(255), nullable=False),  # argon2id
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+# A signed-in browser: the cookie holds a random token, the table its SHA-256.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    _fk("operator_id", "operators.id"),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("seen_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+)
+
+# Failed logins, for throttling (by name and by address); old rows are deleted as they expire.
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("address", sa.String(64), nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Index(None, "name", "at"),
+    sa.Index(None, "address", "at"),
+)
+
+case_notes = sa.Table(
+    "case_notes",
+    metadata,
+    _id(),
+    _fk("case_id", "cases.id"),
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "case_id", "id"),
+)
+
+canned_replies = sa.Table(
+    "canned_replies",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("title", sa.String(80), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
 )
