@@ -8,10 +8,14 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.console.api import Wakeup
+from bot.console.auth import Accounts
+from bot.console.service import Console
 from bot.engine import Engine, utcnow
 from bot.logs import configure_logging
 from bot.outbox import Channel, OutboxSender
@@ -35,6 +39,9 @@ class Services:
     files: FileStore
     engine: Engine
     sender: OutboxSender
+    accounts: Accounts
+    console: Console
+    wakeup: Wakeup
     telegram: TelegramChannel | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -69,7 +76,20 @@ def build(settings: Settings, channels: Sequence[Channel], *, telegram: bool = F
         channels = [*channels, bot_channel]
     sender = OutboxSender(database, channels, utcnow)
     engine.on_commit(sender.wake)
-    return Services(settings, database, catalog, files, engine, sender, bot_channel)
+    wakeup = Wakeup()
+    engine.on_commit(wakeup.notify)
+    accounts = Accounts(database, utcnow, session_hours=settings.console_session_hours)
+    console = Console(
+        database,
+        catalog,
+        files,
+        utcnow,
+        engine.notify,
+        overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
+    )
+    return Services(
+        settings, database, catalog, files, engine, sender, accounts, console, wakeup, bot_channel
+    )
 
 
 @contextlib.asynccontextmanager

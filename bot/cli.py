@@ -41,6 +41,19 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.add_argument("--status", default=None, choices=CASE_STATES, help="only this status")
 
+    ops = commands.add_parser("operators", help="console accounts")
+    op_commands = ops.add_subparsers(dest="operators_command", required=True)
+    add = op_commands.add_parser("add", help="create an account (password from stdin, or asked twice)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=("operator", "admin"), default="operator")
+    op_commands.add_parser("list", help="list accounts")
+    password = op_commands.add_parser("password", help="set a new password (ends the sessions)")
+    password.add_argument("name")
+    disable = op_commands.add_parser("disable", help="disable an account (ends its sessions)")
+    disable.add_argument("name")
+    enable = op_commands.add_parser("enable", help="enable an account again")
+    enable.add_argument("name")
+
     diagram = commands.add_parser("diagram", help="write the flows' mermaid diagrams to docs/")
     diagram.add_argument("--out", type=Path, default=Path("docs"), help="folder (default: docs)")
     return parser
@@ -61,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_upgrade(settings))
     if args.command == "cases":
         return asyncio.run(_cases(settings, args.json, args.status))
+    if args.command == "operators":
+        return asyncio.run(_operators(settings, args))
     return 2
 
 
@@ -148,6 +163,51 @@ async def _cases(settings: Settings, as_json: bool, status: str | None) -> int:
         print(json.dumps(found, ensure_ascii=False, indent=2))
     else:
         print(_table(found))
+    return 0
+
+
+def _read_password() -> str:
+    """From standard input when it is not a terminal (scripts), else asked twice, unseen."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise SystemExit("the two passwords differ")
+    return first
+
+
+async def _operators(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.console.auth import AccountError, Accounts
+    from bot.engine import utcnow
+    from storage.database import create_engine, is_sqlite
+    from storage.migrate import upgrade
+
+    database = create_engine(settings.database_url)
+    try:
+        if settings.auto_migrate or is_sqlite(settings.database_url):
+            await upgrade(database)
+        accounts = Accounts(database, utcnow)
+        command = args.operators_command
+        try:
+            if command == "add":
+                operator = await accounts.add(args.name, _read_password(), args.role)
+                print(f"operator {operator.name} ({operator.role}) added")
+            elif command == "password":
+                await accounts.set_password(args.name, _read_password())
+                print(f"password of {args.name} changed")
+            elif command in ("disable", "enable"):
+                await accounts.set_active(args.name, active=command == "enable")
+                print(f"{args.name} {command}d")
+            else:
+                for operator, active in await accounts.everyone():
+                    print(f"{operator.name}\t{operator.role}\t{'active' if active else 'disabled'}")
+        except AccountError as error:
+            print(f"optibot: {error}", file=sys.stderr)
+            return 1
+    finally:
+        await database.dispose()
     return 0
 
 

@@ -119,6 +119,11 @@ class Engine:
         """Call ``listener`` after each commit (wakes the outbox sender, live views)."""
         self._listeners.append(listener)
 
+    def notify(self) -> None:
+        """Something was committed outside the engine (the console): wake the listeners."""
+        for listener in self._listeners:
+            listener()
+
     # --- use cases -------------------------------------------------------------------------------
 
     async def accept(self, inbound: Inbound) -> Accepted:
@@ -208,8 +213,7 @@ class Engine:
                 if stored[0] is None:
                     return
             await store.set_reachable(connection, channel, user, reachable=reachable)
-        for listener in self._listeners:
-            listener()
+        self.notify()
 
     async def last_question(self, channel: str, user: str) -> dict[str, Any] | None:
         """The last thing the bot asked in the client's open conversation (to show it again)."""
@@ -393,9 +397,9 @@ class Engine:
         writes: store.BatchWrites,
         now: datetime,
     ) -> None:
-        """The bot does not speak in an advisor's conversation, except: it says once that an
-        advisor will answer, and the client's data rights still work (export; erasure is passed
-        on to the advisor, who is handling a live case)."""
+        """The bot does not speak in an advisor's conversation, except: while the case waits in the
+        queue it says once that an advisor will answer, and the client's data rights still work
+        (export; erasure is passed on to the advisor, who is handling a live case)."""
         language = as_language(convo.language)
         command = parse_command(said.text or "") if said.text else None
         if command is not None and command[0] == "my_data":
@@ -404,7 +408,7 @@ class Engine:
         elif command is not None and command[0] == "delete_data":
             key = "my_data.after_handoff"
             self._reply(convo, Reply(key, self.catalog.text(language, key)), writes, now)
-        elif not convo.notice_sent:
+        elif not convo.notice_sent and convo.owner == "queue":  # a talking operator answers himself
             convo.notice_sent = True
             key = "silent_notice"
             self._reply(convo, Reply(key, self.catalog.text(language, key)), writes, now)

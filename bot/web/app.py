@@ -14,9 +14,15 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.app import Services, build, running
 from bot.channels.webchat import WebChatChannel, WebChatHub, build_router
+from bot.console.api import build_router as build_console_router
 from bot.settings import Settings
 
 STATIC = resources.files("bot") / "web" / "static"
+# The console shows client data: scripts and styles from this origin only, nothing inline.
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -45,6 +51,11 @@ def create_app(settings: Settings) -> FastAPI:
             secure_cookie=settings.web_chat_cookie_secure,
         )
     )
+    app.include_router(
+        build_console_router(
+            services.accounts, services.console, services.wakeup, secure_cookie=settings.console_cookie_secure
+        )
+    )
     if services.telegram is not None and settings.telegram_mode == "webhook":
         app.include_router(services.telegram.router())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -52,6 +63,18 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    @app.get("/console", include_in_schema=False)
+    async def console_page() -> FileResponse:
+        return FileResponse(
+            str(STATIC / "console" / "index.html"),
+            headers={
+                "Cache-Control": "no-cache",
+                "Content-Security-Policy": CONSOLE_CSP,
+                "X-Frame-Options": "DENY",
+                "Referrer-Policy": "same-origin",
+            },
+        )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -286,3 +286,30 @@ async def test_chat_path_that_does_not_exist_is_not_sent(database_url: str, tmp_
     assert "file not found" in done.stderr
     assert "Ordonnance bien reçue" in done.stdout
     assert "Sans nouvelle ordonnance" not in done.stdout  # the wrong path was not read as "no"
+
+
+async def test_operator_accounts_from_the_command_line(database_url: str, tmp_path: Path) -> None:
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "operators", *args],
+            cwd=tmp_path,
+            env=service_env(database_url, tmp_path / "data"),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    added = run("add", "alice", "--role", "admin", stdin="correct horse battery\n")
+    assert added.returncode == 0, added.stderr
+    assert "alice (admin) added" in added.stdout
+    weak = run("add", "bob", stdin="short\n")
+    assert weak.returncode == 1
+    assert "at least 10 characters" in weak.stderr
+    assert "Traceback" not in weak.stderr
+    taken = run("add", "alice", stdin="another long password\n")
+    assert taken.returncode == 1
+    assert "taken" in taken.stderr
+    assert run("disable", "alice").returncode == 0
+    assert run("list").stdout.split() == ["alice", "admin", "disabled"]
+    assert run("disable", "nobody").returncode == 1

@@ -79,12 +79,20 @@ async def test_bot_is_silent_when_it_does_not_own_the_conversation(database_url:
     async with harness(database_url, tmp_path) as h:
         await h.send("owned", text="cassées")
         async with h.services.database.begin() as connection:
-            await connection.execute(sa.update(conversations).values(owner="operator", operator="op-1"))
+            await connection.execute(sa.update(conversations).values(owner="queue"))
+        # Waiting in the queue: the client is told once that an advisor will answer.
         assert [r["key"] for r in await h.send("owned", text="bonjour ?")] == ["silent_notice"]
         assert await h.send("owned", text="toujours là ?") == []
-        assert [t for d, t in await transcript(h, "owned") if d == "in"][-2:] == [
+        async with h.services.database.begin() as connection:
+            await connection.execute(
+                sa.update(conversations).values(owner="operator", operator="op-1", notice_sent=False)
+            )
+        # An operator holds it: the operator answers, the bot says nothing at all.
+        assert await h.send("owned", text="allo ?") == []
+        assert [t for d, t in await transcript(h, "owned") if d == "in"][-3:] == [
             "bonjour ?",
             "toujours là ?",
+            "allo ?",
         ]
 
 

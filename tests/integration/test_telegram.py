@@ -11,74 +11,42 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
-import uvicorn
 
-from bot.app import Services
 from bot.channels.telegram import channel as channel_module
 from bot.rows import outbound_row
-from bot.settings import Settings
-from bot.web.app import create_app
 from flows.types import Reply
 from storage import conversations as store
 from storage.tables import cases, clients, conversations, inbox, messages
 from tests.e2e.servers import free_port
 from tests.fakes.telegram import TOKEN, FakeTelegram, SentMessage
+from tests.integration.serving import Service, serve_app
 from tests.integration.test_conversations import tiny_png
 
 SECRET = "s3cret-token_for-the-webhook-0123"
 CHAT = 7001
 
 
-@dataclass
-class Service:
-    services: Services
-    base: str
-
-    async def rows(self, table: sa.Table, *where: Any) -> list[Any]:
-        async with self.services.database.connect() as connection:
-            result = await connection.execute(sa.select(table).where(*where).order_by(table.c.id))
-            return list(result.all())
-
-
 @contextlib.asynccontextmanager
 async def serve(
     database_url: str, tmp_path: Path, fake: FakeTelegram, *, mode: str = "polling", **overrides: Any
 ) -> AsyncIterator[Service]:
-    """The whole app, as `optibot run` serves it, on a free port of this process."""
+    """The whole app with its Telegram channel pointed at the fake server."""
     port = free_port()
     values: dict[str, Any] = {
-        "database_url": database_url,
-        "optibot_data_dir": tmp_path / "data",
         "telegram_bot_token": TOKEN,
         "telegram_api_url": fake.base_url,
         "telegram_mode": mode,
         "telegram_webhook_secret": SECRET,
         "public_url": f"http://127.0.0.1:{port}",
     }
-    settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-        assert time.monotonic() < deadline, "the app did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield Service(app.state.services, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(database_url, tmp_path, port=port, **{**values, **overrides}) as service:
+        yield service
 
 
 class Client:

@@ -1,0 +1,391 @@
+"""The console's JSON API (``/api/console``) and live stream; documented in docs/CONSOLE.md.
+
+Every route but login needs a session cookie (401 otherwise); every change needs the session's
+CSRF token in ``X-CSRF-Token`` (403 otherwise).
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from bot.console.auth import Accounts, Operator, Session, ThrottledError, csrf_matches
+from bot.console.service import Console, ConsoleError, QueueFilter
+from flows.lifecycle import CASE_STATES, OPEN_STATES
+
+COOKIE = "optibot_console"
+KEEPALIVE_SECONDS = 15.0
+POLL_SECONDS = 2.0  # changes made by another process are seen this often at worst
+
+
+class Wakeup:
+    """Wakes the live streams after a commit (engine or console)."""
+
+    def __init__(self) -> None:
+        self._events: set[asyncio.Event] = set()
+
+    def notify(self) -> None:
+        for event in self._events:
+            event.set()
+
+    def subscribe(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._events.add(event)
+        return event
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        self._events.discard(event)
+
+
+class LoginIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class OperatorOut(BaseModel):
+    id: str
+    name: str
+    role: Literal["operator", "admin"]
+
+
+class SessionOut(BaseModel):
+    operator: OperatorOut
+    csrf: str
+
+
+class CaseSummary(BaseModel):
+    id: str
+    reference: str
+    status: str
+    kind: str
+    need: str | None
+    urgent: bool | None
+    mode: str | None
+    priority: str | None
+    mobilised: bool
+    department: str | None
+    channel: str
+    created_at: str
+    waiting_s: int
+    claimed_by: str | None
+    overdue: bool
+    reachable: bool
+
+
+class Queue(BaseModel):
+    cases: list[CaseSummary]
+    overdue_after_s: int
+
+
+class MessageOut(BaseModel):
+    id: int
+    direction: Literal["in", "out"]
+    author: str
+    operator: str | None
+    text: str
+    created_at: str
+    sent_at: str | None
+    failed_at: str | None
+    error: str | None
+
+
+class Consent(BaseModel):
+    purpose: str
+    wording_version: str
+    given_at: str
+
+
+class Prescription(BaseModel):
+    url: str
+    kind: Literal["image", "pdf"]
+
+
+class Note(BaseModel):
+    author: str
+    text: str
+    created_at: str
+
+
+class ConversationOut(BaseModel):
+    owner: str
+    operator: str | None
+
+
+class CaseDetail(CaseSummary):
+    contact_name: str | None
+    contact_phone: str | None
+    address: str | None
+    postal_code: str | None
+    slot: str | None
+    consent: Consent | None
+    prescription: Prescription | None
+    tracking_number: str | None
+    tracking_url: str | None
+    cancel_reason: str | None
+    first_response_at: str | None
+    done_at: str | None
+    conversation: ConversationOut
+    notes: list[Note]
+    messages: list[MessageOut]
+    mine: bool
+
+
+class TextIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class TrackingIn(BaseModel):
+    number: str = Field(min_length=1, max_length=40)
+
+
+class TransferIn(BaseModel):
+    operator: str = Field(min_length=1, max_length=64)
+
+
+class CannedIn(BaseModel):
+    title: str = Field(min_length=1, max_length=80)
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class Canned(BaseModel):
+    id: str
+    title: str
+    text: str
+
+
+class CannedList(BaseModel):
+    replies: list[Canned]
+
+
+class Operators(BaseModel):
+    operators: list[OperatorOut]
+
+
+def _operator_out(operator: Operator) -> OperatorOut:
+    return OperatorOut(id=operator.id, name=operator.name, role=operator.role)
+
+
+def build_router(accounts: Accounts, console: Console, wakeup: Wakeup, *, secure_cookie: bool) -> APIRouter:
+    router = APIRouter(prefix="/api/console", tags=["console"])
+
+    async def signed_in(optibot_console: Annotated[str | None, Cookie()] = None) -> Session:
+        session = await accounts.session(optibot_console)
+        if session is None:
+            raise HTTPException(401, "connectez-vous")
+        return session
+
+    async def changing(
+        session: Annotated[Session, Depends(signed_in)],
+        x_csrf_token: Annotated[str | None, Header()] = None,
+    ) -> Session:
+        if not csrf_matches(session, x_csrf_token):
+            raise HTTPException(403, "jeton CSRF absent ou faux")
+        return session
+
+    SignedIn = Annotated[Session, Depends(signed_in)]  # noqa: N806 (a type alias)
+    Changing = Annotated[Session, Depends(changing)]  # noqa: N806
+
+    async def act(job: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        try:
+            return await job()
+        except ConsoleError as error:
+            raise HTTPException(error.status, error.detail) from None
+
+    @router.post("/login", responses={401: {}, 429: {}})
+    async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
+        """Sign in; sets the session cookie. Wrong name or password: 401 (the same for both)."""
+        address = request.client.host if request.client else "unknown"
+        try:
+            found = await accounts.login(body.name, body.password, address)
+        except ThrottledError as error:
+            raise HTTPException(
+                429, "trop de tentatives", headers={"Retry-After": str(error.retry_after)}
+            ) from None
+        if found is None:
+            raise HTTPException(401, "nom ou mot de passe incorrect")
+        token, session = found
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookie,
+            max_age=int(accounts.session_length.total_seconds()),
+            path="/",
+        )
+        return SessionOut(operator=_operator_out(session.operator), csrf=session.csrf)
+
+    @router.get("/me")
+    async def me(session: SignedIn) -> SessionOut:
+        return SessionOut(operator=_operator_out(session.operator), csrf=session.csrf)
+
+    @router.post("/logout", status_code=204)
+    async def logout(session: Changing, response: Response) -> None:
+        await accounts.logout(session)
+        response.delete_cookie(COOKIE, path="/")
+
+    @router.get("/cases")
+    async def queue(
+        session: SignedIn,
+        status: Annotated[list[str] | None, Query()] = None,
+        mode: Literal["visit", "shipment"] | None = None,
+        department: Annotated[str | None, Query(max_length=3)] = None,
+        mine: bool = False,
+    ) -> Queue:
+        """Open cases (or those of the given statuses): mobilised workers first, then the oldest."""
+        statuses = [s for s in (status or OPEN_STATES) if s in CASE_STATES] or list(OPEN_STATES)
+        wanted = QueueFilter(statuses, mode, department or None, mine)
+        found = await console.queue(session.operator, wanted)
+        return Queue(
+            cases=[CaseSummary(**c) for c in found],
+            overdue_after_s=int(console.overdue_after.total_seconds()),
+        )
+
+    @router.get("/cases/{case_id}")
+    async def case(case_id: str, session: SignedIn) -> CaseDetail:
+        return CaseDetail(**await act(lambda: console.case(session.operator, case_id)))
+
+    @router.post("/cases/{case_id}/claim", responses={409: {}})
+    async def claim(case_id: str, session: Changing) -> CaseDetail:
+        """Take a queued case: one conditional UPDATE, so of two operators only one wins."""
+        return CaseDetail(**await act(lambda: console.claim(session.operator, case_id)))
+
+    @router.post("/cases/{case_id}/release")
+    async def release(case_id: str, session: Changing) -> CaseDetail:
+        return CaseDetail(**await act(lambda: console.release(session.operator, case_id)))
+
+    @router.post("/cases/{case_id}/transfer")
+    async def transfer(case_id: str, body: TransferIn, session: Changing) -> CaseDetail:
+        target = next((o for o in await accounts.active() if o.name == body.operator), None)
+        if target is None:
+            raise HTTPException(422, "conseiller inconnu")
+        return CaseDetail(**await act(lambda: console.transfer(session.operator, case_id, target)))
+
+    @router.post("/cases/{case_id}/handback")
+    async def handback(case_id: str, session: Changing) -> CaseDetail:
+        return CaseDetail(**await act(lambda: console.handback(session.operator, case_id)))
+
+    @router.post("/cases/{case_id}/reply")
+    async def reply(case_id: str, body: TextIn, session: Changing) -> CaseDetail:
+        """A message to the client, on their channel (through the outbox)."""
+        return CaseDetail(**await act(lambda: console.reply(session.operator, case_id, body.text)))
+
+    @router.post("/cases/{case_id}/notes")
+    async def note(case_id: str, body: TextIn, session: Changing) -> CaseDetail:
+        """An internal note: never sent to the client."""
+        return CaseDetail(**await act(lambda: console.note(session.operator, case_id, body.text)))
+
+    @router.post("/cases/{case_id}/tracking")
+    async def tracking(case_id: str, body: TrackingIn, session: Changing) -> CaseDetail:
+        return CaseDetail(**await act(lambda: console.tracking(session.operator, case_id, body.number)))
+
+    @router.post("/cases/{case_id}/dispatch")
+    async def dispatch(case_id: str, session: Changing) -> CaseDetail:
+        return CaseDetail(**await act(lambda: console.dispatch(session.operator, case_id)))
+
+    @router.post("/cases/{case_id}/done")
+    async def done(case_id: str, session: Changing) -> CaseDetail:
+        return CaseDetail(**await act(lambda: console.done(session.operator, case_id)))
+
+    @router.post("/cases/{case_id}/cancel")
+    async def cancel(case_id: str, body: ReasonIn, session: Changing) -> CaseDetail:
+        return CaseDetail(**await act(lambda: console.cancel(session.operator, case_id, body.reason)))
+
+    @router.get("/cases/{case_id}/prescription", response_class=Response)
+    async def prescription(case_id: str, session: SignedIn) -> Response:
+        """The prescription file, for staff only, never rendered as a page of its own."""
+        try:
+            content, kind = await console.prescription(case_id)
+        except ConsoleError as error:
+            raise HTTPException(error.status, error.detail) from None
+        media = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}[kind]
+        disposition = "inline" if kind != ".pdf" else "attachment"
+        return Response(
+            content,
+            media_type=media,
+            headers={
+                "Content-Disposition": f'{disposition}; filename="prescription{kind}"',
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+    @router.get("/operators")
+    async def operators(session: SignedIn) -> Operators:
+        return Operators(operators=[_operator_out(o) for o in await accounts.active()])
+
+    @router.get("/canned")
+    async def canned(session: SignedIn) -> CannedList:
+        return CannedList(replies=[Canned(**c) for c in await console.canned()])
+
+    @router.post("/canned", status_code=201)
+    async def add_canned(body: CannedIn, session: Changing) -> Canned:
+        try:
+            return Canned(**await console.add_canned(session.operator, body.title, body.text))
+        except ConsoleError as error:
+            raise HTTPException(error.status, error.detail) from None
+
+    @router.delete("/canned/{reply_id}", status_code=204)
+    async def delete_canned(reply_id: str, session: Changing) -> None:
+        try:
+            await console.delete_canned(session.operator, reply_id)
+        except ConsoleError as error:
+            raise HTTPException(error.status, error.detail) from None
+
+    @router.get("/events", response_class=StreamingResponse)
+    async def events(
+        request: Request, session: SignedIn, case: Annotated[str | None, Query(max_length=64)] = None
+    ) -> StreamingResponse:
+        """Server-Sent Events: ``queue`` when cases may have changed; with ``case``, ``message``
+        for each new message of its conversation and ``case`` when the case changed."""
+        return StreamingResponse(
+            _stream(request, console, wakeup, case),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    return router
+
+
+async def _stream(request: Request, console: Console, wakeup: Wakeup, case: str | None) -> AsyncIterator[str]:
+    wake = wakeup.subscribe()
+    try:
+        yield "retry: 2000\n\n"
+        version = await console.version(case)
+        cursor = 0
+        if case is not None:
+            existing = await console.messages_after(case, 0)
+            cursor = existing[-1]["id"] if existing else 0
+        idle = 0.0
+        while not await request.is_disconnected():
+            try:
+                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                idle += POLL_SECONDS
+            wake.clear()
+            now = await console.version(case)
+            if case is not None:
+                for message in await console.messages_after(case, cursor):
+                    cursor = message["id"]
+                    yield f"event: message\ndata: {json.dumps(message, ensure_ascii=False)}\n\n"
+            if now[:2] != version[:2]:
+                yield "event: queue\ndata: {}\n\n"
+            if now[2] != version[2]:
+                yield "event: case\ndata: {}\n\n"
+            if now != version:
+                idle = 0.0
+                version = now
+            elif idle >= KEEPALIVE_SECONDS:
+                idle = 0.0
+                yield ": keepalive\n\n"
+    finally:
+        wakeup.unsubscribe(wake)

@@ -1,0 +1,280 @@
+"""Operator accounts, sign-in, sessions, CSRF and login throttling.
+
+Passwords are hashed with argon2id. A session is a random token in an HttpOnly cookie; the database
+keeps only its SHA-256, with a CSRF token the page sends back in ``X-CSRF-Token`` on every change.
+Failed logins are counted per name and per address over a window; past the limit the answer is 429.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.tables import console_sessions, login_failures, operators
+
+Role = Literal["operator", "admin"]
+ROLES: tuple[Role, ...] = ("operator", "admin")
+MIN_PASSWORD = 10
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_NAME = 5
+MAX_FAILURES_PER_ADDRESS = 20
+SEEN_EVERY = timedelta(minutes=5)  # a session's last activity is written at most this often
+
+_hasher = PasswordHasher()  # argon2id, the library's current defaults
+# Verified against when the name is unknown, so that a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """A refused account change (name taken, weak password...), said plainly."""
+
+
+class ThrottledError(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed logins")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    row_id: int
+    id: str
+    name: str
+    role: Role
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    operator: Operator
+    csrf: str
+    token_hash: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _operator(row: Any) -> Operator:
+    role: Role = "admin" if row.role == "admin" else "operator"
+    return Operator(row.id, row.public_id, row.name, role)
+
+
+class Accounts:
+    """Accounts and sessions. Built once by the composition root."""
+
+    def __init__(
+        self, database: AsyncEngine, clock: Callable[[], datetime], *, session_hours: int = 12
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.session_length = timedelta(hours=session_hours)
+
+    # --- accounts --------------------------------------------------------------------------------
+
+    async def add(self, name: str, password: str, role: Role) -> Operator:
+        name = name.strip()
+        if not (1 <= len(name) <= 64) or not name.isprintable():
+            raise AccountError("a name is 1 to 64 printable characters")
+        if role not in ROLES:
+            raise AccountError(f"the role is one of {', '.join(ROLES)}")
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+        public_id = secrets.token_urlsafe(12)
+        values = {
+            "public_id": public_id,
+            "name": name,
+            "role": role,
+            "password_hash": _hasher.hash(password),
+            "created_at": self.clock(),
+        }
+        async with self.database.begin() as connection:
+            taken = await connection.scalar(sa.select(operators.c.id).where(operators.c.name == name))
+            if taken is not None:
+                raise AccountError(f"the name {name!r} is taken")
+            row_id = await connection.scalar(sa.insert(operators).values(**values).returning(operators.c.id))
+        return Operator(int(row_id or 0), public_id, name, role)
+
+    async def set_password(self, name: str, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+        async with self.database.begin() as connection:
+            result = await connection.execute(
+                sa.update(operators)
+                .where(operators.c.name == name)
+                .values(password_hash=_hasher.hash(password))
+            )
+            if not result.rowcount:
+                raise AccountError(f"no operator named {name!r}")
+            await self._end_sessions(connection, name)
+
+    async def set_active(self, name: str, *, active: bool) -> None:
+        async with self.database.begin() as connection:
+            result = await connection.execute(
+                sa.update(operators).where(operators.c.name == name).values(active=active)
+            )
+            if not result.rowcount:
+                raise AccountError(f"no operator named {name!r}")
+            if not active:
+                await self._end_sessions(connection, name)
+
+    async def _end_sessions(self, connection: AsyncConnection, name: str) -> None:
+        ids = sa.select(operators.c.id).where(operators.c.name == name).scalar_subquery()
+        await connection.execute(sa.delete(console_sessions).where(console_sessions.c.operator_id == ids))
+
+    async def everyone(self) -> list[tuple[Operator, bool]]:
+        async with self.database.connect() as connection:
+            rows = await connection.execute(
+                sa.select(
+                    operators.c.id,
+                    operators.c.public_id,
+                    operators.c.name,
+                    operators.c.role,
+                    operators.c.active,
+                ).order_by(operators.c.name)
+            )
+            return [(_operator(r), bool(r.active)) for r in rows]
+
+    async def active(self) -> list[Operator]:
+        return [operator for operator, active in await self.everyone() if active]
+
+    # --- signing in ------------------------------------------------------------------------------
+
+    async def login(self, name: str, password: str, address: str) -> tuple[str, Session] | None:
+        """A new session (cookie token, session) for the right password; None otherwise.
+
+        Raises :class:`ThrottledError` when the name or the address failed too often lately.
+        """
+        now = self.clock()
+        name = name.strip()[:64]
+        address = address[:64]
+        since = now - FAILURE_WINDOW
+        async with self.database.connect() as connection:
+            await self._check_throttle(connection, name, address, since, now)
+            row = (
+                await connection.execute(
+                    sa.select(
+                        operators.c.id,
+                        operators.c.public_id,
+                        operators.c.name,
+                        operators.c.role,
+                        operators.c.password_hash,
+                    ).where(operators.c.name == name, operators.c.active.is_(True))
+                )
+            ).first()
+        if not _password_matches(row.password_hash if row else _DUMMY_HASH, password) or row is None:
+            async with self.database.begin() as connection:
+                await connection.execute(sa.delete(login_failures).where(login_failures.c.at < since))
+                await connection.execute(sa.insert(login_failures).values(name=name, address=address, at=now))
+            return None
+        token = secrets.token_urlsafe(32)
+        session = Session(_operator(row), secrets.token_urlsafe(24), token_hash(token))
+        async with self.database.begin() as connection:
+            await connection.execute(sa.delete(login_failures).where(login_failures.c.name == name))
+            await connection.execute(sa.delete(console_sessions).where(console_sessions.c.expires_at < now))
+            await connection.execute(
+                sa.insert(console_sessions).values(
+                    token_hash=session.token_hash,
+                    operator_id=row.id,
+                    csrf=session.csrf,
+                    created_at=now,
+                    seen_at=now,
+                    expires_at=now + self.session_length,
+                )
+            )
+            if _hasher.check_needs_rehash(row.password_hash):
+                await connection.execute(
+                    sa.update(operators)
+                    .where(operators.c.id == row.id)
+                    .values(password_hash=_hasher.hash(password))
+                )
+        return token, session
+
+    async def _check_throttle(
+        self,
+        connection: AsyncConnection,
+        name: str,
+        address: str,
+        since: datetime,
+        now: datetime,
+    ) -> None:
+        for column, value, limit in (
+            (login_failures.c.name, name, MAX_FAILURES_PER_NAME),
+            (login_failures.c.address, address, MAX_FAILURES_PER_ADDRESS),
+        ):
+            found = (
+                await connection.execute(
+                    sa.select(sa.func.count(), sa.func.min(login_failures.c.at)).where(
+                        column == value, login_failures.c.at >= since
+                    )
+                )
+            ).one()
+            if found[0] >= limit:
+                oldest: datetime = found[1]
+                raise ThrottledError(max(1, int((oldest + FAILURE_WINDOW - now).total_seconds()) + 1))
+
+    async def session(self, token: str | None) -> Session | None:
+        """The live session of a cookie token, or None (expired, logged out, account disabled)."""
+        if not token or len(token) > 128:
+            return None
+        now = self.clock()
+        digest = token_hash(token)
+        async with self.database.connect() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(
+                        operators.c.id,
+                        operators.c.public_id,
+                        operators.c.name,
+                        operators.c.role,
+                        console_sessions.c.csrf,
+                        console_sessions.c.seen_at,
+                    )
+                    .join(operators, operators.c.id == console_sessions.c.operator_id)
+                    .where(
+                        console_sessions.c.token_hash == digest,
+                        console_sessions.c.expires_at > now,
+                        operators.c.active.is_(True),
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        if now - row.seen_at >= SEEN_EVERY:  # sliding expiry, written now and then
+            async with self.database.begin() as connection:
+                await connection.execute(
+                    sa.update(console_sessions)
+                    .where(console_sessions.c.token_hash == digest)
+                    .values(seen_at=now, expires_at=now + self.session_length)
+                )
+        return Session(_operator(row), row.csrf, digest)
+
+    async def logout(self, session: Session) -> None:
+        async with self.database.begin() as connection:
+            await connection.execute(
+                sa.delete(console_sessions).where(console_sessions.c.token_hash == session.token_hash)
+            )
+
+
+def csrf_matches(session: Session, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), session.csrf.encode())
+
+
+def _password_matches(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

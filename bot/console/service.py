@@ -1,0 +1,617 @@
+"""The console's use cases: the queue, a case's detail, and every operator action.
+
+Each action is one transaction whose UPDATE carries its own condition (the case's status, and who
+holds it), so two operators acting at once cannot both win: the loser is told who has the case.
+A case's conversation is locked like the engine locks it (PostgreSQL advisory lock on its key),
+so the bot and an operator never write the same conversation at once. Messages to the client are
+outbound rows of the transcript: the outbox sender delivers them on the client's channel.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.console.auth import Operator
+from bot.rows import outbound_row
+from flows.answers import format_slot
+from flows.catalog import Catalog
+from flows.lifecycle import OPEN_STATES, sources_of
+from flows.types import Reply, as_language
+from storage import conversations as store
+from storage.files import FileStore, RejectedFileError, sniff
+from storage.tables import (
+    canned_replies,
+    case_notes,
+    cases,
+    clients,
+    consents,
+    conversations,
+    identities,
+    messages,
+)
+
+TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={number}"
+TRACKING_NUMBER = re.compile(r"[A-Z0-9]{8,20}")
+MAX_TEXT = 4000  # an operator's message or note
+MAX_MESSAGES = 500  # the newest messages shown with a case
+# Operators read the console in French: the reasons an action is refused are in French too.
+STATUS_WORDS = {
+    "queued": "en attente",
+    "claimed": "pris en charge",
+    "dispatched": "expédié",
+    "done": "terminé",
+    "cancelled": "annulé",
+}
+
+
+class ConsoleError(Exception):
+    """An action refused, with the HTTP status and the operator-facing reason."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    statuses: Sequence[str] = OPEN_STATES
+    mode: str | None = None
+    department: str | None = None
+    mine: bool = False
+
+
+_SUMMARY = (
+    cases.c.id,
+    cases.c.public_id,
+    cases.c.reference,
+    cases.c.status,
+    cases.c.kind,
+    cases.c.need,
+    cases.c.urgent,
+    cases.c.mode,
+    cases.c.priority,
+    cases.c.priority_rank,
+    cases.c.department,
+    cases.c.channel,
+    cases.c.created_at,
+    cases.c.updated_at,
+    cases.c.claimed_by,
+    clients.c.unreachable,
+)
+
+
+class Console:
+    """Built once by the composition root; ``notify`` wakes the outbox and the live views."""
+
+    def __init__(
+        self,
+        database: AsyncEngine,
+        catalog: Catalog,
+        files: FileStore,
+        clock: Callable[[], datetime],
+        notify: Callable[[], None],
+        *,
+        overdue_after: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.database = database
+        self.catalog = catalog
+        self.files = files
+        self.clock = clock
+        self.notify = notify
+        self.overdue_after = overdue_after
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def queue(self, me: Operator, wanted: QueueFilter) -> list[dict[str, Any]]:
+        query = (
+            sa.select(*_SUMMARY)
+            .outerjoin(clients, clients.c.id == cases.c.client_id)
+            .where(cases.c.status.in_(list(wanted.statuses)))
+            .order_by(cases.c.priority_rank, cases.c.created_at, cases.c.id)
+            .limit(500)
+        )
+        if wanted.mode:
+            query = query.where(cases.c.mode == wanted.mode)
+        if wanted.department:
+            query = query.where(cases.c.department == wanted.department.upper())
+        if wanted.mine:
+            query = query.where(cases.c.claimed_by == me.name)
+        async with self.database.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        now = self.clock()
+        return [self._summary(row, now) for row in rows]
+
+    def _summary(self, row: Any, now: datetime) -> dict[str, Any]:
+        waiting = now - row.created_at
+        mobilised = row.priority_rank == 0
+        return {
+            "id": row.public_id,
+            "reference": row.reference,
+            "status": row.status,
+            "kind": row.kind,
+            "need": row.need,
+            "urgent": row.urgent,
+            "mode": row.mode,
+            "priority": row.priority,
+            "mobilised": mobilised,
+            "department": row.department,
+            "channel": row.channel,
+            "created_at": row.created_at.isoformat(),
+            "waiting_s": max(0, int(waiting.total_seconds())),
+            "claimed_by": row.claimed_by,
+            "overdue": mobilised and row.status == "queued" and waiting > self.overdue_after,
+            "reachable": not row.unreachable,
+        }
+
+    async def case(self, me: Operator, public_id: str) -> dict[str, Any]:
+        async with self.database.connect() as connection:
+            return await self._detail(connection, me, public_id)
+
+    async def _detail(self, connection: AsyncConnection, me: Operator, public_id: str) -> dict[str, Any]:
+        row = (
+            await connection.execute(
+                sa.select(
+                    *_SUMMARY,
+                    cases.c.conversation_id,
+                    cases.c.language,
+                    cases.c.contact_name,
+                    cases.c.contact_phone,
+                    cases.c.address,
+                    cases.c.postal_code,
+                    cases.c.slot_date,
+                    cases.c.slot_part,
+                    cases.c.prescription_path,
+                    cases.c.tracking_number,
+                    cases.c.cancel_reason,
+                    cases.c.first_response_at,
+                    cases.c.done_at,
+                    cases.c.consent_id,
+                    conversations.c.owner,
+                    conversations.c.operator,
+                )
+                .outerjoin(clients, clients.c.id == cases.c.client_id)
+                .join(conversations, conversations.c.id == cases.c.conversation_id)
+                .where(cases.c.public_id == public_id)
+            )
+        ).first()
+        if row is None:
+            raise ConsoleError(404, "cas introuvable")
+        consent = None
+        if row.consent_id is not None:
+            found = (
+                await connection.execute(
+                    sa.select(consents.c.purpose, consents.c.wording_version, consents.c.given_at).where(
+                        consents.c.id == row.consent_id
+                    )
+                )
+            ).first()
+            if found is not None:
+                consent = {
+                    "purpose": found.purpose,
+                    "wording_version": found.wording_version,
+                    "given_at": found.given_at.isoformat(),
+                }
+        notes = await connection.execute(
+            sa.select(case_notes.c.author, case_notes.c.text, case_notes.c.created_at)
+            .where(case_notes.c.case_id == row.id)
+            .order_by(case_notes.c.id)
+        )
+        transcript = await connection.execute(
+            sa.select(*_MESSAGE)
+            .where(messages.c.conversation_id == row.conversation_id)
+            .order_by(messages.c.id.desc())
+            .limit(MAX_MESSAGES)
+        )
+        slot = None
+        if row.slot_date is not None and row.slot_part:
+            slot = format_slot(self.catalog, "fr", {"date": row.slot_date.isoformat(), "part": row.slot_part})
+        prescription = None
+        if row.prescription_path:
+            kind = "pdf" if row.prescription_path.endswith(".pdf.enc") else "image"
+            prescription = {"url": f"/api/console/cases/{row.public_id}/prescription", "kind": kind}
+        detail = self._summary(row, self.clock())
+        detail.update(
+            contact_name=row.contact_name,
+            contact_phone=row.contact_phone,
+            address=row.address,
+            postal_code=row.postal_code,
+            slot=slot,
+            consent=consent,
+            prescription=prescription,
+            tracking_number=row.tracking_number,
+            tracking_url=_tracking_url(row.tracking_number),
+            cancel_reason=row.cancel_reason,
+            first_response_at=_iso(row.first_response_at),
+            done_at=_iso(row.done_at),
+            conversation={"owner": row.owner, "operator": row.operator},
+            notes=[
+                {"author": n.author, "text": n.text, "created_at": n.created_at.isoformat()} for n in notes
+            ],
+            messages=[message_json(m) for m in reversed(transcript.all())],
+            mine=row.claimed_by == me.name and row.status in ("claimed", "dispatched"),
+        )
+        return detail
+
+    async def messages_after(self, public_id: str, after: int) -> list[dict[str, Any]]:
+        """New messages of a case's conversation after the ``after`` id (the live view)."""
+        conversation = sa.select(cases.c.conversation_id).where(cases.c.public_id == public_id)
+        async with self.database.connect() as connection:
+            rows = await connection.execute(
+                sa.select(*_MESSAGE)
+                .where(messages.c.conversation_id == conversation.scalar_subquery(), messages.c.id > after)
+                .order_by(messages.c.id)
+                .limit(200)
+            )
+            return [message_json(r) for r in rows]
+
+    async def version(self, public_id: str | None = None) -> tuple[Any, ...]:
+        """Changes when the queue (or the given case) may have changed: the live views compare it."""
+        async with self.database.connect() as connection:
+            queue = (
+                await connection.execute(sa.select(sa.func.count(), sa.func.max(cases.c.updated_at)))
+            ).one()
+            case = None
+            if public_id is not None:
+                case = await connection.scalar(
+                    sa.select(cases.c.updated_at).where(cases.c.public_id == public_id)
+                )
+        return (queue[0], queue[1], case)
+
+    async def prescription(self, public_id: str) -> tuple[bytes, str]:
+        async with self.database.connect() as connection:
+            path = await connection.scalar(
+                sa.select(cases.c.prescription_path).where(cases.c.public_id == public_id)
+            )
+        if not path:
+            raise ConsoleError(404, "pas d'ordonnance")
+        content = self.files.read(path)
+        try:
+            return content, sniff(content)
+        except RejectedFileError:  # files are checked when received: not expected, never served
+            raise ConsoleError(404, "pas d'ordonnance") from None
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    async def claim(self, me: Operator, public_id: str) -> dict[str, Any]:
+        return await self._act(me, public_id, "claim", mine=False)
+
+    async def release(self, me: Operator, public_id: str) -> dict[str, Any]:
+        return await self._act(me, public_id, "release")
+
+    async def dispatch(self, me: Operator, public_id: str) -> dict[str, Any]:
+        return await self._act(me, public_id, "dispatch")
+
+    async def done(self, me: Operator, public_id: str) -> dict[str, Any]:
+        return await self._act(me, public_id, "complete")
+
+    async def cancel(self, me: Operator, public_id: str, reason: str) -> dict[str, Any]:
+        reason = reason.strip()
+        if not reason:
+            raise ConsoleError(422, "indiquez un motif")
+        return await self._act(me, public_id, "cancel", mine=not me.admin, reason=reason[:MAX_TEXT])
+
+    async def _act(
+        self, me: Operator, public_id: str, action: str, *, mine: bool = True, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Apply a lifecycle action as one conditional UPDATE, with its effects on the conversation."""
+        now = self.clock()
+        sources = sources_of(action)
+        destination = {
+            "claim": "claimed",
+            "release": "queued",
+            "dispatch": "dispatched",
+            "complete": "done",
+            "cancel": "cancelled",
+        }[action]
+        values: dict[str, Any] = {"status": destination, "updated_at": now}
+        if action == "claim":
+            values.update(claimed_by=me.name, claimed_at=sa.func.coalesce(cases.c.claimed_at, now))
+        elif action == "release":
+            values["claimed_by"] = None
+        elif action == "dispatch":
+            values["dispatched_at"] = now
+        elif action in ("complete", "cancel"):
+            values["done_at"] = now
+        if reason is not None:
+            values["cancel_reason"] = reason
+        async with self.database.begin() as connection:
+            target = await self._target(connection, public_id)
+            condition = [cases.c.id == target.id, cases.c.status.in_(sources)]
+            if mine:
+                condition.append(cases.c.claimed_by == me.name)
+            changed = (await connection.execute(sa.update(cases).where(*condition).values(**values))).rowcount
+            if not changed:
+                raise await self._refusal(connection, me, target.id, action)
+            if action == "claim":
+                await self._own(connection, target, "operator", me.name, now)
+            elif action == "release":
+                await self._own(connection, target, "queue", None, now)
+            elif action in ("complete", "cancel"):
+                key = "console.done" if action == "complete" else "console.cancelled"
+                self_text = self.catalog.text(target.language, key, reference=target.reference)
+                await self._send(connection, target, Reply(key, self_text), now, author="bot")
+                await self._own(connection, target, "closed", None, now)
+            detail = await self._detail(connection, me, public_id)
+        self.notify()
+        return detail
+
+    async def transfer(self, me: Operator, public_id: str, to: Operator) -> dict[str, Any]:
+        now = self.clock()
+        async with self.database.begin() as connection:
+            target = await self._target(connection, public_id)
+            changed = (
+                await connection.execute(
+                    sa.update(cases)
+                    .where(
+                        cases.c.id == target.id,
+                        cases.c.claimed_by == me.name,
+                        cases.c.status.in_(("claimed", "dispatched")),
+                    )
+                    .values(claimed_by=to.name, updated_at=now)
+                )
+            ).rowcount
+            if not changed:
+                raise await self._refusal(connection, me, target.id, "transfer")
+            await self._own(connection, target, "operator", to.name, now)
+            detail = await self._detail(connection, me, public_id)
+        self.notify()
+        return detail
+
+    async def handback(self, me: Operator, public_id: str) -> dict[str, Any]:
+        """The conversation ends; the client's next message opens a new one with the bot."""
+        now = self.clock()
+        async with self.database.begin() as connection:
+            target = await self._mine(connection, me, public_id)
+            await self._own(connection, target, "closed", None, now)
+            await connection.execute(sa.update(cases).where(cases.c.id == target.id).values(updated_at=now))
+            detail = await self._detail(connection, me, public_id)
+        self.notify()
+        return detail
+
+    async def reply(self, me: Operator, public_id: str, text: str) -> dict[str, Any]:
+        text = _text(text)
+        now = self.clock()
+        async with self.database.begin() as connection:
+            target = await self._mine(connection, me, public_id)
+            if target.owner == "closed":
+                raise ConsoleError(409, "la conversation est terminée")
+            await self._send(
+                connection, target, Reply("operator", text), now, author="operator", operator=me.name
+            )
+            await connection.execute(
+                sa.update(cases)
+                .where(cases.c.id == target.id)
+                .values(first_response_at=sa.func.coalesce(cases.c.first_response_at, now), updated_at=now)
+            )
+            detail = await self._detail(connection, me, public_id)
+        self.notify()
+        return detail
+
+    async def note(self, me: Operator, public_id: str, text: str) -> dict[str, Any]:
+        text = _text(text)
+        now = self.clock()
+        async with self.database.begin() as connection:
+            target = await self._target(connection, public_id)
+            await connection.execute(
+                sa.insert(case_notes).values(case_id=target.id, author=me.name, text=text, created_at=now)
+            )
+            await connection.execute(sa.update(cases).where(cases.c.id == target.id).values(updated_at=now))
+            detail = await self._detail(connection, me, public_id)
+        self.notify()
+        return detail
+
+    async def tracking(self, me: Operator, public_id: str, number: str) -> dict[str, Any]:
+        number = re.sub(r"[\s-]", "", number).upper()
+        if not TRACKING_NUMBER.fullmatch(number):
+            raise ConsoleError(422, "un numéro Chronopost compte 8 à 20 lettres et chiffres")
+        now = self.clock()
+        async with self.database.begin() as connection:
+            target = await self._mine(connection, me, public_id)
+            await connection.execute(
+                sa.update(cases).where(cases.c.id == target.id).values(tracking_number=number, updated_at=now)
+            )
+            url = _tracking_url(number) or ""
+            text = self.catalog.text(
+                target.language, "console.tracking", reference=target.reference, number=number, url=url
+            )
+            await self._send(connection, target, Reply("console.tracking", text), now, author="bot")
+            detail = await self._detail(connection, me, public_id)
+        self.notify()
+        return detail
+
+    # --- canned replies --------------------------------------------------------------------------
+
+    async def canned(self) -> list[dict[str, str]]:
+        async with self.database.connect() as connection:
+            rows = await connection.execute(
+                sa.select(canned_replies.c.public_id, canned_replies.c.title, canned_replies.c.text).order_by(
+                    canned_replies.c.title
+                )
+            )
+            return [{"id": r.public_id, "title": r.title, "text": r.text} for r in rows]
+
+    async def add_canned(self, me: Operator, title: str, text: str) -> dict[str, str]:
+        _admin(me)
+        title, text = title.strip()[:80], _text(text)
+        if not title:
+            raise ConsoleError(422, "indiquez un titre")
+        public_id = secrets.token_urlsafe(9)
+        async with self.database.begin() as connection:
+            await connection.execute(
+                sa.insert(canned_replies).values(
+                    public_id=public_id, title=title, text=text, created_by=me.name, created_at=self.clock()
+                )
+            )
+        return {"id": public_id, "title": title, "text": text}
+
+    async def delete_canned(self, me: Operator, public_id: str) -> None:
+        _admin(me)
+        async with self.database.begin() as connection:
+            deleted = await connection.execute(
+                sa.delete(canned_replies).where(canned_replies.c.public_id == public_id)
+            )
+        if not deleted.rowcount:
+            raise ConsoleError(404, "réponse type introuvable")
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    async def _target(self, connection: AsyncConnection, public_id: str) -> _Target:
+        """The case and its conversation, with the conversation locked like the engine locks it."""
+        row = (
+            await connection.execute(
+                sa.select(
+                    cases.c.id,
+                    cases.c.reference,
+                    cases.c.claimed_by,
+                    cases.c.status,
+                    cases.c.conversation_id,
+                    conversations.c.owner,
+                    conversations.c.channel,
+                    conversations.c.language,
+                    identities.c.key,
+                    identities.c.external_id,
+                )
+                .join(conversations, conversations.c.id == cases.c.conversation_id)
+                .join(identities, identities.c.id == conversations.c.identity_id)
+                .where(cases.c.public_id == public_id)
+            )
+        ).first()
+        if row is None:
+            raise ConsoleError(404, "cas introuvable")
+        await store.lock_conversations(connection, [row.key])
+        owner = await connection.scalar(
+            sa.select(conversations.c.owner).where(conversations.c.id == row.conversation_id)
+        )
+        return _Target(
+            id=row.id,
+            reference=row.reference,
+            conversation_id=row.conversation_id,
+            owner=str(owner),
+            channel=row.channel,
+            party=row.external_id,
+            language=as_language(row.language),
+        )
+
+    async def _mine(self, connection: AsyncConnection, me: Operator, public_id: str) -> _Target:
+        target = await self._target(connection, public_id)
+        holder = (
+            await connection.execute(
+                sa.select(cases.c.claimed_by, cases.c.status).where(cases.c.id == target.id)
+            )
+        ).one()
+        if holder.claimed_by != me.name or holder.status not in ("claimed", "dispatched"):
+            raise await self._refusal(connection, me, target.id, "act on")
+        return target
+
+    async def _refusal(
+        self, connection: AsyncConnection, me: Operator, case_id: int, action: str
+    ) -> ConsoleError:
+        row = (
+            await connection.execute(
+                sa.select(cases.c.status, cases.c.claimed_by).where(cases.c.id == case_id)
+            )
+        ).one()
+        if row.claimed_by and row.claimed_by != me.name and row.status in ("claimed", "dispatched"):
+            if action == "claim":
+                return ConsoleError(409, f"déjà pris en charge par {row.claimed_by}")
+            return ConsoleError(403, f"pris en charge par {row.claimed_by}")
+        return ConsoleError(409, f"impossible pour un cas « {STATUS_WORDS.get(row.status, row.status)} »")
+
+    async def _own(
+        self, connection: AsyncConnection, target: _Target, owner: str, operator: str | None, now: datetime
+    ) -> None:
+        if target.owner == "closed":
+            return  # an ended conversation stays ended: the client's next message opens a new one
+        values: dict[str, Any] = {"owner": owner, "operator": operator, "updated_at": now}
+        if owner == "closed":
+            values["closed_at"] = now
+        await connection.execute(
+            sa.update(conversations).where(conversations.c.id == target.conversation_id).values(**values)
+        )
+
+    async def _send(
+        self,
+        connection: AsyncConnection,
+        target: _Target,
+        reply: Reply,
+        now: datetime,
+        *,
+        author: str,
+        operator: str | None = None,
+    ) -> None:
+        row = outbound_row(target.channel, target.party, target.conversation_id, reply, now, target.language)
+        row["author"] = author
+        if operator is not None:
+            row["payload"]["operator"] = operator
+        await store.insert_message(connection, row)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    id: int
+    reference: str
+    conversation_id: int
+    owner: str
+    channel: str
+    party: str
+    language: str
+
+
+_MESSAGE = (
+    messages.c.id,
+    messages.c.direction,
+    messages.c.author,
+    messages.c.text,
+    messages.c.payload,
+    messages.c.created_at,
+    messages.c.sent_at,
+    messages.c.failed_at,
+    messages.c.last_error,
+)
+
+
+def message_json(row: Any) -> dict[str, Any]:
+    payload = row.payload or {}
+    return {
+        "id": row.id,
+        "direction": row.direction,
+        "author": row.author,
+        "operator": payload.get("operator"),
+        "text": row.text,
+        "created_at": row.created_at.isoformat(),
+        "sent_at": _iso(row.sent_at),
+        "failed_at": _iso(row.failed_at),
+        "error": row.last_error,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _tracking_url(number: str | None) -> str | None:
+    return TRACKING_URL.format(number=quote(number)) if number else None
+
+
+def _text(text: str) -> str:
+    text = text.strip().replace("\x00", "")
+    if not text:
+        raise ConsoleError(422, "le texte est vide")
+    if len(text) > MAX_TEXT:
+        raise ConsoleError(422, f"{MAX_TEXT} caractères au plus")
+    return text
+
+
+def _admin(me: Operator) -> None:
+    if not me.admin:
+        raise ConsoleError(403, "réservé aux administrateurs")

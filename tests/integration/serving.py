@@ -1,0 +1,54 @@
+"""The whole app, as `optibot run` serves it, on a free port of the test's own process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import uvicorn
+
+from bot.app import Services
+from bot.settings import Settings
+from bot.web.app import create_app
+from tests.e2e.servers import free_port
+
+
+@dataclass
+class Service:
+    services: Services
+    base: str
+
+    async def rows(self, table: sa.Table, *where: Any) -> list[Any]:
+        async with self.services.database.connect() as connection:
+            result = await connection.execute(sa.select(table).where(*where).order_by(table.c.id))
+            return list(result.all())
+
+
+@contextlib.asynccontextmanager
+async def serve_app(
+    database_url: str, tmp_path: Path, *, port: int | None = None, **overrides: Any
+) -> AsyncIterator[Service]:
+    port = port or free_port()
+    values: dict[str, Any] = {"database_url": database_url, "optibot_data_dir": tmp_path / "data"}
+    settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if task.done():
+            task.result()
+        assert time.monotonic() < deadline, "the app did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield Service(app.state.services, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        await task
