@@ -1,0 +1,1557 @@
+/* optibot operator console — plain ES2020, no framework, no build step.
+ *
+ * Rules this file keeps on purpose:
+ * - Client and server text is only ever put in the page with textContent (never innerHTML):
+ *   names, addresses, messages and file names are untrusted and must show as text.
+ * - No inline handlers or styles, so the page works under a strict Content-Security-Policy.
+ * - The API contract is docs/CONSOLE.md; the session cookie is HttpOnly, the CSRF token lives in
+ *   memory only and goes with every POST/DELETE as X-CSRF-Token.
+ */
+"use strict";
+
+(() => {
+  const API = "/api/console";
+  const QUEUE_DEBOUNCE_MS = 200;
+  const CASE_DEBOUNCE_MS = 150;
+  const TICK_MS = 30000; // waiting times are recomputed client-side this often
+  const FILTER_KEY = "optibot.console.filters";
+  const OPEN_STATUSES = ["queued", "claimed", "dispatched"];
+
+  /* ---------------------------------------------------------------- words ---- */
+
+  const STATUS = {
+    queued: "En attente",
+    claimed: "Pris en charge",
+    dispatched: "Expédié",
+    done: "Terminé",
+    cancelled: "Annulé",
+  };
+  const NEED = {
+    broken: "Lunettes cassées",
+    lost: "Lunettes perdues",
+    unsuitable: "Plus adaptées",
+    other: "Autre",
+  };
+  const MODE = { visit: "Visite", shipment: "Envoi" };
+  const CHANNEL = { telegram: "Telegram", webchat: "Web", terminal: "Terminal", whatsapp: "WhatsApp" };
+  const PRIORITY = {
+    health: "Soignant(e) / santé",
+    food_retail: "Commerce alimentaire",
+    delivery: "Livreur / livreuse",
+    firefighter: "Pompier",
+    other: "Autre mobilisé(e)",
+  };
+  const OWNER = {
+    bot: "avec le bot",
+    queue: "en attente d'un conseiller",
+    closed: "terminée",
+  };
+  const PURPOSE = { home_visit: "visite à domicile", visit: "visite à domicile" };
+  const AUTHOR = { client: "Client", bot: "Bot", operator: "Conseiller" };
+
+  /* ---------------------------------------------------------------- elements ---- */
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    booting: $("booting"),
+    loginScreen: $("login-screen"),
+    loginForm: $("login-form"),
+    loginName: $("login-name"),
+    loginPassword: $("login-password"),
+    loginSubmit: $("login-submit"),
+    loginError: $("login-error"),
+    loginNotice: $("login-notice"),
+    consoleScreen: $("console-screen"),
+    live: $("live"),
+    liveText: $("live-text"),
+    meName: $("me-name"),
+    meRole: $("me-role"),
+    logout: $("logout"),
+    banner: $("banner"),
+    cannedAdminOpen: $("canned-admin-open"),
+    filters: $("filters"),
+    filterMode: $("filter-mode"),
+    filterDepartment: $("filter-department"),
+    filterMine: $("filter-mine"),
+    queue: $("queue"),
+    queueCount: $("queue-count"),
+    queueEmpty: $("queue-empty"),
+    queueError: $("queue-error"),
+    casePane: $("case-pane"),
+    casePlaceholder: $("case-placeholder"),
+    caseLoading: $("case-loading"),
+    caseError: $("case-error"),
+    caseView: $("case-view"),
+    caseBack: $("case-back"),
+    caseClose: $("case-close"),
+    caseReference: $("case-reference"),
+    caseStatus: $("case-status"),
+    caseKind: $("case-kind"),
+    casePriority: $("case-priority"),
+    caseOverdue: $("case-overdue"),
+    caseUnreachable: $("case-unreachable"),
+    caseSub: $("case-sub"),
+    claim: $("act-claim"),
+    release: $("act-release"),
+    dispatch: $("act-dispatch"),
+    done: $("act-done"),
+    handback: $("act-handback"),
+    cancelOpen: $("act-cancel-open"),
+    claimError: $("claim-error"),
+    actionError: $("action-error"),
+    cancelForm: $("cancel-form"),
+    cancelReason: $("cancel-reason"),
+    cancelAbort: $("cancel-abort"),
+    transferForm: $("transfer-form"),
+    transferOperator: $("transfer-operator"),
+    trackingForm: $("tracking-form"),
+    trackingInput: $("tracking-input"),
+    cName: $("c-name"),
+    cPhone: $("c-phone"),
+    cAddress: $("c-address"),
+    cSlot: $("c-slot"),
+    cNeed: $("c-need"),
+    cMode: $("c-mode"),
+    cChannel: $("c-channel"),
+    cConsent: $("c-consent"),
+    cConversation: $("c-conversation"),
+    cTrackingRow: $("c-tracking-row"),
+    cTracking: $("c-tracking"),
+    cCancelRow: $("c-cancel-row"),
+    cCancel: $("c-cancel"),
+    cDates: $("c-dates"),
+    cPrescription: $("c-prescription"),
+    transcript: $("transcript"),
+    announce: $("announce"),
+    replyForm: $("reply-form"),
+    replyText: $("reply-text"),
+    replySend: $("reply-send"),
+    replyError: $("reply-error"),
+    replyOff: $("reply-off"),
+    cannedSelect: $("canned-select"),
+    notes: $("notes"),
+    noteForm: $("note-form"),
+    noteText: $("note-text"),
+    noteAdd: $("note-add"),
+    noteError: $("note-error"),
+    cannedAdmin: $("canned-admin"),
+    cannedAdminClose: $("canned-admin-close"),
+    cannedList: $("canned-list"),
+    cannedForm: $("canned-form"),
+    cannedTitle: $("canned-title"),
+    cannedText: $("canned-text"),
+    cannedAdd: $("canned-add"),
+    cannedError: $("canned-error"),
+  };
+
+  const state = {
+    me: null, // Operator
+    csrf: null, // in memory only
+    cases: [], // CaseSummary[] as last fetched
+    fetchedAt: 0, // performance.now() of that fetch: waiting_s + elapsed = waiting time
+    overdueAfter: null, // overdue_after_s
+    queueTimer: 0,
+    queueAbort: null,
+    queueLoaded: false,
+    caseId: null, // the open case (from #case=ID)
+    detail: null, // its CaseDetail
+    caseTimer: 0,
+    caseAbort: null,
+    caseGeneration: 0,
+    shown: new Map(), // message id -> element of the open transcript
+    drafts: new Map(), // case id -> unsent reply text
+    canned: [],
+    operators: [],
+    source: null, // the EventSource
+    sourceCase: null, // the case it was opened for
+    sourceRetry: 0,
+    sourceTimer: 0,
+    tick: 0,
+    busy: false, // an action is in flight
+    loginTimer: 0,
+  };
+
+  /* ---------------------------------------------------------------- helpers ---- */
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  function setError(node, text) {
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  function make(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => window.setTimeout(resolve, ms));
+  }
+
+  /** Only same-origin paths are used as src/href for files served by the API. */
+  function sameOriginUrl(value) {
+    if (typeof value !== "string" || value === "") return null;
+    try {
+      const url = new URL(value, window.location.origin);
+      return url.origin === window.location.origin ? url.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  /** External links (tracking) must be http(s). */
+  function webUrl(value) {
+    if (typeof value !== "string" || value === "") return null;
+    try {
+      const url = new URL(value);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  const timeFormat = new Intl.DateTimeFormat("fr-FR", { hour: "2-digit", minute: "2-digit" });
+  const dayTimeFormat = new Intl.DateTimeFormat("fr-FR", {
+    day: "2-digit",
+    month: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  const fullFormat = new Intl.DateTimeFormat("fr-FR", { dateStyle: "long", timeStyle: "short" });
+  const dateFormat = new Intl.DateTimeFormat("fr-FR", { weekday: "long", day: "numeric", month: "long" });
+
+  function parseDate(value) {
+    if (!value) return null;
+    const d = new Date(value);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+
+  /** "14:32" today, "03/12 14:32" otherwise. */
+  function shortTime(value) {
+    const d = parseDate(value);
+    if (!d) return "";
+    const today = new Date();
+    return d.toDateString() === today.toDateString() ? timeFormat.format(d) : dayTimeFormat.format(d);
+  }
+
+  function longTime(value) {
+    const d = parseDate(value);
+    return d ? fullFormat.format(d) : "";
+  }
+
+  /** A waiting time in seconds, as an operator reads it: "< 1 min", "12 min", "2 h 05", "3 j 4 h". */
+  function duration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 60) return "< 1 min";
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min`;
+    const h = Math.floor(m / 60);
+    if (h < 24) return `${h} h ${String(m % 60).padStart(2, "0")}`;
+    const d = Math.floor(h / 24);
+    return `${d} j ${h % 24} h`;
+  }
+
+  function needLabel(c) {
+    if (c.need && NEED[c.need]) return NEED[c.need];
+    if (c.need) return String(c.need);
+    return c.kind === "advisor" ? "Demande de conseiller" : NEED.other;
+  }
+
+  function urgentLabel(urgent) {
+    if (urgent === true) return "Urgent";
+    if (urgent === false) return "Non urgent";
+    return "";
+  }
+
+  /** The backend sends the slot as text; "2024-12-03 am" style values are made readable. */
+  function slotLabel(slot) {
+    if (!slot) return "";
+    const m = /^(\d{4}-\d{2}-\d{2})[ T]?(am|pm)?$/.exec(String(slot).trim());
+    if (!m) return String(slot);
+    const d = parseDate(`${m[1]}T12:00:00`);
+    if (!d) return String(slot);
+    const part = m[2] === "am" ? " matin" : m[2] === "pm" ? " après-midi" : "";
+    return `${dateFormat.format(d)}${part}`;
+  }
+
+  /** Seconds the case has waited, now: the server's figure plus what elapsed since the fetch. */
+  function waitingNow(c) {
+    const base = Number(c.waiting_s) || 0;
+    return base + (performance.now() - state.fetchedAt) / 1000;
+  }
+
+  function isOverdue(c) {
+    if (c.overdue) return true;
+    // Between two fetches the threshold may be crossed: follow it client-side too.
+    return Boolean(
+      c.mobilised && c.status === "queued" && state.overdueAfter && waitingNow(c) >= state.overdueAfter,
+    );
+  }
+
+  function isAdmin() {
+    return Boolean(state.me && state.me.role === "admin");
+  }
+
+  /* ---------------------------------------------------------------- API ---- */
+
+  class ApiError extends Error {
+    constructor(status, detail, retryAfter) {
+      super(detail || `HTTP ${status}`);
+      this.status = status;
+      this.detail = detail;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  function detailText(body) {
+    if (!body) return "";
+    if (typeof body.detail === "string") return body.detail;
+    // FastAPI validation errors: a list of {msg}.
+    if (Array.isArray(body.detail)) {
+      return body.detail.map((d) => (d && typeof d.msg === "string" ? d.msg : "")).filter(Boolean).join(" ; ");
+    }
+    return "";
+  }
+
+  /**
+   * fetch + JSON. Throws ApiError on a non-2xx answer (status 0 for a network failure).
+   * A 401 outside the login sends the page back to the login form.
+   */
+  async function api(method, path, { body, signal, retried } = {}) {
+    const headers = { Accept: "application/json" };
+    const write = method !== "GET";
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (write && state.csrf) headers["X-CSRF-Token"] = state.csrf;
+    let res;
+    try {
+      res = await fetch(`${API}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "same-origin",
+        cache: "no-store",
+        signal,
+      });
+    } catch (error) {
+      if (error && error.name === "AbortError") throw error;
+      throw new ApiError(0, "Serveur injoignable. Vérifiez la connexion et réessayez.");
+    }
+    if (res.status === 204) return null;
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (_) {
+      data = null;
+    }
+    if (res.ok) return data;
+    const detail = detailText(data);
+    if (res.status === 401 && path !== "/login" && path !== "/me") {
+      sessionLost();
+    }
+    // A 403 may be a stale CSRF token (session renewed in another tab): refresh it once.
+    if (res.status === 403 && write && !retried && path !== "/login") {
+      const before = state.csrf;
+      try {
+        const me = await api("GET", "/me");
+        state.csrf = me.csrf;
+        if (me.csrf !== before) return api(method, path, { body, signal, retried: true });
+      } catch (_) {
+        /* fall through to the original error */
+      }
+    }
+    throw new ApiError(res.status, detail, res.headers.get("Retry-After"));
+  }
+
+  function messageFor(error, fallback) {
+    if (!(error instanceof ApiError)) return fallback;
+    if (error.status === 0) return error.detail;
+    if (error.status === 403 && !error.detail) return "Action non autorisée.";
+    if (error.status >= 500) return "Erreur du serveur. Réessayez dans un instant.";
+    return error.detail ? `${fallback} ${error.detail}` : fallback.replace(/\s*:$/, ".");
+  }
+
+  /* ---------------------------------------------------------------- login ---- */
+
+  function showLogin(notice) {
+    stopLive();
+    window.clearInterval(state.tick);
+    state.me = null;
+    state.csrf = null;
+    // Forget the open case but keep #case=ID: signing in again reopens it.
+    closeCase({ updateHash: false });
+    state.cases = [];
+    state.queueLoaded = false;
+    if (state.queueAbort) state.queueAbort.abort();
+    window.clearTimeout(state.queueTimer);
+    el.queue.replaceChildren();
+    show(el.booting, false);
+    show(el.consoleScreen, false);
+    show(el.loginScreen, true);
+    if (el.cannedAdmin.open) el.cannedAdmin.close();
+    el.loginNotice.textContent = notice || "";
+    el.loginPassword.value = "";
+    el.loginName.focus();
+  }
+
+  function sessionLost() {
+    if (!state.me) return;
+    showLogin("Votre session a expiré : reconnectez-vous.");
+  }
+
+  function startLoginCountdown(seconds) {
+    window.clearInterval(state.loginTimer);
+    let left = Math.max(1, Math.ceil(seconds));
+    const render = () => {
+      setError(el.loginError, `Trop de tentatives, réessayez dans ${left} s`);
+      el.loginSubmit.disabled = true;
+    };
+    render();
+    state.loginTimer = window.setInterval(() => {
+      left -= 1;
+      if (left <= 0) {
+        window.clearInterval(state.loginTimer);
+        el.loginSubmit.disabled = false;
+        setError(el.loginError, "");
+        return;
+      }
+      render();
+    }, 1000);
+  }
+
+  async function onLogin(event) {
+    event.preventDefault();
+    const name = el.loginName.value.trim();
+    const password = el.loginPassword.value;
+    if (!name || !password) {
+      setError(el.loginError, "Indiquez votre nom et votre mot de passe.");
+      (name ? el.loginPassword : el.loginName).focus();
+      return;
+    }
+    el.loginSubmit.disabled = true;
+    setError(el.loginError, "");
+    try {
+      const data = await api("POST", "/login", { body: { name, password } });
+      el.loginPassword.value = "";
+      el.loginNotice.textContent = "";
+      el.loginSubmit.disabled = false;
+      enterConsole(data);
+    } catch (error) {
+      el.loginPassword.value = "";
+      el.loginSubmit.disabled = false;
+      if (error instanceof ApiError && error.status === 401) {
+        setError(el.loginError, "Nom ou mot de passe incorrect");
+      } else if (error instanceof ApiError && error.status === 429) {
+        const wait = Number.parseInt(error.retryAfter || "", 10);
+        startLoginCountdown(Number.isFinite(wait) ? wait : 60);
+      } else {
+        setError(el.loginError, messageFor(error, "Connexion impossible."));
+      }
+      el.loginPassword.focus();
+    }
+  }
+
+  async function onLogout() {
+    el.logout.disabled = true;
+    try {
+      await api("POST", "/logout");
+    } catch (_) {
+      /* signed out locally anyway */
+    }
+    el.logout.disabled = false;
+    showLogin("Vous êtes déconnecté(e).");
+    state.drafts.clear(); // after showLogin, which saves the open draft
+    if (hashCaseId()) clearHash();
+  }
+
+  /* ---------------------------------------------------------------- console ---- */
+
+  function enterConsole(data) {
+    state.me = data.operator;
+    state.csrf = data.csrf;
+    show(el.booting, false);
+    show(el.loginScreen, false);
+    show(el.consoleScreen, true);
+    setError(el.loginError, "");
+    el.meName.textContent = state.me.name;
+    el.meName.title = `Connecté(e) en tant que ${state.me.name}`;
+    show(el.meRole, isAdmin());
+    show(el.cannedAdminOpen, isAdmin());
+    restoreFilters();
+    window.clearInterval(state.tick);
+    state.tick = window.setInterval(refreshTimes, TICK_MS);
+    loadCanned();
+    loadOperators();
+    fetchQueue();
+    routeFromHash();
+    startLive();
+  }
+
+  function setBanner(text) {
+    setError(el.banner, text);
+  }
+
+  /* ---------------------------------------------------------------- filters ---- */
+
+  function readFilters() {
+    const statuses = [...el.filters.querySelectorAll('input[name="status"]:checked')].map((i) => i.value);
+    return {
+      statuses,
+      mode: el.filterMode.value,
+      department: el.filterDepartment.value.trim().toUpperCase(),
+      mine: el.filterMine.checked,
+    };
+  }
+
+  function saveFilters() {
+    try {
+      window.localStorage.setItem(FILTER_KEY, JSON.stringify(readFilters()));
+    } catch (_) {
+      /* storage blocked: filters just reset on reload */
+    }
+  }
+
+  function restoreFilters() {
+    let saved = null;
+    try {
+      saved = JSON.parse(window.localStorage.getItem(FILTER_KEY) || "null");
+    } catch (_) {
+      saved = null;
+    }
+    if (!saved || typeof saved !== "object") return;
+    if (Array.isArray(saved.statuses)) {
+      for (const box of el.filters.querySelectorAll('input[name="status"]')) {
+        box.checked = saved.statuses.includes(box.value);
+      }
+    }
+    if (typeof saved.mode === "string" && [...el.filterMode.options].some((o) => o.value === saved.mode)) {
+      el.filterMode.value = saved.mode;
+    }
+    if (typeof saved.department === "string") el.filterDepartment.value = saved.department.slice(0, 3);
+    el.filterMine.checked = Boolean(saved.mine);
+  }
+
+  function queueQuery() {
+    const f = readFilters();
+    const params = new URLSearchParams();
+    // No box ticked means "the default" (the open statuses), as the API does without ?status.
+    for (const s of f.statuses) params.append("status", s);
+    if (f.mode) params.set("mode", f.mode);
+    if (f.department) params.set("department", f.department);
+    if (f.mine) params.set("mine", "true");
+    const q = params.toString();
+    return q ? `?${q}` : "";
+  }
+
+  let departmentTimer = 0;
+  function onFiltersChanged(event) {
+    saveFilters();
+    if (event && event.target === el.filterDepartment) {
+      window.clearTimeout(departmentTimer);
+      departmentTimer = window.setTimeout(fetchQueue, 350);
+      return;
+    }
+    fetchQueue();
+  }
+
+  /* ---------------------------------------------------------------- queue ---- */
+
+  function scheduleQueue() {
+    window.clearTimeout(state.queueTimer);
+    state.queueTimer = window.setTimeout(fetchQueue, QUEUE_DEBOUNCE_MS);
+  }
+
+  async function fetchQueue() {
+    window.clearTimeout(state.queueTimer);
+    if (!state.me) return;
+    if (state.queueAbort) state.queueAbort.abort();
+    const abort = new AbortController();
+    state.queueAbort = abort;
+    try {
+      const data = await api("GET", `/cases${queueQuery()}`, { signal: abort.signal });
+      if (abort !== state.queueAbort) return;
+      state.queueAbort = null;
+      state.cases = Array.isArray(data.cases) ? data.cases : [];
+      state.overdueAfter = Number(data.overdue_after_s) || null;
+      state.fetchedAt = performance.now();
+      state.queueLoaded = true;
+      setError(el.queueError, "");
+      renderQueue();
+    } catch (error) {
+      if (error && error.name === "AbortError") return;
+      if (abort === state.queueAbort) state.queueAbort = null;
+      if (error instanceof ApiError && error.status === 401) return;
+      setError(el.queueError, messageFor(error, "La file n'a pas pu être chargée."));
+      // Try again a little later; a queue event will also trigger a refetch.
+      window.clearTimeout(state.queueTimer);
+      state.queueTimer = window.setTimeout(fetchQueue, 5000);
+    }
+  }
+
+  function badge(text, className) {
+    return make("span", `badge ${className || ""}`.trim(), text);
+  }
+
+  function queueRow(c) {
+    const li = make("li", "queue-item");
+    const a = make("a", "queue-row");
+    a.href = `#case=${encodeURIComponent(c.id)}`;
+    a.dataset.testid = "queue-row";
+    a.dataset.caseId = c.id;
+    a.dataset.reference = c.reference || "";
+    a.dataset.status = c.status || "";
+    const overdue = isOverdue(c);
+    a.classList.toggle("overdue", overdue);
+    a.classList.toggle("mobilised", Boolean(c.mobilised));
+    a.classList.toggle("selected", c.id === state.caseId);
+    if (c.id === state.caseId) a.setAttribute("aria-current", "true");
+
+    const top = make("span", "row-top");
+    top.append(make("span", "row-ref", c.reference || "—"));
+    if (c.mobilised) top.append(badge("Prioritaire", "priority"));
+    if (overdue) top.append(badge("En retard", "overdue"));
+    if (c.reachable === false) top.append(badge("Injoignable", "unreachable"));
+    const wait = make("span", "row-wait", duration(waitingNow(c)));
+    wait.dataset.role = "waiting";
+    wait.title = "Temps d'attente depuis la création";
+    top.append(wait);
+
+    const mid = make("span", "row-mid");
+    mid.append(make("span", "row-need", needLabel(c)));
+    const urgent = urgentLabel(c.urgent);
+    if (urgent) mid.append(make("span", `row-urgent ${c.urgent ? "yes" : "no"}`, urgent));
+    if (c.mode) mid.append(make("span", "row-mode", MODE[c.mode] || String(c.mode)));
+    if (c.department) mid.append(make("span", "row-dept", `Dép. ${c.department}`));
+
+    const bottom = make("span", "row-bottom");
+    bottom.append(channelPill(c.channel));
+    bottom.append(make("span", `row-status s-${c.status}`, STATUS[c.status] || String(c.status || "")));
+    if (c.claimed_by) {
+      const mine = state.me && c.claimed_by === state.me.name;
+      bottom.append(make("span", `row-claimed${mine ? " mine" : ""}`, mine ? "pris par moi" : `pris par ${c.claimed_by}`));
+    }
+
+    a.append(top, mid, bottom);
+    li.append(a);
+    return li;
+  }
+
+  function channelPill(channel) {
+    const known = Object.prototype.hasOwnProperty.call(CHANNEL, channel);
+    const pill = make("span", `channel ch-${known ? channel : "other"}`);
+    const icon = document.createElement("img");
+    icon.className = "channel-icon";
+    icon.src = `/static/console/ch-${known ? channel : "other"}.svg`;
+    icon.alt = "";
+    icon.width = 16;
+    icon.height = 16;
+    pill.append(icon, make("span", "channel-name", known ? CHANNEL[channel] : String(channel || "?")));
+    return pill;
+  }
+
+  function renderQueue() {
+    const hadFocus = el.queue.contains(document.activeElement) ? document.activeElement.dataset.caseId : null;
+    const rows = state.cases.map(queueRow);
+    el.queue.replaceChildren(...rows);
+    show(el.queueEmpty, state.queueLoaded && rows.length === 0);
+    const queued = state.cases.filter((c) => c.status === "queued").length;
+    const overdue = state.cases.filter(isOverdue).length;
+    let count = `${state.cases.length} cas`;
+    if (queued) count += ` · ${queued} en attente`;
+    if (overdue) count += ` · ${overdue} en retard`;
+    el.queueCount.textContent = count;
+    el.queueCount.classList.toggle("alert", overdue > 0);
+    document.title = queued ? `(${queued}) Console optibot` : "Console optibot";
+    if (hadFocus) {
+      const again = el.queue.querySelector(`a[data-case-id="${CSS.escape(hadFocus)}"]`);
+      if (again) again.focus({ preventScroll: true });
+    }
+  }
+
+  /** Every 30 s: waiting times and the overdue highlight follow the clock without a refetch. */
+  function refreshTimes() {
+    if (!state.queueLoaded) return;
+    // Without the live stream, poll: nothing else would bring new cases.
+    if (!state.source || state.source.readyState !== EventSource.OPEN) fetchQueue();
+    renderQueue();
+    if (state.detail) renderCaseHeader(state.detail);
+  }
+
+  /* ---------------------------------------------------------------- routing ---- */
+
+  function hashCaseId() {
+    const m = /^#case=([^&]+)/.exec(window.location.hash);
+    if (!m) return null;
+    try {
+      return decodeURIComponent(m[1]);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function routeFromHash() {
+    if (!state.me) return;
+    const id = hashCaseId();
+    if (id === state.caseId) return;
+    if (id) openCase(id);
+    else closeCase({ updateHash: false });
+  }
+
+  function clearHash() {
+    const url = `${window.location.pathname}${window.location.search}`;
+    window.history.pushState(null, "", url);
+  }
+
+  /* ---------------------------------------------------------------- case ---- */
+
+  function saveDraft() {
+    if (state.caseId) {
+      const text = el.replyText.value;
+      if (text) state.drafts.set(state.caseId, text);
+      else state.drafts.delete(state.caseId);
+    }
+  }
+
+  function openCase(id) {
+    saveDraft();
+    state.caseId = id;
+    state.detail = null;
+    state.shown.clear();
+    el.transcript.replaceChildren();
+    el.announce.replaceChildren();
+    el.notes.replaceChildren();
+    el.replyText.value = state.drafts.get(id) || "";
+    el.noteText.value = "";
+    el.trackingInput.value = "";
+    el.cancelReason.value = "";
+    el.cannedSelect.value = "";
+    showCancelForm(false);
+    [el.claimError, el.actionError, el.replyError, el.noteError, el.caseError].forEach((n) => setError(n, ""));
+    show(el.casePlaceholder, false);
+    show(el.caseView, false);
+    show(el.caseLoading, true);
+    document.body.classList.add("case-open");
+    for (const row of el.queue.querySelectorAll(".queue-row")) {
+      const on = row.dataset.caseId === id;
+      row.classList.toggle("selected", on);
+      if (on) row.setAttribute("aria-current", "true");
+      else row.removeAttribute("aria-current");
+    }
+    fetchCase();
+    restartLive();
+    // One column: the queue row that had the focus is now hidden; move on to the case.
+    if (narrow() && (el.queue.contains(document.activeElement) || document.activeElement === document.body)) {
+      el.casePane.focus({ preventScroll: true });
+    }
+  }
+
+  function narrow() {
+    return window.matchMedia("(max-width: 999px)").matches;
+  }
+
+  function closeCase({ updateHash }) {
+    saveDraft();
+    const was = state.caseId;
+    state.caseId = null;
+    state.detail = null;
+    state.caseGeneration += 1;
+    if (state.caseAbort) state.caseAbort.abort();
+    state.shown.clear();
+    el.transcript.replaceChildren();
+    show(el.caseView, false);
+    show(el.caseLoading, false);
+    setError(el.caseError, "");
+    show(el.casePlaceholder, true);
+    document.body.classList.remove("case-open");
+    for (const row of el.queue.querySelectorAll(".queue-row.selected")) {
+      row.classList.remove("selected");
+      row.removeAttribute("aria-current");
+    }
+    if (updateHash && hashCaseId()) clearHash();
+    if (was !== null && state.me) restartLive();
+    if (was) {
+      const row = el.queue.querySelector(`a[data-case-id="${CSS.escape(was)}"]`);
+      if (row && narrow()) row.focus({ preventScroll: false });
+    }
+  }
+
+  function scheduleCase() {
+    window.clearTimeout(state.caseTimer);
+    state.caseTimer = window.setTimeout(() => fetchCase(), CASE_DEBOUNCE_MS);
+  }
+
+  async function fetchCase() {
+    window.clearTimeout(state.caseTimer);
+    const id = state.caseId;
+    const first = !state.detail; // the first render of a case scrolls to its latest message
+    if (!id || !state.me) return;
+    if (state.caseAbort) state.caseAbort.abort();
+    const abort = new AbortController();
+    state.caseAbort = abort;
+    const generation = state.caseGeneration;
+    try {
+      const detail = await api("GET", `/cases/${encodeURIComponent(id)}`, { signal: abort.signal });
+      if (abort !== state.caseAbort || generation !== state.caseGeneration || id !== state.caseId) return;
+      state.caseAbort = null;
+      applyDetail(detail, { scrollToEnd: first });
+    } catch (error) {
+      if (error && error.name === "AbortError") return;
+      if (abort === state.caseAbort) state.caseAbort = null;
+      if (id !== state.caseId || (error instanceof ApiError && error.status === 401)) return;
+      show(el.caseLoading, false);
+      if (error instanceof ApiError && error.status === 404) {
+        show(el.caseView, false);
+        setError(el.caseError, "Ce cas n'existe pas ou n'est plus accessible.");
+      } else if (state.detail) {
+        setError(el.actionError, messageFor(error, "Le dossier n'a pas pu être mis à jour."));
+      } else {
+        setError(el.caseError, messageFor(error, "Le dossier n'a pas pu être chargé."));
+      }
+    }
+  }
+
+  function applyDetail(detail, { scrollToEnd }) {
+    if (!detail || detail.id !== state.caseId) return;
+    state.detail = detail;
+    show(el.caseLoading, false);
+    setError(el.caseError, "");
+    show(el.caseView, true);
+    renderCaseHeader(detail);
+    renderActions(detail);
+    renderClient(detail);
+    renderMessages(Array.isArray(detail.messages) ? detail.messages : [], { live: !scrollToEnd, scrollToEnd });
+    renderNotes(Array.isArray(detail.notes) ? detail.notes : []);
+    // Keep the queue row in step at once (status, claimed by), before the queue event arrives.
+    const i = state.cases.findIndex((c) => c.id === detail.id);
+    if (i >= 0) {
+      const merged = { ...state.cases[i] };
+      for (const key of Object.keys(merged)) if (key in detail && key !== "waiting_s") merged[key] = detail[key];
+      state.cases[i] = merged;
+      renderQueue();
+    }
+  }
+
+  function renderCaseHeader(d) {
+    el.caseReference.textContent = d.reference || "—";
+    el.caseStatus.textContent = STATUS[d.status] || String(d.status || "");
+    el.caseStatus.className = `badge status s-${d.status}`;
+    show(el.caseKind, d.kind === "advisor");
+    show(el.casePriority, Boolean(d.mobilised));
+    el.casePriority.textContent = d.mobilised
+      ? `Prioritaire${d.priority && PRIORITY[d.priority] ? ` — ${PRIORITY[d.priority]}` : ""}`
+      : "";
+    const summary = state.cases.find((c) => c.id === d.id);
+    show(el.caseOverdue, isOverdue(summary || d));
+    show(el.caseUnreachable, d.reachable === false);
+    const parts = [];
+    const wait = summary ? waitingNow(summary) : Number(d.waiting_s) || 0;
+    parts.push(`Créé ${shortTime(d.created_at)} · attend depuis ${duration(wait)}`);
+    if (d.claimed_by) {
+      parts.push(state.me && d.claimed_by === state.me.name ? "pris en charge par moi" : `pris en charge par ${d.claimed_by}`);
+    }
+    el.caseSub.textContent = parts.join(" · ");
+  }
+
+  function renderActions(d) {
+    const open = OPEN_STATUSES.includes(d.status);
+    const mine = Boolean(d.mine);
+    const talking = d.conversation && d.conversation.owner === "operator";
+    // Also on an open case held by someone else: a racing operator's click (or a view that has
+    // not caught up yet) gets the server's 409 answer ("déjà pris en charge par …") in claim-error.
+    show(el.claim, d.status === "queued" || (open && !mine && Boolean(d.claimed_by)));
+    show(el.release, mine && d.status === "claimed");
+    show(el.dispatch, mine && d.status === "claimed");
+    show(el.done, mine && d.status === "dispatched");
+    show(el.handback, mine && open && Boolean(talking));
+    const canCancel = open && (mine || isAdmin());
+    show(el.cancelOpen, canCancel);
+    if (!canCancel) showCancelForm(false);
+
+    show(el.transferForm, mine && open);
+    if (mine && open) fillOperators();
+    show(el.trackingForm, mine && open);
+
+    const canReply = mine && open;
+    show(el.replyForm, canReply);
+    if (canReply && !talking) {
+      el.replyOff.textContent = "La conversation n'est plus avec vous : le client ne recevra ce message que si son canal le permet.";
+    }
+    show(el.replyOff, !canReply || !talking);
+    if (!canReply) {
+      if (!open) el.replyOff.textContent = "Ce cas est clos : plus de réponse possible.";
+      else if (d.claimed_by && !mine) el.replyOff.textContent = `Seul ${d.claimed_by} peut répondre au client.`;
+      else el.replyOff.textContent = "Prenez le cas en charge pour répondre au client.";
+    } else if (talking) {
+      show(el.replyOff, false);
+    }
+    for (const b of [el.claim, el.release, el.dispatch, el.done, el.handback, el.cancelOpen]) b.disabled = state.busy;
+  }
+
+  function fact(node, value, fallback) {
+    node.replaceChildren();
+    if (value === null || value === undefined || value === "") {
+      node.append(make("span", "muted", fallback || "—"));
+    } else {
+      node.textContent = String(value);
+    }
+  }
+
+  function renderClient(d) {
+    fact(el.cName, d.contact_name);
+    el.cPhone.replaceChildren();
+    if (d.contact_phone) {
+      const a = make("a", "phone", d.contact_phone);
+      a.href = `tel:${String(d.contact_phone).replace(/[^0-9+]/g, "")}`;
+      el.cPhone.append(a);
+    } else {
+      el.cPhone.append(make("span", "muted", "—"));
+    }
+    const address = [d.address, d.address && d.postal_code && !String(d.address).includes(d.postal_code) ? d.postal_code : null]
+      .filter(Boolean)
+      .join(", ");
+    fact(el.cAddress, address || (d.postal_code ? d.postal_code : ""));
+    if (d.department) el.cAddress.append(make("span", "muted", ` (dép. ${d.department})`));
+    fact(el.cSlot, slotLabel(d.slot));
+    const need = [needLabel(d), urgentLabel(d.urgent)].filter(Boolean).join(" · ");
+    fact(el.cNeed, need);
+    fact(el.cMode, d.mode ? MODE[d.mode] || d.mode : "");
+    el.cChannel.replaceChildren(channelPill(d.channel));
+    if (d.reachable === false) el.cChannel.append(make("span", "badge unreachable", "Injoignable"));
+
+    el.cConsent.replaceChildren();
+    if (d.consent && typeof d.consent === "object") {
+      const c = d.consent;
+      const purpose = PURPOSE[c.purpose] || c.purpose || "";
+      const text = `Accord pour ${purpose || "—"} (texte ${c.wording_version || "?"}), donné le ${longTime(c.given_at) || "?"}`;
+      el.cConsent.append(make("span", "consent", text));
+    } else {
+      el.cConsent.append(make("span", "muted", "pas de consentement"));
+    }
+
+    const conv = d.conversation || {};
+    let convText = OWNER[conv.owner] || String(conv.owner || "—");
+    if (conv.owner === "operator") {
+      convText = conv.operator && state.me && conv.operator === state.me.name ? "avec moi" : `avec ${conv.operator || "un conseiller"}`;
+    }
+    fact(el.cConversation, convText);
+
+    const hasTracking = Boolean(d.tracking_number);
+    show(el.cTrackingRow, hasTracking);
+    el.cTracking.replaceChildren();
+    if (hasTracking) {
+      const href = webUrl(d.tracking_url);
+      if (href) {
+        const a = make("a", "", d.tracking_number);
+        a.href = href;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        el.cTracking.append(a);
+      } else {
+        el.cTracking.textContent = d.tracking_number;
+      }
+    }
+    const cancelled = Boolean(d.cancel_reason);
+    show(el.cCancelRow, cancelled);
+    el.cCancel.textContent = cancelled ? d.cancel_reason : "";
+
+    const dates = [`créé ${longTime(d.created_at)}`];
+    if (d.first_response_at) dates.push(`première réponse ${longTime(d.first_response_at)}`);
+    if (d.done_at) dates.push(`terminé ${longTime(d.done_at)}`);
+    el.cDates.textContent = dates.join(" · ");
+
+    renderPrescription(d);
+  }
+
+  function renderPrescription(d) {
+    const box = el.cPrescription;
+    const p = d.prescription;
+    const url = p ? sameOriginUrl(p.url) : null;
+    // Do not reload the same image on every refetch.
+    if (box.dataset.url === (url || "") && box.dataset.kind === ((p && p.kind) || "")) return;
+    box.dataset.url = url || "";
+    box.dataset.kind = (p && p.kind) || "";
+    box.replaceChildren();
+    if (!p || !url) {
+      box.append(make("p", "muted", "Pas d'ordonnance"));
+      return;
+    }
+    if (p.kind === "image") {
+      const link = make("a", "prescription-link");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.title = "Ouvrir l'ordonnance en grand";
+      const img = document.createElement("img");
+      img.className = "prescription-img";
+      img.alt = "Ordonnance envoyée par le client";
+      img.loading = "lazy";
+      img.decoding = "async";
+      img.src = url;
+      img.addEventListener("error", () => {
+        link.replaceChildren(make("span", "form-error", "L'image de l'ordonnance n'a pas pu être chargée. Cliquez pour l'ouvrir."));
+      });
+      link.append(img);
+      box.append(link);
+    } else {
+      const a = make("a", "btn pdf-link", "Ouvrir l'ordonnance (PDF)");
+      a.href = url;
+      a.target = "_blank";
+      a.rel = "noopener";
+      box.append(a);
+    }
+  }
+
+  /* ---------------------------------------------------------------- transcript ---- */
+
+  function nearBottom(node) {
+    return node.scrollHeight - node.scrollTop - node.clientHeight < 60;
+  }
+
+  function deliveryOf(m) {
+    if (m.direction !== "out") return null;
+    if (m.failed_at) return { cls: "failed", text: m.error ? `Échec : ${m.error}` : "Échec de l'envoi" };
+    if (m.sent_at) return { cls: "sent", text: "Envoyé" };
+    return { cls: "pending", text: "En attente d'envoi" };
+  }
+
+  function authorLabel(m) {
+    if (m.author === "operator") return m.operator ? `${m.operator} (conseiller)` : AUTHOR.operator;
+    return AUTHOR[m.author] || String(m.author || "");
+  }
+
+  function messageNode(m) {
+    const row = make("div", `msg-row ${m.direction === "in" ? "in" : "out"} by-${m.author}`);
+    row.dataset.testid = "message";
+    row.dataset.id = String(m.id);
+    row.dataset.direction = String(m.direction || "");
+    row.dataset.author = String(m.author || "");
+    if (m.operator) row.dataset.operator = String(m.operator);
+    const bubble = make("div", "bubble");
+    const meta = make("div", "meta");
+    meta.append(make("span", "author", authorLabel(m)));
+    const time = make("time", "time", shortTime(m.created_at));
+    if (m.created_at) time.dateTime = String(m.created_at);
+    time.title = longTime(m.created_at);
+    meta.append(time);
+    const text = make("div", "text");
+    if (m.text === null || m.text === undefined || m.text === "") {
+      text.append(make("span", "muted", "(message sans texte)"));
+    } else {
+      text.textContent = String(m.text);
+    }
+    bubble.append(meta, text);
+    const status = make("div", "delivery");
+    status.dataset.role = "delivery";
+    bubble.append(status);
+    row.append(bubble);
+    updateDelivery(row, m);
+    return row;
+  }
+
+  function updateDelivery(row, m) {
+    const status = row.querySelector('[data-role="delivery"]');
+    const d = deliveryOf(m);
+    if (!d) {
+      status.hidden = true;
+      return;
+    }
+    status.hidden = false;
+    status.className = `delivery ${d.cls}`;
+    status.textContent = d.text;
+    row.dataset.delivery = d.cls;
+  }
+
+  /** Inserts a message at its place (ids grow with time); updates it if already shown. */
+  function addMessage(m, { live }) {
+    const id = Number(m.id);
+    if (!Number.isFinite(id)) return false;
+    const existing = state.shown.get(id);
+    if (existing) {
+      updateDelivery(existing, m);
+      return false;
+    }
+    const node = messageNode(m);
+    let before = null;
+    for (const [otherId, other] of state.shown) {
+      if (otherId > id && (!before || Number(before.dataset.id) > otherId)) before = other;
+    }
+    el.transcript.insertBefore(node, before);
+    state.shown.set(id, node);
+    if (live && m.direction === "in") {
+      const line = make("p", "", `Nouveau message du client : ${m.text || ""}`);
+      el.announce.append(line);
+      while (el.announce.childElementCount > 3) el.announce.firstElementChild.remove();
+      node.classList.add("fresh");
+    }
+    return true;
+  }
+
+  function renderMessages(messages, { live, scrollToEnd }) {
+    const stick = scrollToEnd || nearBottom(el.transcript);
+    if (messages.length === 0 && state.shown.size === 0) {
+      el.transcript.replaceChildren(make("p", "muted empty-transcript", "Aucun message."));
+    } else {
+      const placeholder = el.transcript.querySelector(".empty-transcript");
+      if (placeholder && messages.length) placeholder.remove();
+    }
+    for (const m of messages) addMessage(m, { live });
+    if (stick) el.transcript.scrollTop = el.transcript.scrollHeight;
+  }
+
+  function onLiveMessage(m) {
+    if (!m || !state.caseId) return;
+    if (!state.detail) {
+      // The case is still loading: its fetch will bring this message.
+      return;
+    }
+    const stick = nearBottom(el.transcript);
+    const placeholder = el.transcript.querySelector(".empty-transcript");
+    if (placeholder) placeholder.remove();
+    addMessage(m, { live: true });
+    if (stick) el.transcript.scrollTop = el.transcript.scrollHeight;
+  }
+
+  /* ---------------------------------------------------------------- notes ---- */
+
+  function renderNotes(notes) {
+    const items = notes.map((n) => {
+      const li = make("li", "note");
+      li.dataset.testid = "note";
+      const meta = make("div", "meta");
+      meta.append(make("span", "author", n.author || "?"));
+      const time = make("time", "time", shortTime(n.created_at));
+      if (n.created_at) time.dateTime = String(n.created_at);
+      time.title = longTime(n.created_at);
+      meta.append(time);
+      li.append(meta, make("div", "text", n.text || ""));
+      return li;
+    });
+    if (items.length === 0) items.push(make("li", "muted note-empty", "Aucune note."));
+    el.notes.replaceChildren(...items);
+  }
+
+  /* ---------------------------------------------------------------- actions ---- */
+
+  async function runAction(action, body, { errorNode, fallback, button } = {}) {
+    const id = state.caseId;
+    if (!id || state.busy) return null;
+    state.busy = true;
+    const target = errorNode || el.actionError;
+    setError(el.claimError, "");
+    setError(el.actionError, "");
+    if (errorNode) setError(errorNode, "");
+    if (button) button.disabled = true;
+    if (state.detail) renderActions(state.detail);
+    try {
+      const detail = await api("POST", `/cases/${encodeURIComponent(id)}/${action}`, { body });
+      state.busy = false;
+      if (detail && id === state.caseId) applyDetail(detail, { scrollToEnd: false });
+      scheduleQueue();
+      return detail;
+    } catch (error) {
+      state.busy = false;
+      if (id === state.caseId) {
+        if (error instanceof ApiError && error.status === 401) return null;
+        setError(target, messageFor(error, fallback || "L'action a échoué."));
+        // The case may have moved on (409, 403): show what it is now.
+        if (error instanceof ApiError && (error.status === 409 || error.status === 403)) {
+          fetchCase();
+          scheduleQueue();
+        }
+      }
+      return null;
+    } finally {
+      state.busy = false;
+      if (button) button.disabled = false;
+      if (state.detail && id === state.caseId) renderActions(state.detail);
+    }
+  }
+
+  function bindAction(button, action, fallback) {
+    button.addEventListener("click", () => runAction(action, undefined, { fallback, button }));
+  }
+
+  function showCancelForm(visible) {
+    show(el.cancelForm, visible);
+    el.cancelOpen.setAttribute("aria-expanded", String(visible));
+    if (visible) el.cancelReason.focus();
+  }
+
+  async function onCancel(event) {
+    event.preventDefault();
+    const reason = el.cancelReason.value.trim();
+    if (!reason) {
+      setError(el.actionError, "Indiquez le motif de l'annulation.");
+      el.cancelReason.focus();
+      return;
+    }
+    const done = await runAction("cancel", { reason }, { fallback: "Annulation impossible.", button: $("cancel-confirm") });
+    if (done) {
+      el.cancelReason.value = "";
+      showCancelForm(false);
+    }
+  }
+
+  async function onTransfer(event) {
+    event.preventDefault();
+    const operator = el.transferOperator.value;
+    if (!operator) {
+      setError(el.actionError, "Choisissez un conseiller.");
+      el.transferOperator.focus();
+      return;
+    }
+    const done = await runAction("transfer", { operator }, { fallback: "Transfert impossible.", button: $("act-transfer") });
+    if (done) el.transferOperator.value = "";
+  }
+
+  async function onTracking(event) {
+    event.preventDefault();
+    const number = el.trackingInput.value.trim();
+    if (!number) {
+      setError(el.actionError, "Indiquez le numéro de suivi.");
+      el.trackingInput.focus();
+      return;
+    }
+    const done = await runAction("tracking", { number }, { fallback: "Numéro de suivi non enregistré.", button: $("tracking-submit") });
+    if (done) el.trackingInput.value = "";
+  }
+
+  async function onReply(event) {
+    if (event) event.preventDefault();
+    const text = el.replyText.value.trim();
+    if (!text) {
+      setError(el.replyError, "Écrivez un message avant d'envoyer.");
+      el.replyText.focus();
+      return;
+    }
+    const id = state.caseId;
+    el.replySend.disabled = true;
+    const done = await runAction("reply", { text }, { errorNode: el.replyError, fallback: "Message non envoyé.", button: el.replySend });
+    if (done && id === state.caseId) {
+      el.replyText.value = "";
+      state.drafts.delete(id);
+      el.transcript.scrollTop = el.transcript.scrollHeight;
+      el.replyText.focus();
+    }
+  }
+
+  async function onNote(event) {
+    event.preventDefault();
+    const text = el.noteText.value.trim();
+    if (!text) {
+      setError(el.noteError, "La note est vide.");
+      el.noteText.focus();
+      return;
+    }
+    const done = await runAction("notes", { text }, { errorNode: el.noteError, fallback: "Note non enregistrée.", button: el.noteAdd });
+    if (done) el.noteText.value = "";
+  }
+
+  /* ---------------------------------------------------------------- operators & canned ---- */
+
+  async function loadOperators() {
+    try {
+      const data = await api("GET", "/operators");
+      state.operators = Array.isArray(data.operators) ? data.operators : [];
+      fillOperators();
+    } catch (_) {
+      /* the transfer list stays empty; retried when a case is opened */
+    }
+  }
+
+  function fillOperators() {
+    const current = el.transferOperator.value;
+    const owner = state.detail ? state.detail.claimed_by : null;
+    const options = [make("option", "", state.operators.length ? "Choisir un conseiller…" : "Aucun autre conseiller")];
+    options[0].value = "";
+    for (const op of state.operators) {
+      if (state.me && op.name === state.me.name) continue;
+      if (owner && op.name === owner) continue;
+      const o = make("option", "", op.role === "admin" ? `${op.name} (admin)` : op.name);
+      o.value = op.name;
+      options.push(o);
+    }
+    el.transferOperator.replaceChildren(...options);
+    if ([...el.transferOperator.options].some((o) => o.value === current)) el.transferOperator.value = current;
+    if (state.operators.length === 0 && state.me) loadOperatorsLater();
+  }
+
+  let operatorsRetry = 0;
+  function loadOperatorsLater() {
+    if (operatorsRetry) return;
+    operatorsRetry = window.setTimeout(() => {
+      operatorsRetry = 0;
+      loadOperators();
+    }, 5000);
+  }
+
+  async function loadCanned() {
+    try {
+      const data = await api("GET", "/canned");
+      state.canned = Array.isArray(data.replies) ? data.replies : [];
+    } catch (_) {
+      state.canned = [];
+    }
+    renderCanned();
+  }
+
+  function renderCanned() {
+    const first = make("option", "", state.canned.length ? "Choisir une réponse type…" : "Aucune réponse type");
+    first.value = "";
+    const options = [first];
+    for (const r of state.canned) {
+      const o = make("option", "", r.title || "(sans titre)");
+      o.value = String(r.id);
+      o.title = r.text || "";
+      options.push(o);
+    }
+    el.cannedSelect.replaceChildren(...options);
+    el.cannedSelect.disabled = state.canned.length === 0;
+
+    const items = state.canned.map((r) => {
+      const li = make("li", "canned-item");
+      li.dataset.testid = "canned-item";
+      li.dataset.id = String(r.id);
+      const body = make("div", "canned-body");
+      body.append(make("strong", "canned-title", r.title || "(sans titre)"), make("p", "canned-text", r.text || ""));
+      const del = make("button", "btn danger small", "Supprimer");
+      del.type = "button";
+      del.dataset.testid = "canned-delete";
+      del.setAttribute("aria-label", `Supprimer la réponse type « ${r.title || ""} »`);
+      del.addEventListener("click", () => deleteCanned(r, del));
+      li.append(body, del);
+      return li;
+    });
+    if (items.length === 0) items.push(make("li", "muted", "Aucune réponse type pour l'instant."));
+    el.cannedList.replaceChildren(...items);
+  }
+
+  function onCannedPicked() {
+    const id = el.cannedSelect.value;
+    const reply = state.canned.find((r) => String(r.id) === id);
+    el.cannedSelect.value = "";
+    if (!reply) return;
+    const area = el.replyText;
+    const text = String(reply.text || "");
+    if (!area.value.trim()) {
+      area.value = text;
+    } else {
+      // Insert where the cursor is, replacing any selection: the operator keeps what they typed.
+      area.setRangeText(text, area.selectionStart, area.selectionEnd, "end");
+    }
+    area.focus();
+  }
+
+  async function onCannedAdd(event) {
+    event.preventDefault();
+    const title = el.cannedTitle.value.trim();
+    const text = el.cannedText.value.trim();
+    if (!title || !text) {
+      setError(el.cannedError, "Indiquez un titre et un texte.");
+      (title ? el.cannedText : el.cannedTitle).focus();
+      return;
+    }
+    el.cannedAdd.disabled = true;
+    setError(el.cannedError, "");
+    try {
+      await api("POST", "/canned", { body: { title, text } });
+      el.cannedTitle.value = "";
+      el.cannedText.value = "";
+      await loadCanned();
+      el.cannedTitle.focus();
+    } catch (error) {
+      setError(el.cannedError, messageFor(error, "Réponse type non enregistrée."));
+    } finally {
+      el.cannedAdd.disabled = false;
+    }
+  }
+
+  async function deleteCanned(reply, button) {
+    button.disabled = true;
+    setError(el.cannedError, "");
+    try {
+      await api("DELETE", `/canned/${encodeURIComponent(reply.id)}`);
+      await loadCanned();
+      el.cannedTitle.focus();
+    } catch (error) {
+      button.disabled = false;
+      setError(el.cannedError, messageFor(error, "Suppression impossible."));
+    }
+  }
+
+  /* ---------------------------------------------------------------- live events ---- */
+
+  function setLive(status) {
+    el.live.dataset.state = status;
+    el.liveText.textContent = { live: "En direct", connecting: "Connexion…", offline: "Hors ligne, reconnexion…" }[status] || "";
+  }
+
+  function parseData(event) {
+    try {
+      return JSON.parse(event.data || "{}");
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function startLive() {
+    stopLive();
+    if (!state.me) return;
+    const caseId = state.caseId;
+    const url = caseId ? `${API}/events?case=${encodeURIComponent(caseId)}` : `${API}/events`;
+    const source = new EventSource(url, { withCredentials: true });
+    state.source = source;
+    state.sourceCase = caseId;
+    setLive("connecting");
+    let opened = false;
+    source.addEventListener("open", () => {
+      if (source !== state.source) return;
+      state.sourceRetry = 0;
+      setLive("live");
+      setBanner("");
+      // Whatever happened while disconnected: catch up once.
+      if (opened || state.queueLoaded) scheduleQueue();
+      // Messages stored between the case's fetch and this subscription would be missed otherwise.
+      if (state.caseId) scheduleCase();
+      opened = true;
+    });
+    source.addEventListener("queue", () => {
+      if (source === state.source) scheduleQueue();
+    });
+    source.addEventListener("message", (event) => {
+      if (source !== state.source || state.sourceCase !== state.caseId) return;
+      onLiveMessage(parseData(event));
+    });
+    source.addEventListener("case", () => {
+      if (source === state.source && state.caseId && state.sourceCase === state.caseId) scheduleCase();
+    });
+    source.addEventListener("error", () => {
+      if (source !== state.source) return;
+      setLive("offline");
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gave up (HTTP error such as 401): check the session, then retry ourselves.
+        reconnectLater();
+      }
+    });
+  }
+
+  async function reconnectLater() {
+    stopLive();
+    setLive("offline");
+    const delay = Math.min(30000, 1000 * 2 ** state.sourceRetry);
+    state.sourceRetry += 1;
+    window.clearTimeout(state.sourceTimer);
+    state.sourceTimer = window.setTimeout(async () => {
+      if (!state.me) return;
+      try {
+        const me = await api("GET", "/me");
+        state.csrf = me.csrf;
+        startLive();
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) sessionLost();
+        else reconnectLater();
+      }
+    }, delay);
+  }
+
+  function stopLive() {
+    window.clearTimeout(state.sourceTimer);
+    if (state.source) {
+      state.source.close();
+      state.source = null;
+    }
+  }
+
+  function restartLive() {
+    if (!state.me) return;
+    if (state.source && state.sourceCase === state.caseId) return;
+    startLive();
+  }
+
+  /* ---------------------------------------------------------------- boot ---- */
+
+  async function boot() {
+    try {
+      const data = await api("GET", "/me");
+      enterConsole(data);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        showLogin("");
+      } else {
+        show(el.booting, true);
+        el.booting.textContent = "Serveur injoignable. Nouvelle tentative…";
+        await sleep(3000);
+        boot();
+      }
+    }
+  }
+
+  function bind() {
+    el.loginForm.addEventListener("submit", onLogin);
+    el.logout.addEventListener("click", onLogout);
+    el.filters.addEventListener("change", onFiltersChanged);
+    el.filterDepartment.addEventListener("input", onFiltersChanged);
+    el.filters.addEventListener("submit", (event) => {
+      event.preventDefault();
+      fetchQueue();
+    });
+    window.addEventListener("hashchange", routeFromHash);
+    window.addEventListener("popstate", routeFromHash);
+    el.caseBack.addEventListener("click", () => closeCase({ updateHash: true }));
+    el.caseClose.addEventListener("click", () => closeCase({ updateHash: true }));
+
+    el.claim.addEventListener("click", () =>
+      runAction("claim", undefined, { errorNode: el.claimError, fallback: "Impossible de prendre ce cas en charge :", button: el.claim }),
+    );
+    bindAction(el.release, "release", "Impossible de remettre le cas dans la file :");
+    bindAction(el.dispatch, "dispatch", "Impossible de marquer le cas comme expédié :");
+    bindAction(el.done, "done", "Impossible de terminer le cas :");
+    bindAction(el.handback, "handback", "Impossible de rendre la main au bot :");
+    el.cancelOpen.addEventListener("click", () => showCancelForm(el.cancelForm.hidden));
+    el.cancelAbort.addEventListener("click", () => {
+      showCancelForm(false);
+      el.cancelOpen.focus();
+    });
+    el.cancelForm.addEventListener("submit", onCancel);
+    el.transferForm.addEventListener("submit", onTransfer);
+    el.trackingForm.addEventListener("submit", onTracking);
+
+    el.replyForm.addEventListener("submit", onReply);
+    el.replyText.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        onReply();
+      }
+    });
+    el.replyText.addEventListener("input", () => setError(el.replyError, ""));
+    el.cannedSelect.addEventListener("change", onCannedPicked);
+    el.noteForm.addEventListener("submit", onNote);
+
+    el.cannedAdminOpen.addEventListener("click", () => {
+      loadCanned();
+      el.cannedAdmin.showModal();
+      el.cannedTitle.focus();
+    });
+    el.cannedAdminClose.addEventListener("click", () => el.cannedAdmin.close());
+    el.cannedForm.addEventListener("submit", onCannedAdd);
+    el.cannedAdmin.addEventListener("close", () => {
+      setError(el.cannedError, "");
+      el.cannedAdminOpen.focus();
+    });
+
+    // Back from sleep or another tab: the clock moved on and events may have been missed.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && state.me) {
+        fetchQueue();
+        if (state.caseId) scheduleCase();
+      }
+    });
+  }
+
+  bind();
+  boot();
+})();
