@@ -466,7 +466,20 @@ class Console:
     # --- helpers ---------------------------------------------------------------------------------
 
     async def _target(self, connection: AsyncConnection, public_id: str) -> _Target:
-        """The case and its conversation, with the conversation locked like the engine locks it."""
+        """The case and its conversation, with the conversation locked like the engine locks it.
+
+        The first statement writes the case's row: on SQLite it takes the database's write lock
+        (the engine takes it too before it reads a conversation), on PostgreSQL the row's lock,
+        so what is read next cannot change before this transaction ends.
+        """
+        touched = await connection.execute(
+            sa.update(cases)
+            .where(cases.c.public_id == public_id)
+            .values(updated_at=self.clock())
+            .returning(cases.c.id)
+        )
+        if touched.first() is None:
+            raise ConsoleError(404, "cas introuvable")
         row = (
             await connection.execute(
                 sa.select(
