@@ -78,6 +78,7 @@ def build(settings: Settings, channels: Sequence[Channel], *, telegram: bool = F
     engine.on_commit(sender.wake)
     wakeup = Wakeup()
     engine.on_commit(wakeup.notify)
+    sender.on_record(wakeup.notify)
     accounts = Accounts(database, utcnow, session_hours=settings.console_session_hours)
     console = Console(
         database,

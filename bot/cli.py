@@ -169,7 +169,7 @@ async def _cases(settings: Settings, as_json: bool, status: str | None) -> int:
 def _read_password() -> str:
     """From standard input when it is not a terminal (scripts), else asked twice, unseen."""
     if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\n")
+        return sys.stdin.readline().rstrip("\r\n")
     import getpass
 
     first = getpass.getpass("Password: ")

@@ -408,6 +408,8 @@ class Engine:
         elif command is not None and command[0] == "delete_data":
             key = "my_data.after_handoff"
             self._reply(convo, Reply(key, self.catalog.text(language, key)), writes, now)
+            # The advisor sees the request on the case, not only in the transcript.
+            await store.note_erasure_request(connection, convo.conversation_id, now)
         elif not convo.notice_sent and convo.owner == "queue":  # a talking operator answers himself
             convo.notice_sent = True
             key = "silent_notice"

@@ -116,7 +116,12 @@ class OutboxSender:
         self._busy: set[tuple[str, str]] = set()  # recipients with a delivery task running
         self._finished: list[_Outcome] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._listeners: list[Callable[[], None]] = []
         self.sent = 0
+
+    def on_record(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` once deliveries are recorded (sent or failed): live views show it."""
+        self._listeners.append(listener)
 
     def wake(self) -> None:
         self._wake.set()
@@ -316,6 +321,8 @@ class OutboxSender:
                 await connection.execute(sa.update(messages).where(messages.c.id == row.id).values(**values))
                 if error.unreachable and not failure.waiting:
                     await set_reachable(connection, row.channel, row.recipient, reachable=False)
+        for listener in self._listeners:
+            listener()
 
 
 def _by_recipient(rows: list[Pending]) -> dict[tuple[str, str], list[Pending]]:

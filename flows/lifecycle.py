@@ -23,7 +23,8 @@ CASE_TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "claim", "source": "queued", "dest": "claimed"},
     {"trigger": "release", "source": "claimed", "dest": "queued"},
     {"trigger": "dispatch", "source": "claimed", "dest": "dispatched"},
-    {"trigger": "complete", "source": "dispatched", "dest": "done"},
+    # Done straight from claimed: an advisor case, or a question answered, has nothing to dispatch.
+    {"trigger": "complete", "source": ["claimed", "dispatched"], "dest": "done"},
     {"trigger": "cancel", "source": list(OPEN_STATES), "dest": "cancelled"},
 ]
 

@@ -6,6 +6,7 @@ CSRF token in ``X-CSRF-Token`` (403 otherwise).
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from flows.lifecycle import CASE_STATES, OPEN_STATES
 COOKIE = "optibot_console"
 KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 2.0  # changes made by another process are seen this often at worst
+SESSION_CHECK_SECONDS = 5.0  # a stream ends this soon after its session does
 
 
 class Wakeup:
@@ -217,7 +219,7 @@ def build_router(accounts: Accounts, console: Console, wakeup: Wakeup, *, secure
             token,
             httponly=True,
             samesite="strict",
-            secure=secure_cookie,
+            secure=secure_cookie or request.url.scheme == "https",
             max_age=int(accounts.session_length.total_seconds()),
             path="/",
         )
@@ -347,8 +349,13 @@ def build_router(accounts: Accounts, console: Console, wakeup: Wakeup, *, secure
     ) -> StreamingResponse:
         """Server-Sent Events: ``queue`` when cases may have changed; with ``case``, ``message``
         for each new message of its conversation and ``case`` when the case changed."""
+        token = request.cookies.get(COOKIE)
+
+        async def still_signed_in() -> bool:
+            return await accounts.session(token) is not None
+
         return StreamingResponse(
-            _stream(request, console, wakeup, case),
+            _stream(request, console, wakeup, case, still_signed_in),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -356,7 +363,14 @@ def build_router(accounts: Accounts, console: Console, wakeup: Wakeup, *, secure
     return router
 
 
-async def _stream(request: Request, console: Console, wakeup: Wakeup, case: str | None) -> AsyncIterator[str]:
+async def _stream(
+    request: Request,
+    console: Console,
+    wakeup: Wakeup,
+    case: str | None,
+    still_signed_in: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[str]:
+    """Until the browser goes, or its session ends (logout, expiry, account disabled)."""
     wake = wakeup.subscribe()
     try:
         yield "retry: 2000\n\n"
@@ -366,12 +380,18 @@ async def _stream(request: Request, console: Console, wakeup: Wakeup, case: str 
             existing = await console.messages_after(case, 0)
             cursor = existing[-1]["id"] if existing else 0
         idle = 0.0
+        checked = time.monotonic()
         while not await request.is_disconnected():
             try:
                 await asyncio.wait_for(wake.wait(), POLL_SECONDS)
             except TimeoutError:
                 idle += POLL_SECONDS
             wake.clear()
+            if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
+                checked = time.monotonic()
+                if not await still_signed_in():
+                    yield "event: signed_out\ndata: {}\n\n"
+                    return
             now = await console.version(case)
             if case is not None:
                 for message in await console.messages_after(case, cursor):

@@ -7,6 +7,7 @@ Failed logins are counted per name and per address over a window; past the limit
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -26,8 +27,10 @@ Role = Literal["operator", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "admin")
 MIN_PASSWORD = 10
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_NAME = 5
-MAX_FAILURES_PER_ADDRESS = 20
+MAX_FAILURES_PER_NAME = 5  # for one name from one address
+MAX_FAILURES_PER_ADDRESS = 20  # for any names from one address
+# For one name from anywhere: high, so that a stranger cannot easily lock an operator out.
+MAX_FAILURES_PER_ACCOUNT = 50
 SEEN_EVERY = timedelta(minutes=5)  # a session's last activity is written at most this often
 
 _hasher = PasswordHasher()  # argon2id, the library's current defaults
@@ -156,14 +159,28 @@ class Accounts:
     async def login(self, name: str, password: str, address: str) -> tuple[str, Session] | None:
         """A new session (cookie token, session) for the right password; None otherwise.
 
-        Raises :class:`ThrottledError` when the name or the address failed too often lately.
+        Every attempt is recorded before the password is checked, so parallel guesses count
+        against each other; past the limits the attempt is refused (:class:`ThrottledError`)
+        without checking the password. A success clears the name's failures from that address.
         """
         now = self.clock()
         name = name.strip()[:64]
         address = address[:64]
         since = now - FAILURE_WINDOW
+        async with self.database.begin() as connection:
+            await connection.execute(sa.delete(login_failures).where(login_failures.c.at < since))
+            attempt = await connection.scalar(
+                sa.insert(login_failures)
+                .values(name=name, address=address, at=now)
+                .returning(login_failures.c.id)
+            )
         async with self.database.connect() as connection:
-            await self._check_throttle(connection, name, address, since, now)
+            try:
+                await self._check_throttle(connection, name, address, since, now)
+            except ThrottledError:
+                await connection.execute(sa.delete(login_failures).where(login_failures.c.id == attempt))
+                await connection.commit()
+                raise
             row = (
                 await connection.execute(
                     sa.select(
@@ -175,15 +192,18 @@ class Accounts:
                     ).where(operators.c.name == name, operators.c.active.is_(True))
                 )
             ).first()
-        if not _password_matches(row.password_hash if row else _DUMMY_HASH, password) or row is None:
-            async with self.database.begin() as connection:
-                await connection.execute(sa.delete(login_failures).where(login_failures.c.at < since))
-                await connection.execute(sa.insert(login_failures).values(name=name, address=address, at=now))
-            return None
+        # argon2 takes tens of milliseconds of CPU: not on the event loop.
+        stored = row.password_hash if row is not None else _DUMMY_HASH
+        if not await asyncio.to_thread(_password_matches, stored, password) or row is None:
+            return None  # the attempt stays recorded as a failure
         token = secrets.token_urlsafe(32)
         session = Session(_operator(row), secrets.token_urlsafe(24), token_hash(token))
         async with self.database.begin() as connection:
-            await connection.execute(sa.delete(login_failures).where(login_failures.c.name == name))
+            await connection.execute(
+                sa.delete(login_failures).where(
+                    login_failures.c.name == name, login_failures.c.address == address
+                )
+            )
             await connection.execute(sa.delete(console_sessions).where(console_sessions.c.expires_at < now))
             await connection.execute(
                 sa.insert(console_sessions).values(
@@ -211,18 +231,20 @@ class Accounts:
         since: datetime,
         now: datetime,
     ) -> None:
-        for column, value, limit in (
-            (login_failures.c.name, name, MAX_FAILURES_PER_NAME),
-            (login_failures.c.address, address, MAX_FAILURES_PER_ADDRESS),
-        ):
+        checks = (
+            ([login_failures.c.name == name, login_failures.c.address == address], MAX_FAILURES_PER_NAME),
+            ([login_failures.c.address == address], MAX_FAILURES_PER_ADDRESS),
+            ([login_failures.c.name == name], MAX_FAILURES_PER_ACCOUNT),
+        )
+        for where, limit in checks:
             found = (
                 await connection.execute(
                     sa.select(sa.func.count(), sa.func.min(login_failures.c.at)).where(
-                        column == value, login_failures.c.at >= since
+                        *where, login_failures.c.at >= since
                     )
                 )
             ).one()
-            if found[0] >= limit:
+            if found[0] > limit:
                 oldest: datetime = found[1]
                 raise ThrottledError(max(1, int((oldest + FAILURE_WINDOW - now).total_seconds()) + 1))
 

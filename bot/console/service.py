@@ -262,9 +262,18 @@ class Console:
             ).one()
             case = None
             if public_id is not None:
-                case = await connection.scalar(
-                    sa.select(cases.c.updated_at).where(cases.c.public_id == public_id)
+                # The case, and its replies' delivery (sent, failed): the page shows both.
+                conversation = sa.select(cases.c.conversation_id).where(cases.c.public_id == public_id)
+                updated = sa.select(cases.c.updated_at).where(cases.c.public_id == public_id)
+                changed = sa.select(
+                    updated.scalar_subquery(),
+                    sa.func.max(messages.c.sent_at),
+                    sa.func.max(messages.c.failed_at),
+                ).where(
+                    messages.c.conversation_id == conversation.scalar_subquery(),
+                    messages.c.direction == "out",
                 )
+                case = tuple((await connection.execute(changed)).one())
         return (queue[0], queue[1], case)
 
     async def prescription(self, public_id: str) -> tuple[bytes, str]:
@@ -274,7 +283,10 @@ class Console:
             )
         if not path:
             raise ConsoleError(404, "pas d'ordonnance")
-        content = self.files.read(path)
+        try:
+            content = self.files.read(path)
+        except (OSError, ValueError):  # erased meanwhile, or unreadable
+            raise ConsoleError(404, "pas d'ordonnance") from None
         try:
             return content, sniff(content)
         except RejectedFileError:  # files are checked when received: not expected, never served
@@ -286,7 +298,8 @@ class Console:
         return await self._act(me, public_id, "claim", mine=False)
 
     async def release(self, me: Operator, public_id: str) -> dict[str, Any]:
-        return await self._act(me, public_id, "release")
+        """Back to the queue; an admin may release anyone's case (an operator who left)."""
+        return await self._act(me, public_id, "release", mine=not me.admin)
 
     async def dispatch(self, me: Operator, public_id: str) -> dict[str, Any]:
         return await self._act(me, public_id, "dispatch")
@@ -354,8 +367,8 @@ class Console:
                     sa.update(cases)
                     .where(
                         cases.c.id == target.id,
-                        cases.c.claimed_by == me.name,
                         cases.c.status.in_(("claimed", "dispatched")),
+                        *([] if me.admin else [cases.c.claimed_by == me.name]),
                     )
                     .values(claimed_by=to.name, updated_at=now)
                 )

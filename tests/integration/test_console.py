@@ -220,7 +220,6 @@ async def test_the_queue_claim_and_take_over(app: Service) -> None:
     assert bad.status_code == 422
     tracked = await alice.post(f"/cases/{case_id}/tracking", {"number": "xy 1234 5678 fr"})
     assert tracked.json()["tracking_number"] == "XY12345678FR"
-    assert (await alice.post(f"/cases/{case_id}/done")).status_code == 409  # not dispatched yet
     assert (await alice.post(f"/cases/{case_id}/dispatch")).json()["status"] == "dispatched"
     finished = (await alice.post(f"/cases/{case_id}/done")).json()
     assert finished["status"] == "done"
@@ -361,3 +360,42 @@ async def test_two_operators_racing_for_the_same_case_one_wins(app: Service, rac
         assert rows[case_id].status == "claimed"
     owners = await app.rows(conversations, conversations.c.owner == "operator")
     assert len(owners) == races
+
+
+async def test_parallel_guesses_count_against_each_other(app: Service) -> None:
+    staff = Staff(app.base)
+    answers = await asyncio.gather(*(staff.login("alice", f"guess {i}") for i in range(20)))
+    codes = [a.status_code for a in answers]
+    assert codes.count(401) <= 5  # at most five guesses were checked
+    assert codes.count(429) >= 15
+
+
+async def test_a_stream_ends_with_its_session_and_admins_can_free_a_case(app: Service) -> None:
+    client, case_id = await _case_by_web_chat(app)
+    alice, bob = await _signed_in(app, "alice"), await _signed_in(app, "bob")
+    await bob.post(f"/cases/{case_id}/claim")
+    events: list[str] = []
+
+    async def listen() -> None:
+        async with bob.http.stream("GET", "/api/console/events", params={"case": case_id}) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("event: "):
+                    events.append(line[7:])
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.3)
+    await app.services.accounts.set_active("bob", active=False)  # bob leaves
+    await asyncio.wait_for(listener, 15)  # the stream ends by itself
+    assert events[-1] == "signed_out"
+    await client.say("Il y a quelqu'un ?")
+    await _settle(app)
+    # An admin frees bob's case: back in the queue, and the client's request to be erased shows.
+    freed = await alice.post(f"/cases/{case_id}/release")
+    assert freed.json()["status"] == "queued"
+    assert (await alice.post(f"/cases/{case_id}/claim")).status_code == 200
+    await client.say("supprimer mes données")
+    await _settle(app)
+    detail = (await alice.get(f"/cases/{case_id}")).json()
+    assert "effacement" in detail["notes"][-1]["text"]
+    done = await alice.post(f"/cases/{case_id}/done")  # nothing to dispatch: done from claimed
+    assert done.json()["status"] == "done"
