@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.console.api import Wakeup
 from bot.console.auth import Accounts
 from bot.console.service import Console
+from bot.dispatch import Dispatch
 from bot.engine import Engine, utcnow
-from bot.logs import configure_logging
+from bot.logs import configure_logging, describe
 from bot.outbox import Channel, OutboxSender
 from bot.settings import Settings
 from flows.catalog import Catalog
@@ -41,6 +42,7 @@ class Services:
     sender: OutboxSender
     accounts: Accounts
     console: Console
+    dispatch: Dispatch
     wakeup: Wakeup
     telegram: TelegramChannel | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -88,8 +90,19 @@ def build(settings: Settings, channels: Sequence[Channel], *, telegram: bool = F
         engine.notify,
         overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
     )
+    dispatch = Dispatch(
+        database,
+        catalog,
+        utcnow,
+        engine.notify,
+        accept_within=timedelta(minutes=settings.dispatch_accept_minutes),
+        automatic=settings.dispatch_at_handoff,
+    )
+    console.visits = dispatch
+    if bot_channel is not None:
+        bot_channel.visits = dispatch
     return Services(
-        settings, database, catalog, files, engine, sender, accounts, console, wakeup, bot_channel
+        settings, database, catalog, files, engine, sender, accounts, console, dispatch, wakeup, bot_channel
     )
 
 
@@ -105,6 +118,7 @@ async def running(
     if deliver:
         services.tasks.append(asyncio.create_task(services.sender.run(), name="optibot-outbox"))
     services.tasks.append(asyncio.create_task(services.engine.sweep(), name="optibot-sweep"))
+    services.tasks.append(asyncio.create_task(_dispatch_sweep(services.dispatch), name="optibot-dispatch"))
     if services.telegram is not None:
         await services.telegram.start(services.engine)
     # Objects built at start-up (catalogues, machines, pydantic types) live for the whole process:
@@ -127,6 +141,16 @@ async def running(
             await services.telegram.stop()
         await services.engine.stop()
         await services.database.dispose()
+
+
+async def _dispatch_sweep(dispatch: Dispatch, interval: float = 15.0) -> None:
+    """Forever: the no-taker alerts, and automatic dispatch when the settings ask for it."""
+    while True:
+        try:
+            await dispatch.sweep_once()
+        except Exception as error:
+            log.error("dispatch sweep failed: %s", describe(error))
+        await asyncio.sleep(interval)
 
 
 def load_settings() -> Settings:

@@ -198,6 +198,14 @@ class Engine:
         async with self.database.connect() as connection:
             return await store.inbox_has(connection, channel, external_id)
 
+    async def first_time(self, inbound: Inbound, kind: str) -> bool:
+        """Keep a message handled outside the conversation (an optician's button) in the inbox,
+        as processed; False if it was stored already (a re-delivery, to ignore)."""
+        event = store.InboxRow(inbound.channel, inbound.external_id, inbound.key, {"event": kind})
+        async with self.database.begin() as connection:
+            stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
+        return stored[0] is not None
+
     async def set_reachable(
         self, channel: str, user: str, *, reachable: bool, external_id: str | None = None
     ) -> None:

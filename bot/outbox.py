@@ -68,7 +68,9 @@ class Channel(Protocol):
 
     name: str
 
-    async def deliver(self, recipient: str, payload: dict[str, Any]) -> None: ...
+    async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | None:
+        """Send; returns the platform's id of the message (to edit it later), if it has one."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,8 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300.0, 0.5 * 2 ** max(0, attempts - 1)))
 
 
-_Outcome = tuple[list[int], list["_Failure"]]
+_Sent = tuple[int, str | None]  # the row's id, the platform's id of the message
+_Outcome = tuple[list[_Sent], list["_Failure"]]
 
 
 class OutboxSender:
@@ -163,10 +166,10 @@ class OutboxSender:
             self._finished[:0] = finished  # recorded next round; the rows stay leased meanwhile
             raise
         for sent, failures in finished:
-            self._in_flight.difference_update(sent, (f.row.id for f in failures))
+            self._in_flight.difference_update((i for i, _ in sent), (f.row.id for f in failures))
 
     async def _deliver_task(self, key: tuple[str, str], queue: list[Pending]) -> None:
-        sent: list[int] = []
+        sent: list[_Sent] = []
         try:
             outcome = await self._deliver_in_order(queue, sent)
         except asyncio.CancelledError:
@@ -277,11 +280,11 @@ class OutboxSender:
             ]
         return sorted(rows, key=lambda r: r.id)
 
-    async def _deliver_in_order(self, queue: list[Pending], sent: list[int] | None = None) -> _Outcome:
+    async def _deliver_in_order(self, queue: list[Pending], sent: list[_Sent] | None = None) -> _Outcome:
         sent = [] if sent is None else sent
         for index, row in enumerate(queue):
             try:
-                await self.channels[row.channel].deliver(row.recipient, row.payload)
+                external = await self.channels[row.channel].deliver(row.recipient, row.payload)
             except Exception as caught:
                 if isinstance(caught, DeliveryError):
                     error = caught
@@ -291,17 +294,26 @@ class OutboxSender:
                 # Later messages to this recipient wait behind this one: order matters in a chat.
                 later = [_Failure(r, error, row.attempts, waiting=True) for r in queue[index + 1 :]]
                 return sent, [_Failure(row, error, row.attempts), *later]
-            sent.append(row.id)
+            sent.append((row.id, external))
         return sent, []
 
-    async def _record(self, sent: list[int], failures: list[_Failure]) -> None:
+    async def _record(self, sent: list[_Sent], failures: list[_Failure]) -> None:
         if not sent and not failures:
             return
         now = self.clock()
         async with self.database.begin() as connection:
-            if sent:
+            plain = [i for i, external in sent if external is None]
+            if plain:
                 await connection.execute(
-                    sa.update(messages).where(messages.c.id.in_(sent)).values(sent_at=now)
+                    sa.update(messages).where(messages.c.id.in_(plain)).values(sent_at=now)
+                )
+            identified = [{"b_id": i, "b_external": e} for i, e in sent if e is not None]
+            if identified:
+                await connection.execute(
+                    sa.update(messages)
+                    .where(messages.c.id == sa.bindparam("b_id"))
+                    .values(sent_at=now, external_id=sa.bindparam("b_external")),
+                    identified,
                 )
             for failure in failures:
                 error, row = failure.error, failure.row

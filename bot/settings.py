@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     console_priority_alert_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
+    dispatch_accept_minutes: int = Field(default=20, ge=1, le=24 * 60)
+    dispatch_at_handoff: bool = Field(default=False, description="Offer visits as soon as handed off.")
+
     @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token.get_secret_value())

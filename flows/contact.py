@@ -75,19 +75,6 @@ def parse_postcode(text: str) -> str | None:
     return valid[0][0] if valid else None
 
 
-def department_of(postcode: str) -> str:
-    """ "75011" -> "75", Corsica "200xx"/"201xx" -> "2A", other "20xxx" -> "2B",
-    overseas and collectivities ("97xxx", "98xxx") -> first three digits; "" if unusable."""
-    digits = "".join(ch for ch in postcode[:32] if "0" <= ch <= "9")
-    if len(digits) < 2:
-        return ""
-    if len(digits) >= 3 and digits.startswith("20"):
-        return "2A" if digits[2] in "01" else "2B"
-    if len(digits) >= 3 and digits[:2] in ("97", "98"):
-        return digits[:3]
-    return digits[:2]
-
-
 def _e164(number: phonenumbers.PhoneNumber) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 

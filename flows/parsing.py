@@ -23,7 +23,8 @@ from datetime import date
 from typing import Final, Literal
 
 from flows.commands import Command, parse_command
-from flows.contact import department_of, parse_phone, parse_postcode
+from flows.contact import parse_phone, parse_postcode
+from flows.departments import department_of
 from flows.halfday import HalfDayPart, find_half_day
 from flows.text import (
     _MAX_SCAN,

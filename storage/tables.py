@@ -119,6 +119,8 @@ messages = sa.Table(
     sa.Column("failed_at", Time, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.String(255), nullable=True),
+    # The platform's id of the sent message (Telegram's message_id), to edit it later.
+    sa.Column("external_id", sa.String(64), nullable=True),
     sa.Index(None, "conversation_id", "id"),
     sa.Index(None, "channel", "party", "id"),
     sa.Index(
@@ -177,6 +179,12 @@ cases = sa.Table(
     sa.Column("first_response_at", Time, nullable=True),
     sa.Column("dispatched_at", Time, nullable=True),
     sa.Column("done_at", Time, nullable=True),
+    # Home visits: the optician who took it, the current round of offers, the no-taker alert.
+    _fk("optician_id", "opticians.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("dispatch_round", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("offered_at", Time, nullable=True),
+    sa.Column("no_taker_at", Time, nullable=True),
+    sa.Column("visit_outcome", sa.String(32), nullable=True),
     sa.Index(None, "status", "priority_rank", "created_at"),
     sa.Index(None, "client_id"),
 )
@@ -274,4 +282,52 @@ canned_replies = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_by", sa.String(64), nullable=False),
     sa.Column("created_at", Time, nullable=False),
+)
+
+# --- opticians and home-visit dispatch ------------------------------------------------------------
+
+opticians = sa.Table(
+    "opticians",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("phone", sa.String(32), nullable=False),
+    sa.Column("departments", Json, nullable=False),  # ["75", "92", ...]
+    sa.Column("kit_expires_on", sa.Date, nullable=True),  # protection kit attested until
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("available", sa.Boolean, nullable=False, server_default=sa.true()),  # /indisponible
+    sa.Column("telegram_chat", sa.String(64), nullable=True, unique=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# One-time codes linking an optician's Telegram chat (/start optician_<code>); the hash is kept.
+optician_links = sa.Table(
+    "optician_links",
+    metadata,
+    _id(),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    _fk("optician_id", "opticians.id"),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+    sa.Column("used_at", Time, nullable=True),
+)
+
+# A push offering a home visit to one optician: offered, then accepted, declined, taken (by
+# another) or withdrawn (the case went to shipment or was cancelled).
+dispatch_offers = sa.Table(
+    "dispatch_offers",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    _fk("case_id", "cases.id"),
+    _fk("optician_id", "opticians.id"),
+    sa.Column("round", sa.SmallInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    _fk("message_id", "messages.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("answered_at", Time, nullable=True),
+    sa.UniqueConstraint("case_id", "optician_id"),
 )

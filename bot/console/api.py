@@ -8,14 +8,18 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
 from typing import Annotated, Any, Literal
 
+import segno
 from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from bot.console.auth import Accounts, Operator, Session, ThrottledError, csrf_matches
 from bot.console.service import Console, ConsoleError, QueueFilter
+from bot.dispatch import LINK_PREFIX, Dispatch, DispatchError
+from bot.dispatch import OpticianIn as DispatchOpticianIn
 from flows.lifecycle import CASE_STATES, OPEN_STATES
 
 COOKIE = "optibot_console"
@@ -76,6 +80,7 @@ class CaseSummary(BaseModel):
     claimed_by: str | None
     overdue: bool
     reachable: bool
+    no_taker: bool
 
 
 class Queue(BaseModel):
@@ -117,6 +122,17 @@ class ConversationOut(BaseModel):
     operator: str | None
 
 
+class OpticianBrief(BaseModel):
+    name: str
+    phone: str
+
+
+class Offer(BaseModel):
+    optician: str
+    status: Literal["offered", "accepted", "declined", "taken", "withdrawn"]
+    round: int
+
+
 class CaseDetail(CaseSummary):
     contact_name: str | None
     contact_phone: str | None
@@ -134,6 +150,8 @@ class CaseDetail(CaseSummary):
     notes: list[Note]
     messages: list[MessageOut]
     mine: bool
+    optician: OpticianBrief | None
+    offers: list[Offer]
 
 
 class TextIn(BaseModel):
@@ -175,7 +193,47 @@ def _operator_out(operator: Operator) -> OperatorOut:
     return OperatorOut(id=operator.id, name=operator.name, role=operator.role)
 
 
-def build_router(accounts: Accounts, console: Console, wakeup: Wakeup, *, secure_cookie: bool) -> APIRouter:
+class OpticianIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    phone: str = Field(min_length=1, max_length=40)
+    departments: list[str] = Field(min_length=1, max_length=30)
+    kit_expires_on: date | None = None
+    active: bool = True
+    available: bool = True
+
+
+class OpticianOut(BaseModel):
+    id: str
+    name: str
+    phone: str
+    departments: list[str]
+    kit_expires_on: str | None
+    kit_valid: bool
+    active: bool
+    available: bool
+    linked: bool
+
+
+class OpticianList(BaseModel):
+    opticians: list[OpticianOut]
+
+
+class LinkOut(BaseModel):
+    link: str | None  # None until the bot's name is known (Telegram not configured or not reached)
+    command: str  # what the optician can also type: /start optician_<code>
+    qr: str | None  # the link as a QR code (an SVG data URI)
+    expires_at: str
+
+
+def build_router(
+    accounts: Accounts,
+    console: Console,
+    wakeup: Wakeup,
+    *,
+    secure_cookie: bool,
+    visits: Dispatch | None = None,
+    bot_username: Callable[[], str | None] = lambda: None,
+) -> APIRouter:
     router = APIRouter(prefix="/api/console", tags=["console"])
 
     async def signed_in(optibot_console: Annotated[str | None, Cookie()] = None) -> Session:
@@ -319,6 +377,63 @@ def build_router(accounts: Accounts, console: Console, wakeup: Wakeup, *, secure
                 "Content-Security-Policy": "default-src 'none'; sandbox",
                 "Cache-Control": "private, no-store",
             },
+        )
+
+    @router.post("/cases/{case_id}/widen")
+    async def widen(case_id: str, session: Changing) -> CaseDetail:
+        """Nobody took the visit: offer it to the neighbouring departments too."""
+        return CaseDetail(**await act(lambda: console.widen(session.operator, case_id)))
+
+    @router.post("/cases/{case_id}/to_shipment")
+    async def to_shipment(case_id: str, session: Changing) -> CaseDetail:
+        """With the client's agreement: the visit becomes a shipment (offers withdrawn)."""
+        return CaseDetail(**await act(lambda: console.to_shipment(session.operator, case_id)))
+
+    def registry() -> Dispatch:
+        if visits is None:
+            raise HTTPException(404, "pas de visites à domicile")
+        return visits
+
+    def admin(session: Session) -> None:
+        if not session.operator.admin:
+            raise HTTPException(403, "réservé aux administrateurs")
+
+    async def save(optician_id: str | None, body: OpticianIn) -> OpticianOut:
+        given = DispatchOpticianIn(
+            body.name, body.phone, body.departments, body.kit_expires_on, body.active, body.available
+        )
+        try:
+            return OpticianOut(**await registry().save(optician_id, given))
+        except DispatchError as error:
+            raise HTTPException(error.status, error.detail) from None
+
+    @router.get("/opticians")
+    async def list_opticians(session: SignedIn) -> OpticianList:
+        return OpticianList(opticians=[OpticianOut(**o) for o in await registry().opticians()])
+
+    @router.post("/opticians", status_code=201)
+    async def add_optician(body: OpticianIn, session: Changing) -> OpticianOut:
+        admin(session)
+        return await save(None, body)
+
+    @router.put("/opticians/{optician_id}")
+    async def change_optician(optician_id: str, body: OpticianIn, session: Changing) -> OpticianOut:
+        admin(session)
+        return await save(optician_id, body)
+
+    @router.post("/opticians/{optician_id}/link")
+    async def link_optician(optician_id: str, session: Changing) -> LinkOut:
+        """A one-time code linking the optician's Telegram (valid 24 h), as a link and a QR code."""
+        admin(session)
+        try:
+            code, expires = await registry().new_link(optician_id, session.operator.name)
+        except DispatchError as error:
+            raise HTTPException(error.status, error.detail) from None
+        username = bot_username()
+        link = f"https://t.me/{username}?start={LINK_PREFIX}{code}" if username else None
+        qr = segno.make(link, error="m").svg_data_uri(scale=4) if link else None
+        return LinkOut(
+            link=link, command=f"/start {LINK_PREFIX}{code}", qr=qr, expires_at=expires.isoformat()
         )
 
     @router.get("/operators")

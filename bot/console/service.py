@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.console.auth import Operator
+from bot.dispatch import Dispatch
 from bot.rows import outbound_row
 from flows.answers import format_slot
 from flows.catalog import Catalog
@@ -35,8 +36,10 @@ from storage.tables import (
     clients,
     consents,
     conversations,
+    dispatch_offers,
     identities,
     messages,
+    opticians,
 )
 
 TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={number}"
@@ -86,6 +89,8 @@ _SUMMARY = (
     cases.c.created_at,
     cases.c.updated_at,
     cases.c.claimed_by,
+    cases.c.no_taker_at,
+    cases.c.optician_id,
     clients.c.unreachable,
 )
 
@@ -109,6 +114,7 @@ class Console:
         self.clock = clock
         self.notify = notify
         self.overdue_after = overdue_after
+        self.visits: Dispatch | None = None  # home-visit offers (set by the composition root)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -151,6 +157,8 @@ class Console:
             "claimed_by": row.claimed_by,
             "overdue": mobilised and row.status == "queued" and waiting > self.overdue_after,
             "reachable": not row.unreachable,
+            # A home visit nobody took in time, or the optician could not serve: act now.
+            "no_taker": row.no_taker_at is not None and row.optician_id is None and row.status in OPEN_STATES,
         }
 
     async def case(self, me: Operator, public_id: str) -> dict[str, Any]:
@@ -201,6 +209,22 @@ class Console:
                     "wording_version": found.wording_version,
                     "given_at": found.given_at.isoformat(),
                 }
+        offers = await connection.execute(
+            sa.select(opticians.c.name, opticians.c.phone, dispatch_offers.c.status, dispatch_offers.c.round)
+            .join(opticians, opticians.c.id == dispatch_offers.c.optician_id)
+            .where(dispatch_offers.c.case_id == row.id)
+            .order_by(dispatch_offers.c.id)
+        )
+        offer_list = [{"optician": o.name, "status": o.status, "round": o.round} for o in offers]
+        optician = None
+        if row.optician_id is not None:
+            found_optician = (
+                await connection.execute(
+                    sa.select(opticians.c.name, opticians.c.phone).where(opticians.c.id == row.optician_id)
+                )
+            ).first()
+            if found_optician is not None:
+                optician = {"name": found_optician.name, "phone": found_optician.phone}
         notes = await connection.execute(
             sa.select(case_notes.c.author, case_notes.c.text, case_notes.c.created_at)
             .where(case_notes.c.case_id == row.id)
@@ -239,6 +263,8 @@ class Console:
             ],
             messages=[message_json(m) for m in reversed(transcript.all())],
             mine=row.claimed_by == me.name and row.status in ("claimed", "dispatched"),
+            optician=optician,
+            offers=offer_list,
         )
         return detail
 
@@ -345,6 +371,14 @@ class Console:
             changed = (await connection.execute(sa.update(cases).where(*condition).values(**values))).rowcount
             if not changed:
                 raise await self._refusal(connection, me, target.id, action)
+            if (
+                action == "dispatch"
+                and self.visits is not None
+                and await self._is_visit(connection, target.id)
+            ):
+                await self.visits.offer(connection, target.id)
+            if action == "cancel" and self.visits is not None:
+                await self.visits.withdraw(connection, target.id)
             if action == "claim":
                 await self._own(connection, target, "operator", me.name, now)
             elif action == "release":
@@ -442,6 +476,47 @@ class Console:
         self.notify()
         return detail
 
+    async def widen(self, me: Operator, public_id: str) -> dict[str, Any]:
+        """Nobody took the visit: a new round of offers, to the neighbouring departments too."""
+        async with self.database.begin() as connection:
+            target = await self._mine(connection, me, public_id, admin_too=True)
+            state = (
+                await connection.execute(
+                    sa.select(cases.c.status, cases.c.optician_id, cases.c.mode).where(
+                        cases.c.id == target.id
+                    )
+                )
+            ).one()
+            if state.status != "dispatched" or state.optician_id is not None or state.mode != "visit":
+                raise ConsoleError(409, "seule une visite en attente d'opticien peut être élargie")
+            if self.visits is not None:
+                await self.visits.offer(connection, target.id, wider=True)
+            detail = await self._detail(connection, me, public_id)
+        self.notify()
+        return detail
+
+    async def to_shipment(self, me: Operator, public_id: str) -> dict[str, Any]:
+        """With the client's agreement, a visit nobody can make becomes a shipment."""
+        now = self.clock()
+        async with self.database.begin() as connection:
+            target = await self._mine(connection, me, public_id, admin_too=True)
+            changed = await connection.execute(
+                sa.update(cases)
+                .where(cases.c.id == target.id, cases.c.mode == "visit", cases.c.optician_id.is_(None))
+                .values(mode="shipment", status="claimed", no_taker_at=None, updated_at=now)
+            )
+            if not changed.rowcount:
+                raise ConsoleError(409, "seule une visite sans opticien peut passer en envoi")
+            if self.visits is not None:
+                await self.visits.withdraw(connection, target.id)
+            detail = await self._detail(connection, me, public_id)
+        self.notify()
+        return detail
+
+    async def _is_visit(self, connection: AsyncConnection, case_id: int) -> bool:
+        mode = await connection.scalar(sa.select(cases.c.mode).where(cases.c.id == case_id))
+        return mode == "visit"
+
     # --- canned replies --------------------------------------------------------------------------
 
     async def canned(self) -> list[dict[str, str]]:
@@ -528,14 +603,19 @@ class Console:
             language=as_language(row.language),
         )
 
-    async def _mine(self, connection: AsyncConnection, me: Operator, public_id: str) -> _Target:
+    async def _mine(
+        self, connection: AsyncConnection, me: Operator, public_id: str, *, admin_too: bool = False
+    ) -> _Target:
+        """The case, if ``me`` holds it (or, with ``admin_too``, if ``me`` is an admin or nobody
+        holds it: a visit dispatched automatically is everyone's to follow up)."""
         target = await self._target(connection, public_id)
         holder = (
             await connection.execute(
                 sa.select(cases.c.claimed_by, cases.c.status).where(cases.c.id == target.id)
             )
         ).one()
-        if holder.claimed_by != me.name or holder.status not in ("claimed", "dispatched"):
+        allowed = holder.claimed_by == me.name or (admin_too and (me.admin or holder.claimed_by is None))
+        if not allowed or holder.status not in ("claimed", "dispatched"):
             raise await self._refusal(connection, me, target.id, "act on")
         return target
 

@@ -53,7 +53,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(
         build_console_router(
-            services.accounts, services.console, services.wakeup, secure_cookie=settings.console_cookie_secure
+            services.accounts,
+            services.console,
+            services.wakeup,
+            secure_cookie=settings.console_cookie_secure,
+            visits=services.dispatch,
+            bot_username=lambda: services.telegram.username if services.telegram else None,
         )
     )
     if services.telegram is not None and settings.telegram_mode == "webhook":

@@ -368,16 +368,16 @@ DEPARTMENT = [
     ("97400", "974"),
     ("97600", "976"),
     ("97500", "975"),
-    ("97700", "977"),
-    ("97800", "978"),
-    ("98000", "980"),
-    ("98800", "988"),
-    ("", ""),
+    ("97700", None),  # Saint-Barthélemy and Saint-Martin's own codes, Monaco, the Pacific:
+    ("97800", None),  # no department of ours
+    ("98000", None),
+    ("98800", None),
+    ("", None),
 ]
 
 
 @pytest.mark.parametrize(("postcode", "expected"), cases(DEPARTMENT))
-def test_department_of(postcode: str, expected: str) -> None:
+def test_department_of(postcode: str, expected: str | None) -> None:
     assert department_of(postcode) == expected
 
 
@@ -650,7 +650,7 @@ READERS: list[tuple[str, Callable[[str], object], Callable[[object], bool]]] = [
     ("mode", parse_mode, lambda r: r is None or r in get_args(Mode)),
     ("priority", parse_priority, lambda r: r is None or r in get_args(Priority)),
     ("postcode", parse_postcode, lambda r: r is None or (isinstance(r, str) and len(r) == 5 and r.isdigit())),
-    ("department", department_of, lambda r: isinstance(r, str) and len(r) <= 3),
+    ("department", department_of, lambda r: r is None or (isinstance(r, str) and len(r) <= 3)),
     ("phone", parse_phone, lambda r: r is None or (isinstance(r, str) and r.startswith("+"))),
     (
         "half_day",

@@ -63,6 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.channels.telegram import render
 from bot.channels.telegram.updates import ALLOWED_UPDATES, CHANNEL, FileRef, Incoming, translate
+from bot.dispatch import LINK_PREFIX, OFFER_STEP, VISIT_STEP, Dispatch
 from bot.engine import Engine
 from bot.logs import describe
 from bot.outbox import DeliveryError
@@ -86,6 +87,7 @@ FILE_ATTEMPTS = 5  # a file that cannot be fetched after this many tries is refu
 TELEGRAM_FILE_LIMIT = 20 * 1024 * 1024  # the cloud Bot API serves files up to 20 MB
 
 T = TypeVar("T")
+OPTICIAN_COMMANDS = ("/disponible", "/indisponible", "/mescas")
 # aiogram parses every answer with ``Response[<the method's result type>]``, a pydantic generic
 # class that pydantic caches only weakly: after a garbage collection it may be built again (~4 ms).
 # Keeping the ones this channel uses alive is measured in docs/PERFORMANCE.md.
@@ -119,6 +121,8 @@ class TelegramChannel:
         self.limiter = RateLimiter(Window(burst, burst + 0.05), Window(settings.telegram_max_per_second, 1.0))
         self.engine: Engine | None = None
         self.send_timeout = SEND_TIMEOUT
+        self.username: str | None = None  # the bot's @name, once getMe answered (deep links)
+        self.visits: Dispatch | None = None  # the opticians' side (set by the composition root)
         self._phone_keyboard: set[str] = set()  # chats shown the share-my-number keyboard
         self._file_failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -166,6 +170,7 @@ class TelegramChannel:
         except TelegramUnauthorizedError:
             log.error("Telegram refuses TELEGRAM_BOT_TOKEN (401): check it with @BotFather")
             raise
+        self.username = me.username
         log.info("telegram: bot @%s, %s mode", me.username, self.settings.telegram_mode)
         for language in ("fr", "en"):
             await self.bot.set_my_commands(
@@ -195,6 +200,9 @@ class TelegramChannel:
         """
         engine = self._engine()
         incoming = translate(update, self.bot_id)
+        if await self._for_opticians(engine, incoming):
+            self._answer_callback(incoming)
+            return True
         if incoming.reachable is not None:
             user, reachable = incoming.reachable
             await engine.set_reachable(CHANNEL, user, reachable=reachable, external_id=incoming.event_id)
@@ -208,6 +216,33 @@ class TelegramChannel:
                 inbound = dataclasses.replace(inbound, said=said)
             await engine.submit(inbound)
         self._answer_callback(incoming)
+        return True
+
+    async def _for_opticians(self, engine: Engine, incoming: Incoming) -> bool:
+        """An optician's message (a linking code, an offer answered, a visit's outcome, their
+        commands) goes to the dispatch, not to the client conversation. True if it was one."""
+        visits, inbound = self.visits, incoming.inbound
+        if visits is None or inbound is None:
+            return False
+        said, chat = inbound.said, inbound.user
+        text = (said.text or "").strip()
+        command = text.split(maxsplit=1)[0].split("@", 1)[0].lower() if text.startswith("/") else ""
+        action: Callable[[], Awaitable[None]]
+        if said.choice is not None and said.step in (OFFER_STEP, VISIT_STEP):
+            data = f"{said.step}:{said.choice}"
+            message_id = (inbound.receipt or {}).get("message_id")
+            action = functools.partial(visits.answer, chat, data, message_id)
+        elif command == "/start" and LINK_PREFIX in text:
+            action = functools.partial(visits.link, chat, text.split(LINK_PREFIX, 1)[1].strip()[:64])
+        elif command in OPTICIAN_COMMANDS and await visits.is_optician(chat):
+            if command == "/mescas":
+                action = functools.partial(visits.my_cases, chat)
+            else:
+                action = functools.partial(visits.set_available, chat, available=command == "/disponible")
+        else:
+            return False
+        if await engine.first_time(inbound, "optician"):
+            await action()
         return True
 
     def _answer_callback(self, incoming: Incoming) -> None:
@@ -362,21 +397,28 @@ class TelegramChannel:
 
     # --- out -------------------------------------------------------------------------------------
 
-    async def deliver(self, recipient: str, payload: dict[str, Any]) -> None:
+    async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | None:
         """Send one reply: mark the pressed keyboard, then the text (in parts if long) with its
-        keyboard on the last part. Resumes after the parts a previous attempt sent."""
+        keyboard on the last part. Resumes after the parts a previous attempt sent. Returns the
+        Telegram id of the (last) message sent. A payload with ``edit_message_id`` edits that
+        message instead (an offer that was taken by someone else)."""
         chat_id = int(recipient)
         paused = self.limiter.paused_for(recipient)
         if paused > 1.0:  # Telegram asked to wait: the row waits in the outbox, not holding a lease
             raise DeliveryError("telegram paused", retry_after=paused)
+        edited = payload.get("edit_message_id")
+        if isinstance(edited, int):
+            await self._edit(chat_id, edited, payload)
+            return str(edited)
         receipt = payload.get("receipt")
         if receipt and not payload.get("sent_parts"):
             await self._mark_answered(chat_id, receipt, render.language_of(payload))
+        sent_id: str | None = None
         for index, text, last in render.parts_to_send(payload):
             markup = self._markup(recipient, payload) if last else None
             await self.limiter.acquire(recipient)
             try:
-                await self._call(
+                message = await self._call(
                     recipient,
                     lambda text=text, markup=markup: self.bot.send_message(  # type: ignore[misc]
                         chat_id, text, reply_markup=markup, request_timeout=self.send_timeout
@@ -387,6 +429,26 @@ class TelegramChannel:
                 raise
             if isinstance(markup, ReplyKeyboardRemove):
                 self._phone_keyboard.discard(recipient)
+            sent_id = str(message.message_id)
+        return sent_id
+
+    async def _edit(self, chat_id: int, message_id: int, payload: dict[str, Any]) -> None:
+        """Replace a message's text and buttons; one already gone or unchanged is left as it is."""
+        choices = payload.get("choices")
+        markup = render.inline_keyboard(choices, payload.get("step")) if choices else None
+        text = render.split_text(payload.get("text") or "")[0]
+        with contextlib.suppress(TelegramBadRequest):
+            await self._call(
+                str(chat_id),
+                lambda: self.bot.edit_message_text(
+                    text=text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=markup,
+                    request_timeout=self.send_timeout,
+                ),
+                raw_bad_request=True,
+            )
 
     def _markup(
         self, recipient: str, payload: dict[str, Any]
