@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.rows import outbound_row
-from flows.answers import format_phone, format_slot
+from flows.answers import format_slot
 from flows.catalog import Catalog
 from flows.departments import DEPARTMENTS, name_of, neighbours
+from flows.parsing import parse_phone
 from flows.types import Reply, as_language
 from storage import conversations as store
 from storage.tables import (
@@ -102,10 +103,10 @@ class Dispatch:
         unknown = [d for d in departments if d not in DEPARTMENTS]
         if unknown or not departments:
             raise DispatchError(422, f"départements inconnus : {', '.join(unknown) or 'aucun'}")
-        phone = format_phone(given.phone) if given.phone else ""
+        phone = parse_phone(given.phone) or ""
         name = given.name.strip()
         if not name or not phone:
-            raise DispatchError(422, "indiquez un nom et un téléphone")
+            raise DispatchError(422, "indiquez un nom et un numéro de téléphone valable")
         now = self.clock()
         values: dict[str, Any] = {
             "name": name[:128],
@@ -273,7 +274,15 @@ class Dispatch:
                 )
             ).first()
             if offer is None or offer.status != "offered":
-                await self._tell(connection, chat, "optician.already_answered", now, edit=message_id)
+                # Pressed after the offer closed: say why (taken by another, or withdrawn).
+                closed = {"taken": "optician.taken", "withdrawn": "optician.withdrawn"}
+                key = (
+                    closed.get(offer.status, "optician.already_answered")
+                    if offer
+                    else "optician.already_answered"
+                )
+                reference = offer.reference if offer else ""
+                await self._tell(connection, chat, key, now, edit=message_id, reference=reference)
                 return
             if not accept:
                 await connection.execute(

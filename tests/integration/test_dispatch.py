@@ -1,0 +1,217 @@
+"""Home visits through the fake Bot API: who is offered a visit, first accept wins, no taker,
+the optician's side, and linking codes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.console.auth import Operator
+from bot.dispatch import OpticianIn, code_hash
+from bot.engine import utcnow
+from storage.tables import cases, dispatch_offers, optician_links, opticians
+from tests.fakes.telegram import FakeTelegram
+from tests.integration.serving import Service
+from tests.integration.test_telegram import Client, serve
+
+CLIENT = 9001
+ALICE = Operator(0, "a", "alice", "admin")
+VISIT = [
+    "bonjour",
+    "mes lunettes sont cassées",
+    "oui c'est urgent",
+    "non",
+    "à domicile",
+    "j'accepte",
+    "12 rue Oberkampf 75011 Paris",
+    "demain matin",
+    "Marie Curie",
+    "06 12 34 56 78",
+    "oui",
+]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+async def _visit_case(fake: FakeTelegram, service: Service) -> str:
+    """A client asks for a home visit in Paris 11e over Telegram; returns the case's id."""
+    client = Client(fake, CLIENT)
+    for text in VISIT:
+        await fake.say(CLIENT, text)
+        await client.expect(within=15)
+    (case,) = await service.rows(cases)
+    assert case.mode == "visit"
+    assert case.department == "75"
+    return str(case.public_id)
+
+
+async def _optician(
+    fake: FakeTelegram, service: Service, chat: int, name: str, departments: list[str], **extra: object
+) -> str:
+    """An optician in the registry, linked to a Telegram chat with a one-time code."""
+    dispatch = service.services.dispatch
+    kit = extra.pop("kit", date.today() + timedelta(days=60))
+    saved = await dispatch.save(None, OpticianIn(name, "06 11 22 33 44", departments, kit, **extra))  # type: ignore[arg-type]
+    code, _ = await dispatch.new_link(saved["id"], "alice")
+    await fake.say(chat, f"/start optician_{code}")
+    await Client(fake, chat).expect("relié", within=10)
+    return str(saved["id"])
+
+
+async def _dispatch(service: Service, case_id: str) -> None:
+    console = service.services.console
+    await console.claim(ALICE, case_id)
+    await console.dispatch(ALICE, case_id)
+
+
+def _offers_to(fake: FakeTelegram, chat: int) -> list[str]:
+    return [m.text for m in fake.messages_to(chat) if "Nouvelle visite" in m.text]
+
+
+async def test_only_eligible_opticians_get_the_offer_without_address_or_phone(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _optician(fake, service, 101, "Anne Paris", ["75"])
+        await _optician(fake, service, 102, "Bruno Paris", ["75", "93"])
+        await _optician(fake, service, 103, "Chloé Hauts-de-Seine", ["92"])
+        await _optician(fake, service, 104, "Denis Kit Périmé", ["75"], kit=date.today() - timedelta(days=1))
+        await _optician(fake, service, 105, "Emma Indisponible", ["75"], available=False)
+        await _optician(fake, service, 106, "Fanny Lyon", ["69"])
+        case_id = await _visit_case(fake, service)
+        await _dispatch(service, case_id)
+        await fake.wait_for(lambda: bool(_offers_to(fake, 101)) and bool(_offers_to(fake, 102)))
+        await asyncio.sleep(0.5)
+        for chat in (103, 104, 105, 106):
+            assert _offers_to(fake, chat) == []
+        for chat in (101, 102):
+            (offer,) = _offers_to(fake, chat)
+            assert "Paris" in offer
+            assert "Oberkampf" not in offer
+            assert "12 rue" not in offer
+            assert "06 12 34 56 78" not in offer
+            assert "+33612345678" not in offer
+            assert "Marie Curie" not in offer
+            buttons = fake.messages_to(chat)[-1].buttons()
+            assert [b["text"] for b in buttons] == ["J'accepte", "Je refuse"]
+
+
+async def test_three_opticians_accepting_at_once_one_wins(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    chats = (201, 202, 203)
+    async with serve(database_url, tmp_path, fake) as service:
+        for chat in chats:
+            await _optician(fake, service, chat, f"Opticien {chat}", ["75"])
+        case_id = await _visit_case(fake, service)
+        await _dispatch(service, case_id)
+        await fake.wait_for(lambda: all(_offers_to(fake, c) for c in chats))
+        offers = {c: fake.messages_to(c)[-1] for c in chats}
+        await asyncio.gather(*(fake.press_button(c, "J'accepte") for c in chats))
+        await fake.wait_for(
+            lambda: any("est pour vous" in m.text for c in chats for m in fake.messages_to(c)), 15
+        )
+        await asyncio.sleep(1.5)
+        winners = [c for c in chats if any("est pour vous" in m.text for m in fake.messages_to(c))]
+        assert len(winners) == 1
+        (winner,) = winners
+        brief = next(m.text for m in fake.messages_to(winner) if "est pour vous" in m.text)
+        assert "Oberkampf" in brief
+        assert "+33612345678" in brief
+        assert "Consentement à la visite : donné" in brief
+        for loser in set(chats) - {winner}:
+            await fake.wait_for(lambda loser=loser: "déjà été prise" in offers[loser].text, 10)
+            assert offers[loser].buttons() == []
+        (case,) = await service.rows(cases)
+        (optician,) = await service.rows(opticians, opticians.c.telegram_chat == str(winner))
+        assert case.optician_id == optician.id
+        statuses = sorted(o.status for o in await service.rows(dispatch_offers))
+        assert statuses == ["accepted", "taken", "taken"]
+        told = Client(fake, CLIENT)
+        told.seen = 0
+        await fake.wait_for(lambda: any("viendra" in m.text for m in fake.messages_to(CLIENT)))
+        # The optician marks the visit done: the case closes and the client gets the closing message.
+        await fake.press_button(winner, "Visite faite")
+        await fake.wait_for(lambda: any("terminée" in m.text for m in fake.messages_to(CLIENT)), 15)
+        (case,) = await service.rows(cases)
+        assert case.status == "done"
+        assert case.visit_outcome == "done"
+
+
+async def test_nobody_accepts_the_operator_is_alerted_and_widening_reaches_neighbours(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _optician(fake, service, 301, "Anne Paris", ["75"])
+        await _optician(fake, service, 302, "Chloé Hauts-de-Seine", ["92"])  # 92 borders 75
+        await _optician(fake, service, 303, "Fanny Lyon", ["69"])
+        case_id = await _visit_case(fake, service)
+        await _dispatch(service, case_id)
+        await fake.wait_for(lambda: bool(_offers_to(fake, 301)))
+        dispatch, console = service.services.dispatch, service.services.console
+        assert await dispatch.sweep_once() == 0  # not late yet
+        later = datetime.now(UTC) + timedelta(minutes=21)
+        dispatch.clock = lambda: later  # 21 minutes on, for the sweep only
+        assert await dispatch.sweep_once() == 1
+        dispatch.clock = utcnow
+        (summary,) = await console.queue(ALICE, _open())
+        assert summary["no_taker"] is True
+        widened = await console.widen(ALICE, case_id)
+        assert [o["optician"] for o in widened["offers"]] == ["Anne Paris", "Chloé Hauts-de-Seine"]
+        assert widened["no_taker"] is False
+        await fake.wait_for(lambda: bool(_offers_to(fake, 302)))
+        assert _offers_to(fake, 303) == []
+        assert len(_offers_to(fake, 301)) == 1  # not offered twice
+        # Still nobody: with the client's agreement, a shipment instead; offers are withdrawn.
+        shipped = await console.to_shipment(ALICE, case_id)
+        assert shipped["mode"] == "shipment"
+        assert {o["status"] for o in shipped["offers"]} == {"withdrawn"}
+        await fake.wait_for(lambda: "n'est plus proposée" in fake.messages_to(302)[-1].text)
+
+
+async def test_a_used_or_expired_link_code_links_nothing(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        dispatch = service.services.dispatch
+        kit = date.today() + timedelta(days=30)
+        first = await dispatch.save(None, OpticianIn("Anne", "06 11 22 33 44", ["75"], kit))
+        code, _ = await dispatch.new_link(first["id"], "alice")
+        await fake.say(401, f"/start optician_{code}")
+        await Client(fake, 401).expect("relié")
+        await fake.say(402, f"/start optician_{code}")  # the same code again, from another chat
+        await Client(fake, 402).expect("pas (ou plus) valable")
+        stale, _ = await dispatch.new_link(first["id"], "alice")
+        async with service.services.database.begin() as connection:  # made 25 hours ago
+            await connection.execute(
+                optician_links.update()
+                .where(optician_links.c.code_hash == code_hash(stale))
+                .values(expires_at=datetime.now(UTC) - timedelta(hours=1))
+            )
+        await fake.say(403, f"/start optician_{stale}")
+        await Client(fake, 403).expect("pas (ou plus) valable")
+        await fake.say(404, "/start optician_not-a-code")
+        await Client(fake, 404).expect("pas (ou plus) valable")
+        (row,) = await service.rows(opticians)
+        assert row.telegram_chat == "401"
+        # The optician's commands work in the linked chat only.
+        await fake.say(401, "/indisponible")
+        await Client(fake, 401).expect("Notifications en pause")
+        (row,) = await service.rows(opticians)
+        assert row.available is False
+        await fake.say(401, "/mescas")
+        await Client(fake, 401).expect("pas de visite")
+
+
+def _open() -> object:
+    from bot.console.service import QueueFilter
+
+    return QueueFilter()
