@@ -1,4 +1,4 @@
-"""The ``optibot`` command line: run, chat, db upgrade, cases list, diagram."""
+"""optibot: run the service, chat in the terminal, manage the database, cases and console accounts."""
 
 from __future__ import annotations
 
@@ -63,9 +63,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "diagram":
         return _diagram(args.out)
+    from pydantic import ValidationError
+
     from bot.app import load_settings
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        # Said plainly, without the values (a setting may be a secret): never a traceback.
+        for problem in error.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in problem["loc"]).upper() or "settings"
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            print(f"optibot: {where}: {message}", file=sys.stderr)
+        return 2
     if args.command == "run":
         return _run(settings, args.host, args.port)
     if args.command == "chat":

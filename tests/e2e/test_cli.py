@@ -313,3 +313,26 @@ async def test_operator_accounts_from_the_command_line(database_url: str, tmp_pa
     assert run("disable", "alice").returncode == 0
     assert run("list").stdout.split() == ["alice", "admin", "disabled"]
     assert run("disable", "nobody").returncode == 1
+
+
+def test_a_wrong_setting_is_named_plainly_without_its_values(tmp_path: Path) -> None:
+    env = service_env("sqlite+aiosqlite:///" + str(tmp_path / "x.db"), tmp_path / "data")
+    env.update(
+        TELEGRAM_BOT_TOKEN="123456:" + "A" * 35,
+        TELEGRAM_MODE="webhook",
+        TELEGRAM_WEBHOOK_SECRET="a-secret-that-must-not-print",
+        OPTIBOT_FILE_KEY="another-secret-value",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "cases", "list"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "PUBLIC_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+    for secret in ("a-secret-that-must-not-print", "another-secret-value", "A" * 35):
+        assert secret not in done.stderr + done.stdout
