@@ -18,7 +18,7 @@ from bot.console.auth import Accounts
 from bot.console.service import Console
 from bot.dispatch import Dispatch
 from bot.engine import Engine, utcnow
-from bot.logs import configure_logging, describe
+from bot.logs import configure_logging
 from bot.outbox import Channel, OutboxSender
 from bot.settings import Settings
 from flows.catalog import Catalog
@@ -99,6 +99,8 @@ def build(settings: Settings, channels: Sequence[Channel], *, telegram: bool = F
         automatic=settings.dispatch_at_handoff,
     )
     console.visits = dispatch
+    if settings.dispatch_at_handoff:
+        engine.on_commit(dispatch.wake)
     if bot_channel is not None:
         bot_channel.visits = dispatch
     return Services(
@@ -118,7 +120,7 @@ async def running(
     if deliver:
         services.tasks.append(asyncio.create_task(services.sender.run(), name="optibot-outbox"))
     services.tasks.append(asyncio.create_task(services.engine.sweep(), name="optibot-sweep"))
-    services.tasks.append(asyncio.create_task(_dispatch_sweep(services.dispatch), name="optibot-dispatch"))
+    services.tasks.append(asyncio.create_task(services.dispatch.run(), name="optibot-dispatch"))
     if services.telegram is not None:
         await services.telegram.start(services.engine)
     # Objects built at start-up (catalogues, machines, pydantic types) live for the whole process:
@@ -141,16 +143,6 @@ async def running(
             await services.telegram.stop()
         await services.engine.stop()
         await services.database.dispose()
-
-
-async def _dispatch_sweep(dispatch: Dispatch, interval: float = 15.0) -> None:
-    """Forever: the no-taker alerts, and automatic dispatch when the settings ask for it."""
-    while True:
-        try:
-            await dispatch.sweep_once()
-        except Exception as error:
-            log.error("dispatch sweep failed: %s", describe(error))
-        await asyncio.sleep(interval)
 
 
 def load_settings() -> Settings:

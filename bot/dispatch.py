@@ -11,7 +11,10 @@ outbox like any other.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -22,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.logs import describe
 from bot.rows import outbound_row
 from flows.answers import format_slot
 from flows.catalog import Catalog
@@ -39,6 +43,8 @@ from storage.tables import (
     optician_links,
     opticians,
 )
+
+log = logging.getLogger(__name__)
 
 TELEGRAM = "telegram"
 LINK_PREFIX = "optician_"
@@ -89,6 +95,22 @@ class Dispatch:
         self.notify = notify
         self.accept_within = accept_within
         self.automatic = automatic
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was committed (a new case, perhaps): look for work now."""
+        self._wake.set()
+
+    async def run(self, interval: float = 15.0) -> None:
+        """Forever: the no-taker alerts and automatic dispatch, on a commit or every ``interval``."""
+        while True:
+            try:
+                await self.sweep_once()
+            except Exception as error:
+                log.error("dispatch sweep failed: %s", describe(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
 
     # --- registry --------------------------------------------------------------------------------
 

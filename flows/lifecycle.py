@@ -26,6 +26,10 @@ CASE_TRANSITIONS: list[dict[str, Any]] = [
     # Done straight from claimed: an advisor case, or a question answered, has nothing to dispatch.
     {"trigger": "complete", "source": ["claimed", "dispatched"], "dest": "done"},
     {"trigger": "cancel", "source": list(OPEN_STATES), "dest": "cancelled"},
+    # Home visits: offered to the opticians as soon as handed off (DISPATCH_AT_HANDOFF), and back
+    # to the operators when the optician who took it could not serve.
+    {"trigger": "auto_dispatch", "source": "queued", "dest": "dispatched"},
+    {"trigger": "visit_failed", "source": "dispatched", "dest": "claimed"},
 ]
 
 # Mobilised workers first; within a rank, the oldest case first.

@@ -215,3 +215,27 @@ def _open() -> object:
     from bot.console.service import QueueFilter
 
     return QueueFilter()
+
+
+async def test_automatic_dispatch_and_a_visit_that_could_not_happen(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake, dispatch_at_handoff=True) as service:
+        await _optician(fake, service, 501, "Anne Paris", ["75"])
+        await _visit_case(fake, service)
+        # No operator step: the offer goes out at hand-off.
+        await fake.wait_for(lambda: bool(_offers_to(fake, 501)))
+        (case,) = await service.rows(cases)
+        assert (case.status, case.claimed_by) == ("dispatched", None)
+        await fake.press_button(501, "J'accepte")
+        await Client(fake, 501).expect("est pour vous", within=15)  # the brief, with its buttons
+        await fake.press_button(501, "Visite impossible")
+        await fake.wait_for(lambda: "Pourquoi" in fake.messages_to(501)[-1].text)
+        await fake.press_button(501, "Client absent")
+        await fake.wait_for(lambda: any("n'a pas pu venir" in m.text for m in fake.messages_to(CLIENT)), 15)
+        (case,) = await service.rows(cases)
+        assert case.status == "queued"  # nobody held it: back in the queue, with the alert
+        assert case.optician_id is None
+        assert case.visit_outcome == "failed:absent"
+        (summary,) = await service.services.console.queue(ALICE, _open())
+        assert summary["no_taker"] is True
