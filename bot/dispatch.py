@@ -523,7 +523,13 @@ class Dispatch:
         await connection.execute(
             sa.update(cases)
             .where(cases.c.id == case_id)
-            .values(dispatch_round=round_number, offered_at=now, no_taker_at=None, updated_at=now)
+            .values(
+                dispatch_round=round_number,
+                offered_at=now,
+                # A round that reaches nobody alerts the operator at once, not after the wait.
+                no_taker_at=None if chosen else now,
+                updated_at=now,
+            )
         )
         need = self.catalog.text("fr", f"need.{case.need}") if case.need in _NEEDS else "—"
         town = _town(case.address) or name_of(case.department or "") or case.department or ""

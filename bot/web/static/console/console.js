@@ -48,6 +48,15 @@
   };
   const PURPOSE = { home_visit: "visite à domicile", visit: "visite à domicile" };
   const AUTHOR = { client: "Client", bot: "Bot", operator: "Conseiller" };
+  const OFFER = {
+    offered: "proposé",
+    accepted: "accepté",
+    declined: "refusé",
+    taken: "pris par un autre",
+    withdrawn: "retiré",
+  };
+  const TELEGRAM_LINK = "https://t.me/";
+  const SVG_DATA = "data:image/svg+xml";
 
   /* ---------------------------------------------------------------- elements ---- */
 
@@ -142,6 +151,42 @@
     cannedText: $("canned-text"),
     cannedAdd: $("canned-add"),
     cannedError: $("canned-error"),
+    caseNoTaker: $("case-no-taker"),
+    visitBlock: $("visit-block"),
+    visitTitle: $("visit-title"),
+    visitOptician: $("visit-optician"),
+    visitError: $("visit-error"),
+    offers: $("offers"),
+    noTakerAlert: $("no-taker-alert"),
+    noTakerText: $("no-taker-text"),
+    noTakerHint: $("no-taker-hint"),
+    widen: $("act-widen"),
+    toShipment: $("act-to-shipment"),
+    toShipmentForm: $("to-shipment-form"),
+    toShipmentConfirm: $("to-shipment-confirm"),
+    toShipmentAbort: $("to-shipment-abort"),
+    opticiansOpen: $("opticians-open"),
+    opticiansPanel: $("opticians-panel"),
+    opticiansClose: $("opticians-close"),
+    opticiansCount: $("opticians-count"),
+    opticiansReadonly: $("opticians-readonly"),
+    opticiansLoadError: $("opticians-load-error"),
+    opticiansList: $("opticians-list"),
+    opticiansActionsHead: $("opticians-actions-head"),
+    opticiansEmpty: $("opticians-empty"),
+    linkResult: $("link-result"),
+    opticianForm: $("optician-form"),
+    opticianFormTitle: $("optician-form-title"),
+    opticianName: $("optician-name"),
+    opticianPhone: $("optician-phone"),
+    opticianDepartments: $("optician-departments"),
+    opticianKit: $("optician-kit"),
+    opticianActive: $("optician-active"),
+    opticianAvailable: $("optician-available"),
+    opticianError: $("optician-error"),
+    opticianSaved: $("optician-saved"),
+    opticianSave: $("optician-save"),
+    opticianCancelEdit: $("optician-cancel-edit"),
   };
 
   const state = {
@@ -169,6 +214,10 @@
     tick: 0,
     busy: false, // an action is in flight
     loginTimer: 0,
+    opticians: [], // Optician[] as last fetched (registry panel)
+    opticiansAbort: null,
+    opticianEditing: null, // id of the optician in the form, null when adding
+    linkFor: null, // id of the optician whose link is being made
   };
 
   /* ---------------------------------------------------------------- helpers ---- */
@@ -293,6 +342,27 @@
     );
   }
 
+  /** A dispatched visit is with the opticians, not in the post. */
+  function statusLabel(c) {
+    if (c.status === "dispatched" && c.mode === "visit") return "Envoyé aux opticiens";
+    return STATUS[c.status] || String(c.status || "");
+  }
+
+  function phoneLink(phone, className) {
+    const a = make("a", className || "phone", phone);
+    a.href = `tel:${String(phone).replace(/[^0-9+]/g, "")}`;
+    return a;
+  }
+
+  const dayFormat = new Intl.DateTimeFormat("fr-FR", { day: "numeric", month: "short", year: "numeric" });
+
+  /** "YYYY-MM-DD" (a calendar day, no time zone) as "12 janv. 2030". */
+  function dayLabel(value) {
+    if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return "";
+    const d = parseDate(`${value}T12:00:00`);
+    return d ? dayFormat.format(d) : value;
+  }
+
   function isAdmin() {
     return Boolean(state.me && state.me.role === "admin");
   }
@@ -393,6 +463,7 @@
     show(el.consoleScreen, false);
     show(el.loginScreen, true);
     if (el.cannedAdmin.open) el.cannedAdmin.close();
+    if (el.opticiansPanel.open) el.opticiansPanel.close();
     el.loginNotice.textContent = notice || "";
     el.loginPassword.value = "";
     el.loginName.focus();
@@ -605,13 +676,22 @@
     a.dataset.reference = c.reference || "";
     a.dataset.status = c.status || "";
     const overdue = isOverdue(c);
+    const noTaker = Boolean(c.no_taker);
     a.classList.toggle("overdue", overdue);
+    a.classList.toggle("no-taker", noTaker);
+    a.dataset.noTaker = String(noTaker);
     a.classList.toggle("mobilised", Boolean(c.mobilised));
     a.classList.toggle("selected", c.id === state.caseId);
     if (c.id === state.caseId) a.setAttribute("aria-current", "true");
 
     const top = make("span", "row-top");
     top.append(make("span", "row-ref", c.reference || "—"));
+    if (noTaker) {
+      const alarm = badge("⚠ Aucun opticien", "no-taker");
+      alarm.dataset.testid = "no-taker-badge";
+      alarm.title = "Visite sans opticien : élargir ou passer en envoi";
+      top.append(alarm);
+    }
     if (c.mobilised) top.append(badge("Prioritaire", "priority"));
     if (overdue) top.append(badge("En retard", "overdue"));
     if (c.reachable === false) top.append(badge("Injoignable", "unreachable"));
@@ -629,7 +709,7 @@
 
     const bottom = make("span", "row-bottom");
     bottom.append(channelPill(c.channel));
-    bottom.append(make("span", `row-status s-${c.status}`, STATUS[c.status] || String(c.status || "")));
+    bottom.append(make("span", `row-status s-${c.status}`, statusLabel(c)));
     if (c.claimed_by) {
       const mine = state.me && c.claimed_by === state.me.name;
       bottom.append(make("span", `row-claimed${mine ? " mine" : ""}`, mine ? "pris par moi" : `pris par ${c.claimed_by}`));
@@ -660,11 +740,13 @@
     show(el.queueEmpty, state.queueLoaded && rows.length === 0);
     const queued = state.cases.filter((c) => c.status === "queued").length;
     const overdue = state.cases.filter(isOverdue).length;
+    const noTaker = state.cases.filter((c) => c.no_taker).length;
     let count = `${state.cases.length} cas`;
     if (queued) count += ` · ${queued} en attente`;
     if (overdue) count += ` · ${overdue} en retard`;
+    if (noTaker) count += ` · ${noTaker} sans opticien`;
     el.queueCount.textContent = count;
-    el.queueCount.classList.toggle("alert", overdue > 0);
+    el.queueCount.classList.toggle("alert", overdue > 0 || noTaker > 0);
     document.title = queued ? `(${queued}) Console optibot` : "Console optibot";
     if (hadFocus) {
       const again = el.queue.querySelector(`a[data-case-id="${CSS.escape(hadFocus)}"]`);
@@ -730,7 +812,11 @@
     el.cancelReason.value = "";
     el.cannedSelect.value = "";
     showCancelForm(false);
-    [el.claimError, el.actionError, el.replyError, el.noteError, el.caseError].forEach((n) => setError(n, ""));
+    showShipmentConfirm(false);
+    el.offers.replaceChildren();
+    el.visitOptician.replaceChildren();
+    show(el.visitBlock, false);
+    [el.claimError, el.actionError, el.replyError, el.noteError, el.caseError, el.visitError].forEach((n) => setError(n, ""));
     show(el.casePlaceholder, false);
     show(el.caseView, false);
     show(el.caseLoading, true);
@@ -823,6 +909,7 @@
     renderCaseHeader(detail);
     renderActions(detail);
     renderClient(detail);
+    renderVisit(detail);
     renderMessages(Array.isArray(detail.messages) ? detail.messages : [], { live: !scrollToEnd, scrollToEnd });
     renderNotes(Array.isArray(detail.notes) ? detail.notes : []);
     // Keep the queue row in step at once (status, claimed by), before the queue event arrives.
@@ -837,7 +924,7 @@
 
   function renderCaseHeader(d) {
     el.caseReference.textContent = d.reference || "—";
-    el.caseStatus.textContent = STATUS[d.status] || String(d.status || "");
+    el.caseStatus.textContent = statusLabel(d);
     el.caseStatus.className = `badge status s-${d.status}`;
     show(el.caseKind, d.kind === "advisor");
     show(el.casePriority, Boolean(d.mobilised));
@@ -847,6 +934,7 @@
     const summary = state.cases.find((c) => c.id === d.id);
     show(el.caseOverdue, isOverdue(summary || d));
     show(el.caseUnreachable, d.reachable === false);
+    show(el.caseNoTaker, Boolean(d.no_taker));
     const parts = [];
     const wait = summary ? waitingNow(summary) : Number(d.waiting_s) || 0;
     parts.push(`Créé ${shortTime(d.created_at)} · attend depuis ${duration(wait)}`);
@@ -865,6 +953,8 @@
     show(el.claim, d.status === "queued" || (open && !mine && Boolean(d.claimed_by)));
     show(el.release, mine && d.status === "claimed");
     show(el.dispatch, mine && d.status === "claimed");
+    // A visit is not posted: the same action sends it to the opticians of the department.
+    el.dispatch.textContent = d.mode === "visit" ? "Envoyer aux opticiens" : "Expédié";
     show(el.done, mine && d.status === "dispatched");
     show(el.handback, mine && open && Boolean(talking));
     const canCancel = open && (mine || isAdmin());
@@ -889,6 +979,7 @@
       show(el.replyOff, false);
     }
     for (const b of [el.claim, el.release, el.dispatch, el.done, el.handback, el.cancelOpen]) b.disabled = state.busy;
+    renderVisitActions(d);
   }
 
   function fact(node, value, fallback) {
@@ -904,9 +995,7 @@
     fact(el.cName, d.contact_name);
     el.cPhone.replaceChildren();
     if (d.contact_phone) {
-      const a = make("a", "phone", d.contact_phone);
-      a.href = `tel:${String(d.contact_phone).replace(/[^0-9+]/g, "")}`;
-      el.cPhone.append(a);
+      el.cPhone.append(phoneLink(d.contact_phone));
     } else {
       el.cPhone.append(make("span", "muted", "—"));
     }
@@ -1003,6 +1092,104 @@
       a.rel = "noopener";
       box.append(a);
     }
+  }
+
+  /* ---------------------------------------------------------------- home visit ---- */
+
+  function isVisitCase(d) {
+    // A visit, or a former visit whose offers are worth keeping in sight (switched to shipment).
+    return d.mode === "visit" || Boolean(d.optician) || (Array.isArray(d.offers) && d.offers.length > 0);
+  }
+
+  function renderVisit(d) {
+    const visible = isVisitCase(d);
+    show(el.visitBlock, visible);
+    if (!visible) {
+      showShipmentConfirm(false);
+      return;
+    }
+    el.visitTitle.textContent = d.mode === "visit" ? "Visite à domicile" : "Visite à domicile (passée en envoi)";
+
+    el.visitOptician.replaceChildren();
+    const o = d.optician;
+    if (o && typeof o === "object" && o.name) {
+      el.visitOptician.append(make("strong", "visit-optician-name", o.name));
+      if (o.phone) el.visitOptician.append(make("span", "sep", " · "), phoneLink(o.phone));
+    } else {
+      el.visitOptician.append(make("span", "muted", "pas encore d'opticien"));
+    }
+
+    const offers = (Array.isArray(d.offers) ? d.offers : []).map((offer, i) => ({ offer, i }));
+    offers.sort((a, b) => (Number(a.offer.round) || 0) - (Number(b.offer.round) || 0) || a.i - b.i);
+    const items = offers.map(({ offer }) => {
+      const status = Object.prototype.hasOwnProperty.call(OFFER, offer.status) ? offer.status : "other";
+      const li = make("li", `offer o-${status}`);
+      li.dataset.testid = "offer";
+      li.dataset.status = String(offer.status || "");
+      li.append(
+        make("span", "offer-name", offer.optician || "?"),
+        make("span", `badge offer-status o-${status}`, OFFER[offer.status] || String(offer.status || "")),
+        make("span", "offer-round", `tour ${Number(offer.round) || "?"}`),
+      );
+      return li;
+    });
+    if (items.length === 0) {
+      const none =
+        d.status === "dispatched"
+          ? "Aucune offre envoyée : aucun opticien actif, disponible, lié à Telegram et avec un kit valide dans la zone."
+          : d.mode === "visit"
+            ? "Pas encore envoyée aux opticiens."
+            : "Aucune offre.";
+      items.push(make("li", "muted offers-empty", none));
+    }
+    el.offers.replaceChildren(...items);
+    renderVisitActions(d);
+  }
+
+  /** The no-taker alert and its two ways out; called with every render of the actions (busy state). */
+  function renderVisitActions(d) {
+    const noTaker = Boolean(d.no_taker) && OPEN_STATUSES.includes(d.status) && d.mode === "visit";
+    show(el.noTakerAlert, noTaker);
+    if (!noTaker) {
+      showShipmentConfirm(false);
+      return;
+    }
+    const dispatched = d.status === "dispatched";
+    const text = dispatched
+      ? "Aucun opticien n'a accepté cette visite à temps. Vous pouvez élargir l'offre aux départements voisins " +
+        "(une nouvelle série d'offres part aussitôt), ou, si le client est d'accord, passer la demande en envoi par la poste."
+      : "L'opticien n'a pas pu faire la visite. Vous pouvez la renvoyer aux opticiens (« Envoyer aux opticiens », " +
+        "une fois le cas pris en charge), ou, si le client est d'accord, passer la demande en envoi par la poste.";
+    if (el.noTakerText.textContent !== text) el.noTakerText.textContent = text;
+    // The holder, an admin, or anyone when nobody holds the case (automatic dispatch); the server
+    // only accepts it on a claimed or dispatched case (a queued one must be claimed first).
+    const holder = Boolean(d.mine) || isAdmin() || !d.claimed_by;
+    const allowed = holder && (d.status === "claimed" || dispatched);
+    show(el.widen, allowed && dispatched);
+    show(el.toShipment, allowed);
+    if (!allowed) showShipmentConfirm(false);
+    let hint = "";
+    if (!holder) hint = `Seul ${d.claimed_by} (ou un administrateur) peut décider de la suite.`;
+    else if (!allowed) hint = "Prenez d'abord le cas en charge pour décider de la suite.";
+    el.noTakerHint.textContent = hint;
+    show(el.noTakerHint, Boolean(hint));
+    for (const b of [el.widen, el.toShipment, el.toShipmentConfirm]) b.disabled = state.busy;
+  }
+
+  function showShipmentConfirm(visible) {
+    show(el.toShipmentForm, visible);
+    el.toShipment.setAttribute("aria-expanded", String(visible));
+    if (visible) el.toShipmentConfirm.focus();
+  }
+
+  async function onToShipment(event) {
+    event.preventDefault();
+    const done = await runAction("to_shipment", undefined, {
+      errorNode: el.visitError,
+      fallback: "Impossible de passer en envoi :",
+      button: el.toShipmentConfirm,
+    });
+    if (done) showShipmentConfirm(false);
   }
 
   /* ---------------------------------------------------------------- transcript ---- */
@@ -1383,6 +1570,312 @@
     }
   }
 
+  /* ---------------------------------------------------------------- opticians' registry ---- */
+
+  function openOpticians() {
+    const admin = isAdmin();
+    show(el.opticiansReadonly, !admin);
+    show(el.opticianForm, admin);
+    show(el.opticiansActionsHead, admin);
+    resetOpticianForm();
+    setError(el.opticianSaved, "");
+    clearLink();
+    loadOpticians();
+    if (!el.opticiansPanel.open) el.opticiansPanel.showModal();
+    (admin ? el.opticianName : el.opticiansClose).focus();
+  }
+
+  async function loadOpticians() {
+    if (state.opticiansAbort) state.opticiansAbort.abort();
+    const abort = new AbortController();
+    state.opticiansAbort = abort;
+    try {
+      const data = await api("GET", "/opticians", { signal: abort.signal });
+      if (abort !== state.opticiansAbort) return;
+      state.opticiansAbort = null;
+      state.opticians = Array.isArray(data.opticians) ? data.opticians : [];
+      setError(el.opticiansLoadError, "");
+      renderOpticians();
+    } catch (error) {
+      if (error && error.name === "AbortError") return;
+      if (abort === state.opticiansAbort) state.opticiansAbort = null;
+      if (error instanceof ApiError && error.status === 401) return;
+      setError(el.opticiansLoadError, messageFor(error, "Le registre n'a pas pu être chargé :"));
+    }
+  }
+
+  function yesNo(value, yes, no) {
+    return make("span", `yn ${value ? "yes" : "no"}`, value ? yes : no);
+  }
+
+  function opticianRow(o) {
+    const admin = isAdmin();
+    const tr = make("tr", "optician-row");
+    tr.dataset.testid = "optician-row";
+    tr.dataset.opticianId = String(o.id || "");
+    tr.classList.toggle("inactive", !o.active);
+    tr.classList.toggle("kit-bad", !o.kit_valid);
+    tr.classList.toggle("editing", state.opticianEditing !== null && state.opticianEditing === o.id);
+
+    const name = make("th", "o-name", o.name || "—");
+    name.scope = "row";
+    name.dataset.field = "name";
+
+    const phone = make("td", "o-phone");
+    phone.dataset.field = "phone";
+    phone.append(o.phone ? phoneLink(o.phone) : make("span", "muted", "—"));
+
+    const departments = make("td", "o-departments");
+    departments.dataset.field = "departments";
+    const codes = Array.isArray(o.departments) ? o.departments.map(String) : [];
+    if (codes.length) for (const code of codes) departments.append(make("span", "dept", code));
+    else departments.append(make("span", "muted", "—"));
+
+    const kit = make("td", "o-kit");
+    kit.dataset.field = "kit";
+    kit.append(make("span", "kit-date", dayLabel(o.kit_expires_on) || "date inconnue"));
+    if (!o.kit_valid) {
+      const expired = badge("kit expiré", "kit-expired");
+      expired.dataset.testid = "kit-expired";
+      kit.append(expired);
+    }
+
+    const active = make("td", "o-active");
+    active.dataset.field = "active";
+    active.append(yesNo(o.active, "Oui", "Non"));
+    const available = make("td", "o-available");
+    available.dataset.field = "available";
+    available.append(yesNo(o.available, "Oui", "Non"));
+    const linked = make("td", "o-linked");
+    linked.dataset.field = "linked";
+    const linkedBadge = badge(o.linked ? "lié" : "non lié", o.linked ? "linked" : "unlinked");
+    linkedBadge.dataset.testid = "optician-linked";
+    linked.append(linkedBadge);
+
+    tr.append(name, phone, departments, kit, active, available, linked);
+    if (admin) {
+      const actions = make("td", "o-actions");
+      const edit = make("button", "btn small", "Modifier");
+      edit.type = "button";
+      edit.dataset.testid = "optician-edit";
+      edit.setAttribute("aria-label", `Modifier ${o.name || "l'opticien"}`);
+      edit.addEventListener("click", () => editOptician(o));
+      const link = make("button", "btn small", "Lier Telegram");
+      link.type = "button";
+      link.dataset.testid = "optician-link";
+      link.setAttribute("aria-label", `Lier le Telegram de ${o.name || "l'opticien"}`);
+      link.addEventListener("click", () => linkOptician(o, link));
+      actions.append(edit, link);
+      tr.append(actions);
+    }
+    return tr;
+  }
+
+  function renderOpticians() {
+    el.opticiansList.replaceChildren(...state.opticians.map(opticianRow));
+    show(el.opticiansEmpty, state.opticians.length === 0);
+    const expired = state.opticians.filter((o) => !o.kit_valid).length;
+    let count = `(${state.opticians.length})`;
+    if (expired) count = `(${state.opticians.length} · ${expired} kit${expired > 1 ? "s" : ""} expiré${expired > 1 ? "s" : ""})`;
+    el.opticiansCount.textContent = count;
+  }
+
+  /** "75, 92 2a;13" → ["75", "92", "2A", "13"] (order kept, duplicates dropped). */
+  function parseDepartments(text) {
+    const codes = String(text || "")
+      .split(/[\s,;]+/)
+      .map((c) => c.trim().toUpperCase())
+      .filter(Boolean);
+    return [...new Set(codes)];
+  }
+
+  function resetOpticianForm() {
+    state.opticianEditing = null;
+    el.opticianForm.reset();
+    el.opticianActive.checked = true;
+    el.opticianAvailable.checked = true;
+    el.opticianFormTitle.textContent = "Ajouter un opticien";
+    el.opticianSave.textContent = "Ajouter l'opticien";
+    show(el.opticianCancelEdit, false);
+    setError(el.opticianError, "");
+    for (const row of el.opticiansList.querySelectorAll(".optician-row.editing")) row.classList.remove("editing");
+  }
+
+  function editOptician(o) {
+    resetOpticianForm();
+    setError(el.opticianSaved, "");
+    state.opticianEditing = o.id;
+    el.opticianName.value = o.name || "";
+    el.opticianPhone.value = o.phone || "";
+    el.opticianDepartments.value = (Array.isArray(o.departments) ? o.departments : []).join(", ");
+    el.opticianKit.value = typeof o.kit_expires_on === "string" ? o.kit_expires_on : "";
+    el.opticianActive.checked = Boolean(o.active);
+    el.opticianAvailable.checked = Boolean(o.available);
+    el.opticianFormTitle.textContent = `Modifier ${o.name || "l'opticien"}`;
+    el.opticianSave.textContent = "Enregistrer les modifications";
+    show(el.opticianCancelEdit, true);
+    for (const row of el.opticiansList.querySelectorAll(".optician-row")) {
+      row.classList.toggle("editing", row.dataset.opticianId === o.id);
+    }
+    el.opticianForm.scrollIntoView({ block: "nearest" });
+    el.opticianName.focus();
+  }
+
+  async function onOpticianSave(event) {
+    event.preventDefault();
+    setError(el.opticianSaved, "");
+    const name = el.opticianName.value.trim();
+    const phone = el.opticianPhone.value.trim();
+    const departments = parseDepartments(el.opticianDepartments.value);
+    // The server checks these too, but its own answers to them are not in French.
+    const checks = [
+      [!name, "Indiquez le nom de l'opticien.", el.opticianName],
+      [!phone, "Indiquez le téléphone de l'opticien.", el.opticianPhone],
+      [departments.length === 0, "Indiquez au moins un département (ex. 75, 92, 2A).", el.opticianDepartments],
+      [departments.length > 30, "30 départements au plus.", el.opticianDepartments],
+      [el.opticianKit.validity.badInput, "Date du kit incomplète ou invalide.", el.opticianKit],
+    ];
+    const failed = checks.find(([bad]) => bad);
+    if (failed) {
+      setError(el.opticianError, failed[1]);
+      failed[2].focus();
+      return;
+    }
+    const body = {
+      name,
+      phone,
+      departments,
+      kit_expires_on: el.opticianKit.value || null,
+      active: el.opticianActive.checked,
+      available: el.opticianAvailable.checked,
+    };
+    const editing = state.opticianEditing;
+    el.opticianSave.disabled = true;
+    setError(el.opticianError, "");
+    try {
+      const saved = editing
+        ? await api("PUT", `/opticians/${encodeURIComponent(editing)}`, { body })
+        : await api("POST", "/opticians", { body });
+      resetOpticianForm();
+      const who = (saved && saved.name) || name;
+      setError(el.opticianSaved, editing ? `${who} : modifications enregistrées.` : `${who} ajouté(e) au registre.`);
+      await loadOpticians();
+      el.opticianName.focus();
+    } catch (error) {
+      setError(el.opticianError, messageFor(error, "Opticien non enregistré :"));
+    } finally {
+      el.opticianSave.disabled = false;
+    }
+  }
+
+  function clearLink() {
+    state.linkFor = null;
+    el.linkResult.replaceChildren();
+    show(el.linkResult, false);
+  }
+
+  async function linkOptician(o, button) {
+    button.disabled = true;
+    state.linkFor = o.id;
+    el.linkResult.replaceChildren(make("p", "muted", `Création d'un code pour ${o.name || "l'opticien"}…`));
+    show(el.linkResult, true);
+    try {
+      const data = await api("POST", `/opticians/${encodeURIComponent(o.id)}/link`);
+      if (state.linkFor !== o.id) return;
+      renderLink(o, data || {});
+    } catch (error) {
+      if (state.linkFor !== o.id) return;
+      const p = make("p", "form-error", messageFor(error, "Lien Telegram non créé :"));
+      p.setAttribute("role", "alert");
+      el.linkResult.replaceChildren(p);
+    } finally {
+      button.disabled = false;
+    }
+    el.linkResult.scrollIntoView({ block: "nearest" });
+  }
+
+  function renderLink(o, data) {
+    const head = make("div", "link-head");
+    head.append(make("h3", "sub-title", `Lier le Telegram de ${o.name || "l'opticien"}`));
+    const close = make("button", "btn ghost small", "Masquer");
+    close.type = "button";
+    close.addEventListener("click", clearLink);
+    head.append(close);
+
+    const body = make("div", "link-body");
+    const qr = typeof data.qr === "string" && data.qr.startsWith(SVG_DATA) ? data.qr : null;
+    if (qr) {
+      const img = document.createElement("img");
+      img.className = "link-qr";
+      img.dataset.testid = "link-qr";
+      img.alt = `QR code du lien Telegram pour ${o.name || "l'opticien"}`;
+      img.width = 176;
+      img.height = 176;
+      img.src = qr;
+      body.append(img);
+    }
+
+    const info = make("div", "link-info");
+    const link = typeof data.link === "string" ? data.link : "";
+    const linkLine = make("p", "link-line");
+    if (link.startsWith(TELEGRAM_LINK)) {
+      linkLine.append(make("span", "field-label", "Lien à envoyer à l'opticien (ou QR code à scanner) : "));
+      const a = make("a", "link-url", link);
+      a.dataset.testid = "link-url";
+      a.href = link;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      linkLine.append(a);
+    } else if (link) {
+      // Not a Telegram address: shown as text, never as a link.
+      linkLine.append(make("span", "field-label", "Lien (non reconnu, non cliquable) : "));
+      const raw = make("span", "link-url raw", link);
+      raw.dataset.testid = "link-url";
+      linkLine.append(raw);
+    } else {
+      linkLine.append(
+        make("span", "muted", "Pas de lien : le bot Telegram n'est pas configuré ou son nom n'est pas encore connu."),
+      );
+    }
+    info.append(linkLine);
+
+    const command = typeof data.command === "string" ? data.command : "";
+    if (command) {
+      const line = make("p", "link-line");
+      line.append(make("span", "field-label", "Ou taper dans la conversation avec le bot : "));
+      const code = make("code", "link-command", command);
+      code.dataset.testid = "link-command";
+      const copy = make("button", "btn ghost small", "Copier");
+      copy.type = "button";
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(command);
+          copy.textContent = "Copié";
+        } catch (_) {
+          const range = document.createRange();
+          range.selectNodeContents(code);
+          const selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+          copy.textContent = "Sélectionné : Ctrl+C";
+        }
+      });
+      line.append(code, copy);
+      info.append(line);
+    }
+    const expires = longTime(data.expires_at);
+    const validity = make(
+      "p",
+      "hint link-expiry",
+      expires ? `Code à usage unique, valable jusqu'au ${expires}.` : "Code à usage unique, valable 24 h.",
+    );
+    validity.dataset.testid = "link-expiry";
+    info.append(validity);
+    body.append(info);
+    el.linkResult.replaceChildren(head, body);
+    show(el.linkResult, true);
+  }
+
   /* ---------------------------------------------------------------- live events ---- */
 
   function setLive(status) {
@@ -1538,6 +2031,31 @@
     });
     el.cannedAdminClose.addEventListener("click", () => el.cannedAdmin.close());
     el.cannedForm.addEventListener("submit", onCannedAdd);
+
+    el.widen.addEventListener("click", () =>
+      runAction("widen", undefined, { errorNode: el.visitError, fallback: "Impossible d'élargir l'offre :", button: el.widen }),
+    );
+    el.toShipment.addEventListener("click", () => showShipmentConfirm(el.toShipmentForm.hidden));
+    el.toShipmentAbort.addEventListener("click", () => {
+      showShipmentConfirm(false);
+      el.toShipment.focus();
+    });
+    el.toShipmentForm.addEventListener("submit", onToShipment);
+
+    el.opticiansOpen.addEventListener("click", openOpticians);
+    el.opticiansClose.addEventListener("click", () => el.opticiansPanel.close());
+    el.opticianForm.addEventListener("submit", onOpticianSave);
+    el.opticianCancelEdit.addEventListener("click", () => {
+      resetOpticianForm();
+      el.opticianName.focus();
+    });
+    el.opticiansPanel.addEventListener("close", () => {
+      if (state.opticiansAbort) state.opticiansAbort.abort();
+      clearLink(); // the one-time code does not stay on screen
+      resetOpticianForm();
+      setError(el.opticianSaved, "");
+      if (state.me) el.opticiansOpen.focus();
+    });
     el.cannedAdmin.addEventListener("close", () => {
       setError(el.cannedError, "");
       el.cannedAdminOpen.focus();
