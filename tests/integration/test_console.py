@@ -43,6 +43,12 @@ def _http(base: str) -> httpx.AsyncClient:
     return client
 
 
+async def _open_clients() -> None:
+    """Close the HTTP clients the test opened."""
+    while _open:
+        await _open.pop().aclose()
+
+
 class Staff:
     """A signed-in browser of the console: its cookie and CSRF token."""
 
@@ -90,8 +96,7 @@ async def app(database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
         try:
             yield service
         finally:
-            while _open:
-                await _open.pop().aclose()
+            await _open_clients()
 
 
 async def _signed_in(app: Service, name: str) -> Staff:

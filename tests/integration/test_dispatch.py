@@ -239,3 +239,50 @@ async def test_automatic_dispatch_and_a_visit_that_could_not_happen(
         assert case.visit_outcome == "failed:absent"
         (summary,) = await service.services.console.queue(ALICE, _open())
         assert summary["no_taker"] is True
+
+
+async def test_the_registry_is_for_admins_and_links_come_as_a_deep_link_and_a_qr_code(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    from tests.integration.test_console import PASSWORD, Staff, _open_clients
+
+    async with serve(database_url, tmp_path, fake) as service:
+        await service.services.accounts.add("alice", PASSWORD, "admin")
+        await service.services.accounts.add("bob", PASSWORD, "operator")
+        alice, bob = Staff(service.base), Staff(service.base)
+        await alice.login("alice")
+        await bob.login("bob")
+        try:
+            body = {
+                "name": "Anne",
+                "phone": "06 11 22 33 44",
+                "departments": ["75", "2a"],
+                "kit_expires_on": "2027-01-31",
+            }
+            assert (await bob.post("/opticians", body)).status_code == 403
+            wrong = await alice.post("/opticians", {**body, "departments": ["99"]})
+            assert wrong.status_code == 422
+            assert "99" in wrong.json()["detail"]
+            made = await alice.post("/opticians", body)
+            assert made.status_code == 201
+            optician = made.json()
+            assert optician["departments"] == ["2A", "75"]
+            assert optician["phone"] == "+33611223344"
+            assert optician["linked"] is False
+            listed = (await bob.get("/opticians")).json()["opticians"]
+            assert [o["name"] for o in listed] == ["Anne"]
+            assert (await bob.post(f"/opticians/{optician['id']}/link")).status_code == 403
+            await fake.wait_for(
+                lambda: (
+                    service.services.telegram is not None and service.services.telegram.username is not None
+                )
+            )
+            link = (await alice.post(f"/opticians/{optician['id']}/link")).json()
+            assert link["link"].startswith("https://t.me/optibot_test_bot?start=optician_")
+            assert link["qr"].startswith("data:image/svg+xml")
+            code = link["command"].removeprefix("/start ")
+            await fake.say(601, f"/start {code}")
+            await Client(fake, 601).expect("relié")
+            assert (await bob.get("/opticians")).json()["opticians"][0]["linked"] is True
+        finally:
+            await _open_clients()
