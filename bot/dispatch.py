@@ -31,7 +31,7 @@ from flows.answers import format_slot
 from flows.catalog import Catalog
 from flows.departments import DEPARTMENTS, name_of, neighbours
 from flows.parsing import parse_phone
-from flows.types import Reply, as_language
+from flows.types import SERVICE_TIME_ZONE, Reply, as_language
 from storage import conversations as store
 from storage.tables import (
     cases,
@@ -117,7 +117,7 @@ class Dispatch:
     async def opticians(self) -> list[dict[str, Any]]:
         async with self.database.connect() as connection:
             rows = await connection.execute(sa.select(opticians).order_by(opticians.c.name))
-            today = self.clock().date()
+            today = self._today()
             return [_optician_json(r, today) for r in rows]
 
     async def save(self, public_id: str | None, given: OpticianIn) -> dict[str, Any]:
@@ -154,7 +154,7 @@ class Dispatch:
             row = (
                 await connection.execute(sa.select(opticians).where(opticians.c.public_id == public_id))
             ).one()
-        return _optician_json(row, now.date())
+        return _optician_json(row, self._today())
 
     async def new_link(self, public_id: str, created_by: str) -> tuple[str, datetime]:
         """A one-time code for ``/start optician_<code>``: single use, valid 24 hours."""
@@ -507,7 +507,7 @@ class Dispatch:
                 )
             ).scalars()
         )
-        today = now.date()
+        today = self._today()
         candidates = (
             await connection.execute(
                 sa.select(opticians.c.id, opticians.c.telegram_chat, opticians.c.departments).where(
@@ -656,6 +656,10 @@ class Dispatch:
         return changed
 
     # --- messages --------------------------------------------------------------------------------
+
+    def _today(self) -> date:
+        """Kits are valid through their expiry day, in France."""
+        return self.clock().astimezone(SERVICE_TIME_ZONE).date()
 
     def _slot(self, slot_date: date | None, part: str | None, language: str = "fr") -> str:
         if slot_date is None or not part:
