@@ -52,7 +52,8 @@ LINK_LIFETIME = timedelta(hours=24)
 OFFER_STEP = "offer"  # callback data "offer:<offer id>.a" (accept) or ".d" (decline)
 VISIT_STEP = "visit"  # "visit:<case id>.done" / ".fail", then "visit:<case id>.<reason>"
 FAIL_REASONS = ("absent", "address", "other")
-_TOWN = re.compile(r"\b\d{5}\s+(.+)$")
+# The town right after the postal code, up to a comma, a digit or the end: never more of the address.
+_TOWN = re.compile(r"\b\d{5}\s+([^\d,;\n]{2,40})")
 
 
 class DispatchError(Exception):
@@ -289,13 +290,20 @@ class Dispatch:
                         dispatch_offers.c.optician_id,
                         dispatch_offers.c.status,
                         cases.c.reference,
+                        opticians.c.active,
+                        opticians.c.kit_expires_on,
                     )
                     .join(opticians, opticians.c.id == dispatch_offers.c.optician_id)
                     .join(cases, cases.c.id == dispatch_offers.c.case_id)
                     .where(dispatch_offers.c.public_id == offer_id, opticians.c.telegram_chat == chat)
                 )
             ).first()
-            if offer is None or offer.status != "offered":
+            if offer is not None and offer.status == "accepted":
+                return  # pressed twice: the visit is already theirs, the brief already sent
+            eligible = (
+                offer is not None and offer.active and (offer.kit_expires_on or date.min) >= self._today()
+            )
+            if offer is None or offer.status != "offered" or (accept and not eligible):
                 # Pressed after the offer closed: say why (taken by another, or withdrawn).
                 closed = {"taken": "optician.taken", "withdrawn": "optician.withdrawn"}
                 key = (
@@ -309,7 +317,7 @@ class Dispatch:
             if not accept:
                 await connection.execute(
                     sa.update(dispatch_offers)
-                    .where(dispatch_offers.c.id == offer.id)
+                    .where(dispatch_offers.c.id == offer.id, dispatch_offers.c.status == "offered")
                     .values(status="declined", answered_at=now)
                 )
                 await self._tell(
@@ -379,7 +387,7 @@ class Dispatch:
                 consent = self.catalog.text(
                     "fr",
                     "optician.consent_given",
-                    date=given.given_at.strftime("%d/%m/%Y %H:%M"),
+                    date=given.given_at.astimezone(SERVICE_TIME_ZONE).strftime("%d/%m/%Y %H:%M"),
                     version=given.wording_version,
                 )
         slot = self._slot(case.slot_date, case.slot_part)
@@ -455,7 +463,13 @@ class Dispatch:
                         connection, chat, "optician.closed", now, edit=message_id, reference=case.reference
                     )
                 return
-            # Could not serve: back to the operators (the case's holder, or the queue).
+            # Could not serve: back to the operators (the case's holder, or the queue); this
+            # optician is not offered the case again.
+            await connection.execute(
+                sa.update(dispatch_offers)
+                .where(dispatch_offers.c.case_id == case.id, dispatch_offers.c.status == "accepted")
+                .values(status="failed", answered_at=now)
+            )
             await connection.execute(
                 sa.update(cases)
                 .where(cases.c.id == case.id, cases.c.status == "dispatched")
@@ -500,13 +514,17 @@ class Dispatch:
         zone = {case.department} if case.department else set()
         if wider and case.department:
             zone |= set(neighbours(case.department))
-        already = set(
-            (
-                await connection.execute(
-                    sa.select(dispatch_offers.c.optician_id).where(dispatch_offers.c.case_id == case_id)
-                )
-            ).scalars()
-        )
+        # Earlier offers: an optician who declined, could not serve, or still has an open offer
+        # is not asked again; one whose offer was only closed (taken, withdrawn) may be.
+        earlier = {
+            row.optician_id: (row.id, row.status)
+            for row in await connection.execute(
+                sa.select(
+                    dispatch_offers.c.id, dispatch_offers.c.optician_id, dispatch_offers.c.status
+                ).where(dispatch_offers.c.case_id == case_id)
+            )
+        }
+        already = {o for o, (_, status) in earlier.items() if status not in ("taken", "withdrawn")}
         today = self._today()
         candidates = (
             await connection.execute(
@@ -556,22 +574,48 @@ class Dispatch:
                 choices=choices,
                 step=OFFER_STEP,
             )
-            await connection.execute(
-                sa.insert(dispatch_offers).values(
-                    public_id=offer_id,
-                    case_id=case_id,
-                    optician_id=candidate.id,
-                    round=round_number,
-                    status="offered",
-                    message_id=message_id,
-                    created_at=now,
+            values = {
+                "public_id": offer_id,
+                "round": round_number,
+                "status": "offered",
+                "message_id": message_id,
+                "created_at": now,
+                "answered_at": None,
+            }
+            previous = earlier.get(candidate.id)
+            if previous is not None:  # offered again after an earlier round closed
+                await connection.execute(
+                    sa.update(dispatch_offers).where(dispatch_offers.c.id == previous[0]).values(**values)
                 )
-            )
+            else:
+                await connection.execute(
+                    sa.insert(dispatch_offers).values(case_id=case_id, optician_id=candidate.id, **values)
+                )
         return len(chosen)
 
     async def withdraw(self, connection: AsyncConnection, case_id: int) -> None:
-        """The case left home visits (shipment, cancelled): open offers are withdrawn."""
-        await self._close_offers(connection, case_id, "withdrawn", self.clock())
+        """The case left home visits (shipment, cancelled): open offers are withdrawn, and an
+        optician who had accepted it is told not to come."""
+        now = self.clock()
+        await self._close_offers(connection, case_id, "withdrawn", now)
+        taken = (
+            await connection.execute(
+                sa.select(dispatch_offers.c.id, opticians.c.telegram_chat, cases.c.reference)
+                .join(opticians, opticians.c.id == dispatch_offers.c.optician_id)
+                .join(cases, cases.c.id == dispatch_offers.c.case_id)
+                .where(dispatch_offers.c.case_id == case_id, dispatch_offers.c.status == "accepted")
+            )
+        ).all()
+        for offer in taken:
+            await connection.execute(
+                sa.update(dispatch_offers)
+                .where(dispatch_offers.c.id == offer.id)
+                .values(status="withdrawn", answered_at=now)
+            )
+            if offer.telegram_chat is not None:
+                await self._tell(
+                    connection, offer.telegram_chat, "optician.cancelled", now, reference=offer.reference
+                )
 
     async def _close_offers(
         self, connection: AsyncConnection, case_id: int, status: str, now: datetime
@@ -717,8 +761,19 @@ class Dispatch:
         ).first()
         if target is None:
             return
+        # The client's current conversation if the case's one has ended (handed back to the bot).
+        current = (
+            await connection.execute(
+                sa.select(conversations.c.id, conversations.c.language)
+                .join(identities, identities.c.conversation_id == conversations.c.id)
+                .where(identities.c.key == target.key, conversations.c.owner != "closed")
+            )
+        ).first()
+        conversation_id, language = (
+            (current.id, current.language) if current else (target.id, target.language)
+        )
         await store.lock_conversations(connection, [target.key])
-        row = outbound_row(target.channel, target.external_id, target.id, reply, now, target.language)
+        row = outbound_row(target.channel, target.external_id, conversation_id, reply, now, language)
         await store.insert_message(connection, row)
         if close:
             await connection.execute(
@@ -734,7 +789,10 @@ _NEEDS = ("broken", "lost", "unsuitable")
 def _town(address: str | None) -> str | None:
     """The town of an address written "…, 69007 Lyon": what an offer may say."""
     match = _TOWN.search(address or "")
-    return match.group(1).strip() if match else None
+    if match is None:
+        return None
+    town = " ".join(match.group(1).split()[:4]).strip(" -'")
+    return town or None
 
 
 def _optician_json(row: Any, today: date) -> dict[str, Any]:

@@ -206,6 +206,11 @@ class Engine:
             stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
         return stored[0] is not None
 
+    async def forget(self, inbound: Inbound) -> None:
+        """Undo :meth:`first_time` when handling the message failed: its re-delivery is handled."""
+        async with self.database.begin() as connection:
+            await store.delete_inbox(connection, inbound.channel, inbound.external_id)
+
     async def set_reachable(
         self, channel: str, user: str, *, reachable: bool, external_id: str | None = None
     ) -> None:

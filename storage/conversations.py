@@ -436,3 +436,9 @@ async def note_erasure_request(connection: AsyncConnection, conversation_id: int
     await connection.execute(
         sa.insert(case_notes).from_select(["case_id", "author", "text", "created_at"], open_cases)
     )
+
+
+async def delete_inbox(connection: AsyncConnection, channel: str, external_id: str) -> None:
+    await connection.execute(
+        sa.delete(inbox).where(inbox.c.channel == channel, inbox.c.external_id == external_id)
+    )

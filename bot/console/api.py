@@ -129,7 +129,7 @@ class OpticianBrief(BaseModel):
 
 class Offer(BaseModel):
     optician: str
-    status: Literal["offered", "accepted", "declined", "taken", "withdrawn"]
+    status: Literal["offered", "accepted", "declined", "taken", "withdrawn", "failed"]
     round: int
 
 

@@ -502,11 +502,26 @@ class Console:
             target = await self._mine(connection, me, public_id, admin_too=True)
             changed = await connection.execute(
                 sa.update(cases)
-                .where(cases.c.id == target.id, cases.c.mode == "visit", cases.c.optician_id.is_(None))
-                .values(mode="shipment", status="claimed", no_taker_at=None, updated_at=now)
+                .where(
+                    cases.c.id == target.id,
+                    cases.c.mode == "visit",
+                    cases.c.optician_id.is_(None),
+                    cases.c.status.in_(("claimed", "dispatched")),
+                )
+                .values(
+                    mode="shipment",
+                    status="claimed",
+                    # A visit dispatched automatically had no holder: whoever switches it holds it.
+                    claimed_by=sa.func.coalesce(cases.c.claimed_by, me.name),
+                    no_taker_at=None,
+                    updated_at=now,
+                )
+                .returning(cases.c.claimed_by)
             )
-            if not changed.rowcount:
+            holder = changed.scalar()
+            if holder is None:
                 raise ConsoleError(409, "seule une visite sans opticien peut passer en envoi")
+            await self._own(connection, target, "operator", holder, now)
             if self.visits is not None:
                 await self.visits.withdraw(connection, target.id)
             detail = await self._detail(connection, me, public_id)

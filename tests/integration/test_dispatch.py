@@ -286,3 +286,33 @@ async def test_the_registry_is_for_admins_and_links_come_as_a_deep_link_and_a_qr
             assert (await bob.get("/opticians")).json()["opticians"][0]["linked"] is True
         finally:
             await _open_clients()
+
+
+async def test_a_failed_visit_goes_to_another_optician_and_a_cancel_reaches_the_one_who_accepted(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _optician(fake, service, 701, "Anne Paris", ["75"])
+        await _optician(fake, service, 702, "Bruno Paris", ["75"])
+        case_id = await _visit_case(fake, service)
+        await _dispatch(service, case_id)
+        await fake.wait_for(lambda: bool(_offers_to(fake, 701)) and bool(_offers_to(fake, 702)))
+        await fake.press_button(701, "J'accepte")
+        await Client(fake, 701).expect("est pour vous", within=15)
+        await fake.press_button(701, "Visite impossible")
+        await fake.wait_for(lambda: "Pourquoi" in fake.messages_to(701)[-1].text)
+        await fake.press_button(701, "Adresse introuvable")
+        await fake.wait_for(lambda: "rendue au service client" in fake.messages_to(701)[-1].text, 15)
+        console = service.services.console
+        again = await console.dispatch(ALICE, case_id)  # alice still holds it: a new round
+        assert again["status"] == "dispatched"
+        # Bruno, whose first offer was only taken, gets a new one (the old one reads "déjà prise").
+        await fake.wait_for(
+            lambda: len(_offers_to(fake, 702)) == 1 and bool(fake.messages_to(702)[-1].buttons())
+        )
+        assert "déjà été prise" in fake.messages_to(702)[1].text
+        assert _offers_to(fake, 701) == []  # not Anne, who could not serve
+        await fake.press_button(702, "J'accepte")
+        await Client(fake, 702).expect("est pour vous", within=15)
+        await console.cancel(ALICE, case_id, "le client a trouvé un autre opticien")
+        await fake.wait_for(lambda: "annulée" in fake.messages_to(702)[-1].text, 15)

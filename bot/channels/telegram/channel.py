@@ -242,7 +242,11 @@ class TelegramChannel:
         else:
             return False
         if await engine.first_time(inbound, "optician"):
-            await action()
+            try:
+                await action()
+            except BaseException:
+                await engine.forget(inbound)  # not done: Telegram's next delivery of it counts
+                raise
         return True
 
     def _answer_callback(self, incoming: Incoming) -> None:

@@ -14,6 +14,7 @@
   const QUEUE_DEBOUNCE_MS = 200;
   const CASE_DEBOUNCE_MS = 150;
   const TICK_MS = 30000; // waiting times are recomputed client-side this often
+  const CLAIM_GRACE_MS = 1500; // see renderActions
   const FILTER_KEY = "optibot.console.filters";
   const OPEN_STATUSES = ["queued", "claimed", "dispatched"];
 
@@ -101,7 +102,9 @@
     caseUnreachable: $("case-unreachable"),
     caseSub: $("case-sub"),
     claim: $("act-claim"),
+    caseHolder: $("case-holder"),
     release: $("act-release"),
+    adminRelease: $("act-admin-release"),
     dispatch: $("act-dispatch"),
     done: $("act-done"),
     handback: $("act-handback"),
@@ -111,10 +114,14 @@
     cancelForm: $("cancel-form"),
     cancelReason: $("cancel-reason"),
     cancelAbort: $("cancel-abort"),
+    cancelConfirm: $("cancel-confirm"),
     transferForm: $("transfer-form"),
+    transferLabel: $("transfer-label"),
     transferOperator: $("transfer-operator"),
+    transferSubmit: $("act-transfer"),
     trackingForm: $("tracking-form"),
     trackingInput: $("tracking-input"),
+    trackingSubmit: $("tracking-submit"),
     cName: $("c-name"),
     cPhone: $("c-phone"),
     cAddress: $("c-address"),
@@ -213,6 +220,8 @@
     sourceTimer: 0,
     tick: 0,
     busy: false, // an action is in flight
+    claimGrace: null, // {id, until, timer}: the case was just taken by someone else while shown as queued
+    caseStale: false, // the action-error shows a failed refresh (cleared by the next good one)
     loginTimer: 0,
     opticians: [], // Optician[] as last fetched (registry panel)
     opticiansAbort: null,
@@ -348,9 +357,28 @@
     return STATUS[c.status] || String(c.status || "");
   }
 
+  /** A French number in E.164 (+33612345678), or null: national numbers are dialled as such. */
+  function frenchE164(phone) {
+    const raw = String(phone).replace(/[\s.\-()]/g, "");
+    if (/^\+33[1-9]\d{8}$/.test(raw)) return raw;
+    if (/^0033[1-9]\d{8}$/.test(raw)) return `+${raw.slice(2)}`;
+    if (/^0[1-9]\d{8}$/.test(raw)) return `+33${raw.slice(1)}`;
+    return null;
+  }
+
+  /** "+33612345678" → "06 12 34 56 78"; other countries' numbers are shown as they are. */
+  function phoneLabel(phone) {
+    const e164 = frenchE164(phone);
+    if (!e164) return String(phone);
+    return `0${e164.slice(3)}`.replace(/(\d{2})(?=\d)/g, "$1 ");
+  }
+
+  /** The number as the French read it; the link dials it in E.164. */
   function phoneLink(phone, className) {
-    const a = make("a", className || "phone", phone);
-    a.href = `tel:${String(phone).replace(/[^0-9+]/g, "")}`;
+    const a = make("a", className || "phone", phoneLabel(phone));
+    const e164 = frenchE164(phone);
+    a.href = `tel:${e164 || String(phone).replace(/[^0-9+]/g, "")}`;
+    if (e164 || a.textContent !== String(phone)) a.title = `Appeler le ${e164 || phone}`;
     return a;
   }
 
@@ -474,24 +502,31 @@
     showLogin("Votre session a expiré : reconnectez-vous.");
   }
 
+  /** 897 → "14 min 57 s", 600 → "10 min", 42 → "42 s". */
+  function minutesSeconds(seconds) {
+    const s = Math.max(0, Math.ceil(seconds));
+    const m = Math.floor(s / 60);
+    if (m === 0) return `${s} s`;
+    return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+  }
+
   function startLoginCountdown(seconds) {
     window.clearInterval(state.loginTimer);
-    let left = Math.max(1, Math.ceil(seconds));
+    // Against the clock, not by counting ticks: a background tab's timers are slowed down.
+    const until = Date.now() + Math.max(1, Math.ceil(seconds)) * 1000;
     const render = () => {
-      setError(el.loginError, `Trop de tentatives, réessayez dans ${left} s`);
-      el.loginSubmit.disabled = true;
-    };
-    render();
-    state.loginTimer = window.setInterval(() => {
-      left -= 1;
+      const left = (until - Date.now()) / 1000;
       if (left <= 0) {
         window.clearInterval(state.loginTimer);
         el.loginSubmit.disabled = false;
         setError(el.loginError, "");
         return;
       }
-      render();
-    }, 1000);
+      setError(el.loginError, `Trop de tentatives, réessayez dans ${minutesSeconds(left)}`);
+      el.loginSubmit.disabled = true;
+    };
+    render();
+    state.loginTimer = window.setInterval(render, 1000);
   }
 
   async function onLogin(event) {
@@ -697,7 +732,7 @@
     if (c.reachable === false) top.append(badge("Injoignable", "unreachable"));
     const wait = make("span", "row-wait", duration(waitingNow(c)));
     wait.dataset.role = "waiting";
-    wait.title = "Temps d'attente depuis la création";
+    wait.title = c.status === "queued" ? "Temps d'attente depuis la création" : "Créé il y a";
     top.append(wait);
 
     const mid = make("span", "row-mid");
@@ -816,7 +851,9 @@
     el.offers.replaceChildren();
     el.visitOptician.replaceChildren();
     show(el.visitBlock, false);
-    [el.claimError, el.actionError, el.replyError, el.noteError, el.caseError, el.visitError].forEach((n) => setError(n, ""));
+    clearClaimGrace();
+    clearActionErrors();
+    [el.replyError, el.noteError, el.caseError].forEach((n) => setError(n, ""));
     show(el.casePlaceholder, false);
     show(el.caseView, false);
     show(el.caseLoading, true);
@@ -846,6 +883,8 @@
     state.detail = null;
     state.caseGeneration += 1;
     if (state.caseAbort) state.caseAbort.abort();
+    clearClaimGrace();
+    clearActionErrors();
     state.shown.clear();
     el.transcript.replaceChildren();
     show(el.caseView, false);
@@ -894,14 +933,35 @@
         setError(el.caseError, "Ce cas n'existe pas ou n'est plus accessible.");
       } else if (state.detail) {
         setError(el.actionError, messageFor(error, "Le dossier n'a pas pu être mis à jour."));
+        state.caseStale = true;
       } else {
         setError(el.caseError, messageFor(error, "Le dossier n'a pas pu être chargé."));
       }
     }
   }
 
-  function applyDetail(detail, { scrollToEnd }) {
+  function applyDetail(detail, { scrollToEnd, fromAction = false }) {
     if (!detail || detail.id !== state.caseId) return;
+    const before = state.detail;
+    if (
+      !fromAction &&
+      before &&
+      before.status === "queued" &&
+      detail.status !== "queued" &&
+      !detail.mine &&
+      detail.claimed_by &&
+      !state.busy &&
+      el.claimError.hidden
+    ) {
+      startClaimGrace(detail.id);
+    } else if (detail.status === "queued" || detail.mine) {
+      clearClaimGrace();
+    }
+    if (state.caseStale) {
+      // The refresh that failed has now worked: its message is out of date.
+      state.caseStale = false;
+      setError(el.actionError, "");
+    }
     state.detail = detail;
     show(el.caseLoading, false);
     setError(el.caseError, "");
@@ -935,35 +995,69 @@
     show(el.caseOverdue, isOverdue(summary || d));
     show(el.caseUnreachable, d.reachable === false);
     show(el.caseNoTaker, Boolean(d.no_taker));
-    const parts = [];
-    const wait = summary ? waitingNow(summary) : Number(d.waiting_s) || 0;
-    parts.push(`Créé ${shortTime(d.created_at)} · attend depuis ${duration(wait)}`);
-    if (d.claimed_by) {
-      parts.push(state.me && d.claimed_by === state.me.name ? "pris en charge par moi" : `pris en charge par ${d.claimed_by}`);
+    el.caseSub.textContent = caseSubtitle(d, summary);
+  }
+
+  /** Queued: how long the client has waited; open: the case's age and who holds it; closed: when. */
+  function caseSubtitle(d, summary) {
+    const age = summary ? waitingNow(summary) : Number(d.waiting_s) || 0; // waiting_s counts from creation
+    const byMe = Boolean(state.me && d.claimed_by === state.me.name);
+    if (d.status === "queued") return `Créé ${shortTime(d.created_at)} · attend depuis ${duration(age)}`;
+    if (d.status === "done" || d.status === "cancelled") {
+      const verb = d.status === "done" ? "Terminé" : "Annulé";
+      const parts = [d.done_at ? `${verb} le ${longTime(d.done_at)}` : verb];
+      parts.push(`créé le ${longTime(d.created_at)}`);
+      if (d.claimed_by) parts.push(byMe ? "suivi par moi" : `suivi par ${d.claimed_by}`);
+      return parts.join(" · ");
     }
-    el.caseSub.textContent = parts.join(" · ");
+    const parts = [age < 60 ? "Créé à l'instant" : `Créé il y a ${duration(age)} (${shortTime(d.created_at)})`];
+    // Someone else's name is on the line below the title (#case-holder), except while it is hidden.
+    if (byMe) parts.push("pris en charge par moi");
+    else if (d.claimed_by && claimGraceActive(d.id)) parts.push(`pris en charge par ${d.claimed_by}`);
+    else if (d.status === "dispatched") parts.push("envoyé automatiquement, sans conseiller");
+    return parts.join(" · ");
   }
 
   function renderActions(d) {
     const open = OPEN_STATUSES.includes(d.status);
     const mine = Boolean(d.mine);
+    const admin = isAdmin();
     const talking = d.conversation && d.conversation.owner === "operator";
-    // Also on an open case held by someone else: a racing operator's click (or a view that has
-    // not caught up yet) gets the server's 409 answer ("déjà pris en charge par …") in claim-error.
-    show(el.claim, d.status === "queued" || (open && !mine && Boolean(d.claimed_by)));
+    const heldByOther = open && !mine && Boolean(d.claimed_by);
+    // Claim only a queued case. Right after someone else took the case, the button stays a moment
+    // (claimGrace): a click already on its way gets the server's answer ("déjà pris en charge par …")
+    // instead of landing on whatever takes the button's place.
+    const grace = heldByOther && claimGraceActive(d.id);
+    show(el.claim, d.status === "queued" || grace);
+    const holder = heldByOther && !grace;
+    show(el.caseHolder, holder);
+    el.caseHolder.textContent = holder ? `Pris en charge par ${d.claimed_by}` : "";
+
     show(el.release, mine && d.status === "claimed");
-    show(el.dispatch, mine && d.status === "claimed");
+    // An admin may put back or hand over anyone's case (an operator who left, or is away).
+    show(el.adminRelease, admin && heldByOther && d.status === "claimed" && !grace);
+    // A case with neither visit nor shipment (an advisor's answer) has nothing to send.
+    const sendable = d.mode === "visit" || d.mode === "shipment";
+    show(el.dispatch, mine && d.status === "claimed" && sendable);
     // A visit is not posted: the same action sends it to the opticians of the department.
     el.dispatch.textContent = d.mode === "visit" ? "Envoyer aux opticiens" : "Expédié";
-    show(el.done, mine && d.status === "dispatched");
+    // Done from claimed too (an advisor case, a question answered); the main action once sent.
+    show(el.done, mine && (d.status === "claimed" || d.status === "dispatched"));
+    el.done.classList.toggle("primary", d.status === "dispatched" || !sendable);
     show(el.handback, mine && open && Boolean(talking));
-    const canCancel = open && (mine || isAdmin());
+    const canCancel = open && (mine || admin) && !grace;
     show(el.cancelOpen, canCancel);
+    el.cancelOpen.textContent = mine || !d.claimed_by ? "Annuler" : "Annuler (admin)";
     if (!canCancel) showCancelForm(false);
 
-    show(el.transferForm, mine && open);
-    if (mine && open) fillOperators();
-    show(el.trackingForm, mine && open);
+    const adminTransfer = admin && heldByOther && !grace && (d.status === "claimed" || d.status === "dispatched");
+    const canTransfer = (mine && open) || adminTransfer;
+    show(el.transferForm, canTransfer);
+    el.transferLabel.textContent = mine ? "Transférer à" : "Transférer à (admin)";
+    el.transferSubmit.textContent = mine ? "Transférer" : "Transférer (admin)";
+    if (canTransfer) fillOperators();
+    // A Chronopost number only means something for a parcel.
+    show(el.trackingForm, mine && open && d.mode === "shipment");
 
     const canReply = mine && open;
     show(el.replyForm, canReply);
@@ -978,8 +1072,32 @@
     } else if (talking) {
       show(el.replyOff, false);
     }
-    for (const b of [el.claim, el.release, el.dispatch, el.done, el.handback, el.cancelOpen]) b.disabled = state.busy;
+    const buttons = [el.claim, el.release, el.adminRelease, el.dispatch, el.done, el.handback, el.cancelOpen];
+    for (const b of [...buttons, el.transferSubmit, el.trackingSubmit, el.cancelConfirm]) b.disabled = state.busy;
     renderVisitActions(d);
+  }
+
+  function claimGraceActive(id) {
+    const g = state.claimGrace;
+    return Boolean(g && g.id === id && performance.now() < g.until);
+  }
+
+  function clearClaimGrace() {
+    if (state.claimGrace) window.clearTimeout(state.claimGrace.timer);
+    state.claimGrace = null;
+  }
+
+  /** The open case was queued on screen and a refresh shows it held by someone else. */
+  function startClaimGrace(id) {
+    clearClaimGrace();
+    const timer = window.setTimeout(() => {
+      state.claimGrace = null;
+      if (state.detail && state.detail.id === id) {
+        renderCaseHeader(state.detail);
+        renderActions(state.detail);
+      }
+    }, CLAIM_GRACE_MS);
+    state.claimGrace = { id, until: performance.now() + CLAIM_GRACE_MS, timer };
   }
 
   function fact(node, value, fallback) {
@@ -1328,15 +1446,18 @@
     if (!id || state.busy) return null;
     state.busy = true;
     const target = errorNode || el.actionError;
-    setError(el.claimError, "");
-    setError(el.actionError, "");
+    // A new attempt: the previous one's message no longer applies.
+    clearActionErrors();
     if (errorNode) setError(errorNode, "");
     if (button) button.disabled = true;
     if (state.detail) renderActions(state.detail);
     try {
       const detail = await api("POST", `/cases/${encodeURIComponent(id)}/${action}`, { body });
       state.busy = false;
-      if (detail && id === state.caseId) applyDetail(detail, { scrollToEnd: false });
+      if (id === state.caseId) {
+        clearActionErrors(); // a refresh may have failed meanwhile: this answer is newer
+        if (detail) applyDetail(detail, { scrollToEnd: false, fromAction: true });
+      }
       scheduleQueue();
       return detail;
     } catch (error) {
@@ -1354,8 +1475,15 @@
     } finally {
       state.busy = false;
       if (button) button.disabled = false;
-      if (state.detail && id === state.caseId) renderActions(state.detail);
+      // Also when another case was opened meanwhile: its buttons were drawn disabled.
+      if (state.detail) renderActions(state.detail);
     }
+  }
+
+  /** The messages about the case's actions (not those of the reply and note forms). */
+  function clearActionErrors() {
+    state.caseStale = false;
+    for (const node of [el.claimError, el.actionError, el.visitError]) setError(node, "");
   }
 
   function bindAction(button, action, fallback) {
@@ -1372,11 +1500,12 @@
     event.preventDefault();
     const reason = el.cancelReason.value.trim();
     if (!reason) {
+      clearActionErrors();
       setError(el.actionError, "Indiquez le motif de l'annulation.");
       el.cancelReason.focus();
       return;
     }
-    const done = await runAction("cancel", { reason }, { fallback: "Annulation impossible.", button: $("cancel-confirm") });
+    const done = await runAction("cancel", { reason }, { fallback: "Annulation impossible.", button: el.cancelConfirm });
     if (done) {
       el.cancelReason.value = "";
       showCancelForm(false);
@@ -1387,11 +1516,12 @@
     event.preventDefault();
     const operator = el.transferOperator.value;
     if (!operator) {
+      clearActionErrors();
       setError(el.actionError, "Choisissez un conseiller.");
       el.transferOperator.focus();
       return;
     }
-    const done = await runAction("transfer", { operator }, { fallback: "Transfert impossible.", button: $("act-transfer") });
+    const done = await runAction("transfer", { operator }, { fallback: "Transfert impossible.", button: el.transferSubmit });
     if (done) el.transferOperator.value = "";
   }
 
@@ -1399,11 +1529,12 @@
     event.preventDefault();
     const number = el.trackingInput.value.trim();
     if (!number) {
+      clearActionErrors();
       setError(el.actionError, "Indiquez le numéro de suivi.");
       el.trackingInput.focus();
       return;
     }
-    const done = await runAction("tracking", { number }, { fallback: "Numéro de suivi non enregistré.", button: $("tracking-submit") });
+    const done = await runAction("tracking", { number }, { fallback: "Numéro de suivi non enregistré.", button: el.trackingSubmit });
     if (done) el.trackingInput.value = "";
   }
 
@@ -1453,12 +1584,16 @@
   function fillOperators() {
     const current = el.transferOperator.value;
     const owner = state.detail ? state.detail.claimed_by : null;
+    const mine = Boolean(state.detail && state.detail.mine);
     const options = [make("option", "", state.operators.length ? "Choisir un conseiller…" : "Aucun autre conseiller")];
     options[0].value = "";
     for (const op of state.operators) {
-      if (state.me && op.name === state.me.name) continue;
+      const me = Boolean(state.me && op.name === state.me.name);
+      // An admin taking over someone else's case may hand it to themselves.
+      if (me && (mine || !owner)) continue;
       if (owner && op.name === owner) continue;
-      const o = make("option", "", op.role === "admin" ? `${op.name} (admin)` : op.name);
+      const label = op.role === "admin" ? `${op.name} (admin)` : op.name;
+      const o = make("option", "", me ? `moi (${op.name})` : label);
       o.value = op.name;
       options.push(o);
     }
@@ -2001,17 +2136,23 @@
       runAction("claim", undefined, { errorNode: el.claimError, fallback: "Impossible de prendre ce cas en charge :", button: el.claim }),
     );
     bindAction(el.release, "release", "Impossible de remettre le cas dans la file :");
+    bindAction(el.adminRelease, "release", "Impossible de remettre le cas dans la file :");
     bindAction(el.dispatch, "dispatch", "Impossible de marquer le cas comme expédié :");
     bindAction(el.done, "done", "Impossible de terminer le cas :");
     bindAction(el.handback, "handback", "Impossible de rendre la main au bot :");
     el.cancelOpen.addEventListener("click", () => showCancelForm(el.cancelForm.hidden));
     el.cancelAbort.addEventListener("click", () => {
       showCancelForm(false);
+      setError(el.actionError, "");
       el.cancelOpen.focus();
     });
     el.cancelForm.addEventListener("submit", onCancel);
     el.transferForm.addEventListener("submit", onTransfer);
     el.trackingForm.addEventListener("submit", onTracking);
+    // A "fill this in" message goes as soon as the field is being filled in.
+    el.cancelReason.addEventListener("input", () => setError(el.actionError, ""));
+    el.trackingInput.addEventListener("input", () => setError(el.actionError, ""));
+    el.transferOperator.addEventListener("change", () => setError(el.actionError, ""));
 
     el.replyForm.addEventListener("submit", onReply);
     el.replyText.addEventListener("keydown", (event) => {
