@@ -55,6 +55,7 @@
     declined: "refusé",
     taken: "pris par un autre",
     withdrawn: "retiré",
+    failed: "visite impossible",
   };
   const TELEGRAM_LINK = "https://t.me/";
   const SVG_DATA = "data:image/svg+xml";
