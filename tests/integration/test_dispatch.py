@@ -16,7 +16,8 @@ from bot.engine import utcnow
 from storage.tables import cases, dispatch_offers, optician_links, opticians
 from tests.fakes.telegram import FakeTelegram
 from tests.integration.serving import Service
-from tests.integration.test_telegram import Client, serve
+from tests.integration.test_telegram import Client
+from tests.integration.test_telegram import serve as serve_telegram
 
 CLIENT = 9001
 ALICE = Operator(0, "a", "alice", "admin")
@@ -37,8 +38,14 @@ VISIT = [
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
+    """Telegram's per-chat pace is not what these tests are about (tests/integration/
+    test_telegram.py is): a looser chat limit here, matched by the service's burst below."""
+    async with FakeTelegram(chat_limit=(40, 1.0)) as server:
         yield server
+
+
+def serve(database_url: str, tmp_path: Path, fake: FakeTelegram, **overrides: object):  # type: ignore[no-untyped-def]
+    return serve_telegram(database_url, tmp_path, fake, telegram_chat_burst=20, **overrides)
 
 
 async def _visit_case(fake: FakeTelegram, service: Service) -> str:
