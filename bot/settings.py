@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: SecretStr = Field(default=SecretStr(""), description="1-256 of A-Z a-z 0-9 _ -")
     public_url: str = Field(default="", description="The service's public https base URL (webhooks).")
-    telegram_max_per_second: int = Field(default=29, ge=1, le=30, description="This process's share.")
+    telegram_max_per_second: int = Field(default=30, ge=1, le=30, description="This process's share.")
     telegram_chat_burst: int = Field(default=3, ge=1, le=20, description="Messages in a row to one chat.")
 
     console_cookie_secure: bool = Field(default=False, description="Secure session cookie (https).")

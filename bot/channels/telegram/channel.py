@@ -82,6 +82,7 @@ POLL_TIMEOUT = 25  # seconds a getUpdates waits for updates
 SEND_TIMEOUT = 15  # seconds before a send is given up (then retried by the outbox)
 MAX_UPDATE_BYTES = 1024 * 1024
 MAX_BACKOFF = 30.0
+JITTER_SECONDS = 0.04  # how late a paced send may leave and still count in its own second
 STANDBY_SECONDS = 10.0  # a standby process checks this often whether the poller is gone
 FILE_ATTEMPTS = 5  # a file that cannot be fetched after this many tries is refused politely
 TELEGRAM_FILE_LIMIT = 20 * 1024 * 1024  # the cloud Bot API serves files up to 20 MB
@@ -118,7 +119,10 @@ class TelegramChannel:
         self.bot = Bot(token, session=session)
         burst = settings.telegram_chat_burst
         # About one message a second per chat, after a short burst; the bot's own budget per second.
-        self.limiter = RateLimiter(Window(burst, burst + 0.05), Window(settings.telegram_max_per_second, 1.0))
+        # The bot's budget is counted over a window a little longer than Telegram's second: a send
+        # that leaves late (a busy event loop) must not make one too many in Telegram's second.
+        per_bot = Window(settings.telegram_max_per_second, 1.0 + JITTER_SECONDS)
+        self.limiter = RateLimiter(Window(burst, burst + JITTER_SECONDS), per_bot)
         self.engine: Engine | None = None
         self.send_timeout = SEND_TIMEOUT
         self.username: str | None = None  # the bot's @name, once getMe answered (deep links)
