@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.errors import RefusedError
 from bot.logs import describe
 from bot.rows import outbound_row
 from flows.answers import format_slot
@@ -54,13 +55,6 @@ VISIT_STEP = "visit"  # "visit:<case id>.done" / ".fail", then "visit:<case id>.
 FAIL_REASONS = ("absent", "address", "other")
 # The town right after the postal code, up to a comma, a digit or the end: never more of the address.
 _TOWN = re.compile(r"\b\d{5}\s+([^\d,;\n]{2,40})")
-
-
-class DispatchError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +119,11 @@ class Dispatch:
         departments = sorted({d.strip().upper() for d in given.departments if d.strip()})
         unknown = [d for d in departments if d not in DEPARTMENTS]
         if unknown or not departments:
-            raise DispatchError(422, f"départements inconnus : {', '.join(unknown) or 'aucun'}")
+            raise RefusedError(422, f"départements inconnus : {', '.join(unknown) or 'aucun'}")
         phone = parse_phone(given.phone) or ""
         name = given.name.strip()
         if not name or not phone:
-            raise DispatchError(422, "indiquez un nom et un numéro de téléphone valable")
+            raise RefusedError(422, "indiquez un nom et un numéro de téléphone valable")
         now = self.clock()
         values: dict[str, Any] = {
             "name": name[:128],
@@ -151,7 +145,7 @@ class Dispatch:
                     sa.update(opticians).where(opticians.c.public_id == public_id).values(**values)
                 )
                 if not changed.rowcount:
-                    raise DispatchError(404, "opticien introuvable")
+                    raise RefusedError(404, "opticien introuvable")
             row = (
                 await connection.execute(sa.select(opticians).where(opticians.c.public_id == public_id))
             ).one()
@@ -166,7 +160,7 @@ class Dispatch:
                 sa.select(opticians.c.id).where(opticians.c.public_id == public_id)
             )
             if optician_id is None:
-                raise DispatchError(404, "opticien introuvable")
+                raise RefusedError(404, "opticien introuvable")
             await connection.execute(
                 sa.insert(optician_links).values(
                     code_hash=code_hash(code),

@@ -120,7 +120,6 @@ class OutboxSender:
         self._finished: list[_Outcome] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Callable[[], None]] = []
-        self.sent = 0
 
     def on_record(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` once deliveries are recorded (sent or failed): live views show it."""

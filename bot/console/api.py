@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import segno
 from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Query, Request, Response
@@ -17,8 +17,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from bot.console.auth import Accounts, Operator, Session, ThrottledError, csrf_matches
-from bot.console.service import Console, ConsoleError, QueueFilter
-from bot.dispatch import LINK_PREFIX, Dispatch, DispatchError
+from bot.console.service import Console, QueueFilter
+from bot.dispatch import LINK_PREFIX, Dispatch
 from bot.dispatch import OpticianIn as DispatchOpticianIn
 from flows.lifecycle import CASE_STATES, OPEN_STATES
 
@@ -253,12 +253,6 @@ def build_router(
     SignedIn = Annotated[Session, Depends(signed_in)]  # noqa: N806 (a type alias)
     Changing = Annotated[Session, Depends(changing)]  # noqa: N806
 
-    async def act(job: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        try:
-            return await job()
-        except ConsoleError as error:
-            raise HTTPException(error.status, error.detail) from None
-
     @router.post("/login", responses={401: {}, 429: {}})
     async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
         """Sign in; sets the session cookie. Wrong name or password: 401 (the same for both)."""
@@ -311,61 +305,58 @@ def build_router(
 
     @router.get("/cases/{case_id}")
     async def case(case_id: str, session: SignedIn) -> CaseDetail:
-        return CaseDetail(**await act(lambda: console.case(session.operator, case_id)))
+        return CaseDetail(**await console.case(session.operator, case_id))
 
     @router.post("/cases/{case_id}/claim", responses={409: {}})
     async def claim(case_id: str, session: Changing) -> CaseDetail:
         """Take a queued case: one conditional UPDATE, so of two operators only one wins."""
-        return CaseDetail(**await act(lambda: console.claim(session.operator, case_id)))
+        return CaseDetail(**await console.claim(session.operator, case_id))
 
     @router.post("/cases/{case_id}/release")
     async def release(case_id: str, session: Changing) -> CaseDetail:
-        return CaseDetail(**await act(lambda: console.release(session.operator, case_id)))
+        return CaseDetail(**await console.release(session.operator, case_id))
 
     @router.post("/cases/{case_id}/transfer")
     async def transfer(case_id: str, body: TransferIn, session: Changing) -> CaseDetail:
         target = next((o for o in await accounts.active() if o.name == body.operator), None)
         if target is None:
             raise HTTPException(422, "conseiller inconnu")
-        return CaseDetail(**await act(lambda: console.transfer(session.operator, case_id, target)))
+        return CaseDetail(**await console.transfer(session.operator, case_id, target))
 
     @router.post("/cases/{case_id}/handback")
     async def handback(case_id: str, session: Changing) -> CaseDetail:
-        return CaseDetail(**await act(lambda: console.handback(session.operator, case_id)))
+        return CaseDetail(**await console.handback(session.operator, case_id))
 
     @router.post("/cases/{case_id}/reply")
     async def reply(case_id: str, body: TextIn, session: Changing) -> CaseDetail:
         """A message to the client, on their channel (through the outbox)."""
-        return CaseDetail(**await act(lambda: console.reply(session.operator, case_id, body.text)))
+        return CaseDetail(**await console.reply(session.operator, case_id, body.text))
 
     @router.post("/cases/{case_id}/notes")
     async def note(case_id: str, body: TextIn, session: Changing) -> CaseDetail:
         """An internal note: never sent to the client."""
-        return CaseDetail(**await act(lambda: console.note(session.operator, case_id, body.text)))
+        return CaseDetail(**await console.note(session.operator, case_id, body.text))
 
     @router.post("/cases/{case_id}/tracking")
     async def tracking(case_id: str, body: TrackingIn, session: Changing) -> CaseDetail:
-        return CaseDetail(**await act(lambda: console.tracking(session.operator, case_id, body.number)))
+        return CaseDetail(**await console.tracking(session.operator, case_id, body.number))
 
     @router.post("/cases/{case_id}/dispatch")
     async def dispatch(case_id: str, session: Changing) -> CaseDetail:
-        return CaseDetail(**await act(lambda: console.dispatch(session.operator, case_id)))
+        return CaseDetail(**await console.dispatch(session.operator, case_id))
 
     @router.post("/cases/{case_id}/done")
     async def done(case_id: str, session: Changing) -> CaseDetail:
-        return CaseDetail(**await act(lambda: console.done(session.operator, case_id)))
+        return CaseDetail(**await console.done(session.operator, case_id))
 
     @router.post("/cases/{case_id}/cancel")
     async def cancel(case_id: str, body: ReasonIn, session: Changing) -> CaseDetail:
-        return CaseDetail(**await act(lambda: console.cancel(session.operator, case_id, body.reason)))
+        return CaseDetail(**await console.cancel(session.operator, case_id, body.reason))
 
     @router.get("/cases/{case_id}/prescription", response_class=Response)
     async def prescription(case_id: str, session: SignedIn) -> Response:
         """The prescription file, for staff only, never rendered as a page of its own."""
-        try:
-            content, kind = await console.prescription(case_id)
-        except ConsoleError as error:
-            raise HTTPException(error.status, error.detail) from None
+        content, kind = await console.prescription(case_id)
         media = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}[kind]
         disposition = "inline" if kind != ".pdf" else "attachment"
         return Response(
@@ -382,12 +373,12 @@ def build_router(
     @router.post("/cases/{case_id}/widen")
     async def widen(case_id: str, session: Changing) -> CaseDetail:
         """Nobody took the visit: offer it to the neighbouring departments too."""
-        return CaseDetail(**await act(lambda: console.widen(session.operator, case_id)))
+        return CaseDetail(**await console.widen(session.operator, case_id))
 
     @router.post("/cases/{case_id}/to_shipment")
     async def to_shipment(case_id: str, session: Changing) -> CaseDetail:
         """With the client's agreement: the visit becomes a shipment (offers withdrawn)."""
-        return CaseDetail(**await act(lambda: console.to_shipment(session.operator, case_id)))
+        return CaseDetail(**await console.to_shipment(session.operator, case_id))
 
     def registry() -> Dispatch:
         if visits is None:
@@ -402,10 +393,7 @@ def build_router(
         given = DispatchOpticianIn(
             body.name, body.phone, body.departments, body.kit_expires_on, body.active, body.available
         )
-        try:
-            return OpticianOut(**await registry().save(optician_id, given))
-        except DispatchError as error:
-            raise HTTPException(error.status, error.detail) from None
+        return OpticianOut(**await registry().save(optician_id, given))
 
     @router.get("/opticians")
     async def list_opticians(session: SignedIn) -> OpticianList:
@@ -425,10 +413,7 @@ def build_router(
     async def link_optician(optician_id: str, session: Changing) -> LinkOut:
         """A one-time code linking the optician's Telegram (valid 24 h), as a link and a QR code."""
         admin(session)
-        try:
-            code, expires = await registry().new_link(optician_id, session.operator.name)
-        except DispatchError as error:
-            raise HTTPException(error.status, error.detail) from None
+        code, expires = await registry().new_link(optician_id, session.operator.name)
         username = bot_username()
         link = f"https://t.me/{username}?start={LINK_PREFIX}{code}" if username else None
         qr = segno.make(link, error="m").svg_data_uri(scale=4) if link else None
@@ -446,17 +431,11 @@ def build_router(
 
     @router.post("/canned", status_code=201)
     async def add_canned(body: CannedIn, session: Changing) -> Canned:
-        try:
-            return Canned(**await console.add_canned(session.operator, body.title, body.text))
-        except ConsoleError as error:
-            raise HTTPException(error.status, error.detail) from None
+        return Canned(**await console.add_canned(session.operator, body.title, body.text))
 
     @router.delete("/canned/{reply_id}", status_code=204)
     async def delete_canned(reply_id: str, session: Changing) -> None:
-        try:
-            await console.delete_canned(session.operator, reply_id)
-        except ConsoleError as error:
-            raise HTTPException(error.status, error.detail) from None
+        await console.delete_canned(session.operator, reply_id)
 
     @router.get("/events", response_class=StreamingResponse)
     async def events(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.console.auth import Operator
 from bot.dispatch import Dispatch
+from bot.errors import RefusedError
 from bot.rows import outbound_row
 from flows.answers import format_slot
 from flows.catalog import Catalog
@@ -54,15 +55,6 @@ STATUS_WORDS = {
     "done": "terminé",
     "cancelled": "annulé",
 }
-
-
-class ConsoleError(Exception):
-    """An action refused, with the HTTP status and the operator-facing reason."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +185,7 @@ class Console:
             )
         ).first()
         if row is None:
-            raise ConsoleError(404, "cas introuvable")
+            raise RefusedError(404, "cas introuvable")
         consent = None
         if row.consent_id is not None:
             found = (
@@ -308,15 +300,15 @@ class Console:
                 sa.select(cases.c.prescription_path).where(cases.c.public_id == public_id)
             )
         if not path:
-            raise ConsoleError(404, "pas d'ordonnance")
+            raise RefusedError(404, "pas d'ordonnance")
         try:
             content = self.files.read(path)
         except (OSError, ValueError):  # erased meanwhile, or unreadable
-            raise ConsoleError(404, "pas d'ordonnance") from None
+            raise RefusedError(404, "pas d'ordonnance") from None
         try:
             return content, sniff(content)
         except RejectedFileError:  # files are checked when received: not expected, never served
-            raise ConsoleError(404, "pas d'ordonnance") from None
+            raise RefusedError(404, "pas d'ordonnance") from None
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -336,7 +328,7 @@ class Console:
     async def cancel(self, me: Operator, public_id: str, reason: str) -> dict[str, Any]:
         reason = reason.strip()
         if not reason:
-            raise ConsoleError(422, "indiquez un motif")
+            raise RefusedError(422, "indiquez un motif")
         return await self._act(me, public_id, "cancel", mine=not me.admin, reason=reason[:MAX_TEXT])
 
     async def _act(
@@ -431,7 +423,7 @@ class Console:
         async with self.database.begin() as connection:
             target = await self._mine(connection, me, public_id)
             if target.owner == "closed":
-                raise ConsoleError(409, "la conversation est terminée")
+                raise RefusedError(409, "la conversation est terminée")
             await self._send(
                 connection, target, Reply("operator", text), now, author="operator", operator=me.name
             )
@@ -460,7 +452,7 @@ class Console:
     async def tracking(self, me: Operator, public_id: str, number: str) -> dict[str, Any]:
         number = re.sub(r"[\s-]", "", number).upper()
         if not TRACKING_NUMBER.fullmatch(number):
-            raise ConsoleError(422, "un numéro Chronopost compte 8 à 20 lettres et chiffres")
+            raise RefusedError(422, "un numéro Chronopost compte 8 à 20 lettres et chiffres")
         now = self.clock()
         async with self.database.begin() as connection:
             target = await self._mine(connection, me, public_id)
@@ -488,7 +480,7 @@ class Console:
                 )
             ).one()
             if state.status != "dispatched" or state.optician_id is not None or state.mode != "visit":
-                raise ConsoleError(409, "seule une visite en attente d'opticien peut être élargie")
+                raise RefusedError(409, "seule une visite en attente d'opticien peut être élargie")
             if self.visits is not None:
                 await self.visits.offer(connection, target.id, wider=True)
             detail = await self._detail(connection, me, public_id)
@@ -520,7 +512,7 @@ class Console:
             )
             holder = changed.scalar()
             if holder is None:
-                raise ConsoleError(409, "seule une visite sans opticien peut passer en envoi")
+                raise RefusedError(409, "seule une visite sans opticien peut passer en envoi")
             await self._own(connection, target, "operator", holder, now)
             if self.visits is not None:
                 await self.visits.withdraw(connection, target.id)
@@ -547,7 +539,7 @@ class Console:
         _admin(me)
         title, text = title.strip()[:80], _text(text)
         if not title:
-            raise ConsoleError(422, "indiquez un titre")
+            raise RefusedError(422, "indiquez un titre")
         public_id = secrets.token_urlsafe(9)
         async with self.database.begin() as connection:
             await connection.execute(
@@ -564,7 +556,7 @@ class Console:
                 sa.delete(canned_replies).where(canned_replies.c.public_id == public_id)
             )
         if not deleted.rowcount:
-            raise ConsoleError(404, "réponse type introuvable")
+            raise RefusedError(404, "réponse type introuvable")
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -582,7 +574,7 @@ class Console:
             .returning(cases.c.id)
         )
         if touched.first() is None:
-            raise ConsoleError(404, "cas introuvable")
+            raise RefusedError(404, "cas introuvable")
         row = (
             await connection.execute(
                 sa.select(
@@ -603,7 +595,7 @@ class Console:
             )
         ).first()
         if row is None:
-            raise ConsoleError(404, "cas introuvable")
+            raise RefusedError(404, "cas introuvable")
         await store.lock_conversations(connection, [row.key])
         owner = await connection.scalar(
             sa.select(conversations.c.owner).where(conversations.c.id == row.conversation_id)
@@ -636,7 +628,7 @@ class Console:
 
     async def _refusal(
         self, connection: AsyncConnection, me: Operator, case_id: int, action: str
-    ) -> ConsoleError:
+    ) -> RefusedError:
         row = (
             await connection.execute(
                 sa.select(cases.c.status, cases.c.claimed_by).where(cases.c.id == case_id)
@@ -644,9 +636,9 @@ class Console:
         ).one()
         if row.claimed_by and row.claimed_by != me.name and row.status in ("claimed", "dispatched"):
             if action == "claim":
-                return ConsoleError(409, f"déjà pris en charge par {row.claimed_by}")
-            return ConsoleError(403, f"pris en charge par {row.claimed_by}")
-        return ConsoleError(409, f"impossible pour un cas « {STATUS_WORDS.get(row.status, row.status)} »")
+                return RefusedError(409, f"déjà pris en charge par {row.claimed_by}")
+            return RefusedError(403, f"pris en charge par {row.claimed_by}")
+        return RefusedError(409, f"impossible pour un cas « {STATUS_WORDS.get(row.status, row.status)} »")
 
     async def _own(
         self, connection: AsyncConnection, target: _Target, owner: str, operator: str | None, now: datetime
@@ -727,12 +719,12 @@ def _tracking_url(number: str | None) -> str | None:
 def _text(text: str) -> str:
     text = text.strip().replace("\x00", "")
     if not text:
-        raise ConsoleError(422, "le texte est vide")
+        raise RefusedError(422, "le texte est vide")
     if len(text) > MAX_TEXT:
-        raise ConsoleError(422, f"{MAX_TEXT} caractères au plus")
+        raise RefusedError(422, f"{MAX_TEXT} caractères au plus")
     return text
 
 
 def _admin(me: Operator) -> None:
     if not me.admin:
-        raise ConsoleError(403, "réservé aux administrateurs")
+        raise RefusedError(403, "réservé aux administrateurs")

@@ -8,13 +8,14 @@ from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from bot.app import Services, build, running
 from bot.channels.webchat import WebChatChannel, WebChatHub, build_router
 from bot.console.api import build_router as build_console_router
+from bot.errors import RefusedError
 from bot.settings import Settings
 
 STATIC = resources.files("bot") / "web" / "static"
@@ -42,6 +43,12 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
+
+    @app.exception_handler(RefusedError)
+    async def refused(request: Request, error: RefusedError) -> JSONResponse:
+        """A refused action (console, registry): its status and reason, like an HTTPException."""
+        return JSONResponse({"detail": error.detail}, status_code=error.status)
+
     app.include_router(
         build_router(
             services.engine,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.console.auth import Operator
-from bot.console.service import ConsoleError
+from bot.errors import RefusedError
 from bot.messages import Inbound
 from flows.types import ClientInput
 from storage.tables import cases, conversations, messages
@@ -348,7 +348,7 @@ async def test_two_operators_racing_for_the_same_case_one_wins(app: Service, rac
     async def attempt(who: Operator, case_id: str) -> str:
         try:
             await console.claim(who, case_id)
-        except ConsoleError as error:
+        except RefusedError as error:
             return (
                 "lost"
                 if error.detail in ("déjà pris en charge par alice", "déjà pris en charge par bob")
