@@ -28,6 +28,7 @@ from storage.migrate import upgrade
 
 if TYPE_CHECKING:
     from bot.channels.telegram.channel import TelegramChannel
+    from bot.channels.whatsapp.channel import WhatsAppChannel
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,18 @@ class Services:
     dispatch: Dispatch
     wakeup: Wakeup
     telegram: TelegramChannel | None = None
+    whatsapp: WhatsAppChannel | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def build(settings: Settings, channels: Sequence[Channel], *, telegram: bool = False) -> Services:
+def build(
+    settings: Settings, channels: Sequence[Channel], *, telegram: bool = False, whatsapp: bool = False
+) -> Services:
     """Create every long-lived object once; nothing runs until :func:`running` starts it.
 
     With ``telegram`` and a bot token in the settings, the Telegram channel is built too (aiogram
-    is imported only then: the terminal chat and the tools start faster without it).
+    is imported only then: the terminal chat and the tools start faster without it); likewise
+    ``whatsapp`` with a WhatsApp access token.
     """
     database = create_engine(
         settings.database_url,
@@ -76,7 +81,15 @@ def build(settings: Settings, channels: Sequence[Channel], *, telegram: bool = F
 
         bot_channel = TelegramChannel(settings, catalog, files)
         channels = [*channels, bot_channel]
+    wa_channel = None
+    if whatsapp and settings.whatsapp_enabled:
+        from bot.channels.whatsapp.channel import WhatsAppChannel
+
+        wa_channel = WhatsAppChannel(settings, catalog, files)
+        channels = [*channels, wa_channel]
     sender = OutboxSender(database, channels, utcnow)
+    if wa_channel is not None:
+        sender.on_record(wa_channel.recorded)
     engine.on_commit(sender.wake)
     wakeup = Wakeup()
     engine.on_commit(wakeup.notify)
@@ -104,7 +117,18 @@ def build(settings: Settings, channels: Sequence[Channel], *, telegram: bool = F
     if bot_channel is not None:
         bot_channel.visits = dispatch
     return Services(
-        settings, database, catalog, files, engine, sender, accounts, console, dispatch, wakeup, bot_channel
+        settings,
+        database,
+        catalog,
+        files,
+        engine,
+        sender,
+        accounts,
+        console,
+        dispatch,
+        wakeup,
+        bot_channel,
+        wa_channel,
     )
 
 
@@ -123,6 +147,8 @@ async def running(
     services.tasks.append(asyncio.create_task(services.dispatch.run(), name="optibot-dispatch"))
     if services.telegram is not None:
         await services.telegram.start(services.engine)
+    if services.whatsapp is not None:
+        await services.whatsapp.start(services.engine)
     # Objects built at start-up (catalogues, machines, pydantic types) live for the whole process:
     # keep them out of the garbage collector's full collections.
     if freeze_gc:
@@ -141,6 +167,8 @@ async def running(
         services.tasks.clear()
         if services.telegram is not None:
             await services.telegram.stop()
+        if services.whatsapp is not None:
+            await services.whatsapp.stop()
         await services.engine.stop()
         await services.database.dispose()
 

@@ -63,12 +63,21 @@ class DeliveryError(Exception):
         self.progress = progress
 
 
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What a channel may return for a sent message: the platform's id, and payload fields to keep
+    on the message about how it went out (WhatsApp: as a template, outside the 24-hour window)."""
+
+    external_id: str | None
+    note: dict[str, Any]
+
+
 class Channel(Protocol):
     """What the outbox needs of a channel: deliver one message to one recipient."""
 
     name: str
 
-    async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | None:
+    async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | Delivered | None:
         """Send; returns the platform's id of the message (to edit it later), if it has one."""
         ...
 
@@ -86,7 +95,8 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300.0, 0.5 * 2 ** max(0, attempts - 1)))
 
 
-_Sent = tuple[int, str | None]  # the row's id, the platform's id of the message
+# The row's id, the platform's id of the message, the payload to store (if the channel noted something).
+_Sent = tuple[int, str | None, dict[str, Any] | None]
 _Outcome = tuple[list[_Sent], list["_Failure"]]
 
 
@@ -165,7 +175,7 @@ class OutboxSender:
             self._finished[:0] = finished  # recorded next round; the rows stay leased meanwhile
             raise
         for sent, failures in finished:
-            self._in_flight.difference_update((i for i, _ in sent), (f.row.id for f in failures))
+            self._in_flight.difference_update((s[0] for s in sent), (f.row.id for f in failures))
 
     async def _deliver_task(self, key: tuple[str, str], queue: list[Pending]) -> None:
         sent: list[_Sent] = []
@@ -293,7 +303,11 @@ class OutboxSender:
                 # Later messages to this recipient wait behind this one: order matters in a chat.
                 later = [_Failure(r, error, row.attempts, waiting=True) for r in queue[index + 1 :]]
                 return sent, [_Failure(row, error, row.attempts), *later]
-            sent.append((row.id, external))
+            if isinstance(external, Delivered):
+                stored = {k: v for k, v in row.payload.items() if k != "text"}
+                sent.append((row.id, external.external_id, {**stored, **external.note}))
+            else:
+                sent.append((row.id, external, None))
         return sent, []
 
     async def _record(self, sent: list[_Sent], failures: list[_Failure]) -> None:
@@ -301,12 +315,14 @@ class OutboxSender:
             return
         now = self.clock()
         async with self.database.begin() as connection:
-            plain = [i for i, external in sent if external is None]
+            plain = [i for i, external, note in sent if external is None and note is None]
             if plain:
                 await connection.execute(
                     sa.update(messages).where(messages.c.id.in_(plain)).values(sent_at=now)
                 )
-            identified = [{"b_id": i, "b_external": e} for i, e in sent if e is not None]
+            identified = [
+                {"b_id": i, "b_external": e} for i, e, note in sent if e is not None and note is None
+            ]
             if identified:
                 await connection.execute(
                     sa.update(messages)
@@ -314,6 +330,13 @@ class OutboxSender:
                     .values(sent_at=now, external_id=sa.bindparam("b_external")),
                     identified,
                 )
+            for i, external, note in sent:
+                if note is not None:
+                    await connection.execute(
+                        sa.update(messages)
+                        .where(messages.c.id == i)
+                        .values(sent_at=now, external_id=external, payload=note)
+                    )
             for failure in failures:
                 error, row = failure.error, failure.row
                 values: dict[str, Any] = {"last_error": error.reason[:255]}

@@ -108,6 +108,11 @@ class RateLimiter:
         if len(recent) >= self.flood_chats:
             self._bot.paused_until = max(self._bot.paused_until, until)
 
+    def pause_all(self, seconds: float) -> None:
+        """The platform said the sender as a whole is over its throughput: everything waits."""
+        until = self.clock() + max(0.0, seconds)
+        self._bot.paused_until = max(self._bot.paused_until, until)
+
     def paused_for(self, chat: str) -> float:
         """Seconds before anything may be sent to ``chat`` (0 if it may be now)."""
         now = self.clock()

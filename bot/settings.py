@@ -9,6 +9,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+GRAPH_API_URL = "https://graph.facebook.com/v25.0"
+_TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
+_TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
+
 
 class Settings(BaseSettings):
     """One object, built once in the composition root (``bot/app.py``) and passed down."""
@@ -46,6 +50,17 @@ class Settings(BaseSettings):
     telegram_max_per_second: int = Field(default=30, ge=1, le=30, description="This process's share.")
     telegram_chat_burst: int = Field(default=3, ge=1, le=20, description="Messages in a row to one chat.")
 
+    whatsapp_access_token: SecretStr = Field(default=SecretStr(""), description="Empty: no WhatsApp.")
+    whatsapp_phone_number_id: str = Field(default="", description="The business number's id (digits).")
+    whatsapp_app_secret: SecretStr = Field(default=SecretStr(""), description="Signs Meta's webhooks.")
+    whatsapp_verify_token: SecretStr = Field(default=SecretStr(""), description="Webhook verification.")
+    whatsapp_api_url: str = Field(default=GRAPH_API_URL, description="Graph API base, version pinned.")
+    whatsapp_template_name_fr: str = Field(default="optibot_suivi", description="Approved template {{1}}.")
+    whatsapp_template_language_fr: str = "fr"
+    whatsapp_template_name_en: str = "optibot_follow_up"
+    whatsapp_template_language_en: str = "en"
+    whatsapp_max_per_second: int = Field(default=80, ge=1, le=1000, description="This process's share.")
+
     console_cookie_secure: bool = Field(default=False, description="Secure session cookie (https).")
     console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     console_priority_alert_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -56,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token.get_secret_value())
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.whatsapp_access_token.get_secret_value())
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -76,4 +95,33 @@ class Settings(BaseSettings):
                 raise ValueError("PUBLIC_URL (the address Telegram calls) is needed in webhook mode")
             if self.optibot_env == "production" and not self.public_url.startswith("https://"):
                 raise ValueError("PUBLIC_URL must be https in production: Telegram only calls https webhooks")
+        if self.whatsapp_enabled:
+            self._check_whatsapp()
         return self
+
+    def _check_whatsapp(self) -> None:
+        if not re.fullmatch(r"\d{5,32}", self.whatsapp_phone_number_id):
+            raise ValueError("WHATSAPP_PHONE_NUMBER_ID (digits, from the WhatsApp Manager) is needed")
+        if len(self.whatsapp_app_secret.get_secret_value()) < 16:
+            raise ValueError("WHATSAPP_APP_SECRET (the Meta app's secret, which signs webhooks) is needed")
+        if len(self.whatsapp_verify_token.get_secret_value()) < 16:
+            raise ValueError("WHATSAPP_VERIFY_TOKEN must be at least 16 characters (you choose it)")
+        if not self.whatsapp_api_url.startswith(("https://", "http://")):
+            raise ValueError(f"WHATSAPP_API_URL must be an http(s) URL, e.g. {GRAPH_API_URL}")
+        for language in ("fr", "en"):
+            if not _TEMPLATE_NAME.fullmatch(getattr(self, f"whatsapp_template_name_{language}")):
+                raise ValueError(
+                    f"WHATSAPP_TEMPLATE_NAME_{language.upper()}: lower-case letters, digits and _ only"
+                )
+            if not _TEMPLATE_LANGUAGE.fullmatch(getattr(self, f"whatsapp_template_language_{language}")):
+                raise ValueError(
+                    f"WHATSAPP_TEMPLATE_LANGUAGE_{language.upper()}: a language code such as fr or en_US"
+                )
+
+    def whatsapp_template(self, language: str) -> tuple[str, str]:
+        """The approved template (name, language code) for messages outside the 24-hour window."""
+        language = "en" if language == "en" else "fr"
+        return (
+            getattr(self, f"whatsapp_template_name_{language}"),
+            getattr(self, f"whatsapp_template_language_{language}"),
+        )

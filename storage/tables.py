@@ -119,10 +119,15 @@ messages = sa.Table(
     sa.Column("failed_at", Time, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.String(255), nullable=True),
-    # The platform's id of the sent message (Telegram's message_id), to edit it later.
-    sa.Column("external_id", sa.String(64), nullable=True),
+    # The platform's id of the sent message (Telegram's message_id, WhatsApp's wamid): to edit it
+    # later, and to match the delivery receipts the platform sends back.
+    sa.Column("external_id", sa.String(128), nullable=True),
+    # Receipts from platforms that send them (WhatsApp): shown to the operator.
+    sa.Column("delivered_at", Time, nullable=True),
+    sa.Column("read_at", Time, nullable=True),
     sa.Index(None, "conversation_id", "id"),
     sa.Index(None, "channel", "party", "id"),
+    sa.Index(None, "channel", "external_id"),
     sa.Index(
         "ix_messages_outbox",
         "channel",
@@ -130,6 +135,23 @@ messages = sa.Table(
         postgresql_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
         sqlite_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
     ),
+)
+
+# Delivery receipts as the platform sent them (WhatsApp statuses: sent, delivered, read, failed),
+# until they are applied to their message. A receipt may arrive before the sender has recorded the
+# message's platform id: it waits here. A re-delivered receipt is the same row (unique).
+delivery_receipts = sa.Table(
+    "delivery_receipts",
+    metadata,
+    _id(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.String(255), nullable=True),
+    sa.Column("received_at", Time, nullable=False),
+    sa.UniqueConstraint("channel", "external_id", "status"),
 )
 
 consents = sa.Table(

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.channels.whatsapp import window as whatsapp_window
 from bot.console.auth import Operator
 from bot.dispatch import Dispatch
 from bot.errors import RefusedError
@@ -257,8 +258,25 @@ class Console:
             mine=row.claimed_by == me.name and row.status in ("claimed", "dispatched"),
             optician=optician,
             offers=offer_list,
+            window=await self._window(connection, row),
         )
         return detail
+
+    async def _window(self, connection: AsyncConnection, row: Any) -> dict[str, Any] | None:
+        """WhatsApp only: whether a free-form reply can reach the client, and until when; outside
+        the window the reply goes out as the approved template."""
+        if row.channel != "whatsapp":
+            return None
+        party = await connection.scalar(
+            sa.select(identities.c.external_id)
+            .join(conversations, conversations.c.identity_id == identities.c.id)
+            .where(conversations.c.id == row.conversation_id)
+        )
+        closes = await whatsapp_window.closes_at(connection, party) if party else None
+        return {
+            "open": whatsapp_window.is_open(closes, self.clock()),
+            "closes_at": _iso(closes),
+        }
 
     async def messages_after(self, public_id: str, after: int) -> list[dict[str, Any]]:
         """New messages of a case's conversation after the ``after`` id (the live view)."""
@@ -287,6 +305,9 @@ class Console:
                     updated.scalar_subquery(),
                     sa.func.max(messages.c.sent_at),
                     sa.func.max(messages.c.failed_at),
+                    sa.func.max(messages.c.delivered_at),
+                    sa.func.max(messages.c.read_at),
+                    sa.func.count(messages.c.sent_at),
                 ).where(
                     messages.c.conversation_id == conversation.scalar_subquery(),
                     messages.c.direction == "out",
@@ -690,6 +711,8 @@ _MESSAGE = (
     messages.c.sent_at,
     messages.c.failed_at,
     messages.c.last_error,
+    messages.c.delivered_at,
+    messages.c.read_at,
 )
 
 
@@ -705,6 +728,9 @@ def message_json(row: Any) -> dict[str, Any]:
         "sent_at": _iso(row.sent_at),
         "failed_at": _iso(row.failed_at),
         "error": row.last_error,
+        "delivered_at": _iso(row.delivered_at),
+        "read_at": _iso(row.read_at),
+        "via": payload.get("via"),  # "template": sent outside WhatsApp's 24-hour window
     }
 
 

@@ -29,7 +29,7 @@ CONSOLE_CSP = (
 def create_app(settings: Settings) -> FastAPI:
     """Build the services and the app; they start with the app's lifespan."""
     hub = WebChatHub()
-    services = build(settings, [WebChatChannel(hub)], telegram=True)
+    services = build(settings, [WebChatChannel(hub)], telegram=True, whatsapp=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     if services.telegram is not None and settings.telegram_mode == "webhook":
         app.include_router(services.telegram.router())
+    if services.whatsapp is not None:
+        app.include_router(services.whatsapp.router())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -17,45 +17,17 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from bot.channels.text import MAX_TEXT, split_text, utf16_length
 from flows.catalog import Catalog
 
-MAX_TEXT = 4096  # in UTF-16 code units, as Telegram counts them
+__all__ = ["MAX_TEXT", "split_text", "utf16_length"]  # re-exported: the Telegram names for them
+
 MAX_CALLBACK_DATA = 64  # bytes
 # The data of a button already answered: pressing it again does nothing.
 ANSWERED = "-"
 # Commands offered in Telegram's menu, by the flow's name for them (the names are in the catalogue).
 COMMANDS = ("restart", "help", "cancel", "language", "advisor", "my_data", "delete_data")
 _SHORT_LABEL = 18  # two buttons per row when every label is at most this long
-
-
-def utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """``text`` in parts Telegram accepts, cut at a paragraph, a line or a space when possible."""
-    parts: list[str] = []
-    rest = text
-    while utf16_length(rest) > limit:
-        head = _prefix(rest, limit)
-        # The last paragraph break in the second half, else a line break, else a space, else
-        # the word is cut.
-        half = len(head) // 2
-        cut = next((c for sep in ("\n\n", "\n", " ") if (c := head.rfind(sep)) >= half), len(head))
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    parts.append(rest)
-    return [p for p in parts if p] or [" "]  # Telegram refuses an empty text
-
-
-def _prefix(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` within ``limit`` UTF-16 units (never half an emoji)."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return text[:index]
-    return text
 
 
 def callback_data(step: str | None, value: str) -> str:

@@ -145,6 +145,7 @@
     replySend: $("reply-send"),
     replyError: $("reply-error"),
     replyOff: $("reply-off"),
+    replyWindow: $("reply-window"),
     cannedSelect: $("canned-select"),
     notes: $("notes"),
     noteForm: $("note-form"),
@@ -1062,6 +1063,7 @@
 
     const canReply = mine && open;
     show(el.replyForm, canReply);
+    showWindow(d.window);
     if (canReply && !talking) {
       el.replyOff.textContent = "La conversation n'est plus avec vous : le client ne recevra ce message que si son canal le permet.";
     }
@@ -1320,8 +1322,22 @@
   function deliveryOf(m) {
     if (m.direction !== "out") return null;
     if (m.failed_at) return { cls: "failed", text: m.error ? `Échec : ${m.error}` : "Échec de l'envoi" };
-    if (m.sent_at) return { cls: "sent", text: "Envoyé" };
+    const how = m.via === "template" ? " (modèle WhatsApp, hors fenêtre de 24 h)" : "";
+    if (m.read_at) return { cls: "sent", text: `Lu${how}` };
+    if (m.delivered_at) return { cls: "sent", text: `Distribué${how}` };
+    if (m.sent_at) return { cls: "sent", text: `Envoyé${how}` };
     return { cls: "pending", text: "En attente d'envoi" };
+  }
+
+  /** WhatsApp's 24-hour window: free text inside it; outside it the reply goes as the template. */
+  function showWindow(w) {
+    show(el.replyWindow, Boolean(w));
+    if (!w) return;
+    el.replyWindow.classList.toggle("closed", !w.open);
+    el.replyWindow.textContent = w.open
+      ? `WhatsApp : fenêtre de 24 h ouverte jusqu'à ${dayTimeFormat.format(new Date(w.closes_at))} — votre réponse part telle quelle.`
+      : "WhatsApp : fenêtre de 24 h fermée — votre réponse partira dans le modèle de message approuvé ; " +
+        "la conversation reprend quand le client répond.";
   }
 
   function authorLabel(m) {

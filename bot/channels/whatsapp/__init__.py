@@ -1,0 +1,1 @@
+"""The WhatsApp channel (Cloud API): signed webhooks in, the outbox out through our Graph client."""

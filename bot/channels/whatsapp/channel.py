@@ -1,0 +1,325 @@
+"""The WhatsApp channel: Meta's signed webhooks in, our Graph client out through the outbox.
+
+In: ``POST /webhooks/whatsapp`` is checked with ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body
+with the app secret) before anything is parsed; every message of the (possibly batched) webhook is
+stored, its file fetched first, and its receipts recorded, before Meta gets its 200. Anything that
+could not be stored answers 503, and Meta delivers the webhook again; a message stored already
+(same wamid) changes nothing.
+
+Out: :meth:`WhatsAppChannel.deliver` is called by the outbox sender, one message at a time per
+client. Inside the 24-hour window a reply goes out as text and interactive messages; outside it (or
+when Meta reports 131047 for it) as the approved template. Graph's error codes become the outbox's
+retry, back-off or visible failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from bot.channels.whatsapp import render, window
+from bot.channels.whatsapp.graph import GraphClient, GraphError, MediaTooLargeError
+from bot.channels.whatsapp.updates import CHANNEL, SIGNATURE_HEADER, Incoming, MediaRef, parse, signed
+from bot.engine import Engine, utcnow
+from bot.logs import describe
+from bot.outbox import Delivered, DeliveryError
+from bot.ratelimit import RateLimiter, Window
+from bot.settings import Settings
+from flows.catalog import Catalog
+from flows.types import ClientInput
+from storage.files import FileStore, RejectedFileError
+from storage.receipts import apply_receipts, insert_receipts
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/whatsapp"
+MAX_WEBHOOK_BYTES = 3 * 1024 * 1024
+FILE_ATTEMPTS = 5  # a file that cannot be fetched after this many deliveries is refused politely
+WINDOW_CLOSED = 131047  # re-engagement: more than 24 hours since the client's last message
+THROUGHPUT = 130429  # the number's messages per second
+PAIR_RATE = 131056  # too many messages to one client in a short time
+UNDELIVERABLE = 131026  # not on WhatsApp, old app, terms not accepted...
+APP_RATE = (4, 80007)  # the app's or account's call rate
+TOKEN_CODES = (190, 10, 200)  # the access token expired, was revoked, or lacks a permission
+TRANSIENT_CODES = (1, 2, 131000, 131016, 133004)  # Meta's side is unavailable: try again
+RECONCILE_SECONDS = 30.0  # receipts that came before their message's id was recorded
+PAIR_WAIT = 6.0  # Meta allows about one message every 6 seconds to a client, after a burst
+
+
+class _WindowClosedError(Exception):
+    """Graph refused a free-form message: the 24-hour window is closed."""
+
+
+class WhatsAppChannel:
+    """One business phone number. Built by the composition root; :meth:`start` once the engine runs."""
+
+    name = CHANNEL
+
+    def __init__(self, settings: Settings, catalog: Catalog, files: FileStore) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.files = files
+        self.phone_number_id = settings.whatsapp_phone_number_id
+        self.graph = GraphClient(
+            settings.whatsapp_api_url, settings.whatsapp_access_token.get_secret_value(), self.phone_number_id
+        )
+        # The number's throughput per second; a burst to one client, then about one per 6 s.
+        self.limiter = RateLimiter(Window(20, PAIR_WAIT), Window(settings.whatsapp_max_per_second, 1.0))
+        self.clock: Callable[[], datetime] = utcnow
+        self.engine: Engine | None = None
+        self._secret = settings.whatsapp_app_secret.get_secret_value().encode()
+        self._file_failures: dict[str, int] = {}
+        self._reconcile = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, engine: Engine) -> None:
+        self.engine = engine
+        task = asyncio.create_task(self._reconcile_loop(), name="whatsapp-receipts")
+        self._tasks.append(task)
+        log.info("whatsapp: number %s, webhook at %s", self.phone_number_id, WEBHOOK_PATH)
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._background]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+        self._tasks.clear()
+        await self.graph.close()
+
+    def recorded(self) -> None:
+        """The outbox recorded sends: receipts that were waiting for their message may apply now."""
+        self._reconcile.set()
+
+    # --- in --------------------------------------------------------------------------------------
+
+    def router(self) -> APIRouter:
+        """``GET`` answers Meta's verification handshake; ``POST`` takes signed webhooks."""
+        router = APIRouter(tags=["whatsapp"])
+        verify_token = self.settings.whatsapp_verify_token.get_secret_value().encode()
+
+        @router.get(WEBHOOK_PATH, include_in_schema=False)
+        async def verify(
+            mode: str = Query("", alias="hub.mode"),
+            token: str = Query("", alias="hub.verify_token"),
+            challenge: str = Query("", alias="hub.challenge", max_length=256),
+        ) -> PlainTextResponse:
+            if mode != "subscribe" or not hmac.compare_digest(token.encode(), verify_token):
+                raise HTTPException(403, "verification refused")
+            return PlainTextResponse(challenge)
+
+        @router.post(WEBHOOK_PATH, include_in_schema=False)
+        async def webhook(request: Request) -> Response:
+            body = await _read_body(request)
+            if not signed(body, request.headers.get(SIGNATURE_HEADER), self._secret):
+                log.warning("whatsapp webhook refused: missing or wrong signature")
+                raise HTTPException(401, "invalid signature")
+            try:
+                payload = json.loads(body)
+            except ValueError:  # signed by Meta yet unreadable: sending it again will not help
+                log.warning("whatsapp webhook: signed body is not JSON")
+                raise HTTPException(400, "not JSON") from None
+            try:
+                await self.receive(payload)
+            except Exception as error:
+                log.warning("whatsapp webhook not stored, Meta will send it again: %s", describe(error))
+                return Response(status_code=503)
+            return Response(status_code=200)
+
+        return router
+
+    async def receive(self, payload: Any) -> None:
+        """Store everything a webhook carries for our number; raises if anything could not be."""
+        engine = self._engine()
+        batch = parse(payload, self.phone_number_id)
+        by_user: dict[str, list[Incoming]] = {}
+        for incoming in batch.messages:
+            by_user.setdefault(incoming.inbound.user, []).append(incoming)
+
+        async def store(queue: list[Incoming]) -> None:
+            for incoming in queue:  # one client's messages in their order
+                await self._store(engine, incoming)
+
+        results = await asyncio.gather(*(store(q) for q in by_user.values()), return_exceptions=True)
+        if batch.receipts:
+            async with engine.database.begin() as connection:
+                await insert_receipts(connection, batch.receipts, self.clock())
+            self._reconcile.set()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _store(self, engine: Engine, incoming: Incoming) -> None:
+        inbound = incoming.inbound
+        if incoming.media is not None:
+            if await engine.received(CHANNEL, inbound.external_id):
+                return  # a re-delivery: the file was fetched the first time
+            said = await self._fetch(incoming.media, inbound.external_id)
+            inbound = dataclasses.replace(inbound, said=said)
+        accepted = await engine.submit(inbound)
+        if not accepted.duplicate:
+            self._spawn(self._quietly(self.graph.mark_read(inbound.external_id)))
+
+    async def _fetch(self, ref: MediaRef, wamid: str) -> ClientInput:
+        """The file, saved encrypted in the data folder; a file we cannot take is refused politely."""
+        limit = self.files.max_bytes
+        try:
+            media = await self.graph.media(ref.media_id, limit)
+        except MediaTooLargeError:
+            return ClientInput(unsupported="file", media_name=ref.name)
+        except GraphError as error:
+            if error.status < 500 and error.code not in TRANSIENT_CODES and error.code not in TOKEN_CODES:
+                return ClientInput(unsupported="file", media_name=ref.name)  # gone, or refused
+            return self._fetch_failed(ref, wamid, error)
+        except (httpx.HTTPError, TimeoutError) as error:
+            return self._fetch_failed(ref, wamid, error)
+        self._file_failures.pop(wamid, None)
+        try:
+            path = await asyncio.to_thread(self.files.save, media.content)
+        except RejectedFileError:
+            return ClientInput(unsupported="file", media_name=ref.name)
+        return ClientInput(media=path, media_name=ref.name)
+
+    def _fetch_failed(self, ref: MediaRef, wamid: str, error: Exception) -> ClientInput:
+        """Raise (Meta sends the webhook again) until the file failed too often: then refuse it."""
+        failures = self._file_failures.get(wamid, 0) + 1
+        if failures >= FILE_ATTEMPTS:
+            self._file_failures.pop(wamid, None)
+            log.warning("whatsapp media could not be fetched after %d attempts", failures)
+            return ClientInput(unsupported="file", media_name=ref.name)
+        self._file_failures[wamid] = failures
+        raise error
+
+    async def _reconcile_loop(self) -> None:
+        """Apply receipts once their message is known; send again as a template what Meta
+        refused for the closed window."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reconcile.wait(), RECONCILE_SECONDS)
+            self._reconcile.clear()
+            try:
+                engine = self._engine()
+                async with engine.database.begin() as connection:
+                    resent = await apply_receipts(
+                        connection, self.clock(), resend_codes=frozenset({WINDOW_CLOSED})
+                    )
+                if resent:
+                    log.info("whatsapp: %d message(s) sent again as a template (window closed)", len(resent))
+                engine.notify()
+            except Exception as error:
+                log.warning("whatsapp receipts not applied yet: %s", describe(error))
+
+    # --- out -------------------------------------------------------------------------------------
+
+    async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | Delivered | None:
+        """Send one reply: inside the window as text and interactive messages (resuming after the
+        parts a previous attempt sent), outside it as the approved template."""
+        paused = self.limiter.paused_for(recipient)
+        if paused > 1.0:  # Meta asked to slow down: the row waits in the outbox
+            raise DeliveryError("whatsapp paused", retry_after=paused)
+        if payload.get("resent_after") == WINDOW_CLOSED or not await self._window_open(recipient):
+            return await self._send_template(recipient, payload)
+        sent_id: str | None = None
+        parts = render.messages(payload, self.catalog)
+        first = int(payload.get("sent_parts") or 0)
+        for index in range(first, len(parts)):
+            await self.limiter.acquire(recipient)
+            try:
+                sent_id = await self._send(recipient, parts[index])
+            except _WindowClosedError:
+                return await self._send_template(recipient, payload)
+            except DeliveryError as error:
+                error.progress = {"sent_parts": index} if index else None
+                raise
+        return sent_id
+
+    async def _send_template(self, recipient: str, payload: dict[str, Any]) -> Delivered:
+        name, code = self.settings.whatsapp_template(render.language_of(payload))
+        await self.limiter.acquire(recipient)
+        try:
+            sent_id = await self._send(recipient, render.template(payload.get("text") or "", name, code))
+        except _WindowClosedError:  # never for a template; if Graph says so, it is not ours to fix
+            raise DeliveryError("whatsapp 131047 for a template", permanent=True) from None
+        return Delivered(sent_id, {"via": "template", "template": name})
+
+    async def _window_open(self, recipient: str) -> bool:
+        async with self._engine().database.connect() as connection:
+            closes = await window.closes_at(connection, recipient)
+        return window.is_open(closes, self.clock())
+
+    async def _send(self, recipient: str, message: dict[str, Any]) -> str:
+        """One Graph call, its refusals mapped to what the outbox does about them."""
+        try:
+            return await self.graph.send(recipient, message)
+        except GraphError as error:
+            raise self._refusal(recipient, error) from None
+        except (httpx.HTTPError, TimeoutError) as error:
+            raise DeliveryError(f"whatsapp {type(error).__name__}") from None
+
+    def _refusal(self, recipient: str, error: GraphError) -> Exception:
+        code = error.code
+        reason = f"whatsapp {code or error.status}: {error.title}"[:255]
+        if code == WINDOW_CLOSED:
+            return _WindowClosedError()
+        if code == THROUGHPUT:
+            self.limiter.pause_all(2.0)
+            return DeliveryError(reason, retry_after=2.0)
+        if code == PAIR_RATE:
+            self.limiter.pause(recipient, PAIR_WAIT)
+            return DeliveryError(reason, retry_after=PAIR_WAIT)
+        if code in APP_RATE:
+            self.limiter.pause_all(60.0)
+            return DeliveryError(reason, retry_after=60.0)
+        if code == UNDELIVERABLE:
+            return DeliveryError(reason, permanent=True, unreachable=True)
+        if error.status >= 500 or code in TRANSIENT_CODES or code is None:
+            return DeliveryError(reason)
+        if code in TOKEN_CODES or error.status in (401, 403):
+            log.error("WhatsApp refuses WHATSAPP_ACCESS_TOKEN (%s): check it and its permissions", code)
+            return DeliveryError(reason)
+        log.error("whatsapp refused a message: code %s (%s)", code, error.title)
+        return DeliveryError(reason, permanent=True)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError("the WhatsApp channel is not started")
+        return self.engine
+
+    def _spawn(self, job: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(job)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _quietly(job: Awaitable[Any]) -> None:
+        with contextlib.suppress(GraphError, httpx.HTTPError, TimeoutError):
+            await job
+
+
+async def _read_body(request: Request) -> bytes:
+    """The raw body, refused past the limit without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+        raise HTTPException(413, "webhook too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_WEBHOOK_BYTES:
+            raise HTTPException(413, "webhook too large")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,130 @@
+"""Replies as WhatsApp messages: texts cut to length, choices as reply buttons or a list, and the
+approved template that carries a message outside the 24-hour window.
+
+Pure functions, no network. Every limit of the Cloud API is met here, so that no message is
+refused for its shape: titles too long for a button are replaced by the catalogue's short label or
+shortened at a word, and more than three choices (or a label that will not fit) become a list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bot.channels.text import split_text
+from flows.catalog import Catalog
+
+MAX_TEXT = 4096
+MAX_BODY = 1024  # the text of an interactive message
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
+MAX_ROWS = 10
+MAX_ROW_TITLE = 24
+MAX_ROW_DESCRIPTION = 72
+MAX_LIST_BUTTON = 20
+MAX_ID = 200  # a list row's id (a button's may be 256)
+MAX_PARAMETER = 1000  # a template's body parameter (the whole body must stay within 1024)
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BREAKS = re.compile(r"\s*\n\s*")
+
+Message = dict[str, Any]
+
+
+def language_of(payload: dict[str, Any]) -> str:
+    return "en" if payload.get("language") == "en" else "fr"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters: cut at a word if one ends late enough, with "…"."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if space >= limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:-/(") + "…"
+
+
+def messages(payload: dict[str, Any], catalog: Catalog) -> list[Message]:
+    """The messages one reply becomes, in order: text parts, then the question with its choices."""
+    text = payload.get("text") or ""
+    choices = list(
+        {c["value"]: c for c in payload.get("choices") or () if c.get("value") and c.get("label")}.values()
+    )
+    parts = split_text(text, MAX_TEXT)
+    if not choices:
+        return [_text(p) for p in parts]
+    # The choices go with the last part, whose text must fit an interactive message's body.
+    *leading, last = parts
+    *more, body = split_text(last, MAX_BODY)
+    texts = [_text(p) for p in (*leading, *more)]
+    return [*texts, interactive(body, choices, payload.get("step"), catalog, language_of(payload))]
+
+
+def interactive(
+    body: str, choices: Sequence[dict[str, str]], step: str | None, catalog: Catalog, language: str
+) -> Message:
+    """Reply buttons when up to three choices fit them, else a list (a long list is cut to ten)."""
+    ids = [choice_id(step, c["value"]) for c in choices]
+    if len(choices) <= MAX_BUTTONS:
+        titles = [_label(c, MAX_BUTTON_TITLE, catalog, language) for c in choices]
+        if all(len(t) <= MAX_BUTTON_TITLE for t in titles) and len(set(titles)) == len(titles):
+            buttons = [
+                {"type": "reply", "reply": {"id": i, "title": t}} for i, t in zip(ids, titles, strict=True)
+            ]
+            return _interactive("button", body, {"buttons": buttons})
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for choice, row_id in zip(choices[:MAX_ROWS], ids, strict=False):
+        title = shorten(_label(choice, MAX_ROW_TITLE, catalog, language), MAX_ROW_TITLE)
+        if title in seen:  # two labels alike once shortened: the full label tells them apart
+            title = shorten(f"{len(rows) + 1}. {title}", MAX_ROW_TITLE)
+        seen.add(title)
+        row = {"id": row_id, "title": title}
+        if title.rstrip("…") != choice["label"].strip():
+            row["description"] = shorten(choice["label"], MAX_ROW_DESCRIPTION)
+        rows.append(row)
+    button = shorten(catalog.text(language, "whatsapp.list_button"), MAX_LIST_BUTTON)
+    return _interactive("list", body, {"button": button, "sections": [{"rows": rows}]})
+
+
+def _interactive(kind: str, body: str, action: dict[str, Any]) -> Message:
+    return {"type": "interactive", "interactive": {"type": kind, "body": {"text": body}, "action": action}}
+
+
+def choice_id(step: str | None, value: str) -> str:
+    """A button's id: the step it answers and the value, checked again when it is pressed."""
+    return f"{step or ''}:{value}"[:MAX_ID]
+
+
+def template(text: str, name: str, language_code: str) -> Message:
+    """The approved template whose one body parameter carries ``text`` (flattened: a parameter may
+    hold no line break, no tab and no run of spaces)."""
+    flat = _SPACES.sub(" ", _BREAKS.sub(" — ", text.strip())) or "…"
+    return {
+        "type": "template",
+        "template": {
+            "name": name,
+            "language": {"code": language_code},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": shorten(flat, MAX_PARAMETER)}]}
+            ],
+        },
+    }
+
+
+def _text(body: str) -> Message:
+    return {"type": "text", "text": {"body": body, "preview_url": False}}
+
+
+def _label(choice: dict[str, str], limit: int, catalog: Catalog, language: str) -> str:
+    """The choice's label, or the catalogue's short one when the label is longer than ``limit``."""
+    label = choice["label"].strip()
+    if len(label) <= limit:
+        return label
+    try:
+        return catalog.text(language, f"whatsapp.short.{choice['value']}")
+    except KeyError:
+        return label

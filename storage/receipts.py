@@ -1,0 +1,133 @@
+"""Delivery receipts (WhatsApp statuses): stored as they come, then applied to their message.
+
+The platform may report on a message before the outbox sender has recorded the message's platform
+id (the sender records in batches): such a receipt waits in ``delivery_receipts`` and is applied by
+the next :func:`apply_receipts`, which runs after every batch of receipts and every recorded send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.tables import delivery_receipts, messages
+
+STATUSES = ("sent", "delivered", "read", "failed")
+# A receipt whose message never turns up (sent from elsewhere, or erased) is dropped after this.
+ORPHAN_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    channel: str
+    external_id: str
+    status: str  # one of STATUSES
+    at: datetime
+    error_code: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """A message the platform refused after accepting it, to send again another way."""
+
+    message_id: int
+    error_code: int
+
+
+async def insert_receipts(connection: AsyncConnection, receipts: Sequence[Receipt], now: datetime) -> None:
+    """Store receipts; one already stored (a re-delivered webhook) is left as it is."""
+    if not receipts:
+        return
+    values = [
+        {
+            "channel": r.channel,
+            "external_id": r.external_id[:128],
+            "status": r.status,
+            "at": r.at,
+            "error_code": r.error_code,
+            "error": (r.error or "")[:255] or None,
+            "received_at": now,
+        }
+        for r in receipts
+    ]
+    dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(delivery_receipts)
+    await connection.execute(
+        insert.on_conflict_do_nothing(index_elements=["channel", "external_id", "status"]), values
+    )
+
+
+async def apply_receipts(
+    connection: AsyncConnection, now: datetime, *, resend_codes: frozenset[int] = frozenset()
+) -> list[Resend]:
+    """Apply the receipts whose message is known: delivered and read times, failures shown on the
+    message. A failure whose code is in ``resend_codes`` is not shown: the message is returned to
+    the outbox (unsent, its platform id cleared) for the channel to send another way, and listed.
+    """
+    found = await connection.execute(
+        sa.select(
+            delivery_receipts.c.id,
+            delivery_receipts.c.status,
+            delivery_receipts.c.at,
+            delivery_receipts.c.error_code,
+            delivery_receipts.c.error,
+            messages.c.id.label("message_id"),
+            messages.c.external_id,
+            messages.c.payload,
+        )
+        .join(
+            messages,
+            sa.and_(
+                messages.c.channel == delivery_receipts.c.channel,
+                messages.c.external_id == delivery_receipts.c.external_id,
+                messages.c.direction == "out",
+            ),
+        )
+        .order_by(delivery_receipts.c.id)
+        .limit(1000)
+        .with_for_update(of=messages, skip_locked=True)
+    )
+    applied: list[int] = []
+    resent: list[Resend] = []
+    for row in found:
+        applied.append(row.id)
+        target = sa.update(messages).where(
+            messages.c.id == row.message_id, messages.c.external_id == row.external_id
+        )
+        if row.status in ("delivered", "read"):
+            values: dict[str, Any] = {"delivered_at": sa.func.coalesce(messages.c.delivered_at, row.at)}
+            if row.status == "read":
+                values["read_at"] = sa.func.coalesce(messages.c.read_at, row.at)
+            await connection.execute(target.values(**values))
+        elif row.status == "failed" and row.error_code in resend_codes:
+            payload = {**(row.payload or {}), "resent_after": row.error_code}
+            result = await connection.execute(
+                target.values(
+                    sent_at=None,
+                    failed_at=None,
+                    external_id=None,
+                    available_at=now,
+                    attempts=0,
+                    payload=payload,
+                    last_error=(row.error or "")[:255] or None,
+                )
+            )
+            if result.rowcount:
+                resent.append(Resend(row.message_id, row.error_code))
+        elif row.status == "failed":
+            await connection.execute(
+                target.values(failed_at=sa.func.coalesce(messages.c.failed_at, row.at), last_error=row.error)
+            )
+    if applied:
+        await connection.execute(sa.delete(delivery_receipts).where(delivery_receipts.c.id.in_(applied)))
+    await connection.execute(
+        sa.delete(delivery_receipts).where(delivery_receipts.c.received_at < now - ORPHAN_AFTER)
+    )
+    return resent
