@@ -98,6 +98,11 @@ class MessageOut(BaseModel):
     sent_at: str | None
     failed_at: str | None
     error: str | None
+    delivered_at: str | None = Field(description="WhatsApp: the client's phone received it.")
+    read_at: str | None = Field(description="WhatsApp: the client opened it.")
+    via: Literal["template"] | None = Field(
+        description="template: sent as the approved template, outside WhatsApp's 24-hour window."
+    )
 
 
 class Consent(BaseModel):
@@ -120,6 +125,14 @@ class Note(BaseModel):
 class ConversationOut(BaseModel):
     owner: str
     operator: str | None
+
+
+class ReplyWindow(BaseModel):
+    """WhatsApp's 24-hour customer-service window: inside it replies go out as they are written,
+    outside it as the approved template (the client's answer opens it again)."""
+
+    open: bool
+    closes_at: str | None
 
 
 class OpticianBrief(BaseModel):
@@ -152,6 +165,7 @@ class CaseDetail(CaseSummary):
     mine: bool
     optician: OpticianBrief | None
     offers: list[Offer]
+    window: ReplyWindow | None = Field(description="WhatsApp cases only.")
 
 
 class TextIn(BaseModel):

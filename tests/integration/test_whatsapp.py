@@ -1,0 +1,386 @@
+"""The WhatsApp channel in the real app (uvicorn, engine, outbox, httpx) against the fake Graph API.
+
+The fake signs the webhooks it sends (and sends them again on non-2xx, like Meta), enforces the
+interactive limits and the 24-hour window with Meta's error shapes, and serves media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bot.engine import utcnow
+from storage.tables import cases, delivery_receipts, inbox, messages
+from tests.fakes.whatsapp import (
+    APP_SECRET,
+    PHONE_NUMBER_ID,
+    TOKEN,
+    VERIFY_TOKEN,
+    FakeWhatsApp,
+    SentMessage,
+    sign,
+)
+from tests.integration.serving import Service, serve_app
+from tests.integration.test_console import PASSWORD, Staff, _open_clients
+from tests.integration.test_conversations import tiny_png
+
+ALICE = "33612345678"
+BRUNO = "33698765432"
+DAY = 24 * 3600
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp, **overrides: Any
+) -> AsyncIterator[Service]:
+    """The whole app with its WhatsApp channel pointed at the fake server, which calls its webhook."""
+    values: dict[str, Any] = {
+        "whatsapp_access_token": TOKEN,
+        "whatsapp_phone_number_id": PHONE_NUMBER_ID,
+        "whatsapp_app_secret": APP_SECRET,
+        "whatsapp_verify_token": VERIFY_TOKEN,
+        "whatsapp_api_url": fake.base_url,
+    }
+    async with serve_app(database_url, tmp_path, **{**values, **overrides}) as service:
+        fake.webhook_url = f"{service.base}/webhooks/whatsapp"
+        service.fake = fake  # type: ignore[attr-defined]
+        await service.services.accounts.add("alice", PASSWORD, "operator")
+        try:
+            yield service
+        finally:
+            await fake.settle()
+            await _open_clients()
+
+
+class Client:
+    """A WhatsApp user talking to the bot through the fake server, reading its new messages."""
+
+    def __init__(self, fake: FakeWhatsApp, wa_id: str = ALICE, user_id: str | None = None) -> None:
+        self.fake = fake
+        self.wa_id = wa_id
+        self.user_id = user_id
+        self.seen = 0
+
+    async def say(self, text: str) -> None:
+        await self.fake.say(self.wa_id, text, user_id=self.user_id)
+
+    async def press(self, title: str) -> None:
+        await self.fake.press(self.wa_id, title, user_id=self.user_id)
+
+    async def expect(self, *fragments: str, within: float = 10.0) -> list[SentMessage]:
+        """Wait for new messages, the last of which contains every fragment; returns them."""
+
+        def arrived() -> bool:
+            new = self.fake.messages_to(self.wa_id)[self.seen :]
+            return bool(new) and all(f in new[-1].text for f in fragments)
+
+        try:
+            await self.fake.wait_for(arrived, within)
+        except TimeoutError:
+            texts = [m.text[:80] for m in self.fake.messages_to(self.wa_id)[self.seen :]]
+            raise AssertionError(
+                f"no message with {fragments}; new: {texts}\n{self.fake.describe()}"
+            ) from None
+        new = self.fake.messages_to(self.wa_id)[self.seen :]
+        self.seen += len(new)
+        return new
+
+    async def quiet(self, seconds: float = 0.5) -> list[SentMessage]:
+        await asyncio.sleep(seconds)
+        return self.fake.messages_to(self.wa_id)[self.seen :]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWhatsApp]:
+    async with FakeWhatsApp() as server:
+        yield server
+
+
+async def _rows(service: Service, table: sa.Table, *where: Any) -> list[Any]:
+    return await service.rows(table, *where)
+
+
+async def shipment_with_prescription(client: Client) -> str:
+    """The whole conversation as a WhatsApp user has it: a list, buttons, free text and a
+    prescription photo. Returns the case reference the bot gave."""
+    await client.say("Bonjour")
+    need = await client.expect("Quelle est votre urgence")
+    assert need[-1].interactive_type == "list"  # five choices: a list
+    assert ("need:unsuitable", "Plus adaptées") in need[-1].buttons
+    await client.press("Plus adaptées")
+    await client.expect("ordonnance")
+    await client.fake.send_image(client.wa_id, tiny_png(), mime_type="image/png", user_id=client.user_id)
+    urgency = await client.expect("urgen")
+    assert urgency[-1].interactive_type == "button"
+    assert [title for _, title in urgency[-1].buttons] == ["Oui", "Non"]
+    await client.press("Oui")
+    await client.expect("mobilisé")
+    await client.say("pompier")
+    mode = await client.expect("servi")
+    assert "Envoi Chronopost" in [title for _, title in mode[-1].buttons]
+    await client.press("Envoi Chronopost")
+    await client.expect("adresse")
+    await client.say("Route du Port, 20000 Ajaccio")
+    await client.expect("nom")
+    await client.say("Ange Pieri")
+    await client.expect("numéro")
+    await client.say("06 11 22 33 44")
+    summary = await client.expect("Tout est correct")
+    assert "Ange Pieri" in "".join(m.text for m in summary)
+    await client.press("Oui, envoyer")
+    done = await client.expect("OB-")
+    return done[-1].text.split("référence ", 1)[1].split()[0].rstrip(".")
+
+
+async def _settle(service: Service) -> None:
+    """Every stored message processed, every reply sent, every receipt pushed and applied."""
+    whatsapp = service.services.whatsapp
+    assert whatsapp is not None
+    fake: FakeWhatsApp = service.fake  # type: ignore[attr-defined]
+    await fake.settle()
+    for _ in range(500):
+        if service.services.engine.pipeline.pending() == 0:
+            unsent = await _rows(
+                service, messages, messages.c.direction == "out", messages.c.sent_at.is_(None)
+            )
+            waiting = await _rows(service, delivery_receipts)
+            if not unsent and not waiting:
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the app did not settle")
+
+
+async def _claimed(service: Service, reference: str) -> tuple[Staff, str]:
+    (case,) = await _rows(service, cases, cases.c.reference == reference)
+    alice = Staff(service.base)
+    assert (await alice.login("alice")).status_code == 200
+    assert (await alice.post(f"/cases/{case.public_id}/claim")).status_code == 200
+    return alice, case.public_id
+
+
+async def test_a_whole_conversation_then_an_operator_reply_inside_and_outside_the_window(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        reference = await shipment_with_prescription(client)
+        (case,) = await _rows(service, cases)
+        assert case.reference == reference
+        assert case.channel == "whatsapp"
+        assert (case.need, case.mode, case.priority) == ("unsuitable", "shipment", "firefighter")
+        assert case.contact_phone == "+33611223344"
+        stored = service.services.files.read(case.prescription_path)
+        assert stored == tiny_png()  # fetched with the bearer token, kept encrypted
+        assert fake.media_downloads == 1
+        # Every client message was marked read, and the receipts reached the transcript.
+        received = await _rows(service, inbox, inbox.c.channel == "whatsapp")
+        assert {r.external_id for r in received} <= set(fake.read_marks)
+        await _settle(service)
+        sent = await _rows(service, messages, messages.c.direction == "out")
+        assert all(m.delivered_at is not None for m in sent), fake.describe()
+        await fake.read(ALICE)
+        await _settle(service)
+        assert all(
+            m.read_at is not None for m in await _rows(service, messages, messages.c.direction == "out")
+        )
+
+        # An operator takes the case over and writes: the client receives it as a text.
+        alice, case_id = await _claimed(service, reference)
+        detail = (await alice.get(f"/cases/{case_id}")).json()
+        assert detail["window"]["open"] is True
+        assert (
+            await alice.post(f"/cases/{case_id}/reply", {"text": "Bonjour, ici Alice."})
+        ).status_code == 200
+        (reply,) = await client.expect("Bonjour, ici Alice.")
+        assert reply.type == "text"
+        await _settle(service)
+        detail = (await alice.get(f"/cases/{case_id}")).json()
+        last = detail["messages"][-1]
+        assert (last["text"], last["via"]) == ("Bonjour, ici Alice.", None)
+        assert last["delivered_at"] is not None
+
+        # A day and more later, the window is closed: the console says so and the reply goes
+        # out as the approved template, which the client receives.
+        fake.advance(DAY + 3600)
+        whatsapp = service.services.whatsapp
+        assert whatsapp is not None
+        whatsapp.clock = lambda: utcnow() + timedelta(seconds=DAY + 3600)
+        service.services.console.clock = whatsapp.clock  # for the window it shows only: the
+        detail = (await alice.get(f"/cases/{case_id}")).json()  # outbox runs on real time
+        service.services.console.clock = utcnow
+        assert detail["window"]["open"] is False
+        answer = await alice.post(
+            f"/cases/{case_id}/reply", {"text": "Votre colis part demain.\nBonne journée."}
+        )
+        assert answer.status_code == 200, answer.text
+        (late,) = await client.expect("Votre colis part demain.")
+        assert late.template == "optibot_suivi"
+        await fake.wait_for(lambda: late.delivered)  # the client has it
+        await _settle(service)
+        last = (await alice.get(f"/cases/{case_id}")).json()["messages"][-1]
+        assert last["via"] == "template"
+        assert last["failed_at"] is None
+
+
+async def test_a_reply_meta_refuses_for_the_closed_window_goes_again_as_the_template(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    """The app believes the window open; Meta accepts the text, then reports 131047: the message
+    is sent again as the template, once, and shows as sent, not failed."""
+    client = Client(fake, BRUNO)
+    async with serve(database_url, tmp_path, fake) as service:
+        reference = await shipment_with_prescription(client)
+        alice, case_id = await _claimed(service, reference)
+        fake.advance(DAY + 60)  # only Meta's clock: our last message from the client is recent
+        await alice.post(f"/cases/{case_id}/reply", {"text": "Avez-vous reçu notre SMS ?"})
+        await client.fake.wait_for(lambda: any(m.template for m in fake.messages_to(BRUNO)))
+        refused, again = fake.messages_to(BRUNO)[-2:]
+        assert (refused.type, refused.failed, refused.errors[0]["code"]) == ("text", True, 131047)
+        assert (again.template, again.text) == ("optibot_suivi", "Avez-vous reçu notre SMS ?")
+        await _settle(service)
+        await asyncio.sleep(0.3)
+        last = (await alice.get(f"/cases/{case_id}")).json()["messages"][-1]
+        assert (last["via"], last["failed_at"], last["sent_at"] is not None) == ("template", None, True)
+        templates = [m for m in fake.messages_to(BRUNO) if m.template]
+        assert len(templates) == 1  # a re-delivered failure does not send it a third time
+
+
+async def test_forged_unsigned_or_tampered_webhooks_store_nothing(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        assert await fake.verify("subscribe", VERIFY_TOKEN, "1158201444") == (200, "1158201444")
+        assert (await fake.verify("subscribe", "wrong-token", "1158201444"))[0] == 403
+        assert (await fake.verify("unsubscribe", VERIFY_TOKEN, "1158201444"))[0] == 403
+
+        inbound = fake.text_message(ALICE, "Bonjour")
+        change = {
+            "field": "messages",
+            "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "33100000000", "phone_number_id": PHONE_NUMBER_ID},
+                "contacts": [inbound.contact],
+                "messages": [inbound.message],
+            },
+        }
+        body = json.dumps(
+            {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}
+        )
+        raw = body.encode()
+        tampered = raw.replace(b"Bonjour", b"Bonsoir")
+        for signature, payload in (
+            (None, raw),  # unsigned
+            ("sha256=" + "0" * 64, raw),  # forged
+            (sign(raw, "not-the-app-secret"), raw),  # signed with another secret
+            (sign(raw, APP_SECRET), tampered),  # changed after signing
+            (sign(raw, APP_SECRET)[len("sha256=") :], raw),  # without its prefix
+        ):
+            assert await fake.post_raw(payload, signature) == 401
+        await asyncio.sleep(0.3)
+        assert await _rows(service, inbox) == []
+        assert await _rows(service, messages) == []
+        assert fake.sent == []
+        # The same bytes, rightly signed, are taken.
+        assert await fake.post_raw(raw, sign(raw, APP_SECRET)) == 200
+        await Client(fake).expect("Quelle est votre urgence")
+
+
+async def test_a_redelivered_webhook_changes_nothing(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        hello = await fake.say(ALICE, "Bonjour")
+        await client.expect("Quelle est votre urgence")
+        photo = await fake.send_image(ALICE, tiny_png(), mime_type="image/png")
+        await _settle(service)
+        client.seen = len(fake.messages_to(ALICE))
+        before = (len(await _rows(service, inbox)), len(await _rows(service, messages)), len(fake.sent))
+        for message in (hello, photo, hello):
+            assert await fake.redeliver(message) == 200
+        assert await client.quiet(0.8) == []
+        await _settle(service)
+        after = (len(await _rows(service, inbox)), len(await _rows(service, messages)), len(fake.sent))
+        assert after == before
+        assert fake.media_downloads == 1  # the re-delivered photo is not fetched again
+
+
+async def test_a_batched_webhook_of_three_messages_from_two_clients_loses_none(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    alice, bruno = Client(fake, ALICE), Client(fake, BRUNO, user_id="FR.9f8e7d6c5b4a")
+    async with serve(database_url, tmp_path, fake) as service:
+        hook = await fake.batch(
+            [
+                fake.text_message(ALICE, "Bonjour"),
+                fake.text_message(BRUNO, "Bonjour", user_id=bruno.user_id),
+                fake.text_message(ALICE, "j'ai cassé mes lunettes"),
+            ],
+            entries=2,
+        )
+        assert len(hook.payload["entry"]) == 2
+        assert hook.delivered
+        stored = await _rows(service, inbox)
+        assert len(stored) == 3  # all three stored before the 200
+        await alice.expect("urgen")  # the second message answered the need question
+        await bruno.expect("Quelle est votre urgence")
+        # Bruno has a business-scoped id: he is known by it, and written to by it.
+        assert {r.identity_key for r in stored} == {"whatsapp:33612345678", "whatsapp:FR.9f8e7d6c5b4a"}
+        to_bruno = [c for c in fake.calls() if (c.json or {}).get("recipient") == "FR.9f8e7d6c5b4a"]
+        assert to_bruno
+        assert all("to" not in (c.json or {}) for c in to_bruno)
+
+
+async def test_what_the_bot_cannot_read_gets_a_polite_answer_and_the_question_again(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake):
+        await client.say("Bonjour")
+        question = await client.expect("Quelle est votre urgence")
+        for send in (
+            fake.send_sticker(ALICE),
+            fake.send_audio(ALICE),
+            fake.send_location(ALICE),
+            fake.react(ALICE, question[-1].wamid, "👍"),
+        ):
+            await send
+            answer = await client.expect("Quelle est votre urgence")
+            assert any("ne sais pas lire ce type de message" in m.text for m in answer), [
+                m.text for m in answer
+            ]
+        await client.say("x" * 50_000)  # 50 KB of nonsense: an answer, nothing lost
+        await client.expect("Quelle est votre urgence")
+
+
+async def test_meta_s_rate_limits_are_waited_out_and_failures_shown(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        fake.fail_next(130429)  # the number's throughput
+        fake.fail_next(131056)  # too many messages to this client
+        await client.say("Bonjour")
+        await client.expect("Quelle est votre urgence", within=20)
+        refused = [c.error_code for c in fake.calls() if c.error_code]
+        assert refused == [130429, 131056]
+        first, *_ = rows = await _rows(service, messages, messages.c.direction == "out")
+        assert all(row.sent_at is not None for row in rows)
+        assert first.attempts == 3  # refused twice, then sent
+
+        # A message WhatsApp cannot deliver (131026) is marked failed, visibly.
+        fake.fail_delivery_next(131026)
+        await client.press("Lunettes cassées")
+        await client.expect("urgen")
+        await _settle(service)
+        failed = await _rows(service, messages, messages.c.failed_at.is_not(None))
+        assert len(failed) == 1
+        assert failed[0].last_error.startswith("whatsapp 131026")
