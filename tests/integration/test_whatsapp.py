@@ -384,3 +384,25 @@ async def test_meta_s_rate_limits_are_waited_out_and_failures_shown(
         failed = await _rows(service, messages, messages.c.failed_at.is_not(None))
         assert len(failed) == 1
         assert failed[0].last_error.startswith("whatsapp 131026")
+
+
+async def test_the_goodbye_after_an_erasure_is_inside_the_window(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    """Erasing the client's data removes their messages, not the fact that they just wrote: the
+    goodbye goes out as a plain message, not as a template."""
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        await client.say("mes lunettes sont cassées")
+        await client.expect("urgen")
+        await client.say("supprimer mes données")
+        question = await client.expect("vraiment effacer")
+        assert question[-1].buttons == [
+            ("confirm_delete:erase", "Oui, tout effacer"),
+            ("confirm_delete:keep", "Non, garder"),
+        ]
+        await client.press("Oui, tout effacer")
+        (goodbye,) = await client.expect("effacées")
+        assert (goodbye.type, goodbye.template) == ("text", None)
+        await _settle(service)
+        assert await _rows(service, messages, messages.c.direction == "in") == []

@@ -8,17 +8,20 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import messages
+from storage.tables import inbox
 
 WINDOW = timedelta(hours=24)
 
 
 async def closes_at(connection: AsyncConnection, party: str) -> datetime | None:
-    """When the window with this WhatsApp client closes (or closed); None if they never wrote."""
+    """When the window with this WhatsApp client closes (or closed); None if they never wrote.
+
+    Read from the inbox, which keeps when each message came even after the client's data was
+    erased (the goodbye after an erasure is inside the window)."""
     last = await connection.scalar(
-        sa.select(messages.c.created_at)
-        .where(messages.c.channel == "whatsapp", messages.c.party == party, messages.c.direction == "in")
-        .order_by(messages.c.id.desc())
+        sa.select(inbox.c.received_at)
+        .where(inbox.c.identity_key == f"whatsapp:{party}")
+        .order_by(inbox.c.id.desc())
         .limit(1)
     )
     return None if last is None else last + WINDOW
