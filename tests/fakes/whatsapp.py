@@ -401,6 +401,7 @@ class FakeWhatsApp:
         self._faults: list[_Fault] = []
         self._hangs: list[_Fault] = []
         self._failed_statuses: list[_Fault] = []
+        self._media_faults: list[_Fault] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -534,6 +535,10 @@ class FakeWhatsApp:
     def fail_delivery_next(self, code: int = 131026, *, count: int = 1, details: str | None = None) -> None:
         """The next ``count`` accepted sends get a ``failed`` status with ``code``, not delivered."""
         self._failed_statuses.append(_Fault(count=count, code=code, details=details))
+
+    def fail_media_next(self, *, count: int = 1) -> None:
+        """The next ``count`` media downloads answer 500, like a lookaside hiccup."""
+        self._media_faults.append(_Fault(count=count))
 
     @staticmethod
     def _take(faults: list[_Fault]) -> _Fault | None:
@@ -1062,6 +1067,9 @@ class FakeWhatsApp:
         if media is None or request.method != "GET":
             call.status = 404
             return web.Response(status=404, text="Not Found")
+        if self._take(self._media_faults) is not None:
+            call.status = 500
+            return web.Response(status=500, text="Internal Server Error")
         self.media_downloads += 1
         call.status = 200
         return web.Response(body=media.content, headers={"Content-Type": media.mime_type})

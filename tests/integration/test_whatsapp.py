@@ -406,3 +406,27 @@ async def test_the_goodbye_after_an_erasure_is_inside_the_window(
         assert (goodbye.type, goodbye.template) == ("text", None)
         await _settle(service)
         assert await _rows(service, messages, messages.c.direction == "in") == []
+
+
+async def test_a_webhook_not_stored_is_answered_503_and_taken_when_meta_sends_it_again(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    """The prescription photo cannot be fetched at first: the webhook answers 503 and nothing is
+    stored; Meta's next delivery of it fetches the photo, and the conversation goes on."""
+    client = Client(fake)
+    async with serve(database_url, tmp_path, fake) as service:
+        await client.say("Bonjour")
+        await client.expect("Quelle est votre urgence")
+        await client.press("Plus adaptées")
+        await client.expect("ordonnance")
+        fake.fail_media_next(count=2)
+        photo = await fake.send_image(ALICE, tiny_png(), mime_type="image/png")
+        outcomes = [status for label, status in fake.webhook_attempts if photo["id"] in label]
+        assert outcomes == [503, 503, 200]  # Meta's retries, until the file could be fetched
+        await client.expect("urgen")
+        assert fake.media_downloads == 1
+        await _settle(service)
+        stored = await _rows(service, inbox, inbox.c.external_id == photo["id"])
+        assert len(stored) == 1
+        said = stored[0].payload["said"]
+        assert service.services.files.read(said["media"]) == tiny_png()
