@@ -12,6 +12,7 @@ import pytest
 from bot.channels.whatsapp import render
 from bot.channels.whatsapp.graph import address
 from bot.channels.whatsapp.updates import parse, signed
+from bot.settings import Settings
 from flows.catalog import Catalog
 from flows.steps import STEPS
 from flows.types import ClientInput
@@ -283,3 +284,39 @@ def test_a_template_carries_the_message_flattened_as_its_one_parameter() -> None
     assert len(value) <= render.MAX_PARAMETER
     assert value.endswith("…")
     assert value.startswith("Bonjour, — Votre opticien passe demain. — • Créneau : matin")
+
+
+# --- settings ---------------------------------------------------------------------------------------
+
+WHATSAPP = {
+    "whatsapp_access_token": "EAAJ-token",
+    "whatsapp_phone_number_id": NUMBER,
+    "whatsapp_app_secret": SECRET.decode(),
+    "whatsapp_verify_token": "a-verify-token-of-my-choice",
+}
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_whatsapp_is_off_without_a_token_and_checked_with_one() -> None:
+    assert not _settings().whatsapp_enabled
+    settings = _settings(**WHATSAPP)
+    assert settings.whatsapp_enabled
+    assert settings.whatsapp_api_url == "https://graph.facebook.com/v25.0"
+    assert settings.whatsapp_template("fr") == ("optibot_suivi", "fr")
+    assert settings.whatsapp_template("en") == ("optibot_follow_up", "en")
+    assert settings.whatsapp_template("de") == ("optibot_suivi", "fr")  # French by default
+    for wrong, message in (
+        ({"whatsapp_phone_number_id": ""}, "WHATSAPP_PHONE_NUMBER_ID"),
+        ({"whatsapp_phone_number_id": "12ab"}, "WHATSAPP_PHONE_NUMBER_ID"),
+        ({"whatsapp_app_secret": ""}, "WHATSAPP_APP_SECRET"),
+        ({"whatsapp_verify_token": "short"}, "WHATSAPP_VERIFY_TOKEN"),
+        ({"whatsapp_api_url": "graph.facebook.com"}, "WHATSAPP_API_URL"),
+        ({"whatsapp_template_name_fr": "Optibot Suivi"}, "WHATSAPP_TEMPLATE_NAME_FR"),
+        ({"whatsapp_template_language_en": "english"}, "WHATSAPP_TEMPLATE_LANGUAGE_EN"),
+    ):
+        with pytest.raises(ValueError, match=message) as caught:
+            _settings(**{**WHATSAPP, **wrong})
+        assert "EAAJ-token" not in str(caught.value)  # secrets are never repeated back
