@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.conversations import set_reachable
 from storage.tables import delivery_receipts, messages
 
 STATUSES = ("sent", "delivered", "read", "failed")
@@ -42,7 +43,9 @@ class Resend:
 
 
 async def insert_receipts(connection: AsyncConnection, receipts: Sequence[Receipt], now: datetime) -> None:
-    """Store receipts; one already stored (a re-delivered webhook) is left as it is."""
+    """Store receipts; one already stored (a re-delivered webhook) is left as it is. "sent" tells
+    nothing the outbox did not record when the platform accepted the message: not stored."""
+    receipts = [r for r in receipts if r.status != "sent"]
     if not receipts:
         return
     values = [
@@ -65,11 +68,16 @@ async def insert_receipts(connection: AsyncConnection, receipts: Sequence[Receip
 
 
 async def apply_receipts(
-    connection: AsyncConnection, now: datetime, *, resend_codes: frozenset[int] = frozenset()
+    connection: AsyncConnection,
+    now: datetime,
+    *,
+    resend_codes: frozenset[int] = frozenset(),
+    unreachable_codes: frozenset[int] = frozenset(),
 ) -> list[Resend]:
     """Apply the receipts whose message is known: delivered and read times, failures shown on the
     message. A failure whose code is in ``resend_codes`` is not shown: the message is returned to
     the outbox (unsent, its platform id cleared) for the channel to send another way, and listed.
+    A failure whose code is in ``unreachable_codes`` also marks the client unreachable.
     """
     found = await connection.execute(
         sa.select(
@@ -81,6 +89,8 @@ async def apply_receipts(
             messages.c.id.label("message_id"),
             messages.c.external_id,
             messages.c.payload,
+            messages.c.channel,
+            messages.c.party,
         )
         .join(
             messages,
@@ -125,6 +135,8 @@ async def apply_receipts(
             await connection.execute(
                 target.values(failed_at=sa.func.coalesce(messages.c.failed_at, row.at), last_error=row.error)
             )
+            if row.error_code in unreachable_codes:
+                await set_reachable(connection, row.channel, row.party, reachable=False)
     if applied:
         await connection.execute(sa.delete(delivery_receipts).where(delivery_receipts.c.id.in_(applied)))
     await connection.execute(

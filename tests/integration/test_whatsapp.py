@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.engine import utcnow
-from storage.tables import cases, delivery_receipts, inbox, messages
+from storage.tables import cases, clients, delivery_receipts, inbox, messages
 from tests.fakes.whatsapp import (
     APP_SECRET,
     PHONE_NUMBER_ID,
@@ -151,7 +151,15 @@ async def _settle(service: Service) -> None:
             unsent = await _rows(
                 service, messages, messages.c.direction == "out", messages.c.sent_at.is_(None)
             )
-            waiting = await _rows(service, delivery_receipts)
+            # Receipts of a message that exists are applied; those of erased messages wait out
+            # their day as orphans.
+            waiting = await _rows(
+                service,
+                delivery_receipts,
+                delivery_receipts.c.external_id.in_(
+                    sa.select(messages.c.external_id).where(messages.c.external_id.is_not(None))
+                ),
+            )
             if not unsent and not waiting:
                 return
         await asyncio.sleep(0.02)
@@ -372,6 +380,7 @@ async def test_meta_s_rate_limits_are_waited_out_and_failures_shown(
         await client.expect("Quelle est votre urgence", within=20)
         refused = [c.error_code for c in fake.calls() if c.error_code]
         assert refused == [130429, 131056]
+        await _settle(service)
         first, *_ = rows = await _rows(service, messages, messages.c.direction == "out")
         assert all(row.sent_at is not None for row in rows)
         assert first.attempts == 3  # refused twice, then sent
@@ -384,6 +393,8 @@ async def test_meta_s_rate_limits_are_waited_out_and_failures_shown(
         failed = await _rows(service, messages, messages.c.failed_at.is_not(None))
         assert len(failed) == 1
         assert failed[0].last_error.startswith("whatsapp 131026")
+        (client_row,) = await _rows(service, clients)
+        assert client_row.unreachable  # shown on the case in the queue
 
 
 async def test_the_goodbye_after_an_erasure_is_inside_the_window(

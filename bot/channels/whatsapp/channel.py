@@ -213,7 +213,10 @@ class WhatsAppChannel:
                 engine = self._engine()
                 async with engine.database.begin() as connection:
                     resent = await apply_receipts(
-                        connection, self.clock(), resend_codes=frozenset({WINDOW_CLOSED})
+                        connection,
+                        self.clock(),
+                        resend_codes=frozenset({WINDOW_CLOSED}),
+                        unreachable_codes=frozenset({UNDELIVERABLE}),
                     )
                 if resent:
                     log.info("whatsapp: %d message(s) sent again as a template (window closed)", len(resent))
