@@ -536,9 +536,10 @@ class FakeWhatsApp:
         """The next ``count`` accepted sends get a ``failed`` status with ``code``, not delivered."""
         self._failed_statuses.append(_Fault(count=count, code=code, details=details))
 
-    def fail_media_next(self, *, count: int = 1) -> None:
-        """The next ``count`` media downloads answer 500, like a lookaside hiccup."""
-        self._media_faults.append(_Fault(count=count))
+    def fail_media_next(self, *, count: int = 1, status: int = 500) -> None:
+        """The next ``count`` media downloads answer ``status``: 500 like a lookaside hiccup, 429
+        when downloads come too fast."""
+        self._media_faults.append(_Fault(count=count, status=status))
 
     @staticmethod
     def _take(faults: list[_Fault]) -> _Fault | None:
@@ -1067,9 +1068,10 @@ class FakeWhatsApp:
         if media is None or request.method != "GET":
             call.status = 404
             return web.Response(status=404, text="Not Found")
-        if self._take(self._media_faults) is not None:
-            call.status = 500
-            return web.Response(status=500, text="Internal Server Error")
+        fault = self._take(self._media_faults)
+        if fault is not None:
+            call.status = fault.status or 500
+            return web.Response(status=call.status, text="Media download refused")
         self.media_downloads += 1
         call.status = 200
         return web.Response(body=media.content, headers={"Content-Type": media.mime_type})

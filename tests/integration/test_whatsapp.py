@@ -320,6 +320,17 @@ async def test_a_redelivered_webhook_changes_nothing(
         assert after == before
         assert fake.media_downloads == 1  # the re-delivered photo is not fetched again
 
+        # Meta may deliver a webhook again before the first delivery is answered: each fetches
+        # the photo, one stores it, and the others leave no copy of it behind.
+        hook = await fake.batch([fake.image_message(ALICE, tiny_png(), mime_type="image/png")], deliver=False)
+        outcomes = await asyncio.gather(*(fake.redeliver(hook) for _ in range(3)))
+        assert outcomes == [200, 200, 200]
+        await _settle(service)
+        files = sorted((tmp_path / "data" / "prescriptions").glob("*.enc"))
+        stored = {(row.payload or {}).get("said", {}).get("media") for row in await _rows(service, inbox)}
+        assert len(files) == 2  # the first photo and this one
+        assert {f"prescriptions/{f.name}" for f in files} <= stored
+
 
 async def test_a_batched_webhook_of_three_messages_from_two_clients_loses_none(
     database_url: str, tmp_path: Path, fake: FakeWhatsApp
@@ -430,7 +441,8 @@ async def test_a_webhook_not_stored_is_answered_503_and_taken_when_meta_sends_it
         await client.expect("Quelle est votre urgence")
         await client.press("Plus adaptées")
         await client.expect("ordonnance")
-        fake.fail_media_next(count=2)
+        fake.fail_media_next(status=500)
+        fake.fail_media_next(status=429)  # too fast: not a reason to refuse the photo
         photo = await fake.send_image(ALICE, tiny_png(), mime_type="image/png")
         outcomes = [status for label, status in fake.webhook_attempts if photo["id"] in label]
         assert outcomes == [503, 503, 200]  # Meta's retries, until the file could be fetched

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -10,7 +11,7 @@ import re
 import pytest
 
 from bot.channels.whatsapp import render
-from bot.channels.whatsapp.graph import address
+from bot.channels.whatsapp.graph import _checksum_matches, address
 from bot.channels.whatsapp.updates import parse, signed
 from bot.settings import Settings
 from flows.catalog import Catalog
@@ -186,6 +187,18 @@ def test_a_batched_webhook_yields_every_message_and_receipt_of_our_number_only()
 def test_a_phone_number_is_sent_to_and_a_business_scoped_id_to_recipient() -> None:
     assert address("33612345678") == {"to": "33612345678"}
     assert address("FR.1a2b3c") == {"recipient": "FR.1a2b3c"}
+
+
+def test_a_file_s_checksum_is_read_in_hex_or_in_base64() -> None:
+    content = b"\x89PNG a prescription"
+    digest = hashlib.sha256(content).digest()
+    assert _checksum_matches(content, digest.hex())
+    assert _checksum_matches(content, digest.hex().upper())
+    assert _checksum_matches(content, base64.b64encode(digest).decode())
+    assert _checksum_matches(content, None)  # none given: nothing to check
+    assert not _checksum_matches(content + b"!", digest.hex())
+    assert not _checksum_matches(content + b"!", base64.b64encode(digest).decode())
+    assert not _checksum_matches(content, "not a checksum at all")
 
 
 # --- rendering --------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/whatsapp"
 MAX_WEBHOOK_BYTES = 3 * 1024 * 1024
 FILE_ATTEMPTS = 5  # a file that cannot be fetched after this many deliveries is refused politely
+MAX_REMEMBERED = 10_000  # files whose fetch failed, counted until they succeed or are refused
 WINDOW_CLOSED = 131047  # re-engagement: more than 24 hours since the client's last message
 THROUGHPUT = 130429  # the number's messages per second
 PAIR_RATE = 131056  # too many messages to one client in a short time
@@ -53,6 +54,7 @@ UNDELIVERABLE = 131026  # not on WhatsApp, old app, terms not accepted...
 APP_RATE = (4, 80007)  # the app's or account's call rate
 TOKEN_CODES = (190, 10, 200)  # the access token expired, was revoked, or lacks a permission
 TRANSIENT_CODES = (1, 2, 131000, 131016, 133004)  # Meta's side is unavailable: try again
+MEDIA_GONE = (400, 404, 410)  # Graph does not know the media id (any more): fetching again will not help
 RECONCILE_SECONDS = 30.0  # receipts that came before their message's id was recorded
 PAIR_WAIT = 6.0  # Meta allows about one message every 6 seconds to a client, after a burst
 
@@ -168,8 +170,14 @@ class WhatsAppChannel:
                 return  # a re-delivery: the file was fetched the first time
             said = await self._fetch(incoming.media, inbound.external_id)
             inbound = dataclasses.replace(inbound, said=said)
-        accepted = await engine.submit(inbound)
-        if not accepted.duplicate:
+        try:
+            accepted = await engine.submit(inbound)
+        except BaseException:
+            self._discard(inbound.said.media)  # not stored: the re-delivery fetches it again
+            raise
+        if accepted.duplicate:  # stored meanwhile by a concurrent delivery of the same webhook
+            self._discard(inbound.said.media)
+        else:
             self._spawn(self._quietly(self.graph.mark_read(inbound.external_id)))
 
     async def _fetch(self, ref: MediaRef, wamid: str) -> ClientInput:
@@ -180,9 +188,9 @@ class WhatsAppChannel:
         except MediaTooLargeError:
             return ClientInput(unsupported="file", media_name=ref.name)
         except GraphError as error:
-            if error.status < 500 and error.code not in TRANSIENT_CODES and error.code not in TOKEN_CODES:
-                return ClientInput(unsupported="file", media_name=ref.name)  # gone, or refused
-            return self._fetch_failed(ref, wamid, error)
+            if error.status in MEDIA_GONE and error.code not in (*TRANSIENT_CODES, *TOKEN_CODES, *APP_RATE):
+                return ClientInput(unsupported="file", media_name=ref.name)  # the id is unknown, or expired
+            return self._fetch_failed(ref, wamid, error)  # a hiccup, a rate limit, a token to fix...
         except (httpx.HTTPError, TimeoutError) as error:
             return self._fetch_failed(ref, wamid, error)
         self._file_failures.pop(wamid, None)
@@ -199,6 +207,8 @@ class WhatsAppChannel:
             self._file_failures.pop(wamid, None)
             log.warning("whatsapp media could not be fetched after %d attempts", failures)
             return ClientInput(unsupported="file", media_name=ref.name)
+        if len(self._file_failures) >= MAX_REMEMBERED:  # bounded: forget the oldest
+            del self._file_failures[next(iter(self._file_failures))]
         self._file_failures[wamid] = failures
         raise error
 
@@ -296,6 +306,12 @@ class WhatsAppChannel:
         return DeliveryError(reason, permanent=True)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _discard(self, path: str | None) -> None:
+        """Delete a file saved for a message that was not stored, so no copy is left behind."""
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.files.delete(path)
 
     def _engine(self) -> Engine:
         if self.engine is None:

@@ -6,6 +6,8 @@ and errors keep Graph's own code, which decides what the outbox does about them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +83,8 @@ class GraphClient:
         url, size = info.get("url"), info.get("file_size")
         if not isinstance(url, str):
             raise GraphError(200, None, "no media url")
+        if isinstance(size, str) and size.isdigit():  # Graph has sent it as a string
+            size = int(size)
         if isinstance(size, int) and size > limit:
             raise MediaTooLargeError
         chunks: list[bytes] = []
@@ -94,8 +98,7 @@ class GraphClient:
                     raise MediaTooLargeError
                 chunks.append(chunk)
         content = b"".join(chunks)
-        expected = info.get("sha256")
-        if isinstance(expected, str) and expected and hashlib.sha256(content).hexdigest() != expected.lower():
+        if not _checksum_matches(content, info.get("sha256")):
             raise GraphError(200, None, "media checksum mismatch")
         mime = info.get("mime_type") or response.headers.get("content-type", "")
         return Media(content, str(mime))
@@ -109,6 +112,20 @@ class GraphClient:
         if response.status_code >= 400 or not isinstance(answer, dict):
             raise _error(response.status_code, answer)
         return answer
+
+
+def _checksum_matches(content: bytes, expected: Any) -> bool:
+    """Whether ``content`` has the SHA-256 Graph gave, in hex or in base64 (both are seen); no
+    checksum given passes."""
+    if not isinstance(expected, str) or not expected:
+        return True
+    digest = hashlib.sha256(content).digest()
+    if expected.lower() == digest.hex():
+        return True
+    try:
+        return base64.b64decode(expected, validate=True) == digest
+    except (binascii.Error, ValueError):
+        return False
 
 
 def address(recipient: str) -> dict[str, str]:
