@@ -27,6 +27,14 @@ class Window:
     seconds: float
 
 
+class WaitTooLongError(Exception):
+    """The windows or a pause would hold the message longer than the caller allows."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"{seconds:.1f} s to wait")
+        self.seconds = seconds
+
+
 class _Log:
     """Send times of one key (a chat, or the bot), oldest first, never longer than its window."""
 
@@ -70,9 +78,11 @@ class RateLimiter:
         self.gap = per_bot.seconds / per_bot.count
         self._slot = 0.0  # the next send's place on the even timeline
 
-    async def acquire(self, chat: str) -> None:
+    async def acquire(self, chat: str, *, within: float | None = None) -> None:
         """Wait until the chat's window, the bot's window and any pause allow a message, then
-        record it as sent now.
+        record it as sent now. With ``within``, a wait longer than that (a long pause, started
+        before or during the wait) raises :class:`WaitTooLongError` instead: the caller hands
+        the message back rather than hold it.
 
         Nothing is booked ahead: a waiter sleeps until the earliest moment the windows could
         allow it and looks again, so a pause that starts meanwhile is honoured, and reading the
@@ -94,15 +104,20 @@ class RateLimiter:
                 # does not slow the pace down, the next send catches up.
                 self._slot += self.gap
                 return
+            if within is not None and at - now > within:
+                raise WaitTooLongError(at - now)
             await self.sleep(at - now)
 
-    def pause(self, chat: str, seconds: float) -> None:
+    def pause(self, chat: str, seconds: float, *, flood: bool = True) -> None:
         """The platform said 429 for ``chat``: nothing to it for ``seconds``; if several chats
-        hit it at once, the limit was the bot's, and the whole bot waits."""
+        hit it at once, the limit was the bot's, and the whole bot waits. ``flood=False`` when
+        the platform said the limit is this chat's alone (then it never pauses the bot)."""
         now = self.clock()
         until = now + max(0.0, seconds)
         log = self._chat(chat)
         log.paused_until = max(log.paused_until, until)
+        if not flood:
+            return
         self._recent_429.append((now, chat))
         recent = {c for t, c in self._recent_429 if now - t <= 1.0}
         if len(recent) >= self.flood_chats:

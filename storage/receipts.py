@@ -20,6 +20,8 @@ from storage.conversations import set_reachable
 from storage.tables import delivery_receipts, messages
 
 STATUSES = ("sent", "delivered", "read", "failed")
+# What a channel keeps in the payload of a message it sent in parts: all of it goes again.
+PROGRESS_KEYS = ("sent_parts", "template_parts")
 # A receipt whose message never turns up (sent from elsewhere, or erased) is dropped after this.
 ORPHAN_AFTER = timedelta(days=1)
 
@@ -117,7 +119,8 @@ async def apply_receipts(
                 values["read_at"] = sa.func.coalesce(messages.c.read_at, row.at)
             await connection.execute(target.values(**values))
         elif row.status == "failed" and row.error_code in resend_codes:
-            payload = {**(row.payload or {}), "resent_after": row.error_code}
+            kept = {k: v for k, v in (row.payload or {}).items() if k not in PROGRESS_KEYS}
+            payload = {**kept, "resent_after": row.error_code}
             result = await connection.execute(
                 target.values(
                     sent_at=None,

@@ -337,6 +337,7 @@ class _Fault:
     details: str | None = None
     seconds: float = 0.0
     deliver: bool = False
+    skip: int = 0  # sends let through before the fault applies
 
 
 class WebhookDeliveryError(AssertionError):
@@ -519,10 +520,17 @@ class FakeWhatsApp:
     # -- faults ------------------------------------------------------------------------------------------
 
     def fail_next(
-        self, code: int, *, count: int = 1, status: int | None = None, details: str | None = None
+        self,
+        code: int,
+        *,
+        count: int = 1,
+        status: int | None = None,
+        details: str | None = None,
+        after: int = 0,
     ) -> None:
-        """The next ``count`` sends answer Graph error ``code`` (with Meta's HTTP status unless given)."""
-        self._faults.append(_Fault(count=count, code=code, status=status, details=details))
+        """The next ``count`` sends answer Graph error ``code`` (with Meta's HTTP status unless given);
+        with ``after``, once that many sends went through first."""
+        self._faults.append(_Fault(count=count, code=code, status=status, details=details, skip=after))
 
     def hang_next(self, seconds: float, *, count: int = 1, deliver: bool = False) -> None:
         """The next ``count`` sends wait ``seconds`` before being handled.
@@ -1114,9 +1122,12 @@ class FakeWhatsApp:
             transport = request.transport
             if not hang.deliver and (transport is None or transport.is_closing()):
                 raise _ClientGoneError
-        fault = self._take(self._faults)
-        if fault is not None:
-            raise GraphError(fault.code, fault.details, status=fault.status)
+        if self._faults and self._faults[0].skip > 0:
+            self._faults[0].skip -= 1
+        else:
+            fault = self._take(self._faults)
+            if fault is not None:
+                raise GraphError(fault.code, fault.details, status=fault.status)
         user, wa_id, user_id, contact = self._recipient(body)
         kind = self._check_message(body)
         template = body["template"]["name"] if kind == "template" else None

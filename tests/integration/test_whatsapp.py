@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.engine import utcnow
+from bot.outbox import Delivered
 from storage.tables import cases, clients, delivery_receipts, inbox, messages
 from tests.fakes.whatsapp import (
     APP_SECRET,
@@ -215,11 +216,25 @@ async def test_a_whole_conversation_then_an_operator_reply_inside_and_outside_th
         assert (last["text"], last["via"]) == ("Bonjour, ici Alice.", None)
         assert last["delivered_at"] is not None
 
+        # The window closes between the two parts of a long question (its text, then its
+        # buttons): the text went out, the rest goes as a template with the choices written
+        # out, and nothing is sent twice.
+        whatsapp = service.services.whatsapp
+        assert whatsapp is not None
+        fake.fail_next(131047, after=1)
+        question = " ".join(f"Point {n} : vos lunettes sont prêtes." for n in range(40))
+        choices = [{"value": "yes", "label": "Oui"}, {"value": "no", "label": "Non"}]
+        payload = {"text": question, "choices": choices, "step": "confirm", "language": "fr"}
+        delivered = await whatsapp.deliver(ALICE, payload)
+        assert isinstance(delivered, Delivered)
+        assert delivered.note["via"] == "template"
+        parts = await client.expect("Oui / Non")
+        assert [p.type for p in parts] == ["text", "template"]
+        assert " ".join(p.text for p in parts) == f"{question} — (Oui / Non)"
+
         # A day and more later, the window is closed: the console says so and the reply goes
         # out as the approved template, which the client receives.
         fake.advance(DAY + 3600)
-        whatsapp = service.services.whatsapp
-        assert whatsapp is not None
         whatsapp.clock = lambda: utcnow() + timedelta(seconds=DAY + 3600)
         service.services.console.clock = whatsapp.clock  # for the window it shows only: the
         detail = (await alice.get(f"/cases/{case_id}")).json()  # outbox runs on real time
@@ -236,6 +251,14 @@ async def test_a_whole_conversation_then_an_operator_reply_inside_and_outside_th
         last = (await alice.get(f"/cases/{case_id}")).json()["messages"][-1]
         assert last["via"] == "template"
         assert last["failed_at"] is None
+
+        # A reply longer than a template holds goes out as several, in order, none cut short.
+        long_reply = " ".join(f"Étape {n} de la livraison." for n in range(90))
+        assert (await alice.post(f"/cases/{case_id}/reply", {"text": long_reply})).status_code == 200
+        parts = await client.expect("Étape 89")
+        assert len(parts) >= 2
+        assert all(p.template == "optibot_suivi" for p in parts)
+        assert " ".join(p.text for p in parts) == long_reply
 
 
 async def test_a_reply_meta_refuses_for_the_closed_window_goes_again_as_the_template(

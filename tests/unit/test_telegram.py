@@ -12,7 +12,7 @@ from aiogram.types import Update
 
 from bot.channels.telegram import render
 from bot.channels.telegram.updates import CHANNEL, translate
-from bot.ratelimit import RateLimiter, Window
+from bot.ratelimit import RateLimiter, WaitTooLongError, Window
 from bot.settings import Settings
 from flows.catalog import Catalog
 from flows.steps import STEPS
@@ -280,6 +280,29 @@ async def test_a_429_pauses_the_chat_and_a_flood_pauses_the_bot() -> None:
     assert limiter.paused_for("zz") == 2
     await limiter.acquire("zz")
     assert time.now == 107.0
+
+
+async def test_a_limit_said_to_be_the_chat_s_alone_never_pauses_the_bot() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(Window(3, 3.0), Window(30, 1.0), clock=time.clock, sleep=time.sleep)
+    for chat in "abcd":
+        limiter.pause(chat, 6, flood=False)  # WhatsApp's 131056: too many to this one client
+    assert limiter.paused_for("a") == 6
+    assert limiter.paused_for("zz") == 0
+
+
+async def test_a_sender_that_cannot_wait_long_is_told_how_long_instead() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(Window(3, 3.0), Window(30, 1.0), clock=time.clock, sleep=time.sleep)
+    await limiter.acquire("a", within=10)  # no wait at all
+    limiter.pause_all(60)
+    with pytest.raises(WaitTooLongError) as raised:
+        await limiter.acquire("a", within=10)
+    assert raised.value.seconds == pytest.approx(60)
+    assert time.now == 100.0  # it did not wait
+    limiter.pause("b", 5, flood=False)
+    time.now += 60
+    await limiter.acquire("b", within=10)  # the pauses are over: it goes
 
 
 # --- settings -------------------------------------------------------------------------------------

@@ -313,6 +313,20 @@ def _settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def test_a_long_message_outside_the_window_becomes_several_templates_losing_nothing(
+    catalog: Catalog,
+) -> None:
+    text = "\n\n".join(f"Paragraphe {n} : votre commande avance bien, merci." for n in range(60))
+    payload = {"text": text, "choices": [{"value": "ok", "label": "D'accord"}], "step": "s"}
+    parts = render.messages(payload, catalog)
+    made = render.templates(parts, "optibot_suivi", "fr")
+    assert len(made) >= 3
+    params = [m["template"]["components"][0]["parameters"][0]["text"] for m in made]
+    assert all(0 < len(p) <= render.MAX_PARAMETER and "\n" not in p for p in params)
+    assert " ".join(params) == text.replace("\n\n", " — ") + " — (D'accord)"
+    assert render.plain(parts[-1]).endswith("(D'accord)")
+
+
 def test_whatsapp_is_off_without_a_token_and_checked_with_one() -> None:
     assert not _settings().whatsapp_enabled
     settings = _settings(**WHATSAPP)

@@ -34,7 +34,7 @@ from bot.channels.whatsapp.updates import CHANNEL, SIGNATURE_HEADER, Incoming, M
 from bot.engine import Engine, utcnow
 from bot.logs import describe
 from bot.outbox import Delivered, DeliveryError
-from bot.ratelimit import RateLimiter, Window
+from bot.ratelimit import RateLimiter, WaitTooLongError, Window
 from bot.settings import Settings
 from flows.catalog import Catalog
 from flows.types import ClientInput
@@ -52,11 +52,14 @@ THROUGHPUT = 130429  # the number's messages per second
 PAIR_RATE = 131056  # too many messages to one client in a short time
 UNDELIVERABLE = 131026  # not on WhatsApp, old app, terms not accepted...
 APP_RATE = (4, 80007)  # the app's or account's call rate
-TOKEN_CODES = (190, 10, 200)  # the access token expired, was revoked, or lacks a permission
+# The access token expired, was revoked or lacks a permission; the account has a payment issue:
+# the federation must fix it at Meta, and the message waits meanwhile.
+TOKEN_CODES = (190, 10, 200, 131042)
 TRANSIENT_CODES = (1, 2, 131000, 131016, 133004)  # Meta's side is unavailable: try again
 MEDIA_GONE = (400, 404, 410)  # Graph does not know the media id (any more): fetching again will not help
 RECONCILE_SECONDS = 30.0  # receipts that came before their message's id was recorded
 PAIR_WAIT = 6.0  # Meta allows about one message every 6 seconds to a client, after a burst
+MAX_WAIT = 10.0  # longer than this before a part may leave: the row goes back to the outbox
 
 
 class _WindowClosedError(Exception):
@@ -237,34 +240,43 @@ class WhatsAppChannel:
     # --- out -------------------------------------------------------------------------------------
 
     async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | Delivered | None:
-        """Send one reply: inside the window as text and interactive messages (resuming after the
-        parts a previous attempt sent), outside it as the approved template."""
+        """Send one reply: inside the window as text and interactive messages, outside it as the
+        approved template; a retry resumes after the parts a previous attempt sent."""
         paused = self.limiter.paused_for(recipient)
         if paused > 1.0:  # Meta asked to slow down: the row waits in the outbox
             raise DeliveryError("whatsapp paused", retry_after=paused)
-        if payload.get("resent_after") == WINDOW_CLOSED or not await self._window_open(recipient):
-            return await self._send_template(recipient, payload)
-        sent_id: str | None = None
         parts = render.messages(payload, self.catalog)
+        if payload.get("resent_after") == WINDOW_CLOSED:  # Meta refused it after accepting it
+            return await self._send_templates(recipient, payload, parts, 0)
         first = int(payload.get("sent_parts") or 0)
+        if "template_parts" in payload or not await self._window_open(recipient):
+            return await self._send_templates(recipient, payload, parts[first:], first)
+        sent_id: str | None = None
         for index in range(first, len(parts)):
-            await self.limiter.acquire(recipient)
             try:
+                await self.limiter.acquire(recipient, within=MAX_WAIT)
                 sent_id = await self._send(recipient, parts[index])
-            except _WindowClosedError:
-                return await self._send_template(recipient, payload)
-            except DeliveryError as error:
-                error.progress = {"sent_parts": index} if index else None
-                raise
+            except _WindowClosedError:  # the window closed between two parts: the rest as templates
+                return await self._send_templates(recipient, payload, parts[index:], index)
+            except (DeliveryError, WaitTooLongError) as error:
+                raise _retry(error, {"sent_parts": index} if index else None) from None
         return sent_id
 
-    async def _send_template(self, recipient: str, payload: dict[str, Any]) -> Delivered:
+    async def _send_templates(
+        self, recipient: str, payload: dict[str, Any], parts: list[render.Message], sent_parts: int
+    ) -> Delivered:
+        """``parts`` (what was not sent yet) as approved templates, as many as their text takes."""
         name, code = self.settings.whatsapp_template(render.language_of(payload))
-        await self.limiter.acquire(recipient)
-        try:
-            sent_id = await self._send(recipient, render.template(payload.get("text") or "", name, code))
-        except _WindowClosedError:  # never for a template; if Graph says so, it is not ours to fix
-            raise DeliveryError("whatsapp 131047 for a template", permanent=True) from None
+        sent_id: str | None = None
+        templates = render.templates(parts, name, code)
+        for index in range(int(payload.get("template_parts") or 0), len(templates)):
+            try:
+                await self.limiter.acquire(recipient, within=MAX_WAIT)
+                sent_id = await self._send(recipient, templates[index])
+            except _WindowClosedError:  # never for a template; if Graph says so, it is not ours to fix
+                raise DeliveryError("whatsapp 131047 for a template", permanent=True) from None
+            except (DeliveryError, WaitTooLongError) as error:
+                raise _retry(error, {"sent_parts": sent_parts, "template_parts": index}) from None
         return Delivered(sent_id, {"via": "template", "template": name})
 
     async def _window_open(self, recipient: str) -> bool:
@@ -290,7 +302,7 @@ class WhatsAppChannel:
             self.limiter.pause_all(2.0)
             return DeliveryError(reason, retry_after=2.0)
         if code == PAIR_RATE:
-            self.limiter.pause(recipient, PAIR_WAIT)
+            self.limiter.pause(recipient, PAIR_WAIT, flood=False)  # this client's limit, not the number's
             return DeliveryError(reason, retry_after=PAIR_WAIT)
         if code in APP_RATE:
             self.limiter.pause_all(60.0)
@@ -300,9 +312,13 @@ class WhatsAppChannel:
         if error.status >= 500 or code in TRANSIENT_CODES or code is None:
             return DeliveryError(reason)
         if code in TOKEN_CODES or error.status in (401, 403):
-            log.error("WhatsApp refuses WHATSAPP_ACCESS_TOKEN (%s): check it and its permissions", code)
+            log.error(
+                "WhatsApp refuses to send (code %s): check WHATSAPP_ACCESS_TOKEN, its permissions and "
+                "the account's payment method",
+                code,
+            )
             return DeliveryError(reason)
-        log.error("whatsapp refused a message: code %s (%s)", code, error.title)
+        log.error("whatsapp refused a message: code %s", code)  # Meta's wording may quote the client
         return DeliveryError(reason, permanent=True)
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -327,6 +343,14 @@ class WhatsAppChannel:
     async def _quietly(job: Awaitable[Any]) -> None:
         with contextlib.suppress(GraphError, httpx.HTTPError, TimeoutError):
             await job
+
+
+def _retry(error: DeliveryError | WaitTooLongError, progress: dict[str, Any] | None) -> DeliveryError:
+    """The outbox's retry of a message partly sent: what went out is kept in ``progress``."""
+    if isinstance(error, WaitTooLongError):  # a long pause: the row waits in the outbox, not here
+        error = DeliveryError("whatsapp paused", retry_after=error.seconds)
+    error.progress = progress
+    return error
 
 
 async def _read_body(request: Request) -> bytes:

@@ -24,7 +24,9 @@ MAX_ROW_TITLE = 24
 MAX_ROW_DESCRIPTION = 72
 MAX_LIST_BUTTON = 20
 MAX_ID = 200  # a list row's id (a button's may be 256)
-MAX_PARAMETER = 1000  # a template's body parameter (the whole body must stay within 1024)
+# A template's body parameter: Graph takes up to 1024 characters for the whole body, so a longer
+# message goes out as several templates, each leaving room for the template's own words.
+MAX_PARAMETER = 900
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BREAKS = re.compile(r"\s*\n\s*")
 
@@ -99,10 +101,35 @@ def choice_id(step: str | None, value: str) -> str:
     return f"{step or ''}:{value}"[:MAX_ID]
 
 
+def plain(message: Message) -> str:
+    """What a text or interactive message says, as text: its body, then its choices."""
+    if message["type"] == "text":
+        return str(message["text"]["body"])
+    interactive = message["interactive"]
+    action = interactive["action"]
+    titles = [b["reply"]["title"] for b in action.get("buttons", ())] or [
+        row.get("description") or row["title"] for s in action.get("sections", ()) for row in s["rows"]
+    ]
+    body = str(interactive["body"]["text"])
+    return f"{body}\n({' / '.join(titles)})" if titles else body
+
+
+def templates(parts: Sequence[Message], name: str, language_code: str) -> list[Message]:
+    """The templates that carry ``parts`` (as :func:`messages` made them) outside the window: their
+    text and choices flattened, cut into as many templates as it takes."""
+    text = _flatten("\n".join(plain(p) for p in parts))
+    return [template(chunk, name, language_code) for chunk in split_text(text, MAX_PARAMETER)]
+
+
+def _flatten(text: str) -> str:
+    """A parameter may hold no line break, no tab and no run of spaces."""
+    return _SPACES.sub(" ", _BREAKS.sub(" — ", text.strip())) or "…"
+
+
 def template(text: str, name: str, language_code: str) -> Message:
-    """The approved template whose one body parameter carries ``text`` (flattened: a parameter may
-    hold no line break, no tab and no run of spaces)."""
-    flat = _SPACES.sub(" ", _BREAKS.sub(" — ", text.strip())) or "…"
+    """The approved template whose one body parameter carries ``text``, flattened (and shortened
+    if need be: :func:`templates` cuts a long message into several instead)."""
+    flat = _flatten(text)
     return {
         "type": "template",
         "template": {
