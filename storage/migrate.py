@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any, TypeGuard
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Column, Connection, String, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import VARCHAR, TypeEngine
 
 # Held while migrating so that several processes starting together migrate once.
 MIGRATION_LOCK_KEY = 0x0F71B07
@@ -19,6 +21,34 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("storage") / "migrations"))
     return config
+
+
+def compare_type(
+    context: MigrationContext,
+    inspected_column: Column[Any],
+    metadata_column: Column[Any],
+    inspected_type: TypeEngine[Any],
+    metadata_type: TypeEngine[Any],
+) -> bool | None:
+    """Alembic's column type comparison, except for the length of a VARCHAR on SQLite.
+
+    SQLite does not enforce VARCHAR(n): the column has TEXT affinity and stores values of any
+    length, so a length differing there changes nothing. Changing it would take batch mode's copy of
+    the table, whose DROP fires the ON DELETE actions of the rows referring to it (migration 0004
+    leaves ``messages.external_id`` at VARCHAR(64) on SQLite for that reason). Any other difference,
+    and every difference on PostgreSQL, is still reported (``None``: Alembic's own comparison)."""
+    if (
+        context.dialect.name == "sqlite"
+        and _plain_varchar(inspected_type)
+        and _plain_varchar(metadata_type)
+        and inspected_type.collation == metadata_type.collation
+    ):
+        return False
+    return None
+
+
+def _plain_varchar(type_: TypeEngine[Any]) -> TypeGuard[String]:
+    return type(type_) in (String, VARCHAR)
 
 
 def _upgrade(connection: Connection, config: Config) -> None:

@@ -11,14 +11,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from storage.database import create_engine
-from storage.migrate import alembic_config, is_current, upgrade
+from storage.migrate import alembic_config, compare_type, is_current, upgrade
 from storage.tables import metadata
 
 
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
         connection,
-        opts={"compare_type": True, "compare_server_default": True},
+        # Types are compared as the migrations see them: a VARCHAR's length is not compared on SQLite,
+        # which does not enforce it (see ``compare_type``); on PostgreSQL everything is.
+        opts={"compare_type": compare_type, "compare_server_default": True},
     )
     return list(compare_metadata(context, metadata))
 

@@ -31,16 +31,35 @@ def upgrade() -> None:
     )
     op.add_column('messages', sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('messages', sa.Column('read_at', sa.DateTime(timezone=True), nullable=True))
-    # On SQLite the table is copied (ALTER cannot change a column there).
-    with op.batch_alter_table('messages') as batch:
-        batch.alter_column('external_id', type_=sa.String(length=128), existing_nullable=True)
+    _external_id_length(64, 128)
     op.create_index(op.f('ix_messages_channel_external_id'), 'messages', ['channel', 'external_id'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index(op.f('ix_messages_channel_external_id'), table_name='messages')
-    with op.batch_alter_table('messages') as batch:
-        batch.alter_column('external_id', type_=sa.String(length=64), existing_nullable=True)
+    _external_id_length(128, 64)
     op.drop_column('messages', 'read_at')
     op.drop_column('messages', 'delivered_at')
     op.drop_table('delivery_receipts')
+
+
+def _external_id_length(before: int, after: int) -> None:
+    """Change the length of ``messages.external_id``, on PostgreSQL only.
+
+    SQLite does not enforce a VARCHAR's length (the column has TEXT affinity and stores any length),
+    so there is nothing to change there. Changing it anyway would take batch mode, which copies
+    ``messages``, drops the original and renames the copy: with ``PRAGMA foreign_keys=ON`` (set on
+    every connection by ``storage.database``, migrations included; switching it off is a no-op
+    inside a transaction) the DROP fires ``ON DELETE SET NULL`` on ``dispatch_offers.message_id``,
+    and every offer would lose its message (in the downgrade too).
+    ``storage.migrate.compare_type`` does not report VARCHAR lengths on SQLite, for the same reason.
+    """
+    if op.get_bind().dialect.name == 'sqlite':
+        return
+    op.alter_column(
+        'messages',
+        'external_id',
+        existing_type=sa.String(length=before),
+        type_=sa.String(length=after),
+        existing_nullable=True,
+    )
