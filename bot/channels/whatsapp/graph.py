@@ -16,6 +16,9 @@ import httpx
 
 SEND_TIMEOUT = 15.0  # seconds before a call is given up (then retried by the outbox)
 MEDIA_TIMEOUT = 60.0
+# Enough for Meta's 80 messages a second at ~300 ms each; every connection kept alive (reopening
+# costs a TLS handshake), and no more of them: httpcore scans its whole pool for every request.
+MAX_CONNECTIONS = 32
 
 
 class GraphError(Exception):
@@ -48,7 +51,7 @@ class GraphClient:
             base_url=base_url.rstrip("/") + "/",
             headers={"Authorization": f"Bearer {token}"},
             timeout=SEND_TIMEOUT,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
         )
 
     async def close(self) -> None:
