@@ -2,7 +2,8 @@
 
 Options: ``--rounds N`` (default 5; 3 for ``telegram-out``, whose round takes ~21 s of paced sending),
 ``--conversations N`` per round at 50 clients (default 200), ``--only
-echo|sqlite|postgres|telegram-out|telegram-in`` (repeatable). PostgreSQL is taken from
+echo|sqlite|postgres|telegram-out|telegram-in|whatsapp-out|whatsapp-in`` (repeatable; the WhatsApp
+scenarios default to 3 rounds, see ``bench/whatsapp_bench.py``). PostgreSQL is taken from
 OPTIBOT_BENCH_POSTGRES_URL (default: the local server, database ``test``; a scratch database is
 created and dropped). The Telegram scenarios run after the engine's; see ``bench/telegram_bench.py``.
 """
@@ -20,6 +21,7 @@ TARGET_MESSAGES_PER_S = 1000
 TARGET_P99_MS = 100
 ENGINE = ("echo", "sqlite", "postgres")
 TELEGRAM = ("telegram-out", "telegram-in")
+WHATSAPP = ("whatsapp-out", "whatsapp-in")
 DEFAULT_ROUNDS = 5
 DEFAULT_TELEGRAM_OUT_ROUNDS = 3
 
@@ -159,9 +161,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, help=f"default {DEFAULT_ROUNDS}; telegram-out: 3")
     parser.add_argument("--conversations", type=int, default=200)
-    parser.add_argument("--only", choices=ENGINE + TELEGRAM, action="append")
+    parser.add_argument("--only", choices=ENGINE + TELEGRAM + WHATSAPP, action="append")
     args = parser.parse_args()
-    chosen = args.only or [*ENGINE, *TELEGRAM]
+    chosen = args.only or [*ENGINE, *TELEGRAM, *WHATSAPP]
     rounds = args.rounds or DEFAULT_ROUNDS
     backends = [b for b in ENGINE if b in chosen]
     if backends:
@@ -170,6 +172,13 @@ def main() -> None:
         telegram_out(args.rounds or DEFAULT_TELEGRAM_OUT_ROUNDS, args.rounds is not None)
     if "telegram-in" in chosen:
         telegram_in(rounds, args.conversations)
+    if "whatsapp-out" in chosen or "whatsapp-in" in chosen:
+        from bench import whatsapp_bench
+
+        if "whatsapp-out" in chosen:
+            whatsapp_bench.report_out(args.rounds)
+        if "whatsapp-in" in chosen:
+            whatsapp_bench.report_in(args.rounds, args.conversations)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,248 @@
+"""The fake Graph API of the tests, served from its own process for the WhatsApp benchmarks.
+
+Run as ``python -m bench.fake_whatsapp_server [--max-per-second N] [--statuses]``: it serves the
+Cloud API (``tests/fakes/whatsapp.py``) on one loopback port and a small control API on another,
+prints ``{"api": URL, "control": URL}`` as its first line, and runs until ``POST /stop`` (or
+SIGTERM). A separate process keeps the fake's own work off the event loop being measured.
+
+What this wrapper adds to the test fake: the number's **throughput** (``--max-per-second``: at most
+N sends accepted in any 1-second interval, counted at arrival; beyond, Graph's error 130429, HTTP
+429), which the test fake does not enforce, and Meta's **pair rate** (``--pair-limit``, the test
+fake's own ``pair_rate_limit``: N sends to one client in 6 s, then 131056). Without
+``--statuses`` no ``sent``/``delivered`` webhooks are pushed back (there is no app to push them to
+in the outbound scenario).
+
+Control API (JSON): ``GET /state`` (counts, the times sends were accepted, the errors answered),
+``GET /chat/{wa_id}`` (the messages sent to a client: type, text, buttons, wamid), ``POST /clients``
+(``{"messages": {wamid: wa_id}, "windows": [wa_id]}``: client messages built by the benchmark, so
+that marking them read is accepted and the 24-hour window is open), ``POST /webhook``
+(``{"url": ...}``: where status webhooks go), ``POST /stop``.
+
+:class:`FakeServer` starts the process and speaks the control API from the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections import Counter, deque
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.fakes.whatsapp import FakeWhatsApp, GraphError
+
+Json = dict[str, Any]
+THROUGHPUT = 130429
+PAIR_RATE = 131056
+
+
+class ThrottledWhatsApp(FakeWhatsApp):
+    """The test fake, plus the number's throughput limit, counted when a send arrives."""
+
+    def __init__(self, *, max_per_second: int | None, window: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_per_second = max_per_second
+        self.window = window
+        self.accepted_at: list[float] = []  # monotonic, every send accepted
+        self.arrived_at: list[float] = []  # monotonic, every send (accepted or not)
+        self.too_many = 0  # 130429 answered
+        self._recent: deque[float] = deque()
+
+    async def _send(self, body: Json, request: web.Request) -> Json:
+        now = time.monotonic()
+        self.arrived_at.append(now)
+        if self.max_per_second is not None:
+            recent = self._recent
+            while recent and recent[0] <= now - self.window:
+                recent.popleft()
+            if len(recent) >= self.max_per_second:
+                self.too_many += 1
+                raise GraphError(THROUGHPUT)
+        answer = await super()._send(body, request)  # may refuse too (131056, window, checks)
+        self._recent.append(now)
+        self.accepted_at.append(now)
+        return answer
+
+
+def sent_json(message: Any) -> Json:
+    return {
+        "type": message.type,
+        "interactive_type": message.interactive_type,
+        "text": message.text,
+        "buttons": [
+            {"id": row["id"], "title": row["title"], "description": row.get("description", "")}
+            for row in message._choices()
+        ],
+        "wamid": message.wamid,
+        "status": message.status,
+    }
+
+
+def control_app(fake: ThrottledWhatsApp, stop: asyncio.Event) -> web.Application:
+    async def state(request: web.Request) -> web.Response:
+        calls = Counter(
+            f"{'read' if (c.json or {}).get('status') == 'read' else c.path.rsplit('/', 1)[-1]}"
+            f" {c.status}{' #' + str(c.error_code) if c.error_code else ''}"
+            for c in fake.requests
+        )
+        return web.json_response(
+            {
+                "sent": len(fake.sent),
+                "sent_at": fake.accepted_at,
+                "arrived_at": fake.arrived_at,
+                "too_many": fake.too_many,
+                "pair_rate": sum(1 for c in fake.requests if c.error_code == PAIR_RATE),
+                "errors": sum(1 for c in fake.requests if c.status >= 400),
+                "read_marks": len(fake.read_marks),
+                "requests": len(fake.requests),
+                "calls": dict(calls),
+                "webhooks": len(fake.webhook_attempts),
+                "webhooks_failed": sum(
+                    1
+                    for _, outcome in fake.webhook_attempts
+                    if not (isinstance(outcome, int) and outcome < 300)
+                ),
+            }
+        )
+
+    async def chat(request: web.Request) -> web.Response:
+        return web.json_response([sent_json(m) for m in fake.messages_to(request.match_info["wa_id"])])
+
+    async def clients(request: web.Request) -> web.Response:
+        body = await request.json()
+        now = fake.now()
+        # Client messages the benchmark built itself: known to the fake as if it had sent them.
+        for wamid, wa_id in (body.get("messages") or {}).items():
+            fake._inbound[wamid] = wa_id
+            fake._last_inbound[wa_id] = now
+        for wa_id in body.get("windows") or ():
+            fake._last_inbound[wa_id] = now
+        return web.json_response({"ok": True})
+
+    async def webhook(request: web.Request) -> web.Response:
+        fake.webhook_url = (await request.json()).get("url")
+        return web.json_response({"ok": True})
+
+    async def stop_route(request: web.Request) -> web.Response:
+        stop.set()
+        return web.json_response({"ok": True})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_get("/state", state)
+    app.router.add_get("/chat/{wa_id}", chat)
+    app.router.add_post("/clients", clients)
+    app.router.add_post("/webhook", webhook)
+    app.router.add_post("/stop", stop_route)
+    return app
+
+
+async def serve(max_per_second: int | None, pair_limit: int | None, statuses: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    fake = ThrottledWhatsApp(max_per_second=max_per_second, retry_delays=(), status_delay=0.0)
+    fake.pair_rate_limit = pair_limit
+    if not statuses:
+        fake.auto_statuses = ()
+    await fake.start()
+    runner = web.AppRunner(control_app(fake, stop), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(json.dumps({"api": fake.base_url, "control": f"http://{host}:{port}"}), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await fake.stop()
+
+
+class FakeServer:
+    """The fake in a child process: ``async with FakeServer(max_per_second=80) as fake: ...``."""
+
+    def __init__(
+        self, *, max_per_second: int | None = None, pair_limit: int | None = None, statuses: bool = False
+    ) -> None:
+        self.max_per_second = max_per_second
+        self.pair_limit = pair_limit
+        self.statuses = statuses
+        self.api_url = ""
+        self.control_url = ""
+        self._process: asyncio.subprocess.Process | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> FakeServer:
+        command = [sys.executable, "-m", "bench.fake_whatsapp_server"]
+        if self.max_per_second is not None:
+            command.append(f"--max-per-second={self.max_per_second}")
+        if self.pair_limit is not None:
+            command.append(f"--pair-limit={self.pair_limit}")
+        if self.statuses:
+            command.append("--statuses")
+        self._process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+        assert self._process.stdout is not None
+        line = await self._process.stdout.readline()
+        if not line:
+            raise RuntimeError("the fake WhatsApp server did not start")
+        addresses = json.loads(line)
+        self.api_url, self.control_url = addresses["api"], addresses["control"]
+        self._http = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        process = self._process
+        if self._http is not None:
+            with contextlib.suppress(aiohttp.ClientError):
+                await self._http.post(f"{self.control_url}/stop")
+            await self._http.close()
+        if process is not None:
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.terminate()
+                await process.wait()
+
+    async def _get(self, path: str) -> Any:
+        assert self._http is not None
+        async with self._http.get(self.control_url + path) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def _post(self, path: str, body: Any) -> None:
+        assert self._http is not None
+        async with self._http.post(self.control_url + path, json=body) as response:
+            response.raise_for_status()
+
+    async def state(self) -> Json:
+        return dict(await self._get("/state"))
+
+    async def messages_to(self, wa_id: str) -> list[Json]:
+        return list(await self._get(f"/chat/{wa_id}"))
+
+    async def clients(self, messages: dict[str, str] | None = None, windows: list[str] | None = None) -> None:
+        await self._post("/clients", {"messages": messages or {}, "windows": windows or []})
+
+    async def set_webhook(self, url: str | None) -> None:
+        await self._post("/webhook", {"url": url})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max-per-second", type=int, help="the number's throughput, with 130429 beyond")
+    parser.add_argument("--pair-limit", type=int, help="sends to one client in 6 s, with 131056 beyond")
+    parser.add_argument("--statuses", action="store_true", help="push sent/delivered webhooks back")
+    args = parser.parse_args()
+    asyncio.run(serve(args.max_per_second, args.pair_limit, args.statuses))
+
+
+if __name__ == "__main__":
+    main()
