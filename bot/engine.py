@@ -225,8 +225,9 @@ class Engine:
                 stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
                 if stored[0] is None:
                     return
-            await store.set_reachable(connection, channel, user, reachable=reachable)
-        self.notify()
+            changed = await store.set_reachable(connection, channel, user, reachable=reachable)
+        if changed:
+            self.notify()
 
     async def last_question(self, channel: str, user: str) -> dict[str, Any] | None:
         """The last thing the bot asked in the client's open conversation (to show it again)."""

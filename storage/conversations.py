@@ -404,10 +404,12 @@ async def last_bot_message(connection: AsyncConnection, key: str) -> dict[str, A
 
 async def set_reachable(connection: AsyncConnection, channel: str, user: str, *, reachable: bool) -> bool:
     """Record whether the client behind ``channel:user`` can be reached there (they may block the
-    bot); returns whether a client was found."""
+    bot); returns whether that changed anything (a client already so is not written)."""
     client = sa.select(identities.c.client_id).where(identities.c.key == f"{channel}:{user}")
     result = await connection.execute(
-        sa.update(clients).where(clients.c.id.in_(client.scalar_subquery())).values(unreachable=not reachable)
+        sa.update(clients)
+        .where(clients.c.id.in_(client.scalar_subquery()), clients.c.unreachable == reachable)
+        .values(unreachable=not reachable)
     )
     return bool(result.rowcount)
 

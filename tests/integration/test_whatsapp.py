@@ -429,6 +429,12 @@ async def test_meta_s_rate_limits_are_waited_out_and_failures_shown(
         assert failed[0].last_error.startswith("whatsapp 131026")
         (client_row,) = await _rows(service, clients)
         assert client_row.unreachable  # shown on the case in the queue
+        # They write again (their app was updated): they can be reached again.
+        await client.say("Oui")
+        await client.expect("mobilisé")
+        await _settle(service)
+        (client_row,) = await _rows(service, clients)
+        assert not client_row.unreachable
 
 
 async def test_the_goodbye_after_an_erasure_is_inside_the_window(

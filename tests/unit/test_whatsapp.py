@@ -195,6 +195,7 @@ def test_a_file_s_checksum_is_read_in_hex_or_in_base64() -> None:
     assert _checksum_matches(content, digest.hex())
     assert _checksum_matches(content, digest.hex().upper())
     assert _checksum_matches(content, base64.b64encode(digest).decode())
+    assert _checksum_matches(content, base64.urlsafe_b64encode(digest).decode().rstrip("="))
     assert _checksum_matches(content, None)  # none given: nothing to check
     assert not _checksum_matches(content + b"!", digest.hex())
     assert not _checksum_matches(content + b"!", base64.b64encode(digest).decode())

@@ -33,6 +33,7 @@ from bot.channels.whatsapp.graph import GraphClient, GraphError, MediaTooLargeEr
 from bot.channels.whatsapp.updates import CHANNEL, SIGNATURE_HEADER, Incoming, MediaRef, parse, signed
 from bot.engine import Engine, utcnow
 from bot.logs import describe
+from bot.messages import Inbound
 from bot.outbox import Delivered, DeliveryError
 from bot.ratelimit import RateLimiter, WaitTooLongError, Window
 from bot.settings import Settings
@@ -166,6 +167,8 @@ class WhatsAppChannel:
             finally:
                 if newest is not None:  # read up to their newest message: one call, not one each
                     self._spawn(self._quietly(self.graph.mark_read(newest)))
+                    # They write: they can be reached again (a 131026 is often their old app).
+                    self._spawn(self._reachable(engine, queue[0].inbound.user))
 
         results = await asyncio.gather(*(store(q) for q in by_user.values()), return_exceptions=True)
         if batch.receipts:
@@ -186,8 +189,9 @@ class WhatsAppChannel:
             inbound = dataclasses.replace(inbound, said=said)
         try:
             accepted = await engine.submit(inbound)
-        except BaseException:
-            self._discard(inbound.said.media)  # not stored: the re-delivery fetches it again
+        except BaseException as error:
+            if inbound.said.media is not None:  # not stored: the re-delivery fetches it again
+                await self._discard_unless_stored(engine, inbound, error)
             raise
         if accepted.duplicate:  # stored meanwhile by a concurrent delivery of the same webhook
             self._discard(inbound.said.media)
@@ -286,7 +290,9 @@ class WhatsAppChannel:
             except _WindowClosedError:  # never for a template; if Graph says so, it is not ours to fix
                 raise DeliveryError("whatsapp 131047 for a template", permanent=True) from None
             except (DeliveryError, WaitTooLongError) as error:
-                raise _retry(error, {"sent_parts": sent_parts, "template_parts": index}) from None
+                # Nothing sent yet: no progress, so the next try looks at the window again.
+                progress = {"sent_parts": sent_parts, "template_parts": index}
+                raise _retry(error, progress if sent_parts or index else None) from None
         return Delivered(sent_id, {"via": "template", "template": name})
 
     async def _window_open(self, recipient: str) -> bool:
@@ -343,6 +349,22 @@ class WhatsAppChannel:
         return DeliveryError(reason, permanent=True)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    async def _discard_unless_stored(self, engine: Engine, inbound: Inbound, error: BaseException) -> None:
+        """Storing failed: delete the file unless the write may still go through. A wait given up
+        (timeout, cancellation) may have left a commit in flight, whose message is then the
+        file's: kept when in doubt, as a stray file is better than a prescription lost."""
+        if isinstance(error, (TimeoutError, asyncio.CancelledError)):
+            return
+        with contextlib.suppress(Exception):
+            if not await engine.received(CHANNEL, inbound.external_id):
+                self._discard(inbound.said.media)
+
+    async def _reachable(self, engine: Engine, user: str) -> None:
+        try:
+            await engine.set_reachable(CHANNEL, user, reachable=True)
+        except Exception as error:
+            log.warning("whatsapp: client not marked reachable again: %s", describe(error))
 
     def _discard(self, path: str | None) -> None:
         """Delete a file saved for a message that was not stored, so no copy is left behind."""
