@@ -287,6 +287,8 @@ class Engine:
             current = await store.load_conversations(connection, [m.key for m in messages])
             current.update(await self._open(connection, messages, current, now))
             writes = store.BatchWrites(erased_at=now)
+            # A client who writes can be reached again (a WhatsApp 131026 is often an old app).
+            writes.reachable_clients = sorted({c.client_id for c in current.values() if c.unreachable})
             for inbox_id, inbound in to_apply:
                 files[inbox_id] = await self._apply(connection, inbound, current[inbound.key], writes, now)
             await store.save_batch(connection, writes)

@@ -56,6 +56,7 @@ class OpenConversation:
     answers: dict[str, Any]
     misses: int
     notice_sent: bool
+    unreachable: bool = False  # the channel said they cannot be reached; they wrote since
 
 
 @dataclass(slots=True)
@@ -69,6 +70,7 @@ class BatchWrites:
     waitlist: list[dict[str, Any]] = field(default_factory=list)
     client_languages: list[dict[str, Any]] = field(default_factory=list)
     erase_clients: list[int] = field(default_factory=list)
+    reachable_clients: list[int] = field(default_factory=list)  # marked unreachable, yet they wrote
     erase_keys: list[str] = field(default_factory=list)
     erased_at: datetime | None = None
 
@@ -199,8 +201,13 @@ async def load_conversations(connection: AsyncConnection, keys: Sequence[str]) -
             conversations.c.answers,
             conversations.c.misses,
             conversations.c.notice_sent,
+            clients.c.unreachable,
         )
-        .select_from(identities.outerjoin(conversations, conversations.c.id == identities.c.conversation_id))
+        .select_from(
+            identities.join(clients, clients.c.id == identities.c.client_id).outerjoin(
+                conversations, conversations.c.id == identities.c.conversation_id
+            )
+        )
         .where(identities.c.key.in_(keys))
     )
     found: dict[str, OpenConversation] = {}
@@ -219,6 +226,7 @@ async def load_conversations(connection: AsyncConnection, keys: Sequence[str]) -
             answers=dict(row.answers or {}),
             misses=row.misses or 0,
             notice_sent=bool(row.notice_sent),
+            unreachable=bool(row.unreachable),
         )
     return found
 
@@ -338,6 +346,10 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
             .where(clients.c.id == sa.bindparam("b_id"))
             .values(language=sa.bindparam("language")),
             writes.client_languages,
+        )
+    if writes.reachable_clients:
+        await connection.execute(
+            sa.update(clients).where(clients.c.id.in_(writes.reachable_clients)).values(unreachable=False)
         )
     if writes.messages:
         # executemany takes its columns from the first row: a key missing there would be dropped.

@@ -167,8 +167,6 @@ class WhatsAppChannel:
             finally:
                 if newest is not None:  # read up to their newest message: one call, not one each
                     self._spawn(self._quietly(self.graph.mark_read(newest)))
-                    # They write: they can be reached again (a 131026 is often their old app).
-                    self._spawn(self._reachable(engine, queue[0].inbound.user))
 
         results = await asyncio.gather(*(store(q) for q in by_user.values()), return_exceptions=True)
         if batch.receipts:
@@ -359,12 +357,6 @@ class WhatsAppChannel:
         with contextlib.suppress(Exception):
             if not await engine.received(CHANNEL, inbound.external_id):
                 self._discard(inbound.said.media)
-
-    async def _reachable(self, engine: Engine, user: str) -> None:
-        try:
-            await engine.set_reachable(CHANNEL, user, reachable=True)
-        except Exception as error:
-            log.warning("whatsapp: client not marked reachable again: %s", describe(error))
 
     def _discard(self, path: str | None) -> None:
         """Delete a file saved for a message that was not stored, so no copy is left behind."""
