@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -386,11 +386,15 @@ async def _count(database: AsyncEngine, table: sa.Table, *where: Any) -> int:
         return int(await connection.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0)
 
 
+_Item = TypeVar("_Item")
+
+
 async def _run_clients(
-    conversations: list[list[bytes]], concurrency: int, send: Callable[[bytes], Awaitable[None]]
+    conversations: list[list[_Item]], concurrency: int, send: Callable[[_Item], Awaitable[None]]
 ) -> list[float]:
-    """``concurrency`` clients, each taking the next conversation and sending its updates one after
-    the other, each once the previous one is acknowledged; returns every update's latency."""
+    """``concurrency`` clients, each taking the next conversation and sending its updates (or
+    webhooks) one after the other, each once the previous one is acknowledged; returns every
+    update's latency."""
     queue = list(reversed(conversations))
     latencies: list[float] = []
 

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +51,7 @@ from bench.telegram_bench import (
     _pending_out,
     _percentile,
     _replies,
+    _run_clients,
     _wait_drained,
 )
 from tests.fakes.whatsapp import (
@@ -377,25 +378,6 @@ async def _post(http: Any, url: str, hook: Hook) -> None:
             RESENT[0] += 1
 
 
-async def _run_posters(
-    sequences: list[list[Hook]], concurrency: int, send: Callable[[Hook], Awaitable[None]]
-) -> list[float]:
-    """``concurrency`` posters, each taking the next sequence of webhooks and sending them one after
-    the other, each once the previous one is answered; returns every webhook's latency."""
-    queue = list(reversed(sequences))
-    latencies: list[float] = []
-
-    async def poster() -> None:
-        while queue:
-            for hook in queue.pop():
-                started = time.perf_counter()
-                await send(hook)
-                latencies.append(time.perf_counter() - started)
-
-    await asyncio.gather(*(poster() for _ in range(concurrency)))
-    return latencies
-
-
 async def calibrate(app: App, fake: FakeServer, http: Any, base: int) -> list[list[Pressed | None]]:
     """Go through each script once, a step at a time, waiting for the bot's answers, and learn each
     press from the interactive message the bot really sent (its buttons' or rows' ids)."""
@@ -485,7 +467,7 @@ async def _durable(
     if profile is not None:
         profile.enable()
     started = time.perf_counter()
-    latencies = await _run_posters(sequences, concurrency, post)
+    latencies = await _run_clients(sequences, concurrency, post)
     acknowledged = time.perf_counter() - started
     await _wait_drained(database)
     elapsed = time.perf_counter() - started
@@ -512,7 +494,7 @@ async def _bare(
         await _post(http, url, hook)
 
     started = time.perf_counter()
-    latencies = await _run_posters(sequences, concurrency, post)
+    latencies = await _run_clients(sequences, concurrency, post)
     elapsed = time.perf_counter() - started
     return {
         "updates_per_s": count / elapsed,
