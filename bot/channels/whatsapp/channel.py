@@ -132,6 +132,9 @@ class WhatsAppChannel:
 
         @router.post(WEBHOOK_PATH, include_in_schema=False)
         async def webhook(request: Request) -> Response:
+            if not request.headers.get(SIGNATURE_HEADER):  # refused before reading a byte of it
+                log.warning("whatsapp webhook refused: no signature")
+                raise HTTPException(401, "invalid signature")
             body = await _read_body(request)
             if not signed(body, request.headers.get(SIGNATURE_HEADER), self._secret):
                 log.warning("whatsapp webhook refused: missing or wrong signature")
