@@ -216,6 +216,10 @@ async def test_the_console_shows_the_whatsapp_window_and_a_reply_outside_it_goes
                     # Nothing free-form was even tried once the window was closed.
                     since = [m for m in fake.messages_to(ALICE) if m.at >= closed_since]
                     assert since == [late], [(m.type, m.status, m.text) for m in since]
+                    # The client answers: the banner says the window is open again, with no reload.
+                    await client.say("Merci beaucoup !")
+                    await expect(banner).to_contain_text("fenêtre de 24 h ouverte")
+                    await expect(banner).not_to_have_class(CLOSED_CLASS)
                     assert alice.dialogs == [], alice.dialogs
                     assert alice.errors == [], alice.errors
                     await alice.context.close()

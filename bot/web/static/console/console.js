@@ -798,6 +798,12 @@
     if (!state.source || state.source.readyState !== EventSource.OPEN) fetchQueue();
     renderQueue();
     if (state.detail) renderCaseHeader(state.detail);
+    // The WhatsApp window closes with time, not with an event: the banner follows the clock.
+    const w = state.detail && state.detail.window;
+    if (w && w.open && w.closes_at && new Date(w.closes_at) <= new Date()) {
+      w.open = false;
+      showWindow(w);
+    }
   }
 
   /* ---------------------------------------------------------------- routing ---- */
@@ -1435,6 +1441,8 @@
     if (placeholder) placeholder.remove();
     addMessage(m, { live: true });
     if (stick) el.transcript.scrollTop = el.transcript.scrollHeight;
+    // The client wrote: a WhatsApp window opens again (or moves on), as the case's fetch says.
+    if (m.direction === "in" && state.detail.window) scheduleCase();
   }
 
   /* ---------------------------------------------------------------- notes ---- */
