@@ -15,10 +15,14 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     rest = text
     while utf16_length(rest) > limit:
         head = _prefix(rest, limit)
-        # The last paragraph break in the second half, else a line break, else a space, else
-        # the word is cut.
+        # The last paragraph break in the second half, else a line break, else a sentence's end,
+        # else a space, else the word is cut.
         half = len(head) // 2
-        cut = next((c for sep in ("\n\n", "\n", " ") if (c := head.rfind(sep)) >= half), len(head))
+        cut = next((c for sep in ("\n\n", "\n") if (c := head.rfind(sep)) >= half), -1)
+        if cut < 0:
+            end = max(head.rfind(mark) for mark in (". ", "! ", "? ", "… "))
+            cut = end + 1 if end >= half else head.rfind(" ")
+            cut = cut if cut >= half else len(head)
         parts.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     parts.append(rest)

@@ -258,7 +258,11 @@ async def test_a_whole_conversation_then_an_operator_reply_inside_and_outside_th
         parts = await client.expect("Étape 89")
         assert len(parts) >= 2
         assert all(p.template == "optibot_suivi" for p in parts)
-        assert " ".join(p.text for p in parts) == long_reply
+        numbered = [f"({n}/{len(parts)}) " for n in range(1, len(parts) + 1)]
+        assert [p.text[: len(mark)] for p, mark in zip(parts, numbered, strict=True)] == numbered
+        # cut between sentences, nothing lost
+        assert all(p.text.endswith("livraison.") for p in parts)
+        assert " ".join(p.text[len(m) :] for p, m in zip(parts, numbered, strict=True)) == long_reply
 
 
 async def test_a_reply_meta_refuses_for_the_closed_window_goes_again_as_the_template(

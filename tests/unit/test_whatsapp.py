@@ -324,7 +324,12 @@ def test_a_long_message_outside_the_window_becomes_several_templates_losing_noth
     assert len(made) >= 3
     params = [m["template"]["components"][0]["parameters"][0]["text"] for m in made]
     assert all(0 < len(p) <= render.MAX_PARAMETER and "\n" not in p for p in params)
-    assert " ".join(params) == text.replace("\n\n", " — ") + " — (D'accord)"
+    numbered = [re.match(rf"\({n}/{len(params)}\) (.*)", p) for n, p in enumerate(params, 1)]
+    assert all(numbered), params
+    # Every word in order, nothing lost; each template starts a paragraph ("Paragraphe n").
+    words = [w for m in numbered if m for w in m.group(1).split() if w != "—"]
+    assert words == [w for w in f"{text} (D'accord)".split() if w != "—"]
+    assert all(m.group(1).startswith("Paragraphe") for m in numbered if m)
     assert render.plain(parts[-1]).endswith("(D'accord)")
 
 

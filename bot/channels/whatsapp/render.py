@@ -116,9 +116,21 @@ def plain(message: Message) -> str:
 
 def templates(parts: Sequence[Message], name: str, language_code: str) -> list[Message]:
     """The templates that carry ``parts`` (as :func:`messages` made them) outside the window: their
-    text and choices flattened, cut into as many templates as it takes."""
-    text = _flatten("\n".join(plain(p) for p in parts))
-    return [template(chunk, name, language_code) for chunk in split_text(text, MAX_PARAMETER)]
+    text and choices, cut at paragraphs or sentences into as many templates as it takes, each
+    flattened and numbered "(1/3)" when there are several."""
+    limit = MAX_PARAMETER - len("(10/10) ")
+    chunks: list[str] = []
+    # Whole lines packed together (joined by " — ", as a parameter holds no line break); a line
+    # too long for one template is cut at sentences.
+    for line in _BREAKS.split("\n".join(plain(p) for p in parts).strip()):
+        for piece in split_text(_flatten(line), limit):
+            if chunks and len(chunks[-1]) + len(" — ") + len(piece) <= limit:
+                chunks[-1] += " — " + piece
+            else:
+                chunks.append(piece)
+    if len(chunks) > 1:
+        chunks = [f"({n}/{len(chunks)}) {chunk}" for n, chunk in enumerate(chunks, 1)]
+    return [template(chunk, name, language_code) for chunk in chunks]
 
 
 def _flatten(text: str) -> str:
