@@ -216,6 +216,16 @@ async def test_the_console_shows_the_whatsapp_window_and_a_reply_outside_it_goes
                     # Nothing free-form was even tried once the window was closed.
                     since = [m for m in fake.messages_to(ALICE) if m.at >= closed_since]
                     assert since == [late], [(m.type, m.status, m.text) for m in since]
+                    # Meta refuses the template (its name is wrong): the failure says what to check.
+                    fake.fail_next(132001)
+                    refused = "Et votre facture suit par courrier."
+                    await alice.by("reply-text").fill(refused)
+                    await alice.by("reply-send").click()
+                    line = _operator_line(alice.page, refused)
+                    await expect(line).to_have_attribute("data-delivery", "failed")
+                    await expect(line).to_contain_text("Meta refuse le modèle de message")
+                    await expect(line).to_contain_text("132001")
+
                     # The client answers: the banner says the window is open again, with no reload.
                     await client.say("Merci beaucoup !")
                     await expect(banner).to_contain_text("fenêtre de 24 h ouverte")

@@ -1325,9 +1325,24 @@
     return node.scrollHeight - node.scrollTop - node.clientHeight < 60;
   }
 
+  /** What the operator can do about a platform's refusal, in French; the raw error stays after it. */
+  const FAILURE_HINTS = [
+    [/^whatsapp 132\d{3}\b/,
+      "Meta refuse le modèle de message (nom, langue ou approbation à vérifier par l'administrateur)"],
+    [/^whatsapp 131026\b/,
+      "ce client ne peut pas recevoir de message WhatsApp (application ancienne ou numéro non inscrit)"],
+    [/^telegram 403 blocked/, "le client a bloqué le bot Telegram"],
+  ];
+
+  function failureText(error) {
+    if (!error) return "Échec de l'envoi";
+    const hint = FAILURE_HINTS.find(([pattern]) => pattern.test(error));
+    return hint ? `Échec : ${hint[1]} — ${error}` : `Échec : ${error}`;
+  }
+
   function deliveryOf(m) {
     if (m.direction !== "out") return null;
-    if (m.failed_at) return { cls: "failed", text: m.error ? `Échec : ${m.error}` : "Échec de l'envoi" };
+    if (m.failed_at) return { cls: "failed", text: failureText(m.error) };
     const how = m.via === "template" ? " (modèle WhatsApp, hors fenêtre de 24 h)" : "";
     if (m.read_at) return { cls: "sent", text: `Lu${how}` };
     if (m.delivered_at) return { cls: "sent", text: `Distribué${how}` };
