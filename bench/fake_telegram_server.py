@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
-import signal
-import sys
 from collections import Counter
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
+from bench.fake_process import FakeProcess, serve_fake
 from tests.fakes.telegram import TOKEN, FakeTelegram, SentMessage
 
 Json = dict[str, Any]
@@ -86,78 +82,21 @@ def control_app(fake: FakeTelegram, stop: asyncio.Event) -> web.Application:
 
 
 async def serve(enforce_limits: bool) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     fake = FakeTelegram(TOKEN, enforce_limits=enforce_limits)
-    await fake.start()
-    runner = web.AppRunner(control_app(fake, stop), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    print(json.dumps({"api": fake.base_url, "control": f"http://{host}:{port}"}), flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        await fake.stop()
+    await serve_fake(fake, lambda stop: control_app(fake, stop))
 
 
-class FakeServer:
+class FakeServer(FakeProcess):
     """The fake in a child process: ``async with FakeServer(enforce_limits=True) as fake: ...``."""
 
     def __init__(self, *, enforce_limits: bool) -> None:
-        self.enforce_limits = enforce_limits
-        self.api_url = ""
-        self.control_url = ""
-        self._process: asyncio.subprocess.Process | None = None
-        self._http: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> FakeServer:
-        command = [sys.executable, "-m", "bench.fake_telegram_server"]
-        if self.enforce_limits:
-            command.append("--enforce-limits")
-        self._process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
-        assert self._process.stdout is not None
-        line = await self._process.stdout.readline()
-        if not line:
-            raise RuntimeError("the fake Telegram server did not start")
-        addresses = json.loads(line)
-        self.api_url, self.control_url = addresses["api"], addresses["control"]
-        self._http = aiohttp.ClientSession()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        process = self._process
-        if self._http is not None:
-            with contextlib.suppress(aiohttp.ClientError):
-                await self._http.post(f"{self.control_url}/stop")
-            await self._http.close()
-        if process is not None:
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.terminate()
-                await process.wait()
-
-    async def _get(self, path: str) -> Any:
-        assert self._http is not None
-        async with self._http.get(self.control_url + path) as response:
-            response.raise_for_status()
-            return await response.json()
-
-    async def state(self) -> Json:
-        return dict(await self._get("/state"))
+        super().__init__("bench.fake_telegram_server", ["--enforce-limits"] if enforce_limits else [])
 
     async def messages_to(self, chat_id: int) -> list[Json]:
         return list(await self._get(f"/chat/{chat_id}"))
 
     async def allow_queries(self, ids: list[str]) -> None:
-        assert self._http is not None
-        async with self._http.post(f"{self.control_url}/queries", json=ids) as response:
-            response.raise_for_status()
+        await self._post("/queries", ids)
 
 
 def main() -> None:

@@ -25,17 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
-import signal
-import sys
 import time
 from collections import Counter, deque
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
+from bench.fake_process import FakeProcess, serve_fake
 from tests.fakes.whatsapp import FakeWhatsApp, GraphError
 
 Json = dict[str, Any]
@@ -144,86 +140,27 @@ def control_app(fake: ThrottledWhatsApp, stop: asyncio.Event) -> web.Application
 
 
 async def serve(max_per_second: int | None, pair_limit: int | None, statuses: bool) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     fake = ThrottledWhatsApp(max_per_second=max_per_second, retry_delays=(), status_delay=0.0)
     fake.pair_rate_limit = pair_limit
     if not statuses:
         fake.auto_statuses = ()
-    await fake.start()
-    runner = web.AppRunner(control_app(fake, stop), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    print(json.dumps({"api": fake.base_url, "control": f"http://{host}:{port}"}), flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        await fake.stop()
+    await serve_fake(fake, lambda stop: control_app(fake, stop))
 
 
-class FakeServer:
+class FakeServer(FakeProcess):
     """The fake in a child process: ``async with FakeServer(max_per_second=80) as fake: ...``."""
 
     def __init__(
         self, *, max_per_second: int | None = None, pair_limit: int | None = None, statuses: bool = False
     ) -> None:
-        self.max_per_second = max_per_second
-        self.pair_limit = pair_limit
-        self.statuses = statuses
-        self.api_url = ""
-        self.control_url = ""
-        self._process: asyncio.subprocess.Process | None = None
-        self._http: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> FakeServer:
-        command = [sys.executable, "-m", "bench.fake_whatsapp_server"]
-        if self.max_per_second is not None:
-            command.append(f"--max-per-second={self.max_per_second}")
-        if self.pair_limit is not None:
-            command.append(f"--pair-limit={self.pair_limit}")
-        if self.statuses:
-            command.append("--statuses")
-        self._process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
-        assert self._process.stdout is not None
-        line = await self._process.stdout.readline()
-        if not line:
-            raise RuntimeError("the fake WhatsApp server did not start")
-        addresses = json.loads(line)
-        self.api_url, self.control_url = addresses["api"], addresses["control"]
-        self._http = aiohttp.ClientSession()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        process = self._process
-        if self._http is not None:
-            with contextlib.suppress(aiohttp.ClientError):
-                await self._http.post(f"{self.control_url}/stop")
-            await self._http.close()
-        if process is not None:
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.terminate()
-                await process.wait()
-
-    async def _get(self, path: str) -> Any:
-        assert self._http is not None
-        async with self._http.get(self.control_url + path) as response:
-            response.raise_for_status()
-            return await response.json()
-
-    async def _post(self, path: str, body: Any) -> None:
-        assert self._http is not None
-        async with self._http.post(self.control_url + path, json=body) as response:
-            response.raise_for_status()
-
-    async def state(self) -> Json:
-        return dict(await self._get("/state"))
+        arguments = []
+        if max_per_second is not None:
+            arguments.append(f"--max-per-second={max_per_second}")
+        if pair_limit is not None:
+            arguments.append(f"--pair-limit={pair_limit}")
+        if statuses:
+            arguments.append("--statuses")
+        super().__init__("bench.fake_whatsapp_server", arguments)
 
     async def messages_to(self, wa_id: str) -> list[Json]:
         return list(await self._get(f"/chat/{wa_id}"))

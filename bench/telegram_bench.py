@@ -30,13 +30,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.fake_telegram_server import FakeServer
 from tests.fakes.telegram import TOKEN
+
+if TYPE_CHECKING:  # imported late at run time: the bot's modules load after the fake starts
+    from bot.outbox import OutboxSender
 
 TARGET_OUT_PER_S = 28.5  # 95 % of Telegram's 30 messages/s per bot
 TARGET_IN_SHARE = 0.15  # of the bare echo, now (0.25 later)
@@ -153,21 +156,9 @@ async def outbound_round(messages_count: int, chats: int, seed: int) -> dict[str
             files = FileStore(settings.optibot_data_dir, settings.optibot_file_key, settings.max_upload_bytes)
             channel = TelegramChannel(settings, catalog, files)
             sender = OutboxSender(database, [channel], utcnow)
-            started = time.monotonic()
-            task = asyncio.create_task(sender.run())
             try:
-                deadline = started + 120
-                while await _pending_out(database):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the outbox was not drained in 120 s")
-                    if task.done():
-                        task.result()
-                    await asyncio.sleep(0.05)
-                elapsed = time.monotonic() - started
+                elapsed = await _drain(database, sender)
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
                 await channel.bot.session.close()
             async with database.connect() as connection:
                 failed = await connection.scalar(
@@ -384,6 +375,25 @@ async def _wait_drained(database: AsyncEngine, within: float = 120.0, interval: 
 async def _count(database: AsyncEngine, table: sa.Table, *where: Any) -> int:
     async with database.connect() as connection:
         return int(await connection.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0)
+
+
+async def _drain(database: AsyncEngine, sender: OutboxSender) -> float:
+    """Run the outbox sender until nothing is left to send; returns how long it took."""
+    started = time.monotonic()
+    task = asyncio.create_task(sender.run())
+    try:
+        deadline = started + 120
+        while await _pending_out(database):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the outbox was not drained in 120 s")
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 _Item = TypeVar("_Item")

@@ -47,8 +47,8 @@ from bench.telegram_bench import (
     SCRIPTS,
     Step,
     _count,
+    _drain,
     _free_port,
-    _pending_out,
     _percentile,
     _replies,
     _run_clients,
@@ -164,21 +164,9 @@ async def outbound_round(messages_count: int, clients: int, seed: int) -> dict[s
             channel = WhatsAppChannel(settings, catalog, files)
             channel.engine = Engine(database, catalog, files)  # not started: the window is read through it
             sender = OutboxSender(database, [channel], utcnow)
-            started = time.monotonic()
-            task = asyncio.create_task(sender.run())
             try:
-                deadline = started + 120
-                while await _pending_out(database):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the outbox was not drained in 120 s")
-                    if task.done():
-                        task.result()
-                    await asyncio.sleep(0.05)
-                elapsed = time.monotonic() - started
+                elapsed = await _drain(database, sender)
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
                 await channel.stop()
             async with database.connect() as connection:
                 failed = await connection.scalar(
