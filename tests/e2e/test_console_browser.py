@@ -46,17 +46,6 @@ XSS = '<img src=x onerror="window.__xss=1">'
 REFERENCE = re.compile(r"\bOB-[0-9A-Z]{6}\b")
 
 
-@pytest.fixture
-def chromium() -> Path:
-    """The Debian Chromium; without it the test is skipped, except under CI=true where it fails."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        reason = f"{CHROMIUM} is missing: the console's browser test needs Debian's chromium package"
-        if IN_CI:
-            pytest.fail(f"{reason} (required under CI=true)")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
 class ChatClient:
     """A web-chat client: posts with fresh ids, reads replies from the history."""
 

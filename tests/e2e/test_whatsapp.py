@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -25,24 +24,13 @@ from playwright.async_api import Locator, Page, async_playwright, expect
 from bot.engine import utcnow
 from storage.tables import cases, inbox
 from tests.e2e.servers import free_port, service_env, service_process, wait_until_healthy
-from tests.e2e.test_console_browser import CHROMIUM, IN_CI, SCREENSHOTS, TIMEOUT_MS, Operator
+from tests.e2e.test_console_browser import SCREENSHOTS, TIMEOUT_MS, Operator
 from tests.fakes.whatsapp import APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERIFY_TOKEN, FakeWhatsApp
 from tests.integration.serving import Service
 from tests.integration.test_whatsapp import ALICE, Client, serve, shipment_with_prescription
 
 CLOSED_CLASS = re.compile(r"(^|\s)closed(\s|$)")  # the banner's warning style
 CLOSED_FOR = timedelta(hours=25)  # the client's last message, moved back: a day and an hour ago
-
-
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's Chromium, as for the console's browser test: skipped without it, failed under CI=true."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        reason = f"{CHROMIUM} is missing: the console's browser test needs Debian's chromium package"
-        if IN_CI:
-            pytest.fail(f"{reason} (required under CI=true)")
-        pytest.skip(reason)
-    return CHROMIUM
 
 
 def whatsapp_env(fake: FakeWhatsApp) -> dict[str, str]:
