@@ -125,7 +125,12 @@ messages = sa.Table(
     # Receipts from platforms that send them (WhatsApp): shown to the operator.
     sa.Column("delivered_at", Time, nullable=True),
     sa.Column("read_at", Time, nullable=True),
+    # The case a message outside the client's conversation is about (an optician's offer, brief or
+    # edit): erasure and retention find them by it. No foreign key: SQLite cannot add one to an
+    # existing table without copying it (see docs/DECISIONS.md), and erasure deletes by this column.
+    sa.Column("case_id", Id, nullable=True),
     sa.Index(None, "conversation_id", "id"),
+    sa.Index(None, "case_id"),
     sa.Index(None, "channel", "party", "id"),
     sa.Index(None, "channel", "external_id"),
     sa.Index(
@@ -207,6 +212,12 @@ cases = sa.Table(
     sa.Column("offered_at", Time, nullable=True),
     sa.Column("no_taker_at", Time, nullable=True),
     sa.Column("visit_outcome", sa.String(32), nullable=True),
+    # After hand-off: the client wrote and no operator answered yet (the queue shows it); the last
+    # time a done or cancelled case was reopened by the client writing again.
+    sa.Column("client_wrote_at", Time, nullable=True),
+    sa.Column("reopened_at", Time, nullable=True),
+    # Personal data removed (erasure or retention): what reports need stays.
+    sa.Column("anonymised_at", Time, nullable=True),
     sa.Index(None, "status", "priority_rank", "created_at"),
     sa.Index(None, "client_id"),
 )
@@ -352,4 +363,23 @@ dispatch_offers = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("answered_at", Time, nullable=True),
     sa.UniqueConstraint("case_id", "optician_id"),
+)
+
+
+# --- personal data ---------------------------------------------------------------------------------
+
+# Who opened, downloaded, exported or erased a client's personal data, and when (GDPR Art. 30/32).
+# It never holds the data itself: the case and client are named by internal ids (which mean
+# nothing once erased), the actor by an operator's name or a role.
+access_journal = sa.Table(
+    "access_journal",
+    metadata,
+    _id(),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),  # an operator's name, "client", "cli:<user>"
+    sa.Column("action", sa.String(32), nullable=False),  # view_case, prescription, export, erase...
+    sa.Column("client_id", Id, nullable=True),
+    sa.Column("case_id", Id, nullable=True),
+    sa.Column("detail", sa.String(64), nullable=True),  # the channel, "admin", "retention"...
+    sa.Index(None, "at"),
 )

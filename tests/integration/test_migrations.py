@@ -40,8 +40,9 @@ WATCHED = {
     "opticians": opticians,
     "dispatch_offers": dispatch_offers,
 }
-# Columns that exist at revision 0003 (0004 adds the receipts columns to ``messages``).
-ADDED_BY_0004 = {"delivered_at", "read_at"}
+# Columns that do not exist at revision 0003 (0004 adds the receipts columns to ``messages``, 0005
+# the case a message is about and the follow-up and anonymisation times of ``cases``).
+ADDED_SINCE_0003 = {"delivered_at", "read_at", "case_id", "client_wrote_at", "reopened_at", "anonymised_at"}
 
 
 def test_only_dispatch_offers_refers_to_messages() -> None:
@@ -167,7 +168,7 @@ async def _snapshot(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
     async with engine.connect() as connection:
         snapshot = {}
         for name, table in WATCHED.items():
-            columns = [column for column in table.c if column.name not in ADDED_BY_0004]
+            columns = [column for column in table.c if column.name not in ADDED_SINCE_0003]
             rows = await connection.execute(sa.select(*columns).order_by(table.c.id))
             snapshot[name] = [tuple(row) for row in rows]
         return snapshot
