@@ -54,6 +54,17 @@ class FileStore:
         os.replace(temporary, target)
         return relative
 
+    def save_document(self, content: bytes, suffix: str, folder: str = "exports") -> str:
+        """Store a document the service made itself (a client's data export), encrypted like the
+        rest; its type is ours, so it is not sniffed. ``suffix`` is the extension (".json")."""
+        relative = f"{folder}/{secrets.token_hex(16)}{suffix}.enc"
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(self._fernet.encrypt(content))
+        os.replace(temporary, target)
+        return relative
+
     def _resolve(self, relative: str) -> Path:
         path = (self.root / relative).resolve()
         if self.root.resolve() not in path.parents:
