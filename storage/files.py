@@ -45,14 +45,7 @@ class FileStore:
     def save(self, content: bytes, folder: str = "prescriptions") -> str:
         if len(content) > self.max_bytes:
             raise RejectedFileError("file too large")
-        suffix = sniff(content)
-        relative = f"{folder}/{secrets.token_hex(16)}{suffix}.enc"
-        target = self.root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(self._fernet.encrypt(content))
-        os.replace(temporary, target)
-        return relative
+        return self._write(content, sniff(content), folder)
 
     def save_document(self, content: bytes, suffix: str, folder: str = "exports") -> str:
         """Store a document the service made itself (a client's data export), encrypted like the
