@@ -50,6 +50,9 @@ class FileStore:
     def save_document(self, content: bytes, suffix: str, folder: str = "exports") -> str:
         """Store a document the service made itself (a client's data export), encrypted like the
         rest; its type is ours, so it is not sniffed. ``suffix`` is the extension (".json")."""
+        return self._write(content, suffix, folder)
+
+    def _write(self, content: bytes, suffix: str, folder: str) -> str:
         relative = f"{folder}/{secrets.token_hex(16)}{suffix}.enc"
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
