@@ -74,6 +74,8 @@ def build(
         batch_size=settings.engine_batch_size,
         accept_timeout=settings.engine_accept_timeout,
         clock=utcnow,
+        reopen_within=timedelta(days=settings.case_reopen_days),
+        withdraw_visit=lambda connection, case_id: dispatch.withdraw(connection, case_id),
     )
     bot_channel = None
     if telegram and settings.telegram_enabled:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,21 +23,27 @@ from bot.messages import Accepted, Inbound, sanitized
 from bot.pipeline import Again, Pipeline
 from bot.rows import case_row, conversation_row, inbound_row, inbox_row, outbound_row
 from flows.catalog import Catalog
+from flows.followup import CaseView, FollowUpFlow
 from flows.intake import IntakeFlow
-from flows.parsing import parse_command
+from flows.lifecycle import OPEN_STATES, CaseLifecycle, destination_of, follow_up_of, sources_of
 from flows.types import (
+    CancelCase,
     ClientInput,
     ConversationState,
     CreateCase,
     EraseData,
     ExportData,
     FlowContext,
+    FlowResult,
     JoinWaitlist,
     Language,
+    NewRequest,
     RecordConsent,
+    RelayToCase,
     Reply,
     as_language,
 )
+from storage import cases as case_store
 from storage import conversations as store
 from storage.files import FileStore
 
@@ -45,6 +51,10 @@ log = logging.getLogger(__name__)
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 STALE_INBOX_AFTER = timedelta(seconds=60)
+CLIENT_CANCEL_REASON = "Annulée par le client."
+
+# A case's home-visit offers withdrawn (dispatch), inside the caller's transaction.
+WithdrawVisit = Callable[[AsyncConnection, int], Awaitable[None]]
 
 
 def new_reference() -> str:
@@ -85,11 +95,17 @@ class Engine:
         accept_timeout: float = 20.0,
         clock: Callable[[], datetime] = utcnow,
         reference_factory: Callable[[], str] = new_reference,
+        reopen_within: timedelta = timedelta(days=7),
+        withdraw_visit: WithdrawVisit | None = None,
     ) -> None:
         self.database = database
         self.catalog = catalog
         self.files = files
         self.flow = IntakeFlow(catalog)
+        self.followup = FollowUpFlow(catalog)
+        self.lifecycle = CaseLifecycle()
+        self.reopen_within = reopen_within
+        self.withdraw_visit = withdraw_visit
         self.default_language = default_language
         self.accept_timeout = accept_timeout
         self.clock = clock
@@ -285,12 +301,16 @@ class Engine:
         if to_apply:
             messages = [inbound for _, inbound in to_apply]
             current = await store.load_conversations(connection, [m.key for m in messages])
-            current.update(await self._open(connection, messages, current, now))
+            handed = [c.conversation_id for c in current.values() if c.conversation_id and c.owner != "bot"]
+            followed = await case_store.latest_cases(connection, handed)
+            current.update(await self._open(connection, messages, current, followed, now))
             writes = store.BatchWrites(erased_at=now)
             # A client who writes can be reached again (a WhatsApp 131026 is often an old app).
             writes.reachable_clients = sorted({c.client_id for c in current.values() if c.unreachable})
             for inbox_id, inbound in to_apply:
-                files[inbox_id] = await self._apply(connection, inbound, current[inbound.key], writes, now)
+                convo = current[inbound.key]
+                case = followed.get(convo.conversation_id) if convo.owner != "bot" else None
+                files[inbox_id] = await self._apply(connection, inbound, convo, case, writes, now)
             await store.save_batch(connection, writes)
         outcomes: list[_Outcome | Again[_Work]] = []
         for w in work:
@@ -311,12 +331,18 @@ class Engine:
         connection: AsyncConnection,
         messages: Sequence[Inbound],
         current: dict[str, store.OpenConversation],
+        followed: dict[int, case_store.CaseOfConversation],
         now: datetime,
     ) -> dict[str, store.OpenConversation]:
+        """New conversations for the messages that start one: a new client, or an ended
+        conversation whose case is neither live nor recently closed (the help-desk rule)."""
         wanted = []
         for inbound in messages:
             known = current.get(inbound.key)
             if known is not None and known.conversation_id and known.owner != "closed":
+                continue
+            case = followed.get(known.conversation_id) if known is not None else None
+            if known is not None and case is not None and self._follow_up(case, now) != "new":
                 continue
             language = inbound.language or (known.language if known else self.default_language)
             wanted.append(
@@ -331,11 +357,15 @@ class Engine:
             )
         return await store.open_conversations(connection, wanted, now)
 
+    def _follow_up(self, case: case_store.CaseOfConversation, now: datetime) -> str:
+        return follow_up_of(self.lifecycle, case.status, case.closed_at, now, self.reopen_within)
+
     async def _apply(
         self,
         connection: AsyncConnection,
         inbound: Inbound,
         convo: store.OpenConversation,
+        case: case_store.CaseOfConversation | None,
         writes: store.BatchWrites,
         now: datetime,
     ) -> list[str]:
@@ -349,25 +379,31 @@ class Engine:
         if receipt is not None:
             taken = said.choice is not None and said.step == convo.state and convo.owner == "bot"
             receipt = {**receipt, "label": label if taken else None}
-        if convo.owner != "bot":
-            await self._while_advised(connection, convo, said, writes, now)
-            writes.conversation_updates.append(conversation_row(convo, now))
-            return []
         state = ConversationState(
             state=convo.state,
             language=as_language(convo.language),
             answers=convo.answers,
             misses=convo.misses,
             owner="bot",
+            notice_sent=convo.notice_sent,
         )
-        context = FlowContext(now=now, new_reference=self.reference_factory)
-        result = self.flow.handle(state, said, context)
+        if convo.owner == "bot":
+            context = FlowContext(now=now, new_reference=self.reference_factory)
+            result = self.flow.handle(state, said, context)
+        elif case is not None:
+            result = self._follow(convo, case, state, said)
+            if convo.owner == "closed" and state.owner == "operator":  # back with its holder
+                await store.assign_operator(connection, convo.conversation_id, case.holder)
+        else:  # handed off with no case left (erased by an admin meanwhile): kept, not answered
+            writes.conversation_updates.append(conversation_row(convo, now))
+            return []
         if state.language != convo.language:
             writes.client_languages.append({"b_id": convo.client_id, "language": state.language})
         convo.state, convo.language, convo.answers = state.state, state.language, state.answers
-        convo.misses, convo.owner = state.misses, state.owner
+        convo.misses, convo.owner, convo.notice_sent = state.misses, state.owner, state.notice_sent
         erased: list[str] | None = None
         replies = list(result.replies)
+        fresh: store.OpenConversation | None = None
         for effect in result.effects:
             if isinstance(effect, CreateCase):
                 writes.cases.append(case_row(convo, effect, now))
@@ -397,39 +433,105 @@ class Engine:
                 replies.insert(0, Reply("my_data.header", text))
             elif isinstance(effect, EraseData):
                 erased = await self._erase(connection, convo, writes)
+            elif isinstance(effect, RelayToCase) and case is not None:
+                await self._relay(connection, case, effect, now)
+            elif isinstance(effect, CancelCase) and case is not None:
+                await self._cancel(connection, case, now)
+            elif isinstance(effect, NewRequest):
+                fresh = await self._new_request(connection, convo, now)
         for index, reply in enumerate(replies):
             self._reply(
                 convo, reply, writes, now, transcript=erased is None, receipt=receipt if index == 0 else None
             )
         if erased is None:
             writes.conversation_updates.append(conversation_row(convo, now))
+        if fresh is not None:  # the new conversation greets the client
+            await self._apply_fresh(connection, fresh, writes, now)
         return erased or []
 
-    async def _while_advised(
+    def _follow(
+        self,
+        convo: store.OpenConversation,
+        case: case_store.CaseOfConversation,
+        state: ConversationState,
+        said: ClientInput,
+    ) -> FlowResult:
+        """After hand-off: the follow-up table answers. An ended conversation whose case is still
+        live is the case's again (its holder's, or the queue's)."""
+        live = case.status in OPEN_STATES
+        state.owner = (
+            "closed" if convo.owner == "closed" else ("operator" if convo.owner == "operator" else "queue")
+        )
+        if convo.owner == "closed":
+            state.state = "handed_off"
+            if live:
+                state.owner = "operator" if case.status != "queued" and case.holder else "queue"
+                state.notice_sent = False
+        view = CaseView(case.reference, open=live)
+        return self.followup.handle(state, view, said)
+
+    async def _relay(
         self,
         connection: AsyncConnection,
-        convo: store.OpenConversation,
-        said: ClientInput,
+        case: case_store.CaseOfConversation,
+        effect: RelayToCase,
+        now: datetime,
+    ) -> None:
+        """The client's message joins the case: reopened if it was closed a short while ago."""
+        if effect.reopen:
+            await case_store.move_case(
+                connection,
+                case.id,
+                sources_of("reopen"),
+                destination_of("reopen"),
+                {"reopened_at": now, "done_at": None, "cancel_reason": None, "no_taker_at": None},
+            )
+        await case_store.client_wrote(connection, case.id, now)
+
+    async def _cancel(
+        self, connection: AsyncConnection, case: case_store.CaseOfConversation, now: datetime
+    ) -> None:
+        """The client cancelled their live case: the console sees it, opticians are told."""
+        moved = await case_store.move_case(
+            connection,
+            case.id,
+            sources_of("client_cancel"),
+            destination_of("client_cancel"),
+            {"done_at": now, "updated_at": now, "cancel_reason": CLIENT_CANCEL_REASON},
+        )
+        if moved and self.withdraw_visit is not None:
+            await self.withdraw_visit(connection, case.id)
+
+    async def _new_request(
+        self, connection: AsyncConnection, convo: store.OpenConversation, now: datetime
+    ) -> store.OpenConversation:
+        """This conversation ends (its case, if live, stays with the advisors); a new one starts."""
+        convo.owner = "closed"
+        convo.state = "ended"
+        wanted = store.NewConversation(
+            key=convo.key,
+            channel=convo.channel,
+            user=convo.user,
+            language=convo.language,
+            client_id=convo.client_id,
+            identity_id=convo.identity_id,
+        )
+        return (await store.open_conversations(connection, [wanted], now))[convo.key]
+
+    async def _apply_fresh(
+        self,
+        connection: AsyncConnection,
+        fresh: store.OpenConversation,
         writes: store.BatchWrites,
         now: datetime,
     ) -> None:
-        """The bot does not speak in an advisor's conversation, except: while the case waits in the
-        queue it says once that an advisor will answer, and the client's data rights still work
-        (export; erasure is passed on to the advisor, who is handling a live case)."""
-        language = as_language(convo.language)
-        command = parse_command(said.text or "") if said.text else None
-        if command is not None and command[0] == "my_data":
-            text = await client_export(connection, self.catalog, convo)
-            self._reply(convo, Reply("my_data.header", text), writes, now)
-        elif command is not None and command[0] == "delete_data":
-            key = "my_data.after_handoff"
-            self._reply(convo, Reply(key, self.catalog.text(language, key)), writes, now)
-            # The advisor sees the request on the case, not only in the transcript.
-            await store.note_erasure_request(connection, convo.conversation_id, now)
-        elif not convo.notice_sent and convo.owner == "queue":  # a talking operator answers himself
-            convo.notice_sent = True
-            key = "silent_notice"
-            self._reply(convo, Reply(key, self.catalog.text(language, key)), writes, now)
+        state = ConversationState(language=as_language(fresh.language))
+        context = FlowContext(now=now, new_reference=self.reference_factory)
+        result = self.flow.handle(state, ClientInput(), context)
+        fresh.state, fresh.answers = state.state, state.answers
+        for reply in result.replies:
+            self._reply(fresh, reply, writes, now)
+        writes.conversation_updates.append(conversation_row(fresh, now))
 
     def _reply(
         self,

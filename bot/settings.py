@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_chat_cookie_secure: bool = False
+    export_link_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="Minutes a web chat's data-export link works."
+    )
 
     auto_migrate: bool = Field(default=True, description="Migrate the database at start-up.")
 
@@ -67,6 +70,15 @@ class Settings(BaseSettings):
 
     dispatch_accept_minutes: int = Field(default=20, ge=1, le=24 * 60)
     dispatch_at_handoff: bool = Field(default=False, description="Offer visits as soon as handed off.")
+
+    # A case's life and personal data (docs/PRIVACY.md).
+    case_reopen_days: int = Field(default=7, ge=0, le=365, description="A client writing reopens a case.")
+    retention_inbox_days: int = Field(default=7, ge=7, le=3650, description="Processed inbound messages.")
+    retention_case_days: int = Field(default=90, ge=1, le=3650, description="Closed cases, then anonymised.")
+    retention_file_days: int = Field(default=30, ge=0, le=3650, description="Prescriptions after the end.")
+    retention_waitlist_days: int = Field(default=180, ge=1, le=3650, description="Waitlist entries.")
+    retention_journal_days: int = Field(default=365, ge=30, le=3650, description="The access journal.")
+    retention_sweep_minutes: int = Field(default=60, ge=1, le=24 * 60, description="How often to purge.")
 
     @property
     def telegram_enabled(self) -> bool:

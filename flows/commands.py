@@ -7,7 +7,7 @@ from typing import Final, Literal
 
 from flows.text import _ALIASES, _similar, normalize
 
-Command = Literal["restart", "cancel", "help", "language", "advisor", "my_data", "delete_data"]
+Command = Literal["restart", "cancel", "help", "language", "advisor", "my_data", "delete_data", "new_request"]
 
 # ------------------------------------------------------------------------------- command
 
@@ -47,6 +47,11 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
         "voir mes donnees", "consulter mes donnees", "exporter mes donnees", "exporter",
         "export", "my data", "my info", "export my data", "see my data",
     ),
+    ("new_request", None): (
+        "nouvelle demande", "une nouvelle demande", "autre demande", "une autre demande",
+        "faire une nouvelle demande", "nouvelle urgence", "une autre urgence", "new request",
+        "a new request", "another request",
+    ),
     ("delete_data", None): (
         "supprimer", "supprimer mes donnees", "supprimez mes donnees", "effacer mes donnees",
         "effacez mes donnees", "effacer", "oubliez moi", "oublie moi", "droit a l oubli",
@@ -65,6 +70,7 @@ _SLASH_NAMES: Final[Mapping[_Reading, tuple[str, ...]]] = {
     ("language", "fr"): ("fr", "francais", "french"),
     ("advisor", None): ("conseiller", "advisor", "agent", "humain", "human"),
     ("my_data", None): ("mesdonnees", "mydata", "donnees", "data", "export"),
+    ("new_request", None): ("nouvelle", "nouvelledemande", "new", "newrequest"),
     ("delete_data", None): ("supprimer", "delete", "effacer", "oubli", "deletedata", "forget"),
 }
 _SLASH: Final[Mapping[str, _Reading]] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from flows.followup import FOLLOW_UP_STATES, FOLLOW_UP_TRANSITIONS
 from flows.intake_table import STATES, TRANSITIONS
 from flows.lifecycle import CASE_STATES, CASE_TRANSITIONS
 
@@ -31,14 +32,40 @@ def _edges(states: list[str], table: Iterable[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _chart(states: list[str], table: Iterable[dict[str, Any]], initial: str) -> list[str]:
+    return ["```mermaid", "stateDiagram-v2", f"    [*] --> {initial}", *_edges(states, table), "```"]
+
+
 def mermaid(title: str, states: list[str], table: Iterable[dict[str, Any]], initial: str) -> str:
-    body = [f"    [*] --> {initial}", *_edges(states, table)]
-    return "\n".join([HEADER, "", f"# {title}", "", "```mermaid", "stateDiagram-v2", *body, "```", ""])
+    return "\n".join([HEADER, "", f"# {title}", "", *_chart(states, table, initial), ""])
+
+
+def _case_life() -> str:
+    """The case's statuses, then what the bot does with the client's messages after hand-off."""
+    return "\n".join(
+        [
+            HEADER,
+            "",
+            "# Case lifecycle",
+            "",
+            *_chart(CASE_STATES, CASE_TRANSITIONS, "queued"),
+            "",
+            "## The client after hand-off",
+            "",
+            "A message on a conversation whose case is live reaches the case; one whose case was done or",
+            "cancelled within `CASE_REOPEN_DAYS` reopens it (`reopen` above); otherwise a new conversation",
+            "starts with the intake (`flows.lifecycle.follow_up_of`). The conversation then follows this table",
+            "(`flows/followup.py`); `previous_step` means the state does not change.",
+            "",
+            *_chart(FOLLOW_UP_STATES, FOLLOW_UP_TRANSITIONS, "handed_off"),
+            "",
+        ]
+    )
 
 
 def diagrams() -> dict[str, str]:
     """File name (under ``docs/``) → generated Markdown."""
     return {
         "intake-flow.md": mermaid("Client intake flow", STATES, TRANSITIONS, "greeting"),
-        "case-lifecycle.md": mermaid("Case lifecycle", CASE_STATES, CASE_TRANSITIONS, "queued"),
+        "case-lifecycle.md": _case_life(),
     }

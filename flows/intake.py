@@ -289,6 +289,8 @@ class IntakeFlow:
 
     def _command(self, model: IntakeModel, command: tuple[str, str | None]) -> None:
         name, argument = command
+        if name == "new_request":  # during the intake, a new request is a fresh start
+            name = "restart"
         if name == "help":
             model.say("help")
             self._ask(model)

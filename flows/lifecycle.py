@@ -1,16 +1,22 @@
 """The case lifecycle after hand-off, as a table-driven state machine (``transitions``).
 
 ``queued → claimed → dispatched → done``, plus ``cancelled``; the ``release`` action puts a claimed
-case back in the queue (the "released" case is queued again). Operator actions (the console, next
-issue) are to apply a transition as one conditional UPDATE whose WHERE clause is the action's source
-statuses (:func:`sources_of`), so two operators racing cannot both win. Today cases are created
-``queued`` and listed in :func:`queue_order_key` order by ``optibot cases list``.
+case back in the queue (the "released" case is queued again). Every change of a case's status is a
+transition of this table, applied as one conditional UPDATE whose WHERE clause is the action's
+source statuses (:func:`sources_of`), so two actors racing cannot both win.
+
+The client's side of a case's life is here too: a client who writes again within
+``CASE_REOPEN_DAYS`` of their case being done or cancelled *reopens* it (as a help desk reopens a
+resolved conversation), the client may cancel a live case (``client_cancel``), and erasing the
+client's data closes a live case, kept as an anonymous statistic (``erase``). Where a client's
+message goes is :func:`follow_up_of`; what the bot answers them after hand-off is the table of
+``flows/followup.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from transitions import Machine, MachineError
@@ -30,7 +36,20 @@ CASE_TRANSITIONS: list[dict[str, Any]] = [
     # to the operators when the optician who took it could not serve.
     {"trigger": "auto_dispatch", "source": "queued", "dest": "dispatched"},
     {"trigger": "visit_failed", "source": "dispatched", "dest": "claimed"},
+    # The client's side: writing again soon after the end reopens the case; "annuler" (confirmed)
+    # cancels it; erasing their data closes it, kept as an anonymous statistic.
+    {
+        "trigger": "reopen",
+        "source": ["done", "cancelled"],
+        "dest": "queued",
+        "conditions": "within_reopen_delay",
+    },
+    {"trigger": "client_cancel", "source": list(OPEN_STATES), "dest": "cancelled"},
+    {"trigger": "erase", "source": list(OPEN_STATES), "dest": "cancelled"},
 ]
+
+# Where a client's message goes once their conversation has a case (see :func:`follow_up_of`).
+FollowUp = Literal["case", "reopen", "new"]
 
 # Mobilised workers first; within a rank, the oldest case first.
 PRIORITY_RANK = {"health": 0, "firefighter": 0, "food_retail": 0, "delivery": 0, "other": 0}
@@ -43,7 +62,19 @@ class InvalidCaseTransitionError(ValueError):
 
 @dataclass(slots=True)
 class CaseModel:
+    """A case while one action is tried on it; the guards read the rest."""
+
     state: str
+    closed_at: datetime | None = None
+    now: datetime | None = None
+    reopen_within: timedelta = timedelta(0)
+
+    def within_reopen_delay(self) -> bool:
+        return (
+            self.closed_at is not None
+            and self.now is not None
+            and self.now - self.closed_at <= self.reopen_within
+        )
 
 
 class CaseLifecycle:
@@ -58,8 +89,10 @@ class CaseLifecycle:
             auto_transitions=False,
         )
 
-    def next_status(self, status: str, action: str) -> str:
-        model = CaseModel(status)
+    def next_status(self, status: str, action: str, model: CaseModel | None = None) -> str:
+        """Where ``action`` takes a case in ``status`` (``model`` carries what guards read)."""
+        model = model or CaseModel(status)
+        model.state = status
         event = self.machine.events.get(action)
         try:
             if event is None or not event.trigger(model):
@@ -81,6 +114,14 @@ def sources_of(action: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def destination_of(action: str) -> str:
+    """The status an action takes a case to (one per action in the table)."""
+    found = {t["dest"] for t in CASE_TRANSITIONS if t["trigger"] == action}
+    if len(found) != 1:
+        raise InvalidCaseTransitionError(f"unknown action {action}")
+    return str(found.pop())
+
+
 def priority_rank(priority: str | None) -> int:
     return PRIORITY_RANK.get(priority or "", NOT_MOBILISED_RANK)
 
@@ -88,3 +129,28 @@ def priority_rank(priority: str | None) -> int:
 def queue_order_key(priority: str | None, created_at: datetime) -> tuple[int, datetime]:
     """Sort key of the operator queue: mobilised workers first, then age."""
     return (priority_rank(priority), created_at)
+
+
+def follow_up_of(
+    lifecycle: CaseLifecycle,
+    status: str | None,
+    closed_at: datetime | None,
+    now: datetime,
+    reopen_within: timedelta,
+) -> FollowUp:
+    """Where a client's message goes, given the case of their last conversation.
+
+    A live case gets it (``case``); a case done or cancelled within ``reopen_within`` is reopened
+    (``reopen``, the table's guarded ``reopen`` transition); otherwise, or with no case at all, a
+    new conversation starts (``new``).
+    """
+    if status in OPEN_STATES:
+        return "case"
+    if status is None:
+        return "new"
+    model = CaseModel(status, closed_at=closed_at, now=now, reopen_within=reopen_within)
+    try:
+        lifecycle.next_status(status, "reopen", model)
+    except InvalidCaseTransitionError:
+        return "new"
+    return "reopen"

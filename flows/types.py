@@ -91,6 +91,7 @@ class ConversationState:
     answers: dict[str, Any] = field(default_factory=dict)
     misses: int = 0
     owner: Owner = "bot"
+    notice_sent: bool = False  # after hand-off: the client was told once that an advisor answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,27 @@ class EraseData:
     """The client confirmed the deletion of their data."""
 
 
-Effect = CreateCase | RecordConsent | JoinWaitlist | ExportData | EraseData
+@dataclass(frozen=True, slots=True)
+class RelayToCase:
+    """After hand-off: the client's message joins their case, which shows "le client a écrit";
+    ``reopen``: the case was done or cancelled a short while ago and goes back to the queue."""
+
+    reopen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCase:
+    """The client confirmed they cancel their live case."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """The client asked for a new request: this conversation ends and a new one starts."""
+
+
+Effect = (
+    CreateCase | RecordConsent | JoinWaitlist | ExportData | EraseData | RelayToCase | CancelCase | NewRequest
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,15 @@
-"""Reading cases: the queue order is priority rank, then age."""
+"""Cases: reading them (the queue order is priority rank, then age) and moving them through the
+lifecycle (``flows/lifecycle.py`` says where an action goes and from which statuses)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.tables import cases, clients
 
@@ -45,3 +49,58 @@ async def list_cases(database: AsyncEngine, status: str | None = None) -> list[d
         {key: (value.isoformat() if key == "created_at" and value else value) for key, value in row.items()}
         for row in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOfConversation:
+    """The newest case of a conversation, as the engine needs it for a client's follow-up."""
+
+    id: int
+    reference: str
+    status: str
+    closed_at: datetime | None  # done or cancelled at
+    holder: str | None  # the operator who holds it, or held it last
+
+
+async def latest_cases(
+    connection: AsyncConnection, conversation_ids: Sequence[int]
+) -> dict[int, CaseOfConversation]:
+    """The newest case of each of these conversations that has one (one query for a batch)."""
+    if not conversation_ids:
+        return {}
+    result = await connection.execute(
+        sa.select(cases.c.id, cases.c.conversation_id, cases.c.reference, cases.c.status)
+        .add_columns(cases.c.done_at, cases.c.claimed_by)
+        .where(cases.c.conversation_id.in_(list(set(conversation_ids))), cases.c.anonymised_at.is_(None))
+        .order_by(cases.c.id)
+    )
+    found: dict[int, CaseOfConversation] = {}
+    for row in result:  # ordered by id: the newest case of a conversation is the last one seen
+        found[row.conversation_id] = CaseOfConversation(
+            row.id, row.reference, row.status, row.done_at, row.claimed_by
+        )
+    return found
+
+
+async def move_case(
+    connection: AsyncConnection,
+    case_id: int,
+    sources: Sequence[str],
+    destination: str,
+    values: dict[str, Any],
+) -> bool:
+    """Apply a lifecycle transition as one conditional UPDATE; False if the case was not in one
+    of ``sources`` any more (someone else moved it first)."""
+    result = await connection.execute(
+        sa.update(cases)
+        .where(cases.c.id == case_id, cases.c.status.in_(list(sources)))
+        .values(status=destination, **values)
+    )
+    return bool(result.rowcount)
+
+
+async def client_wrote(connection: AsyncConnection, case_id: int, now: datetime) -> None:
+    """The client wrote after hand-off: the queue shows it until an operator answers."""
+    await connection.execute(
+        sa.update(cases).where(cases.c.id == case_id).values(client_wrote_at=now, updated_at=now)
+    )

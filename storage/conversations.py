@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import bulk
 from storage.tables import (
-    case_notes,
     cases,
     clients,
     consents,
@@ -434,21 +433,10 @@ async def inbox_has(connection: AsyncConnection, channel: str, external_id: str)
     return found.first() is not None
 
 
-ERASURE_NOTE = "Le client demande l'effacement de ses données : à traiter avec lui (optibot)."
-
-
-async def note_erasure_request(connection: AsyncConnection, conversation_id: int, now: datetime) -> None:
-    """An internal note on the conversation's open case: the client asked to be erased."""
-    open_cases = sa.select(
-        cases.c.id,
-        sa.literal("optibot"),
-        sa.literal(ERASURE_NOTE),
-        sa.literal(now, type_=cases.c.created_at.type),
-    ).where(
-        cases.c.conversation_id == conversation_id, cases.c.status.in_(("queued", "claimed", "dispatched"))
-    )
+async def assign_operator(connection: AsyncConnection, conversation_id: int, operator: str | None) -> None:
+    """The operator a conversation is with (a client back in an ended conversation of a live case)."""
     await connection.execute(
-        sa.insert(case_notes).from_select(["case_id", "author", "text", "created_at"], open_cases)
+        sa.update(conversations).where(conversations.c.id == conversation_id).values(operator=operator)
     )
 
 

@@ -114,6 +114,8 @@ class Player:
                 return "no"
             rows = await self.h.rows(consents, consents.c.id == case.consent_id)
             return "yes" if rows and rows[0].wording_version else "no"
+        if name == "client_wrote":
+            return "yes" if case.client_wrote_at is not None else "no"
         if name == "slot":
             return f"{case.slot_date.isoformat()}/{case.slot_part}" if case.slot_date else "null"
         if name == "prescription":

@@ -78,10 +78,9 @@ async def test_other_conversations_are_not_held_back(database_url: str, tmp_path
 async def test_bot_is_silent_when_it_does_not_own_the_conversation(database_url: str, tmp_path: Path) -> None:
     async with harness(database_url, tmp_path) as h:
         await h.send("owned", text="cassées")
-        async with h.services.database.begin() as connection:
-            await connection.execute(sa.update(conversations).values(owner="queue"))
+        assert [r["key"] for r in await h.send("owned", text="conseiller")] == ["handoff.advisor"]
         # Waiting in the queue: the client is told once that an advisor will answer.
-        assert [r["key"] for r in await h.send("owned", text="bonjour ?")] == ["silent_notice"]
+        assert [r["key"] for r in await h.send("owned", text="bonjour ?")] == ["followup.notice"]
         assert await h.send("owned", text="toujours là ?") == []
         async with h.services.database.begin() as connection:
             await connection.execute(

@@ -116,7 +116,7 @@ async def test_no_personal_data_in_logs(
         assert ADDRESS in replies[0]["text"]
         replies = await said(h, first, ["handoff.done"], text="oui")
         assert "OB-CANARY" in replies[0]["text"]
-        await said(h, first, ["silent_notice"], text=f"c'est {NAME}, rappelez-moi au {PHONE}")
+        await said(h, first, ["followup.notice"], text=f"c'est {NAME}, rappelez-moi au {PHONE}")
         stored = await h.rows(cases)
         assert [(c.contact_name, c.contact_phone, c.address) for c in stored] == [(NAME, E164, ADDRESS)]
 

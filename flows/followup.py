@@ -1,0 +1,234 @@
+"""What the bot does with a client's messages once their request is handed off, as a table.
+
+After the hand-off an advisor speaks for the service; the bot keeps the client's rights and a few
+commands working at every point of the case's life, without ever restarting the greeting:
+
+- anything the client writes joins the case's transcript (``relay``); a case done or cancelled a
+  few days ago is reopened by it (``flows.lifecycle.follow_up_of`` decides), and the bot says once
+  that an advisor will answer, with a "Nouvelle demande" button;
+- "annuler" asks for a confirmation, then cancels the case (the console sees it live);
+- "conseiller", "aide", "langue", "mes données", "supprimer mes données" (confirmed) keep working;
+- "nouvelle demande" (a command or the button) closes this conversation and starts a new one.
+
+Like the intake, the machine is built once and fires events on a short-lived model per message;
+the engine applies the effects (``RelayToCase``, ``CancelCase``, ``NewRequest``, ``ExportData``,
+``EraseData``) in the message's transaction. ``flows/diagram.py`` draws this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import EventData, Machine, MachineError
+
+from flows import parsing
+from flows.catalog import Catalog
+from flows.types import (
+    LANGUAGES,
+    CancelCase,
+    Choice,
+    ClientInput,
+    ConversationState,
+    EraseData,
+    ExportData,
+    FlowResult,
+    NewRequest,
+    RelayToCase,
+    Reply,
+    as_language,
+)
+
+FOLLOW_UP_STATES = ["handed_off", "cancel_asked", "erase_asked", "ended", "new_request"]
+
+FOLLOW_UP_TRANSITIONS: list[dict[str, Any]] = [
+    # What the client writes reaches the case; a pending question is dropped (they moved on).
+    {"trigger": "message", "source": "handed_off", "dest": None, "after": "relay"},
+    {"trigger": "message", "source": ["cancel_asked", "erase_asked"], "dest": "handed_off", "after": "relay"},
+    {"trigger": "advisor", "source": "*", "dest": "handed_off", "after": "relay_to_advisor"},
+    {
+        "trigger": "cancel",
+        "source": ["handed_off", "cancel_asked"],
+        "dest": "cancel_asked",
+        "conditions": "case_is_open",
+        "after": "ask_cancel",
+    },
+    {"trigger": "cancel", "source": "*", "dest": "handed_off", "after": "nothing_to_cancel"},
+    {"trigger": "yes", "source": "cancel_asked", "dest": "ended", "after": "cancel_case"},
+    {"trigger": "no", "source": "cancel_asked", "dest": "handed_off", "after": "keep_case"},
+    {"trigger": "delete_data", "source": "*", "dest": "erase_asked", "after": "ask_erase"},
+    {"trigger": "erase", "source": "erase_asked", "dest": "ended", "after": "erase"},
+    {"trigger": "keep", "source": "erase_asked", "dest": "handed_off", "after": "keep_data"},
+    {"trigger": "new_request", "source": "*", "dest": "new_request", "after": "start_new"},
+    {"trigger": "my_data", "source": "*", "dest": None, "after": "export"},
+    {"trigger": "help", "source": "*", "dest": None, "after": "help"},
+    {"trigger": "language", "source": "*", "dest": None, "after": "switch_language"},
+]
+
+# The buttons of each question the bot asks after hand-off: value → event.
+_BUTTONS: dict[str, dict[str, str]] = {
+    "handed_off": {"new_request": "new_request"},
+    "cancel_asked": {"yes": "yes", "no": "no"},
+    "erase_asked": {"erase": "erase", "keep": "keep"},
+}
+_ASKING = ("cancel_asked", "erase_asked")
+_COMMAND_EVENTS = {
+    "cancel": "cancel",
+    "help": "help",
+    "language": "language",
+    "advisor": "advisor",
+    "my_data": "my_data",
+    "delete_data": "delete_data",
+    "restart": "new_request",
+    "new_request": "new_request",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """The case of the conversation as the follow-up reads it."""
+
+    reference: str
+    open: bool
+
+
+class FollowUpModel:
+    """One handed-off conversation while one message is handled; the machine's callbacks."""
+
+    def __init__(self, convo: ConversationState, case: CaseView, flow: FollowUpFlow, result: FlowResult):
+        self.convo = convo
+        self.case = case
+        self.state = convo.state if convo.state in _ASKING else "handed_off"
+        self.flow = flow
+        self.result = result
+
+    def say(self, key: str, choices: tuple[tuple[str, str], ...] = (), step: str | None = None) -> None:
+        language = self.convo.language
+        text = self.flow.catalog.text(language, key, reference=self.case.reference)
+        offered = tuple(Choice(value, self.flow.catalog.text(language, label)) for value, label in choices)
+        self.result.replies.append(Reply(key, text, offered, step))
+
+    def offer_new_request(self, key: str) -> None:
+        self.say(key, (("new_request", "followup.new_request"),), "handed_off")
+
+    # guards
+    def case_is_open(self, event: EventData) -> bool:
+        return self.case.open
+
+    # actions
+    def relay(self, event: EventData) -> None:
+        reopen = not self.case.open
+        self.result.effects.append(RelayToCase(reopen=reopen))
+        if reopen:  # back in the queue: the bot says so once
+            self.convo.owner = "queue"
+            self.convo.notice_sent = True
+            self.offer_new_request("followup.reopened")
+        elif self.convo.owner == "queue" and not self.convo.notice_sent:
+            self.convo.notice_sent = True  # an operator talking with the client answers himself
+            self.offer_new_request("followup.notice")
+
+    def relay_to_advisor(self, event: EventData) -> None:
+        self.relay(event)
+        if not self.result.replies:
+            self.say("followup.advisor")
+
+    def ask_cancel(self, event: EventData) -> None:
+        choices = (("yes", "followup.cancel_confirm"), ("no", "followup.cancel_keep"))
+        self.say("followup.cancel_question", choices, "cancel_asked")
+
+    def nothing_to_cancel(self, event: EventData) -> None:
+        self.offer_new_request("followup.already_closed")
+
+    def cancel_case(self, event: EventData) -> None:
+        self.result.effects.append(CancelCase())
+        self.convo.owner = "closed"
+        self.say("followup.cancelled")
+
+    def keep_case(self, event: EventData) -> None:
+        self.say("followup.kept")
+
+    def ask_erase(self, event: EventData) -> None:
+        choices = (("erase", "delete.confirm"), ("keep", "delete.keep"))
+        self.say("delete.question", choices, "erase_asked")
+
+    def erase(self, event: EventData) -> None:
+        self.result.effects.append(EraseData())
+        self.convo.answers = {}
+        self.convo.owner = "closed"
+        self.say("delete.done")
+
+    def keep_data(self, event: EventData) -> None:
+        self.say("followup.data_kept")
+
+    def start_new(self, event: EventData) -> None:
+        self.result.effects.append(NewRequest())
+        self.convo.owner = "closed"
+
+    def export(self, event: EventData) -> None:
+        self.result.effects.append(ExportData())
+
+    def help(self, event: EventData) -> None:
+        self.offer_new_request("followup.help")
+
+    def switch_language(self, event: EventData) -> None:
+        target = event.kwargs.get("value")
+        current = self.convo.language
+        wanted = target if target in LANGUAGES else ("en" if current == "fr" else "fr")
+        self.convo.language = as_language(wanted)
+        self.say("language_switched")
+
+
+class FollowUpFlow:
+    """Reads a client's message after hand-off: pure, like :class:`flows.intake.IntakeFlow`."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.machine = Machine(
+            model=None,
+            states=FOLLOW_UP_STATES,
+            transitions=FOLLOW_UP_TRANSITIONS,
+            initial="handed_off",
+            auto_transitions=False,
+            send_event=True,
+        )
+
+    def handle(self, convo: ConversationState, case: CaseView, said: ClientInput) -> FlowResult:
+        result = FlowResult()
+        model = FollowUpModel(convo, case, self, result)
+        event, value = self._event(model.state, said)
+        if event == "stale":
+            model.say("stale_button")
+        elif not self._fire(model, event, value):
+            self._fire(model, "message", None)
+        convo.state = model.state
+        return result
+
+    def _event(self, state: str, said: ClientInput) -> tuple[str, str | None]:
+        if said.choice is not None:
+            event = _BUTTONS.get(state, {}).get(said.choice)
+            if said.step != state or event is None:
+                # The notice's button stays valid while its conversation lasts.
+                if said.choice == "new_request" and said.step == "handed_off":
+                    return ("new_request", None)
+                return ("stale", None)
+            return (event, None)
+        text = said.text or ""
+        if not text:
+            return ("message", None)
+        command = parsing.parse_command(text)
+        if command is not None:
+            return (_COMMAND_EVENTS.get(command[0], "message"), command[1])
+        if state in ("cancel_asked", "erase_asked"):
+            answer = parsing.parse_yes_no(text)
+            if answer is not None:
+                if state == "cancel_asked":
+                    return ("yes" if answer else "no", None)
+                return ("erase" if answer else "keep", None)
+        return ("message", None)
+
+    def _fire(self, model: FollowUpModel, event: str, value: str | None) -> bool:
+        transition = self.machine.events.get(event)
+        try:
+            return transition is not None and bool(transition.trigger(model, value=value))
+        except MachineError:
+            return False
