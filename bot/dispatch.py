@@ -2,11 +2,12 @@
 
 A dispatched visit case is offered, in rounds, to every optician who can serve it (active,
 available, protection kit valid, covering the case's department; a wider round adds the
-neighbouring departments). An offer says what, when and in which town — never the street address
-or the phone. The first Accept wins with one conditional UPDATE; the other offers are edited to
-"already taken". The winner then gets the address, phone and consent record, and the client is
-told who is coming and when. Every message is an outbound row of the transcript, delivered by the
-outbox like any other.
+neighbouring departments). An offer says what, when and where — the postal code and the
+department's name, from tables, never a word the client wrote (``place_of``). The first Accept
+wins with one conditional UPDATE; the other offers are edited to "already taken". The winner then
+gets the address, phone and consent record, and the client is told who is coming and when. Every
+message is an outbound row of the transcript, delivered by the outbox like any other, and every
+row about a case carries its ``case_id``: erasure finds them by it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ from bot.logs import describe
 from bot.rows import outbound_row
 from flows.answers import format_slot
 from flows.catalog import Catalog
-from flows.departments import DEPARTMENTS, name_of, neighbours
+from flows.departments import DEPARTMENTS, neighbours, place_of
 from flows.parsing import parse_phone
 from flows.types import SERVICE_TIME_ZONE, Reply, as_language
 from storage import conversations as store
@@ -53,8 +53,6 @@ LINK_LIFETIME = timedelta(hours=24)
 OFFER_STEP = "offer"  # callback data "offer:<offer id>.a" (accept) or ".d" (decline)
 VISIT_STEP = "visit"  # "visit:<case id>.done" / ".fail", then "visit:<case id>.<reason>"
 FAIL_REASONS = ("absent", "address", "other")
-# The town right after the postal code, up to a comma, a digit or the end: never more of the address.
-_TOWN = re.compile(r"\b\d{5}\s+([^\d,;\n]{2,40})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +188,7 @@ class Dispatch:
             )
             optician_id = used.scalar()
             if optician_id is None:
-                await self._tell(connection, chat, "optician.link_invalid", now)
+                await self._tell(connection, chat, "optician.link_invalid", now, case_id=None)
             else:
                 # A chat belongs to one optician: a former link of this chat is undone.
                 await connection.execute(
@@ -204,7 +202,7 @@ class Dispatch:
                 name = await connection.scalar(
                     sa.select(opticians.c.name).where(opticians.c.id == optician_id)
                 )
-                await self._tell(connection, chat, "optician.linked", now, name=name)
+                await self._tell(connection, chat, "optician.linked", now, case_id=None, name=name)
         self.notify()
 
     async def is_optician(self, chat: str) -> bool:
@@ -223,21 +221,23 @@ class Dispatch:
                 .values(available=available, updated_at=now)
             )
             key = "optician.available" if available else "optician.unavailable"
-            await self._tell(connection, chat, key, now)
+            await self._tell(connection, chat, key, now, case_id=None)
         self.notify()
 
     async def my_cases(self, chat: str) -> None:
+        """``/mescas``: the optician's open visits, one message each (so each names its case), with
+        no personal data — reference, half-day, place, status; the brief already gave the rest."""
         now = self.clock()
         async with self.database.begin() as connection:
             rows = (
                 await connection.execute(
                     sa.select(
+                        cases.c.id,
                         cases.c.reference,
                         cases.c.slot_date,
                         cases.c.slot_part,
-                        cases.c.address,
-                        cases.c.contact_name,
-                        cases.c.contact_phone,
+                        cases.c.postal_code,
+                        cases.c.department,
                     )
                     .join(opticians, opticians.c.id == cases.c.optician_id)
                     .where(opticians.c.telegram_chat == chat, cases.c.status == "dispatched")
@@ -245,22 +245,20 @@ class Dispatch:
                 )
             ).all()
             if not rows:
-                await self._tell(connection, chat, "optician.no_cases", now)
-            else:
-                lines = [self.catalog.text("fr", "optician.my_cases")]
-                for r in rows:
-                    lines.append(
-                        self.catalog.text(
-                            "fr",
-                            "optician.my_case",
-                            reference=r.reference,
-                            slot=self._slot(r.slot_date, r.slot_part),
-                            address=r.address or "",
-                            name=r.contact_name or "",
-                            phone=r.contact_phone or "",
-                        )
-                    )
-                await self._send(connection, chat, Reply("optician.my_cases", "\n".join(lines)), now)
+                await self._tell(connection, chat, "optician.no_cases", now, case_id=None)
+            status = self.catalog.text("fr", "optician.status_accepted")
+            for index, r in enumerate(rows):
+                line = self.catalog.text(
+                    "fr",
+                    "optician.my_case",
+                    reference=r.reference,
+                    slot=self._slot(r.slot_date, r.slot_part),
+                    place=place_of(r.postal_code, r.department) or "—",
+                    status=status,
+                )
+                if index == 0:
+                    line = f"{self.catalog.text('fr', 'optician.my_cases')}\n{line}"
+                await self._send(connection, chat, Reply("optician.my_cases", line), now, case_id=r.id)
         self.notify()
 
     async def answer(self, chat: str, data: str, message_id: int | None) -> None:
@@ -305,8 +303,10 @@ class Dispatch:
                     if offer
                     else "optician.already_answered"
                 )
-                reference = offer.reference if offer else ""
-                await self._tell(connection, chat, key, now, edit=message_id, reference=reference)
+                reference, case_id = (offer.reference, offer.case_id) if offer else ("", None)
+                await self._tell(
+                    connection, chat, key, now, case_id=case_id, edit=message_id, reference=reference
+                )
                 return
             if not accept:
                 await connection.execute(
@@ -315,7 +315,13 @@ class Dispatch:
                     .values(status="declined", answered_at=now)
                 )
                 await self._tell(
-                    connection, chat, "optician.declined", now, edit=message_id, reference=offer.reference
+                    connection,
+                    chat,
+                    "optician.declined",
+                    now,
+                    case_id=offer.case_id,
+                    edit=message_id,
+                    reference=offer.reference,
                 )
                 return
             # First accept wins: one conditional UPDATE.
@@ -335,7 +341,13 @@ class Dispatch:
                     .values(status="taken", answered_at=now)
                 )
                 await self._tell(
-                    connection, chat, "optician.taken", now, edit=message_id, reference=offer.reference
+                    connection,
+                    chat,
+                    "optician.taken",
+                    now,
+                    case_id=offer.case_id,
+                    edit=message_id,
+                    reference=offer.reference,
                 )
                 return
             await connection.execute(
@@ -399,7 +411,15 @@ class Dispatch:
             {"value": f"{case.public_id}.done", "label": self.catalog.text("fr", "optician.done")},
             {"value": f"{case.public_id}.fail", "label": self.catalog.text("fr", "optician.failed")},
         ]
-        await self._send(connection, chat, Reply("optician.won", text), now, choices=choices, step=VISIT_STEP)
+        await self._send(
+            connection,
+            chat,
+            Reply("optician.won", text),
+            now,
+            case_id=case_id,
+            choices=choices,
+            step=VISIT_STEP,
+        )
         language = as_language(case.language)
         told = self.catalog.text(
             language,
@@ -412,7 +432,12 @@ class Dispatch:
         if message_id is not None:  # the offer's buttons go: the brief follows just below
             offer_text = self.catalog.text("fr", "optician.accept")
             await self._send(
-                connection, chat, Reply("optician.offer", f"✅ {offer_text}"), now, edit=message_id
+                connection,
+                chat,
+                Reply("optician.offer", f"✅ {offer_text}"),
+                now,
+                case_id=case_id,
+                edit=message_id,
             )
 
     async def _visit_outcome(self, chat: str, case_public_id: str, verb: str, message_id: int | None) -> None:
@@ -428,7 +453,10 @@ class Dispatch:
                 )
             ).first()
             if case is None or case.status != "dispatched":
-                await self._tell(connection, chat, "optician.already_answered", now, edit=message_id)
+                case_id = case.id if case else None
+                await self._tell(
+                    connection, chat, "optician.already_answered", now, case_id=case_id, edit=message_id
+                )
                 return
             if verb == "fail":  # which reason?
                 choices = [
@@ -440,7 +468,13 @@ class Dispatch:
                 ]
                 text = self.catalog.text("fr", "optician.fail_ask", reference=case.reference)
                 await self._send(
-                    connection, chat, Reply("optician.fail_ask", text), now, choices=choices, step=VISIT_STEP
+                    connection,
+                    chat,
+                    Reply("optician.fail_ask", text),
+                    now,
+                    case_id=case.id,
+                    choices=choices,
+                    step=VISIT_STEP,
                 )
                 return
             language = as_language(case.language)
@@ -454,7 +488,13 @@ class Dispatch:
                     text = self.catalog.text(language, "console.done", reference=case.reference)
                     await self._tell_client(connection, case.id, Reply("console.done", text), now, close=True)
                     await self._tell(
-                        connection, chat, "optician.closed", now, edit=message_id, reference=case.reference
+                        connection,
+                        chat,
+                        "optician.closed",
+                        now,
+                        case_id=case.id,
+                        edit=message_id,
+                        reference=case.reference,
                     )
                 return
             # Could not serve: back to the operators (the case's holder, or the queue); this
@@ -478,7 +518,13 @@ class Dispatch:
             text = self.catalog.text(language, "optician.client_failed", reference=case.reference)
             await self._tell_client(connection, case.id, Reply("optician.client_failed", text), now)
             await self._tell(
-                connection, chat, "optician.returned", now, edit=message_id, reference=case.reference
+                connection,
+                chat,
+                "optician.returned",
+                now,
+                case_id=case.id,
+                edit=message_id,
+                reference=case.reference,
             )
 
     # --- rounds of offers ------------------------------------------------------------------------
@@ -497,7 +543,6 @@ class Dispatch:
                     cases.c.reference,
                     cases.c.need,
                     cases.c.department,
-                    cases.c.address,
                     cases.c.postal_code,
                     cases.c.slot_date,
                     cases.c.slot_part,
@@ -544,15 +589,14 @@ class Dispatch:
             )
         )
         need = self.catalog.text("fr", f"need.{case.need}") if case.need in _NEEDS else "—"
-        town = _town(case.address) or name_of(case.department or "") or case.department or ""
+        # Where, from tables only: the client's address is free text and may hold anything.
         text = self.catalog.text(
             "fr",
             "optician.offer",
             reference=case.reference,
             need=need,
             slot=self._slot(case.slot_date, case.slot_part),
-            town=town,
-            department=case.department or "",
+            place=place_of(case.postal_code, case.department) or "—",
         )
         for candidate in chosen:
             offer_id = secrets.token_urlsafe(9)
@@ -565,6 +609,7 @@ class Dispatch:
                 candidate.telegram_chat,
                 Reply("optician.offer", text),
                 now,
+                case_id=case_id,
                 choices=choices,
                 step=OFFER_STEP,
             )
@@ -608,7 +653,12 @@ class Dispatch:
             )
             if offer.telegram_chat is not None:
                 await self._tell(
-                    connection, offer.telegram_chat, "optician.cancelled", now, reference=offer.reference
+                    connection,
+                    offer.telegram_chat,
+                    "optician.cancelled",
+                    now,
+                    case_id=case_id,
+                    reference=offer.reference,
                 )
 
     async def _close_offers(
@@ -643,7 +693,9 @@ class Dispatch:
             if offer.external_id is not None:
                 text = self.catalog.text("fr", key, reference=offer.reference)
                 edit = int(offer.external_id)
-                await self._send(connection, offer.telegram_chat, Reply(key, text), now, edit=edit)
+                await self._send(
+                    connection, offer.telegram_chat, Reply(key, text), now, case_id=case_id, edit=edit
+                )
             elif offer.message_id is not None and offer.sent_at is None:
                 await connection.execute(
                     sa.update(messages)
@@ -711,10 +763,12 @@ class Dispatch:
         key: str,
         now: datetime,
         *,
+        case_id: int | None,
         edit: int | None = None,
         **values: Any,
     ) -> None:
-        await self._send(connection, chat, Reply(key, self.catalog.text("fr", key, **values)), now, edit=edit)
+        text = self.catalog.text("fr", key, **values)
+        await self._send(connection, chat, Reply(key, text), now, case_id=case_id, edit=edit)
 
     async def _send(
         self,
@@ -723,12 +777,15 @@ class Dispatch:
         reply: Reply,
         now: datetime,
         *,
+        case_id: int | None,
         choices: list[dict[str, str]] | None = None,
         step: str | None = None,
         edit: int | None = None,
     ) -> int:
-        """A message to an optician's chat (no conversation), through the outbox; its row id."""
+        """A message to an optician's chat (no conversation), through the outbox; its row id.
+        ``case_id`` is required: a row about a case must name it, or erasure would miss it."""
         row = outbound_row(TELEGRAM, chat, None, reply, now, "fr")
+        row["case_id"] = case_id
         row["payload"].update(choices=choices or [], step=step)
         if edit is not None:
             row["payload"]["edit_message_id"] = edit
@@ -768,6 +825,7 @@ class Dispatch:
         )
         await store.lock_conversations(connection, [target.key])
         row = outbound_row(target.channel, target.external_id, conversation_id, reply, now, language)
+        row["case_id"] = case_id
         await store.insert_message(connection, row)
         if close:
             await connection.execute(
@@ -778,15 +836,6 @@ class Dispatch:
 
 
 _NEEDS = ("broken", "lost", "unsuitable")
-
-
-def _town(address: str | None) -> str | None:
-    """The town of an address written "…, 69007 Lyon": what an offer may say."""
-    match = _TOWN.search(address or "")
-    if match is None:
-        return None
-    town = " ".join(match.group(1).split()[:4]).strip(" -'")
-    return town or None
 
 
 def _optician_json(row: Any, today: date) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""French departments: their codes, names and land neighbours, and the department of a postal code.
+"""French departments: their codes, names and land neighbours, the department of a postal code,
+and the place an optician is told of before accepting a visit.
 
 The names and neighbours are shipped in ``flows/data/departments.toml``, read once on first use.
 ``DEPARTMENTS`` needs no file: the codes are fixed (01–95 with Corsica as 2A/2B, then 971–976).
@@ -83,3 +84,19 @@ def name_of(department: str) -> str | None:
     """The French name of a department ("2A" -> "Corse-du-Sud"), or None for an unknown code."""
     entry = _table().get(department.strip().upper())
     return entry.name if entry else None
+
+
+def place_of(postal_code: str | None, department: str | None = None) -> str:
+    """Where a visit is, as an optician may read it before accepting: "69003 · Rhône".
+
+    Built from tables only — a postal code that ``department_of`` accepts, and the department's
+    name from ``departments.toml`` — never from the client's own words, so no street, building
+    or name can slip in. Without a usable postal code, the department's name alone; "" if neither.
+    """
+    code = (postal_code or "").strip()
+    from_code = department_of(code) if code else None
+    name = name_of(from_code or department or "")
+    parts = [code] if from_code else []
+    if name:
+        parts.append(name)
+    return " · ".join(parts)

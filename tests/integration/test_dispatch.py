@@ -13,7 +13,7 @@ import pytest
 from bot.console.auth import Operator
 from bot.dispatch import OpticianIn, code_hash
 from bot.engine import utcnow
-from storage.tables import cases, dispatch_offers, optician_links, opticians
+from storage.tables import cases, dispatch_offers, messages, optician_links, opticians
 from tests.fakes.telegram import FakeTelegram
 from tests.integration.serving import Service
 from tests.integration.test_telegram import Client
@@ -81,6 +81,45 @@ async def _dispatch(service: Service, case_id: str) -> None:
 
 def _offers_to(fake: FakeTelegram, chat: int) -> list[str]:
     return [m.text for m in fake.messages_to(chat) if "Nouvelle visite" in m.text]
+
+
+# Rows to an optician's chat that are about no case (linking, availability, an empty /mescas).
+NOT_ABOUT_A_CASE = frozenset(
+    {
+        "optician.linked",
+        "optician.link_invalid",
+        "optician.available",
+        "optician.unavailable",
+        "optician.no_cases",
+    }
+)
+# What the dispatch writes into the client's own conversation ("console.done" too when the
+# optician closes the visit; in these tests no operator closes one).
+TO_THE_CLIENT = frozenset({"optician.client_told", "optician.client_failed", "console.done"})
+
+
+async def assert_every_row_names_its_case(service: Service) -> None:
+    """Every row the dispatch wrote about a case carries that case's id: each outbound row to an
+    optician's chat (offer, edit, brief, outcome, /mescas) but the few about no case, and what
+    it wrote into the client's conversation. A row that mentions a case's reference names it."""
+    ids = {row.reference: row.id for row in await service.rows(cases)}
+    checked = 0
+    for row in await service.rows(messages):
+        key = (row.payload or {}).get("key")
+        mentioned = {case_id for reference, case_id in ids.items() if reference in row.text}
+        if row.conversation_id is None and row.direction == "out":
+            if key in NOT_ABOUT_A_CASE:
+                assert row.case_id is None, (key, row.text)
+                assert not mentioned, (key, row.text)
+                continue
+            assert row.case_id in ids.values(), (key, row.text)
+        elif key in TO_THE_CLIENT:
+            assert row.case_id in ids.values(), (key, row.text)
+        else:
+            continue
+        assert mentioned <= {row.case_id}, (key, row.text)
+        checked += 1
+    assert checked
 
 
 async def test_only_eligible_opticians_get_the_offer_without_address_or_phone(
@@ -151,6 +190,7 @@ async def test_three_opticians_accepting_at_once_one_wins(
         (case,) = await service.rows(cases)
         assert case.status == "done"
         assert case.visit_outcome == "done"
+        await assert_every_row_names_its_case(service)
 
 
 async def test_nobody_accepts_the_operator_is_alerted_and_widening_reaches_neighbours(
@@ -182,6 +222,7 @@ async def test_nobody_accepts_the_operator_is_alerted_and_widening_reaches_neigh
         assert shipped["mode"] == "shipment"
         assert {o["status"] for o in shipped["offers"]} == {"withdrawn"}
         await fake.wait_for(lambda: "n'est plus proposée" in fake.messages_to(302)[-1].text)
+        await assert_every_row_names_its_case(service)
 
 
 async def test_a_used_or_expired_link_code_links_nothing(
@@ -246,6 +287,7 @@ async def test_automatic_dispatch_and_a_visit_that_could_not_happen(
         assert case.visit_outcome == "failed:absent"
         (summary,) = await service.services.console.queue(ALICE, _open())
         assert summary["no_taker"] is True
+        await assert_every_row_names_its_case(service)
 
 
 async def test_the_registry_is_for_admins_and_links_come_as_a_deep_link_and_a_qr_code(
@@ -323,3 +365,4 @@ async def test_a_failed_visit_goes_to_another_optician_and_a_cancel_reaches_the_
         await Client(fake, 702).expect("est pour vous", within=15)
         await console.cancel(ALICE, case_id, "le client a trouvé un autre opticien")
         await fake.wait_for(lambda: "annulée" in fake.messages_to(702)[-1].text, 15)
+        await assert_every_row_names_its_case(service)
