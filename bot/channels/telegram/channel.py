@@ -45,6 +45,7 @@ from aiogram.methods import (
     EditMessageReplyMarkup,
     GetFile,
     GetUpdates,
+    SendDocument,
     SendMessage,
     SetMyCommands,
     SetWebhook,
@@ -52,6 +53,7 @@ from aiogram.methods import (
 from aiogram.methods.base import Response as ApiResponse
 from aiogram.types import (
     BotCommandScopeDefault,
+    BufferedInputFile,
     InlineKeyboardMarkup,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
@@ -61,12 +63,13 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.channels import documents
 from bot.channels.telegram import render
 from bot.channels.telegram.updates import ALLOWED_UPDATES, CHANNEL, FileRef, Incoming, translate
 from bot.dispatch import LINK_PREFIX, OFFER_STEP, VISIT_STEP, Dispatch
 from bot.engine import Engine
 from bot.logs import describe
-from bot.outbox import DeliveryError
+from bot.outbox import Delivered, DeliveryError
 from bot.ratelimit import RateLimiter, Window
 from bot.settings import Settings
 from flows.catalog import Catalog
@@ -96,7 +99,7 @@ _RESPONSE_TYPES = tuple(
     ApiResponse[method.__returning__]  # type: ignore[name-defined]
     for method in (
         SendMessage, EditMessageReplyMarkup, AnswerCallbackQuery, GetFile, GetUpdates, SetWebhook,
-        SetMyCommands, DeleteWebhook,
+        SetMyCommands, DeleteWebhook, SendDocument,
     )
 )  # fmt: skip
 # Errors worth trying again later: Telegram's refusals, a body that is not the Bot API's (a proxy's
@@ -405,11 +408,11 @@ class TelegramChannel:
 
     # --- out -------------------------------------------------------------------------------------
 
-    async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | None:
+    async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | Delivered | None:
         """Send one reply: mark the pressed keyboard, then the text (in parts if long) with its
-        keyboard on the last part. Resumes after the parts a previous attempt sent. Returns the
-        Telegram id of the (last) message sent. A payload with ``edit_message_id`` edits that
-        message instead (an offer that was taken by someone else)."""
+        keyboard on the last part, then its document if it has one. Resumes after what a previous
+        attempt sent. Returns the Telegram id of the (last) text message sent. A payload with
+        ``edit_message_id`` edits that message instead (an offer that was taken by someone else)."""
         chat_id = int(recipient)
         paused = self.limiter.paused_for(recipient)
         if paused > 1.0:  # Telegram asked to wait: the row waits in the outbox, not holding a lease
@@ -418,10 +421,14 @@ class TelegramChannel:
         if isinstance(edited, int):
             await self._edit(chat_id, edited, payload)
             return str(edited)
+        document = documents.document_of(payload)
+        # Read before anything is sent: a storage hiccup then costs a retry, never a repeat.
+        content = None if document is None else await self._read(document)
         receipt = payload.get("receipt")
         if receipt and not payload.get("sent_parts"):
             await self._mark_answered(chat_id, receipt, render.language_of(payload))
-        sent_id: str | None = None
+        sent_id: str | None = payload.get("text_message_id")
+        sent_parts = int(payload.get("sent_parts") or 0)
         for index, text, last in render.parts_to_send(payload):
             markup = self._markup(recipient, payload) if last else None
             await self.limiter.acquire(recipient)
@@ -438,7 +445,32 @@ class TelegramChannel:
             if isinstance(markup, ReplyKeyboardRemove):
                 self._phone_keyboard.discard(recipient)
             sent_id = str(message.message_id)
+            sent_parts = index + 1
+        if document is None:
+            return sent_id
+        if content is None:
+            return Delivered(sent_id, {"document": documents.MISSING})
+        await self.limiter.acquire(recipient)  # a document is a message: paced like one
+        try:
+            await self._call(
+                recipient,
+                lambda: self.bot.send_document(
+                    chat_id,
+                    BufferedInputFile(content, filename=document.filename),
+                    request_timeout=self.send_timeout,
+                ),
+            )
+        except DeliveryError as error:  # the text went out: the retry sends the document only
+            error.progress = {"sent_parts": sent_parts, "text_message_id": sent_id}
+            raise
         return sent_id
+
+    async def _read(self, document: documents.Document) -> bytes | None:
+        try:
+            return await documents.read_document(self.files, document)
+        except OSError as error:
+            log.warning("telegram: document not readable now, retrying: %s", describe(error))
+            raise DeliveryError("document unreadable") from None
 
     async def _edit(self, chat_id: int, message_id: int, payload: dict[str, Any]) -> None:
         """Replace a message's text and buttons; one already gone or unchanged is left as it is."""

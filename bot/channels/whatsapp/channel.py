@@ -28,6 +28,7 @@ import httpx
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from bot.channels import documents
 from bot.channels.whatsapp import render, window
 from bot.channels.whatsapp.graph import GraphClient, GraphError, MediaTooLargeError
 from bot.channels.whatsapp.updates import CHANNEL, SIGNATURE_HEADER, Incoming, MediaRef, parse, signed
@@ -255,27 +256,64 @@ class WhatsAppChannel:
     # --- out -------------------------------------------------------------------------------------
 
     async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | Delivered | None:
-        """Send one reply: inside the window as text and interactive messages, outside it as the
-        approved template; a retry resumes after the parts a previous attempt sent."""
+        """Send one reply: inside the window as text and interactive messages, then its document if
+        it has one; outside it as the approved template, without the document (a template cannot
+        carry it). A retry resumes after what a previous attempt sent."""
         paused = self.limiter.paused_for(recipient)
         if paused > 1.0:  # Meta asked to slow down: the row waits in the outbox
             raise DeliveryError("whatsapp paused", retry_after=paused)
         parts = render.messages(payload, self.catalog)
+        document = documents.document_of(payload)
         if payload.get("resent_after") == WINDOW_CLOSED:  # Meta refused it after accepting it
-            return await self._send_templates(recipient, payload, parts, 0)
+            return _without(document, await self._send_templates(recipient, payload, parts, 0))
         first = int(payload.get("sent_parts") or 0)
         if "template_parts" in payload or not await self._window_open(recipient):
-            return await self._send_templates(recipient, payload, parts[first:], first)
-        sent_id: str | None = None
+            if first >= len(parts):  # the text went out in the window; only the document was left
+                return Delivered(payload.get("text_wamid"), {"document": documents.WINDOW_CLOSED})
+            return _without(document, await self._send_templates(recipient, payload, parts[first:], first))
+        # Read before anything is sent: a storage hiccup then costs a retry, never a repeat.
+        content = None if document is None else await self._read(document)
+        sent_id: str | None = payload.get("text_wamid")
         for index in range(first, len(parts)):
             try:
                 await self.limiter.acquire(recipient, within=MAX_WAIT)
                 sent_id = await self._send(recipient, parts[index])
             except _WindowClosedError:  # the window closed between two parts: the rest as templates
-                return await self._send_templates(recipient, payload, parts[index:], index)
+                rest = await self._send_templates(recipient, payload, parts[index:], index)
+                return _without(document, rest)
             except (DeliveryError, WaitTooLongError) as error:
                 raise _retry(error, {"sent_parts": index} if index else None) from None
-        return sent_id
+        if document is None:
+            return sent_id
+        if content is None:
+            return Delivered(sent_id, {"document": documents.MISSING})
+        try:
+            return await self._send_document(recipient, document, content)
+        except _WindowClosedError:  # closed right after the text: the text stays, the file is noted
+            return Delivered(sent_id, {"document": documents.WINDOW_CLOSED})
+        except (DeliveryError, WaitTooLongError) as error:  # the retry sends the document only
+            raise _retry(error, {"sent_parts": len(parts), "text_wamid": sent_id}) from None
+
+    async def _send_document(self, recipient: str, document: documents.Document, content: bytes) -> str:
+        """Upload the file, then send it as a document message (paced like any message)."""
+        try:
+            media_id = await self.graph.upload(content, document.mime, document.filename)
+        except GraphError as error:
+            refusal = self._refusal(recipient, error)
+            if isinstance(refusal, _WindowClosedError):  # not a send: not the window's doing
+                refusal = DeliveryError(f"whatsapp {WINDOW_CLOSED} on upload", permanent=True)
+            raise refusal from None
+        except (httpx.HTTPError, TimeoutError) as error:
+            raise DeliveryError(f"whatsapp upload {type(error).__name__}") from None
+        await self.limiter.acquire(recipient, within=MAX_WAIT)
+        return await self._send(recipient, render.document(media_id, document.filename))
+
+    async def _read(self, document: documents.Document) -> bytes | None:
+        try:
+            return await documents.read_document(self.files, document)
+        except OSError as error:
+            log.warning("whatsapp: document not readable now, retrying: %s", describe(error))
+            raise DeliveryError("document unreadable") from None
 
     async def _send_templates(
         self, recipient: str, payload: dict[str, Any], parts: list[render.Message], sent_parts: int
@@ -304,7 +342,7 @@ class WhatsAppChannel:
         if known is not None and now + WINDOW_MARGIN < known:
             return True
         async with self._engine().database.connect() as connection:
-            closes = await window.closes_at(connection, recipient)
+            closes = await window.closes_at(connection, recipient, self._engine().pseudonyms)
         if closes is not None:
             if len(self._window_ends) >= MAX_REMEMBERED:  # bounded: forget the oldest
                 del self._window_ends[next(iter(self._window_ends))]
@@ -381,6 +419,14 @@ class WhatsAppChannel:
     async def _quietly(job: Awaitable[Any]) -> None:
         with contextlib.suppress(GraphError, httpx.HTTPError, TimeoutError):
             await job
+
+
+def _without(document: documents.Document | None, delivered: Delivered) -> Delivered:
+    """A message sent as templates: its document, if any, was not sent (a template cannot carry
+    one); the row says so."""
+    if document is None:
+        return delivered
+    return Delivered(delivered.external_id, {**delivered.note, "document": documents.WINDOW_CLOSED})
 
 
 def _retry(error: DeliveryError | WaitTooLongError, progress: dict[str, Any] | None) -> DeliveryError:

@@ -1,4 +1,5 @@
-"""A thin client of the WhatsApp Cloud API (Meta's Graph API) on httpx: send, mark read, media.
+"""A thin client of the WhatsApp Cloud API (Meta's Graph API) on httpx: send, mark read, media
+(fetch a client's, upload ours).
 
 Ours rather than an SDK's: the host and version come from the settings (a fake server in tests),
 and errors keep Graph's own code, which decides what the outbox does about them.
@@ -79,6 +80,20 @@ class GraphClient:
                 "typing_indicator": {"type": "text"},
             },
         )
+
+    async def upload(self, content: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file the business sends (``POST /{phone-number-id}/media``); returns its media id."""
+        answer = await self._call(
+            "POST",
+            f"{self.phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+            timeout=MEDIA_TIMEOUT,
+        )
+        media_id = answer.get("id")
+        if not isinstance(media_id, str | int) or not str(media_id):
+            raise GraphError(200, None, "no media id in the answer")
+        return str(media_id)
 
     async def media(self, media_id: str, limit: int) -> Media:
         """The bytes of a client's file: its id gives a short-lived URL, fetched with the token."""

@@ -167,3 +167,8 @@ def _label(choice: dict[str, str], limit: int, catalog: Catalog, language: str) 
         return catalog.text(language, f"whatsapp.short.{choice['value']}")
     except KeyError:
         return label
+
+
+def document(media_id: str, filename: str) -> Message:
+    """A document message: an uploaded file, shown to the client under ``filename``."""
+    return {"type": "document", "document": {"id": media_id, "filename": filename}}
