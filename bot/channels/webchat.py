@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -29,10 +29,11 @@ from fastapi import (
     Response,
     UploadFile,
 )
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels import documents
 from bot.engine import Engine
 from bot.messages import Inbound
 from flows.catalog import Catalog
@@ -48,6 +49,9 @@ KEEPALIVE_SECONDS = 15.0
 # Another process may have delivered a reply: look again every so often even if not woken.
 POLL_SECONDS = 2.0
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and fields around an uploaded file
+DOCUMENT_NOT_FOUND = "Document introuvable."
+DOCUMENT_EXPIRED = "Ce lien a expiré : écrivez « mes données » pour en recevoir un nouveau."
+DOCUMENT_GONE = "Ce document n'est plus disponible : écrivez « mes données » pour en recevoir un nouveau."
 
 
 def user_of(token: str) -> str:
@@ -110,6 +114,15 @@ class ChatChoice(BaseModel):
     label: str
 
 
+class ChatDocument(BaseModel):
+    """A file attached to a bot message: downloaded by the browser it was sent to, until
+    ``expires_at``."""
+
+    url: str
+    filename: str
+    expires_at: datetime
+
+
 class ChatMessageOut(BaseModel):
     id: int
     direction: Literal["in", "out"]
@@ -117,6 +130,7 @@ class ChatMessageOut(BaseModel):
     choices: list[ChatChoice] = []
     step: str | None = None
     expects: str | None = None
+    document: ChatDocument | None = None
 
 
 class History(BaseModel):
@@ -125,8 +139,16 @@ class History(BaseModel):
     language: Literal["fr", "en"] | None = None
 
 
-def _out(row_id: int, direction: Literal["in", "out"], text: str, payload: Any) -> ChatMessageOut:
+def _out(
+    row_id: int,
+    direction: Literal["in", "out"],
+    text: str,
+    payload: Any,
+    created_at: datetime,
+    link_lifetime: timedelta,
+) -> ChatMessageOut:
     payload = payload or {}
+    document = documents.document_of(payload) if direction == "out" else None
     return ChatMessageOut(
         id=row_id,
         direction=direction,
@@ -134,13 +156,27 @@ def _out(row_id: int, direction: Literal["in", "out"], text: str, payload: Any) 
         choices=[ChatChoice(**c) for c in payload.get("choices") or []],
         step=payload.get("step"),
         expects=payload.get("expects"),
+        document=None
+        if document is None
+        else ChatDocument(
+            url=f"/api/chat/documents/{row_id}",
+            filename=document.filename,
+            expires_at=created_at + link_lifetime,
+        ),
     )
 
 
 def build_router(
-    engine: Engine, database: AsyncEngine, hub: WebChatHub, catalog: Catalog, *, secure_cookie: bool = False
+    engine: Engine,
+    database: AsyncEngine,
+    hub: WebChatHub,
+    catalog: Catalog,
+    *,
+    secure_cookie: bool = False,
+    export_link_minutes: int = 15,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/chat", tags=["web chat"])
+    link_lifetime = timedelta(minutes=export_link_minutes)
 
     def browser(response: Response, token: str | None) -> str:
         if token is None or not (20 <= len(token) <= 64):
@@ -177,11 +213,19 @@ def build_router(
             found: list[ChatMessageOut] = []
             if convo is not None:
                 rows = await connection.execute(
-                    sa.select(messages.c.id, messages.c.direction, messages.c.text, messages.c.payload)
+                    sa.select(
+                        messages.c.id,
+                        messages.c.direction,
+                        messages.c.text,
+                        messages.c.payload,
+                        messages.c.created_at,
+                    )
                     .where(messages.c.conversation_id == convo.id, messages.c.id <= cursor)
                     .order_by(messages.c.id)
                 )
-                found = [_out(r.id, r.direction, r.text, r.payload) for r in rows]
+                found = [
+                    _out(r.id, r.direction, r.text, r.payload, r.created_at, link_lifetime) for r in rows
+                ]
         language = None if convo is None else as_language(convo.language)
         return History(messages=found, cursor=int(cursor), language=language)
 
@@ -234,12 +278,56 @@ def build_router(
         if last_event_id is not None and last_event_id.isdigit():
             after = max(after, int(last_event_id))
         return StreamingResponse(
-            _stream(request, database, hub, user, after),
+            _stream(request, database, hub, user, after, link_lifetime),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
+    @router.get(
+        "/documents/{message_id}",
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": {}}}, 404: {}, 410: {}},
+    )
+    async def document(message_id: int, optibot_chat: Annotated[str | None, Cookie()] = None) -> Response:
+        """The file attached to one of this browser's bot messages (its data export), for
+        ``EXPORT_LINK_MINUTES`` after it was made: 404 for anyone else, 410 once expired."""
+        if optibot_chat is None:
+            return _refusal(404, DOCUMENT_NOT_FOUND)
+        async with database.connect() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(messages.c.payload, messages.c.created_at).where(
+                        messages.c.id == message_id,
+                        messages.c.channel == CHANNEL,
+                        messages.c.direction == "out",
+                        messages.c.party == user_of(optibot_chat),
+                    )
+                )
+            ).first()
+        attached = None if row is None else documents.document_of(row.payload)
+        if row is None or attached is None:
+            return _refusal(404, DOCUMENT_NOT_FOUND)
+        if engine.clock() >= row.created_at + link_lifetime:
+            return _refusal(410, DOCUMENT_EXPIRED)
+        content = await documents.read_document(engine.files, attached)
+        if content is None:
+            return _refusal(410, DOCUMENT_GONE)
+        return Response(
+            content,
+            media_type=attached.mime,
+            headers={
+                "Content-Disposition": documents.content_disposition(attached.filename),
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
     return router
+
+
+def _refusal(status: int, detail: str) -> Response:
+    """The chat routes' error shape (``{"detail": ...}``), never cached."""
+    return JSONResponse({"detail": detail}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 async def _submit(engine: Engine, inbound: Inbound) -> Accepted:
@@ -248,7 +336,7 @@ async def _submit(engine: Engine, inbound: Inbound) -> Accepted:
 
 
 async def _stream(
-    request: Request, database: AsyncEngine, hub: WebChatHub, user: str, cursor: int
+    request: Request, database: AsyncEngine, hub: WebChatHub, user: str, cursor: int, link_lifetime: timedelta
 ) -> AsyncIterator[str]:
     wake = hub.subscribe(user)
     try:
@@ -257,7 +345,7 @@ async def _stream(
         while not await request.is_disconnected():
             async with database.connect() as connection:
                 rows = await connection.execute(
-                    sa.select(messages.c.id, messages.c.text, messages.c.payload)
+                    sa.select(messages.c.id, messages.c.text, messages.c.payload, messages.c.created_at)
                     .where(
                         messages.c.channel == CHANNEL,
                         messages.c.party == user,
@@ -268,10 +356,10 @@ async def _stream(
                     .limit(100)
                 )
                 found = rows.all()
-            for row_id, text, payload in found:
+            for row_id, text, payload, created_at in found:
                 cursor = row_id
-                message = _out(row_id, "out", text, payload)
-                yield f"id: {row_id}\nevent: message\ndata: {json.dumps(message.model_dump())}\n\n"
+                message = _out(row_id, "out", text, payload, created_at, link_lifetime)
+                yield f"id: {row_id}\nevent: message\ndata: {message.model_dump_json()}\n\n"
             if found:
                 idle = 0.0
                 continue

@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
             hub,
             services.catalog,
             secure_cookie=settings.web_chat_cookie_secure,
+            export_link_minutes=settings.export_link_minutes,
         )
     )
     app.include_router(

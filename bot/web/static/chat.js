@@ -255,11 +255,42 @@
     row.append(group);
   }
 
+  /**
+   * A file attached to a bot message (the client's data export): a download link, its name as
+   * the text. The link works for a few minutes only: once its time is up (by this device's clock;
+   * the server decides) it becomes plain, inert text.
+   */
+  function addDocument(bubble, message) {
+    const doc = message.document;
+    if (!doc || typeof doc.url !== "string" || !doc.url.startsWith(`${API}/documents/`)) return;
+    const name = `📎 ${doc.filename || ""}`;
+    const link = document.createElement("a");
+    link.className = "document";
+    link.href = doc.url;
+    link.download = doc.filename || "";
+    link.rel = "noopener";
+    link.textContent = name;
+    bubble.append(link);
+    const expires = Date.parse(doc.expires_at);
+    if (!Number.isFinite(expires)) return;
+    const expire = () => {
+      if (!link.isConnected) return;
+      const inert = document.createElement("span");
+      inert.className = "document expired";
+      inert.textContent = name;
+      link.replaceWith(inert);
+    };
+    const left = expires - Date.now();
+    if (left <= 0) expire();
+    else window.setTimeout(expire, Math.min(left, 2 ** 31 - 1));
+  }
+
   /** A bot message: from history (quiet) or from the stream (announced). */
   function renderBot(message, { live }) {
     clearChoices();
     const { row, bubble } = addRow("bot", message.text || "");
     bubble.dataset.id = String(message.id);
+    addDocument(bubble, message);
     addChoices(row, message);
     applyExpects(message.expects);
     state.awaiting = Boolean(message.expects || message.step || (message.choices && message.choices.length));
