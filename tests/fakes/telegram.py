@@ -541,6 +541,15 @@ class FakeTelegram:
                 return []
         return []
 
+    def documents_to(self, chat_id: int) -> list[tuple[str, bytes]]:
+        """(file name, bytes) of every document sent to ``chat_id`` (``sendDocument``), in order."""
+        found = []
+        for message in self.messages_to(chat_id):
+            document = (message.media or {}).get("document")
+            if message.method == "sendDocument" and document is not None:
+                found.append((str(document["file_name"]), self.files[document["file_id"]]))
+        return found
+
     def calls(self, method: str) -> list[Request]:
         """The recorded calls of one method (case-insensitive)."""
         return [request for request in self.requests if request.method.lower() == method.lower()]

@@ -403,6 +403,7 @@ class FakeWhatsApp:
         self._hangs: list[_Fault] = []
         self._failed_statuses: list[_Fault] = []
         self._media_faults: list[_Fault] = []
+        self._upload_faults: list[_Fault] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -485,6 +486,18 @@ class FakeWhatsApp:
         """What ``user`` actually received (delivered or read)."""
         return [m for m in self.messages_to(user) if m.delivered]
 
+    def documents_to(self, user: str) -> list[tuple[str, bytes, str]]:
+        """(file name, bytes, MIME type) of every document message accepted for ``user``, in order:
+        the uploaded media its id names."""
+        found = []
+        for message in self.messages_to(user):
+            if message.type == "document":
+                media = self.media[message.body["document"]["id"]]
+                found.append(
+                    (str(message.body["document"].get("filename", "")), media.content, media.mime_type)
+                )
+        return found
+
     def calls(self, method: str = "POST", path_suffix: str = "/messages") -> list[ApiCall]:
         return [c for c in self.requests if c.method == method and c.path.endswith(path_suffix)]
 
@@ -548,6 +561,10 @@ class FakeWhatsApp:
         """The next ``count`` media downloads answer ``status``: 500 like a lookaside hiccup, 429
         when downloads come too fast."""
         self._media_faults.append(_Fault(count=count, status=status))
+
+    def fail_upload_next(self, code: int = 131053, *, count: int = 1, status: int | None = None) -> None:
+        """The next ``count`` media uploads answer Graph error ``code`` (131053: media upload error)."""
+        self._upload_faults.append(_Fault(count=count, code=code, status=status))
 
     @staticmethod
     def _take(faults: list[_Fault]) -> _Fault | None:
@@ -1085,6 +1102,9 @@ class FakeWhatsApp:
         return web.Response(body=media.content, headers={"Content-Type": media.mime_type})
 
     async def _upload(self, request: web.Request) -> Json:
+        fault = self._take(self._upload_faults)
+        if fault is not None:
+            raise GraphError(fault.code, fault.details, status=fault.status)
         if request.content_type != "multipart/form-data":
             raise missing("file")
         form = await request.post()
