@@ -123,7 +123,7 @@ async def _with_engine(url: str, data: Path, body: Callable[[Target], Awaitable[
 
     settings = Settings(_env_file=None, database_url=url, optibot_data_dir=data)  # type: ignore[call-arg]
     services = build(settings, [])
-    async with running(services, deliver=False, freeze_gc=True):
+    async with running(services, deliver=False, freeze_gc=True, retention=False):
         result = await body(services.engine)
         _stats["batches"] = services.engine.pipeline.batches
         return result

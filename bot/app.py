@@ -25,6 +25,7 @@ from flows.catalog import Catalog
 from storage.database import create_engine, is_sqlite
 from storage.files import FileStore
 from storage.migrate import upgrade
+from storage.privacy import RetentionPolicy, hash_legacy_inbox_ids
 
 if TYPE_CHECKING:
     from bot.channels.telegram.channel import TelegramChannel
@@ -76,6 +77,7 @@ def build(
         clock=utcnow,
         reopen_within=timedelta(days=settings.case_reopen_days),
         withdraw_visit=lambda connection, case_id: dispatch.withdraw(connection, case_id),
+        retention=retention_policy(settings),
     )
     bot_channel = None
     if telegram and settings.telegram_enabled:
@@ -136,17 +138,23 @@ def build(
 
 @contextlib.asynccontextmanager
 async def running(
-    services: Services, *, deliver: bool = True, freeze_gc: bool = False
+    services: Services, *, deliver: bool = True, freeze_gc: bool = False, retention: bool = True
 ) -> AsyncIterator[Services]:
-    """Migrate, start the engine (recovering unprocessed messages) and, if asked, the sender."""
+    """Migrate, start the engine (recovering unprocessed messages) and, if asked, the sender and
+    the retention sweep."""
     settings = services.settings
     if settings.auto_migrate or is_sqlite(settings.database_url):
         await upgrade(services.database)
+    async with services.database.begin() as connection:
+        await hash_legacy_inbox_ids(connection, services.engine.pseudonyms)
     await services.engine.start()
     if deliver:
         services.tasks.append(asyncio.create_task(services.sender.run(), name="optibot-outbox"))
     services.tasks.append(asyncio.create_task(services.engine.sweep(), name="optibot-sweep"))
     services.tasks.append(asyncio.create_task(services.dispatch.run(), name="optibot-dispatch"))
+    if retention:
+        sweep = services.engine.privacy.sweep(settings.retention_sweep_minutes * 60.0)
+        services.tasks.append(asyncio.create_task(sweep, name="optibot-retention"))
     if services.telegram is not None:
         await services.telegram.start(services.engine)
     if services.whatsapp is not None:
@@ -172,7 +180,18 @@ async def running(
         if services.whatsapp is not None:
             await services.whatsapp.stop()
         await services.engine.stop()
+        await services.engine.privacy.settled()
         await services.database.dispose()
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        inbox=timedelta(days=settings.retention_inbox_days),
+        cases=timedelta(days=settings.retention_case_days),
+        files=timedelta(days=settings.retention_file_days),
+        waitlist=timedelta(days=settings.retention_waitlist_days),
+        journal=timedelta(days=settings.retention_journal_days),
+    )
 
 
 def load_settings() -> Settings:

@@ -130,7 +130,7 @@ async def _chat(settings: Settings, user: str, language: str | None) -> int:
             "fr": "optibot — écrivez votre message (Ctrl-D pour quitter)",
         }
         channel.notice(banner[as_language(language)] + "\n")
-    async with running(services, deliver=False, freeze_gc=True):
+    async with running(services, deliver=False, freeze_gc=True, retention=False):
         await chat(
             services.engine,
             services.sender,

@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.export import client_export, client_files
+from bot.export import client_export
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
 from bot.pipeline import Again, Pipeline
+from bot.privacy import PrivacyDesk, WithdrawVisit
 from bot.rows import case_row, conversation_row, inbound_row, inbox_row, outbound_row
 from flows.catalog import Catalog
 from flows.followup import CaseView, FollowUpFlow
@@ -46,15 +47,13 @@ from flows.types import (
 from storage import cases as case_store
 from storage import conversations as store
 from storage.files import FileStore
+from storage.privacy import RetentionPolicy, client_files, record_access
 
 log = logging.getLogger(__name__)
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 STALE_INBOX_AFTER = timedelta(seconds=60)
 CLIENT_CANCEL_REASON = "Annulée par le client."
-
-# A case's home-visit offers withdrawn (dispatch), inside the caller's transaction.
-WithdrawVisit = Callable[[AsyncConnection, int], Awaitable[None]]
 
 
 def new_reference() -> str:
@@ -78,7 +77,11 @@ class _Work:
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     inbox_id: int | None  # None: a re-delivery, nothing done
-    erased_files: list[str]
+    erased_files: list[str] | None  # None: nobody was erased
+
+    @property
+    def erased(self) -> bool:
+        return self.erased_files is not None
 
 
 class Engine:
@@ -97,6 +100,7 @@ class Engine:
         reference_factory: Callable[[], str] = new_reference,
         reopen_within: timedelta = timedelta(days=7),
         withdraw_visit: WithdrawVisit | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self.database = database
         self.catalog = catalog
@@ -106,6 +110,8 @@ class Engine:
         self.lifecycle = CaseLifecycle()
         self.reopen_within = reopen_within
         self.withdraw_visit = withdraw_visit
+        self.privacy = PrivacyDesk(database, files, clock, withdraw_visit=withdraw_visit, policy=retention)
+        self.pseudonyms = self.privacy.pseudonyms
         self.default_language = default_language
         self.accept_timeout = accept_timeout
         self.clock = clock
@@ -144,7 +150,7 @@ class Engine:
 
     async def accept(self, inbound: Inbound) -> Accepted:
         """Store the message durably. A re-delivery (same channel and id) is reported duplicate."""
-        row = inbox_row(sanitized(inbound))
+        row = inbox_row(sanitized(inbound), self.pseudonyms)
         # A database that stays down makes the channel answer an error: the sender will retry.
         inbox_id = await asyncio.wait_for(self.pipeline.accept(row), self.accept_timeout)
         return Accepted(inbox_id)
@@ -212,12 +218,14 @@ class Engine:
     async def received(self, channel: str, external_id: str) -> bool:
         """Whether this message is stored already: a re-delivered file need not be fetched again."""
         async with self.database.connect() as connection:
-            return await store.inbox_has(connection, channel, external_id)
+            return await store.inbox_has(connection, channel, self.pseudonyms.of(external_id))
 
     async def first_time(self, inbound: Inbound, kind: str) -> bool:
         """Keep a message handled outside the conversation (an optician's button) in the inbox,
         as processed; False if it was stored already (a re-delivery, to ignore)."""
-        event = store.InboxRow(inbound.channel, inbound.external_id, inbound.key, {"event": kind})
+        event = store.InboxRow(
+            inbound.channel, self.pseudonyms.of(inbound.external_id), inbound.key, {"event": kind}
+        )
         async with self.database.begin() as connection:
             stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
         return stored[0] is not None
@@ -225,7 +233,7 @@ class Engine:
     async def forget(self, inbound: Inbound) -> None:
         """Undo :meth:`first_time` when handling the message failed: its re-delivery is handled."""
         async with self.database.begin() as connection:
-            await store.delete_inbox(connection, inbound.channel, inbound.external_id)
+            await store.delete_inbox(connection, inbound.channel, self.pseudonyms.of(inbound.external_id))
 
     async def set_reachable(
         self, channel: str, user: str, *, reachable: bool, external_id: str | None = None
@@ -237,7 +245,8 @@ class Engine:
         """
         async with self.database.begin() as connection:
             if external_id is not None:
-                event = store.InboxRow(channel, external_id, f"{channel}:{user}", {"reachable": reachable})
+                hashed = self.pseudonyms.of(external_id)
+                event = store.InboxRow(channel, hashed, f"{channel}:{user}", {"reachable": reachable})
                 stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
                 if stored[0] is None:
                     return
@@ -253,19 +262,11 @@ class Engine:
     # --- batches (inside the pipeline's transaction) ---------------------------------------------
 
     def _committed(self, results: list[Any]) -> None:
-        for result in results:
-            if isinstance(result, _Outcome):
-                self._delete_files(result.erased_files)
+        erased = [r for r in results if isinstance(r, _Outcome) and r.erased]
+        if erased:  # files of erased clients go once the erasure is committed (never before)
+            self.privacy.after_erasure_soon([path for r in erased for path in r.erased_files or ()])
         for listener in self._listeners:
             listener()
-
-    def _delete_files(self, paths: list[str] | None) -> None:
-        """Files of erased clients, removed once the erasure is committed (never before)."""
-        for path in paths or ():
-            try:
-                self.files.delete(path)
-            except (OSError, ValueError):
-                log.warning("could not delete an erased file")
 
     async def _accept_batch(
         self, connection: AsyncConnection, rows: Sequence[store.InboxRow]
@@ -288,7 +289,7 @@ class Engine:
         # stored as processed in this transaction.
         fresh = [w for w in work if w.inbox_id is None and w.inbound.key not in waiting]
         ids = await store.insert_inbox(
-            connection, [inbox_row(w.inbound) for w in fresh], now, processing=True
+            connection, [inbox_row(w.inbound, self.pseudonyms) for w in fresh], now, processing=True
         )
         stored = dict(zip((id(w) for w in fresh), ids, strict=True))
         to_apply: list[tuple[int, Inbound]] = [
@@ -297,14 +298,14 @@ class Engine:
         for inbox_id, payload in waiting.values():
             if payload:  # an erased client's message has no payload left: nothing to do
                 to_apply.append((inbox_id, Inbound.from_payload(payload)))
-        files: dict[int, list[str]] = {}
+        files: dict[int, list[str] | None] = {}
         if to_apply:
             messages = [inbound for _, inbound in to_apply]
             current = await store.load_conversations(connection, [m.key for m in messages])
             handed = [c.conversation_id for c in current.values() if c.conversation_id and c.owner != "bot"]
             followed = await case_store.latest_cases(connection, handed)
             current.update(await self._open(connection, messages, current, followed, now))
-            writes = store.BatchWrites(erased_at=now)
+            writes = store.BatchWrites()
             # A client who writes can be reached again (a WhatsApp 131026 is often an old app).
             writes.reachable_clients = sorted({c.client_id for c in current.values() if c.unreachable})
             for inbox_id, inbound in to_apply:
@@ -312,6 +313,10 @@ class Engine:
                 case = followed.get(convo.conversation_id) if convo.owner != "bot" else None
                 files[inbox_id] = await self._apply(connection, inbound, convo, case, writes, now)
             await store.save_batch(connection, writes)
+            if writes.erase_clients:  # after the flush: the batch's own rows of theirs go too
+                await self.privacy.erase_in(
+                    connection, writes.erase_clients, now, actor="client", detail="chat"
+                )
         outcomes: list[_Outcome | Again[_Work]] = []
         for w in work:
             older = waiting.get(w.inbound.key)
@@ -319,11 +324,11 @@ class Engine:
                 if older is not None:
                     outcomes.append(Again(w))  # not stored yet: stored in a later batch, in turn
                 else:
-                    outcomes.append(_Outcome(stored[id(w)], files.get(stored[id(w)] or 0, [])))
+                    outcomes.append(_Outcome(stored[id(w)], files.get(stored[id(w)] or 0)))
             elif older is not None and older[0] < w.inbox_id:
                 outcomes.append(Again(w))
             else:  # handled now, or already handled by another process
-                outcomes.append(_Outcome(w.inbox_id, files.get(w.inbox_id, [])))
+                outcomes.append(_Outcome(w.inbox_id, files.get(w.inbox_id)))
         return outcomes
 
     async def _open(
@@ -368,7 +373,8 @@ class Engine:
         case: case_store.CaseOfConversation | None,
         writes: store.BatchWrites,
         now: datetime,
-    ) -> list[str]:
+    ) -> list[str] | None:
+        """Handle one message; returns the files of the client if they were erased (else None)."""
         said = inbound.said
         label = None
         if said.choice is not None:
@@ -396,7 +402,7 @@ class Engine:
                 await store.assign_operator(connection, convo.conversation_id, case.holder)
         else:  # handed off with no case left (erased by an admin meanwhile): kept, not answered
             writes.conversation_updates.append(conversation_row(convo, now))
-            return []
+            return None
         if state.language != convo.language:
             writes.client_languages.append({"b_id": convo.client_id, "language": state.language})
         convo.state, convo.language, convo.answers = state.state, state.language, state.answers
@@ -429,8 +435,7 @@ class Engine:
                     }
                 )
             elif isinstance(effect, ExportData):
-                text = await client_export(connection, self.catalog, convo)
-                replies.insert(0, Reply("my_data.header", text))
+                replies.insert(0, await self._export(connection, convo, now))
             elif isinstance(effect, EraseData):
                 erased = await self._erase(connection, convo, writes)
             elif isinstance(effect, RelayToCase) and case is not None:
@@ -443,11 +448,14 @@ class Engine:
             self._reply(
                 convo, reply, writes, now, transcript=erased is None, receipt=receipt if index == 0 else None
             )
+        if erased is not None:  # the goodbye is not kept once delivered: nothing of theirs stays
+            for row in writes.messages[-len(replies) :] if replies else ():
+                row["payload"]["forget"] = True
         if erased is None:
             writes.conversation_updates.append(conversation_row(convo, now))
         if fresh is not None:  # the new conversation greets the client
             await self._apply_fresh(connection, fresh, writes, now)
-        return erased or []
+        return erased
 
     def _follow(
         self,
@@ -556,8 +564,19 @@ class Engine:
         """Schedule the client's erasure in this batch; returns their files to delete after it."""
         files = await client_files(connection, convo.client_id)
         writes.erase_clients.append(convo.client_id)
-        writes.erase_keys.append(convo.key)
         return files
+
+    async def _export(
+        self, connection: AsyncConnection, convo: store.OpenConversation, now: datetime
+    ) -> Reply:
+        """ "Mes données": a readable summary, with everything as a JSON document attached."""
+        text = await client_export(connection, self.catalog, convo)
+        text += "\n\n" + self.catalog.text(as_language(convo.language), "my_data.document")
+        document = await self.privacy.export_document(connection, convo.client_id, convo.language, now)
+        await record_access(
+            connection, now, "client", "export", client_id=convo.client_id, detail=convo.channel
+        )
+        return Reply("my_data.header", text, document=document.payload())
 
     async def _give_up(self, work: _Work, error: BaseException) -> bool:
         """A message that failed every attempt: mark it, tell the client, never block the rest.
@@ -577,7 +596,8 @@ class Engine:
             if oldest:
                 failed = oldest[inbound.key][0]
             else:  # the fast path's row was rolled back with the batch
-                stored = (await store.insert_inbox(connection, [inbox_row(inbound)], now))[0]
+                again = inbox_row(inbound, self.pseudonyms)
+                stored = (await store.insert_inbox(connection, [again], now))[0]
                 if stored is None:
                     return True
                 failed = stored

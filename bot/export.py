@@ -1,4 +1,5 @@
-"""What a client sees when they ask for their data ("mes données"), and the files to erase."""
+"""What a client reads when they ask for their data ("mes données"): a summary in their language
+(the whole record goes with it as a JSON document: ``bot/privacy.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flows.answers import case_fields, format_phone, format_slot
 from flows.catalog import Catalog
 from flows.types import as_language
 from storage.conversations import OpenConversation
-from storage.tables import cases, consents, conversations, identities, messages, waitlist
+from storage.tables import cases, consents, identities, waitlist
 
 
 def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
@@ -85,21 +86,3 @@ async def client_export(connection: AsyncConnection, catalog: Catalog, convo: Op
     if not lines:
         return f"{header}\n{catalog.text(lang, 'my_data.empty')}"
     return "\n".join([header, *lines])
-
-
-async def client_files(connection: AsyncConnection, client_id: int) -> list[str]:
-    """Data-folder paths of every file the client sent: each is named in the transcript row of
-    the message that carried it (kept, replaced, or sent at a step that did not expect it)."""
-    result = await connection.execute(
-        sa.select(messages.c.payload)
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .where(conversations.c.client_id == client_id, messages.c.direction == "in")
-    )
-    paths = {str(payload["media"]) for (payload,) in result if payload and payload.get("media")}
-    result = await connection.execute(
-        sa.select(cases.c.prescription_path).where(
-            cases.c.client_id == client_id, cases.c.prescription_path.is_not(None)
-        )
-    )
-    paths.update(str(row[0]) for row in result)
-    return sorted(paths)

@@ -11,10 +11,15 @@ from flows.answers import format_phone
 from flows.lifecycle import priority_rank
 from flows.types import ClientInput, CreateCase, Reply
 from storage import conversations as store
+from storage.privacy import Pseudonyms
 
 
-def inbox_row(inbound: Inbound) -> store.InboxRow:
-    return store.InboxRow(inbound.channel, inbound.external_id, inbound.key, inbound.to_payload())
+def inbox_row(inbound: Inbound, pseudonyms: Pseudonyms) -> store.InboxRow:
+    """The inbox keeps the channel's id of a message as a keyed hash: enough to recognise a
+    re-delivery, and not the raw id (a WhatsApp message id encodes the client's number)."""
+    return store.InboxRow(
+        inbound.channel, pseudonyms.of(inbound.external_id), inbound.key, inbound.to_payload()
+    )
 
 
 def outbound_row(

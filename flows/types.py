@@ -71,15 +71,19 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     step: str | None = None
     expects: str | None = None
+    document: dict[str, str] | None = None  # a file to attach: path (data folder), filename, mime
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "key": self.key,
             "text": self.text,
             "choices": [{"value": c.value, "label": c.label} for c in self.choices],
             "step": self.step,
             "expects": self.expects,
         }
+        if self.document is not None:
+            payload["document"] = self.document
+        return payload
 
 
 @dataclass(slots=True)

@@ -68,10 +68,8 @@ class BatchWrites:
     cases: list[dict[str, Any]] = field(default_factory=list)
     waitlist: list[dict[str, Any]] = field(default_factory=list)
     client_languages: list[dict[str, Any]] = field(default_factory=list)
-    erase_clients: list[int] = field(default_factory=list)
+    erase_clients: list[int] = field(default_factory=list)  # erased by the engine after the flush
     reachable_clients: list[int] = field(default_factory=list)  # marked unreachable, yet they wrote
-    erase_keys: list[str] = field(default_factory=list)
-    erased_at: datetime | None = None
 
 
 def lock_key(key: str) -> int:
@@ -319,7 +317,7 @@ async def open_conversations(
 
 
 async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
-    """Flush a batch's rows: one statement per table, erasures last."""
+    """Flush a batch's rows: one statement per table."""
     postgres = connection.dialect.name == "postgresql"
     if writes.conversation_updates and postgres:
         await bulk.update_conversations(connection, writes.conversation_updates)
@@ -365,16 +363,6 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
         await connection.execute(sa.insert(cases), writes.cases)
     if writes.waitlist:
         await connection.execute(sa.insert(waitlist), writes.waitlist)
-    if writes.erase_clients:
-        await connection.execute(sa.delete(clients).where(clients.c.id.in_(writes.erase_clients)))
-    if writes.erase_keys:
-        # The rows stay (re-deliveries must still be recognised) but lose what the client wrote;
-        # messages not processed yet are the erased client's words too: they are dropped.
-        await connection.execute(
-            sa.update(inbox)
-            .where(inbox.c.identity_key.in_(writes.erase_keys))
-            .values(payload={}, processed_at=sa.func.coalesce(inbox.c.processed_at, writes.erased_at))
-        )
 
 
 async def _link_consents(connection: AsyncConnection, new_cases: list[dict[str, Any]]) -> None:

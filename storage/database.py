@@ -54,4 +54,16 @@ def _tune_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Deleted rows (an erased client's) are overwritten, not left in free pages (docs/PRIVACY.md).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """SQLite: copy the WAL into the database file and empty it, so that what an erasure removed
+    is not left in the WAL either (with ``secure_delete`` it is gone from the file too).
+    PostgreSQL keeps dead row versions until VACUUM reclaims them (see docs/PRIVACY.md)."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

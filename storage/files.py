@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -30,7 +32,8 @@ class FileStore:
     def __init__(self, root: Path, key: str = "", max_bytes: int = 10 * 1024 * 1024) -> None:
         self.root = root
         self.max_bytes = max_bytes
-        self._fernet = Fernet(key.encode() if key else self._local_key())
+        self._key = key.encode() if key else self._local_key()
+        self._fernet = Fernet(self._key)
 
     def _local_key(self) -> bytes:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -41,6 +44,11 @@ class FileStore:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(key)
         return path.read_bytes().strip()
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A secret for another use (``purpose``), derived from the file key: the keyed hashes that
+        stand in for raw ids (docs/PRIVACY.md). Rotating the file key changes it too."""
+        return hmac.new(self._key, b"optibot:" + purpose.encode(), hashlib.sha256).digest()
 
     def save(self, content: bytes, folder: str = "prescriptions") -> str:
         if len(content) > self.max_bytes:
@@ -75,3 +83,14 @@ class FileStore:
 
     def delete(self, relative: str) -> None:
         self._resolve(relative).unlink(missing_ok=True)
+
+    def older_than(self, folder: str, seconds: float, now: float) -> list[str]:
+        """Files of ``folder`` last written more than ``seconds`` before ``now`` (a POSIX time)."""
+        base = self.root / folder
+        if not base.is_dir():
+            return []
+        return sorted(
+            f"{folder}/{path.name}"
+            for path in base.iterdir()
+            if path.is_file() and now - path.stat().st_mtime > seconds
+        )

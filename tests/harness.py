@@ -109,5 +109,5 @@ async def harness(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncI
     services.engine.clock = clock
     services.sender.clock = clock
     services.engine.reference_factory = lambda: f"OB-T{next(_references):05d}"
-    async with running(services, deliver=False):
+    async with running(services, deliver=False, retention=False):
         yield Harness(services, channel, clock)

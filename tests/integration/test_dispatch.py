@@ -54,6 +54,9 @@ async def _visit_case(fake: FakeTelegram, service: Service) -> str:
     for text in VISIT:
         await fake.say(CLIENT, text)
         await client.expect(within=15)
+    # A reply in two messages may be read one step late: wait for the hand-off itself.
+    if not any("référence" in m.text for m in fake.messages_to(CLIENT)):
+        await client.expect("référence", within=15)
     (case,) = await service.rows(cases)
     assert case.mode == "visit"
     assert case.department == "75"
