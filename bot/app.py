@@ -105,6 +105,7 @@ def build(
         files,
         utcnow,
         engine.notify,
+        privacy=engine.privacy,
         overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
     )
     dispatch = Dispatch(

@@ -24,6 +24,7 @@ from bot.channels.whatsapp import window as whatsapp_window
 from bot.console.auth import Operator
 from bot.dispatch import Dispatch
 from bot.errors import RefusedError
+from bot.privacy import PrivacyDesk
 from bot.rows import outbound_row
 from flows.answers import format_slot
 from flows.catalog import Catalog
@@ -99,9 +100,11 @@ class Console:
         clock: Callable[[], datetime],
         notify: Callable[[], None],
         *,
+        privacy: PrivacyDesk,
         overdue_after: timedelta = timedelta(minutes=15),
     ) -> None:
         self.database = database
+        self.privacy = privacy  # export, erasure and the access journal (bot/privacy.py)
         self.catalog = catalog
         self.files = files
         self.clock = clock
@@ -272,7 +275,8 @@ class Console:
             .join(conversations, conversations.c.identity_id == identities.c.id)
             .where(conversations.c.id == row.conversation_id)
         )
-        closes = await whatsapp_window.closes_at(connection, party) if party else None
+        pseudonyms = self.privacy.pseudonyms
+        closes = await whatsapp_window.closes_at(connection, party, pseudonyms) if party else None
         return {
             "open": whatsapp_window.is_open(closes, self.clock()),
             "closes_at": _iso(closes),
