@@ -428,7 +428,7 @@ async def client_record(
         for r in received
         if r.payload
     ]
-    files = await client_files(connection, client_id)
+    files = await client_files(connection, client_id, exports=False)
     record["files"] = []
     for path in files:
         item: dict[str, Any] = {"name": path.rsplit("/", 1)[-1].removesuffix(".enc")}
@@ -441,16 +441,24 @@ async def client_record(
     return record
 
 
-async def client_files(connection: AsyncConnection, client_id: int) -> list[str]:
-    """Data-folder paths of every file the client sent: each is named in the transcript row of
-    the message that carried it (kept, replaced, or sent at a step that did not expect it), and
-    on their cases."""
+async def client_files(connection: AsyncConnection, client_id: int, *, exports: bool = True) -> list[str]:
+    """Data-folder paths of every file of the client: what they sent (each is named in the
+    transcript row of the message that carried it: kept, replaced, or sent at a step that did not
+    expect it), their cases' prescriptions, and the exports of their data sent to them."""
     result = await connection.execute(
-        sa.select(messages.c.payload)
+        sa.select(messages.c.direction, messages.c.payload)
         .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .where(conversations.c.client_id == client_id, messages.c.direction == "in")
+        .where(conversations.c.client_id == client_id)
     )
-    paths = {str(payload["media"]) for (payload,) in result if payload and payload.get("media")}
+    paths: set[str] = set()
+    for direction, payload in result:
+        if not payload:
+            continue
+        if direction == "in" and payload.get("media"):
+            paths.add(str(payload["media"]))
+        document = payload.get("document")
+        if exports and direction == "out" and isinstance(document, dict) and document.get("path"):
+            paths.add(str(document["path"]))  # an export of their data, not deleted yet
     result = await connection.execute(
         sa.select(cases.c.prescription_path).where(
             cases.c.client_id == client_id, cases.c.prescription_path.is_not(None)
@@ -704,6 +712,10 @@ async def purge(
     it back). Files are returned, to delete once committed."""
     done = Purge()
     live = list(open_statuses)
+    # 0. Waitlist entries past their delay (their client may then have nothing left).
+    done.waitlist_entries = (
+        await connection.execute(sa.delete(waitlist).where(waitlist.c.created_at < now - policy.waitlist))
+    ).rowcount
     # 1. Clients with nothing live and no activity for the case delay: erased whole (anonymous
     #    cases stay). A waitlist entry still within its delay keeps its client.
     case_cutoff = now - policy.cases
@@ -773,9 +785,6 @@ async def purge(
         done.files += [r.prescription_path for r in old_files]
         done.prescriptions_deleted = len(old_files)
     # 4. The rest, by age.
-    done.waitlist_entries = (
-        await connection.execute(sa.delete(waitlist).where(waitlist.c.created_at < now - policy.waitlist))
-    ).rowcount
     done.inbox_rows = (
         await connection.execute(
             sa.delete(inbox).where(

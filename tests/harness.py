@@ -107,6 +107,7 @@ async def harness(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncI
     services = build(settings, [channel])
     clock = Clock()
     services.engine.clock = clock
+    services.engine.privacy.clock = clock
     services.sender.clock = clock
     services.engine.reference_factory = lambda: f"OB-T{next(_references):05d}"
     async with running(services, deliver=False, retention=False):
