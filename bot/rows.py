@@ -6,12 +6,15 @@ import secrets
 from datetime import date, datetime
 from typing import Any
 
+from bot.channels.whatsapp.updates import CHANNEL as WHATSAPP
 from bot.messages import Inbound
 from flows.answers import format_phone
 from flows.lifecycle import priority_rank
 from flows.types import ClientInput, CreateCase, Reply
 from storage import conversations as store
 from storage.privacy import Pseudonyms
+
+E164_MAX_DIGITS = 15
 
 
 def inbox_row(inbound: Inbound, pseudonyms: Pseudonyms) -> store.InboxRow:
@@ -84,8 +87,21 @@ def conversation_row(convo: store.OpenConversation, now: datetime) -> dict[str, 
     }
 
 
+def channel_phone(channel: str, user: str) -> str | None:
+    """The client's number as their channel knows it, in E.164, or None.
+
+    WhatsApp keys a client by their ``wa_id`` (the number, in digits) unless Meta gives a
+    business-scoped user id, which carries no number. Unchecked: a cheap string test on every
+    message; the flow checks the number before offering it.
+    """
+    if channel == WHATSAPP and user.isascii() and user.isdigit() and len(user) <= E164_MAX_DIGITS:
+        return f"+{user}"
+    return None
+
+
 def case_row(convo: store.OpenConversation, effect: CreateCase, now: datetime) -> dict[str, Any]:
-    """The case a flow asked for; its consent is linked when the batch is saved."""
+    """The case a flow asked for; its consent is linked when the batch is saved. An advisor case
+    from WhatsApp without a phone answer carries the client's WhatsApp number, for the operator."""
     fields = effect.fields
     slot = fields.get("slot") or {}
     return {
@@ -108,7 +124,7 @@ def case_row(convo: store.OpenConversation, effect: CreateCase, now: datetime) -
         "slot_date": date.fromisoformat(slot["date"]) if slot else None,
         "slot_part": slot.get("part") if slot else None,
         "contact_name": fields.get("name"),
-        "contact_phone": fields.get("phone"),
+        "contact_phone": fields.get("phone") or channel_phone(convo.channel, convo.user),
         "prescription_path": fields.get("prescription"),
         "consent_id": None,  # linked to the conversation's consent when saved
         "created_at": now,

@@ -15,7 +15,7 @@ from flows import parsing
 from flows.answers import case_fields, missing_fields, render_summary
 from flows.catalog import Catalog
 from flows.intake_table import FIELD_OF_STEP, build_machine
-from flows.steps import STEPS, ChoiceSpec, Step, match_label
+from flows.steps import STEPS, ChoiceSpec, Step, channel_phone_choice, match_label
 from flows.types import (
     LANGUAGES,
     Choice,
@@ -252,7 +252,8 @@ class IntakeFlow:
         self._ask(model)
 
     def _press(self, model: IntakeModel, value: str, step: str | None) -> None:
-        spec = self._choice(model.state, value)
+        # The number the channel knows *now*: an older number's button is refused like any other.
+        spec = self._choice(model.state, value, model.ctx.channel_phone)
         if step != model.state or (spec is None and value != "advisor"):
             model.say("stale_button")
             self._ask(model)
@@ -345,7 +346,7 @@ class IntakeFlow:
             model.answers.pop("editing", None)
             text = f"{render_summary(self.catalog, language, model.answers)}\n\n{text}"
         offered = self._offered(model, step)
-        choices = tuple(Choice(c.value, self.catalog.text(language, c.label)) for c in offered)
+        choices = tuple(Choice(c.value, self._label(language, c)) for c in offered)
         if with_advisor and all(c.value != "advisor" for c in offered):
             choices += (Choice("advisor", self.catalog.text(language, "choice.advisor")),)
         model.result.replies.append(Reply(key or step.question, text, choices, model.state, step.expects))
@@ -353,17 +354,27 @@ class IntakeFlow:
     def _offered(self, model: IntakeModel, step: Step) -> tuple[ChoiceSpec, ...]:
         if step.name == "summary" and model.answers.get("mode") != "visit":
             return tuple(c for c in step.choices if c.value != "change_slot")
-        return step.choices
+        return self._choices(step, model.ctx.channel_phone)
+
+    @staticmethod
+    def _choices(step: Step, channel_phone: str | None) -> tuple[ChoiceSpec, ...]:
+        """The step's buttons, with the number the channel knows first where the step offers it."""
+        known = channel_phone_choice(channel_phone) if step.offers_channel_phone else None
+        return step.choices if known is None else (known, *step.choices)
+
+    def _label(self, language: str, spec: ChoiceSpec) -> str:
+        return self.catalog.text(language, spec.label, **dict(spec.label_values))
 
     def choice_label(self, step: str | None, value: str, language: str) -> str | None:
         """The label of a pressed button, as the client saw it (for the transcript)."""
         if value == "advisor":
             return self.catalog.text(language, "choice.advisor")
-        spec = self._choice(step or "", value)
-        return None if spec is None else self.catalog.text(language, spec.label)
+        # A number's button is labelled with the number pressed, whether or not it is still valid.
+        spec = self._choice(step or "", value, channel_phone=value)
+        return None if spec is None else self._label(language, spec)
 
-    def _choice(self, state: str, value: str) -> ChoiceSpec | None:
+    def _choice(self, state: str, value: str, channel_phone: str | None) -> ChoiceSpec | None:
         step = STEPS.get(state)
         if step is None:
             return None
-        return next((c for c in step.choices if c.value == value), None)
+        return next((c for c in self._choices(step, channel_phone) if c.value == value), None)

@@ -13,22 +13,28 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from flows import parsing
+from flows.answers import format_phone
 from flows.types import FlowContext
 
 Reading = tuple[str, Any]
 Reader = Callable[[str, FlowContext], Reading | None]
 
 MIN_ADDRESS_LENGTH = 10
+CHANNEL_PHONE_LABEL = "contact_phone.use_channel"
 
 
 @dataclass(frozen=True, slots=True)
 class ChoiceSpec:
-    """A button: its value (what the channel sends back), its label key, the event it fires."""
+    """A button: its value (what the channel sends back), its label key, the event it fires.
+
+    ``label_values`` fill the label's variables when the button is made at run time.
+    """
 
     value: str
     label: str
     event: str
     data: Any = None
+    label_values: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,7 @@ class Step:
     choices: tuple[ChoiceSpec, ...]
     read: Reader
     expects: str = "text"
+    offers_channel_phone: bool = False  # also a button with the number the channel knows
 
 
 def _yes_no(yes: str = "yes", no: str = "no") -> Reader:
@@ -171,6 +178,15 @@ def _read_delete(text: str, ctx: FlowContext) -> Reading | None:
     return _yes_no("erase", "keep")(text, ctx)
 
 
+def channel_phone_choice(phone: str | None) -> ChoiceSpec | None:
+    """The number the channel knows (WhatsApp's) as a button of the phone step: pressed, it is
+    recorded like the same number typed. None when the channel knows no valid number."""
+    number = parsing.parse_phone(phone) if phone else None
+    if number is None:
+        return None
+    return ChoiceSpec(number, CHANNEL_PHONE_LABEL, "given", number, (("phone", format_phone(number)),))
+
+
 def _choices(step: str, *values: str) -> tuple[ChoiceSpec, ...]:
     """Buttons whose value is also the event they fire and the answer they record."""
     return tuple(ChoiceSpec(v, f"{step}.{v}", v, v) for v in values)
@@ -235,6 +251,7 @@ STEPS: dict[str, Step] = {
             (),
             _read_phone,
             expects="phone",
+            offers_channel_phone=True,
         ),
         Step(
             "summary",

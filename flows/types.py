@@ -156,6 +156,9 @@ class FlowContext:
 
     now: datetime
     new_reference: Callable[[], str]
+    # The client's number as their channel knows it ("+" and digits: a WhatsApp ``wa_id``), or
+    # None; offered as a button at the phone step. No channel is imported to know it.
+    channel_phone: str | None = None
 
     @property
     def local_now(self) -> datetime:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.channels.text import split_text
+from flows.answers import format_phone
 from flows.catalog import Catalog
 
 MAX_TEXT = 4096
@@ -29,6 +30,7 @@ MAX_ID = 200  # a list row's id (a button's may be 256)
 MAX_PARAMETER = 900
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BREAKS = re.compile(r"\s*\n\s*")
+_PHONE_VALUE = re.compile(r"\+\d{6,15}")  # a choice whose value is a number (E.164): the client's own
 
 Message = dict[str, Any]
 
@@ -163,6 +165,8 @@ def _label(choice: dict[str, str], limit: int, catalog: Catalog, language: str) 
     label = choice["label"].strip()
     if len(label) <= limit:
         return label
+    if _PHONE_VALUE.fullmatch(choice["value"]):  # "Use this number (…)": the number, whole
+        return catalog.text(language, "whatsapp.short.channel_phone", phone=format_phone(choice["value"]))
     try:
         return catalog.text(language, f"whatsapp.short.{choice['value']}")
     except KeyError:
