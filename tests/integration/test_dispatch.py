@@ -369,3 +369,28 @@ async def test_a_failed_visit_goes_to_another_optician_and_a_cancel_reaches_the_
         await console.cancel(ALICE, case_id, "le client a trouvé un autre opticien")
         await fake.wait_for(lambda: "annulée" in fake.messages_to(702)[-1].text, 15)
         await assert_every_row_names_its_case(service)
+
+
+async def test_a_client_who_cancels_after_hand_off_stops_the_optician_who_accepted(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _optician(fake, service, 801, "Anne Paris", ["75"])
+        case_id = await _visit_case(fake, service)
+        await _dispatch(service, case_id)
+        await fake.wait_for(lambda: bool(_offers_to(fake, 801)))
+        await fake.press_button(801, "J'accepte")
+        await Client(fake, 801).expect("est pour vous", within=15)
+        client = Client(fake, CLIENT)
+        client.seen = len(fake.messages_to(CLIENT))
+        await fake.say(CLIENT, "annuler")
+        await client.expect("Voulez-vous vraiment annuler", within=15)
+        assert (await service.rows(cases))[0].status == "dispatched"  # not before the confirmation
+        await fake.press_button(CLIENT, "Oui, l'annuler")
+        await client.expect("est annulée", within=15)
+        await fake.wait_for(lambda: "n'y allez pas" in fake.messages_to(801)[-1].text, 15)
+        (case,) = await service.rows(cases)
+        assert (case.status, case.cancel_reason) == ("cancelled", "Annulée par le client.")
+        offers = await service.rows(dispatch_offers)
+        assert [o.status for o in offers] == ["withdrawn"]
+        await assert_every_row_names_its_case(service)
