@@ -22,7 +22,7 @@ from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
 from bot.pipeline import Again, Pipeline
 from bot.privacy import PrivacyDesk, WithdrawVisit
-from bot.rows import case_row, conversation_row, inbound_row, inbox_row, outbound_row
+from bot.rows import case_row, channel_phone, conversation_row, inbound_row, inbox_row, outbound_row
 from flows.catalog import Catalog
 from flows.followup import CaseView, FollowUpFlow
 from flows.intake import IntakeFlow
@@ -394,7 +394,11 @@ class Engine:
             notice_sent=convo.notice_sent,
         )
         if convo.owner == "bot":
-            context = FlowContext(now=now, new_reference=self.reference_factory)
+            context = FlowContext(
+                now=now,
+                new_reference=self.reference_factory,
+                channel_phone=channel_phone(convo.channel, convo.user),
+            )
             result = self.flow.handle(state, said, context)
         elif case is not None:
             result = self._follow(convo, case, state, said)
@@ -534,7 +538,11 @@ class Engine:
         now: datetime,
     ) -> None:
         state = ConversationState(language=as_language(fresh.language))
-        context = FlowContext(now=now, new_reference=self.reference_factory)
+        context = FlowContext(
+            now=now,
+            new_reference=self.reference_factory,
+            channel_phone=channel_phone(fresh.channel, fresh.user),
+        )
         result = self.flow.handle(state, ClientInput(), context)
         fresh.state, fresh.answers = state.state, state.answers
         for reply in result.replies:

@@ -276,7 +276,8 @@ class IntakeFlow:
             if index is not None:
                 value = offered[index].value
             else:
-                labels = {c.value: c.label for c in offered}
+                language = model.convo.language
+                labels = {c.value: self.catalog.text(language, c.label) for c in offered}
                 value = match_label(text, labels) if labels else None
             if value is None:
                 return False

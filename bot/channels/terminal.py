@@ -29,6 +29,10 @@ class TerminalChannel:
 
     async def deliver(self, recipient: str, payload: dict[str, Any]) -> None:
         lines = [str(payload.get("text", ""))]
+        document = payload.get("document")
+        if isinstance(document, dict) and document.get("filename"):
+            # The terminal is a local tool: the document is named, not written anywhere.
+            lines.append(f"📎 {document['filename']}")
         choices = list(payload.get("choices") or [])
         for number, choice in enumerate(choices, start=1):
             lines.append(f"  {number}. {choice['label']}")

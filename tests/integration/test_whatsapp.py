@@ -488,3 +488,39 @@ async def test_a_webhook_not_stored_is_answered_503_and_taken_when_meta_sends_it
         assert len(stored) == 1
         said = stored[0].payload["said"]
         assert service.services.files.read(said["media"]) == tiny_png()
+
+
+async def test_the_phone_step_offers_the_client_s_whatsapp_number_and_an_advisor_case_carries_it(
+    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+) -> None:
+    client, chloe = Client(fake), Client(fake, "33781223344")
+    bruno = Client(fake, BRUNO, user_id="FR.9f8e7d6c5b4a")  # a business-scoped id: no number
+    async with serve(database_url, tmp_path, fake) as service:
+        await client.say("mes lunettes sont cassées")
+        await client.expect("Est-ce urgent")
+        await client.press("Oui")
+        await client.expect("mobilisé")
+        await client.say("non")
+        await client.expect("servi(e)")
+        await client.press("Envoi Chronopost")
+        await client.expect("adresse")
+        await client.say("Route du Port, 20000 Ajaccio")
+        await client.expect("nom")
+        await client.say("Ange Pieri")
+        question = await client.expect("numéro")
+        assert question[-1].interactive_type == "button"
+        assert question[-1].buttons == [("contact_phone:+33612345678", "Au 06 12 34 56 78")]
+        await client.press("Au 06 12 34 56 78")
+        summary = await client.expect("Tout est correct")
+        assert "06 12 34 56 78" in summary[-1].text
+        await client.press("Oui, envoyer")
+        await client.expect("OB-")
+        # Asking for an advisor before giving a number: the operator sees the WhatsApp number,
+        # unless Meta gave a business-scoped id instead of it.
+        for someone in (chloe, bruno):
+            await someone.say("Bonjour")
+            await someone.expect("Quelle est votre urgence")
+            await someone.say("conseiller")
+            await someone.expect("conseiller", "OB-")
+        phones = {(c.kind, c.contact_phone) for c in await _rows(service, cases)}
+        assert phones == {("emergency", "+33612345678"), ("advisor", "+33781223344"), ("advisor", None)}
