@@ -1,4 +1,5 @@
-"""optibot: run the service, chat in the terminal, manage the database, cases and console accounts."""
+"""optibot: run the service, chat in the terminal, manage the database, cases, console accounts
+and clients' personal data."""
 
 from __future__ import annotations
 
@@ -54,6 +55,23 @@ def _parser() -> argparse.ArgumentParser:
     enable = op_commands.add_parser("enable", help="enable an account again")
     enable.add_argument("name")
 
+    clients = commands.add_parser("clients", help="a client's personal data (data-protection officer)")
+    client_commands = clients.add_subparsers(dest="clients_command", required=True)
+    find = client_commands.add_parser("find", help="find clients by phone number or case reference")
+    find.add_argument("query", nargs="+", metavar="PHONE|REFERENCE", help='"06 12 34 56 78" or OB-ABC123')
+    find.add_argument("--json", action="store_true", help="print a JSON array")
+    export = client_commands.add_parser("export", help="write a client's whole record as JSON (journaled)")
+    export.add_argument("client_id", type=int, metavar="ID")
+    export.add_argument(
+        "--out", type=Path, default=None, help="a new file only you can read (default: stdout)"
+    )
+    erase = client_commands.add_parser("erase", help="erase a client's personal data (asks first)")
+    erase.add_argument("client_id", type=int, metavar="ID")
+    erase.add_argument("--yes", action="store_true", help="do not ask (scripts)")
+
+    purge = commands.add_parser("purge", help="remove what is past its retention delay")
+    purge.add_argument("--dry-run", action="store_true", help="count what would go, remove nothing")
+
     diagram = commands.add_parser("diagram", help="write the flows' mermaid diagrams to docs/")
     diagram.add_argument("--out", type=Path, default=Path("docs"), help="folder (default: docs)")
     return parser
@@ -86,6 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_cases(settings, args.json, args.status))
     if args.command == "operators":
         return asyncio.run(_operators(settings, args))
+    if args.command == "clients":
+        from bot.officer import clients
+
+        return asyncio.run(clients(settings, args))
+    if args.command == "purge":
+        from bot.officer import purge
+
+        return asyncio.run(purge(settings, dry_run=args.dry_run))
     return 2
 
 

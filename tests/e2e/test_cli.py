@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
+from bot.officer import PURGE_WORDS
 from storage.database import create_engine
 from storage.migrate import is_current
-from storage.tables import messages, metadata
+from storage.privacy import Purge, find_clients
+from storage.tables import access_journal, cases, clients, conversations, inbox, messages, metadata
 from tests.e2e.servers import ROOT, service_env
+from tests.harness import harness
 from tests.integration.test_conversations import tiny_png
 
 REFERENCE = re.compile(r"\bOB-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{6}\b")
@@ -39,9 +45,9 @@ PRIORITY_EN = "Are you one of the people mobilised against the epidemic? They ar
 
 
 def optibot(
-    *args: str, database_url: str, workdir: Path, stdin: str = ""
+    *args: str, database_url: str, workdir: Path, stdin: str = "", expect: int = 0
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``optibot ARGS`` in ``workdir`` as a user would; checks the exit code."""
+    """Run ``optibot ARGS`` in ``workdir`` as a user would; checks the exit code (``expect``)."""
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         cwd=workdir,
@@ -53,7 +59,7 @@ def optibot(
         timeout=120,
     )
     command = " ".join(args)
-    assert done.returncode == 0, (
+    assert done.returncode == expect, (
         f"optibot {command} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
     )
     assert "Traceback" not in done.stderr, done.stderr
@@ -336,3 +342,151 @@ def test_a_wrong_setting_is_named_plainly_without_its_values(tmp_path: Path) -> 
     assert "Traceback" not in done.stderr
     for secret in ("a-secret-that-must-not-print", "another-secret-value", "A" * 35):
         assert secret not in done.stderr + done.stdout
+
+
+# --- the data-protection officer's commands -------------------------------------------------------
+
+VISIT = [
+    "bonjour",
+    "mes lunettes sont cassées",
+    "oui c'est urgent",
+    "non",
+    "à domicile",
+    "j'accepte",
+    "12 rue Oberkampf 75011 Paris",
+    "demain matin",
+    "Marie Curie",
+    "06 12 34 56 78",
+    "oui",
+]
+PHONE = "+33612345678"
+PERSONAL = ("Marie Curie", "Oberkampf", PHONE.removeprefix("+33"))
+
+
+async def _client_with_a_case(database_url: str, workdir: Path) -> tuple[int, str]:
+    """Marie asks for a home visit through the engine, in the database and data folder the command
+    line uses; returns her client id and her case's reference."""
+    async with harness(database_url, workdir) as h:
+        for text in VISIT:
+            await h.send("marie", text=text)
+        found = await h.rows(cases)
+    assert [(c.status, c.contact_phone) for c in found] == [("queued", PHONE)]
+    return int(found[0].client_id), str(found[0].reference)
+
+
+async def _select(database_url: str, query: sa.Select[Any]) -> list[Any]:
+    database = create_engine(database_url)
+    try:
+        async with database.connect() as connection:
+            return list((await connection.execute(query)).all())
+    finally:
+        await database.dispose()
+
+
+def _no_personal_data(*runs: subprocess.CompletedProcess[str]) -> None:
+    for run in runs:
+        for private in PERSONAL:
+            assert private not in run.stderr, run.stderr
+
+
+async def test_officer_finds_exports_and_erases_a_client(database_url: str, tmp_path: Path) -> None:
+    client_id, reference = await _client_with_a_case(database_url, tmp_path)
+
+    def cli(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        return optibot("clients", *args, database_url=database_url, workdir=tmp_path, expect=expect)
+
+    out = tmp_path / "export.json"
+    # Independent of each other: run at once (the test is shorter; the desk allows it).
+    with ThreadPoolExecutor() as pool:
+        by_phone = pool.submit(cli, "find", "06 12 34 56 78", "--json")  # as a French person types it
+        by_reference = pool.submit(cli, "find", reference.lower())  # whatever its case
+        exported = pool.submit(cli, "export", str(client_id), "--out", str(out))
+        refused = pool.submit(cli, "erase", str(client_id), expect=2)  # no terminal, and no --yes
+    found = json.loads(by_phone.result().stdout)
+    assert [(f["id"], [c["reference"] for c in f["cases"]]) for f in found] == [(client_id, [reference])]
+    assert by_reference.result().stdout.splitlines() == [
+        f"client {client_id}  canaux : script  dossiers : {reference} (queued, 2026-11-26)"
+    ]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert [(c["reference"], c["contact_name"]) for c in record["cases"]] == [(reference, "Marie Curie")]
+    assert "Marie Curie" not in exported.result().stdout  # the data went to the file only
+    assert "--yes" in refused.result().stderr
+    kept = await _select(database_url, sa.select(cases.c.reference, cases.c.contact_name))
+    assert [tuple(row) for row in kept] == [(reference, "Marie Curie")]
+
+    erased = cli("erase", str(client_id), "--yes")
+    assert f"client {client_id}  canaux : script  dossiers : {reference}" in erased.stdout
+    assert f"Client {client_id} effacé." in erased.stdout
+    database = create_engine(database_url)
+    try:
+        async with database.connect() as connection:  # what `clients find` asks
+            assert await find_clients(connection, reference, [PHONE]) == []
+    finally:
+        await database.dispose()
+    left = await _select(database_url, sa.select(cases.c.reference, cases.c.contact_name))
+    assert [row.contact_name for row in left] == [None]
+    assert not left[0].reference.startswith("OB-")
+    journal = await _select(
+        database_url,
+        sa.select(access_journal.c.actor, access_journal.c.action, access_journal.c.detail)
+        .where(access_journal.c.client_id == client_id, access_journal.c.actor.startswith("cli:"))
+        .order_by(access_journal.c.id),
+    )
+    assert [(row.action, row.detail) for row in journal] == [("export", "cli"), ("erase", "cli")]
+    assert all(len(row.actor) > len("cli:") for row in journal)
+    _no_personal_data(*(f.result() for f in (by_phone, by_reference, exported, refused)), erased)
+
+
+async def test_purge_dry_run_removes_nothing_then_purge_removes(database_url: str, tmp_path: Path) -> None:
+    _, reference = await _client_with_a_case(database_url, tmp_path)
+    long_ago = datetime.now(UTC) - timedelta(days=400)  # past every default delay
+    database = create_engine(database_url)
+    try:
+        async with database.begin() as connection:
+            await connection.execute(sa.update(clients).values(created_at=long_ago))
+            await connection.execute(
+                sa.update(conversations).values(created_at=long_ago, updated_at=long_ago)
+            )
+            await connection.execute(
+                sa.update(cases).values(status="done", done_at=long_ago, updated_at=long_ago)
+            )
+            await connection.execute(sa.update(inbox).values(received_at=long_ago))
+    finally:
+        await database.dispose()
+    received = len(await _select(database_url, sa.select(inbox.c.id)))
+    assert received == len(VISIT)
+
+    async def stored() -> list[Any]:
+        return await _select(database_url, sa.select(cases.c.reference, cases.c.contact_phone))
+
+    expected_counts = (
+        "  clients inactifs sans dossier en cours (effacés) : 1\n",
+        f"  messages reçus déjà traités (boîte de réception) : {received}\n",
+    )
+    dry = optibot("purge", "--dry-run", database_url=database_url, workdir=tmp_path)
+    for line in expected_counts:
+        assert line in dry.stdout, dry.stdout
+    assert "rien n'a été supprimé" in dry.stdout
+    assert [tuple(row) for row in await stored()] == [(reference, PHONE)]
+    assert len(await _select(database_url, sa.select(inbox.c.id))) == received
+
+    done = optibot("purge", database_url=database_url, workdir=tmp_path)
+    for line in expected_counts:
+        assert line in done.stdout, done.stdout
+    assert "rien n'a été supprimé" not in done.stdout
+    assert [row.contact_phone for row in await stored()] == [None]
+    assert await _select(database_url, sa.select(inbox.c.id)) == []
+    assert await _select(database_url, sa.select(messages.c.id).where(messages.c.party == "marie")) == []
+    _no_personal_data(dry, done)
+
+
+def test_an_unknown_client_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'optibot.db'}"
+    unknown = optibot("clients", "export", "999999", database_url=url, workdir=tmp_path, expect=1)
+    assert unknown.stderr.strip() == "optibot: aucun client n'a l'identifiant 999999"
+    assert not unknown.stdout
+
+
+def test_every_count_of_a_purge_is_said_in_french() -> None:
+    assert {label for label, _ in Purge().lines()} == set(PURGE_WORDS)
