@@ -81,6 +81,9 @@ class CaseSummary(BaseModel):
     overdue: bool
     reachable: bool
     no_taker: bool
+    client_wrote_at: str | None = Field(description="The client wrote and no operator has answered yet.")
+    reopened_at: str | None = Field(description="The client's message reopened the case (done or cancelled).")
+    anonymised: bool = Field(description="The client's data was erased: an anonymous statistic remains.")
 
 
 class Queue(BaseModel):
@@ -203,6 +206,25 @@ class Operators(BaseModel):
     operators: list[OperatorOut]
 
 
+class JournalLine(BaseModel):
+    """Who did what to whose personal data, and when; never the data itself."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    detail: str | None
+    case: str | None = Field(description="The case's reference, while it keeps its data.")
+    case_id: str | None
+    client_of: str | None = Field(description="A line about a client: their newest case kept.")
+    anonymised: bool
+
+
+class Journal(BaseModel):
+    lines: list[JournalLine]
+    before: int | None = Field(description="The next (older) page: ?before=<this>; null at the end.")
+
+
 def _operator_out(operator: Operator) -> OperatorOut:
     return OperatorOut(id=operator.id, name=operator.name, role=operator.role)
 
@@ -319,7 +341,8 @@ def build_router(
 
     @router.get("/cases/{case_id}")
     async def case(case_id: str, session: SignedIn) -> CaseDetail:
-        return CaseDetail(**await console.case(session.operator, case_id))
+        """The case with its client's data: journaled (view_case, once per 10 minutes)."""
+        return CaseDetail(**await console.case(session.operator, case_id, viewed=True))
 
     @router.post("/cases/{case_id}/claim", responses={409: {}})
     async def claim(case_id: str, session: Changing) -> CaseDetail:
@@ -370,7 +393,7 @@ def build_router(
     @router.get("/cases/{case_id}/prescription", response_class=Response)
     async def prescription(case_id: str, session: SignedIn) -> Response:
         """The prescription file, for staff only, never rendered as a page of its own."""
-        content, kind = await console.prescription(case_id)
+        content, kind = await console.prescription(session.operator, case_id)
         media = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}[kind]
         disposition = "inline" if kind != ".pdf" else "attachment"
         return Response(
@@ -393,6 +416,30 @@ def build_router(
     async def to_shipment(case_id: str, session: Changing) -> CaseDetail:
         """With the client's agreement: the visit becomes a shipment (offers withdrawn)."""
         return CaseDetail(**await console.to_shipment(session.operator, case_id))
+
+    @router.post("/cases/{case_id}/erase", responses={403: {}, 409: {}})
+    async def erase(case_id: str, session: Changing) -> CaseDetail:
+        """Admins: erase the case's client (a live case is cancelled); the anonymised case."""
+        return CaseDetail(**await console.erase(session.operator, case_id))
+
+    @router.get("/cases/{case_id}/export", response_class=Response, responses={403: {}})
+    async def export(case_id: str, session: SignedIn) -> Response:
+        """Admins: everything stored about the case's client, as a JSON download (journaled)."""
+        content, filename = await console.export(session.operator, case_id)
+        return Response(
+            content,
+            media_type="application/json",
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @router.get("/journal", responses={403: {}})
+    async def journal(session: SignedIn, before: Annotated[int | None, Query(ge=1)] = None) -> Journal:
+        """Admins: the access journal, newest first, a page at a time."""
+        return Journal(**await console.journal(session.operator, before))
 
     def registry() -> Dispatch:
         if visits is None:
@@ -463,7 +510,7 @@ def build_router(
             return await accounts.session(token) is not None
 
         return StreamingResponse(
-            _stream(request, console, wakeup, case, still_signed_in),
+            _stream(request, console, wakeup, case, still_signed_in, session.operator),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -477,12 +524,14 @@ async def _stream(
     wakeup: Wakeup,
     case: str | None,
     still_signed_in: Callable[[], Awaitable[bool]],
+    me: Operator,
 ) -> AsyncIterator[str]:
     """Until the browser goes, or its session ends (logout, expiry, account disabled)."""
     wake = wakeup.subscribe()
     try:
         yield "retry: 2000\n\n"
         version = await console.version(case)
+        written = console.clock()  # the holder hears of what clients write from now on
         cursor = 0
         if case is not None:
             existing = await console.messages_after(case, 0)
@@ -505,9 +554,14 @@ async def _stream(
                 for message in await console.messages_after(case, cursor):
                     cursor = message["id"]
                     yield f"event: message\ndata: {json.dumps(message, ensure_ascii=False)}\n\n"
-            if now[:2] != version[:2]:
+            if now[0] != version[0]:
                 yield "event: queue\ndata: {}\n\n"
-            if now[2] != version[2]:
+                # A client writing touches their case: its holder (or last holder) is told.
+                for news in await console.written_since(me, written):
+                    written = news["at"]
+                    data = {"id": news["id"], "reference": news["reference"]}
+                    yield f"event: client_wrote\ndata: {json.dumps(data)}\n\n"
+            if now[1] != version[1]:
                 yield "event: case\ndata: {}\n\n"
             if now != version:
                 idle = 0.0

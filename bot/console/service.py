@@ -9,6 +9,7 @@ outbound rows of the transcript: the outbox sender delivers them on the client's
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from flows.catalog import Catalog
 from flows.lifecycle import OPEN_STATES, sources_of
 from flows.types import Reply, as_language
 from storage import conversations as store
+from storage import privacy as privacy_store
 from storage.files import FileStore, RejectedFileError, sniff
 from storage.tables import (
     canned_replies,
@@ -49,6 +51,8 @@ TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumero
 TRACKING_NUMBER = re.compile(r"[A-Z0-9]{8,20}")
 MAX_TEXT = 4000  # an operator's message or note
 MAX_MESSAGES = 500  # the newest messages shown with a case
+VIEW_JOURNALED_FOR = timedelta(minutes=10)  # one view_case line per operator and case this often
+JOURNAL_PAGE = 50  # lines of the access journal per page
 # Operators read the console in French: the reasons an action is refused are in French too.
 STATUS_WORDS = {
     "queued": "en attente",
@@ -85,6 +89,9 @@ _SUMMARY = (
     cases.c.claimed_by,
     cases.c.no_taker_at,
     cases.c.optician_id,
+    cases.c.client_wrote_at,
+    cases.c.reopened_at,
+    cases.c.anonymised_at,
     clients.c.unreachable,
 )
 
@@ -155,11 +162,27 @@ class Console:
             "reachable": not row.unreachable,
             # A home visit nobody took in time, or the optician could not serve: act now.
             "no_taker": row.no_taker_at is not None and row.optician_id is None and row.status in OPEN_STATES,
+            # The client wrote after hand-off and no operator has answered since (cleared by a reply).
+            "client_wrote_at": _iso(row.client_wrote_at),
+            "reopened_at": _iso(row.reopened_at),  # the client's message reopened a closed case
+            "anonymised": row.anonymised_at is not None,
         }
 
-    async def case(self, me: Operator, public_id: str) -> dict[str, Any]:
+    async def case(self, me: Operator, public_id: str, *, viewed: bool = False) -> dict[str, Any]:
+        """A case's detail; ``viewed``: an operator opens it, and the access journal says so.
+
+        The live view fetches the open case again at every change: one ``view_case`` line per
+        operator and case in :data:`VIEW_JOURNALED_FOR` is enough (the journal itself is checked).
+        """
         async with self.database.connect() as connection:
-            return await self._detail(connection, me, public_id)
+            detail = await self._detail(connection, me, public_id)
+            owner = await privacy_store.client_of_case(connection, public_id)
+            if not viewed or owner is None:
+                return detail
+            last = await privacy_store.last_access(connection, me.name, "view_case", owner[1])
+        if last is None or self.clock() - last >= VIEW_JOURNALED_FOR:
+            await self.privacy.note(me.name, "view_case", client_id=owner[0], case_id=owner[1])
+        return detail
 
     async def _detail(self, connection: AsyncConnection, me: Operator, public_id: str) -> dict[str, Any]:
         row = (
@@ -295,18 +318,32 @@ class Console:
             return [message_json(r) for r in rows]
 
     async def version(self, public_id: str | None = None) -> tuple[Any, ...]:
-        """Changes when the queue (or the given case) may have changed: the live views compare it."""
+        """Changes when the queue (or the given case) may have changed: the live views compare it.
+
+        ``(queue, case)``; an erasure anonymises closed cases without touching ``updated_at``, so
+        the newest ``anonymised_at`` counts too.
+        """
         async with self.database.connect() as connection:
-            queue = (
-                await connection.execute(sa.select(sa.func.count(), sa.func.max(cases.c.updated_at)))
-            ).one()
+            queue = tuple(
+                (
+                    await connection.execute(
+                        sa.select(
+                            sa.func.count(),
+                            sa.func.max(cases.c.updated_at),
+                            sa.func.max(cases.c.anonymised_at),
+                        )
+                    )
+                ).one()
+            )
             case = None
             if public_id is not None:
                 # The case, and its replies' delivery (sent, failed): the page shows both.
                 conversation = sa.select(cases.c.conversation_id).where(cases.c.public_id == public_id)
                 updated = sa.select(cases.c.updated_at).where(cases.c.public_id == public_id)
+                anonymised = sa.select(cases.c.anonymised_at).where(cases.c.public_id == public_id)
                 changed = sa.select(
                     updated.scalar_subquery(),
+                    anonymised.scalar_subquery(),
                     sa.func.max(messages.c.sent_at),
                     sa.func.max(messages.c.failed_at),
                     sa.func.max(messages.c.delivered_at),
@@ -317,23 +354,44 @@ class Console:
                     messages.c.direction == "out",
                 )
                 case = tuple((await connection.execute(changed)).one())
-        return (queue[0], queue[1], case)
+        return (queue, case)
 
-    async def prescription(self, public_id: str) -> tuple[bytes, str]:
+    async def written_since(self, me: Operator, since: datetime) -> list[dict[str, Any]]:
+        """The cases ``me`` holds (or held last) whose client wrote after ``since``: the holder's
+        live notice. Ids and references only."""
+        query = (
+            sa.select(cases.c.public_id, cases.c.reference, cases.c.client_wrote_at)
+            .where(cases.c.claimed_by == me.name, cases.c.client_wrote_at > since)
+            .order_by(cases.c.client_wrote_at)
+            .limit(20)
+        )
         async with self.database.connect() as connection:
-            path = await connection.scalar(
-                sa.select(cases.c.prescription_path).where(cases.c.public_id == public_id)
-            )
-        if not path:
+            rows = (await connection.execute(query)).all()
+        return [{"id": r.public_id, "reference": r.reference, "at": r.client_wrote_at} for r in rows]
+
+    async def prescription(self, me: Operator, public_id: str) -> tuple[bytes, str]:
+        """The prescription file and its checked type; every download is journaled."""
+        async with self.database.connect() as connection:
+            found = (
+                await connection.execute(
+                    sa.select(cases.c.id, cases.c.client_id, cases.c.prescription_path).where(
+                        cases.c.public_id == public_id
+                    )
+                )
+            ).first()
+        path = found.prescription_path if found is not None else None
+        if found is None or not path:
             raise RefusedError(404, "pas d'ordonnance")
         try:
             content = self.files.read(path)
         except (OSError, ValueError):  # erased meanwhile, or unreadable
             raise RefusedError(404, "pas d'ordonnance") from None
         try:
-            return content, sniff(content)
+            kind = sniff(content)
         except RejectedFileError:  # files are checked when received: not expected, never served
             raise RefusedError(404, "pas d'ordonnance") from None
+        await self.privacy.note(me.name, "prescription", client_id=found.client_id, case_id=found.id)
+        return content, kind
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -455,7 +513,11 @@ class Console:
             await connection.execute(
                 sa.update(cases)
                 .where(cases.c.id == target.id)
-                .values(first_response_at=sa.func.coalesce(cases.c.first_response_at, now), updated_at=now)
+                .values(
+                    first_response_at=sa.func.coalesce(cases.c.first_response_at, now),
+                    client_wrote_at=None,  # answered: the queue stops saying "le client a écrit"
+                    updated_at=now,
+                )
             )
             detail = await self._detail(connection, me, public_id)
         self.notify()
@@ -548,6 +610,54 @@ class Console:
     async def _is_visit(self, connection: AsyncConnection, case_id: int) -> bool:
         mode = await connection.scalar(sa.select(cases.c.mode).where(cases.c.id == case_id))
         return mode == "visit"
+
+    # --- personal data (admins) ------------------------------------------------------------------
+
+    async def export(self, me: Operator, public_id: str) -> tuple[bytes, str]:
+        """Everything stored about the case's client, as a JSON document and its file name;
+        journaled in the same transaction."""
+        _admin(me)
+        now = self.clock()
+        async with self.database.begin() as connection:
+            client_id, case_id = await self._client_of(connection, public_id)
+            reference = await connection.scalar(sa.select(cases.c.reference).where(cases.c.id == case_id))
+            await privacy_store.record_access(
+                connection, now, me.name, "export", client_id=client_id, case_id=case_id, detail="admin"
+            )
+            record = {"exported_at": now.isoformat(), **await self.privacy.record(connection, client_id)}
+        content = json.dumps(record, ensure_ascii=False, indent=2, default=str).encode()
+        name = re.sub(r"[^A-Za-z0-9-]", "", str(reference)) or "client"
+        return content, f"optibot-donnees-{name}-{now.date().isoformat()}.json"
+
+    async def erase(self, me: Operator, public_id: str) -> dict[str, Any]:
+        """Erase the case's client (the privacy desk closes a live case as cancelled, anonymises
+        every case of theirs and journals it); the answer is the anonymised case."""
+        _admin(me)
+        async with self.database.connect() as connection:
+            client_id, case_id = await self._client_of(connection, public_id)
+            anonymised = await connection.scalar(
+                sa.select(cases.c.anonymised_at).where(cases.c.id == case_id)
+            )
+        if anonymised is not None:
+            raise RefusedError(409, "les données de ce client sont déjà effacées")
+        await self.privacy.erase(client_id, actor=me.name, detail="admin")
+        self.notify()
+        return await self.case(me, public_id)
+
+    async def journal(self, me: Operator, before: int | None = None) -> dict[str, Any]:
+        """A page of the access journal, newest first; ``before``: the next page's cursor."""
+        _admin(me)
+        async with self.database.connect() as connection:
+            lines = await privacy_store.journal_lines(connection, JOURNAL_PAGE + 1, before)
+        more = len(lines) > JOURNAL_PAGE
+        lines = lines[:JOURNAL_PAGE]
+        return {"lines": lines, "before": lines[-1]["id"] if more else None}
+
+    async def _client_of(self, connection: AsyncConnection, public_id: str) -> tuple[int, int]:
+        owner = await privacy_store.client_of_case(connection, public_id)
+        if owner is None:
+            raise RefusedError(404, "cas introuvable")
+        return owner
 
     # --- canned replies --------------------------------------------------------------------------
 

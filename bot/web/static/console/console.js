@@ -57,6 +57,14 @@
     withdrawn: "retiré",
     failed: "visite impossible",
   };
+  const JOURNAL_ACTION = {
+    view_case: "Consultation du dossier",
+    prescription: "Ordonnance ouverte",
+    export: "Export des données",
+    erase: "Effacement des données",
+  };
+  const JOURNAL_DETAIL = { admin: "par un administrateur", retention: "durée de conservation écoulée" };
+  const TOAST_MS = 30000; // a live notice stays this long unless closed or followed
   const TELEGRAM_LINK = "https://t.me/";
   const SVG_DATA = "data:image/svg+xml";
 
@@ -196,6 +204,29 @@
     opticianSaved: $("optician-saved"),
     opticianSave: $("optician-save"),
     opticianCancelEdit: $("optician-cancel-edit"),
+    caseClientWrote: $("case-client-wrote"),
+    caseReopened: $("case-reopened"),
+    caseAnonymised: $("case-anonymised"),
+    privacyActions: $("privacy-actions"),
+    exportLink: $("act-export"),
+    eraseOpen: $("act-erase-open"),
+    eraseDialog: $("erase-dialog"),
+    eraseClose: $("erase-close"),
+    eraseForm: $("erase-form"),
+    eraseReference: $("erase-reference"),
+    eraseExpected: $("erase-expected"),
+    eraseInput: $("erase-confirm-input"),
+    eraseError: $("erase-error"),
+    eraseAbort: $("erase-abort"),
+    eraseConfirm: $("erase-confirm"),
+    toasts: $("toasts"),
+    journalOpen: $("journal-open"),
+    journalPanel: $("journal-panel"),
+    journalClose: $("journal-close"),
+    journalError: $("journal-error"),
+    journalList: $("journal-list"),
+    journalEmpty: $("journal-empty"),
+    journalOlder: $("journal-older"),
   };
 
   const state = {
@@ -229,6 +260,8 @@
     opticiansAbort: null,
     opticianEditing: null, // id of the optician in the form, null when adding
     linkFor: null, // id of the optician whose link is being made
+    journalBefore: null, // the journal's next (older) page, null at its end
+    journalAbort: null,
   };
 
   /* ---------------------------------------------------------------- helpers ---- */
@@ -494,6 +527,9 @@
     show(el.loginScreen, true);
     if (el.cannedAdmin.open) el.cannedAdmin.close();
     if (el.opticiansPanel.open) el.opticiansPanel.close();
+    if (el.journalPanel.open) el.journalPanel.close();
+    if (el.eraseDialog.open) el.eraseDialog.close();
+    el.toasts.replaceChildren();
     el.loginNotice.textContent = notice || "";
     el.loginPassword.value = "";
     el.loginName.focus();
@@ -589,6 +625,7 @@
     el.meName.title = `Connecté(e) en tant que ${state.me.name}`;
     show(el.meRole, isAdmin());
     show(el.cannedAdminOpen, isAdmin());
+    show(el.journalOpen, isAdmin());
     restoreFilters();
     window.clearInterval(state.tick);
     state.tick = window.setInterval(refreshTimes, TICK_MS);
@@ -729,6 +766,18 @@
       alarm.title = "Visite sans opticien : élargir ou passer en envoi";
       top.append(alarm);
     }
+    if (c.client_wrote_at) {
+      const wrote = badge("Le client a écrit", "client-wrote");
+      wrote.dataset.testid = "client-wrote-badge";
+      wrote.title = `Message du client ${shortTime(c.client_wrote_at)}, sans réponse d'un conseiller depuis`;
+      top.append(wrote);
+    }
+    if (c.reopened_at && c.status === "queued") {
+      const reopened = badge("Rouvert", "reopened");
+      reopened.title = `Rouvert par le client ${shortTime(c.reopened_at)}`;
+      top.append(reopened);
+    }
+    if (c.anonymised) top.append(badge("Anonymisé", "anonymised"));
     if (c.mobilised) top.append(badge("Prioritaire", "priority"));
     if (overdue) top.append(badge("En retard", "overdue"));
     if (c.reachable === false) top.append(badge("Injoignable", "unreachable"));
@@ -749,7 +798,10 @@
     bottom.append(make("span", `row-status s-${c.status}`, statusLabel(c)));
     if (c.claimed_by) {
       const mine = state.me && c.claimed_by === state.me.name;
-      bottom.append(make("span", `row-claimed${mine ? " mine" : ""}`, mine ? "pris par moi" : `pris par ${c.claimed_by}`));
+      // A queued case with a name is one the client reopened: who held it last.
+      const who = mine ? "moi" : c.claimed_by;
+      const text = c.status === "queued" ? `dernier conseiller : ${who}` : mine ? "pris par moi" : `pris par ${c.claimed_by}`;
+      bottom.append(make("span", `row-claimed${mine ? " mine" : ""}`, text));
     }
 
     a.append(top, mid, bottom);
@@ -978,6 +1030,14 @@
     renderActions(detail);
     renderClient(detail);
     renderVisit(detail);
+    // Answered here, or erased: the case's live notice has said what it had to.
+    if (detail.anonymised || (fromAction && !detail.client_wrote_at)) dropToast(detail.id);
+    if (detail.anonymised && state.shown.size > 0) {
+      // The client's data was erased: what is on screen goes too.
+      state.shown.clear();
+      el.transcript.replaceChildren();
+      el.announce.replaceChildren();
+    }
     renderMessages(Array.isArray(detail.messages) ? detail.messages : [], { live: !scrollToEnd, scrollToEnd });
     renderNotes(Array.isArray(detail.notes) ? detail.notes : []);
     // Keep the queue row in step at once (status, claimed by), before the queue event arrives.
@@ -1004,6 +1064,26 @@
     show(el.caseUnreachable, d.reachable === false);
     show(el.caseNoTaker, Boolean(d.no_taker));
     el.caseSub.textContent = caseSubtitle(d, summary);
+    renderClientSide(d);
+  }
+
+  /** The client's side of the case: they wrote (until an operator answers), they reopened it, erased. */
+  function renderClientSide(d) {
+    const wrote = Boolean(d.client_wrote_at);
+    show(el.caseClientWrote, wrote);
+    el.caseClientWrote.textContent = wrote
+      ? `Le client a écrit ${shortTime(d.client_wrote_at)} — pas encore de réponse d'un conseiller`
+      : "";
+    const open = OPEN_STATUSES.includes(d.status);
+    const parts = [];
+    if (d.reopened_at && open) parts.push(`Rouvert par le client le ${longTime(d.reopened_at)}`);
+    if (d.status === "queued" && d.claimed_by) {
+      const mine = Boolean(state.me && d.claimed_by === state.me.name);
+      parts.push(`dernier conseiller : ${mine ? `moi (${d.claimed_by})` : d.claimed_by}`);
+    }
+    show(el.caseReopened, parts.length > 0);
+    el.caseReopened.textContent = parts.join(" · ");
+    show(el.caseAnonymised, Boolean(d.anonymised));
   }
 
   /** Queued: how long the client has waited; open: the case's age and who holds it; closed: when. */
@@ -1031,7 +1111,8 @@
     const mine = Boolean(d.mine);
     const admin = isAdmin();
     const talking = d.conversation && d.conversation.owner === "operator";
-    const heldByOther = open && !mine && Boolean(d.claimed_by);
+    // A queued case may carry the name of the operator who held it last (reopened by the client).
+    const heldByOther = open && d.status !== "queued" && !mine && Boolean(d.claimed_by);
     // Claim only a queued case. Right after someone else took the case, the button stays a moment
     // (claimGrace): a click already on its way gets the server's answer ("déjà pris en charge par …")
     // instead of landing on whatever takes the button's place.
@@ -1076,7 +1157,7 @@
     show(el.replyOff, !canReply || !talking);
     if (!canReply) {
       if (!open) el.replyOff.textContent = "Ce cas est clos : plus de réponse possible.";
-      else if (d.claimed_by && !mine) el.replyOff.textContent = `Seul ${d.claimed_by} peut répondre au client.`;
+      else if (heldByOther) el.replyOff.textContent = `Seul ${d.claimed_by} peut répondre au client.`;
       else el.replyOff.textContent = "Prenez le cas en charge pour répondre au client.";
     } else if (talking) {
       show(el.replyOff, false);
@@ -1084,6 +1165,56 @@
     const buttons = [el.claim, el.release, el.adminRelease, el.dispatch, el.done, el.handback, el.cancelOpen];
     for (const b of [...buttons, el.transferSubmit, el.trackingSubmit, el.cancelConfirm]) b.disabled = state.busy;
     renderVisitActions(d);
+    renderPrivacyActions(d);
+  }
+
+  /** Admins: export the client's data, or erase it (once: an anonymised case has nothing left). */
+  function renderPrivacyActions(d) {
+    const allowed = isAdmin() && !d.anonymised;
+    show(el.privacyActions, allowed);
+    el.exportLink.href = allowed ? `${API}/cases/${encodeURIComponent(d.id)}/export` : "#";
+    el.eraseOpen.disabled = state.busy;
+    if (!allowed && el.eraseDialog.open) el.eraseDialog.close();
+  }
+
+  function openErase() {
+    const d = state.detail;
+    if (!d || !isAdmin()) return;
+    el.eraseReference.textContent = d.reference || "";
+    el.eraseExpected.textContent = d.reference || "";
+    el.eraseInput.value = "";
+    el.eraseConfirm.disabled = true;
+    setError(el.eraseError, "");
+    el.eraseDialog.dataset.caseId = d.id;
+    el.eraseDialog.showModal();
+    el.eraseInput.focus();
+  }
+
+  /** The second confirmation: the reference typed as shown (case and spaces aside). */
+  function eraseConfirmed() {
+    const d = state.detail;
+    const typed = el.eraseInput.value.replace(/\s+/g, "").toUpperCase();
+    return Boolean(d && d.reference && d.id === el.eraseDialog.dataset.caseId && typed === d.reference.toUpperCase());
+  }
+
+  async function onErase(event) {
+    event.preventDefault();
+    if (!eraseConfirmed()) {
+      setError(el.eraseError, "Tapez la référence du dossier pour confirmer.");
+      el.eraseInput.focus();
+      return;
+    }
+    const done = await runAction("erase", undefined, {
+      errorNode: el.eraseError,
+      fallback: "Effacement impossible :",
+      button: el.eraseConfirm,
+    });
+    if (done) {
+      el.eraseDialog.close();
+      el.casePane.focus({ preventScroll: true });
+    } else {
+      el.eraseConfirm.disabled = !eraseConfirmed();
+    }
   }
 
   function claimGraceActive(id) {
@@ -2051,6 +2182,117 @@
     show(el.linkResult, true);
   }
 
+  /* ---------------------------------------------------------------- live notices ---- */
+
+  /** A client of mine (a case I hold, or held last) wrote: a notice that opens the case. */
+  function clientWroteToast(news) {
+    const reference = typeof news.reference === "string" ? news.reference : "";
+    const existing = [...el.toasts.children].find((t) => t.dataset.caseId === news.id);
+    if (existing) existing.remove(); // one notice per case: the newest
+    const toast = make("div", "toast");
+    toast.dataset.testid = "toast";
+    toast.dataset.caseId = news.id;
+    const link = make("a", "toast-link", `Nouveau message du client — ${reference || "un de vos cas"}`);
+    link.href = `#case=${encodeURIComponent(news.id)}`;
+    const close = make("button", "btn ghost small toast-close", "✕");
+    close.type = "button";
+    close.setAttribute("aria-label", "Fermer la notification");
+    const dismiss = () => {
+      window.clearTimeout(timer);
+      toast.remove();
+    };
+    link.addEventListener("click", dismiss);
+    close.addEventListener("click", dismiss);
+    const timer = window.setTimeout(dismiss, TOAST_MS);
+    toast.append(link, close);
+    el.toasts.append(toast);
+    while (el.toasts.childElementCount > 4) el.toasts.firstElementChild.remove();
+  }
+
+  function dropToast(caseId) {
+    for (const toast of [...el.toasts.children]) if (toast.dataset.caseId === caseId) toast.remove();
+  }
+
+  /* ---------------------------------------------------------------- access journal ---- */
+
+  function openJournal() {
+    if (!isAdmin()) return;
+    el.journalList.replaceChildren();
+    state.journalBefore = null;
+    show(el.journalEmpty, false);
+    show(el.journalOlder, false);
+    setError(el.journalError, "");
+    if (!el.journalPanel.open) el.journalPanel.showModal();
+    el.journalClose.focus();
+    loadJournal(null);
+  }
+
+  async function loadJournal(before) {
+    if (state.journalAbort) state.journalAbort.abort();
+    const abort = new AbortController();
+    state.journalAbort = abort;
+    el.journalOlder.disabled = true;
+    try {
+      const query = before ? `?before=${encodeURIComponent(before)}` : "";
+      const data = await api("GET", `/journal${query}`, { signal: abort.signal });
+      if (abort !== state.journalAbort) return;
+      state.journalAbort = null;
+      const lines = Array.isArray(data.lines) ? data.lines : [];
+      el.journalList.append(...lines.map(journalRow));
+      state.journalBefore = Number.isInteger(data.before) ? data.before : null;
+      show(el.journalOlder, state.journalBefore !== null);
+      show(el.journalEmpty, el.journalList.childElementCount === 0);
+      setError(el.journalError, "");
+    } catch (error) {
+      if (error && error.name === "AbortError") return;
+      if (abort === state.journalAbort) state.journalAbort = null;
+      if (error instanceof ApiError && error.status === 401) return;
+      setError(el.journalError, messageFor(error, "Le journal n'a pas pu être chargé :"));
+    } finally {
+      el.journalOlder.disabled = false;
+    }
+  }
+
+  function journalActor(actor) {
+    const who = String(actor || "?");
+    if (who === "client") return "le client";
+    if (who === "retention") return "automatique";
+    if (who.startsWith("cli:")) return `ligne de commande (${who.slice(4)})`;
+    return who;
+  }
+
+  function journalRow(line) {
+    const tr = make("tr", "journal-row");
+    tr.dataset.testid = "journal-row";
+    tr.dataset.action = String(line.action || "");
+    tr.dataset.actor = String(line.actor || "");
+    const when = make("td", "j-when");
+    const time = make("time", "", longTime(line.at));
+    if (line.at) time.dateTime = String(line.at);
+    when.append(time);
+    const who = make("td", "j-who", journalActor(line.actor));
+    const what = make("td", "j-what", JOURNAL_ACTION[line.action] || String(line.action || ""));
+    const which = make("td", "j-case");
+    which.dataset.field = "case";
+    if (typeof line.case_id === "string" && line.case) {
+      const a = make("a", "", line.case);
+      a.href = `#case=${encodeURIComponent(line.case_id)}`;
+      a.addEventListener("click", () => el.journalPanel.close());
+      which.append(a);
+    } else if (line.anonymised) {
+      which.append(make("span", "muted", "anonymisé"));
+    } else if (line.client_of) {
+      which.append(make("span", "", `client de ${line.client_of}`));
+    } else if (line.case) {
+      which.textContent = String(line.case);
+    } else {
+      which.append(make("span", "muted", "—"));
+    }
+    const detail = make("td", "j-detail", line.detail ? JOURNAL_DETAIL[line.detail] || String(line.detail) : "");
+    tr.append(when, who, what, which, detail);
+    return tr;
+  }
+
   /* ---------------------------------------------------------------- live events ---- */
 
   function setLive(status) {
@@ -2093,6 +2335,11 @@
     source.addEventListener("message", (event) => {
       if (source !== state.source || state.sourceCase !== state.caseId) return;
       onLiveMessage(parseData(event));
+    });
+    source.addEventListener("client_wrote", (event) => {
+      if (source !== state.source) return;
+      const news = parseData(event);
+      if (news && typeof news.id === "string") clientWroteToast(news);
     });
     source.addEventListener("case", () => {
       if (source === state.source && state.caseId && state.sourceCase === state.caseId) scheduleCase();
@@ -2222,6 +2469,27 @@
       el.toShipment.focus();
     });
     el.toShipmentForm.addEventListener("submit", onToShipment);
+
+    el.eraseOpen.addEventListener("click", openErase);
+    el.eraseClose.addEventListener("click", () => el.eraseDialog.close());
+    el.eraseAbort.addEventListener("click", () => el.eraseDialog.close());
+    el.eraseInput.addEventListener("input", () => {
+      setError(el.eraseError, "");
+      el.eraseConfirm.disabled = !eraseConfirmed();
+    });
+    el.eraseForm.addEventListener("submit", onErase);
+    el.eraseDialog.addEventListener("close", () => {
+      el.eraseInput.value = "";
+      setError(el.eraseError, "");
+      if (!el.privacyActions.hidden) el.eraseOpen.focus();
+    });
+    el.journalOpen.addEventListener("click", openJournal);
+    el.journalClose.addEventListener("click", () => el.journalPanel.close());
+    el.journalOlder.addEventListener("click", () => loadJournal(state.journalBefore));
+    el.journalPanel.addEventListener("close", () => {
+      if (state.journalAbort) state.journalAbort.abort();
+      if (state.me && !hashCaseId()) el.journalOpen.focus();
+    });
 
     el.opticiansOpen.addEventListener("click", openOpticians);
     el.opticiansClose.addEventListener("click", () => el.opticiansPanel.close());
