@@ -284,3 +284,94 @@ async def _console_scenario(browser: Browser, base: str, client: ChatClient, ref
     finally:
         for operator in both:
             await operator.context.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_admin_is_told_the_client_wrote_erases_the_case_and_reads_the_journal(
+    chromium: Path, database_url: str, tmp_path: Path
+) -> None:
+    """The holder is told live that the client wrote; an admin erases the client's data through
+    the confirmation dialog; the access journal shows the view and the erasure."""
+    expect.set_options(timeout=TIMEOUT_MS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with service_process(database_url, tmp_path) as (base, _):
+        add_operator("alice", "admin", database_url, tmp_path)
+        client = ChatClient(base)
+        try:
+            for text in SHIPMENT[:-1]:
+                await client.say(text)
+            found = REFERENCE.search(" ".join(await client.say(SHIPMENT[-1])))
+            assert found
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=str(chromium), args=["--no-sandbox"], headless=True
+                )
+                try:
+                    await _erasure_scenario(browser, base, client, found.group())
+                finally:
+                    await browser.close()
+        finally:
+            await client.close()
+
+
+async def _erasure_scenario(browser: Browser, base: str, client: ChatClient, reference: str) -> None:
+    alice = await Operator.open(browser, base, "alice")
+    try:
+        await alice.login()
+        row = alice.page.locator(f'[data-testid="queue-row"][data-reference="{reference}"]')
+        await row.click()
+        await expect(alice.by("case-reference")).to_have_text(reference)
+        await alice.by("claim").click()
+        await expect(alice.by("release")).to_be_visible()
+        await expect(alice.by("client-wrote")).to_be_hidden()
+        case_id = await row.get_attribute("data-case-id")
+
+        # 1. The client writes: the holder gets a notice, the case and its queue row say so.
+        await client.say("Je peux envoyer une photo de l'ordonnance ?", answered=False)
+        await expect(alice.by("toast")).to_have_text(re.compile(f"Nouveau message du client — {reference}"))
+        await expect(alice.by("client-wrote")).to_be_visible()
+        await expect(alice.by("client-wrote")).to_contain_text("Le client a écrit")
+        await expect(row.get_by_test_id("client-wrote-badge")).to_be_visible()
+        await alice.shot("client-wrote.png")
+
+        # 2. Erasure asks first: what goes, and the reference typed before the button works.
+        await alice.by("erase-open").click()
+        dialog = alice.by("erase-dialog")
+        await expect(dialog).to_be_visible()
+        await expect(dialog).to_contain_text("toute la conversation")
+        await expect(alice.by("erase-confirm")).to_be_disabled()
+        await alice.by("erase-confirm-input").fill("OB-WRONG1")
+        await expect(alice.by("erase-confirm")).to_be_disabled()
+        await alice.by("erase-confirm-input").fill(reference.lower())
+        await expect(alice.by("erase-confirm")).to_be_enabled()
+        await alice.shot("erase-dialog.png")
+        await alice.by("erase-confirm").click()
+
+        # 3. The case is anonymised on screen: no name, no transcript, a new reference.
+        await expect(dialog).to_be_hidden()
+        await expect(alice.by("case-anonymised")).to_be_visible()
+        await expect(alice.by("case-reference")).to_have_text(re.compile(r"^XX-"))
+        await expect(alice.by("message")).to_have_count(0)
+        await expect(alice.by("transcript")).to_have_text("Aucun message.")
+        await expect(alice.by("toast")).to_have_count(0)  # its notice named the old reference
+        await expect(alice.page.locator("#c-name")).to_have_text("—")
+        await expect(alice.by("erase-open")).to_be_hidden()
+        assert case_id
+        detail = await alice.case_detail(case_id)
+        assert (detail["status"], detail["contact_name"], detail["messages"]) == ("cancelled", None, [])
+
+        # 4. The access journal: the view of the case and its erasure, newest first.
+        await alice.by("journal-open").click()
+        journal = alice.by("journal-panel")
+        await expect(journal).to_be_visible()
+        erase = journal.locator('[data-testid="journal-row"][data-action="erase"][data-actor="alice"]')
+        view = journal.locator('[data-testid="journal-row"][data-action="view_case"][data-actor="alice"]')
+        await expect(erase).to_have_count(1)
+        await expect(erase).to_contain_text("Effacement des données")
+        await expect(view.first).to_contain_text("anonymisé")
+        await expect(journal.get_by_test_id("journal-row").first).to_have_attribute("data-action", "erase")
+        await alice.shot("journal.png")
+        assert alice.dialogs == [], alice.dialogs
+        assert alice.errors == [], alice.errors
+    finally:
+        await alice.context.close()
