@@ -490,7 +490,8 @@ class Console:
         return detail
 
     async def handback(self, me: Operator, public_id: str) -> dict[str, Any]:
-        """The conversation ends; the client's next message opens a new one with the bot."""
+        """The conversation ends (the operator is done talking); the case keeps its status, and a
+        client who writes while it is live reaches it again (``flows.lifecycle.follow_up_of``)."""
         now = self.clock()
         async with self.database.begin() as connection:
             target = await self._mine(connection, me, public_id)
@@ -779,7 +780,7 @@ class Console:
         self, connection: AsyncConnection, target: _Target, owner: str, operator: str | None, now: datetime
     ) -> None:
         if target.owner == "closed":
-            return  # an ended conversation stays ended: the client's next message opens a new one
+            return  # an ended conversation stays ended until the client writes (the engine decides)
         values: dict[str, Any] = {"owner": owner, "operator": operator, "updated_at": now}
         if owner == "closed":
             values["closed_at"] = now

@@ -252,9 +252,16 @@ async def test_cancel_handback_and_filters(app: Service) -> None:
     assert [c["id"] for c in (await bob.get("/cases", department="69")).json()["cases"]] == [first]
     assert (await bob.get("/cases", department="75")).json()["cases"] == []
     assert (await bob.get("/cases", mode="visit")).json()["cases"] == []
+    before = await client.replies()
     handed = (await bob.post(f"/cases/{first}/handback")).json()
     assert handed["conversation"]["owner"] == "closed"
-    await client.say("bonjour")  # the bot answers again, in a new conversation
+    await client.say("bonjour")  # the case is still live: the message reaches it, and bob
+    await _settle(app)
+    detail = (await bob.get(f"/cases/{first}")).json()
+    assert detail["messages"][-1]["text"] == "bonjour"
+    assert detail["conversation"] == {"owner": "operator", "operator": "bob"}
+    assert await client.replies() == before  # bob answers, not the bot
+    await client.say("nouvelle demande")  # a new request: the bot answers, in a new conversation
     await _settle(app)
     assert "Quelle est votre urgence" in (await client.replies())[-1]
     cancelled = await alice.post(f"/cases/{first}/cancel", {"reason": "doublon"})  # an admin may
@@ -394,13 +401,10 @@ async def test_a_stream_ends_with_its_session_and_admins_can_free_a_case(app: Se
     assert events[-1] == "signed_out"
     await client.say("Il y a quelqu'un ?")
     await _settle(app)
-    # An admin frees bob's case: back in the queue, and the client's request to be erased shows.
+    # An admin frees bob's case: back in the queue, and the client's message shows on it.
     freed = await alice.post(f"/cases/{case_id}/release")
     assert freed.json()["status"] == "queued"
+    assert freed.json()["client_wrote_at"] is not None
     assert (await alice.post(f"/cases/{case_id}/claim")).status_code == 200
-    await client.say("supprimer mes données")
-    await _settle(app)
-    detail = (await alice.get(f"/cases/{case_id}")).json()
-    assert "effacement" in detail["notes"][-1]["text"]
     done = await alice.post(f"/cases/{case_id}/done")  # nothing to dispatch: done from claimed
     assert done.json()["status"] == "done"
