@@ -22,6 +22,7 @@ from bot.logs import describe
 from flows.lifecycle import OPEN_STATES, destination_of, sources_of
 from storage import cases as case_store
 from storage import privacy
+from storage.conversations import lock_conversations
 from storage.database import checkpoint
 from storage.files import FileStore
 
@@ -118,8 +119,10 @@ class PrivacyDesk:
         return files
 
     async def erase(self, client_id: int, *, actor: str, detail: str) -> None:
-        """Erase a client in a transaction of its own (console, command line)."""
+        """Erase a client in a transaction of its own (console, command line), holding their
+        conversations' locks as the engine does: a message being handled finishes first."""
         async with self.database.begin() as connection:
+            await lock_conversations(connection, await privacy.identity_keys(connection, client_id))
             files = await self.erase_in(connection, [client_id], self.clock(), actor=actor, detail=detail)
         await self.after_erasure(files)
 

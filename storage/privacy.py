@@ -325,6 +325,13 @@ async def find_clients(
     return sorted(found)
 
 
+async def identity_keys(connection: AsyncConnection, client_id: int) -> list[str]:
+    """The conversation keys ("channel:id") of a client: what the engine locks."""
+    return list(
+        await connection.scalars(sa.select(identities.c.key).where(identities.c.client_id == client_id))
+    )
+
+
 async def client_summary(connection: AsyncConnection, client_id: int) -> dict[str, Any] | None:
     """A line about a client for a search result: channels, cases (reference and status)."""
     client = (await connection.execute(sa.select(clients).where(clients.c.id == client_id))).first()

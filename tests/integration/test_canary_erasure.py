@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import struct
 import subprocess
 import zlib
@@ -34,7 +33,7 @@ from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERIFY_TOKEN, FakeWhatsApp
 from tests.integration.serving import Service, serve_app
-from tests.integration.test_console import PASSWORD, Staff, WebClient
+from tests.integration.test_console import PASSWORD, Staff, WebClient, _open_clients
 from tests.integration.test_dispatch import _optician
 from tests.integration.test_telegram import SECRET, Client
 from tests.integration.test_whatsapp import Client as WhatsAppClient
@@ -222,39 +221,43 @@ async def test_erasure_leaves_no_canary_anywhere(
         "whatsapp_api_url": whatsapp.base_url,
     }
     async with serve_app(database_url, tmp_path, **settings) as service:
-        whatsapp.webhook_url = f"{service.base}/webhooks/whatsapp"
-        await _optician(telegram, service, 501, "Opticienne Martin", ["75"])
-        await _telegram_client(service, telegram)
-        await _whatsapp_client(service, whatsapp)
-        web_user = await _web_client(service)
-        canaries = [*CANARIES, web_user]
-        # Before erasure they were there (the test can see them): the canaries are real.
-        assert web_user not in ("", "erased")
+        try:
+            await _erase_everywhere(service, database_url, tmp_path, telegram, whatsapp)
+        finally:
+            await _open_clients()  # the console's and web chat's HTTP clients, in this event loop
 
-        await _until(lambda: _all_delivered(service), "messages still waiting to be sent", within=30)
-        await whatsapp.settle()
-        desk = service.services.engine.privacy
-        await desk.settled()
-        # The goodbyes, kept a few minutes for the web page, go with the next sweep.
-        async with service.services.database.begin() as connection:
-            later = desk.clock() + timedelta(minutes=10)
-            await privacy.purge(connection, later, desk.policy, desk.pseudonyms, open_statuses=OPEN_STATES)
-        await desk.after_erasure([])
 
-        journal = await service.rows(access_journal, access_journal.c.action == "erase")
-        assert sorted(line.actor for line in journal) == sorted(["client", "client", ADMIN.name])
-        dump = _dump(database_url)
-        assert len(dump) > 10_000  # a real dump of a real database
-        leaks = [c for c in canaries if c.encode() in dump]
-        assert not leaks, f"found in the database: {leaks}"
-        files = _folder(tmp_path / "data", service.services.files)
-        leaked_files = [
-            (name, c)
-            for name, content in files
-            for c in [*canaries, PIXELS.decode()]
-            if c.encode() in content
-        ]
-        assert not leaked_files, leaked_files
-        assert not [name for name, _ in files if "prescriptions" in name or "exports" in name]
-    if make_url(database_url).get_backend_name() == "sqlite":
-        assert os.path.exists(make_url(database_url).database or "")
+async def _erase_everywhere(
+    service: Service, database_url: str, tmp_path: Path, telegram: FakeTelegram, whatsapp: FakeWhatsApp
+) -> None:
+    whatsapp.webhook_url = f"{service.base}/webhooks/whatsapp"
+    await _optician(telegram, service, 501, "Opticienne Martin", ["75"])
+    await _telegram_client(service, telegram)
+    await _whatsapp_client(service, whatsapp)
+    web_user = await _web_client(service)
+    canaries = [*CANARIES, web_user]
+    # Before erasure they were there (the test can see them): the canaries are real.
+    assert web_user not in ("", "erased")
+
+    await _until(lambda: _all_delivered(service), "messages still waiting to be sent", within=30)
+    await whatsapp.settle()
+    desk = service.services.engine.privacy
+    await desk.settled()
+    # The goodbyes, kept a few minutes for the web page, go with the next sweep.
+    async with service.services.database.begin() as connection:
+        later = desk.clock() + timedelta(minutes=10)
+        await privacy.purge(connection, later, desk.policy, desk.pseudonyms, open_statuses=OPEN_STATES)
+    await desk.after_erasure([])
+
+    journal = await service.rows(access_journal, access_journal.c.action == "erase")
+    assert sorted(line.actor for line in journal) == sorted(["client", "client", ADMIN.name])
+    dump = _dump(database_url)
+    assert len(dump) > 10_000  # a real dump of a real database
+    leaks = [c for c in canaries if c.encode() in dump]
+    assert not leaks, f"found in the database: {leaks}"
+    files = _folder(tmp_path / "data", service.services.files)
+    leaked_files = [
+        (name, c) for name, content in files for c in [*canaries, PIXELS.decode()] if c.encode() in content
+    ]
+    assert not leaked_files, leaked_files
+    assert not [name for name, _ in files if "prescriptions" in name or "exports" in name]
