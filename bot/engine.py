@@ -305,7 +305,7 @@ class Engine:
             handed = [c.conversation_id for c in current.values() if c.conversation_id and c.owner != "bot"]
             followed = await case_store.latest_cases(connection, handed)
             current.update(await self._open(connection, messages, current, followed, now))
-            writes = store.BatchWrites()
+            writes = store.BatchWrites(at=now)
             # A client who writes can be reached again (a WhatsApp 131026 is often an old app).
             writes.reachable_clients = sorted({c.client_id for c in current.values() if c.unreachable})
             for inbox_id, inbound in to_apply:
@@ -444,6 +444,7 @@ class Engine:
                 erased = await self._erase(connection, convo, writes)
             elif isinstance(effect, RelayToCase) and case is not None:
                 await self._relay(connection, case, effect, now)
+                writes.client_wrote.append(case.id)
             elif isinstance(effect, CancelCase) and case is not None:
                 await self._cancel(connection, case, now)
             elif isinstance(effect, NewRequest):
@@ -489,7 +490,8 @@ class Engine:
         effect: RelayToCase,
         now: datetime,
     ) -> None:
-        """The client's message joins the case: reopened if it was closed a short while ago."""
+        """The client's message joins the case: reopened if it was closed a short while ago (the
+        batch then marks "le client a écrit", one statement for all its cases)."""
         if effect.reopen:
             await case_store.move_case(
                 connection,
@@ -498,7 +500,6 @@ class Engine:
                 destination_of("reopen"),
                 {"reopened_at": now, "done_at": None, "cancel_reason": None, "no_taker_at": None},
             )
-        await case_store.client_wrote(connection, case.id, now)
 
     async def _cancel(
         self, connection: AsyncConnection, case: case_store.CaseOfConversation, now: datetime

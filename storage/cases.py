@@ -97,10 +97,3 @@ async def move_case(
         .values(status=destination, **values)
     )
     return bool(result.rowcount)
-
-
-async def client_wrote(connection: AsyncConnection, case_id: int, now: datetime) -> None:
-    """The client wrote after hand-off: the queue shows it until an operator answers."""
-    await connection.execute(
-        sa.update(cases).where(cases.c.id == case_id).values(client_wrote_at=now, updated_at=now)
-    )

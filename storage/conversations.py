@@ -70,6 +70,8 @@ class BatchWrites:
     client_languages: list[dict[str, Any]] = field(default_factory=list)
     erase_clients: list[int] = field(default_factory=list)  # erased by the engine after the flush
     reachable_clients: list[int] = field(default_factory=list)  # marked unreachable, yet they wrote
+    client_wrote: list[int] = field(default_factory=list)  # cases whose client wrote after hand-off
+    at: datetime | None = None  # the batch's time (what client_wrote records)
 
 
 def lock_key(key: str) -> int:
@@ -363,6 +365,12 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
         await connection.execute(sa.insert(cases), writes.cases)
     if writes.waitlist:
         await connection.execute(sa.insert(waitlist), writes.waitlist)
+    if writes.client_wrote:  # "le client a écrit" until an operator answers
+        await connection.execute(
+            sa.update(cases)
+            .where(cases.c.id.in_(writes.client_wrote))
+            .values(client_wrote_at=writes.at, updated_at=writes.at)
+        )
 
 
 async def _link_consents(connection: AsyncConnection, new_cases: list[dict[str, Any]]) -> None:
