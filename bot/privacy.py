@@ -176,12 +176,15 @@ class PrivacyDesk:
                 await transaction.commit()
         exports = self.files.older_than(EXPORTS, EXPORT_FILES_KEPT.total_seconds(), now.timestamp())
         done.files = sorted({*done.files, *exports})
-        if not dry_run:
+        if not dry_run and (done.files or any(count for _, count in done.lines())):
             await self.after_erasure(done.files)
         return done
 
-    async def sweep(self, interval: float) -> None:
-        """Forever: purge what is past its delay every ``interval`` seconds."""
+    async def sweep(self, interval: float, first_after: float = 300.0) -> None:
+        """Forever: purge what is past its delay every ``interval`` seconds, the first time a few
+        minutes after start (a process that starts is busy catching up, and a purge is never
+        urgent to the minute)."""
+        await asyncio.sleep(min(interval, first_after))
         while True:
             try:
                 done = await self.purge()
