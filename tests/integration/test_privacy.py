@@ -256,3 +256,27 @@ async def test_an_erased_clients_redelivered_message_is_still_recognised(
         assert {r.external_id for r in rows} == {h.engine.pseudonyms.of(f"m-{i}") for i in (1, 2, 3)}
         assert all(r.payload == {} for r in rows)
         assert all(r.identity_key.startswith(privacy.HASH_PREFIX) for r in rows)
+
+
+async def test_inbox_ids_stored_before_the_upgrade_are_hashed_and_still_recognised(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with harness(database_url, tmp_path) as h:
+        async with h.services.database.begin() as connection:
+            await connection.execute(
+                sa.insert(inbox).values(
+                    channel="script",
+                    external_id="old-raw-id",
+                    identity_key="script:old",
+                    payload={},
+                    received_at=h.clock.now,
+                    processed_at=h.clock.now,
+                )
+            )
+            assert await privacy.hash_legacy_inbox_ids(connection, h.engine.pseudonyms) == 1
+            assert await privacy.hash_legacy_inbox_ids(connection, h.engine.pseudonyms) == 0
+        (row,) = await h.rows(inbox)
+        assert row.external_id == h.engine.pseudonyms.of("old-raw-id")
+        # The platform delivers it again after the upgrade: recognised, nothing done.
+        assert await h.send("old", text="bonjour", external_id="old-raw-id") == []
+        assert await h.rows(identities, identities.c.key == "script:old") == []
