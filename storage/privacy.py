@@ -897,11 +897,13 @@ async def hash_legacy_inbox_ids(
     """Inbox rows stored before ids were kept as keyed hashes get theirs (once, at start-up), so
     that a message delivered again after the upgrade is still recognised. Returns the count."""
     done = 0
+    after = 0
     while True:
         rows = (
             await connection.execute(
                 sa.select(inbox.c.id, inbox.c.external_id)
-                .where(sa.not_(inbox.c.external_id.startswith(HASH_PREFIX)))
+                .where(inbox.c.id > after, sa.not_(inbox.c.external_id.startswith(HASH_PREFIX)))
+                .order_by(inbox.c.id)
                 .limit(chunk)
             )
         ).all()
@@ -914,3 +916,4 @@ async def hash_legacy_inbox_ids(
             [{"b_id": r.id, "b_raw": r.external_id, "b_hash": pseudonyms.of(r.external_id)} for r in rows],
         )
         done += len(rows)
+        after = rows[-1].id
