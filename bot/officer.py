@@ -110,9 +110,8 @@ def _client_line(summary: dict[str, Any]) -> str:
 
 async def _export(desk: PrivacyDesk, client_id: int, out: Path | None) -> int:
     async with desk.database.connect() as connection:
-        record = await desk.record(connection, client_id)
-    record = {"exported_at": desk.clock().isoformat(), **record}
-    text = json.dumps(record, ensure_ascii=False, indent=2, default=str) + "\n"
+        content = await desk.export_json(connection, client_id, desk.clock())
+    text = content.decode() + "\n"
     if out is None:
         await desk.note(_actor(), "export", client_id=client_id, detail="cli")
         sys.stdout.write(text)

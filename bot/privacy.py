@@ -72,13 +72,17 @@ class PrivacyDesk:
         """Everything stored about the client, files included (GDPR Art. 15)."""
         return await privacy.client_record(connection, client_id, self.files.read)
 
+    async def export_json(self, connection: AsyncConnection, client_id: int, now: datetime) -> bytes:
+        """The client's whole record as a JSON document (the chat, the console and the command
+        line all give this one)."""
+        record = {"exported_at": now.isoformat(), **await self.record(connection, client_id)}
+        return json.dumps(record, ensure_ascii=False, indent=2, default=str).encode()
+
     async def export_document(
         self, connection: AsyncConnection, client_id: int, language: str, now: datetime
     ) -> ExportDocument:
         """The client's whole record as a JSON document, stored to be attached to a message."""
-        record = await self.record(connection, client_id)
-        record = {"exported_at": now.isoformat(), **record}
-        content = json.dumps(record, ensure_ascii=False, indent=2, default=str).encode()
+        content = await self.export_json(connection, client_id, now)
         path = self.files.save_document(content, ".json", EXPORTS)
         name = "optibot-my-data" if language == "en" else "optibot-mes-donnees"
         return ExportDocument(path, f"{name}-{now.date().isoformat()}.json")

@@ -25,7 +25,6 @@ from transitions import EventData, Machine, MachineError
 from flows import parsing
 from flows.catalog import Catalog
 from flows.types import (
-    LANGUAGES,
     CancelCase,
     Choice,
     ClientInput,
@@ -36,7 +35,7 @@ from flows.types import (
     NewRequest,
     RelayToCase,
     Reply,
-    as_language,
+    next_language,
 )
 
 FOLLOW_UP_STATES = ["handed_off", "cancel_asked", "erase_asked", "ended", "new_request"]
@@ -171,10 +170,7 @@ class FollowUpModel:
         self.offer_new_request("followup.help")
 
     def switch_language(self, event: EventData) -> None:
-        target = event.kwargs.get("value")
-        current = self.convo.language
-        wanted = target if target in LANGUAGES else ("en" if current == "fr" else "fr")
-        self.convo.language = as_language(wanted)
+        self.convo.language = next_language(self.convo.language, event.kwargs.get("value"))
         self.say("language_switched")
 
 

@@ -17,7 +17,6 @@ from flows.catalog import Catalog
 from flows.intake_table import FIELD_OF_STEP, build_machine
 from flows.steps import STEPS, ChoiceSpec, Step, channel_phone_choice, match_label
 from flows.types import (
-    LANGUAGES,
     Choice,
     ClientInput,
     ConversationState,
@@ -30,7 +29,7 @@ from flows.types import (
     Language,
     RecordConsent,
     Reply,
-    as_language,
+    next_language,
 )
 
 CONSENT_WORDING_VERSION = "visit-consent-v1"
@@ -307,9 +306,7 @@ class IntakeFlow:
             self._ask(model)
 
     def _switch_language(self, model: IntakeModel, target: str | None) -> None:
-        current = model.convo.language
-        wanted = target if target in LANGUAGES else ("en" if current == "fr" else "fr")
-        model.convo.language = as_language(wanted)
+        model.convo.language = next_language(model.convo.language, target)
         model.say("language_switched")
 
     def _miss(self, model: IntakeModel) -> None:

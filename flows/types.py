@@ -20,6 +20,11 @@ def as_language(value: str | None) -> Language:
     return "en" if value == "en" else "fr"
 
 
+def next_language(current: str, target: str | None) -> Language:
+    """The language a "langue" command switches to: the one named, or the other one."""
+    return as_language(target if target in LANGUAGES else ("en" if current == "fr" else "fr"))
+
+
 @dataclass(frozen=True, slots=True)
 class ClientInput:
     """What the client said, whatever the channel.

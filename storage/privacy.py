@@ -187,33 +187,6 @@ async def record_access(
     )
 
 
-async def journal(
-    connection: AsyncConnection, limit: int = 200, before: int | None = None
-) -> list[dict[str, Any]]:
-    """The newest lines of the journal, with the case's reference when the case still has one."""
-    query = (
-        sa.select(access_journal, cases.c.reference, cases.c.anonymised_at)
-        .outerjoin(cases, cases.c.id == access_journal.c.case_id)
-        .order_by(access_journal.c.id.desc())
-        .limit(limit)
-    )
-    if before is not None:
-        query = query.where(access_journal.c.id < before)
-    rows = await connection.execute(query)
-    return [
-        {
-            "id": row.id,
-            "at": row.at.isoformat(),
-            "actor": row.actor,
-            "action": row.action,
-            "client": row.client_id,
-            "case": None if row.anonymised_at is not None else row.reference,
-            "detail": row.detail,
-        }
-        for row in rows
-    ]
-
-
 async def last_access(connection: AsyncConnection, actor: str, action: str, case_id: int) -> datetime | None:
     """When ``actor`` last did ``action`` on this case, by the journal (None: never)."""
     found = await connection.scalar(
@@ -873,17 +846,18 @@ async def purge(
     done.journal_lines = (
         await connection.execute(sa.delete(access_journal).where(access_journal.c.at < now - policy.journal))
     ).rowcount
-    goodbyes = (
-        sa.select(messages.c.id)
-        .where(
-            messages.c.conversation_id.is_(None),
-            messages.c.case_id.is_(None),
-            sa.or_(messages.c.sent_at < now - policy.goodbyes, messages.c.failed_at < now - policy.goodbyes),
-            _forgettable(),
+    gone = list(
+        await connection.scalars(
+            sa.select(messages.c.id).where(
+                messages.c.conversation_id.is_(None),
+                messages.c.case_id.is_(None),
+                sa.or_(
+                    messages.c.sent_at < now - policy.goodbyes, messages.c.failed_at < now - policy.goodbyes
+                ),
+                _forgettable(),
+            )
         )
-        .scalar_subquery()
     )
-    gone = list(await connection.scalars(sa.select(messages.c.id).where(messages.c.id.in_(goodbyes))))
     if gone:
         await _delete_messages(connection, messages.c.id.in_(gone))
     done.goodbyes = len(gone)

@@ -9,7 +9,6 @@ outbound rows of the transcript: the outbox sender delivers them on the client's
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from bot.privacy import PrivacyDesk
 from bot.rows import outbound_row
 from flows.answers import format_slot
 from flows.catalog import Catalog
-from flows.lifecycle import OPEN_STATES, sources_of
+from flows.lifecycle import OPEN_STATES, destination_of, sources_of
 from flows.types import Reply, as_language
 from storage import conversations as store
 from storage import privacy as privacy_store
@@ -420,13 +419,7 @@ class Console:
         """Apply a lifecycle action as one conditional UPDATE, with its effects on the conversation."""
         now = self.clock()
         sources = sources_of(action)
-        destination = {
-            "claim": "claimed",
-            "release": "queued",
-            "dispatch": "dispatched",
-            "complete": "done",
-            "cancel": "cancelled",
-        }[action]
+        destination = destination_of(action)
         values: dict[str, Any] = {"status": destination, "updated_at": now}
         if action == "claim":
             values.update(claimed_by=me.name, claimed_at=sa.func.coalesce(cases.c.claimed_at, now))
@@ -625,8 +618,7 @@ class Console:
             await privacy_store.record_access(
                 connection, now, me.name, "export", client_id=client_id, case_id=case_id, detail="admin"
             )
-            record = {"exported_at": now.isoformat(), **await self.privacy.record(connection, client_id)}
-        content = json.dumps(record, ensure_ascii=False, indent=2, default=str).encode()
+            content = await self.privacy.export_json(connection, client_id, now)
         name = re.sub(r"[^A-Za-z0-9-]", "", str(reference)) or "client"
         return content, f"optibot-donnees-{name}-{now.date().isoformat()}.json"
 
