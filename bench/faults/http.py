@@ -1,0 +1,479 @@
+"""The HTTP scenarios of the fault suite: what the service's doors meet from the outside.
+
+Each scenario serves the whole app (uvicorn in this process, as ``optibot run`` builds it) on
+SQLite and on a scratch PostgreSQL database (created on the shared server, dropped after), with
+the fake Bot API and the fake Graph API of ``tests/fakes`` in this process too, and real clients
+(httpx here, aiogram and the Graph client inside the service):
+
+``redelivery-reorder``
+    Telegram and WhatsApp webhooks with ~30 % of the updates sent twice and ~30 % swapped with the
+    next one, several at a time: every distinct message stored and transcribed once, every reply
+    sent once, in the order it was written.
+``storm-429-5xx``
+    For a while, a share of the sends answer 429 (Telegram: ``retry_after``; WhatsApp: 130429)
+    and a share 5xx: nothing lost or doubled, each chat's order kept, and nothing sent to a chat
+    inside a ``retry_after`` it was given (nor to anyone inside WhatsApp's throughput pause).
+``poison-webhooks``
+    Signed WhatsApp webhooks with NUL characters or lone surrogates in ids, numbers, texts and
+    error titles, 50,000-level nested JSON on both webhooks, Telegram updates with NUL and lone
+    surrogates; each poison item travels with a good message. Every request, sent twice, answers
+    the same non-5xx status; every good message is answered.
+``malformed-bodies``
+    Every POST route of the app (and the webhooks with valid credentials) against a battery of
+    malformed bodies: no 5xx; the biggest answer is reported.
+``flood``
+    Cookie-less web-chat posts "je veux parler à un conseiller" in under a second: the new cases
+    stay within the configured limit, the rest are refused with 429; 50 failed console logins for
+    one name from rotating ``X-Forwarded-For``: the rightful operator still signs in from their
+    device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import random
+import secrets
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import sqlalchemy as sa
+
+from bench.faults import Figures, Scale, common, scenario
+from tests.fakes import telegram as tg
+from tests.fakes import whatsapp as wa
+
+Json = dict[str, Any]
+SECRET = "faults-webhook-secret_0123456789"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+SETTLE_SECONDS = 60.0  # what is not stored, processed and sent by then counts as lost
+BIG_ANSWER = 4096  # an answer above this many bytes is reported as big
+#: figures of ``extra`` that must be zero too (``tests/faults/test_http_faults.py`` asserts them)
+MUST_BE_ZERO: dict[str, tuple[str, ...]] = {
+    "redelivery-reorder": ("unsettled",),
+}
+
+
+# --- the service and its databases ------------------------------------------------------------------
+
+
+async def postgres_unreachable() -> str | None:
+    """Why the shared PostgreSQL server cannot be used, or None."""
+    try:
+        connection = await asyncpg.connect(common.dsn(common.POSTGRES_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        return f"{type(error).__name__}: {error}"
+    await connection.close()
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _database(kind: str, folder: Path) -> AsyncIterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder}/faults.db"
+        return
+    async with common.scratch_database() as url:
+        yield url
+
+
+@dataclass
+class App:
+    """The app served on a free port of this process: its services, base URL and FastAPI object."""
+
+    services: Any
+    base: str
+    app: Any
+
+    async def rows(self, query: sa.Select[Any]) -> list[Any]:
+        async with self.services.database.connect() as connection:
+            return list((await connection.execute(query)).all())
+
+
+def _free_port() -> int:
+    from tests.e2e.servers import free_port
+
+    return free_port()
+
+
+@contextlib.asynccontextmanager
+async def _serve(database_url: str, folder: Path, **overrides: Any) -> AsyncIterator[App]:
+    """``create_app`` under uvicorn, as ``optibot run`` serves it (its own port, durable defaults)."""
+    import uvicorn
+
+    from bot.settings import Settings
+    from bot.web.app import create_app
+
+    port = overrides.pop("port", None) or _free_port()
+    values: Json = {"database_url": database_url, "optibot_data_dir": folder / "data"}
+    settings = Settings(_env_file=None, **{**values, **overrides})
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the app stopped while starting")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not start")
+        await asyncio.sleep(0.02)
+    try:
+        yield App(app.state.services, f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        await task
+
+
+def _channels(telegram: tg.FakeTelegram | None, whatsapp: wa.FakeWhatsApp | None, port: int) -> Json:
+    """The settings that point the app's channels at the fakes (Telegram by webhook)."""
+    values: Json = {"port": port, "public_url": f"http://127.0.0.1:{port}"}
+    if telegram is not None:
+        values.update(
+            telegram_bot_token=tg.TOKEN,
+            telegram_api_url=telegram.base_url,
+            telegram_mode="webhook",
+            telegram_webhook_secret=SECRET,
+        )
+    if whatsapp is not None:
+        values.update(
+            whatsapp_access_token=wa.TOKEN,
+            whatsapp_phone_number_id=wa.PHONE_NUMBER_ID,
+            whatsapp_app_secret=wa.APP_SECRET,
+            whatsapp_verify_token=wa.VERIFY_TOKEN,
+            whatsapp_api_url=whatsapp.base_url,
+        )
+    return values
+
+
+def _lift_pacing(app: App) -> None:
+    """Sliding windows out of the way (the fakes enforce none here); pauses still hold."""
+    from bot.ratelimit import RateLimiter, Window
+
+    for channel in (app.services.telegram, app.services.whatsapp):
+        if channel is not None:
+            channel.limiter = RateLimiter(Window(10**6, 1.0), Window(10**6, 1.0))
+
+
+async def _each_database(name: str, run: Callable[[str, str, Path, Figures], Awaitable[None]]) -> Figures:
+    """Run ``run(kind, url, folder, figures)`` on SQLite then PostgreSQL, into one Figures."""
+    figures = Figures(name)
+    for kind in ("sqlite", "postgres"):
+        with tempfile.TemporaryDirectory(prefix=f"faults-{name}-") as folder:
+            async with _database(kind, Path(folder)) as url:
+                started = time.monotonic()
+                await run(kind, url, Path(folder), figures)
+                figures.extra[f"{kind}_seconds"] = round(time.monotonic() - started, 1)
+    return figures
+
+
+def _add(figures: Figures, key: str, value: int) -> None:
+    current = figures.extra.get(key, 0)
+    figures.extra[key] = (current if isinstance(current, int) else 0) + value
+
+
+# --- waiting and counting ----------------------------------------------------------------------------
+
+
+async def _settle(app: App, within: float = SETTLE_SECONDS) -> bool:
+    """Wait until every stored message is processed and every reply sent or given up; False if
+    that did not happen ``within`` seconds (what is left then counts as lost)."""
+    from storage.tables import inbox, messages
+
+    pending = sa.select(
+        sa.select(sa.func.count()).where(inbox.c.processed_at.is_(None)).scalar_subquery(),
+        sa.select(sa.func.count())
+        .where(
+            messages.c.direction == "out",
+            messages.c.sent_at.is_(None),
+            messages.c.failed_at.is_(None),
+            messages.c.channel != "webchat",
+        )
+        .scalar_subquery(),
+    )
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        (waiting, unsent), *_ = await app.rows(pending)
+        if not waiting and not unsent:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _inbound_effects(app: App, channel: str, tags: Iterable[str]) -> tuple[int, int]:
+    """(lost, duplicated) client messages: each tag must be in exactly one inbound transcript row."""
+    from storage.tables import messages
+
+    rows = await app.rows(
+        sa.select(messages.c.text).where(messages.c.channel == channel, messages.c.direction == "in")
+    )
+    seen = Counter(word for (text,) in rows for word in text.split() if word.startswith("#"))
+    lost = duplicated = 0
+    for tag in tags:
+        count = seen.get(tag, 0)
+        lost += count == 0
+        duplicated += max(0, count - 1)
+    return lost, duplicated
+
+
+@dataclass
+class ReplyCount:
+    rows: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+
+
+async def _replies(
+    app: App, channel: str, sends: dict[str, list[str]], parts_of: Callable[[str, Json], int]
+) -> ReplyCount:
+    """Compare the outbound rows of each recipient (in the order written) with what the fake
+    accepted for them (platform ids, in the order accepted): a row unsent or not among the sends is
+    lost; rows whose ids were accepted in another order make their recipient out of order; sends
+    beyond the parts of the rows sent are duplicates."""
+    from storage.tables import messages
+
+    found = await app.rows(
+        sa.select(
+            messages.c.party,
+            messages.c.text,
+            messages.c.payload,
+            messages.c.sent_at,
+            messages.c.external_id,
+        )
+        .where(messages.c.channel == channel, messages.c.direction == "out")
+        .order_by(messages.c.id)
+    )
+    by_party: dict[str, list[Any]] = {}
+    for row in found:
+        by_party.setdefault(row.party, []).append(row)
+    count = ReplyCount()
+    for party in set(by_party) | set(sends):
+        accepted = sends.get(party, [])
+        position = {sent: index for index, sent in enumerate(accepted)}
+        previous, expected, disordered = -1, 0, False
+        for row in by_party.get(party, []):
+            count.rows += 1
+            where = position.get(row.external_id or "")
+            if row.sent_at is None or where is None:
+                count.lost += 1
+                continue
+            disordered |= where <= previous
+            previous = where
+            expected += parts_of(row.text, row.payload or {})
+        count.out_of_order += disordered
+        count.duplicated += max(0, len(accepted) - expected)
+    return count
+
+
+def _telegram_parts(text: str, payload: Json) -> int:
+    from bot.channels.telegram import render
+
+    return len(list(render.parts_to_send({**payload, "text": text, "sent_parts": 0})))
+
+
+def _whatsapp_parts() -> Callable[[str, Json], int]:
+    from bot.channels.whatsapp import render
+    from flows.catalog import Catalog
+
+    catalog = Catalog.load()
+    return lambda text, payload: len(render.messages({**payload, "text": text}, catalog))
+
+
+def _telegram_sends(fake: tg.FakeTelegram) -> dict[str, list[str]]:
+    sends: dict[str, list[str]] = {}
+    for message in fake.sent:
+        sends.setdefault(str(message.chat_id), []).append(str(message.message_id))
+    return sends
+
+
+def _whatsapp_sends(fake: wa.FakeWhatsApp) -> dict[str, list[str]]:
+    sends: dict[str, list[str]] = {}
+    for message in fake.sent:
+        sends.setdefault(message.wa_id or message.user, []).append(message.wamid)
+    return sends
+
+
+def _count_replies(figures: Figures, prefix: str, count: ReplyCount) -> None:
+    figures.lost += count.lost
+    figures.duplicated += count.duplicated
+    figures.out_of_order += count.out_of_order
+    _add(figures, f"{prefix}_replies", count.rows)
+
+
+# --- the clients' side -------------------------------------------------------------------------------
+
+TEXTS = ("Bonjour", "lunettes cassées", "oui", "non", "je ne sais pas", "Lyon 69003", "merci")
+_update_ids = itertools.count(700_000_001 + secrets.randbelow(10**8))
+_message_ids = itertools.count(1)
+
+
+def telegram_text(chat: int, text: str) -> Json:
+    """A Telegram ``Update`` carrying a client's text, as the Bot API posts it."""
+    user = {"id": chat, "is_bot": False, "first_name": "Camille", "language_code": "fr"}
+    return {
+        "update_id": next(_update_ids),
+        "message": {
+            "message_id": next(_message_ids),
+            "from": user,
+            "chat": {"id": chat, "type": "private", "first_name": "Camille"},
+            "date": int(time.time()),
+            "text": text,
+        },
+    }
+
+
+def whatsapp_hook(changes: list[Json]) -> tuple[bytes, dict[str, str]]:
+    """A signed WhatsApp webhook body with these ``changes`` values (one entry)."""
+    metadata = {"display_phone_number": wa.DISPLAY_PHONE_NUMBER, "phone_number_id": wa.PHONE_NUMBER_ID}
+    wrapped = [
+        {"value": {"messaging_product": "whatsapp", "metadata": metadata, **value}, "field": "messages"}
+        for value in changes
+    ]
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": wa.WABA_ID, "changes": wrapped}]}
+    body = wa.encode_body(payload)
+    return body, _signed(body)
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    return {"Content-Type": "application/json", SIGNATURE_HEADER: wa.sign(body)}
+
+
+@dataclass
+class Poster:
+    """POSTs as a platform does: a 5xx or a dropped connection is counted and sent again."""
+
+    http: httpx.AsyncClient
+    statuses: Counter[int] = field(default_factory=Counter)
+    tries: int = 8
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        status = 0
+        for attempt in range(self.tries):
+            try:
+                response = await self.http.post(url, content=body, headers=headers)
+            except httpx.TransportError:
+                status = 0
+            else:
+                status = response.status_code
+                self.statuses[status] += 1
+                if status < 500:
+                    return status
+            await asyncio.sleep(min(0.1 * 2**attempt, 1.0))
+        return status
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+
+def shuffled_deliveries(sequences: list[list[Any]], rng: random.Random, share: float) -> list[Any]:
+    """The items of every sequence interleaved; ``share`` of them delivered a second time later,
+    and ``share`` swapped with the item after them (a later update before an earlier one)."""
+    order: list[Any] = []
+    for row in itertools.zip_longest(*sequences):
+        order.extend(item for item in row if item is not None)
+    for item in list(order):
+        if rng.random() < share:
+            order.insert(rng.randrange(order.index(item) + 1, len(order) + 1), item)
+    for index in range(len(order) - 1):
+        if rng.random() < share:
+            order[index], order[index + 1] = order[index + 1], order[index]
+    return order
+
+
+async def _gather_limited(jobs: Iterable[Awaitable[Any]], limit: int) -> list[Any]:
+    gate = asyncio.Semaphore(limit)
+
+    async def run(job: Awaitable[Any]) -> Any:
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(run(job) for job in jobs))
+
+
+# --- redelivery-reorder ------------------------------------------------------------------------------
+
+
+@scenario("redelivery-reorder")
+async def redelivery_reorder(scale: Scale) -> Figures:
+    """~30 % of the updates re-delivered and ~30 % reordered, on both webhooks, both databases."""
+    chats, per_chat = scale.pick(8, 120), scale.pick(4, 6)
+    rng = random.Random(12)
+
+    async def run(kind: str, url: str, folder: Path, figures: Figures) -> None:
+        port = _free_port()
+        async with (
+            tg.FakeTelegram(enforce_limits=False) as telegram,
+            wa.FakeWhatsApp(webhook_url=f"http://127.0.0.1:{port}/webhooks/whatsapp") as whatsapp,
+        ):
+            whatsapp.auto_statuses = ()
+            async with (
+                _serve(url, folder, **_channels(telegram, whatsapp, port)) as app,
+                httpx.AsyncClient(base_url=app.base, timeout=30) as http,
+            ):
+                _lift_pacing(app)
+                await telegram.wait_for(lambda: telegram.webhook is not None, 20)
+                poster = Poster(http)
+                base = rng.randrange(10**6, 10**9)
+                tags: list[str] = []
+                hooks: list[list[tuple[str, bytes, dict[str, str]]]] = []
+                for chat in range(base, base + chats):
+                    sequence = []
+                    for step in range(per_chat):
+                        tag = f"#t{chat}-{step}"
+                        tags.append(tag)
+                        body = json.dumps(telegram_text(chat, f"{TEXTS[step % len(TEXTS)]} {tag}")).encode()
+                        headers = {"Content-Type": "application/json", SECRET_HEADER: SECRET}
+                        sequence.append(("/webhooks/telegram", body, headers))
+                    hooks.append(sequence)
+                wa_tags: list[str] = []
+                for number in range(base, base + chats):
+                    user, sequence = f"336{number:08d}", []
+                    for step in range(per_chat):
+                        tag = f"#w{number}-{step}"
+                        wa_tags.append(tag)
+                        item = whatsapp.text_message(user, f"{TEXTS[step % len(TEXTS)]} {tag}")
+                        body, headers = whatsapp_hook(
+                            [{"contacts": [item.contact], "messages": [item.message]}]
+                        )
+                        sequence.append(("/webhooks/whatsapp", body, headers))
+                    hooks.append(sequence)
+                deliveries = shuffled_deliveries(hooks, rng, 0.3)
+                statuses = await _gather_limited(
+                    (poster.post(path, body, headers) for path, body, headers in deliveries),
+                    scale.pick(6, 16),
+                )
+                settled = await _settle(app)
+                figures.sent += len(tags) + len(wa_tags)
+                _add(figures, "deliveries", len(deliveries))
+                _add(figures, "refused", sum(1 for status in statuses if status != 200))
+                figures.server_errors += poster.server_errors
+                for channel, own in (("telegram", tags), ("whatsapp", wa_tags)):
+                    lost, duplicated = await _inbound_effects(app, channel, own)
+                    figures.lost += lost
+                    figures.duplicated += duplicated
+                _count_replies(
+                    figures,
+                    "telegram",
+                    await _replies(app, "telegram", _telegram_sends(telegram), _telegram_parts),
+                )
+                _count_replies(
+                    figures,
+                    "whatsapp",
+                    await _replies(app, "whatsapp", _whatsapp_sends(whatsapp), _whatsapp_parts()),
+                )
+                if not settled:
+                    _add(figures, "unsettled", 1)
+
+    return await _each_database("redelivery-reorder", run)
