@@ -6,8 +6,10 @@ within the windows means never meeting a 429 in normal running; a 429 that still
 chat, and several in a row pause the bot.
 
 A send is recorded with no await between reading the windows and writing them, so the pacing holds
-for any number of concurrent senders in one event loop. It is per process: with several
-processes sending, give each its share of the bot's budget (see docs/DECISIONS.md).
+for any number of concurrent senders in one event loop. Senders waiting for the bot's window are
+served in arrival order (a later one never overtakes an earlier one): a chat's message does not
+starve behind newer ones while its outbox lease runs. It is per process: with several processes
+sending, give each its share of the bot's budget (see docs/DECISIONS.md).
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ class RateLimiter:
         # arrives at Telegram in clumps, and network jitter then puts one too many in a second.
         self.gap = per_bot.seconds / per_bot.count
         self._slot = 0.0  # the next send's place on the even timeline
+        # Senders waiting for the bot's window, in arrival order; ``_change`` is set (and replaced)
+        # whenever the line moves or a pause starts, to wake those behind the first.
+        self._line: deque[object] = deque()
+        self._change = asyncio.Event()
 
     async def acquire(self, chat: str, *, within: float | None = None) -> None:
         """Wait until the chat's window, the bot's window and any pause allow a message, then
@@ -87,26 +93,57 @@ class RateLimiter:
         Nothing is booked ahead: a waiter sleeps until the earliest moment the windows could
         allow it and looks again, so a pause that starts meanwhile is honoured, and reading the
         windows and recording the send happen with no await between them (concurrent senders
-        cannot overbook). One sender per chat at a time: the outbox delivers a recipient's
-        messages in order.
+        cannot overbook). A sender that its own chat's window or pause holds waits on its own;
+        the others queue for the bot's window in arrival order, and only the first of the line
+        may take it. One sender per chat at a time: the outbox delivers a recipient's messages
+        in order.
         """
         self._forget_idle(self.clock())
         log = self._chat(chat)
-        while True:
-            now = self.clock()
-            if self._slot < now - self.gap:  # idle meanwhile: no credit builds up
-                self._slot = now
-            at = max(log.earliest(now), self._bot.earliest(now), self._slot)
-            if at <= now:
-                log.times.append(now)
-                self._bot.times.append(now)
-                # The timeline moves by whole gaps, not from the actual time: a late wake-up
-                # does not slow the pace down, the next send catches up.
-                self._slot += self.gap
-                return
-            if within is not None and at - now > within:
-                raise WaitTooLongError(at - now)
-            await self.sleep(at - now)
+        ticket = object()
+        queued = False
+        try:
+            while True:
+                now = self.clock()
+                if self._slot < now - self.gap:  # idle meanwhile: no credit builds up
+                    self._slot = now
+                bot_at = max(self._bot.earliest(now), self._slot)
+                chat_at = log.earliest(now)
+                if chat_at > now:  # held by its own chat: out of the line, the others go on
+                    if queued:
+                        self._line.remove(ticket)
+                        queued = False
+                        self._changed()
+                    at = max(chat_at, bot_at)
+                    if within is not None and at - now > within:
+                        raise WaitTooLongError(at - now)
+                    await self.sleep(chat_at - now)
+                    continue
+                if not queued:
+                    self._line.append(ticket)
+                    queued = True
+                ahead = self._line.index(ticket)
+                if ahead == 0 and bot_at <= now:
+                    log.times.append(now)
+                    self._bot.times.append(now)
+                    # The timeline moves by whole gaps, not from the actual time: a late wake-up
+                    # does not slow the pace down, the next send catches up.
+                    self._slot += self.gap
+                    self._line.popleft()
+                    queued = False
+                    self._changed()
+                    return
+                at = bot_at + ahead * self.gap  # those ahead go first, one gap each
+                if within is not None and at - now > within:
+                    raise WaitTooLongError(at - now)
+                if ahead == 0:
+                    await self.sleep(bot_at - now)
+                else:  # until the line moves or a pause changes the outlook
+                    await self._change.wait()
+        finally:
+            if queued:  # cancelled, or told to give up: the next in line goes
+                self._line.remove(ticket)
+                self._changed()
 
     def pause(self, chat: str, seconds: float, *, flood: bool = True) -> None:
         """The platform said 429 for ``chat``: nothing to it for ``seconds``; if several chats
@@ -116,6 +153,7 @@ class RateLimiter:
         until = now + max(0.0, seconds)
         log = self._chat(chat)
         log.paused_until = max(log.paused_until, until)
+        self._changed()
         if not flood:
             return
         self._recent_429.append((now, chat))
@@ -127,6 +165,7 @@ class RateLimiter:
         """The platform said the sender as a whole is over its throughput: everything waits."""
         until = self.clock() + max(0.0, seconds)
         self._bot.paused_until = max(self._bot.paused_until, until)
+        self._changed()
 
     def paused_for(self, chat: str) -> float:
         """Seconds before anything may be sent to ``chat`` (0 if it may be now)."""
@@ -134,6 +173,11 @@ class RateLimiter:
         log = self._chats.get(chat)
         until = max(self._bot.paused_until, log.paused_until if log else 0.0)
         return max(0.0, until - now)
+
+    def _changed(self) -> None:
+        """Wake the senders waiting behind the first of the line: they look again."""
+        self._change.set()
+        self._change = asyncio.Event()
 
     def _chat(self, chat: str) -> _Log:
         log = self._chats.get(chat)

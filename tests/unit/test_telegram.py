@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
-import time
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -237,6 +238,36 @@ class FakeTime:
         self.now += max(0.0, seconds)
 
 
+class VirtualTime:
+    """Time that moves only when every task waits: concurrent senders, deterministic instants."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + max(0.0, seconds), next(self._order), wake))
+        await wake
+
+    async def run(self, *work: Coroutine[Any, Any, None]) -> None:
+        tasks = [asyncio.create_task(w) for w in work]
+        while True:
+            for _ in range(50):  # let every task run until it waits
+                await asyncio.sleep(0)
+            if all(t.done() for t in tasks):
+                break
+            assert self._sleepers, "every task waits and none sleeps: a deadlock"
+            at, _, wake = heapq.heappop(self._sleepers)
+            self.now = max(self.now, at)
+            wake.set_result(None)
+        await asyncio.gather(*tasks)
+
+
 async def test_one_chat_gets_a_short_burst_then_one_message_a_second() -> None:
     time = FakeTime()
     limiter = RateLimiter(Window(3, 3.0), Window(30, 1.0), clock=time.clock, sleep=time.sleep)
@@ -359,27 +390,92 @@ def test_telegram_is_off_without_a_token_and_the_token_never_prints() -> None:
 
 
 async def test_concurrent_senders_never_overbook_and_a_pause_holds_them_all() -> None:
-    """Real time, small windows: lateness is allowed (a loaded machine), earliness never is."""
-    limiter = RateLimiter(Window(2, 0.2), Window(5, 0.1))
+    """Ten concurrent senders on virtual time: the windows and the pause hold to the instant."""
+    clock = VirtualTime()
+    limiter = RateLimiter(Window(2, 0.2), Window(5, 0.1), clock=clock.clock, sleep=clock.sleep)
     sent: list[tuple[float, str]] = []
+    paused_at: list[float] = []
 
     async def sender(chat: str) -> None:
         for _ in range(4):
             await limiter.acquire(chat)
-            sent.append((time.monotonic(), chat))
+            sent.append((clock.now, chat))
 
-    tasks = [asyncio.create_task(sender(f"c{i}")) for i in range(10)]
-    await asyncio.sleep(0.15)
-    for chat in ("c0", "c1", "c2"):  # three chats refused within a second: the bot waits
-        limiter.pause(chat, 0.3)
-    paused_at = time.monotonic()
-    await asyncio.gather(*tasks)
+    async def pauser() -> None:
+        await clock.sleep(0.15)
+        for chat in ("c0", "c1", "c2"):  # three chats refused within a second: the bot waits
+            limiter.pause(chat, 0.3)
+        paused_at.append(clock.now)
+
+    await clock.run(pauser(), *(sender(f"c{i}") for i in range(10)))
     times = [t for t, _ in sent]
     assert len(times) == 40
     for i in range(len(times) - 5):
-        assert times[i + 5] - times[i] >= 0.1 - 1e-6  # never more than 5 in any 0.1 s
+        assert times[i + 5] - times[i] >= 0.1 - 1e-9  # never more than 5 in any 0.1 s
     for chat in {c for _, c in sent}:
         own = [t for t, c in sent if c == chat]
         for i in range(len(own) - 2):
-            assert own[i + 2] - own[i] >= 0.2 - 1e-6  # never more than 2 in any 0.2 s per chat
-    assert not [t for t in times if paused_at < t < paused_at + 0.3 - 1e-3]
+            assert own[i + 2] - own[i] >= 0.2 - 1e-9  # never more than 2 in any 0.2 s per chat
+    assert [t for t in times if t <= paused_at[0]]  # some went before the pause...
+    assert not [t for t in times if paused_at[0] < t < paused_at[0] + 0.3 - 1e-9]  # ...none during it
+    # And the pace is kept up: 8 sends before the pause, 32 after it at one per 0.02 s.
+    assert max(times) == pytest.approx(0.15 + 0.3 + 31 * 0.02)
+
+
+async def test_waiters_for_the_bot_s_window_are_served_in_arrival_order() -> None:
+    clock = VirtualTime()
+    limiter = RateLimiter(Window(3, 3.0), Window(4, 1.0), clock=clock.clock, sleep=clock.sleep)
+    order: list[str] = []
+
+    async def send(chat: str, after: float = 0.0) -> None:
+        if after:
+            await clock.sleep(after)
+        await limiter.acquire(chat)
+        order.append(chat)
+
+    # A late sender arrives just as the bot's window lets one more through: it queues behind
+    # the ten that were already waiting, it does not take their turn.
+    late = send("late", after=0.5)
+    await clock.run(late, *(send(f"c{i}") for i in range(10)))
+    assert order == [*(f"c{i}" for i in range(10)), "late"]
+
+
+async def test_a_sender_held_by_its_own_chat_does_not_hold_up_the_others() -> None:
+    clock = VirtualTime()
+    limiter = RateLimiter(Window(1, 3.0), Window(4, 1.0), clock=clock.clock, sleep=clock.sleep)
+    sent: dict[str, list[float]] = {}
+
+    async def send(chat: str, count: int) -> None:
+        for _ in range(count):
+            await limiter.acquire(chat)
+            sent.setdefault(chat, []).append(clock.now)
+
+    await clock.run(send("busy", 3), *(send(f"c{i}", 1) for i in range(6)))
+    assert sent["busy"] == [0.0, 3.0, 6.0]  # its own chat's pace
+    assert max(t for chat, times in sent.items() if chat != "busy" for t in times) < 2.0
+
+
+async def test_a_pause_tells_those_in_line_who_cannot_wait_so_long() -> None:
+    clock = VirtualTime()
+    limiter = RateLimiter(Window(3, 3.0), Window(4, 1.0), clock=clock.clock, sleep=clock.sleep)
+    outcome: dict[str, str] = {}
+
+    async def send(chat: str) -> None:
+        try:
+            await limiter.acquire(chat, within=10)
+            outcome[chat] = f"sent at {clock.now}"
+        except WaitTooLongError:
+            outcome[chat] = f"refused at {clock.now}"
+
+    async def pause() -> None:
+        await clock.sleep(0.1)
+        limiter.pause_all(60)
+
+    await clock.run(pause(), *(send(f"c{i}") for i in range(4)))
+    # Those behind the first are told at once; the first when it wakes for its turn.
+    assert outcome == {
+        "c0": "sent at 0.0",
+        "c1": "refused at 0.25",
+        "c2": "refused at 0.1",
+        "c3": "refused at 0.1",
+    }
