@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels import documents
 from bot.engine import Engine
 from bot.messages import Inbound
+from bot.throttle import Door, Throttle, client_address, throttle_of
 from flows.catalog import Catalog
 from flows.types import ClientInput, as_language
 from storage.files import RejectedFileError
@@ -178,23 +179,42 @@ def build_router(
     router = APIRouter(prefix="/api/chat", tags=["web chat"])
     link_lifetime = timedelta(minutes=export_link_minutes)
 
-    def browser(response: Response, token: str | None) -> str:
+    async def browser(request: Request, response: Response, token: str | None, lang: str | None) -> str:
+        """The browser's user id, its cookie set if it had none. A browser new to the service
+        (no cookie, or a cookie the service never knew) is a new conversation, counted per address;
+        past the limits the request is refused (429)."""
+        throttle, address = throttle_of(request), client_address(request)
+        issued = False
         if token is None or not (20 <= len(token) <= 64):
-            token = secrets.token_urlsafe(24)
+            token, issued = secrets.token_urlsafe(24), True
+        user = user_of(token)
+        if issued or not await _known(throttle, database, user):
+            wait = await throttle.admit("new_chat", address=address)
+            if wait is not None:
+                raise _too_many(catalog, request, lang, wait)
+            await throttle.know(user)
+        if issued:
             response.set_cookie(
                 COOKIE, token, httponly=True, samesite="lax", secure=secure_cookie, max_age=90 * 86400
             )
-        return user_of(token)
+        return user
+
+    async def admit(request: Request, door: Door, user: str, lang: str | None) -> None:
+        wait = await throttle_of(request).admit(door, address=client_address(request), browser=user)
+        if wait is not None:
+            raise _too_many(catalog, request, lang, wait)
 
     @router.get("/texts")
     async def texts(lang: Literal["fr", "en"] = "fr") -> dict[str, str]:
         """The page's own words, from the text catalogue."""
         return {key[4:]: catalog.text(lang, key) for key in catalog.keys(lang) if key.startswith("web.")}
 
-    @router.get("/history")
-    async def history(response: Response, optibot_chat: Annotated[str | None, Cookie()] = None) -> History:
+    @router.get("/history", responses={429: {}})
+    async def history(
+        request: Request, response: Response, optibot_chat: Annotated[str | None, Cookie()] = None
+    ) -> History:
         """The open conversation's transcript and the cursor to stream replies from."""
-        user = browser(response, optibot_chat)
+        user = await browser(request, response, optibot_chat, None)
         async with database.connect() as connection:
             convo = (
                 await connection.execute(
@@ -229,18 +249,23 @@ def build_router(
         language = None if convo is None else as_language(convo.language)
         return History(messages=found, cursor=int(cursor), language=language)
 
-    @router.post("/messages", status_code=202)
+    @router.post("/messages", status_code=202, responses={429: {}})
     async def post_message(
-        body: ChatMessageIn, response: Response, optibot_chat: Annotated[str | None, Cookie()] = None
+        body: ChatMessageIn,
+        request: Request,
+        response: Response,
+        optibot_chat: Annotated[str | None, Cookie()] = None,
     ) -> Accepted:
-        """Store one client message (idempotent on ``id``); the reply arrives on the stream."""
-        user = browser(response, optibot_chat)
+        """Store one client message (idempotent on ``id``); the reply arrives on the stream.
+        Too many from one browser or one address: 429 with ``Retry-After`` and a polite text."""
         if body.text is None and body.choice is None:
             raise HTTPException(422, "text or choice is required")
+        user = await browser(request, response, optibot_chat, body.lang)
+        await admit(request, "message", user, body.lang)
         said = ClientInput(text=body.text, choice=body.choice, step=body.step)
         return await _submit(engine, Inbound(CHANNEL, user, message_id(user, body.id), said, body.lang))
 
-    @router.post("/files", status_code=202)
+    @router.post("/files", status_code=202, responses={413: {}, 429: {}})
     async def post_file(
         request: Request,
         response: Response,
@@ -253,7 +278,8 @@ def build_router(
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > engine.files.max_bytes + FORM_OVERHEAD:
             raise HTTPException(413, "file too large")
-        user = browser(response, optibot_chat)
+        user = await browser(request, response, optibot_chat, lang)
+        await admit(request, "upload", user, lang)
         if await engine.received(CHANNEL, message_id(user, id)):  # a retried upload: store it once
             return Accepted(status="duplicate")
         content = await file.read(engine.files.max_bytes + 1)
@@ -323,6 +349,31 @@ def build_router(
         )
 
     return router
+
+
+async def _known(throttle: Throttle, database: AsyncEngine, user: str) -> bool:
+    """A browser already counted, or whose identity the database keeps (a returning client)."""
+    if await throttle.known(user):
+        return True
+    async with database.connect() as connection:
+        found = await connection.scalar(
+            sa.select(identities.c.id).where(identities.c.key == f"{CHANNEL}:{user}").limit(1)
+        )
+    if found is None:
+        return False
+    await throttle.know(user)
+    return True
+
+
+def _too_many(catalog: Catalog, request: Request, lang: str | None, wait: int) -> HTTPException:
+    """429, in the client's language (the page's, else the browser's, else French)."""
+    if lang not in ("fr", "en"):
+        lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "fr"
+    return HTTPException(
+        429,
+        catalog.text(lang, "web.too_fast"),
+        headers={"Retry-After": str(wait), "Cache-Control": "no-store"},
+    )
 
 
 def _refusal(status: int, detail: str) -> Response:
