@@ -61,6 +61,7 @@ BIG_ANSWER = 4096  # an answer above this many bytes is reported as big
 #: figures of ``extra`` that must be zero too (``tests/faults/test_http_faults.py`` asserts them)
 MUST_BE_ZERO: dict[str, tuple[str, ...]] = {
     "redelivery-reorder": ("unsettled",),
+    "storm-429-5xx": ("unsettled", "sends_inside_retry_after", "sends_inside_throughput_pause"),
 }
 
 
@@ -77,10 +78,24 @@ async def postgres_unreachable() -> str | None:
     return None
 
 
+_template: list[bytes] = []  # a migrated SQLite file, made once per process
+
+
+async def _sqlite_template() -> bytes:
+    if not _template:
+        with tempfile.TemporaryDirectory(prefix="faults-template-") as folder:
+            path = Path(folder) / "template.db"
+            await common.migrate(f"sqlite+aiosqlite:///{path}")
+            _template.append(path.read_bytes())
+    return _template[0]
+
+
 @contextlib.asynccontextmanager
 async def _database(kind: str, folder: Path) -> AsyncIterator[str]:
     if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{folder}/faults.db"
+        path = folder / "faults.db"
+        path.write_bytes(await _sqlite_template())
+        yield f"sqlite+aiosqlite:///{path}"
         return
     async with common.scratch_database() as url:
         yield url
@@ -477,3 +492,152 @@ async def redelivery_reorder(scale: Scale) -> Figures:
                     _add(figures, "unsettled", 1)
 
     return await _each_database("redelivery-reorder", run)
+
+
+# --- storm-429-5xx -----------------------------------------------------------------------------------
+
+RETRY_AFTER = 1  # seconds, in the storm's 429s (Telegram's smallest)
+THROUGHPUT_PAUSE = 2.0  # what the service waits after WhatsApp's 130429 (docs/ARCHITECTURE.md)
+IN_FLIGHT = 0.25  # a send already on its way when the 429 was answered is not a violation
+
+
+class StormyTelegram(tg.FakeTelegram):
+    """The fake Bot API answering, until ``storm_until``, 429 (``retry_after``) to a share of the
+    sends and 502 to another share; every send's arrival is recorded per chat."""
+
+    def __init__(self, rng: random.Random, share_429: float, share_5xx: float) -> None:
+        super().__init__(enforce_limits=False)
+        self.rng, self.share_429, self.share_5xx = rng, share_429, share_5xx
+        self.storm_until = 0.0
+        self.arrivals: list[tuple[str, float]] = []
+        self.pauses: list[tuple[str, float, float]] = []  # chat, from, until
+        self.answered_5xx = 0
+
+    def _admit_send(self, chat_id: int) -> None:
+        now = time.monotonic()
+        self.arrivals.append((str(chat_id), now))
+        if now < self.storm_until:
+            roll = self.rng.random()
+            if roll < self.share_429:
+                self.pauses.append((str(chat_id), now, now + RETRY_AFTER))
+                raise tg.ApiError(429, f"Too Many Requests: retry after {RETRY_AFTER}", RETRY_AFTER)
+            if roll < self.share_429 + self.share_5xx:
+                self.answered_5xx += 1
+                raise tg.ApiError(502, "Bad Gateway")
+        super()._admit_send(chat_id)
+
+
+class StormyWhatsApp(wa.FakeWhatsApp):
+    """The fake Graph API answering, until ``storm_until``, 130429 (throughput, HTTP 429) to a
+    share of the sends and 131000 (HTTP 500) to another share."""
+
+    def __init__(self, rng: random.Random, share_429: float, share_5xx: float, webhook_url: str) -> None:
+        super().__init__(webhook_url=webhook_url)
+        self.auto_statuses = ()
+        self.rng, self.share_429, self.share_5xx = rng, share_429, share_5xx
+        self.storm_until = 0.0
+        self.arrivals: list[tuple[str, float]] = []
+        self.pauses: list[tuple[str, float, float]] = []  # "" (every recipient), from, until
+        self.answered_5xx = 0
+
+    async def _send(self, body: Json, request: Any) -> Json:
+        now = time.monotonic()
+        self.arrivals.append((str(body.get("to") or body.get("recipient")), now))
+        if now < self.storm_until:
+            roll = self.rng.random()
+            if roll < self.share_429:
+                self.pauses.append(("", now, now + THROUGHPUT_PAUSE))
+                raise wa.GraphError(130429)
+            if roll < self.share_429 + self.share_5xx:
+                self.answered_5xx += 1
+                raise wa.GraphError(131000)
+        return await super()._send(body, request)
+
+
+def sends_inside_pauses(
+    arrivals: list[tuple[str, float]], pauses: list[tuple[str, float, float]], margin: float
+) -> int:
+    """Sends that arrived for a recipient (or anyone, for a pause of "") inside a pause it was
+    given, a ``margin`` after the pause began (requests already on their way are not counted)."""
+    return sum(
+        1
+        for recipient, at in arrivals
+        if any(who in ("", recipient) and begin + margin < at < until for who, begin, until in pauses)
+    )
+
+
+@scenario("storm-429-5xx")
+async def storm_429_5xx(scale: Scale) -> Figures:
+    """A while of 429s and 5xx on a share of the sends, on both channels and both databases."""
+    chats, per_chat = scale.pick(6, 150), scale.pick(4, 6)
+    storm = scale.pick(3, 30)
+    rng = random.Random(429)
+
+    async def run(kind: str, url: str, folder: Path, figures: Figures) -> None:
+        port = _free_port()
+        hook = f"http://127.0.0.1:{port}/webhooks/whatsapp"
+        async with (
+            StormyTelegram(rng, 0.2, 0.15) as telegram,
+            StormyWhatsApp(rng, 0.1, 0.15, hook) as whatsapp,
+            _serve(url, folder, **_channels(telegram, whatsapp, port)) as app,
+            httpx.AsyncClient(base_url=app.base, timeout=30) as http,
+        ):
+            await telegram.wait_for(lambda: telegram.webhook is not None, 20)
+            poster = Poster(http)
+            telegram.storm_until = whatsapp.storm_until = time.monotonic() + storm
+            base = rng.randrange(10**6, 10**9)
+            tags: dict[str, list[str]] = {"telegram": [], "whatsapp": []}
+
+            async def telegram_client(chat: int) -> None:
+                for step in range(per_chat):
+                    tag = f"#t{chat}-{step}"
+                    tags["telegram"].append(tag)
+                    update = telegram_text(chat, f"{TEXTS[step % len(TEXTS)]} {tag}")
+                    headers = {"Content-Type": "application/json", SECRET_HEADER: SECRET}
+                    await poster.post("/webhooks/telegram", json.dumps(update).encode(), headers)
+                    await asyncio.sleep(rng.uniform(0.0, storm / per_chat))
+
+            async def whatsapp_client(number: int) -> None:
+                user = f"336{number:08d}"
+                for step in range(per_chat):
+                    tag = f"#w{number}-{step}"
+                    tags["whatsapp"].append(tag)
+                    item = whatsapp.text_message(user, f"{TEXTS[step % len(TEXTS)]} {tag}")
+                    body, headers = whatsapp_hook([{"contacts": [item.contact], "messages": [item.message]}])
+                    await poster.post("/webhooks/whatsapp", body, headers)
+                    await asyncio.sleep(rng.uniform(0.0, storm / per_chat))
+
+            clients = range(base, base + chats)
+            await asyncio.gather(*map(telegram_client, clients), *map(whatsapp_client, clients))
+            settled = await _settle(app, SETTLE_SECONDS + storm)
+            figures.sent += len(tags["telegram"]) + len(tags["whatsapp"])
+            figures.server_errors += poster.server_errors
+            for channel, own in tags.items():
+                lost, duplicated = await _inbound_effects(app, channel, own)
+                figures.lost += lost
+                figures.duplicated += duplicated
+            telegram_sends, whatsapp_sends = _telegram_sends(telegram), _whatsapp_sends(whatsapp)
+            _count_replies(
+                figures, "telegram", await _replies(app, "telegram", telegram_sends, _telegram_parts)
+            )
+            _count_replies(
+                figures, "whatsapp", await _replies(app, "whatsapp", whatsapp_sends, _whatsapp_parts())
+            )
+            _add(figures, "telegram_429", len(telegram.pauses))
+            _add(figures, "telegram_5xx", telegram.answered_5xx)
+            _add(figures, "whatsapp_130429", len(whatsapp.pauses))
+            _add(figures, "whatsapp_5xx", whatsapp.answered_5xx)
+            _add(
+                figures,
+                "sends_inside_retry_after",
+                sends_inside_pauses(telegram.arrivals, telegram.pauses, 0.0),
+            )
+            _add(
+                figures,
+                "sends_inside_throughput_pause",
+                sends_inside_pauses(whatsapp.arrivals, whatsapp.pauses, IN_FLIGHT),
+            )
+            if not settled:
+                _add(figures, "unsettled", 1)
+
+    return await _each_database("storm-429-5xx", run)
