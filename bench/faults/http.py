@@ -62,6 +62,7 @@ BIG_ANSWER = 4096  # an answer above this many bytes is reported as big
 MUST_BE_ZERO: dict[str, tuple[str, ...]] = {
     "redelivery-reorder": ("unsettled",),
     "storm-429-5xx": ("unsettled", "sends_inside_retry_after", "sends_inside_throughput_pause"),
+    "poison-webhooks": ("answer_changed",),
 }
 
 
@@ -641,3 +642,131 @@ async def storm_429_5xx(scale: Scale) -> Figures:
                 _add(figures, "unsettled", 1)
 
     return await _each_database("storm-429-5xx", run)
+
+
+# --- poison-webhooks ---------------------------------------------------------------------------------
+
+NUL, LONE = "\u0000", "\ud800"
+DEPTH = 50_000
+
+
+def nested(depth: int = DEPTH) -> bytes:
+    return b'{"object":"whatsapp_business_account","entry":' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _message(user: str, text: str, *, wamid: str | None = None, name: str = "Client") -> Json:
+    return {
+        "contacts": [{"profile": {"name": name}, "wa_id": user}],
+        "messages": [
+            {
+                "from": user,
+                "id": wamid or wa.new_wamid(),
+                "timestamp": str(int(time.time())),
+                "type": "text",
+                "text": {"body": text},
+            }
+        ],
+    }
+
+
+def _status(wamid: str, status: str = "delivered", *, title: str | None = None) -> Json:
+    item: Json = {"id": wamid, "status": status, "timestamp": str(int(time.time())), "recipient_id": "33611"}
+    if title is not None:
+        error = {"code": 131026, "title": title, "message": title, "error_data": {"details": title}}
+        item["errors"] = [error]
+    return {"statuses": [item]}
+
+
+def whatsapp_poisons() -> dict[str, Json]:
+    """Each poison item of a WhatsApp webhook, by name (a good message is added to each)."""
+    return {
+        "nul_in_from": _message(f"33612{NUL}34", "bonjour"),
+        "nul_in_message_id": _message("33612000101", "bonjour", wamid=f"wamid.{NUL}abc"),
+        "nul_in_text": _message("33612000102", f"bon{NUL}jour"),
+        "nul_in_status_id": _status(f"wamid.{NUL}status"),
+        "nul_in_error_title": _status(wa.new_wamid(), "failed", title=f"Message{NUL}undeliverable"),
+        "lone_surrogate_in_text": _message("33612000103", f"bonjour {LONE}"),
+        "lone_surrogate_in_name": _message("33612000104", "bonjour", name=f"Jean {LONE}"),
+        "lone_surrogate_in_id": _message("33612000105", "bonjour", wamid=f"wamid.{LONE}"),
+    }
+
+
+@scenario("poison-webhooks")
+async def poison_webhooks(scale: Scale) -> Figures:
+    """Poison webhooks, each sent twice, each beside a good message, on both databases."""
+    rounds = scale.pick(1, 20)
+
+    async def run(kind: str, url: str, folder: Path, figures: Figures) -> None:
+        port = _free_port()
+        async with (
+            tg.FakeTelegram(enforce_limits=False) as telegram,
+            wa.FakeWhatsApp(webhook_url=f"http://127.0.0.1:{port}/webhooks/whatsapp") as whatsapp,
+            _serve(url, folder, **_channels(telegram, whatsapp, port)) as app,
+            httpx.AsyncClient(base_url=app.base, timeout=60) as http,
+        ):
+            whatsapp.auto_statuses = ()
+            _lift_pacing(app)
+            await telegram.wait_for(lambda: telegram.webhook is not None, 20)
+            answers: dict[str, list[int]] = {}
+            good_whatsapp: list[str] = []
+            good_telegram: list[int] = []
+
+            async def twice(name: str, path: str, body: bytes, headers: dict[str, str]) -> None:
+                for _ in range(2):
+                    response = await http.post(path, content=body, headers=headers)
+                    answers.setdefault(name, []).append(response.status_code)
+
+            base = random.randrange(10**6, 10**8)
+            telegram_headers = {"Content-Type": "application/json", SECRET_HEADER: SECRET}
+            for round_ in range(rounds):
+                for index, (name, poison) in enumerate(whatsapp_poisons().items()):
+                    good = f"3361{base + round_ * 100 + index:08d}"
+                    good_whatsapp.append(good)
+                    item = whatsapp.text_message(good, "bonjour")
+                    body, headers = whatsapp_hook(
+                        [poison, {"contacts": [item.contact], "messages": [item.message]}]
+                    )
+                    await twice(f"whatsapp {name}", "/webhooks/whatsapp", body, headers)
+                deep = nested()
+                await twice("whatsapp nested", "/webhooks/whatsapp", deep, _signed(deep))
+                await twice(
+                    "telegram nested",
+                    "/webhooks/telegram",
+                    b'{"update_id":1,"message":' + deep + b"}",
+                    telegram_headers,
+                )
+                for index, text in enumerate((f"bon{NUL}jour", f"bonjour {LONE}")):
+                    chat = base + round_ * 100 + index
+                    poison = json.dumps(telegram_text(chat, text)).encode()
+                    await twice(
+                        f"telegram {'nul' if index == 0 else 'lone surrogate'}",
+                        "/webhooks/telegram",
+                        poison,
+                        telegram_headers,
+                    )
+                    good = chat + 50
+                    good_telegram.append(good)
+                    await Poster(http).post(
+                        "/webhooks/telegram",
+                        json.dumps(telegram_text(good, "bonjour")).encode(),
+                        telegram_headers,
+                    )
+            figures.sent += sum(len(a) for a in answers.values()) + len(good_whatsapp) + len(good_telegram)
+            for name, statuses in answers.items():
+                figures.server_errors += sum(1 for status in statuses if status >= 500)
+                if len(set(statuses)) > 1:
+                    _add(figures, "answer_changed", 1)
+                if statuses[0] >= 500:
+                    _add(figures, f"5xx {name}", 1)
+
+            def answered() -> int:
+                return sum(1 for user in good_whatsapp if whatsapp.messages_to(user)) + sum(
+                    1 for chat in good_telegram if telegram.messages_to(chat)
+                )
+
+            with contextlib.suppress(TimeoutError):
+                await whatsapp.wait_for(lambda: answered() == len(good_whatsapp) + len(good_telegram), 30)
+            figures.lost += len(good_whatsapp) + len(good_telegram) - answered()
+            await _settle(app, 10)
+
+    return await _each_database("poison-webhooks", run)
