@@ -200,8 +200,9 @@ async def _strand(r: Rig, victim: Service, chats: list[int]) -> tuple[list[int],
             first.set()
 
     posts = [asyncio.create_task(one(chat)) for chat in chats]
-    acknowledged = asyncio.create_task(first.wait())
-    await asyncio.wait([acknowledged, asyncio.gather(*posts)], return_when=asyncio.FIRST_COMPLETED)
+    acknowledged: asyncio.Future[Any] = asyncio.ensure_future(first.wait())
+    everything: asyncio.Future[Any] = asyncio.gather(*posts)
+    await asyncio.wait([acknowledged, everything], return_when=asyncio.FIRST_COMPLETED)
     acknowledged.cancel()
     await victim.kill()
     killed_at = time.monotonic()
