@@ -3,9 +3,14 @@
 The outbox is the outbound rows of the ``messages`` table not yet sent: a reply is written once, in
 the same transaction as the state that produced it, and its delivery status is kept on it.
 
-Rows are *leased* with one UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several processes
-share the work); a process that dies while delivering leaves a lease that expires, and the row is
-sent again: the repeat window is one lease, and ``attempts`` counts it.
+Rows are *leased* (``available_at`` moved a short lease ahead, ``attempts`` counted) under a
+PostgreSQL advisory lock, so several processes share the work. A process renews the leases of the
+rows it is sending every few seconds, and records each row sent as soon as its channel returns:
+another process never takes a row that is still being sent, nor one that went out. A recipient's
+rows are leased by one process at a time and sent one after the other, so a chat reads in order
+across processes and restarts. A process that dies leaves leases that run out within seconds; the
+rows it had sent but not recorded yet go out again: such a row is counted and logged when it is
+leased again (``maybe_duplicates``), the only way a reply can be sent twice.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,11 +33,13 @@ from storage.tables import messages
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+# A lease is short and renewed while the row is being sent (every third of it): a process that
+# dies leaves its rows to the others within seconds, and a live one never loses a row it sends.
+LEASE = timedelta(seconds=10)
 # Transient failures are retried with a doubling delay capped at five minutes: about an hour in all
 # before a message is marked failed. Rate-limit answers (``retry_after``) never count towards it.
 MAX_ATTEMPTS = 20
-# Rows leased per recipient at a time: what a paced channel sends well within one lease.
+# Rows leased per recipient at a time (renewed while they wait for the channel's pace).
 PER_RECIPIENT = 10
 _LEASE_LOCK = 0x6F7574626F78  # "outbox": serialises leasing between processes on PostgreSQL
 
@@ -84,11 +91,15 @@ class Channel(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Pending:
+    """A leased row. ``attempts`` (counting this lease) identifies the lease: a row leased again
+    by another process has more. ``last_error``: the row's error before the lease cleared it."""
+
     id: int
     channel: str
     recipient: str
     payload: dict[str, Any]
     attempts: int
+    last_error: str | None = None
 
 
 def backoff(attempts: int) -> timedelta:
@@ -97,15 +108,44 @@ def backoff(attempts: int) -> timedelta:
 
 # The row's id, the platform's id of the message, the payload to store (if the channel noted something).
 _Sent = tuple[int, str | None, dict[str, Any] | None]
-_Outcome = tuple[list[_Sent], list["_Failure"]]
+
+
+@dataclass
+class _Results:
+    """Outcomes not recorded yet: rows sent, failed, and handed back (``released``: the lease is
+    given up, the row was not sent; ``interrupted``: it may have been, its send did not return)."""
+
+    sent: list[_Sent] = field(default_factory=list)
+    failures: list[_Failure] = field(default_factory=list)
+    released: list[Pending] = field(default_factory=list)
+    interrupted: list[Pending] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.failures or self.released or self.interrupted)
+
+    def ids(self) -> set[int]:
+        return {
+            *(s[0] for s in self.sent),
+            *(f.row.id for f in self.failures),
+            *(r.id for r in self.released),
+            *(r.id for r in self.interrupted),
+        }
+
+    def extend(self, other: _Results) -> None:
+        self.sent += other.sent
+        self.failures += other.failures
+        self.released += other.released
+        self.interrupted += other.interrupted
 
 
 class OutboxSender:
     """Sends committed replies through their channel; woken by the engine after each commit.
 
     :meth:`run` keeps one delivery task per recipient, so a slow chat (paced, backing off, or a
-    hung request) never holds up the others; at most ``batch_size`` rows are in flight, which a
-    paced channel sends well within the lease. :meth:`flush` delivers what is due and waits.
+    hung request) never holds up the others; at most ``batch_size`` rows are held at a time. Each
+    row is recorded as soon as it is sent (one commit serves the rows sent meanwhile), and the
+    leases of the rows held are renewed every ``renew_every`` until then. :meth:`flush` delivers
+    what is due and waits (tests, the terminal).
     """
 
     def __init__(
@@ -117,6 +157,8 @@ class OutboxSender:
         batch_size: int = 200,
         per_recipient: int = PER_RECIPIENT,
         poll_interval: float = 1.0,
+        lease: timedelta = LEASE,
+        renew_every: timedelta | None = None,
     ) -> None:
         self.database = database
         self.channels = {c.name: c for c in channels}
@@ -124,10 +166,18 @@ class OutboxSender:
         self.batch_size = batch_size
         self.per_recipient = per_recipient
         self.poll_interval = poll_interval
+        self.lease = lease
+        self.renew_every = renew_every if renew_every is not None else lease / 3
+        # Rows leased earlier whose lease ran out unrecorded (their sender died or lost the
+        # database while sending): each may have gone out twice. Shown by /healthz.
+        self.maybe_duplicates = 0
         self._wake = asyncio.Event()
-        self._in_flight: set[int] = set()
+        self._held: dict[int, Pending] = {}  # rows leased by this process and not recorded yet
+        self._held_until: dict[int, datetime] = {}  # their leases, as last written
         self._busy: set[tuple[str, str]] = set()  # recipients with a delivery task running
-        self._finished: list[_Outcome] = []
+        self._results = _Results()  # outcomes to record
+        self._noted = asyncio.Event()  # something to record
+        self._writing = asyncio.Lock()  # records and renewals: one at a time, held rows consistent
         self._tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Callable[[], None]] = []
 
@@ -138,8 +188,18 @@ class OutboxSender:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def held(self) -> int:
+        """Rows this process has leased and not recorded yet (0: it is idle)."""
+        return len(self._held) + len(self._tasks)
+
     async def run(self) -> None:
-        """Forever: record finished deliveries, start new ones, then sleep until woken."""
+        """Forever: record finished deliveries, start new ones, then sleep until woken; meanwhile
+        record each send as it returns and renew the leases of the rows held."""
+        helpers = [
+            asyncio.create_task(self._recorder(), name="optibot-outbox-record"),
+            asyncio.create_task(self._heartbeat(), name="optibot-outbox-renew"),
+        ]
         try:
             while True:
                 try:
@@ -150,45 +210,105 @@ class OutboxSender:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
                 self._wake.clear()
         finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await self._shut_down()
 
     async def _round(self) -> None:
-        await self._record_finished()
-        room = self.batch_size - len(self._in_flight)
+        await self._record_noted()
+        room = self.batch_size - len(self._held)
         if room <= 0:
             return
+        until = self.clock() + self.lease  # at the latest what the lease wrote
         rows = await self._lease(None, room)
+        for row in rows:
+            self._held[row.id] = row
+            self._held_until[row.id] = until
         for key, queue in _by_recipient(rows).items():
-            self._in_flight.update(r.id for r in queue)
             self._busy.add(key)
             task = asyncio.create_task(self._deliver_task(key, queue), name="optibot-deliver")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _record_finished(self) -> None:
-        finished, self._finished = self._finished, []
-        if not finished:
-            return
-        try:
-            await self._record([i for f in finished for i in f[0]], [x for f in finished for x in f[1]])
-        except BaseException:
-            self._finished[:0] = finished  # recorded next round; the rows stay leased meanwhile
-            raise
-        for sent, failures in finished:
-            self._in_flight.difference_update((s[0] for s in sent), (f.row.id for f in failures))
-
     async def _deliver_task(self, key: tuple[str, str], queue: list[Pending]) -> None:
-        sent: list[_Sent] = []
         try:
-            outcome = await self._deliver_in_order(queue, sent)
-        except asyncio.CancelledError:
-            self._finished.append((sent, []))  # what went out is recorded at shutdown
-            raise
-        else:
-            self._finished.append(outcome)  # the list now, not the one when the delivery began
+            await self._deliver_in_order(queue, self._note, self._holds)
         finally:
             self._busy.discard(key)
             self._wake.set()
+
+    def _note(self, results: _Results) -> None:
+        self._results.extend(results)
+        self._noted.set()
+
+    def _holds(self, row: Pending) -> bool:
+        """Whether this process may still send ``row``: its lease is ours and has time left."""
+        until = self._held_until.get(row.id)
+        return until is not None and until - self.clock() > self.lease / 5
+
+    async def _recorder(self) -> None:
+        """Forever: record what was sent (or failed) as soon as it is, in one commit for all the
+        rows that returned meanwhile."""
+        while True:
+            await self._noted.wait()
+            self._noted.clear()
+            try:
+                await self._record_noted()
+            except Exception as error:  # kept, recorded on the next try; the leases are renewed
+                log.error("outbox: deliveries not recorded yet: %s", describe(error))
+                await asyncio.sleep(min(1.0, self.renew_every.total_seconds()))
+                self._noted.set()
+
+    async def _record_noted(self) -> None:
+        async with self._writing:
+            results, self._results = self._results, _Results()
+            if not results:
+                return
+            try:
+                await self._record(results)
+            except BaseException:
+                results.extend(self._results)
+                self._results = results
+                raise
+            for row_id in results.ids():
+                self._held.pop(row_id, None)
+                self._held_until.pop(row_id, None)
+        if results.failures or results.released or results.interrupted:
+            self._wake.set()  # the recipient's next rows may be due now
+
+    async def _heartbeat(self) -> None:
+        """Forever: keep the leases of the rows held from running out while they are sent."""
+        while True:
+            await asyncio.sleep(self.renew_every.total_seconds())
+            try:
+                await self._renew()
+            except Exception as error:  # the rows are not sent once their lease is too short
+                log.warning("outbox: leases not renewed: %s", describe(error))
+
+    async def _renew(self) -> None:
+        async with self._writing:
+            held = [(row.id, row.attempts) for row in self._held.values()]
+            if not held:
+                return
+            until = self.clock() + self.lease
+            async with self.database.begin() as connection:
+                result = await connection.execute(
+                    sa.update(messages)
+                    .where(
+                        sa.tuple_(messages.c.id, messages.c.attempts).in_(held),
+                        messages.c.sent_at.is_(None),
+                        messages.c.failed_at.is_(None),
+                    )
+                    .values(available_at=until)
+                    .returning(messages.c.id)
+                )
+                renewed = set(result.scalars())
+            for row_id, _ in held:
+                if row_id in renewed:
+                    self._held_until[row_id] = until
+                elif self._held_until.pop(row_id, None) is not None:  # leased by another now
+                    log.warning("outbox: lease of message %d lost while sending", row_id)
 
     async def _shut_down(self) -> None:
         """Stop delivering; record what was sent and hand back the rest of the leases, so that a
@@ -198,43 +318,41 @@ class OutboxSender:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
             async with asyncio.timeout(5):
-                await self._record_finished()
-                unsent = list(self._in_flight)
-                if unsent:
-                    async with self.database.begin() as connection:
-                        await connection.execute(
-                            sa.update(messages)
-                            .where(messages.c.id.in_(unsent), messages.c.sent_at.is_(None))
-                            .values(available_at=self.clock(), attempts=messages.c.attempts - 1)
-                        )
-                self._in_flight.clear()
+                await self._record_noted()
+                self._note(_Results(released=list(self._held.values())))  # those never tried
+                await self._record_noted()
         except Exception as error:  # the leases run out instead: sent rows may go out again
             log.warning("outbox: deliveries not recorded at shutdown: %s", describe(error))
+        self._held.clear()
+        self._held_until.clear()
 
     async def flush(self, recipient: str | None = None) -> int:
         """Deliver due rows of this sender's channels (of one recipient if given); returns count."""
         rows = await self._lease(recipient, self.batch_size)
         if not rows:
             return 0
-        outcomes = await asyncio.gather(*(self._deliver_in_order(q) for q in _by_recipient(rows).values()))
-        await self._record([i for o in outcomes for i in o[0]], [f for o in outcomes for f in o[1]])
+        results = _Results()
+        await asyncio.gather(
+            *(self._deliver_in_order(q, results.extend) for q in _by_recipient(rows).values())
+        )
+        await self._record(results)
         return len(rows)
 
     async def _lease(self, recipient: str | None, limit: int) -> list[Pending]:
         now = self.clock()
-        earlier = messages.alias("earlier")
-        # A recipient whose earlier message waits (backing off, or leased by another process) gets
-        # nothing newer until it is through: a chat reads in order.
-        waiting_before = (
-            sa.select(earlier.c.id)
+        other = messages.alias("other")
+        # A recipient with another message held (leased by a process, or backing off) gets
+        # nothing more until it is through: one process at a time sends to a recipient, in order.
+        held_elsewhere = (
+            sa.select(other.c.id)
             .where(
-                earlier.c.channel == messages.c.channel,
-                earlier.c.party == messages.c.party,
-                earlier.c.direction == "out",
-                earlier.c.sent_at.is_(None),
-                earlier.c.failed_at.is_(None),
-                earlier.c.id < messages.c.id,
-                earlier.c.available_at > now,
+                other.c.channel == messages.c.channel,
+                other.c.party == messages.c.party,
+                other.c.direction == "out",
+                other.c.sent_at.is_(None),
+                other.c.failed_at.is_(None),
+                other.c.id != messages.c.id,
+                other.c.available_at > now,
             )
             .exists()
         )
@@ -244,12 +362,12 @@ class OutboxSender:
             messages.c.failed_at.is_(None),
             messages.c.available_at <= now,
             messages.c.channel.in_(list(self.channels)),
-            ~waiting_before,
+            ~held_elsewhere,
         ]
         if recipient is not None:
             conditions.append(messages.c.party == recipient)
-        if self._in_flight:  # this process's own deliveries, even if their lease ran out
-            conditions.append(messages.c.id.not_in(list(self._in_flight)))
+        if self._held:  # this process's own deliveries, even if their lease ran out
+            conditions.append(messages.c.id.not_in(list(self._held)))
         if self._busy:  # one task per recipient: a recipient's messages go out one at a time
             conditions.append(sa.tuple_(messages.c.channel, messages.c.party).not_in(list(self._busy)))
         ranked = (
@@ -273,7 +391,7 @@ class OutboxSender:
             result = await connection.execute(
                 sa.update(messages)
                 .where(messages.c.id.in_(due.scalar_subquery()))
-                .values(available_at=now + LEASE, attempts=messages.c.attempts + 1)
+                .values(available_at=now + self.lease, attempts=messages.c.attempts + 1)
                 .returning(
                     messages.c.id,
                     messages.c.channel,
@@ -281,19 +399,50 @@ class OutboxSender:
                     messages.c.text,
                     messages.c.payload,
                     messages.c.attempts,
+                    messages.c.last_error,
                 )
             )
             rows = [
-                Pending(r.id, r.channel, r.party, {**(r.payload or {}), "text": r.text}, r.attempts)
+                Pending(
+                    r.id, r.channel, r.party, {**(r.payload or {}), "text": r.text}, r.attempts, r.last_error
+                )
                 for r in result
             ]
+            # The lease clears the error: a row leased again with none, after an earlier lease,
+            # was neither recorded nor handed back (its sender died, or lost the database).
+            errors = [r.id for r in rows if r.last_error is not None]
+            if errors:
+                await connection.execute(
+                    sa.update(messages).where(messages.c.id.in_(errors)).values(last_error=None)
+                )
+        for row in rows:
+            if row.attempts > 1 and row.last_error is None:
+                self.maybe_duplicates += 1
+                log.warning(
+                    "outbox: message %d may be sent twice: an earlier lease on it (attempt %d) ran out "
+                    "unrecorded",
+                    row.id,
+                    row.attempts - 1,
+                )
         return sorted(rows, key=lambda r: r.id)
 
-    async def _deliver_in_order(self, queue: list[Pending], sent: list[_Sent] | None = None) -> _Outcome:
-        sent = [] if sent is None else sent
+    async def _deliver_in_order(
+        self,
+        queue: list[Pending],
+        note: Callable[[_Results], None],
+        holds: Callable[[Pending], bool] = lambda row: True,
+    ) -> None:
+        """Send a recipient's rows one after the other, noting each outcome as soon as it is
+        known; stop at a failure (the later ones wait behind it) or at a lease no longer held."""
         for index, row in enumerate(queue):
+            if not holds(row):  # another process may have it now: this one must not send it
+                note(_Results(released=queue[index:]))
+                return
             try:
                 external = await self.channels[row.channel].deliver(row.recipient, row.payload)
+            except asyncio.CancelledError:  # shutting down: it may have gone out or not
+                note(_Results(interrupted=[row]))
+                raise
             except Exception as caught:
                 if isinstance(caught, DeliveryError):
                     error = caught
@@ -302,17 +451,18 @@ class OutboxSender:
                     error = DeliveryError(type(caught).__name__)
                 # Later messages to this recipient wait behind this one: order matters in a chat.
                 later = [_Failure(r, error, row.attempts, waiting=True) for r in queue[index + 1 :]]
-                return sent, [_Failure(row, error, row.attempts), *later]
+                note(_Results(failures=[_Failure(row, error, row.attempts), *later]))
+                return
             if isinstance(external, Delivered):
                 stored = {k: v for k, v in row.payload.items() if k != "text"}
-                sent.append((row.id, external.external_id, {**stored, **external.note}))
+                note(_Results(sent=[(row.id, external.external_id, {**stored, **external.note})]))
             else:
-                sent.append((row.id, external, None))
-        return sent, []
+                note(_Results(sent=[(row.id, external, None)]))
 
-    async def _record(self, sent: list[_Sent], failures: list[_Failure]) -> None:
-        if not sent and not failures:
+    async def _record(self, results: _Results) -> None:
+        if not results:
             return
+        sent, failures = results.sent, results.failures
         now = self.clock()
         async with self.database.begin() as connection:
             plain = [i for i, external, note in sent if external is None and note is None]
@@ -352,11 +502,33 @@ class OutboxSender:
                 if error.progress and not failure.waiting:
                     stored = {k: v for k, v in row.payload.items() if k != "text"}
                     values["payload"] = {**stored, **error.progress}
-                await connection.execute(sa.update(messages).where(messages.c.id == row.id).values(**values))
+                await connection.execute(sa.update(messages).where(*_still_leased(row)).values(**values))
                 if error.unreachable and not failure.waiting:
                     await set_reachable(connection, row.channel, row.recipient, reachable=False)
+            # Handed back unsent: due now, as if this lease had not been (its error back too).
+            for row in results.released:
+                await connection.execute(
+                    sa.update(messages)
+                    .where(*_still_leased(row))
+                    .values(available_at=now, attempts=messages.c.attempts - 1, last_error=row.last_error)
+                )
+            # Its send did not return: due now, and counted when leased again (no error, attempts kept).
+            for row in results.interrupted:
+                await connection.execute(
+                    sa.update(messages).where(*_still_leased(row)).values(available_at=now)
+                )
         for listener in self._listeners:
             listener()
+
+
+def _still_leased(row: Pending) -> list[sa.ColumnElement[bool]]:
+    """The row, if this lease on it is still the last one and it is neither sent nor failed."""
+    return [
+        messages.c.id == row.id,
+        messages.c.attempts == row.attempts,
+        messages.c.sent_at.is_(None),
+        messages.c.failed_at.is_(None),
+    ]
 
 
 def _by_recipient(rows: list[Pending]) -> dict[tuple[str, str], list[Pending]]:
