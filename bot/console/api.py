@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
 import segno
@@ -16,16 +16,29 @@ from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Query, Re
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from bot.console.auth import Accounts, Operator, Session, ThrottledError, csrf_matches
+from bot.console.auth import (
+    DEVICE_DAYS,
+    Accounts,
+    DeviceCookies,
+    Operator,
+    Session,
+    ThrottledError,
+    csrf_matches,
+)
 from bot.console.service import Console, QueueFilter
 from bot.dispatch import LINK_PREFIX, Dispatch
 from bot.dispatch import OpticianIn as DispatchOpticianIn
+from bot.throttle import KINDS, Throttle, client_address, throttle_of
 from flows.lifecycle import CASE_STATES, OPEN_STATES
 
 COOKIE = "optibot_console"
+DEVICE_COOKIE = "optibot_device"  # the devices operators signed in from (bot/console/auth.py)
+LOGIN_PATH = "/api/console/login"
 KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 2.0  # changes made by another process are seen this often at worst
 SESSION_CHECK_SECONDS = 5.0  # a stream ends this soon after its session does
+TRAFFIC_SECONDS = 2.0  # the refused traffic is looked at this often at most
+TRAFFIC_WINDOW = timedelta(hours=1)
 
 
 class Wakeup:
@@ -271,6 +284,7 @@ def build_router(
     bot_username: Callable[[], str | None] = lambda: None,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/console", tags=["console"])
+    devices = DeviceCookies(console.files.derived_key("console-device"), console.clock)
 
     async def signed_in(optibot_console: Annotated[str | None, Cookie()] = None) -> Session:
         session = await accounts.session(optibot_console)
@@ -291,25 +305,42 @@ def build_router(
 
     @router.post("/login", responses={401: {}, 429: {}})
     async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
-        """Sign in; sets the session cookie. Wrong name or password: 401 (the same for both)."""
-        address = request.client.host if request.client else "unknown"
+        """Sign in; sets the session cookie and the device cookie. Wrong name or password: 401
+        (the same for both). Too many failures (per name, address or device): 429."""
+        throttle = throttle_of(request)
+        device = devices.read(request.cookies.get(DEVICE_COOKIE))
+        if device is not None:
+            wait = await throttle.device_attempt(device.id)
+            if wait is not None:
+                raise _too_many(wait)
         try:
-            found = await accounts.login(body.name, body.password, address)
+            found = await accounts.login(body.name, body.password, client_address(request), device)
         except ThrottledError as error:
-            raise HTTPException(
-                429, "trop de tentatives", headers={"Retry-After": str(error.retry_after)}
-            ) from None
+            await throttle.refused("login")
+            raise _too_many(error.retry_after) from None
         if found is None:
             raise HTTPException(401, "nom ou mot de passe incorrect")
         token, session = found
+        if device is not None:
+            await throttle.device_signed_in(device.id)
+        secure = secure_cookie or request.url.scheme == "https"
         response.set_cookie(
             COOKIE,
             token,
             httponly=True,
             samesite="strict",
-            secure=secure_cookie or request.url.scheme == "https",
+            secure=secure,
             max_age=int(accounts.session_length.total_seconds()),
             path="/",
+        )
+        response.set_cookie(
+            DEVICE_COOKIE,
+            devices.issue(device, session.operator),
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+            max_age=DEVICE_DAYS * 86400,
+            path=LOGIN_PATH,
         )
         return SessionOut(operator=_operator_out(session.operator), csrf=session.csrf)
 
@@ -510,7 +541,7 @@ def build_router(
             return await accounts.session(token) is not None
 
         return StreamingResponse(
-            _stream(request, console, wakeup, case, still_signed_in, session.operator),
+            _stream(request, console, wakeup, case, still_signed_in, session.operator, throttle_of(request)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -525,11 +556,16 @@ async def _stream(
     case: str | None,
     still_signed_in: Callable[[], Awaitable[bool]],
     me: Operator,
+    throttle: Throttle,
 ) -> AsyncIterator[str]:
-    """Until the browser goes, or its session ends (logout, expiry, account disabled)."""
+    """Until the browser goes, or its session ends (logout, expiry, account disabled).
+
+    ``traffic`` tells what was refused in the last hour (when some was, then when it changes)."""
     wake = wakeup.subscribe()
     try:
         yield "retry: 2000\n\n"
+        traffic: dict[str, object] = {"refused": dict.fromkeys(KINDS, 0), "set_aside": 0}
+        traffic_at = -TRAFFIC_SECONDS
         version = await console.version(case)
         written = console.clock()  # the holder hears of what clients write from now on
         cursor = 0
@@ -563,6 +599,15 @@ async def _stream(
                     yield f"event: client_wrote\ndata: {json.dumps(data)}\n\n"
             if now[1] != version[1]:
                 yield "event: case\ndata: {}\n\n"
+            if time.monotonic() - traffic_at >= TRAFFIC_SECONDS:
+                traffic_at = time.monotonic()
+                seen = {
+                    "refused": await throttle.refused_last_hour(),
+                    "set_aside": await console.set_aside_since(console.clock() - TRAFFIC_WINDOW),
+                }
+                if seen != traffic:
+                    traffic = seen
+                    yield f"event: traffic\ndata: {json.dumps(seen)}\n\n"
             if now != version:
                 idle = 0.0
                 version = now
@@ -571,3 +616,7 @@ async def _stream(
                 yield ": keepalive\n\n"
     finally:
         wakeup.unsubscribe(wake)
+
+
+def _too_many(retry_after: int) -> HTTPException:
+    return HTTPException(429, "trop de tentatives", headers={"Retry-After": str(retry_after)})

@@ -3,13 +3,20 @@
 Passwords are hashed with argon2id. A session is a random token in an HttpOnly cookie; the database
 keeps only its SHA-256, with a CSRF token the page sends back in ``X-CSRF-Token`` on every change.
 Failed logins are counted per name and per address over a window; past the limit the answer is 429.
+A successful login also leaves a long-lived signed device cookie naming the account (its public id):
+an attempt carrying it for that name is not held by the per-name limits, so strangers failing on an
+operator's name from anywhere cannot lock the operator out of their usual device; the per-address
+limit and the device's own (bot/throttle.py) still hold.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +39,8 @@ MAX_FAILURES_PER_ADDRESS = 20  # for any names from one address
 # For one name from anywhere: high, so that a stranger cannot easily lock an operator out.
 MAX_FAILURES_PER_ACCOUNT = 50
 SEEN_EVERY = timedelta(minutes=5)  # a session's last activity is written at most this often
+DEVICE_DAYS = 180  # a device cookie vouches for an account this long after its last login there
+DEVICE_ACCOUNTS = 8  # accounts remembered by one device (a shared desk), the latest kept
 
 _hasher = PasswordHasher()  # argon2id, the library's current defaults
 # Verified against when the name is unknown, so that a wrong name costs as long as a wrong password.
@@ -65,6 +74,59 @@ class Session:
     operator: Operator
     csrf: str
     token_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A browser an operator signed in from: its random id and the accounts it vouches for
+    (public id: time of the last login there, in seconds since the epoch)."""
+
+    id: str
+    accounts: dict[str, int]
+
+
+class DeviceCookies:
+    """Device cookies: ``base64url(JSON).base64url(HMAC-SHA256)``, signed with a key of the service
+    (derived from the file key, so every process and restart agrees)."""
+
+    def __init__(self, key: bytes, clock: Callable[[], datetime]) -> None:
+        self._key = key
+        self.clock = clock
+
+    def read(self, value: str | None) -> Device | None:
+        """The device of a cookie, with the accounts it still vouches for; None if absent or forged."""
+        if not value or len(value) > 2048 or value.count(".") != 1:
+            return None
+        body, signature = value.split(".")
+        if not hmac.compare_digest(_b64(self._sign(body.encode())), signature):
+            return None
+        try:
+            found = json.loads(_unb64(body))
+            device, accounts = str(found["d"]), dict(found["a"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return None
+        oldest = self.clock().timestamp() - DEVICE_DAYS * 86400
+        return Device(device, {str(a): int(t) for a, t in accounts.items() if int(t) >= oldest})
+
+    def issue(self, device: Device | None, operator: Operator) -> str:
+        """The cookie after ``operator`` signed in on ``device`` (a new device if None)."""
+        accounts = dict(device.accounts) if device is not None else {}
+        accounts[operator.id] = int(self.clock().timestamp())
+        latest = sorted(accounts.items(), key=lambda item: item[1])[-DEVICE_ACCOUNTS:]
+        payload = {"d": device.id if device is not None else secrets.token_urlsafe(16), "a": dict(latest)}
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        return f"{body}.{_b64(self._sign(body.encode()))}"
+
+    def _sign(self, body: bytes) -> bytes:
+        return hmac.new(self._key, body, hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def token_hash(token: str) -> str:
@@ -156,12 +218,16 @@ class Accounts:
 
     # --- signing in ------------------------------------------------------------------------------
 
-    async def login(self, name: str, password: str, address: str) -> tuple[str, Session] | None:
+    async def login(
+        self, name: str, password: str, address: str, device: Device | None = None
+    ) -> tuple[str, Session] | None:
         """A new session (cookie token, session) for the right password; None otherwise.
 
         Every attempt is recorded before the password is checked, so parallel guesses count
         against each other; past the limits the attempt is refused (:class:`ThrottledError`)
         without checking the password. A success clears the name's failures from that address.
+        An attempt from a ``device`` that vouches for the account is held by the per-address
+        limit only (the device's own limit is the caller's: see bot/throttle.py).
         """
         now = self.clock()
         name = name.strip()[:64]
@@ -175,12 +241,6 @@ class Accounts:
                 .returning(login_failures.c.id)
             )
         async with self.database.connect() as connection:
-            try:
-                await self._check_throttle(connection, name, address, since, now)
-            except ThrottledError:
-                await connection.execute(sa.delete(login_failures).where(login_failures.c.id == attempt))
-                await connection.commit()
-                raise
             row = (
                 await connection.execute(
                     sa.select(
@@ -192,6 +252,13 @@ class Accounts:
                     ).where(operators.c.name == name, operators.c.active.is_(True))
                 )
             ).first()
+            vouched = device is not None and row is not None and row.public_id in device.accounts
+            try:
+                await self._check_throttle(connection, name, address, since, now, per_name=not vouched)
+            except ThrottledError:
+                await connection.execute(sa.delete(login_failures).where(login_failures.c.id == attempt))
+                await connection.commit()
+                raise
         # argon2 takes tens of milliseconds of CPU: not on the event loop.
         stored = row.password_hash if row is not None else _DUMMY_HASH
         if not await asyncio.to_thread(_password_matches, stored, password) or row is None:
@@ -230,12 +297,16 @@ class Accounts:
         address: str,
         since: datetime,
         now: datetime,
+        *,
+        per_name: bool = True,
     ) -> None:
-        checks = (
+        checks = [
             ([login_failures.c.name == name, login_failures.c.address == address], MAX_FAILURES_PER_NAME),
             ([login_failures.c.address == address], MAX_FAILURES_PER_ADDRESS),
             ([login_failures.c.name == name], MAX_FAILURES_PER_ACCOUNT),
-        )
+        ]
+        if not per_name:  # the account's own device: a stranger's failures on the name must not lock it
+            checks = checks[1:2]
         for where, limit in checks:
             found = (
                 await connection.execute(

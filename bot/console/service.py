@@ -32,6 +32,7 @@ from flows.lifecycle import OPEN_STATES, destination_of, sources_of
 from flows.types import Reply, as_language
 from storage import conversations as store
 from storage import privacy as privacy_store
+from storage import set_aside
 from storage.files import FileStore, RejectedFileError, sniff
 from storage.tables import (
     canned_replies,
@@ -315,6 +316,11 @@ class Console:
                 .limit(200)
             )
             return [message_json(r) for r in rows]
+
+    async def set_aside_since(self, since: datetime) -> int:
+        """Webhooks and messages set aside since ``since`` (never storable: storage/set_aside.py)."""
+        async with self.database.connect() as connection:
+            return await set_aside.count_since(connection, since)
 
     async def version(self, public_id: str | None = None) -> tuple[Any, ...]:
         """Changes when the queue (or the given case) may have changed: the live views compare it.
