@@ -87,6 +87,7 @@
     meRole: $("me-role"),
     logout: $("logout"),
     banner: $("banner"),
+    traffic: $("traffic"),
     cannedAdminOpen: $("canned-admin-open"),
     filters: $("filters"),
     filterMode: $("filter-mode"),
@@ -2308,6 +2309,23 @@
     }
   }
 
+  /** A discreet line: what the limits refused, and what was set aside, in the last hour. */
+  function renderTraffic(traffic) {
+    if (!traffic || typeof traffic !== "object") return;
+    const refused = traffic.refused || {};
+    const count = (n) => (Number.isInteger(n) && n > 0 ? n : 0);
+    const plural = (n, word) => `${n} ${word}${n > 1 ? "s" : ""}`;
+    const parts = [];
+    if (count(refused.webchat)) parts.push(`${plural(count(refused.webchat), "requête")} (web chat)`);
+    if (count(refused.login)) parts.push(`${plural(count(refused.login), "connexion")} (console)`);
+    const texts = [];
+    if (parts.length) texts.push(`Trafic refusé : ${parts.join(", ")} depuis 1 h`);
+    const aside = count(traffic.set_aside);
+    if (aside) texts.push(`${plural(aside, "message")} mis de côté depuis 1 h`);
+    el.traffic.textContent = texts.join(" · ");
+    el.traffic.hidden = texts.length === 0;
+  }
+
   function startLive() {
     stopLive();
     if (!state.me) return;
@@ -2343,6 +2361,9 @@
     });
     source.addEventListener("case", () => {
       if (source === state.source && state.caseId && state.sourceCase === state.caseId) scheduleCase();
+    });
+    source.addEventListener("traffic", (event) => {
+      if (source === state.source) renderTraffic(parseData(event));
     });
     source.addEventListener("error", () => {
       if (source !== state.source) return;
