@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc
 
 from bot.app import Services, build, running
 from bot.messages import Inbound
 from bot.settings import Settings
 from flows.types import ClientInput, Language
+from storage import conversations as store
 
 # A Thursday morning: half-days like "demain matin" read the same in every run.
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -89,6 +93,28 @@ class Harness:
         async with self.services.database.connect() as connection:
             result = await connection.execute(sa.select(table).where(*where).order_by(table.c.id))
             return list(result.all())
+
+
+class StorageDown:
+    """While ``down``, writing to the inbox fails as when the database cannot be reached."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.down = False
+        self.refused = 0
+        self.first_refused_at = 0.0  # time.monotonic() of the first refusal
+        original = store.insert_inbox
+
+        async def insert_inbox(
+            connection: Any, rows: Sequence[store.InboxRow], now: Any, *, processing: bool = False
+        ) -> list[int | None]:
+            if self.down and rows:
+                self.refused += 1
+                self.first_refused_at = self.first_refused_at or time.monotonic()
+                cause = ConnectionRefusedError("injected: the database is down")
+                raise exc.OperationalError("INSERT INTO inbox", {}, cause)
+            return await original(connection, rows, now, processing=processing)
+
+        monkeypatch.setattr(store, "insert_inbox", insert_inbox)
 
 
 _references = itertools.count(1)

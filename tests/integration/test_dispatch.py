@@ -4,6 +4,7 @@ the optician's side, and linking codes."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,20 @@ VISIT = [
     "06 12 34 56 78",
     "oui",
 ]
+# What the bot's last message says once it has answered each of VISIT's lines.
+VISIT_ANSWERED = [
+    "Quelle est votre urgence",
+    "Est-ce urgent",
+    "Faites-vous partie",
+    "Comment souhaitez-vous être servi",
+    "Seul un opticien équipé",
+    "À quelle adresse l'opticien",
+    "Quelle demi-journée",
+    "À quel nom",
+    "À quel numéro",
+    "Voici votre demande",
+    "référence",
+]
 
 
 @pytest.fixture
@@ -51,12 +66,9 @@ def serve(database_url: str, tmp_path: Path, fake: FakeTelegram, **overrides: ob
 async def _visit_case(fake: FakeTelegram, service: Service) -> str:
     """A client asks for a home visit in Paris 11e over Telegram; returns the case's id."""
     client = Client(fake, CLIENT)
-    for text in VISIT:
+    for text, answered in zip(VISIT, VISIT_ANSWERED, strict=True):
         await fake.say(CLIENT, text)
-        await client.expect(within=15)
-    # A reply in two messages may be read one step late: wait for the hand-off itself.
-    if not any("référence" in m.text for m in fake.messages_to(CLIENT)):
-        await client.expect("référence", within=15)
+        await client.expect(answered, within=15)  # this line's own answer, whole (some take two)
     (case,) = await service.rows(cases)
     assert case.mode == "visit"
     assert case.department == "75"
@@ -84,6 +96,15 @@ async def _dispatch(service: Service, case_id: str) -> None:
 
 def _offers_to(fake: FakeTelegram, chat: int) -> list[str]:
     return [m.text for m in fake.messages_to(chat) if "Nouvelle visite" in m.text]
+
+
+async def _drained(service: Service, within: float = 20.0) -> None:
+    """Every outbound row is sent (or given up): what the fake saw is all that was written."""
+    deadline = time.monotonic() + within
+    unsent = (messages.c.direction == "out") & messages.c.sent_at.is_(None) & messages.c.failed_at.is_(None)
+    while await service.rows(messages, unsent):
+        assert time.monotonic() < deadline, "the outbox did not drain"
+        await asyncio.sleep(0.05)
 
 
 # Rows to an optician's chat that are about no case (linking, availability, an empty /mescas).
@@ -138,7 +159,11 @@ async def test_only_eligible_opticians_get_the_offer_without_address_or_phone(
         case_id = await _visit_case(fake, service)
         await _dispatch(service, case_id)
         await fake.wait_for(lambda: bool(_offers_to(fake, 101)) and bool(_offers_to(fake, 102)))
-        await asyncio.sleep(0.5)
+        # The offers were written with the dispatch, in one transaction: once the outbox is
+        # drained, every offer there will be has been sent.
+        offered = {o.optician_id for o in await service.rows(dispatch_offers)}
+        assert {r.telegram_chat for r in await service.rows(opticians) if r.id in offered} == {"101", "102"}
+        await _drained(service)
         for chat in (103, 104, 105, 106):
             assert _offers_to(fake, chat) == []
         for chat in (101, 102):
@@ -168,7 +193,19 @@ async def test_three_opticians_accepting_at_once_one_wins(
         await fake.wait_for(
             lambda: any("est pour vous" in m.text for c in chats for m in fake.messages_to(c)), 15
         )
-        await asyncio.sleep(1.5)
+
+        async def settled() -> bool:  # each press handled: one accepted, the others taken
+            return sorted(o.status for o in await service.rows(dispatch_offers)) == [
+                "accepted",
+                "taken",
+                "taken",
+            ]
+
+        deadline = time.monotonic() + 15
+        while not await settled():
+            assert time.monotonic() < deadline, "the three presses were not all handled"
+            await asyncio.sleep(0.05)
+        await _drained(service)
         winners = [c for c in chats if any("est pour vous" in m.text for m in fake.messages_to(c))]
         assert len(winners) == 1
         (winner,) = winners

@@ -10,10 +10,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from bot.messages import Inbound
 from flows.types import ClientInput
@@ -126,13 +128,39 @@ async def test_database_unavailable_for_a_moment(database_url: str, tmp_path: Pa
             path = database_url.split("///", 1)[1]
             blocker = sqlite3.connect(path)
             blocker.execute("BEGIN IMMEDIATE")
-            pending = asyncio.create_task(h.send("survivor", text="oui"))
-            await asyncio.sleep(1.0)
-            assert not pending.done()
+            released = False
+
+            async def send() -> tuple[list[dict[str, Any]], bool]:
+                answer = await h.send("survivor", text="oui")
+                return answer, released
+
+            with _statement_started(h, "UPDATE inbox") as writing:
+                pending = asyncio.create_task(send())
+                await asyncio.wait_for(writing.wait(), 10)  # the engine is at the database, held
             blocker.rollback()
+            released = True
             blocker.close()
-            replies = await pending
+            replies, answered_after_release = await pending
+            assert answered_after_release, "answered while the database could not store it"
         assert [r["key"] for r in replies] == ["priority.question"]
+
+
+@contextlib.contextmanager
+def _statement_started(h: Any, prefix: str) -> Iterator[asyncio.Event]:
+    """An event set when the engine sends the database a statement starting with ``prefix``."""
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(prefix.upper()):
+            loop.call_soon_threadsafe(started.set)
+
+    target = h.services.database.sync_engine
+    event.listen(target, "before_cursor_execute", seen)
+    try:
+        yield started
+    finally:
+        event.remove(target, "before_cursor_execute", seen)
 
 
 async def _kill_connections(database_url: str) -> None:

@@ -19,12 +19,14 @@ import httpx
 import pytest
 
 from bot.channels.telegram import channel as channel_module
+from bot.channels.telegram.updates import external_id
 from bot.rows import outbound_row
 from flows.types import Reply
 from storage import conversations as store
 from storage.tables import cases, clients, conversations, inbox, messages
 from tests.e2e.servers import free_port
 from tests.fakes.telegram import TOKEN, FakeTelegram, SentMessage
+from tests.harness import StorageDown
 from tests.integration.serving import Service, serve_app
 from tests.integration.test_conversations import tiny_png
 
@@ -74,10 +76,6 @@ class Client:
         new = self.fake.messages_to(self.chat)[self.seen :]
         self.seen += len(new)
         return new
-
-    async def quiet(self, seconds: float = 0.5) -> list[SentMessage]:
-        await asyncio.sleep(seconds)
-        return self.fake.messages_to(self.chat)[self.seen :]
 
 
 @pytest.fixture
@@ -160,18 +158,34 @@ async def test_a_whole_conversation_by_polling(database_url: str, tmp_path: Path
 
 
 async def test_the_webhook_stores_before_answering_and_refuses_forgeries(
-    database_url: str, tmp_path: Path, fake: FakeTelegram
+    database_url: str, tmp_path: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = Client(fake)
-    async with serve(database_url, tmp_path, fake, mode="webhook") as service:
+    storage = StorageDown(monkeypatch)
+    async with serve(database_url, tmp_path, fake, mode="webhook", engine_accept_timeout=0.5) as service:
         await fake.wait_for(lambda: fake.webhook is not None)
         assert fake.webhook is not None
         assert fake.webhook["url"] == f"{service.base}/webhooks/telegram"
         assert fake.webhook["secret_token"] == SECRET
         assert set(fake.webhook["allowed_updates"]) == {"message", "callback_query", "my_chat_member"}
-        sent = await _through_to_urgency(fake, client)
-        stored = len(await service.rows(inbox))
-        assert stored == 2
+        # Stored before answering: while the database refuses the update, Telegram is not told 200.
+        storage.down = True
+        first = await fake.say(CHAT, "Bonjour")
+        await fake.wait_for(lambda: bool(fake.webhook_attempts))
+        assert fake.webhook_attempts[0] == (first["update_id"], 503)
+        assert await service.rows(inbox) == []
+        storage.down = False
+        await client.expect("Quelle est votre urgence")
+        pressed = await fake.press_button(CHAT, "Lunettes cassées")
+        await client.expect("urgen")
+        sent = [first, pressed]
+        # Each update answered 200 is in the inbox, under its keyed id, once.
+        accepted = [uid for uid, outcome in fake.webhook_attempts if outcome == 200]
+        assert accepted == [u["update_id"] for u in sent]
+        pseudonyms = service.services.engine.pseudonyms
+        keys = [pseudonyms.of(external_id(fake.bot_id, uid)) for uid in accepted]
+        assert [r.external_id for r in await service.rows(inbox)] == keys
+        stored = len(keys)
 
         update = {"update_id": 999_001, "message": _message(CHAT, "forged")}
         async with httpx.AsyncClient(base_url=service.base) as http:
@@ -184,16 +198,21 @@ async def test_the_webhook_stores_before_answering_and_refuses_forgeries(
             )
         assert (missing.status_code, wrong.status_code, almost.status_code) == (401, 401, 401)
         assert len(await service.rows(inbox)) == stored
-        assert await client.quiet() == []
 
         # Telegram sends an update again (it did not see our 200): nothing changes.
         before = await service.rows(messages)
+        attempts = len(fake.webhook_attempts)
         await fake.push(sent[-1])
         await fake.push(sent[0])
-        await fake.wait_for(lambda: len(fake.webhook_attempts) >= 4)
-        assert await client.quiet() == []
+        await fake.wait_for(lambda: len(fake.webhook_attempts) >= attempts + 2)
+        assert sorted(fake.webhook_attempts[-2:]) == [(u["update_id"], 200) for u in sent]  # in id order
         assert await service.rows(messages) == before
         assert len(await service.rows(inbox)) == stored
+        # A message after them is answered after whatever they caused: by then, nothing else came
+        # (neither from the forgeries nor from the re-deliveries).
+        await fake.say(CHAT, "/aide")
+        (helped, *_) = await client.expect("Est-ce urgent")
+        assert "répondez avec les boutons" in helped.text
 
 
 async def test_a_stale_or_tampered_button_is_refused_and_the_question_asked_again(
@@ -311,8 +330,8 @@ async def test_a_client_who_blocked_the_bot_is_marked_unreachable(
 
         await _eventually(reachable)
         await fake.push(blocked)  # Telegram sends the old "blocked" again: it changes nothing
+        # Confirmed by the next poll only once stored (and its effect, if any, committed with it).
         await fake.wait_for(lambda: fake.pending_updates == [])
-        await asyncio.sleep(0.5)
         assert await reachable()
         await fake.block_bot(CHAT)
         await _eventually(unreachable)
@@ -337,7 +356,11 @@ async def test_a_long_reply_is_split_and_a_retry_does_not_repeat_parts(
         await fake.wait_for(lambda: len(fake.messages_to(CHAT)) == 1)
         fake.fail_next("sendMessage", 500)  # the second part fails once: retried from the second part
         await fake.wait_for(lambda: len(fake.messages_to(CHAT)) == 3, timeout=15)
-        await asyncio.sleep(0.3)
+
+        async def recorded() -> bool:  # sent in full: nothing more of it goes out
+            return all(r.sent_at is not None for r in await service.rows(messages))
+
+        await _eventually(recorded)
     parts = [m.text for m in fake.messages_to(CHAT)]
     assert len(parts) == 3
     assert all(len(p) <= 4096 for p in parts)
