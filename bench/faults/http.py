@@ -63,6 +63,7 @@ MUST_BE_ZERO: dict[str, tuple[str, ...]] = {
     "redelivery-reorder": ("unsettled",),
     "storm-429-5xx": ("unsettled", "sends_inside_retry_after", "sends_inside_throughput_pause"),
     "poison-webhooks": ("answer_changed",),
+    "flood": ("cases_over_limit", "flood_not_refused_with_429", "rightful_login_refused"),
 }
 
 
@@ -577,9 +578,10 @@ async def storm_429_5xx(scale: Scale) -> Figures:
     async def run(kind: str, url: str, folder: Path, figures: Figures) -> None:
         port = _free_port()
         hook = f"http://127.0.0.1:{port}/webhooks/whatsapp"
+        telegram, whatsapp = StormyTelegram(rng, 0.2, 0.15), StormyWhatsApp(rng, 0.1, 0.15, hook)
         async with (
-            StormyTelegram(rng, 0.2, 0.15) as telegram,
-            StormyWhatsApp(rng, 0.1, 0.15, hook) as whatsapp,
+            telegram,
+            whatsapp,
             _serve(url, folder, **_channels(telegram, whatsapp, port)) as app,
             httpx.AsyncClient(base_url=app.base, timeout=30) as http,
         ):
@@ -737,18 +739,18 @@ async def poison_webhooks(scale: Scale) -> Figures:
                 )
                 for index, text in enumerate((f"bon{NUL}jour", f"bonjour {LONE}")):
                     chat = base + round_ * 100 + index
-                    poison = json.dumps(telegram_text(chat, text)).encode()
+                    update = json.dumps(telegram_text(chat, text)).encode()
                     await twice(
                         f"telegram {'nul' if index == 0 else 'lone surrogate'}",
                         "/webhooks/telegram",
-                        poison,
+                        update,
                         telegram_headers,
                     )
-                    good = chat + 50
-                    good_telegram.append(good)
+                    good_chat = chat + 50
+                    good_telegram.append(good_chat)
                     await Poster(http).post(
                         "/webhooks/telegram",
-                        json.dumps(telegram_text(good, "bonjour")).encode(),
+                        json.dumps(telegram_text(good_chat, "bonjour")).encode(),
                         telegram_headers,
                     )
             figures.sent += sum(len(a) for a in answers.values()) + len(good_whatsapp) + len(good_telegram)
@@ -770,3 +772,209 @@ async def poison_webhooks(scale: Scale) -> Figures:
             await _settle(app, 10)
 
     return await _each_database("poison-webhooks", run)
+
+
+# --- malformed-bodies --------------------------------------------------------------------------------
+
+JSON_TYPE = {"Content-Type": "application/json"}
+# At the short scale, bodies past BIG_BODY bytes go to these routes only (every route at the long).
+BIG_BODY = 64 * 1024
+BIG_BODY_ROUTES = frozenset(
+    {
+        "/api/chat/messages",
+        "/api/chat/files",
+        "/api/console/login",
+        "/webhooks/telegram",
+        "/webhooks/whatsapp",
+    }
+)
+ID = '"id":"abcdefgh12345678"'
+
+
+def battery() -> dict[str, tuple[bytes, dict[str, str]]]:
+    """Malformed bodies by name: (body, headers)."""
+    deep = b"[" * DEPTH + b"]" * DEPTH
+    bodies: dict[str, bytes] = {
+        "invalid json": b'{"text": ',
+        "empty": b"",
+        "null": b"null",
+        "array": b"[1, 2, 3]",
+        "string": b'"bonjour"',
+        "wrong types": b'{"id": 12, "text": ["a"], "name": {}, "password": false, "choice": 1.5}',
+        "huge number": b"{" + ID.encode() + b',"text":1e999999}',
+        "nan": b"{" + ID.encode() + b',"text":NaN,"name":NaN}',
+        "lone surrogate": b"{" + ID.encode() + b',"text":"\\ud800","name":"\\udfff"}',
+        "nul": b"{" + ID.encode() + b',"text":"a\\u0000b","name":"a\\u0000"}',
+        "invalid utf-8": b"{" + ID.encode() + b',"text":"\xff\xfe"}',
+        "deep nesting": deep,
+        "deep in a field": b"{" + ID.encode() + b',"text":' + deep + b"}",
+        "huge string": b"{" + ID.encode() + b',"text":"' + b"a" * 2_000_000 + b'"}',
+        "huge array": b"[" + b"0," * 500_000 + b"0]",
+        "many keys": b"{" + b",".join(b'"k%d":1' % i for i in range(100_000)) + b"}",
+    }
+    found = {name: (body, JSON_TYPE) for name, body in bodies.items()}
+    found["text/plain"] = (b'{"id":"abcdefgh12345678","text":"x"}', {"Content-Type": "text/plain"})
+    found["form"] = (b"id=abcdefgh12345678&text=x", {"Content-Type": "application/x-www-form-urlencoded"})
+    found["broken multipart"] = (
+        b"--x\r\nContent-Disposition: form-data\r\n\r\n",
+        {"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    found["multipart without boundary"] = (b"abc", {"Content-Type": "multipart/form-data"})
+    found["no content type"] = (b'{"id":"abcdefgh12345678","text":"x"}', {})
+    return found
+
+
+async def _route_paths(http: httpx.AsyncClient) -> list[str]:
+    """Every POST route of the app's OpenAPI schema, path parameters filled in, and the two
+    webhooks (left out of the schema)."""
+    schema = (await http.get("/openapi.json")).json()
+    paths = ["/webhooks/telegram", "/webhooks/whatsapp"]
+    for path, operations in schema["paths"].items():
+        if "post" in operations:
+            paths.append("/".join("1" if part.startswith("{") else part for part in path.split("/")))
+    return sorted(set(paths))
+
+
+def _credentials(path: str, body: bytes) -> dict[str, str]:
+    if path == "/webhooks/telegram":
+        return {SECRET_HEADER: SECRET}
+    if path == "/webhooks/whatsapp":
+        return {SIGNATURE_HEADER: wa.sign(body)}
+    return {}
+
+
+async def _chunks(size: int, piece: int = 256 * 1024) -> AsyncIterator[bytes]:
+    sent = 0
+    while sent < size:
+        yield b"a" * min(piece, size - sent)
+        sent += piece
+
+
+@scenario("malformed-bodies")
+async def malformed_bodies(scale: Scale) -> Figures:
+    """Every POST route × malformed bodies (and oversized ones, chunked too): no 5xx."""
+    repeats = scale.pick(1, 3)
+
+    async def run(kind: str, url: str, folder: Path, figures: Figures) -> None:
+        port = _free_port()
+        async with (
+            tg.FakeTelegram(enforce_limits=False) as telegram,
+            wa.FakeWhatsApp() as whatsapp,
+            _serve(url, folder, **_channels(telegram, whatsapp, port)) as app,
+            httpx.AsyncClient(base_url=app.base, timeout=60) as http,
+        ):
+            paths = await _route_paths(http)
+            statuses: Counter[int] = Counter()
+            largest = (0, "")
+            oversize = app.services.engine.files.max_bytes + 1024 * 1024
+
+            async def send(name: str, path: str, content: Any, headers: dict[str, str]) -> None:
+                nonlocal largest
+                try:
+                    response = await http.post(path, content=content, headers=headers)
+                except httpx.TransportError:  # cut off while sending an oversized body: refused
+                    statuses[0] += 1
+                    return
+                statuses[response.status_code] += 1
+                if response.status_code >= 500:
+                    figures.server_errors += 1
+                    _add(figures, f"5xx {path} {name}", 1)
+                if len(response.content) > largest[0]:
+                    largest = (len(response.content), f"{path} {name}")
+                if len(response.content) > BIG_ANSWER:
+                    _add(figures, "answers_over_4kb", 1)
+
+            for _ in range(repeats):
+                for path in paths:
+                    for name, (body, headers) in battery().items():
+                        if len(body) > BIG_BODY and path not in BIG_BODY_ROUTES and scale.name == "short":
+                            continue
+                        await send(name, path, body, {**headers, **_credentials(path, body)})
+                    if path not in BIG_BODY_ROUTES and scale.name == "short":
+                        continue
+                    big = b"a" * oversize
+                    await send("oversized", path, big, {**JSON_TYPE, **_credentials(path, big)})
+                    await send(
+                        "oversized chunked", path, _chunks(oversize), {**JSON_TYPE, **_credentials(path, big)}
+                    )
+            figures.sent += statuses.total()
+            _add(figures, "routes", len(paths))
+            figures.extra["largest_answer_bytes"] = max(
+                largest[0], int(figures.extra.get("largest_answer_bytes", 0))
+            )
+            figures.extra[f"{kind}_largest_answer"] = largest[1]
+            figures.extra[f"{kind}_statuses"] = " ".join(f"{k}:{v}" for k, v in sorted(statuses.items()))
+
+    return await _each_database("malformed-bodies", run)
+
+
+# --- flood -------------------------------------------------------------------------------------------
+
+ADVISOR = "je veux parler à un conseiller"
+OPERATOR, PASSWORD = "camille.flood", "correct-horse-battery-42"
+
+
+def _new_chat_limit(settings: Any) -> int:
+    """The fewest new conversations one address may open in its shortest window."""
+    from limits import parse_many
+
+    value = getattr(settings, "web_chat_new_chats_per_address", "")
+    return min((item.amount for item in parse_many(value)), default=0) if value.strip() else 0
+
+
+@scenario("flood")
+async def flood(scale: Scale) -> Figures:
+    """Cookie-less web-chat posts asking for an advisor at once; failed logins from rotating
+    forwarded addresses, then the rightful operator from their device."""
+    posts, failures = scale.pick(30, 300), scale.pick(50, 500)
+
+    async def run(kind: str, url: str, folder: Path, figures: Figures) -> None:
+        from storage.tables import cases
+
+        async with _serve(url, folder) as app:
+            limit = _new_chat_limit(app.services.settings)
+
+            async def stranger(index: int) -> int:
+                body = {"id": f"flood{index:04d}{secrets.token_hex(6)}", "text": ADVISOR}
+                async with httpx.AsyncClient(base_url=app.base, timeout=30) as fresh:
+                    return (await fresh.post("/api/chat/messages", json=body)).status_code
+
+            started = time.monotonic()
+            statuses = Counter(await asyncio.gather(*map(stranger, range(posts))))
+            _add(figures, "flood_seconds_x100", round((time.monotonic() - started) * 100))
+            await _settle(app)
+            (made,), *_ = await app.rows(sa.select(sa.func.count()).select_from(cases))
+            figures.sent += posts
+            figures.server_errors += sum(n for status, n in statuses.items() if status >= 500)
+            figures.extra["new_chat_limit"] = limit
+            _add(figures, "new_cases", made)
+            _add(figures, "cases_over_limit", max(0, made - limit))
+            _add(figures, "flood_not_refused_with_429", posts - statuses[202] - statuses[429])
+            figures.extra[f"{kind}_flood_statuses"] = " ".join(
+                f"{k}:{v}" for k, v in sorted(statuses.items())
+            )
+
+            await app.services.accounts.add(OPERATOR, PASSWORD, "operator")
+            credentials = {"name": OPERATOR, "password": PASSWORD}
+            async with httpx.AsyncClient(base_url=app.base, timeout=30) as device:
+                first = (await device.post("/api/console/login", json=credentials)).status_code
+                attempts: Counter[int] = Counter()
+                async with httpx.AsyncClient(base_url=app.base, timeout=30) as attacker:
+                    for index in range(failures):
+                        forwarded = {"X-Forwarded-For": f"198.51.{index // 250}.{index % 250 + 1}"}
+                        wrong = {"name": OPERATOR, "password": f"wrong-{index}"}
+                        response = await attacker.post("/api/console/login", json=wrong, headers=forwarded)
+                        attempts[response.status_code] += 1
+                after = (await device.post("/api/console/login", json=credentials)).status_code
+            figures.sent += failures + 2
+            figures.server_errors += sum(n for status, n in attempts.items() if status >= 500)
+            _add(figures, "rightful_login_refused", int(first != 200) + int(after != 200))
+            _add(figures, "failed_logins_answered_401", attempts[401])
+            _add(figures, "failed_logins_answered_429", attempts[429])
+            # Past this many failures for the name from the one real address, a 429 is due: more
+            # 401s mean the rotating X-Forwarded-For was believed.
+            from bot.console.auth import MAX_FAILURES_PER_NAME
+
+            _add(figures, "escaped_address_throttle", max(0, attempts[401] - MAX_FAILURES_PER_NAME))
+
+    return await _each_database("flood", run)

@@ -20,7 +20,9 @@ def _check(figures: Figures) -> None:
     assert not any(zeros.values()), zeros
 
 
-@pytest.mark.parametrize("name", ["redelivery-reorder", "storm-429-5xx", "poison-webhooks"])
+@pytest.mark.parametrize(
+    "name", ["redelivery-reorder", "storm-429-5xx", "poison-webhooks", "malformed-bodies", "flood"]
+)
 async def test_http_scenario(name: str) -> None:
     reason = await postgres_unreachable()
     if reason is not None:
