@@ -33,6 +33,11 @@ BREAK = "tests/integration/test_invariants_break.py::"
 ENGINE = "tests/integration/test_engine_invariants.py::"
 TELEGRAM = "tests/integration/test_telegram.py::"
 WHATSAPP = "tests/integration/test_whatsapp.py::"
+OUTBOX = "tests/integration/test_outbox.py::"
+DELIVER = (
+    "            try:\n"
+    "                external = await self.channels[row.channel].deliver(row.recipient, row.payload)\n"
+)
 PROCESSED = (
     "            processed = await self._process(connection, [j.item for _, j in heads]) if heads else []\n"
 )
@@ -76,7 +81,10 @@ MUTATIONS: tuple[Mutation, ...] = (
                 "            try:\n                self._spawn(self.receive(update))\n",
             ),
         ),
-        (BREAK + "test_telegram_webhook_is_answered_200_only_once_the_update_is_stored",),
+        (
+            BREAK + "test_telegram_webhook_is_answered_200_only_once_the_update_is_stored",
+            TELEGRAM + "test_the_webhook_stores_before_answering_and_refuses_forgeries",
+        ),
     ),
     Mutation(
         "whatsapp-webhook-200-before-storing",
@@ -194,6 +202,57 @@ MUTATIONS: tuple[Mutation, ...] = (
             ),
         ),
         (BREAK + "test_a_reply_that_cannot_be_stored_leaves_the_state_as_it_was",),
+    ),
+    Mutation(
+        "outbox-sent-before-sending",
+        "4 sending is at-least-once",
+        "a row is recorded as sent before its channel is asked to send it (a failed send is lost)",
+        (
+            Edit(
+                "bot/outbox.py",
+                DELIVER,
+                "            note(_Results(sent=[(row.id, None, None)]))\n" + DELIVER,
+            ),
+        ),
+        (OUTBOX + "test_a_later_reply_waits_for_an_earlier_one_in_backoff",),
+    ),
+    Mutation(
+        "outbox-sent-never-recorded",
+        "4 a sent row is not sent again",
+        "what the channel sent is never recorded: the row goes out again when its lease ends",
+        (
+            Edit(
+                "bot/outbox.py",
+                "        sent, failures = results.sent, results.failures\n",
+                "        sent, failures = [], results.failures\n",
+            ),
+        ),
+        (OUTBOX + "test_a_later_reply_waits_for_an_earlier_one_in_backoff",),
+    ),
+    Mutation(
+        "outbox-recipient-not-exclusive",
+        "4 per-recipient order (one process at a time per recipient)",
+        "a recipient's rows are leased even while an earlier one of theirs is held or backing off",
+        (Edit("bot/outbox.py", "            ~held_elsewhere,\n", ""),),
+        (
+            OUTBOX + "test_a_later_reply_waits_for_an_earlier_one_in_backoff",
+            "tests/integration/test_outbox_processes.py::test_three_processes_send_every_reply_once_and_in_order",
+        ),
+    ),
+    Mutation(
+        "outbox-lease-not-taken",
+        "4 a sent row is not sent again (across processes)",
+        "leasing a row does not move it out of the others' reach: two processes send it",
+        (
+            Edit(
+                "bot/outbox.py",
+                ".values(available_at=now + self.lease, attempts=messages.c.attempts + 1)",
+                ".values(available_at=now, attempts=messages.c.attempts + 1)",
+            ),
+        ),
+        (
+            "tests/integration/test_outbox_processes.py::test_three_processes_send_every_reply_once_and_in_order",
+        ),
     ),
     Mutation(
         "claim-without-condition",
@@ -411,11 +470,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="describe the mutations and stop")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run these mutations only")
+    parser.add_argument("--markdown", action="store_true", help="the list as a table, for the docs")
     parser.add_argument("--keep", action="store_true", help="keep the copy of the tree")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
     if args.only and len(chosen) != len(set(args.only)):
         parser.error(f"unknown mutation among {args.only}")
+    if args.markdown:
+        print("| mutation | invariant broken | what it does | file | caught by |")
+        print("|---|---|---|---|---|")
+        for m in chosen:
+            files = ", ".join(dict.fromkeys(f"`{e.path}`" for e in m.edits))
+            tests = "<br>".join(f"`{t.removeprefix('tests/')}`" for t in m.tests)
+            print(f"| `{m.name}` | {m.invariant} | {m.breaks} | {files} | {tests} |")
+        return 0
     if args.list:
         for m in chosen:
             print(f"{m.name}\n  breaks invariant {m.invariant}: {m.breaks}")
