@@ -136,8 +136,8 @@ async def test_edit_and_not_modified(fake: FakeTelegram, bot: Bot) -> None:
 async def test_long_poll_returns_an_update_pushed_during_the_wait(fake: FakeTelegram, bot: Bot) -> None:
     started = time.monotonic()
     poll = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.2)
-    assert not poll.done()
+    await fake.wait_for(lambda: bool(fake.calls("getUpdates")))  # the poll reached the server
+    assert not poll.done()  # and waits there: nothing to return yet
     pushed = await fake.say(CHAT, "mes lunettes sont cassées")
     updates = await asyncio.wait_for(poll, 2)
     assert time.monotonic() - started < 2
@@ -250,7 +250,7 @@ async def test_webhook_reply_of_an_aiogram_handler_is_executed(fake: FakeTelegra
 
 async def test_a_second_poller_terminates_the_first(fake: FakeTelegram, bot: Bot) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=3))
-    await asyncio.sleep(0.1)
+    await fake.wait_for(lambda: bool(fake.calls("getUpdates")))  # the first poll waits at the server
     second = asyncio.create_task(bot.get_updates(timeout=3))
     with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
         await first
@@ -264,7 +264,7 @@ async def test_stop_wakes_a_long_poll_and_start_resumes_on_the_same_port() -> No
     bot = make_bot(fake)
     try:
         poll = asyncio.create_task(bot.get_updates(timeout=30))
-        await asyncio.sleep(0.1)
+        await fake.wait_for(lambda: bool(fake.calls("getUpdates")))  # the poll waits at the server
         started = time.monotonic()
         await fake.stop()
         (outcome,) = await asyncio.gather(poll, return_exceptions=True)
