@@ -308,6 +308,19 @@ MUTATIONS: tuple[Mutation, ...] = (
         (TELEGRAM + "test_a_429_storm_loses_nothing_and_sends_nothing_before_retry_after",),
     ),
     Mutation(
+        "whatsapp-window-ignored",
+        "6 outbound limits are respected (WhatsApp 24-hour window)",
+        "the 24-hour window is taken as always open: free text goes out where only a template may",
+        (
+            Edit(
+                "bot/channels/whatsapp/window.py",
+                "    return closes is not None and now < closes\n",
+                "    return True\n",
+            ),
+        ),
+        (WHATSAPP + "test_a_whole_conversation_then_an_operator_reply_inside_and_outside_the_window",),
+    ),
+    Mutation(
         "telegram-secret-not-checked",
         "7 every webhook is authenticated (Telegram)",
         "the Telegram webhook takes an update whatever its secret token",
