@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,7 +53,10 @@ from storage.privacy import RetentionPolicy, client_files, record_access
 log = logging.getLogger(__name__)
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-STALE_INBOX_AFTER = timedelta(seconds=60)
+# A message stored and not processed this long (its process died, or lost the database) is taken
+# over by the sweep of any process, which looks every ``SWEEP_EVERY`` seconds: within ~7 s.
+STALE_INBOX_AFTER = timedelta(seconds=5)
+SWEEP_EVERY = 2.0
 CLIENT_CANCEL_REASON = "Annulée par le client."
 
 
@@ -118,6 +122,7 @@ class Engine:
         self.reference_factory = reference_factory
         self._listeners: list[Callable[[], None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._queued: Counter[int] = Counter()  # inbox ids in this process's pipeline: not swept
         self.pipeline: Pipeline[store.InboxRow, _Work] = Pipeline(
             database,
             accept=self._accept_batch,
@@ -159,7 +164,7 @@ class Engine:
         """Process an accepted message; returns once its answer is committed to the outbox."""
         if accepted.inbox_id is not None:
             # Shielded: the message is stored, so it is processed even if this caller goes away.
-            job = self.pipeline.process(inbound.key, _Work(accepted.inbox_id, inbound))
+            job = self._queue(accepted.inbox_id, inbound.key, inbound)
             await asyncio.shield(job)
 
     async def submit(self, inbound: Inbound) -> Accepted:
@@ -193,27 +198,53 @@ class Engine:
         )
         return Accepted(outcome.inbox_id)
 
-    async def recover(self, received_before: datetime | None = None) -> int:
-        """Process inbox rows that were stored but never processed (after a crash)."""
+    async def recover(self, received_before: datetime | None = None, *, wait: bool = True) -> int:
+        """Process inbox rows that were stored but never processed (after a crash), except those
+        this process has queued already; returns how many were processed (queued if not ``wait``)."""
         async with self.database.connect() as connection:
             rows = await store.unprocessed_inbox(connection, received_before)
-        waits = []
-        for inbox_id, key, payload in rows:
-            inbound = Inbound.from_payload(payload)
-            waits.append(self.pipeline.process(key, _Work(inbox_id, inbound)))
-        results = await asyncio.gather(*waits, return_exceptions=True)
-        if rows:
-            log.info("recovered %d unprocessed inbound messages", len(rows))
+        jobs = [
+            self._queue(inbox_id, key, Inbound.from_payload(payload))
+            for inbox_id, key, payload in rows
+            if inbox_id not in self._queued
+        ]
+        if jobs:
+            log.info("recovered %d unprocessed inbound messages", len(jobs))
+        if not wait:
+            for job in jobs:
+                job.add_done_callback(self._swept)
+            return len(jobs)
+        results = await asyncio.gather(*jobs, return_exceptions=True)
         return sum(1 for r in results if not isinstance(r, BaseException))
 
-    async def sweep(self, interval: float = 30.0) -> None:
-        """Forever: pick up messages another process stored and did not process in time."""
+    async def sweep(self, interval: float = SWEEP_EVERY, stale_after: timedelta = STALE_INBOX_AFTER) -> None:
+        """Forever: pick up messages another process stored and did not process in time (or this
+        one, if processing them failed). It does not wait for them: a slow one holds up no other."""
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.recover(self.clock() - STALE_INBOX_AFTER)
+                await self.recover(self.clock() - stale_after, wait=False)
             except Exception as error:
                 log.error("inbox sweep failed: %s", describe(error))
+
+    def _swept(self, job: asyncio.Future[Any]) -> None:
+        error = None if job.cancelled() else job.exception()
+        if error is not None:  # the error's text may quote client data: its kind only
+            log.error("swept message not processed yet: %s", describe(error))
+
+    def _queue(self, inbox_id: int, key: str, inbound: Inbound) -> asyncio.Future[Any]:
+        """Process a stored message in the pipeline; the sweep leaves it alone meanwhile."""
+        job = self.pipeline.process(key, _Work(inbox_id, inbound))
+        self._queued[inbox_id] += 1
+        job.add_done_callback(lambda done: self._dequeue(inbox_id, done))
+        return job
+
+    def _dequeue(self, inbox_id: int, job: asyncio.Future[Any]) -> None:
+        self._queued[inbox_id] -= 1
+        if self._queued[inbox_id] <= 0:
+            del self._queued[inbox_id]
+        if not job.cancelled():
+            job.exception()  # retrieved: its caller reports it (or the sweep's), the sweep tries it again
 
     async def received(self, channel: str, external_id: str) -> bool:
         """Whether this message is stored already: a re-delivered file need not be fetched again."""

@@ -6,8 +6,12 @@ Several processes are a PostgreSQL deployment; SQLite is the single-process embe
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+from bot.engine import utcnow
 from bot.messages import Inbound
 from flows.types import ClientInput
 from storage.tables import conversations, inbox, messages
@@ -85,3 +89,57 @@ async def test_messages_stored_by_two_processes_are_handled_in_arrival_order(
             "pompier",
         ]
         assert convo.state == "mode"
+
+
+async def test_a_message_stored_by_a_process_that_died_is_answered_by_another_within_seconds(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with (
+        harness(postgres_url, tmp_path / "a") as first,
+        harness(postgres_url, tmp_path / "b") as second,
+    ):
+        for h in (first, second):  # real time: the sweep takes over what is stale by the clock
+            h.engine.clock = utcnow
+        inbound = Inbound(CHANNEL, "orphan", "dies-after-storing", ClientInput(text="perdu"))
+        accepted = await first.engine.accept(inbound)  # stored (the channel said "received")...
+        stored_at = time.monotonic()
+        # ...then the process dies before processing it: no writer, no sweep of its own.
+        for task in first.services.tasks:
+            if task.get_name() == "optibot-sweep":
+                task.cancel()
+        await first.engine.pipeline.stop()
+
+        async def answered() -> list[Any]:
+            return await second.rows(messages, messages.c.direction == "out", messages.c.party == "orphan")
+
+        replies = await _wait_for(answered, within=30)
+        took = time.monotonic() - stored_at
+        print(f"\nstored by a dead process, answered by the other after {took:.1f} s")
+        assert [r.payload["key"] for r in replies] == ["greeting", "urgency.question"]
+        (row,) = await second.rows(inbox, inbox.c.id == accepted.inbox_id)
+        assert row.processed_at is not None
+        assert took < 30
+
+
+async def test_a_busy_process_does_not_sweep_what_it_has_queued(postgres_url: str, tmp_path: Path) -> None:
+    async with harness(postgres_url, tmp_path) as h:
+        inbound = Inbound(CHANNEL, "queued", "q-1", ClientInput(text="perdu"))
+        accepted = await h.engine.accept(inbound)
+        await h.engine.pipeline.stop()  # the writer is busy elsewhere: the message waits in its queue
+        job = asyncio.ensure_future(h.engine.process(accepted, inbound))
+        await asyncio.sleep(0)
+        assert h.engine._queued  # it is in this process's queue...
+        assert await h.engine.recover(wait=False) == 0  # ...so the sweep does not queue it twice
+        h.engine.pipeline.start()
+        await job
+        replies = await h.rows(messages, messages.c.direction == "out")
+        assert [r.payload["key"] for r in replies] == ["greeting", "urgency.question"]
+        assert not h.engine._queued
+
+
+async def _wait_for(condition: Callable[[], Awaitable[list[Any]]], within: float) -> list[Any]:
+    deadline = time.monotonic() + within
+    while not (found := await condition()):
+        assert time.monotonic() < deadline, f"nothing within {within} s"
+        await asyncio.sleep(0.05)
+    return found
