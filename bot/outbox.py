@@ -436,6 +436,7 @@ class OutboxSender:
         known; stop at a failure (the later ones wait behind it) or at a lease no longer held."""
         for index, row in enumerate(queue):
             if not holds(row):  # another process may have it now: this one must not send it
+                log.warning("outbox: lease of message %d lost or running out: handed back unsent", row.id)
                 note(_Results(released=queue[index:]))
                 return
             try:
