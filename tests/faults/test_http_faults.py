@@ -1,4 +1,4 @@
-"""The HTTP scenarios of the fault suite (``bench/faults/http.py``) at the short scale.
+"""The HTTP scenarios of the fault suite (``bench/faults/http/``) at the short scale.
 
 Each runs the whole app on SQLite and on a scratch PostgreSQL database and prints its figures;
 the lost, duplicated, out-of-order and 5xx counters must be zero, and so must the scenario's own
