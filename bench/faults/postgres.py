@@ -130,7 +130,13 @@ async def postgres_stop(scale: Scale) -> Figures:
     outage = scale.pick(5, 30)
     before = scale.pick(2, 5)
     figures = Figures("postgres-stop")
-    async with private_postgres() as server, rig_on(server.url, 1) as r:
+    # The short outage must outlast the wait for a commit, so that webhooks are refused (503) and
+    # sent again, as in the long one with the default wait (20 s).
+    accept_timeout = scale.pick(2, 20)
+    async with (
+        private_postgres() as server,
+        rig_on(server.url, 1, ENGINE_ACCEPT_TIMEOUT=str(accept_timeout)) as r,
+    ):
         started = time.monotonic()
         chats = [740_000_000 + i for i in range(clients)]
         load = asyncio.gather(
@@ -145,6 +151,7 @@ async def postgres_stop(scale: Scale) -> Figures:
         await load
         after = [t - restarted_at for t in r.traffic.ok_times if t >= restarted_at]
         figures.extra["outage_s"] = round(restarted_at - stopped_at, 1)
+        figures.extra["accept_timeout_s"] = accept_timeout
         figures.extra["recovery_s"] = round(min(after), 2) if after else "n/a"
         figures.extra["acknowledged_s"] = round(time.monotonic() - started, 1)
         figures = await settle_and_audit(r, figures, [], started)
