@@ -128,6 +128,7 @@ def _diagram(folder: Path) -> int:
 def _run(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
+    from bot.throttle import proxy_options
     from bot.web.app import create_app
 
     uvicorn.run(
@@ -137,6 +138,7 @@ def _run(settings: Settings, host: str | None, port: int | None) -> int:
         log_level=settings.optibot_log_level.lower(),
         access_log=False,  # request lines can carry personal data in query strings
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        **proxy_options(settings),  # X-Forwarded-For only from FORWARDED_ALLOW_IPS
     )
     return 0
 

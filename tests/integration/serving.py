@@ -15,6 +15,7 @@ import uvicorn
 
 from bot.app import Services
 from bot.settings import Settings
+from bot.throttle import proxy_options
 from bot.web.app import create_app
 from tests.e2e.servers import free_port
 
@@ -38,7 +39,9 @@ async def serve_app(
     values: dict[str, Any] = {"database_url": database_url, "optibot_data_dir": tmp_path / "data"}
     settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **proxy_options(settings)
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
