@@ -148,9 +148,9 @@ async def _killer(
 async def sigkill(scale: Scale) -> Figures:
     """SIGKILLs at random moments under load, each process started again after its kill; the
     clients keep writing (new conversations) until the last process killed is back."""
-    clients = scale.pick(12, 100)
+    clients = scale.pick(8, 100)
     kills = scale.pick(3, 20)
-    pause = (0.3, 1.5) if scale.name == "short" else (2.0, 8.0)
+    pause = (0.5, 2.0) if scale.name == "short" else (2.0, 8.0)
     figures = Figures("sigkill")
     async with rig(scale.pick(2, 3)) as r:
         started = time.monotonic()
