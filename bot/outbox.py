@@ -341,20 +341,14 @@ class OutboxSender:
     async def _lease(self, recipient: str | None, limit: int) -> list[Pending]:
         now = self.clock()
         other = messages.alias("other")
-        # A recipient with another message held (leased by a process, or backing off) gets
-        # nothing more until it is through: one process at a time sends to a recipient, in order.
-        held_elsewhere = (
-            sa.select(other.c.id)
-            .where(
-                other.c.channel == messages.c.channel,
-                other.c.party == messages.c.party,
-                other.c.direction == "out",
-                other.c.sent_at.is_(None),
-                other.c.failed_at.is_(None),
-                other.c.id != messages.c.id,
-                other.c.available_at > now,
-            )
-            .exists()
+        # A recipient with a message held (leased by a process, or backing off) gets nothing more
+        # until it is through: one process at a time sends to a recipient, in order. A set, not a
+        # correlated subquery: PostgreSQL hashes it, whatever its statistics say after a burst.
+        held = sa.select(other.c.channel, other.c.party).where(
+            other.c.direction == "out",
+            other.c.sent_at.is_(None),
+            other.c.failed_at.is_(None),
+            other.c.available_at > now,
         )
         conditions = [
             messages.c.direction == "out",
@@ -362,7 +356,7 @@ class OutboxSender:
             messages.c.failed_at.is_(None),
             messages.c.available_at <= now,
             messages.c.channel.in_(list(self.channels)),
-            ~held_elsewhere,
+            sa.tuple_(messages.c.channel, messages.c.party).not_in(held),
         ]
         if recipient is not None:
             conditions.append(messages.c.party == recipient)
