@@ -162,7 +162,7 @@ async def test_the_webhook_stores_before_answering_and_refuses_forgeries(
 ) -> None:
     client = Client(fake)
     storage = StorageDown(monkeypatch)
-    async with serve(database_url, tmp_path, fake, mode="webhook", engine_accept_timeout=0.5) as service:
+    async with serve(database_url, tmp_path, fake, mode="webhook", engine_accept_timeout=2.0) as service:
         await fake.wait_for(lambda: fake.webhook is not None)
         assert fake.webhook is not None
         assert fake.webhook["url"] == f"{service.base}/webhooks/telegram"
@@ -175,7 +175,7 @@ async def test_the_webhook_stores_before_answering_and_refuses_forgeries(
         assert fake.webhook_attempts[0] == (first["update_id"], 503)
         assert await service.rows(inbox) == []
         storage.down = False
-        await client.expect("Quelle est votre urgence")
+        await client.expect("Quelle est votre urgence", within=20)
         pressed = await fake.press_button(CHAT, "Lunettes cassées")
         await client.expect("urgen")
         sent = [first, pressed]
