@@ -240,7 +240,7 @@ async def takeover(scale: Scale) -> Figures:
     """A process killed right after acknowledging: the seconds until the survivor has answered
     what it stored (processed, and the replies sent). It stays down meanwhile (a restart would
     recover its messages itself); a round where it had answered everything is tried again."""
-    clients = scale.pick(40, 100)
+    clients = scale.pick(60, 100)
     rounds = scale.pick(1, 3)
     figures = Figures("takeover")
     takeovers: list[float] = []
@@ -248,7 +248,7 @@ async def takeover(scale: Scale) -> Figures:
     async with rig(2) as r:
         started = time.monotonic()
         victim, survivor = r.processes
-        for number in range(rounds * 3):
+        for number in range(rounds + 4):
             if len(takeovers) == rounds:
                 break
             if not victim.alive:
