@@ -62,6 +62,10 @@ class Databases:
             await asyncio.gather(*(postgres.drop(make_url(url).database or "") for url in urls))
 
 
+class ProcessDiedError(Exception):
+    """Raised at a commit the dying process never makes."""
+
+
 @dataclass
 class Node:
     """One process of the service on a database, with the harness's fake clock and recording
@@ -76,6 +80,9 @@ class Node:
     services: Services | None = None
     _stack: contextlib.AsyncExitStack | None = None
     commits: asyncio.Event = field(default_factory=asyncio.Event)
+    fused: asyncio.Event = field(default_factory=asyncio.Event)
+    _fuse: int | None = None
+    _lethal: bool = False
 
     @property
     def live(self) -> Services:
@@ -96,9 +103,30 @@ class Node:
         services.dispatch.clock = self.clock
         services.engine.reference_factory = lambda: f"OB-S{next(_references):05d}"
         services.engine.on_commit(self.commits.set)
+        sa.event.listen(services.database.sync_engine, "commit", self._committing)
         stack = contextlib.AsyncExitStack()
         await stack.enter_async_context(running(services, deliver=False, retention=False))
         self.services, self._stack = services, stack
+
+    def arm(self, commits: int, *, lethal: bool) -> None:
+        """Signal ``fused`` when the process is about to make its ``commits``-th commit from now;
+        ``lethal``: that commit and every later one fail, as if the process died just before it
+        (then :meth:`crash` it)."""
+        self._fuse, self._lethal = commits, lethal
+        self.fused.clear()
+
+    def disarm(self) -> None:
+        self._fuse = None
+
+    def _committing(self, connection: Any) -> None:
+        if self._fuse is None:
+            return
+        self._fuse -= 1
+        if self._fuse <= 0:
+            self.fused.set()
+            if self._lethal:
+                raise ProcessDiedError()
+            self._fuse = None
 
     async def crash(self) -> None:
         """Die at the next await: every task of the process (writer, background processing,
@@ -109,6 +137,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*doomed, return_exceptions=True)
         await self.stop()
+        self.disarm()
 
     async def stop(self) -> None:
         stack, self._stack, self.services = self._stack, None, None
@@ -139,6 +168,14 @@ class Node:
                 stuck = [tuple(w) for w in waiting if not sweepable(*w)]
                 assert not stuck, f"stored, and nobody will process them: {stuck}"
                 swept += await self.live.engine.recover()
+
+    async def settle(self) -> None:
+        """Wait until this process's writer has nothing left to process."""
+        async with asyncio.timeout(15):
+            await asyncio.sleep(0)  # tasks just created (``submit``) queue their work first
+            while self.live.engine.pipeline.pending():
+                self.commits.clear()
+                await self.commits.wait()
 
     async def flush(self) -> None:
         """Deliver every due reply through the recording channels."""

@@ -45,7 +45,7 @@ from flows.lifecycle import OPEN_STATES
 from flows.types import ClientInput
 from storage.tables import cases, conversations, identities, inbox, messages
 from tests.conftest import PostgresTemplate
-from tests.stateful_support import Databases, Node, history, normalised, read
+from tests.stateful_support import Databases, Node, ProcessDiedError, history, normalised, read
 
 T = TypeVar("T")
 
@@ -205,9 +205,9 @@ class EngineMachine(RuleBasedStateMachine):
         self.sent[external_id] = sent
         return sent
 
-    async def _deliver(self, sent: Sent, path: str) -> None:
+    async def _deliver(self, sent: Sent, path: str, node: Node | None = None) -> None:
         """One delivery of a message by a channel; acknowledged when the engine says so."""
-        engine = self.node.live.engine
+        engine = (node or self.node).live.engine
         acked_before = sent.acked
         if path == "handle":
             accepted = await engine.handle(sent.inbound)
@@ -269,6 +269,48 @@ class EngineMachine(RuleBasedStateMachine):
         batch += [everything[pick % len(everything)] for pick in again]
         self._step(self._together([(sent, paths[n % len(paths)]) for n, sent in enumerate(batch)]))
 
+    @rule(
+        news=st.lists(st.tuples(A_CLIENT, A_SAYING), min_size=1, max_size=4),
+        again=st.lists(A_PICK, max_size=2),
+        paths=st.lists(A_PATH, min_size=1, max_size=4),
+        sides=st.lists(st.booleans(), min_size=1, max_size=4),
+    )
+    def two_processes(
+        self,
+        news: list[tuple[tuple[str, str], ClientInput | Well]],
+        again: list[int],
+        paths: list[str],
+        sides: list[bool],
+    ) -> None:
+        """PostgreSQL: a second process on the same database takes part of a burst (SQLite is
+        one process by design: there the burst goes to the one process)."""
+        batch = self.held + [self._step(self._write(client, saying)) for client, saying in news]
+        self.held = []
+        everything = list(self.sent.values())
+        batch += [everything[pick % len(everything)] for pick in again]
+        self._step(self._shared(batch, paths, sides))
+
+    async def _shared(self, batch: list[Sent], paths: list[str], sides: list[bool]) -> None:
+        other = (
+            Node(self.node.url, self.node.data, self.node.clock)
+            if self.databases.kind == "postgres"
+            else None
+        )
+        if other is not None:
+            await other.start()
+        try:
+            await asyncio.gather(
+                *(
+                    self._deliver(sent, paths[n % len(paths)], other if sides[n % len(sides)] else None)
+                    for n, sent in enumerate(batch)
+                )
+            )
+            if other is not None:  # it finishes what it took (``submit``) before it stops
+                await other.settle()
+        finally:
+            if other is not None:
+                await other.stop()
+
     # --- what operators do ------------------------------------------------------------------------
 
     @rule(who=st.integers(0, 1), pick=A_PICK)
@@ -318,15 +360,16 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(
         news=st.lists(st.tuples(A_CLIENT, A_SAYING), min_size=1, max_size=4),
         paths=st.lists(A_PATH, min_size=1, max_size=4),
-        when=st.one_of(st.just(-1), st.integers(0, 40)),
+        when=st.integers(-1, 6),
         whole=st.booleans(),
     )
     def crash_mid_flight(
         self, news: list[tuple[tuple[str, str], ClientInput | Well]], paths: list[str], when: int, whole: bool
     ) -> None:
-        """A burst is cut short: at the first acknowledgement (``when`` -1) or after ``when`` turns
-        of the event loop, the whole process dies (then another starts), or only the callers give up
-        waiting. What was not acknowledged, the platforms deliver again later."""
+        """A burst is cut short: at its first acknowledgement (``when`` -1), at once (0), or just
+        before the process's ``when``-th commit (which never happens), the whole process dies (then
+        another starts), or only the callers give up waiting. What was not acknowledged, the
+        platforms deliver again later."""
         batch = self.held + [self._step(self._write(client, saying)) for client, saying in news]
         self.held = []
         self._step(self._cut_short(batch, paths, when, whole))
@@ -334,22 +377,25 @@ class EngineMachine(RuleBasedStateMachine):
 
     async def _cut_short(self, batch: list[Sent], paths: list[str], when: int, whole: bool) -> None:
         self.acks.clear()
+        if when > 0:
+            self.node.arm(when, lethal=whole)
         tasks = [asyncio.create_task(self._deliver(s, paths[n % len(paths)])) for n, s in enumerate(batch)]
-        if when < 0:
-            first = asyncio.create_task(self.acks.wait())
-            await asyncio.wait([first, *tasks], return_when=asyncio.FIRST_COMPLETED, timeout=30)
-            first.cancel()
-        else:
-            for _ in range(when):
-                await asyncio.sleep(0)
+        if when != 0:
+            signal = asyncio.ensure_future((self.acks if when < 0 else self.node.fused).wait())
+            everything = asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait([signal, everything], return_when=asyncio.FIRST_COMPLETED)
+            signal.cancel()
         if whole:
             await self.node.crash()
             await self.node.start()
         else:
+            self.node.disarm()
             for task in tasks:
                 task.cancel()
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
-            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            if isinstance(outcome, BaseException) and not isinstance(
+                outcome, (asyncio.CancelledError, ProcessDiedError)
+            ):
                 raise outcome
         if not whole:
             # What a caller gave up on may still be stored by the writer's round in flight: the
