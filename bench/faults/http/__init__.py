@@ -23,26 +23,33 @@ the fake Bot API and the fake Graph API of ``tests/fakes`` in this process too, 
     malformed bodies: no 5xx; the biggest answer is reported.
 ``flood``
     Cookie-less web-chat posts "je veux parler à un conseiller" in under a second: the new cases
-    stay within the configured limit, the rest are refused with 429; 50 failed console logins for
-    one name from rotating ``X-Forwarded-For``: the rightful operator still signs in from their
-    device.
+    stay within the configured limit, the rest are refused with 429. Failed console logins for one
+    name (20; 500 at the long scale) from one address with a new ``X-Forwarded-For`` each: that
+    header is not believed (no ``FORWARDED_ALLOW_IPS``), so the address is throttled after
+    ``MAX_FAILURES_PER_NAME``; at the long scale, strangers from enough real (loopback) addresses
+    to lock the name itself. The rightful operator still signs in from their device after each.
 
 The modules: ``serving`` (databases, the app and its fakes, what the platforms post), ``counting``
-(settling, then lost, doubled and reordered effects), ``delivery`` (the first two scenarios) and
-``abuse`` (the last three).
+(settling, then lost, doubled and reordered effects), ``delivery`` (the first two scenarios),
+``abuse`` (poison and malformed) and ``flood``.
 """
 
 from __future__ import annotations
 
-from bench.faults.http import abuse, delivery
+from bench.faults.http import abuse, delivery, flood
 from bench.faults.http.serving import postgres_unreachable
 
-__all__ = ["MUST_BE_ZERO", "abuse", "delivery", "postgres_unreachable"]
+__all__ = ["MUST_BE_ZERO", "abuse", "delivery", "flood", "postgres_unreachable"]
 
 #: figures of ``extra`` that must be zero too (``tests/faults/test_http_faults.py`` asserts them)
 MUST_BE_ZERO: dict[str, tuple[str, ...]] = {
     "redelivery-reorder": ("unsettled",),
     "storm-429-5xx": ("unsettled", "sends_inside_retry_after", "sends_inside_throughput_pause"),
     "poison-webhooks": ("answer_changed",),
-    "flood": ("cases_over_limit", "flood_not_refused_with_429", "rightful_login_refused"),
+    "flood": (
+        "cases_over_limit",
+        "flood_not_refused_with_429",
+        "rightful_login_refused",
+        "escaped_address_throttle",
+    ),
 }

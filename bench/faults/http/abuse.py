@@ -1,13 +1,11 @@
-"""The abuse scenarios: poison webhooks, malformed bodies on every POST route, and floods of the
-web chat and the console's sign-in (see ``bench/faults/http/__init__.py``)."""
+"""The abuse scenarios: poison webhooks, and malformed bodies on every POST route (see
+``bench/faults/http/__init__.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import random
-import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from bench.faults import Figures, Scale, scenario
 from bench.faults.http.counting import settle
@@ -29,7 +26,6 @@ from bench.faults.http.serving import (
     Poster,
     add,
     each_database,
-    serve,
     serve_with_fakes,
     signed,
     telegram_text,
@@ -269,75 +265,3 @@ async def malformed_bodies(scale: Scale) -> Figures:
             figures.extra[f"{kind}_statuses"] = " ".join(f"{k}:{v}" for k, v in sorted(statuses.items()))
 
     return await each_database("malformed-bodies", run)
-
-
-# --- flood -------------------------------------------------------------------------------------------
-
-ADVISOR = "je veux parler à un conseiller"
-OPERATOR, PASSWORD = "camille.flood", "correct-horse-battery-42"
-
-
-def _new_chat_limit(settings: Any) -> int:
-    """The fewest new conversations one address may open in its shortest window."""
-    from limits import parse_many
-
-    value = getattr(settings, "web_chat_new_chats_per_address", "")
-    return min((item.amount for item in parse_many(value)), default=0) if value.strip() else 0
-
-
-@scenario("flood")
-async def flood(scale: Scale) -> Figures:
-    """Cookie-less web-chat posts asking for an advisor at once; failed logins from rotating
-    forwarded addresses, then the rightful operator from their device."""
-    posts, failures = scale.pick(30, 300), scale.pick(50, 500)
-
-    async def run(kind: str, url: str, folder: Path, figures: Figures) -> None:
-        from storage.tables import cases
-
-        async with serve(url, folder) as app:
-            limit = _new_chat_limit(app.services.settings)
-
-            async def stranger(index: int) -> int:
-                body = {"id": f"flood{index:04d}{secrets.token_hex(6)}", "text": ADVISOR}
-                async with httpx.AsyncClient(base_url=app.base, timeout=30) as fresh:
-                    return (await fresh.post("/api/chat/messages", json=body)).status_code
-
-            started = time.monotonic()
-            statuses = Counter(await asyncio.gather(*map(stranger, range(posts))))
-            add(figures, "flood_seconds_x100", round((time.monotonic() - started) * 100))
-            await settle(app)
-            (made,), *_ = await app.rows(sa.select(sa.func.count()).select_from(cases))
-            figures.sent += posts
-            figures.server_errors += sum(n for status, n in statuses.items() if status >= 500)
-            figures.extra["new_chat_limit"] = limit
-            add(figures, "new_cases", made)
-            add(figures, "cases_over_limit", max(0, made - limit))
-            add(figures, "flood_not_refused_with_429", posts - statuses[202] - statuses[429])
-            figures.extra[f"{kind}_flood_statuses"] = " ".join(
-                f"{k}:{v}" for k, v in sorted(statuses.items())
-            )
-
-            await app.services.accounts.add(OPERATOR, PASSWORD, "operator")
-            credentials = {"name": OPERATOR, "password": PASSWORD}
-            async with httpx.AsyncClient(base_url=app.base, timeout=30) as device:
-                first = (await device.post("/api/console/login", json=credentials)).status_code
-                attempts: Counter[int] = Counter()
-                async with httpx.AsyncClient(base_url=app.base, timeout=30) as attacker:
-                    for index in range(failures):
-                        forwarded = {"X-Forwarded-For": f"198.51.{index // 250}.{index % 250 + 1}"}
-                        wrong = {"name": OPERATOR, "password": f"wrong-{index}"}
-                        response = await attacker.post("/api/console/login", json=wrong, headers=forwarded)
-                        attempts[response.status_code] += 1
-                after = (await device.post("/api/console/login", json=credentials)).status_code
-            figures.sent += failures + 2
-            figures.server_errors += sum(n for status, n in attempts.items() if status >= 500)
-            add(figures, "rightful_login_refused", int(first != 200) + int(after != 200))
-            add(figures, "failed_logins_answered_401", attempts[401])
-            add(figures, "failed_logins_answered_429", attempts[429])
-            # Past this many failures for the name from the one real address, a 429 is due: more
-            # 401s mean the rotating X-Forwarded-For was believed.
-            from bot.console.auth import MAX_FAILURES_PER_NAME
-
-            add(figures, "escaped_address_throttle", max(0, attempts[401] - MAX_FAILURES_PER_NAME))
-
-    return await each_database("flood", run)

@@ -5,9 +5,11 @@ serves it with the fakes of ``tests/fakes`` wired in, and the requests the platf
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import itertools
 import json
+import os
 import secrets
 import tempfile
 import time
@@ -20,6 +22,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from bench.faults import Figures, common
 from tests.fakes import telegram as tg
@@ -59,6 +62,45 @@ async def _sqlite_template() -> bytes:
     return _template[0]
 
 
+class _PostgresTemplate:
+    """A migrated database on the shared server, made once per process (dropped when it exits);
+    each scenario runs on a copy (``CREATE DATABASE ... TEMPLATE``), dropped after."""
+
+    def __init__(self) -> None:
+        self.name = f"optibot_faults_tpl_{os.getpid()}_{secrets.token_hex(3)}"
+        self.ready = False
+
+    def url(self, database: str) -> str:
+        return make_url(common.POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+    async def _admin(self, statement: str) -> None:
+        admin = await asyncpg.connect(common.dsn(common.POSTGRES_URL))
+        try:
+            await admin.execute(statement)
+        finally:
+            await admin.close()
+
+    @contextlib.asynccontextmanager
+    async def copy(self) -> AsyncIterator[str]:
+        if not self.ready:
+            await self._admin(f'CREATE DATABASE "{self.name}"')
+            atexit.register(lambda: asyncio.run(self._drop(self.name)))
+            await common.migrate(self.url(self.name))
+            self.ready = True
+        name = f"optibot_faults_{os.getpid()}_{secrets.token_hex(3)}"
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"')
+        try:
+            yield self.url(name)
+        finally:
+            await self._drop(name)
+
+    async def _drop(self, name: str) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_postgres = _PostgresTemplate()
+
+
 @contextlib.asynccontextmanager
 async def _database(kind: str, folder: Path) -> AsyncIterator[str]:
     if kind == "sqlite":
@@ -66,7 +108,7 @@ async def _database(kind: str, folder: Path) -> AsyncIterator[str]:
         path.write_bytes(await _sqlite_template())
         yield f"sqlite+aiosqlite:///{path}"
         return
-    async with common.scratch_database() as url:
+    async with _postgres.copy() as url:
         yield url
 
 
@@ -115,14 +157,24 @@ async def serve(database_url: str, folder: Path, **overrides: Any) -> AsyncItera
     """``create_app`` under uvicorn, as ``optibot run`` serves it (its own port, durable defaults)."""
     import uvicorn
 
+    from bot.cli import GRACEFUL_SHUTDOWN_SECONDS
     from bot.settings import Settings
+    from bot.throttle import proxy_options
     from bot.web.app import create_app
 
     port = overrides.pop("port", None) or free_port()
     values: Json = {"database_url": database_url, "optibot_data_dir": folder / "data"}
     settings = Settings(_env_file=None, **{**values, **overrides})
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+    config = uvicorn.Config(  # the options of ``optibot run`` (bot/cli.py)
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        **proxy_options(settings),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 60
