@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench diagram clean
+.PHONY: run test lint bench diagram clean mutants
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 ## bench: the engine benchmark (medians of 5 rounds; echo reference in the same run)
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## mutants: break each invariant on purpose in a copy of the tree; fails if a test does not notice
+mutants: $(STAMP)
+	$(BIN)/python tools/mutants.py
 
 diagram: $(STAMP)
 	$(BIN)/optibot diagram

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -68,6 +69,21 @@ class Settings(BaseSettings):
     console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     console_priority_alert_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
+    # Limits on the doors (bot/throttle.py, docs/DECISIONS.md): "N/period" moving windows joined
+    # by ";"; an empty value: no limit.
+    rate_limit_storage: str = Field(
+        default="memory://", description="memory:// (each process counts alone) or redis://host:port/db."
+    )
+    forwarded_allow_ips: str = Field(
+        default="", description="Proxies whose X-Forwarded-For is believed (IPs, networks, *); empty: none."
+    )
+    web_chat_messages_per_browser: str = "20/minute;200/hour"
+    web_chat_messages_per_address: str = "120/minute;2000/hour"
+    web_chat_uploads_per_browser: str = "5/10 minutes;20/hour"
+    web_chat_uploads_per_address: str = "30/10 minutes"
+    web_chat_new_chats_per_address: str = "5/minute;20/hour"
+    console_login_failures_per_device: str = "5/15 minutes"
+
     dispatch_accept_minutes: int = Field(default=20, ge=1, le=24 * 60)
     dispatch_at_handoff: bool = Field(default=False, description="Offer visits as soon as handed off.")
 
@@ -109,7 +125,27 @@ class Settings(BaseSettings):
                 raise ValueError("PUBLIC_URL must be https in production: Telegram only calls https webhooks")
         if self.whatsapp_enabled:
             self._check_whatsapp()
+        self._check_limits()
         return self
+
+    def _check_limits(self) -> None:
+        for name in (
+            "web_chat_messages_per_browser",
+            "web_chat_messages_per_address",
+            "web_chat_uploads_per_browser",
+            "web_chat_uploads_per_address",
+            "web_chat_new_chats_per_address",
+            "console_login_failures_per_device",
+        ):
+            value = getattr(self, name)
+            try:
+                if value.strip():
+                    parse_many(value)
+            except ValueError:
+                example = "20/minute;200/hour"
+                raise ValueError(f"{name.upper()}: limits such as {example}, not {value!r}") from None
+        if not self.rate_limit_storage.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ValueError("RATE_LIMIT_STORAGE: memory:// or redis://host:port/db")
 
     def _check_whatsapp(self) -> None:
         if not re.fullmatch(r"\d{5,32}", self.whatsapp_phone_number_id):
