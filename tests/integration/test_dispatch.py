@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,6 +189,7 @@ async def test_three_opticians_accepting_at_once_one_wins(
         case_id = await _visit_case(fake, service)
         await _dispatch(service, case_id)
         await fake.wait_for(lambda: all(_offers_to(fake, c) for c in chats))
+        await _drained(service)  # the offers' sends recorded (see the known bug below)
         offers = {c: fake.messages_to(c)[-1] for c in chats}
         await asyncio.gather(*(fake.press_button(c, "J'accepte") for c in chats))
         await fake.wait_for(
@@ -258,6 +260,8 @@ async def test_nobody_accepts_the_operator_is_alerted_and_widening_reaches_neigh
         assert _offers_to(fake, 303) == []
         assert len(_offers_to(fake, 301)) == 1  # not offered twice
         # Still nobody: with the client's agreement, a shipment instead; offers are withdrawn.
+        # (Once their sends are recorded: a withdrawal racing that record is the known bug below.)
+        await _drained(service)
         shipped = await console.to_shipment(ALICE, case_id)
         assert shipped["mode"] == "shipment"
         assert {o["status"] for o in shipped["offers"]} == {"withdrawn"}
@@ -431,3 +435,30 @@ async def test_a_client_who_cancels_after_hand_off_stops_the_optician_who_accept
         offers = await service.rows(dispatch_offers)
         assert [o.status for o in offers] == ["withdrawn"]
         await assert_every_row_names_its_case(service)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/dispatch.py _close_offers: an offer sent but not yet recorded (no external_id, no "
+    "sent_at) is marked failed instead of edited, so its optician keeps a live offer",
+)
+async def test_an_offer_withdrawn_while_its_send_is_being_recorded_is_still_withdrawn(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _optician(fake, service, 901, "Anne Paris", ["75"])
+        case_id = await _visit_case(fake, service)
+        sender = service.services.sender
+        recorded = sender._record
+        gate = asyncio.Event()
+
+        async def slow_record(results: Any) -> None:  # the database is slow to record the sends
+            await gate.wait()
+            await recorded(results)
+
+        sender._record = slow_record  # type: ignore[method-assign]
+        await _dispatch(service, case_id)
+        await fake.wait_for(lambda: bool(_offers_to(fake, 901)))  # Telegram has it, unrecorded
+        await service.services.console.to_shipment(ALICE, case_id)
+        gate.set()
+        await fake.wait_for(lambda: "n'est plus proposée" in fake.messages_to(901)[-1].text)
