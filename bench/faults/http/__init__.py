@@ -44,7 +44,12 @@ __all__ = ["MUST_BE_ZERO", "abuse", "delivery", "flood", "postgres_unreachable"]
 #: figures of ``extra`` that must be zero too (``tests/faults/test_http_faults.py`` asserts them)
 MUST_BE_ZERO: dict[str, tuple[str, ...]] = {
     "redelivery-reorder": ("unsettled",),
-    "storm-429-5xx": ("unsettled", "sends_inside_retry_after", "sends_inside_throughput_pause"),
+    "storm-429-5xx": (
+        "unsettled",
+        "sends_inside_retry_after",
+        "sends_inside_throughput_pause",
+        "sends_begun_inside_throughput_pause",
+    ),
     "poison-webhooks": ("answer_changed",),
     "flood": (
         "cases_over_limit",

@@ -9,11 +9,12 @@ import random
 import time
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.faults import Figures, Scale, scenario
 from bench.faults.http.counting import SETTLE_SECONDS, count_effects, settle
 from bench.faults.http.serving import (
+    App,
     Hook,
     Json,
     Poster,
@@ -98,6 +99,7 @@ async def redelivery_reorder(scale: Scale) -> Figures:
 # --- storm-429-5xx -----------------------------------------------------------------------------------
 
 RETRY_AFTER = 1  # seconds, in the storm's 429s (Telegram's smallest)
+THROUGHPUT_CODE = 130429  # WhatsApp: the number's messages per second
 THROUGHPUT_PAUSE = 2.0  # what the service waits after WhatsApp's 130429 (docs/ARCHITECTURE.md)
 IN_FLIGHT = 0.25  # a send already on its way when the 429 was answered is not a violation
 
@@ -147,7 +149,7 @@ class StormyWhatsApp(wa.FakeWhatsApp):
             roll = self.rng.random()
             if roll < self.share_429:
                 self.pauses.append(("", now, now + THROUGHPUT_PAUSE))
-                raise wa.GraphError(130429)
+                raise wa.GraphError(THROUGHPUT_CODE)
             if roll < self.share_429 + self.share_5xx:
                 self.answered_5xx += 1
                 raise wa.GraphError(131000)
@@ -166,6 +168,60 @@ def sends_inside_pauses(
     )
 
 
+class ServiceSide:
+    """What the service's own WhatsApp client did, timed where it happened (the event loop the
+    app shares with the fakes can hold a request already on its way past ``IN_FLIGHT``): when it
+    began each send, and when it read each 130429. Installed on the running app's Graph client."""
+
+    def __init__(self, app: App) -> None:
+        from bot.channels.whatsapp.graph import GraphError
+
+        self.started: list[float] = []
+        self.refused: list[float] = []
+        graph = app.services.whatsapp.graph
+        send = graph.send
+
+        async def watched(recipient: str, message: Json) -> str:
+            self.started.append(time.monotonic())
+            try:
+                return cast(str, await send(recipient, message))
+            except GraphError as error:
+                if error.code == THROUGHPUT_CODE:
+                    self.refused.append(time.monotonic())
+                raise
+
+        graph.send = watched
+
+    def sends_inside_pauses(self) -> int:
+        """Sends the service began after it read a 130429 and before its pause was over."""
+        return sum(
+            1 for at in self.started if any(read < at < read + THROUGHPUT_PAUSE for read in self.refused)
+        )
+
+
+class LoopLag:
+    """The longest the event loop (the app's, the fakes' and the clients') was late waking a
+    sleeper, while it runs."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.05)
+            self.worst = max(self.worst, time.monotonic() - before - 0.05)
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 @scenario("storm-429-5xx")
 async def storm_429_5xx(scale: Scale) -> Figures:
     """A while of 429s and 5xx on a share of the sends, on both channels and both databases."""
@@ -177,6 +233,7 @@ async def storm_429_5xx(scale: Scale) -> Figures:
         stormy = StormyTelegram(rng, 0.2, 0.15), StormyWhatsApp(rng, 0.1, 0.15)
         async with serve_with_fakes(url, folder, *stormy, pacing=True) as (app, http, _, _):
             telegram, whatsapp = stormy
+            service, lag = ServiceSide(app), LoopLag()
             poster = Poster(http)
             telegram.storm_until = whatsapp.storm_until = time.monotonic() + storm
             base = rng.randrange(10**6, 10**9)
@@ -193,8 +250,9 @@ async def storm_429_5xx(scale: Scale) -> Figures:
                     await asyncio.sleep(rng.uniform(0.0, storm / per_chat))
 
             clients = range(base, base + chats)
-            await asyncio.gather(*(client(channel, n) for channel in tags for n in clients))
-            settled = await settle(app, SETTLE_SECONDS + storm)
+            with lag:
+                await asyncio.gather(*(client(channel, n) for channel in tags for n in clients))
+                settled = await settle(app, SETTLE_SECONDS + storm)
             figures.sent += sum(map(len, tags.values()))
             figures.server_errors += poster.server_errors
             await count_effects(figures, app, telegram, whatsapp, tags)
@@ -206,6 +264,9 @@ async def storm_429_5xx(scale: Scale) -> Figures:
             add(figures, "sends_inside_retry_after", inside_retry_after)
             inside_pause = sends_inside_pauses(whatsapp.arrivals, whatsapp.pauses, IN_FLIGHT)
             add(figures, "sends_inside_throughput_pause", inside_pause)
+            add(figures, "sends_begun_inside_throughput_pause", service.sends_inside_pauses())
+            worst = max(int(figures.extra.get("loop_lag_max_ms", 0)), round(lag.worst * 1000))
+            figures.extra["loop_lag_max_ms"] = worst
             if not settled:
                 add(figures, "unsettled", 1)
 
