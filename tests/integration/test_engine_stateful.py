@@ -147,6 +147,8 @@ class Sent:
     inbound: Inbound
     acked: bool = False
     fresh: int = 0
+    tried: int = 0  # when it was first delivered, and first acknowledged (the machine's clock)
+    acked_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,9 @@ class EngineMachine(RuleBasedStateMachine):
         self.held: list[Sent] = []
         self.operator_steps: list[OperatorStep] = []
         self.numbers = itertools.count(1)
+        self.ticks = itertools.count(1)
+        self.processed: dict[str, list[Sent]] = {}  # each client's messages, as processed
+        self.shared = False  # a second process took part (PostgreSQL)
         self.acks = asyncio.Event()
         self.abandoned: set[str] = set()  # messages whose caller gave up (no crash)
 
@@ -209,6 +214,7 @@ class EngineMachine(RuleBasedStateMachine):
         """One delivery of a message by a channel; acknowledged when the engine says so."""
         engine = (node or self.node).live.engine
         acked_before = sent.acked
+        sent.tried = sent.tried or next(self.ticks)
         if path == "handle":
             accepted = await engine.handle(sent.inbound)
             self._acknowledged(sent, accepted, acked_before)
@@ -228,6 +234,7 @@ class EngineMachine(RuleBasedStateMachine):
             sent.fresh += 1
             assert sent.fresh == 1, f"{external_id} stored as new {sent.fresh} times"
         sent.acked = True
+        sent.acked_at = sent.acked_at or next(self.ticks)
         self.acks.set()
 
     async def _together(self, deliveries: list[tuple[Sent, str]]) -> None:
@@ -297,6 +304,7 @@ class EngineMachine(RuleBasedStateMachine):
             else None
         )
         if other is not None:
+            self.shared = True
             await other.start()
         try:
             await asyncio.gather(
@@ -350,6 +358,7 @@ class EngineMachine(RuleBasedStateMachine):
         sent = self._step(self._write(client, saying))
 
         async def scenario() -> None:
+            sent.tried = next(self.ticks)
             accepted = await self.node.live.engine.accept(sent.inbound)
             self._acknowledged(sent, accepted, acked_before=False)
             await self.node.crash()
@@ -421,7 +430,10 @@ class EngineMachine(RuleBasedStateMachine):
         )
         keys = {i.id: i.key for i in idents}
         self._check_inbox(services, box)
-        self._check_transcript(box, said, {c.id: keys[c.identity_id] for c in convos})
+        self.processed = self._check_transcript(
+            services, box, said, {c.id: keys[c.identity_id] for c in convos}
+        )
+        self._check_causal_order()
         self._check_outbox(said)
         self._check_ownership(convos, found, idents)
 
@@ -437,19 +449,43 @@ class EngineMachine(RuleBasedStateMachine):
         lost = [s.inbound.external_id for k, s in known.items() if s.acked and not stored[k]]
         assert not lost, f"acknowledged and lost: {lost}"
 
-    def _check_transcript(self, box: list[Any], said: list[Any], owner_of: dict[int, str]) -> None:
-        """Each processed message is in its client's transcript once, in the inbox's order."""
+    def _check_transcript(
+        self, services: Services, box: list[Any], said: list[Any], owner_of: dict[int, str]
+    ) -> dict[str, list[Sent]]:
+        """Each stored message is in its client's transcript once; returns each client's messages
+        in the order they were processed (the transcript's). In one process that is the inbox's
+        order; across processes, messages stored at the same time are handled in the order their
+        stores commit, which the ids (drawn before the commits) need not follow."""
+        hashed = services.engine.pseudonyms.of
+        by_hash = {(s.inbound.channel, hashed(i)): s for i, s in self.sent.items()}
+        stored: dict[str, list[Any]] = defaultdict(list)
+        waiting: dict[tuple[str, Any], list[Sent]] = defaultdict(list)
+        for row in box:
+            fields = dict(row.payload["said"])
+            heard_as = (fields.pop("text", None), fields)
+            stored[row.identity_key].append(heard_as)
+            waiting[(row.identity_key, repr(heard_as))].append(by_hash[(row.channel, row.external_id)])
         heard: dict[str, list[Any]] = defaultdict(list)
         for m in said:
             if m.direction == "in":
                 rest = m.payload or {}
                 heard[owner_of[m.conversation_id]].append((None, rest) if rest else (m.text, {}))
-        stored: dict[str, list[Any]] = defaultdict(list)
-        for row in box:
-            fields = dict(row.payload["said"])
-            text = fields.pop("text", None)
-            stored[row.identity_key].append((text, fields))
-        assert heard == stored
+        if self.shared:
+            assert {k: sorted(map(repr, v)) for k, v in heard.items()} == {
+                k: sorted(map(repr, v)) for k, v in stored.items()
+            }
+        else:
+            assert heard == stored
+        # Identical messages are told apart by the inbox's order (either reads the same).
+        return {key: [waiting[(key, repr(h))].pop(0) for h in said_] for key, said_ in heard.items()}
+
+    def _check_causal_order(self) -> None:
+        """A message acknowledged before another was first sent is processed before it."""
+        for key, processed in self.processed.items():
+            for n, later in enumerate(processed):
+                for earlier in processed[n + 1 :]:
+                    acked = earlier.acked_at
+                    assert acked is None or acked > later.tried, f"{key}: processed out of order"
 
     def _check_outbox(self, said: list[Any]) -> None:
         """Every reply delivered once, in order, to its recipient."""
@@ -506,12 +542,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     async def _compare_with_replay(self) -> None:
         services = self.node.live
-        hashed = services.engine.pseudonyms.of
-        by_hash = {(s.inbound.channel, hashed(i)): s for i, s in self.sent.items()}
-        processed: dict[str, list[Sent]] = defaultdict(list)
-        (box,) = await read(services, inbox)
-        for row in box:
-            processed[row.identity_key].append(by_hash[(row.channel, row.external_id)])
+        processed = self.processed
         original = await history(services)
         url, data = await self.databases.fresh()
         twin = Node(url, data)
@@ -533,7 +564,7 @@ class EngineMachine(RuleBasedStateMachine):
         finally:
             await twin.crash()
         TALLY["examples"] += 1
-        TALLY["messages processed"] += len(box)
+        TALLY["messages processed"] += sum(map(len, processed.values()))
         TALLY.update(f"{s.action} {s.outcome}" for s in self.operator_steps)
         TALLY.update(f"case {case[2]}" for h in original.values() for case in h["cases"])
 
