@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.conversations import set_reachable
 from storage.tables import delivery_receipts, messages
+from storage.text import clean_optional, clean_text
 
 STATUSES = ("sent", "delivered", "read", "failed")
 # What a channel keeps in the payload of a message it sent in parts: all of it goes again.
@@ -46,18 +47,19 @@ class Resend:
 
 async def insert_receipts(connection: AsyncConnection, receipts: Sequence[Receipt], now: datetime) -> None:
     """Store receipts; one already stored (a re-delivered webhook) is left as it is. "sent" tells
-    nothing the outbox did not record when the platform accepted the message: not stored."""
+    nothing the outbox did not record when the platform accepted the message: not stored. Ids and
+    errors are cleaned of what the database refuses, and a code out of the column's range dropped."""
     receipts = [r for r in receipts if r.status != "sent"]
     if not receipts:
         return
     values = [
         {
             "channel": r.channel,
-            "external_id": r.external_id[:128],
+            "external_id": clean_text(r.external_id, 128),  # the platform's text: NUL, surrogates
             "status": r.status,
             "at": r.at,
-            "error_code": r.error_code,
-            "error": (r.error or "")[:255] or None,
+            "error_code": r.error_code if r.error_code is None or abs(r.error_code) < 2**31 else None,
+            "error": clean_optional(r.error, 255) or None,
             "received_at": now,
         }
         for r in receipts

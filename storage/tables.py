@@ -383,3 +383,19 @@ access_journal = sa.Table(
     sa.Column("detail", sa.String(64), nullable=True),  # the channel, "admin", "retention"...
     sa.Index(None, "at"),
 )
+
+# Webhooks and messages that could never be stored (the database refuses them for a reason that
+# will not change): answered 200 so the platform stops sending them, and counted here for the
+# operators. Never the content: a digest of the raw body to match it with the platform's logs.
+set_aside = sa.Table(
+    "set_aside",
+    metadata,
+    _id(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # webhook, message, status, update
+    sa.Column("reason", sa.String(64), nullable=False),  # an error's kind, never its text
+    sa.Column("digest", sa.String(64), nullable=False),  # sha256 hex of the raw body
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("received_at", Time, nullable=False),
+    sa.Index(None, "received_at"),
+)
