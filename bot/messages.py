@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flows.types import LANGUAGES, ClientInput, Language
+from storage.text import clean_json, clean_optional, clean_text
 
 # Longer texts are cut before storage: the flow reads only the start anyway (and says so).
 MAX_STORED_TEXT = 10_000
@@ -62,23 +63,26 @@ class Accepted:
         return self.inbox_id is None
 
 
-def _clean(value: str | None, limit: int) -> str | None:
-    """Text any database can store: no NUL, no lone surrogate, bounded length."""
-    if value is None:
-        return None
-    value = value[:limit].replace("\x00", "")
-    return value.encode("utf-8", "replace").decode("utf-8")
-
-
 def sanitized(inbound: Inbound) -> Inbound:
+    """The message as every database can store it, whatever the channel sent: no NUL, no lone
+    surrogate (:func:`storage.text.clean_text`), bounded lengths. Ids included: a WhatsApp ``from``
+    or wamid is the platform's text too."""
     said = inbound.said
     clean = replace(
         said,
-        text=_clean(said.text, MAX_STORED_TEXT),
-        choice=_clean(said.choice, 64),
-        step=_clean(said.step, 64),
-        media_name=_clean(said.media_name, 255),
-        contact_phone=_clean(said.contact_phone, 64),
-        unsupported=_clean(said.unsupported, 32),
+        text=clean_optional(said.text, MAX_STORED_TEXT),
+        choice=clean_optional(said.choice, 64),
+        step=clean_optional(said.step, 64),
+        media=clean_optional(said.media),
+        media_name=clean_optional(said.media_name, 255),
+        contact_phone=clean_optional(said.contact_phone, 64),
+        unsupported=clean_optional(said.unsupported, 32),
     )
-    return replace(inbound, said=clean, user=inbound.user[:128], external_id=inbound.external_id[:128])
+    return replace(
+        inbound,
+        said=clean,
+        channel=clean_text(inbound.channel, 16),
+        user=clean_text(inbound.user, 128),
+        external_id=clean_text(inbound.external_id, 128),
+        receipt=None if inbound.receipt is None else clean_json(inbound.receipt),
+    )

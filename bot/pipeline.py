@@ -68,6 +68,35 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+def is_poison(error: BaseException) -> bool:
+    """The data itself is refused (a value the database cannot store, a constraint, a payload that
+    fails validation): storing it again fails again. Not an outage, so no platform should be asked
+    to send it again; it is set aside instead."""
+    if is_transient(error):
+        return False
+    if isinstance(error, exc.DBAPIError):
+        # asyncpg's errors reach SQLAlchemy as plain DBAPIErrors: their SQLSTATE tells. Class 22
+        # is a data exception (NUL: 22021), 23 a constraint; a duplicate key (23505) may be a race.
+        sqlstate = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
+        if sqlstate.startswith(("22", "23")) and sqlstate != "23505":
+            return True
+    if isinstance(error, (exc.DataError, exc.IntegrityError)):
+        return True
+    if isinstance(error, exc.StatementError) and error.orig is not None:
+        error = error.orig
+    return isinstance(error, (UnicodeError, OverflowError, ValueError))
+
+
+def reason_of(error: BaseException) -> str:
+    """An error's kind and SQLSTATE, for logs and the set-aside table: never its text, which may
+    quote the data."""
+    if isinstance(error, exc.StatementError) and error.orig is not None:
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        name = f"{type(error).__name__}/{type(error.orig).__name__}"
+        return f"{name} {sqlstate}"[:64] if sqlstate else name[:64]
+    return type(error).__name__[:64]
+
+
 @dataclass(frozen=True, slots=True)
 class Again(Generic[P]):
     """A process result meaning "not yet": the item stays first in its conversation's queue, as
@@ -241,7 +270,7 @@ class Pipeline(Generic[A, P]):
             return
         for accept_job in accepts:
             accept_job.attempts += 1
-            if accept_job.attempts >= MAX_ITEM_ATTEMPTS:
+            if accept_job.attempts >= MAX_ITEM_ATTEMPTS or is_poison(error):  # alone, it failed
                 if not accept_job.future.done():
                     accept_job.future.set_exception(error)
             else:

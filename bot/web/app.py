@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from bot.app import Services, build, running
-from bot.channels.webchat import WebChatChannel, WebChatHub, build_router
+from bot.channels.webchat import FORM_OVERHEAD, WebChatChannel, WebChatHub, build_router
 from bot.console.api import build_router as build_console_router
 from bot.errors import RefusedError
 from bot.settings import Settings
+from bot.web.guard import CSP, WEBHOOK_BYTES, Door, Guard
+from storage import set_aside
+from storage.text import clean_text
 
 STATIC = resources.files("bot") / "web" / "static"
-# The console shows client data: scripts and styles from this origin only, nothing inline.
-CONSOLE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
+# The console shows client data: scripts and styles from this origin only, nothing inline. Every
+# other page gets the same policy from the guard.
+CONSOLE_CSP = CSP
+# A 422 names what is wrong, briefly: never the input (it may be megabytes, or not encodable).
+MAX_PROBLEMS = 5
+MAX_PROBLEM_TEXT = 120
+SET_ASIDE_WINDOW = timedelta(days=1)  # /healthz counts what was set aside over this long
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -43,6 +50,19 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
+    app.add_middleware(
+        Guard,
+        doors=[
+            Door("/api/chat/files", settings.max_upload_bytes + FORM_OVERHEAD, check_json=False),
+            Door("/webhooks/", WEBHOOK_BYTES, check_json=False),
+        ],
+        hsts=settings.optibot_env == "production",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        """What is wrong with a request, short and always serialisable (not FastAPI's echo)."""
+        return JSONResponse({"detail": problems(error.errors())}, status_code=422)
 
     @app.exception_handler(RefusedError)
     async def refused(request: Request, error: RefusedError) -> JSONResponse:
@@ -99,11 +119,33 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation errors without their input, their context as text, each text cut short."""
+
+    def short(value: Any) -> str:
+        return clean_text(str(value), MAX_PROBLEM_TEXT)
+
+    found: list[dict[str, Any]] = []
+    for error in list(errors)[:MAX_PROBLEMS]:
+        problem: dict[str, Any] = {
+            "loc": [part if isinstance(part, int) else short(part) for part in error.get("loc", ())][:8],
+            "msg": short(error.get("msg", "")),
+            "type": short(error.get("type", "")),
+        }
+        context = error.get("ctx")
+        if isinstance(context, dict):
+            problem["ctx"] = {short(k): short(v) for k, v in list(context.items())[:4]}
+        found.append(problem)
+    return found
+
+
 async def _health(services: Services) -> JSONResponse:
     body: dict[str, Any] = {"status": "ok", "pending": services.engine.pipeline.pending()}
     try:
         async with services.database.connect() as connection:
             await connection.execute(sa.text("SELECT 1"))
+            since = services.engine.clock() - SET_ASIDE_WINDOW
+            body["set_aside"] = await set_aside.count_since(connection, since)
     except Exception as error:
         body.update(status="unavailable", error=type(error).__name__)
         return JSONResponse(body, status_code=503)

@@ -15,9 +15,9 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import hmac
 import io
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -62,6 +62,7 @@ from aiogram.types import (
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import ClientDisconnect
 
 from bot.channels import documents
 from bot.channels.telegram import render
@@ -70,10 +71,13 @@ from bot.dispatch import LINK_PREFIX, OFFER_STEP, VISIT_STEP, Dispatch
 from bot.engine import Engine
 from bot.logs import describe
 from bot.outbox import Delivered, DeliveryError
+from bot.pipeline import is_poison, reason_of
 from bot.ratelimit import RateLimiter, Window
 from bot.settings import Settings
+from bot.web.guard import loads_bounded
 from flows.catalog import Catalog
 from flows.types import ClientInput
+from storage import set_aside
 from storage.conversations import lock_key
 from storage.files import FileStore, RejectedFileError
 
@@ -371,7 +375,15 @@ class TelegramChannel:
 
         async def store(queue: list[Update]) -> None:
             for update in queue:
-                await self.receive(update)
+                try:
+                    await self.receive(update)
+                except Exception as error:
+                    if not is_poison(error):
+                        raise
+                    # Refused for good: set aside, or polling would fetch it again forever.
+                    body = update.model_dump_json(exclude_none=True).encode()
+                    if (await self._set_aside(body, "update", error)).status_code != 200:
+                        raise
 
         results = await asyncio.gather(*(store(q) for q in chats.values()), return_exceptions=True)
         for result in results:
@@ -389,22 +401,46 @@ class TelegramChannel:
             given = request.headers.get(SECRET_HEADER, "").encode()
             if not expected or not hmac.compare_digest(given, expected):
                 raise HTTPException(401, "wrong secret token")
-            body = await request.body()
+            try:
+                body = await request.body()
+            except ClientDisconnect:  # gone, or cut off past the body cap: no one to answer
+                return Response(status_code=400)
             if len(body) > MAX_UPDATE_BYTES:
                 raise HTTPException(413, "update too large")
             try:
-                update = Update.model_validate(json.loads(body), context={"bot": self.bot})
+                update = Update.model_validate(loads_bounded(body), context={"bot": self.bot})
             except ValueError as error:  # not JSON, or not an update: sending it again won't help
-                log.warning("telegram webhook: unreadable update (%s)", type(error).__name__)
-                raise HTTPException(400, "not an update") from None
+                return await self._set_aside(body, "webhook", error)
             try:
                 await self.receive(update)
             except Exception as error:
+                if is_poison(error):
+                    return await self._set_aside(body, "update", error)
                 log.warning("telegram update not stored, Telegram will send it again: %s", describe(error))
                 return Response(status_code=503)
             return Response(status_code=200)
 
         return router
+
+    async def _set_aside(self, body: bytes, kind: str, error: BaseException) -> Response:
+        """An update no database will take: answered 200 (Telegram stops sending it), counted."""
+        reason = reason_of(error)
+        try:
+            async with self._engine().database.begin() as connection:
+                await set_aside.record(
+                    connection,
+                    channel=CHANNEL,
+                    kind=kind,
+                    reason=reason,
+                    digest=hashlib.sha256(body).hexdigest(),
+                    size=len(body),
+                    now=self._engine().clock(),
+                )
+        except Exception as failure:
+            log.warning("telegram update not set aside, Telegram will send it again: %s", describe(failure))
+            return Response(status_code=503)
+        log.warning("telegram %s set aside (answered 200): %s", kind, reason)
+        return Response(status_code=200)
 
     # --- out -------------------------------------------------------------------------------------
 

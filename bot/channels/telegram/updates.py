@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiogram.types import CallbackQuery, Message, Update
 
 from bot.channels.telegram.render import ANSWERED, parse_callback_data
-from bot.messages import Inbound
+from bot.messages import Inbound, sanitized
 from flows.types import ClientInput, Language
 
 CHANNEL = "telegram"
@@ -83,7 +83,7 @@ def _message(message: Message, ext: str) -> Incoming:
     language = language_of(message.from_user.language_code)
 
     def inbound(said: ClientInput) -> Inbound:
-        return Inbound(CHANNEL, user, ext, said, language)
+        return sanitized(Inbound(CHANNEL, user, ext, said, language))  # Telegram's JSON may hold NUL
 
     if message.text is not None:
         return Incoming(inbound(ClientInput(text=message.text)))
@@ -120,4 +120,4 @@ def _callback(query: CallbackQuery, ext: str) -> Incoming:
     receipt = {"message_id": message.message_id} if message is not None else None
     said = ClientInput(choice=value, step=step)
     language = language_of(query.from_user.language_code)
-    return Incoming(Inbound(CHANNEL, user, ext, said, language, receipt), callback_id=query.id)
+    return Incoming(sanitized(Inbound(CHANNEL, user, ext, said, language, receipt)), callback_id=query.id)

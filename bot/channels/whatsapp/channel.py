@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
+from starlette.requests import ClientDisconnect
 
 from bot.channels import documents
 from bot.channels.whatsapp import render, window
@@ -36,12 +37,15 @@ from bot.engine import Engine, utcnow
 from bot.logs import describe
 from bot.messages import Inbound
 from bot.outbox import Delivered, DeliveryError
+from bot.pipeline import is_poison, reason_of
 from bot.ratelimit import RateLimiter, WaitTooLongError, Window
 from bot.settings import Settings
+from bot.web.guard import BadJSONError, loads_bounded
 from flows.catalog import Catalog
 from flows.types import ClientInput
+from storage import set_aside
 from storage.files import FileStore, RejectedFileError
-from storage.receipts import apply_receipts, insert_receipts
+from storage.receipts import Receipt, apply_receipts, insert_receipts
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,15 @@ RECONCILE_SECONDS = 30.0  # receipts that came before their message's id was rec
 PAIR_WAIT = 6.0  # Meta allows about one message every 6 seconds to a client, after a burst
 WINDOW_MARGIN = timedelta(minutes=5)  # a window ending sooner than this is read again before a send
 MAX_WAIT = 10.0  # longer than this before a part may leave: the row goes back to the outbox
+
+
+class _SetAsideError(Exception):
+    """Part of a webhook that the database refuses for good (see :func:`bot.pipeline.is_poison`)."""
+
+    def __init__(self, kind: str, error: BaseException) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.error = error
 
 
 class _WindowClosedError(Exception):
@@ -136,17 +149,21 @@ class WhatsAppChannel:
             if not request.headers.get(SIGNATURE_HEADER):  # refused before reading a byte of it
                 log.warning("whatsapp webhook refused: no signature")
                 raise HTTPException(401, "invalid signature")
-            body = await _read_body(request)
+            try:
+                body = await _read_body(request)
+            except ClientDisconnect:  # gone, or cut off past the body cap: no one to answer
+                return Response(status_code=400)
             if not signed(body, request.headers.get(SIGNATURE_HEADER), self._secret):
                 log.warning("whatsapp webhook refused: missing or wrong signature")
                 raise HTTPException(401, "invalid signature")
             try:
-                payload = json.loads(body)
-            except ValueError:  # signed by Meta yet unreadable: sending it again will not help
-                log.warning("whatsapp webhook: signed body is not JSON")
-                raise HTTPException(400, "not JSON") from None
+                payload = loads_bounded(body)
+            except BadJSONError as error:  # signed by Meta yet unreadable: sending it again won't help
+                return await self._set_aside(body, "webhook", error)
             try:
                 await self.receive(payload)
+            except _SetAsideError as poison:
+                return await self._set_aside(body, poison.kind, poison.error)
             except Exception as error:
                 log.warning("whatsapp webhook not stored, Meta will send it again: %s", describe(error))
                 return Response(status_code=503)
@@ -162,24 +179,70 @@ class WhatsAppChannel:
         for incoming in batch.messages:
             by_user.setdefault(incoming.inbound.user, []).append(incoming)
 
+        refused: list[tuple[str, BaseException]] = []
+
         async def store(queue: list[Incoming]) -> None:
             newest: str | None = None
             try:
                 for incoming in queue:  # one client's messages in their order
-                    if await self._store(engine, incoming):
-                        newest = incoming.inbound.external_id
+                    try:
+                        if await self._store(engine, incoming):
+                            newest = incoming.inbound.external_id
+                    except Exception as error:
+                        if not is_poison(error):
+                            raise
+                        refused.append(("message", error))  # the client's next messages go on
             finally:
                 if newest is not None:  # read up to their newest message: one call, not one each
                     self._spawn(self._quietly(self.graph.mark_read(newest)))
 
         results = await asyncio.gather(*(store(q) for q in by_user.values()), return_exceptions=True)
         if batch.receipts:
-            async with engine.database.begin() as connection:
-                await insert_receipts(connection, batch.receipts, self.clock())
+            refused += [("status", error) for error in await self._store_receipts(engine, batch.receipts)]
             self._reconcile.set()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+        if refused:
+            raise _SetAsideError(*refused[0])
+
+    async def _store_receipts(self, engine: Engine, receipts: list[Receipt]) -> list[BaseException]:
+        """Store the receipts together, or one by one if the database refuses one of them: what
+        it refused (set aside) is returned; any other failure raises (Meta sends them again)."""
+        try:
+            async with engine.database.begin() as connection:
+                await insert_receipts(connection, receipts, self.clock())
+            return []
+        except Exception as error:
+            if not is_poison(error):
+                raise
+            if len(receipts) == 1:
+                return [error]
+        refused: list[BaseException] = []
+        for receipt in receipts:
+            refused += await self._store_receipts(engine, [receipt])
+        return refused
+
+    async def _set_aside(self, body: bytes, kind: str, error: BaseException) -> Response:
+        """A signed webhook no database will take: answered 200 (Meta stops sending it), counted."""
+        engine = self._engine()
+        reason = reason_of(error)
+        try:
+            async with engine.database.begin() as connection:
+                await set_aside.record(
+                    connection,
+                    channel=CHANNEL,
+                    kind=kind,
+                    reason=reason,
+                    digest=hashlib.sha256(body).hexdigest(),
+                    size=len(body),
+                    now=self.clock(),
+                )
+        except Exception as failure:
+            log.warning("whatsapp webhook not set aside, Meta will send it again: %s", describe(failure))
+            return Response(status_code=503)
+        log.warning("whatsapp %s set aside (answered 200): %s", kind, reason)
+        return Response(status_code=200)
 
     async def _store(self, engine: Engine, incoming: Incoming) -> bool:
         """Store one client message (its file fetched first); whether it is new."""

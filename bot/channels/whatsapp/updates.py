@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.messages import Inbound
+from bot.messages import Inbound, sanitized
 from flows.types import ClientInput
 from storage.receipts import STATUSES, Receipt
 
@@ -136,7 +136,9 @@ def _message(message: dict[str, Any], users: dict[str, str]) -> Incoming | None:
         said = _contact(message.get("contacts"))
     else:
         said = ClientInput(unsupported=kind if kind in _UNSUPPORTED else "unsupported")
-    return Incoming(Inbound(CHANNEL, user, wamid, said), media)
+    # Cleaned here, before the channel looks the id up: what the database refuses (NUL, a lone
+    # surrogate) must not make Meta send the webhook again for days.
+    return Incoming(sanitized(Inbound(CHANNEL, user, wamid, said)), media)
 
 
 def _interactive(content: dict[str, Any]) -> ClientInput:
