@@ -135,11 +135,10 @@ def add(figures: Figures, key: str, value: int) -> None:
 
 @dataclass
 class App:
-    """The app served on a free port of this process: its services, base URL and FastAPI object."""
+    """The app served on a free port of this process: its services and base URL."""
 
     services: Any
     base: str
-    app: Any
 
     async def rows(self, query: sa.Select[Any]) -> list[Any]:
         async with self.services.database.connect() as connection:
@@ -154,42 +153,12 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def serve(database_url: str, folder: Path, **overrides: Any) -> AsyncIterator[App]:
-    """``create_app`` under uvicorn, as ``optibot run`` serves it (its own port, durable defaults)."""
-    import uvicorn
+    """``create_app`` under uvicorn, as ``optibot run`` serves it (forwarded addresses only from
+    ``FORWARDED_ALLOW_IPS``), on a free port unless ``port`` is given: the tests' own server."""
+    from tests.integration.serving import serve_app
 
-    from bot.cli import GRACEFUL_SHUTDOWN_SECONDS
-    from bot.settings import Settings
-    from bot.throttle import proxy_options
-    from bot.web.app import create_app
-
-    port = overrides.pop("port", None) or free_port()
-    values: Json = {"database_url": database_url, "optibot_data_dir": folder / "data"}
-    settings = Settings(_env_file=None, **{**values, **overrides})
-    app = create_app(settings)
-    config = uvicorn.Config(  # the options of ``optibot run`` (bot/cli.py)
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="error",
-        access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        **proxy_options(settings),
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the app stopped while starting")
-        if time.monotonic() > deadline:
-            raise TimeoutError("the app did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield App(app.state.services, f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(database_url, folder, **overrides) as service:
+        yield App(service.services, service.base)
 
 
 def _channels(telegram: tg.FakeTelegram, whatsapp: wa.FakeWhatsApp, port: int) -> Json:
