@@ -673,6 +673,7 @@ class Dispatch:
                     opticians.c.telegram_chat,
                     messages.c.external_id,
                     messages.c.sent_at,
+                    messages.c.failed_at,
                     cases.c.reference,
                 )
                 .join(opticians, opticians.c.id == dispatch_offers.c.optician_id)
@@ -690,18 +691,26 @@ class Dispatch:
         )
         key = "optician.taken" if status == "taken" else "optician.withdrawn"
         for offer in open_offers:
+            reply = Reply(key, self.catalog.text("fr", key, reference=offer.reference))
             if offer.external_id is not None:
-                text = self.catalog.text("fr", key, reference=offer.reference)
                 edit = int(offer.external_id)
-                await self._send(
-                    connection, offer.telegram_chat, Reply(key, text), now, case_id=case_id, edit=edit
-                )
-            elif offer.message_id is not None and offer.sent_at is None:
-                await connection.execute(
+                await self._send(connection, offer.telegram_chat, reply, now, case_id=case_id, edit=edit)
+            elif offer.message_id is not None and offer.sent_at is None and offer.failed_at is None:
+                # Not sent yet: dropped, unless the outbox holds it right now (leased, maybe on its
+                # way to Telegram): then the optician is told in a message of its own, which the
+                # outbox sends after the offer (a recipient's messages go out in order).
+                dropped = await connection.execute(
                     sa.update(messages)
-                    .where(messages.c.id == offer.message_id, messages.c.sent_at.is_(None))
+                    .where(
+                        messages.c.id == offer.message_id,
+                        messages.c.sent_at.is_(None),
+                        messages.c.failed_at.is_(None),
+                        sa.or_(messages.c.available_at <= now, messages.c.last_error.is_not(None)),
+                    )
                     .values(failed_at=now, last_error="withdrawn")
                 )
+                if dropped.rowcount != 1:
+                    await self._send(connection, offer.telegram_chat, reply, now, case_id=case_id)
 
     async def sweep_once(self) -> int:
         """Raise the no-taker alert on visits nobody accepted in time; with automatic dispatch,
