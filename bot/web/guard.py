@@ -15,6 +15,8 @@ FastAPI, the multipart parser or a channel reads a byte:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -32,6 +34,7 @@ WEBHOOK_BYTES = 3 * 1024 * 1024
 # The longest legitimate body elsewhere: a chat message of 60,000 characters, JSON-escaped.
 DEFAULT_BYTES = 1024 * 1024
 UPLOAD_OVERHEAD = 64 * 1024  # multipart boundaries and fields around an uploaded file
+LINGER_SECONDS = 10.0  # how long the rest of a refused body is read (and dropped) before closing
 
 # The pages load scripts and styles from this origin only, nothing inline; no one may frame them.
 CSP = (
@@ -129,11 +132,13 @@ class Guard:
                 return
             if int(declared) > door.max_bytes:
                 await _answer(send, 413, "body too large")
+                await _linger(receive)
                 return
         if door.check_json and _is_json(headers.get(b"content-type")) and scope["method"] != "GET":
             body = await _read_all(receive, door.max_bytes)
             if body is None:
                 await _answer(send, 413, "body too large")
+                await _linger(receive)
                 return
             if json_depth_exceeds(body, self.max_json_depth):
                 await _answer(send, 400, "JSON nested too deep")
@@ -171,6 +176,8 @@ class Guard:
             await send(message)
 
         await self.app(scope, counted, sending)
+        if refused:
+            await _linger(receive)
 
     def _with_headers(self, path: str, send: Send) -> Send:
         extra = list(_security_headers(path, hsts=self.hsts))
@@ -238,6 +245,19 @@ def _cleaned(body: bytes) -> bytes:
     return json.dumps(clean, ensure_ascii=False).encode()
 
 
+async def _linger(receive: Receive) -> None:
+    """Read and drop what the client still sends, for a while, after a 413: closing with unread
+    data makes the kernel reset the connection, and the client never reads the answer (nginx's
+    ``lingering_close`` does the same). Nothing is kept; past :data:`LINGER_SECONDS` the
+    connection is closed anyway."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(LINGER_SECONDS):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that hands the app the body already read, then what the client sends."""
     pending = True
@@ -261,7 +281,6 @@ async def _answer(send: Send, status: int, detail: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
             ],
         }
     )
