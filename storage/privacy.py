@@ -136,6 +136,7 @@ PERSONAL_DATA: dict[str, dict[str, Treatment] | Treatment] = {
     },
     "dispatch_offers": _KEEP_ALL,  # who was offered what, when: its message goes with the case's messages
     "access_journal": _KEEP_ALL,  # ids and actors, never the data itself
+    "set_aside": _KEEP_ALL,  # refused webhooks: channel, kind, error kind, body digest and size only
     "operators": _STAFF_ALL,
     "console_sessions": _STAFF_ALL,
     "login_failures": _STAFF_ALL,
