@@ -140,7 +140,13 @@ def problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 async def _health(services: Services) -> JSONResponse:
-    body: dict[str, Any] = {"status": "ok", "pending": services.engine.pipeline.pending()}
+    body: dict[str, Any] = {
+        "status": "ok",
+        "pending": services.engine.pipeline.pending(),
+        # Rows this process leased again after a lease ran out unrecorded (a process died between
+        # a send and its record): they may have reached the client twice (bot/outbox.py).
+        "outbox_maybe_duplicates": services.sender.maybe_duplicates,
+    }
     try:
         async with services.database.connect() as connection:
             await connection.execute(sa.text("SELECT 1"))
