@@ -20,6 +20,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import set_aside
 from storage.tables import (
     access_journal,
     case_notes,
@@ -736,6 +737,7 @@ class Purge:
     prescriptions_deleted: int = 0
     waitlist_entries: int = 0
     journal_lines: int = 0
+    set_aside: int = 0
     goodbyes: int = 0
     files: list[str] = field(default_factory=list)
     erased_clients: list[int] = field(default_factory=list)
@@ -748,6 +750,7 @@ class Purge:
             ("prescription files deleted", self.prescriptions_deleted),
             ("waitlist entries", self.waitlist_entries),
             ("access journal lines", self.journal_lines),
+            ("webhooks set aside", self.set_aside),
             ("delivered goodbyes", self.goodbyes),
         ]
 
@@ -847,6 +850,8 @@ async def purge(
     done.journal_lines = (
         await connection.execute(sa.delete(access_journal).where(access_journal.c.at < now - policy.journal))
     ).rowcount
+    # Set-aside records hold no personal data; they are kept as long as the access journal.
+    done.set_aside = await set_aside.purge_before(connection, now - policy.journal)
     gone = list(
         await connection.scalars(
             sa.select(messages.c.id).where(

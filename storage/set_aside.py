@@ -45,3 +45,9 @@ async def count_since(connection: AsyncConnection, since: datetime) -> int:
         sa.select(sa.func.count()).select_from(set_aside).where(set_aside.c.received_at >= since)
     )
     return int(found or 0)
+
+
+async def purge_before(connection: AsyncConnection, before: datetime) -> int:
+    """Forget what was set aside before ``before`` (retention); how many rows went."""
+    result = await connection.execute(sa.delete(set_aside).where(set_aside.c.received_at < before))
+    return int(result.rowcount or 0)

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage import privacy
+from storage import privacy, set_aside
 from storage.privacy import PERSONAL_DATA
 from storage.tables import (
     access_journal,
@@ -185,6 +185,10 @@ async def test_retention_with_a_fake_clock(database_url: str, tmp_path: Path) ->
         await _visit(h, "D")
         files_dir = tmp_path / "data" / "prescriptions"
         assert len(list(files_dir.iterdir())) == 1
+        async with h.services.database.begin() as connection:  # a poison webhook, set aside today
+            await set_aside.record(
+                connection, channel="whatsapp", kind="webhook", reason="22021", digest="0", size=9, now=start
+            )
 
         # Day 31: B's prescription is past RETENTION_FILE_DAYS; a dry run counts and removes nothing.
         await _old(h, 31)
@@ -229,12 +233,14 @@ async def test_retention_with_a_fake_clock(database_url: str, tmp_path: Path) ->
         await _old(h, 90)
         done = await desk.purge()
         assert done.waitlist_entries == 1
+        assert done.set_aside == 0  # kept as long as the access journal
         assert done.clients_erased == 1
         done_c = done.erased_clients
         assert await h.rows(waitlist) == []
         await _old(h, 280)  # day 461: the lines of day 91 are past RETENTION_JOURNAL_DAYS, not day 181's
         done = await desk.purge()
         assert done.journal_lines == 2
+        assert done.set_aside == 1
         assert [line.client_id for line in await h.rows(access_journal)] == done_c
         async with h.services.database.connect() as connection:
             count = await connection.scalar(sa.select(sa.func.count()).select_from(clients))
