@@ -156,6 +156,7 @@ class Service:
         self.env = {"PUBLIC_URL": self.base, **env}
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
+        self.ready = False  # answered /healthz since it was last started
 
     @property
     def alive(self) -> bool:
@@ -167,6 +168,7 @@ class Service:
 
     async def start(self) -> None:
         self.starts += 1
+        self.ready = False
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts}\n".encode())
             log.flush()
@@ -190,6 +192,7 @@ class Service:
                 raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
                 if (await http.get(f"{self.base}/healthz", timeout=2)).status_code == 200:
+                    self.ready = True
                     return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name} did not start within {within} s:\n{self.log_tail()}")
@@ -203,6 +206,7 @@ class Service:
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown, no lease handed back, nothing recorded."""
+        self.ready = False
         if self.process is not None and self.alive:
             self.process.send_signal(signal.SIGKILL)
             await self.process.wait()
@@ -289,7 +293,7 @@ class Traffic:
 
 
 class Poster:
-    """Posts updates to the processes like Telegram: to any live one, again until a 200.
+    """Posts updates to the processes like Telegram: to any one found up, again until a 200.
 
     A 503 or a refused connection is retried after a short pause (Telegram retries too); a 4xx is
     a bug of the scenario and stops it."""
@@ -306,7 +310,8 @@ class Poster:
         headers = {SECRET_HEADER: SECRET}
         deadline = time.monotonic() + within
         while True:
-            live = [t for t in self.targets if t.alive] or list(self.targets)
+            # A load balancer sends to the processes its health checks found up.
+            live = [t for t in self.targets if t.ready] or list(self.targets)
             target = random.choice(live)
             try:
                 response = await self.http.post(target.webhook, json=body, headers=headers, timeout=60)
