@@ -407,7 +407,9 @@
    * The caller builds the body ONCE, with one id: the server de-duplicates on that id, so when a
    * request reached the server but its answer was lost, resending the same id cannot create a
    * second message — the server just answers "duplicate". A fresh id per attempt would.
-   * Resolves true when the server accepted the message (202 accepted or duplicate).
+   * Resolves true when the server accepted the message (202 accepted or duplicate), false when
+   * it failed, or "too_fast" when the server refused it for now (429: sending again at once would
+   * only be refused again; the client sees why, and the ↻ button resends later).
    */
   async function postWithRetry(path, init, timeoutMs) {
     for (let attempt = 0; ; attempt++) {
@@ -422,7 +424,8 @@
           ...init,
         });
         if (res.ok) return true;
-        retryable = res.status >= 500 || res.status === 408 || res.status === 429;
+        if (res.status === 429) return "too_fast";
+        retryable = res.status >= 500 || res.status === 408;
       } catch (_) {
         retryable = true; // offline, reset connection or timeout
       } finally {
@@ -451,14 +454,15 @@
         bubble.classList.remove("failed");
         const ok = await deliverOnce();
         bubble.classList.remove("pending");
-        if (ok) {
-          if (state.notice === "send_failed" || state.notice === "upload_failed") clearNotice();
+        if (ok === true) {
+          const failed = ["send_failed", "upload_failed", "too_fast"];
+          if (failed.includes(state.notice)) clearNotice();
           return true;
         }
         bubble.classList.add("failed");
         addRetry(bubble, attempt);
         hideTyping();
-        notify(failedKey);
+        notify(typeof ok === "string" ? ok : failedKey);
         return false;
       });
     return attempt();
@@ -645,7 +649,18 @@
           headers: { Accept: "application/json" },
           cache: "no-store",
         });
-        if (res.ok) return await res.json();
+        if (res.ok) {
+          if (state.notice === "too_fast") clearNotice();
+          return await res.json();
+        }
+        if (res.status === 429) {
+          // Refused for now: say why, and wait as long as the server asks before trying again.
+          notify("too_fast");
+          window.clearTimeout(state.noticeTimer); // said for the whole wait, not its first 10 s
+          const seconds = Number(res.headers.get("Retry-After")) || 30;
+          await sleep(Math.min(seconds, 600) * 1000);
+          continue;
+        }
       } catch (_) {
         /* retried below */
       }
@@ -668,7 +683,15 @@
     autoGrow();
     if (!isTouch()) el.text.focus(); // on a phone, don't open the keyboard over the first message
     // History first: it also sets the session cookie that the event stream needs.
-    const [texts, history] = await Promise.all([loadTexts(state.lang), loadHistory()]);
+    // The words as soon as they come: a refused history (429) waits long, and must say why meanwhile
+    // (the language stays as it is until the history is in: applyTexts below enables the button).
+    const shown = (texts) => {
+      state.texts = texts;
+      applyTexts();
+      el.lang.disabled = true;
+      return texts;
+    };
+    const [texts, history] = await Promise.all([loadTexts(state.lang).then(shown), loadHistory()]);
     state.texts = texts;
     // An open conversation has its own language (the client may have typed "english"): follow it.
     if (LANGS.includes(history.language) && history.language !== state.lang) {
