@@ -2341,6 +2341,8 @@
       state.sourceRetry = 0;
       setLive("live");
       setBanner("");
+      // A new stream sends `traffic` only when there is some: an old line would stay for ever.
+      el.traffic.hidden = true;
       // Whatever happened while disconnected: catch up once.
       if (opened || state.queueLoaded) scheduleQueue();
       // Messages stored between the case's fetch and this subscription would be missed otherwise.
