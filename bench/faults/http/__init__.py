@@ -47,7 +47,11 @@ MUST_BE_ZERO: dict[str, tuple[str, ...]] = {
     "storm-429-5xx": (
         "unsettled",
         "sends_inside_retry_after",
-        "sends_inside_throughput_pause",
+        # WhatsApp's throughput pause is the whole number's: sends to other recipients already on
+        # their way when the 130429 came arrive inside it, later than any fixed margin when the
+        # shared event loop lags. What the invariant forbids is a send *begun* inside the pause,
+        # timed in the service; the fake-side arrivals (`sends_inside_throughput_pause`) are
+        # reported, not asserted.
         "sends_begun_inside_throughput_pause",
     ),
     "poison-webhooks": ("answer_changed",),
