@@ -22,10 +22,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.logs import describe
 from storage.conversations import set_reachable
@@ -41,6 +41,9 @@ LEASE = timedelta(seconds=10)
 MAX_ATTEMPTS = 20
 # Rows leased per recipient at a time (renewed while they wait for the channel's pace).
 PER_RECIPIENT = 10
+# How far back a recipient's sends are told to its channel when its rows are leased: longer than
+# any channel's window per recipient (Telegram's chat: about 3 s; WhatsApp's pair: 6 s).
+RECENT = timedelta(seconds=10)
 _LEASE_LOCK = 0x6F7574626F78  # "outbox": serialises leasing between processes on PostgreSQL
 
 
@@ -87,6 +90,14 @@ class Channel(Protocol):
     async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | Delivered | None:
         """Send; returns the platform's id of the message (to edit it later), if it has one."""
         ...
+
+
+class PacedChannel(Channel, Protocol):
+    """A channel pacing its sends per recipient may also have this (optional): the outbox tells it,
+    when it leases a recipient's rows, of that recipient's sends recorded lately by any process
+    (``ages``: seconds ago), so that a recipient moving between processes is paced as one."""
+
+    def recently_sent(self, recipient: str, ages: Sequence[float]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +420,8 @@ class OutboxSender:
                 await connection.execute(
                     sa.update(messages).where(messages.c.id.in_(errors)).values(last_error=None)
                 )
+            recent = await self._recent_sends(connection, rows, now)
+        self._tell_recent(recent, now)
         for row in rows:
             if row.attempts > 1 and row.last_error is None:
                 self.maybe_duplicates += 1
@@ -419,6 +432,35 @@ class OutboxSender:
                     row.attempts - 1,
                 )
         return sorted(rows, key=lambda r: r.id)
+
+    async def _recent_sends(
+        self, connection: AsyncConnection, rows: list[Pending], now: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        """The sends lately recorded (by any process) to the leased rows' recipients whose channel
+        paces them: one query for all of them."""
+        paced = {
+            (r.channel, r.recipient)
+            for r in rows
+            if getattr(self.channels[r.channel], "recently_sent", None) is not None
+        }
+        if not paced:
+            return []
+        result = await connection.execute(
+            sa.select(messages.c.channel, messages.c.party, messages.c.sent_at).where(
+                sa.tuple_(messages.c.channel, messages.c.party).in_(list(paced)),
+                messages.c.direction == "out",
+                messages.c.sent_at > now - RECENT,
+            )
+        )
+        return [(r.channel, r.party, r.sent_at) for r in result]
+
+    def _tell_recent(self, recent: list[tuple[str, str, datetime]], now: datetime) -> None:
+        ages: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for channel, party, sent_at in recent:
+            ages[(channel, party)].append((now - sent_at).total_seconds())
+        for (channel, party), seconds in ages.items():
+            paced = cast(PacedChannel, self.channels[channel])
+            paced.recently_sent(party, seconds)
 
     async def _deliver_in_order(
         self,

@@ -9,7 +9,9 @@ A send is recorded with no await between reading the windows and writing them, s
 for any number of concurrent senders in one event loop. Senders waiting for the bot's window are
 served in arrival order (a later one never overtakes an earlier one): a chat's message does not
 starve behind newer ones while its outbox lease runs. It is per process: with several processes
-sending, give each its share of the bot's budget (see docs/DECISIONS.md).
+sending, give each its share of the bot's budget (see docs/DECISIONS.md); a chat's window is shared
+through :meth:`RateLimiter.seed`, which the outbox calls with the chat's last sends from the
+database when a process takes the chat over from another.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -144,6 +146,25 @@ class RateLimiter:
             if queued:  # cancelled, or told to give up: the next in line goes
                 self._line.remove(ticket)
                 self._changed()
+
+    def seed(self, chat: str, ages: Iterable[float]) -> None:
+        """Sends to ``chat`` made elsewhere (another process), ``ages`` seconds ago: the chat's
+        window counts them. The log only moves forwards: its n-th latest send becomes the later of
+        its own and the seeded one's, so a send known both here and from the database (a little
+        later there: recorded after it returned) is counted once, and nothing is forgotten."""
+        now = self.clock()
+        horizon = now - self.per_chat.seconds
+        seeded = sorted((t for t in (now - max(0.0, age) for age in ages) if t > horizon), reverse=True)
+        if not seeded:
+            return
+        log = self._chat(chat)
+        own = sorted(log.times, reverse=True)
+        merged = [
+            max(own[i] if i < len(own) else -float("inf"), seeded[i] if i < len(seeded) else -float("inf"))
+            for i in range(min(self.per_chat.count, max(len(own), len(seeded))))
+        ]
+        log.times.clear()
+        log.times.extend(reversed(merged))
 
     def pause(self, chat: str, seconds: float, *, flood: bool = True) -> None:
         """The platform said 429 for ``chat``: nothing to it for ``seconds``; if several chats

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,6 +177,46 @@ async def test_two_senders_renew_their_leases_while_the_pace_holds_their_rows(
         numbers = [n for n, r, _ in sent if r == recipient]
         assert numbers == sorted(numbers)  # in order
     assert [r.getMessage() for r in caplog.records] == []  # no lease lost, no repeat suspected
+
+
+@dataclass
+class ChatPacedChannel:
+    """At most three messages in any two seconds to a chat, as Telegram's chat window; each
+    send's time noted. Told by the outbox of the chat's sends by other senders."""
+
+    times: list[float]
+    name: str = "script"
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(Window(3, 2.0), Window(100, 1.0)))
+
+    async def deliver(self, recipient: str, payload: dict[str, Any]) -> None:
+        await self.limiter.acquire(recipient)
+        self.times.append(time.monotonic())
+
+    def recently_sent(self, recipient: str, ages: Sequence[float]) -> None:
+        self.limiter.seed(recipient, ages)
+
+
+async def test_a_chat_taken_over_by_another_sender_keeps_its_window(
+    database_url: str, tmp_path: Path
+) -> None:
+    """One sender sends a chat its burst; the other leases the chat's next rows right after: it
+    waits for the chat's window, which the first sender's sends fill (read from the database)."""
+    async with harness(database_url, tmp_path) as h:
+        now = datetime.now(UTC)
+        async with h.services.database.begin() as connection:
+            for n in range(6):
+                await insert_message(connection, _reply("r1", str(n), now))
+        times: list[float] = []
+        first, second = (
+            OutboxSender(
+                h.services.database, [ChatPacedChannel(times)], lambda: datetime.now(UTC), per_recipient=3
+            )
+            for _ in range(2)
+        )
+        assert await first.flush() == 3
+        assert await second.flush() == 3
+    assert len(times) == 6
+    assert times[3] - times[0] >= 2.0  # never four in the chat's two seconds, whoever sent them
 
 
 async def _unsent(h: Any) -> int:

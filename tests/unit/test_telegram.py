@@ -283,6 +283,29 @@ async def test_one_chat_gets_a_short_burst_then_one_message_a_second() -> None:
         assert sent[i + 3] - sent[i] >= 3.0  # never more than 3 in any 3 s
 
 
+async def test_sends_made_elsewhere_count_in_the_chat_window_once() -> None:
+    """Sends to a chat by another process (seeded as ages) fill its window; a send known both here
+    and from the database counts once; what the log knew is never forgotten."""
+    time = FakeTime()
+    limiter = RateLimiter(Window(3, 3.0), Window(30, 1.0), clock=time.clock, sleep=time.sleep)
+    limiter.seed("chat", [2.5, 2.0, 1.0, 10.0])  # three in the window (10 s ago: outside it)
+    start = time.now
+    await limiter.acquire("chat")
+    assert 0.5 - 1e-9 <= time.now - start < 0.6  # when the oldest of the three leaves the window
+
+    other = RateLimiter(Window(3, 3.0), Window(30, 1.0), clock=time.clock, sleep=time.sleep)
+    await other.acquire("chat")
+    time.now += 0.1
+    # The database: its own send (recorded a little after it left: the same one) and an older one.
+    other.seed("chat", [0.05, 2.5])
+    other.seed("chat", [2.5])  # a partial, older picture: nothing known is forgotten
+    start = time.now
+    await other.acquire("chat")
+    assert time.now - start < 0.1  # two known, a third may go
+    await other.acquire("chat")
+    assert time.now - start >= 0.5 - 1e-9  # held: three in the window until the older one leaves it
+
+
 async def test_the_bot_never_exceeds_its_budget_per_second() -> None:
     time = FakeTime()
     limiter = RateLimiter(Window(3, 3.0), Window(29, 1.0), clock=time.clock, sleep=time.sleep)

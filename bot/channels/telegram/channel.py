@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import io
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -443,6 +443,11 @@ class TelegramChannel:
         return Response(status_code=200)
 
     # --- out -------------------------------------------------------------------------------------
+
+    def recently_sent(self, recipient: str, ages: Sequence[float]) -> None:
+        """The outbox's word on the chat's last sends (seconds ago), by any process: its window
+        counts them, so a chat moving between processes is not sent too much at once."""
+        self.limiter.seed(recipient, ages)
 
     async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | Delivered | None:
         """Send one reply: mark the pressed keyboard, then the text (in parts if long) with its

@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -317,6 +317,11 @@ class WhatsAppChannel:
                 log.warning("whatsapp receipts not applied yet: %s", describe(error))
 
     # --- out -------------------------------------------------------------------------------------
+
+    def recently_sent(self, recipient: str, ages: Sequence[float]) -> None:
+        """The outbox's word on the client's last sends (seconds ago), by any process: its window
+        counts them, so a client moving between processes is not sent too much at once."""
+        self.limiter.seed(recipient, ages)
 
     async def deliver(self, recipient: str, payload: dict[str, Any]) -> str | Delivered | None:
         """Send one reply: inside the window as text and interactive messages, then its document if
