@@ -533,8 +533,9 @@ def build_router(
     async def events(
         request: Request, session: SignedIn, case: Annotated[str | None, Query(max_length=64)] = None
     ) -> StreamingResponse:
-        """Server-Sent Events: ``queue`` when cases may have changed; with ``case``, ``message``
-        for each new message of its conversation and ``case`` when the case changed."""
+        """Server-Sent Events: ``ready`` once the stream's starting point is taken (anything after
+        it is told); ``queue`` when cases may have changed; with ``case``, ``message`` for each new
+        message of its conversation and ``case`` when the case changed."""
         token = request.cookies.get(COOKIE)
 
         async def still_signed_in() -> bool:
@@ -572,6 +573,8 @@ async def _stream(
         if case is not None:
             existing = await console.messages_after(case, 0)
             cursor = existing[-1]["id"] if existing else 0
+        # From here on, every change is told: what came before is in what the browser fetches.
+        yield "event: ready\ndata: {}\n\n"
         idle = 0.0
         checked = time.monotonic()
         while not await request.is_disconnected():

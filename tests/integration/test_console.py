@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,46 @@ class Staff:
 
     async def get(self, path: str, **params: Any) -> httpx.Response:
         return await self.http.get(f"/api/console{path}", params=params)
+
+
+class LiveStream:
+    """The console's live stream, read in the background until ``until(event, data)`` holds or the
+    server ends it: ``seen`` holds its (event, data) pairs as they come."""
+
+    def __init__(self, staff: Staff, until: Callable[[str, str], bool], **params: str) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self._ready = asyncio.Event()
+        self.task = asyncio.create_task(self._read(staff, until, params))
+
+    async def _read(self, staff: Staff, until: Callable[[str, str], bool], params: dict[str, str]) -> None:
+        async with staff.http.stream("GET", "/api/console/events", params=params) as stream:
+            assert stream.status_code == 200
+            event = ""
+            async for line in stream.aiter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    self.seen.append((event, line[6:]))
+                    if event == "ready":
+                        self._ready.set()
+                    elif until(event, line[6:]):
+                        return
+
+    async def ready(self, within: float = 10.0) -> None:
+        """Wait for the server's word that its starting point is taken: whatever happens from
+        now on is told."""
+        waiting = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({waiting, self.task}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            waiting.cancel()
+            if self.task.done():
+                self.task.result()  # its error, if it failed
+            raise AssertionError(f"the live stream never said it was ready: {self.seen}")
+
+    async def end(self, within: float = 10.0) -> list[tuple[str, str]]:
+        """Wait until it stops (``until`` held, or the server ended it); what it told."""
+        await asyncio.wait_for(self.task, within)
+        return self.seen
 
 
 class WebClient:
@@ -318,23 +358,10 @@ async def test_the_live_stream_tells_of_new_cases_and_messages(app: Service) -> 
     client, case_id = await _case_by_web_chat(app)
     alice = await _signed_in(app, "alice")
     await alice.post(f"/cases/{case_id}/claim")
-    seen: list[tuple[str, str]] = []
-
-    async def listen() -> None:
-        async with alice.http.stream("GET", "/api/console/events", params={"case": case_id}) as stream:
-            event = ""
-            async for line in stream.aiter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    seen.append((event, line[6:]))
-                    if event == "message" and "toujours là" in line:
-                        return
-
-    listener = asyncio.create_task(listen())
-    await asyncio.sleep(0.3)
+    live = LiveStream(alice, lambda event, data: event == "message" and "toujours là" in data, case=case_id)
+    await live.ready()
     await client.say("Vous êtes toujours là ?")
-    await asyncio.wait_for(listener, 10)
+    seen = await live.end()
     message = json.loads(next(data for event, data in seen if event == "message"))
     assert message["text"] == "Vous êtes toujours là ?"
     assert message["direction"] == "in"
@@ -386,19 +413,11 @@ async def test_a_stream_ends_with_its_session_and_admins_can_free_a_case(app: Se
     client, case_id = await _case_by_web_chat(app)
     alice, bob = await _signed_in(app, "alice"), await _signed_in(app, "bob")
     await bob.post(f"/cases/{case_id}/claim")
-    events: list[str] = []
-
-    async def listen() -> None:
-        async with bob.http.stream("GET", "/api/console/events", params={"case": case_id}) as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("event: "):
-                    events.append(line[7:])
-
-    listener = asyncio.create_task(listen())
-    await asyncio.sleep(0.3)
+    live = LiveStream(bob, lambda event, data: False, case=case_id)
+    await live.ready()
     await app.services.accounts.set_active("bob", active=False)  # bob leaves
-    await asyncio.wait_for(listener, 15)  # the stream ends by itself
-    assert events[-1] == "signed_out"
+    events = await live.end(15)  # the stream ends by itself
+    assert events[-1][0] == "signed_out"
     await client.say("Il y a quelqu'un ?")
     await _settle(app)
     # An admin frees bob's case: back in the queue, and the client's message shows on it.

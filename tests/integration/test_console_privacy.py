@@ -3,7 +3,6 @@ and what the queue shows of a client who writes after hand-off."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -17,6 +16,7 @@ from storage.tables import access_journal, case_notes, cases, messages
 from tests.integration.serving import Service, serve_app
 from tests.integration.test_console import (
     PASSWORD,
+    LiveStream,
     Staff,
     _case_by_web_chat,
     _open_clients,
@@ -209,23 +209,10 @@ class TestClientWrites:
         bob = await _signed_in(app, "bob")
         assert (await bob.get("/cases")).json()["cases"][0]["client_wrote_at"] is None
         await bob.post(f"/cases/{case_id}/claim")
-        events: list[tuple[str, str]] = []
-
-        async def listen() -> None:
-            async with bob.http.stream("GET", "/api/console/events") as stream:
-                event = ""
-                async for line in stream.aiter_lines():
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        events.append((event, line[6:]))
-                        if event == "client_wrote":
-                            return
-
-        listener = asyncio.create_task(listen())
-        await asyncio.sleep(0.3)
+        live = LiveStream(bob, lambda event, data: event == "client_wrote")
+        await live.ready()
         await client.say("Vous avez reçu ma photo ?")
-        await asyncio.wait_for(listener, 10)
+        events = await live.end()
         told = json.loads(next(data for event, data in events if event == "client_wrote"))
         (summary,) = (await bob.get("/cases")).json()["cases"]
         assert told == {"id": case_id, "reference": summary["reference"]}
