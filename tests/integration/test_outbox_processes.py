@@ -177,7 +177,9 @@ async def test_three_processes_send_every_reply_once_and_in_order(postgres_url: 
     assert [n for n, c in counts.items() if c > 1] == []  # none sent twice
     for recipient, numbers in _per_recipient(sends).items():
         assert numbers == sorted(numbers), recipient  # each chat reads its replies in order
-    assert all(sends.by(p) > total / 10 for p in range(3))  # the three processes shared the work
+    # All three took part, so the run did race them. How the work splits follows how the machine
+    # schedules the three loops (one took 294 of 330 at load 4), which is not what is proven here.
+    assert all(sends.by(p) > 0 for p in range(3))
     assert duplicates == 0  # and none was suspected
 
 
