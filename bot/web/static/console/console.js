@@ -2343,9 +2343,12 @@
       setBanner("");
       // A new stream sends `traffic` only when there is some: an old line would stay for ever.
       el.traffic.hidden = true;
-      // Whatever happened while disconnected: catch up once.
+    });
+    // The server has taken its starting point: every change from now on will be told. Catch up
+    // once on what happened before it (while disconnected, or between the case's fetch and now).
+    source.addEventListener("ready", () => {
+      if (source !== state.source) return;
       if (opened || state.queueLoaded) scheduleQueue();
-      // Messages stored between the case's fetch and this subscription would be missed otherwise.
       if (state.caseId) scheduleCase();
       opened = true;
     });
