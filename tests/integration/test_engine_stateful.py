@@ -12,7 +12,11 @@ end, each client's history equals its serial replay: the messages their conversa
 processed, in the inbox's order, with the operators' actions where they happened, handled one at
 a time by a fresh process on a fresh database.
 
-A long run: ``OPTIBOT_STATEFUL_EXAMPLES=200 OPTIBOT_STATEFUL_REPORT=1 pytest -s <this file>``.
+A long run: ``OPTIBOT_STATEFUL_EXAMPLES=200 OPTIBOT_STATEFUL_REPORT=1 pytest -s <this file>``
+(``OPTIBOT_STATEFUL_STEPS`` sets the steps of an example, 25 by default). The rules are here, what
+they draw from in ``tests/stateful_model.py``, the checks after each step in
+``tests/stateful_checks.py``, the serial replay in ``tests/stateful_replay.py``, the processes and
+databases in ``tests/stateful_support.py``.
 """
 
 from __future__ import annotations
@@ -20,9 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections import Counter, defaultdict
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,137 +39,48 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from bot.app import Services
-from bot.console.auth import Operator
-from bot.errors import RefusedError
 from bot.messages import Accepted, Inbound
-from flows.lifecycle import OPEN_STATES
 from flows.types import ClientInput
-from storage.tables import cases, conversations, identities, inbox, messages
+from storage.tables import cases, conversations, identities, inbox
 from tests.conftest import PostgresTemplate
-from tests.stateful_support import Databases, Node, ProcessDiedError, history, normalised, read
+from tests.stateful_checks import Checks
+from tests.stateful_model import (
+    A_CLIENT,
+    A_PATH,
+    A_PICK,
+    A_SAYING,
+    GOOD_ANSWERS,
+    NEWS,
+    OPERATORS,
+    RULES,
+    TALLY,
+    News,
+    OperatorStep,
+    Saying,
+    Sent,
+    Well,
+    counted,
+    operate,
+)
+from tests.stateful_replay import Replay
+from tests.stateful_support import Databases, Node, ProcessDiedError, read
 
 T = TypeVar("T")
 
+DEFAULT_EXAMPLES = 10
+# CI's run: every rule runs (asserted at the end), in about 20 s on SQLite and 25 s on PostgreSQL
+# on a loaded machine. Longer runs draw more examples (``OPTIBOT_STATEFUL_EXAMPLES``).
 SETTINGS = settings(
-    max_examples=int(os.environ.get("OPTIBOT_STATEFUL_EXAMPLES", "15")),
-    stateful_step_count=25,
+    max_examples=int(os.environ.get("OPTIBOT_STATEFUL_EXAMPLES", DEFAULT_EXAMPLES)),
+    stateful_step_count=int(os.environ.get("OPTIBOT_STATEFUL_STEPS", "25")),
     deadline=None,
     derandomize=True,  # the same examples in every run (and in CI)
     database=None,
     suppress_health_check=list(HealthCheck),
 )
 
-CLIENTS = (("script", "ana"), ("script", "bob"), ("terminal", "bob"))
-OPERATORS = (
-    Operator(row_id=1, id="op-claire", name="claire", role="operator"),
-    Operator(row_id=2, id="op-david", name="david", role="operator"),
-)
-PATHS = ("handle", "webhook", "submit")
-OWNERS = ("bot", "queue", "operator", "closed")
 
-# Answers the flow understands at each step (to get deep into it: cases, hand-off, follow-up).
-GOOD_ANSWERS = {
-    "greeting": ["mes lunettes sont cassées", "j'ai perdu mes lunettes", "bonjour"],
-    "need": ["mes lunettes sont cassées", "j'ai perdu mes lunettes", "autre chose"],
-    "prescription": ["je n'ai pas d'ordonnance"],
-    "urgency": ["oui", "non"],
-    "priority": ["infirmière", "non"],
-    "mode": ["par la poste", "à domicile"],
-    "visit_consent": ["oui"],
-    "visit_address": ["12 rue Oberkampf 75011 Paris"],
-    "visit_slot": ["demain matin"],
-    "shipping_address": ["8 avenue Jean Jaurès 69007 Lyon"],
-    "contact_name": ["Jean Dupont"],
-    "contact_phone": ["06 98 76 54 32"],
-    "summary": ["oui", "changer l'adresse"],
-    "waitlist_offer": ["oui", "conseiller"],
-    "handed_off": ["vous êtes là ?", "annuler", "oui", "non", "nouvelle demande", "conseiller"],
-}
-# Anything else a client says: commands, hand-off, noise, buttons (fresh, stale or tampered).
-SAID = st.one_of(
-    st.sampled_from(
-        [
-            "bonjour",
-            "conseiller",
-            "je veux parler à un conseiller",
-            "annuler",
-            "oui",
-            "non",
-            "nouvelle demande",
-            "aide",
-            "recommencer",
-            "english",
-            "français",
-            "mes données",
-            "vous êtes là ?",
-            "zzz qwerty",
-            "😀",
-        ]
-    ).map(lambda text: ClientInput(text=text)),
-    st.sampled_from(
-        [
-            ("need", "broken"),
-            ("urgency", "yes"),
-            ("priority", "none"),
-            ("mode", "shipment"),
-            ("summary", "confirm"),
-            ("waitlist_offer", "advisor"),
-            ("need", "not-a-choice"),
-        ]
-    ).map(lambda pressed: ClientInput(step=pressed[0], choice=pressed[1])),
-    st.just(ClientInput(unsupported="sticker")),
-)
-A_CLIENT = st.sampled_from(CLIENTS)
-
-
-@dataclass(frozen=True)
-class Well:
-    """A good answer to the step the client's conversation is at when the message is written."""
-
-    pick: int
-
-
-# Mostly good answers (to get deep into the flow: cases, hand-off, follow-up), else anything.
-A_SAYING = st.one_of(
-    st.integers(0, 63).map(Well),
-    st.integers(0, 63).map(Well),
-    st.just(ClientInput(text="conseiller")),  # a case early: operators get to work
-    SAID,
-)
-A_PATH = st.sampled_from(PATHS)
-A_PICK = st.integers(0, 63)
-
-
-@dataclass(eq=False)
-class Sent:
-    """A message a client sent; ``acked``: a delivery of it was acknowledged (the platform will
-    not send it again), ``fresh``: how many deliveries were stored as new (never more than one)."""
-
-    inbound: Inbound
-    acked: bool = False
-    fresh: int = 0
-    tried: int = 0  # when it was first delivered, and first acknowledged (the machine's clock)
-    acked_at: int | None = None
-
-
-@dataclass(frozen=True)
-class OperatorStep:
-    """An operator's action on a client's case, after ``after`` of the client's messages."""
-
-    key: str
-    after: int
-    case: int  # the case's rank among the client's cases
-    action: str
-    who: int
-    outcome: str
-
-
-# What the examples exercised (cases reached, operator outcomes, messages left to the sweep).
-TALLY: Counter[str] = Counter()
-
-
-class EngineMachine(RuleBasedStateMachine):
+class EngineMachine(Checks, Replay, RuleBasedStateMachine):
     databases: Databases  # set by the test: fresh databases of one kind
 
     def __init__(self) -> None:
@@ -197,7 +110,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     # --- what clients do --------------------------------------------------------------------------
 
-    async def _write(self, client: tuple[str, str], saying: ClientInput | Well) -> Sent:
+    async def _write(self, client: tuple[str, str], saying: Saying) -> Sent:
         if isinstance(saying, Well):
             options = GOOD_ANSWERS.get(await self._state_of(client), ["bonjour"])
             saying = ClientInput(text=options[saying.pick % len(options)])
@@ -241,7 +154,8 @@ class EngineMachine(RuleBasedStateMachine):
         await asyncio.gather(*(self._deliver(sent, path) for sent, path in deliveries))
 
     @rule(client=A_CLIENT, saying=A_SAYING, path=A_PATH, hold=st.booleans())
-    def send(self, client: tuple[str, str], saying: ClientInput | Well, path: str, hold: bool) -> None:
+    @counted
+    def send(self, client: tuple[str, str], saying: Saying, path: str, hold: bool) -> None:
         sent = self._step(self._write(client, saying))
         if hold:  # the platform delivers it later, after messages the client sent after it
             self.held.append(sent)
@@ -249,6 +163,7 @@ class EngineMachine(RuleBasedStateMachine):
         self._step(self._deliver(sent, path))
 
     @rule(pick=A_PICK, path=A_PATH)
+    @counted
     def deliver_held(self, pick: int, path: str) -> None:
         if not self.held:  # no precondition: what is held depends on timing, draws must not
             return
@@ -257,18 +172,18 @@ class EngineMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.sent)
     @rule(pick=A_PICK, path=A_PATH)
+    @counted
     def redeliver(self, pick: int, path: str) -> None:
         everything = list(self.sent.values())
         self._step(self._deliver(everything[pick % len(everything)], path))
 
     @rule(
-        news=st.lists(st.tuples(A_CLIENT, A_SAYING), min_size=1, max_size=4),
+        news=NEWS,
         again=st.lists(A_PICK, max_size=2),
         paths=st.lists(A_PATH, min_size=1, max_size=4),
     )
-    def burst(
-        self, news: list[tuple[tuple[str, str], ClientInput | Well]], again: list[int], paths: list[str]
-    ) -> None:
+    @counted
+    def burst(self, news: News, again: list[int], paths: list[str]) -> None:
         """Everything held, new messages and re-deliveries (maybe of those same ones), at once."""
         batch = self.held + [self._step(self._write(client, saying)) for client, saying in news]
         self.held = []
@@ -277,14 +192,15 @@ class EngineMachine(RuleBasedStateMachine):
         self._step(self._together([(sent, paths[n % len(paths)]) for n, sent in enumerate(batch)]))
 
     @rule(
-        news=st.lists(st.tuples(A_CLIENT, A_SAYING), min_size=1, max_size=4),
+        news=NEWS,
         again=st.lists(A_PICK, max_size=2),
         paths=st.lists(A_PATH, min_size=1, max_size=4),
         sides=st.lists(st.booleans(), min_size=1, max_size=4),
     )
+    @counted
     def two_processes(
         self,
-        news: list[tuple[tuple[str, str], ClientInput | Well]],
+        news: News,
         again: list[int],
         paths: list[str],
         sides: list[bool],
@@ -305,6 +221,7 @@ class EngineMachine(RuleBasedStateMachine):
         )
         if other is not None:
             self.shared = True
+            TALLY["second process"] += 1
             await other.start()
         try:
             await asyncio.gather(
@@ -322,10 +239,12 @@ class EngineMachine(RuleBasedStateMachine):
     # --- what operators do ------------------------------------------------------------------------
 
     @rule(who=st.integers(0, 1), pick=A_PICK)
+    @counted
     def claim(self, who: int, pick: int) -> None:
         self._step(self._operate_on_pick("claim", who, pick))
 
     @rule(action=st.sampled_from(["reply", "release", "handback"]), who=st.integers(0, 1), pick=A_PICK)
+    @counted
     def operate(self, action: str, who: int, pick: int) -> None:
         self._step(self._operate_on_pick(action, who, pick))
 
@@ -353,7 +272,8 @@ class EngineMachine(RuleBasedStateMachine):
     # --- faults -----------------------------------------------------------------------------------
 
     @rule(client=A_CLIENT, saying=A_SAYING)
-    def crash_after_accept(self, client: tuple[str, str], saying: ClientInput | Well) -> None:
+    @counted
+    def crash_after_accept(self, client: tuple[str, str], saying: Saying) -> None:
         """The message is stored and acknowledged; the process dies before processing it."""
         sent = self._step(self._write(client, saying))
 
@@ -367,14 +287,13 @@ class EngineMachine(RuleBasedStateMachine):
         self._step(scenario())
 
     @rule(
-        news=st.lists(st.tuples(A_CLIENT, A_SAYING), min_size=1, max_size=4),
+        news=NEWS,
         paths=st.lists(A_PATH, min_size=1, max_size=4),
         when=st.integers(-1, 6),
         whole=st.booleans(),
     )
-    def crash_mid_flight(
-        self, news: list[tuple[tuple[str, str], ClientInput | Well]], paths: list[str], when: int, whole: bool
-    ) -> None:
+    @counted
+    def crash_mid_flight(self, news: News, paths: list[str], when: int, whole: bool) -> None:
         """A burst is cut short: at its first acknowledgement (``when`` -1), at once (0), or just
         before the process's ``when``-th commit (which never happens), the whole process dies (then
         another starts), or only the callers give up waiting. What was not acknowledged, the
@@ -392,7 +311,8 @@ class EngineMachine(RuleBasedStateMachine):
         if when != 0:
             signal = asyncio.ensure_future((self.acks if when < 0 else self.node.fused).wait())
             everything = asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.wait([signal, everything], return_when=asyncio.FIRST_COMPLETED)
+            waited: list[asyncio.Future[Any]] = [signal, everything]
+            await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
             signal.cancel()
         if whole:
             await self.node.crash()
@@ -418,108 +338,6 @@ class EngineMachine(RuleBasedStateMachine):
     def nothing_lost_or_doubled(self) -> None:
         self._step(self._check())
 
-    async def _check(self) -> None:
-        node = self.node
-        hashed = node.live.engine.pseudonyms.of
-        abandoned = {(self.sent[i].inbound.channel, hashed(i)) for i in self.abandoned}
-        TALLY["swept"] += await node.drain(lambda channel, external: (channel, external) in abandoned)
-        await node.flush()
-        services = node.live
-        box, said, convos, idents, found = await read(
-            services, inbox, messages, conversations, identities, cases
-        )
-        keys = {i.id: i.key for i in idents}
-        self._check_inbox(services, box)
-        self.processed = self._check_transcript(
-            services, box, said, {c.id: keys[c.identity_id] for c in convos}
-        )
-        self._check_causal_order()
-        self._check_outbox(said)
-        self._check_ownership(convos, found, idents)
-
-    def _check_inbox(self, services: Services, box: list[Any]) -> None:
-        hashed = services.engine.pseudonyms.of
-        known = {(s.inbound.channel, hashed(i)): s for i, s in self.sent.items()}
-        stored = Counter((r.channel, r.external_id) for r in box)
-        assert all(n == 1 for n in stored.values()), "a message is stored twice in the inbox"
-        for row in box:
-            assert (row.channel, row.external_id) in known, "an inbox row no client sent"
-            assert row.processed_at is not None, "a stored message was never processed"
-            assert row.error is None, f"a message failed: {row.error}"
-        lost = [s.inbound.external_id for k, s in known.items() if s.acked and not stored[k]]
-        assert not lost, f"acknowledged and lost: {lost}"
-
-    def _check_transcript(
-        self, services: Services, box: list[Any], said: list[Any], owner_of: dict[int, str]
-    ) -> dict[str, list[Sent]]:
-        """Each stored message is in its client's transcript once; returns each client's messages
-        in the order they were processed (the transcript's). In one process that is the inbox's
-        order; across processes, messages stored at the same time are handled in the order their
-        stores commit, which the ids (drawn before the commits) need not follow."""
-        hashed = services.engine.pseudonyms.of
-        by_hash = {(s.inbound.channel, hashed(i)): s for i, s in self.sent.items()}
-        stored: dict[str, list[Any]] = defaultdict(list)
-        waiting: dict[tuple[str, Any], list[Sent]] = defaultdict(list)
-        for row in box:
-            fields = dict(row.payload["said"])
-            heard_as = (fields.pop("text", None), fields)
-            stored[row.identity_key].append(heard_as)
-            waiting[(row.identity_key, repr(heard_as))].append(by_hash[(row.channel, row.external_id)])
-        heard: dict[str, list[Any]] = defaultdict(list)
-        for m in said:
-            if m.direction == "in":
-                rest = m.payload or {}
-                heard[owner_of[m.conversation_id]].append((None, rest) if rest else (m.text, {}))
-        if self.shared:
-            assert {k: sorted(map(repr, v)) for k, v in heard.items()} == {
-                k: sorted(map(repr, v)) for k, v in stored.items()
-            }
-        else:
-            assert heard == stored
-        # Identical messages are told apart by the inbox's order (either reads the same).
-        return {key: [waiting[(key, repr(h))].pop(0) for h in said_] for key, said_ in heard.items()}
-
-    def _check_causal_order(self) -> None:
-        """A message acknowledged before another was first sent is processed before it."""
-        for key, processed in self.processed.items():
-            for n, later in enumerate(processed):
-                for earlier in processed[n + 1 :]:
-                    acked = earlier.acked_at
-                    assert acked is None or acked > later.tried, f"{key}: processed out of order"
-
-    def _check_outbox(self, said: list[Any]) -> None:
-        """Every reply delivered once, in order, to its recipient."""
-        replies: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for m in said:
-            if m.direction == "out":
-                assert m.sent_at is not None, "a committed reply was not delivered"
-                reply = (str((m.payload or {}).get("key")), normalised(m.text))
-                replies.setdefault((m.channel, m.party), []).append(reply)
-        assert self.node.delivered() == replies
-
-    def _check_ownership(self, convos: list[Any], found: list[Any], idents: list[Any]) -> None:
-        live = defaultdict(list)
-        for case in found:
-            if case.status in OPEN_STATES:
-                live[case.conversation_id].append(case)
-        for convo in convos:
-            theirs = live[convo.id]
-            assert len(theirs) <= 1, "two live cases in one conversation"
-            assert convo.owner in OWNERS
-            if convo.owner == "bot":
-                assert not theirs, "the bot talks in a conversation with a live case"
-            elif convo.owner == "queue":
-                assert theirs, "in the queue without a live case"
-                assert theirs[0].status == "queued", "in the queue, its case not"
-            elif convo.owner == "operator":
-                assert theirs, "with an operator without a live case"
-                assert theirs[0].claimed_by == convo.operator, "held by someone else"
-                assert theirs[0].status in ("claimed", "dispatched")
-        for ident in idents:
-            open_ = [c.id for c in convos if c.identity_id == ident.id and c.owner != "closed"]
-            assert len(open_) <= 1, "two open conversations for one client"
-            assert not open_ or ident.conversation_id == open_[0]
-
     # --- at the end -------------------------------------------------------------------------------
 
     def teardown(self) -> None:
@@ -540,44 +358,6 @@ class EngineMachine(RuleBasedStateMachine):
         assert not lost, f"never acknowledged: {lost}"
         await self._compare_with_replay()
 
-    async def _compare_with_replay(self) -> None:
-        services = self.node.live
-        processed = self.processed
-        original = await history(services)
-        url, data = await self.databases.fresh()
-        twin = Node(url, data)
-        await twin.start()
-        try:
-            for key, said in processed.items():
-                steps = [s for s in self.operator_steps if s.key == key]
-                for position, sent in enumerate([*said, None]):
-                    for step in (s for s in steps if s.after == position):
-                        await self._replay_operator(twin, step)
-                    if sent is not None:
-                        accepted = await twin.live.engine.handle(sent.inbound)
-                        assert not accepted.duplicate
-            await twin.flush()
-            replayed = await history(twin.live)
-            for key in original:
-                assert original[key] == replayed.get(key), f"{key} differs from its serial replay"
-            assert self.node.delivered() == twin.delivered(), "deliveries differ from the serial replay"
-        finally:
-            await twin.crash()
-        TALLY["examples"] += 1
-        TALLY["messages processed"] += sum(map(len, processed.values()))
-        TALLY.update(f"{s.action} {s.outcome}" for s in self.operator_steps)
-        TALLY.update(f"case {case[2]}" for h in original.values() for case in h["cases"])
-
-    async def _replay_operator(self, twin: Node, step: OperatorStep) -> None:
-        services = twin.live
-        idents, convos, found = await read(services, identities, conversations, cases)
-        keys = {i.id: i.key for i in idents}
-        owners = {c.id: keys[c.identity_id] for c in convos}
-        theirs = [c for c in found if owners[c.conversation_id] == step.key]
-        assert step.case < len(theirs), f"{step.key}: the replay has fewer cases"
-        outcome = await operate(services, step.action, OPERATORS[step.who], theirs[step.case].public_id)
-        assert outcome == step.outcome, f"{step}: {outcome} in the replay"
-
     async def _close(self) -> None:
         await self.node.crash()
 
@@ -592,19 +372,6 @@ class EngineMachine(RuleBasedStateMachine):
             return "greeting"
         convo = [c for c in convos if c.id == ident[0].conversation_id]
         return str(convo[0].state) if convo else "greeting"
-
-
-async def operate(services: Services, action: str, me: Operator, public_id: str) -> str:
-    """An operator's action through the console service: "ok", or the status it was refused with."""
-    console = services.console
-    try:
-        if action == "reply":
-            await console.reply(me, public_id, "Bonjour, je m'occupe de votre demande.")
-        else:
-            await getattr(console, action)(me, public_id)
-    except RefusedError as refused:
-        return f"refused {refused.status}"
-    return "ok"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -628,3 +395,7 @@ def test_any_interleaving_keeps_every_message_once_and_equals_its_serial_replay(
     run_state_machine_as_test(machine, settings=SETTINGS)
     if os.environ.get("OPTIBOT_STATEFUL_REPORT"):  # what the run exercised, for the long runs
         print(f"\n{databases.kind}: {dict(sorted(TALLY.items()))}")
+    if SETTINGS.max_examples >= DEFAULT_EXAMPLES:  # few examples, but no rule left out
+        missed = [name for name in RULES if not TALLY[f"rule {name}"]]
+        assert not missed, f"rules never run: {missed}"
+        assert databases.kind != "postgres" or TALLY["second process"], "no second process took part"
