@@ -33,6 +33,7 @@ PURGE_WORDS = {
     "prescription files deleted": "ordonnances de dossiers clos",
     "waitlist entries": "inscriptions sur la liste d'attente",
     "access journal lines": "lignes du journal d'accès",
+    "webhooks set aside": "webhooks mis de côté (sans donnée personnelle)",
     "delivered goodbyes": "messages d'au revoir déjà remis",
 }
 
