@@ -191,13 +191,13 @@ async def test_signed_webhooks_that_are_not_json_or_too_deep_are_set_aside_unsig
         assert kinds == [("webhook", "BadJSONError")] * 4
 
 
+@pytest.mark.postgres
 async def test_a_database_failing_for_a_while_still_answers_503(
-    database_url: str, tmp_path: Path, fake: FakeWhatsApp
+    postgres_url: str, tmp_path: Path, fake: FakeWhatsApp
 ) -> None:
-    """Invariant 1: an outage is not poison; the platform must send the webhook again."""
-    if "postgresql" not in database_url:
-        pytest.skip("a trigger raising a transient SQLSTATE needs PostgreSQL")
-    async with serve(database_url, tmp_path, fake, engine_accept_timeout=1.0) as service:
+    """Invariant 1: an outage is not poison; the platform must send the webhook again. (A trigger
+    raising a transient SQLSTATE needs PostgreSQL.)"""
+    async with serve(postgres_url, tmp_path, fake, engine_accept_timeout=1.0) as service:
         async with service.services.database.begin() as connection:
             await connection.execute(
                 sa.text(
