@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.engine_bench import SHIPMENT, VISIT  # the clients' typed conversations
 from bench.faults import Figures
 from tests.e2e.servers import free_port, service_env
 from tests.fakes.telegram import TOKEN, FakeTelegram
@@ -45,34 +46,6 @@ POSTGRES_URL = (
 SECRET = "faults-webhook-secret_0123456789"
 FIRST_NAME = "Camille"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-# Conversations typed by the clients (no button pressed: a typed answer is read like its button).
-SHIPMENT = [
-    "bonjour",
-    "j'ai perdu mes lunettes",
-    "oui",
-    "non",
-    "par la poste",
-    "8 avenue Jean Jaurès 69007 Lyon",
-    "Jean Dupont",
-    "06 98 76 54 32",
-    "oui",
-    "merci !",
-]
-VISIT = [
-    "bonjour",
-    "mes lunettes sont cassées",
-    "oui c'est urgent",
-    "infirmière",
-    "à domicile",
-    "oui",
-    "12 rue Oberkampf 75011 Paris",
-    "demain matin",
-    "Marie Curie",
-    "06 12 34 56 78",
-    "oui",
-    "merci",
-]
 
 
 def script(index: int, length: int | None = None) -> list[str]:

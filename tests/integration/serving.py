@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import uvicorn
+from fastapi import FastAPI
 
 from bot.app import Services
 from bot.settings import Settings
@@ -33,12 +34,20 @@ class Service:
 
 @contextlib.asynccontextmanager
 async def serve_app(
-    database_url: str, tmp_path: Path, *, port: int | None = None, **overrides: Any
+    database_url: str,
+    tmp_path: Path,
+    *,
+    port: int | None = None,
+    prepare: Callable[[FastAPI, Settings], None] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Service]:
+    """The app under uvicorn as `optibot run` serves it; ``prepare`` adjusts it before it starts."""
     port = port or free_port()
     values: dict[str, Any] = {"database_url": database_url, "optibot_data_dir": tmp_path / "data"}
     settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
     app = create_app(settings)
+    if prepare is not None:
+        prepare(app, settings)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **proxy_options(settings)
     )
