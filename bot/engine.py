@@ -23,11 +23,12 @@ from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
 from bot.pipeline import Again, Pipeline
 from bot.privacy import PrivacyDesk, WithdrawVisit
-from bot.rows import case_row, channel_phone, conversation_row, inbound_row, inbox_row, outbound_row
+from bot.replies import enqueue_reply, reply_row
+from bot.rows import case_row, channel_phone, conversation_row, inbound_row, inbox_row
 from flows.catalog import Catalog
 from flows.followup import CaseView, FollowUpFlow
 from flows.intake import IntakeFlow
-from flows.lifecycle import OPEN_STATES, CaseLifecycle, destination_of, follow_up_of, sources_of
+from flows.lifecycle import OPEN_STATES, CaseLifecycle, follow_up_of, move
 from flows.types import (
     CancelCase,
     ClientInput,
@@ -48,6 +49,8 @@ from flows.types import (
 from storage import cases as case_store
 from storage import conversations as store
 from storage.files import FileStore
+from storage.outbound import Recipient
+from storage.payloads import ReceiptData
 from storage.privacy import RetentionPolicy, client_files, record_access
 
 log = logging.getLogger(__name__)
@@ -480,13 +483,11 @@ class Engine:
                 await self._cancel(connection, case, now)
             elif isinstance(effect, NewRequest):
                 fresh = await self._new_request(connection, convo, now)
+        # Once erased, the goodbye is outside any conversation and not kept once delivered.
         for index, reply in enumerate(replies):
             self._reply(
-                convo, reply, writes, now, transcript=erased is None, receipt=receipt if index == 0 else None
+                convo, reply, writes, now, erased=erased is not None, receipt=receipt if index == 0 else None
             )
-        if erased is not None:  # the goodbye is not kept once delivered: nothing of theirs stays
-            for row in writes.messages[-len(replies) :] if replies else ():
-                row["payload"]["forget"] = True
         if erased is None:
             writes.conversation_updates.append(conversation_row(convo, now))
         if fresh is not None:  # the new conversation greets the client
@@ -527,8 +528,7 @@ class Engine:
             await case_store.move_case(
                 connection,
                 case.id,
-                sources_of("reopen"),
-                destination_of("reopen"),
+                move("reopen"),
                 {"reopened_at": now, "done_at": None, "cancel_reason": None, "no_taker_at": None},
             )
 
@@ -539,8 +539,7 @@ class Engine:
         moved = await case_store.move_case(
             connection,
             case.id,
-            sources_of("client_cancel"),
-            destination_of("client_cancel"),
+            move("client_cancel"),
             {"done_at": now, "updated_at": now, "cancel_reason": CLIENT_CANCEL_REASON},
         )
         if moved and self.withdraw_visit is not None:
@@ -588,15 +587,12 @@ class Engine:
         writes: store.BatchWrites,
         now: datetime,
         *,
-        transcript: bool = True,
-        receipt: dict[str, Any] | None = None,
+        erased: bool = False,
+        receipt: ReceiptData | None = None,
     ) -> None:
         """One outbound message: a transcript row that the outbox sender delivers."""
-        conversation_id = convo.conversation_id if transcript else None
-        row = outbound_row(convo.channel, convo.user, conversation_id, reply, now, convo.language)
-        if receipt is not None:
-            row["payload"]["receipt"] = receipt
-        writes.messages.append(row)
+        to = Recipient(convo.channel, convo.user, None if erased else convo.conversation_id, convo.language)
+        writes.messages.append(reply_row(to, reply, now, receipt=receipt, forget=erased))
 
     async def _erase(
         self, connection: AsyncConnection, convo: store.OpenConversation, writes: store.BatchWrites
@@ -645,7 +641,8 @@ class Engine:
             itself = not oldest or failed == work.inbox_id
             convo = (await store.load_conversations(connection, [inbound.key])).get(inbound.key)
             if convo is None or convo.owner in ("bot", "closed"):  # an advisor speaks for themselves
-                row = outbound_row(inbound.channel, inbound.user, None, reply, now, language)
-                await store.insert_message(connection, row)
+                await enqueue_reply(
+                    connection, Recipient(inbound.channel, inbound.user, None, language), reply, now
+                )
         self._committed([])
         return itself

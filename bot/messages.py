@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flows.types import LANGUAGES, ClientInput, Language
+from storage.payloads import ReceiptData
 from storage.text import clean_json, clean_optional, clean_text
 
 # Longer texts are cut before storage: the flow reads only the start anyway (and says so).
@@ -25,7 +26,7 @@ class Inbound:
     external_id: str
     said: ClientInput
     language: Language | None = None
-    receipt: dict[str, Any] | None = None
+    receipt: ReceiptData | None = None
 
     @property
     def key(self) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.logs import describe
-from flows.lifecycle import OPEN_STATES, destination_of, sources_of
+from flows.lifecycle import OPEN_STATES, move
 from storage import cases as case_store
 from storage import privacy
 from storage.conversations import lock_conversations
@@ -104,14 +104,10 @@ class PrivacyDesk:
         visit is told not to come; then everything personal goes (``storage.privacy``).
         """
         ids = list(client_ids)
-        live = await privacy.open_cases_of(connection, ids, sources_of("erase"))
+        live = await privacy.open_cases_of(connection, ids, move("erase").sources)
         for case_id in live:
             await case_store.move_case(
-                connection,
-                case_id,
-                sources_of("erase"),
-                destination_of("erase"),
-                {"done_at": now, "updated_at": now},
+                connection, case_id, move("erase"), {"done_at": now, "updated_at": now}
             )
         spare_after = await privacy.newest_message_id(connection)
         if self.withdraw_visit is not None:

@@ -122,6 +122,21 @@ def destination_of(action: str) -> str:
     return str(found.pop())
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One action of the table, as a conditional UPDATE applies it: from any of ``sources`` to
+    ``destination`` (``storage.cases.move_case`` is the one writer of a case's status)."""
+
+    action: str
+    sources: tuple[str, ...]
+    destination: str
+
+
+def move(action: str) -> Move:
+    """The table's move for ``action``; an action the table does not know is refused here."""
+    return _MOVES[action] if action in _MOVES else Move(action, sources_of(action), destination_of(action))
+
+
 def priority_rank(priority: str | None) -> int:
     return PRIORITY_RANK.get(priority or "", NOT_MOBILISED_RANK)
 
@@ -129,6 +144,12 @@ def priority_rank(priority: str | None) -> int:
 def queue_order_key(priority: str | None, created_at: datetime) -> tuple[int, datetime]:
     """Sort key of the operator queue: mobilised workers first, then age."""
     return (priority_rank(priority), created_at)
+
+
+_MOVES: dict[str, Move] = {
+    t["trigger"]: Move(t["trigger"], sources_of(t["trigger"]), destination_of(t["trigger"]))
+    for t in CASE_TRANSITIONS
+}
 
 
 def follow_up_of(

@@ -8,7 +8,7 @@ a third faster on this path. SQLite keeps ``executemany`` (in-process, no round 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,7 +46,7 @@ _INBOX_COLUMNS = {
 }
 
 
-def _arrays(rows: Sequence[dict[str, Any]], columns: dict[str, str]) -> dict[str, list[Any]]:
+def _arrays(rows: Sequence[Mapping[str, Any]], columns: dict[str, str]) -> dict[str, list[Any]]:
     arrays: dict[str, list[Any]] = {}
     for name, kind in columns.items():
         values = [row[name] for row in rows]
@@ -76,7 +76,7 @@ _INSERT_INBOX = sa.text(
 )
 
 
-async def insert_messages(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+async def insert_messages(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     await connection.execute(_INSERT_MESSAGES, _arrays(rows, _MESSAGE_COLUMNS))
 
 

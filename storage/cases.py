@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -82,18 +82,30 @@ async def latest_cases(
     return found
 
 
+class Transition(Protocol):
+    """A move of the case lifecycle table (``flows.lifecycle.move``): storage does not import the
+    flows, it applies what they decide."""
+
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
+    @property
+    def destination(self) -> str: ...
+
+
 async def move_case(
     connection: AsyncConnection,
     case_id: int,
-    sources: Sequence[str],
-    destination: str,
-    values: dict[str, Any],
+    transition: Transition,
+    values: dict[str, Any] | None = None,
+    *,
+    claimed_by: str | None = None,
 ) -> bool:
-    """Apply a lifecycle transition as one conditional UPDATE; False if the case was not in one
-    of ``sources`` any more (someone else moved it first)."""
-    result = await connection.execute(
-        sa.update(cases)
-        .where(cases.c.id == case_id, cases.c.status.in_(list(sources)))
-        .values(status=destination, **values)
-    )
+    """Apply a lifecycle transition as one conditional UPDATE; False if the case was not in one of
+    its sources any more (someone else moved it first). This is the one place that writes a case's
+    status. ``claimed_by``: only if this operator holds the case."""
+    query = sa.update(cases).where(cases.c.id == case_id, cases.c.status.in_(list(transition.sources)))
+    if claimed_by is not None:
+        query = query.where(cases.c.claimed_by == claimed_by)
+    result = await connection.execute(query.values(status=transition.destination, **(values or {})))
     return bool(result.rowcount)

@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery, Message, Update
 from bot.channels.telegram.render import ANSWERED, parse_callback_data
 from bot.messages import Inbound, sanitized
 from flows.types import ClientInput, Language
+from storage.payloads import ReceiptData
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
@@ -117,7 +118,7 @@ def _callback(query: CallbackQuery, ext: str) -> Incoming:
         return Incoming(callback_id=query.id)
     user = str(chat.id if chat is not None else query.from_user.id)
     step, value = parse_callback_data(query.data)
-    receipt = {"message_id": message.message_id} if message is not None else None
+    receipt: ReceiptData | None = {"message_id": message.message_id} if message is not None else None
     said = ClientInput(choice=value, step=step)
     language = language_of(query.from_user.language_code)
     return Incoming(sanitized(Inbound(CHANNEL, user, ext, said, language, receipt)), callback_id=query.id)

@@ -1,0 +1,76 @@
+"""Who a message goes to, and writing it to the outbox: the storage half of speaking to a client.
+
+Every sender (the engine, the console, dispatch, and broadcasts and reminders to come) builds its
+row with :func:`bot.replies.reply_row` and writes it here; the outbox sender delivers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.conversations import lock_conversations
+from storage.payloads import MessageRow
+from storage.tables import cases, conversations, identities, messages
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Where a message goes: a channel's user, in a conversation (None: outside any, such as an
+    optician's chat), in a language; ``case_id``: the case the message is about."""
+
+    channel: str
+    party: str
+    conversation_id: int | None
+    language: str
+    case_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecipient:
+    """The client of a case, locked: ``recipient`` is their current conversation (the case's own,
+    or the one they started since it was handed back); ``case_conversation_id`` the case's."""
+
+    recipient: Recipient
+    case_conversation_id: int
+
+
+async def client_of_case(connection: AsyncConnection, case_id: int) -> CaseRecipient | None:
+    """The client of a case on their channel, their conversation locked as the engine locks it
+    (so a reply cannot interleave with the engine handling their message); None if the case is gone."""
+    target = (
+        await connection.execute(
+            sa.select(
+                conversations.c.id,
+                conversations.c.channel,
+                conversations.c.language,
+                identities.c.external_id,
+                identities.c.key,
+            )
+            .join(cases, cases.c.conversation_id == conversations.c.id)
+            .join(identities, identities.c.id == conversations.c.identity_id)
+            .where(cases.c.id == case_id)
+        )
+    ).first()
+    if target is None:
+        return None
+    # The client's current conversation if the case's one has ended (handed back to the bot).
+    current = (
+        await connection.execute(
+            sa.select(conversations.c.id, conversations.c.language)
+            .join(identities, identities.c.conversation_id == conversations.c.id)
+            .where(identities.c.key == target.key, conversations.c.owner != "closed")
+        )
+    ).first()
+    conversation_id, language = (current.id, current.language) if current else (target.id, target.language)
+    await lock_conversations(connection, [target.key])
+    recipient = Recipient(target.channel, target.external_id, conversation_id, language, case_id)
+    return CaseRecipient(recipient, target.id)
+
+
+async def insert_outbound(connection: AsyncConnection, row: MessageRow) -> int:
+    """Write one outbound message (transcript and outbox at once); its row id."""
+    inserted = await connection.execute(sa.insert(messages).values(**row).returning(messages.c.id))
+    return int(inserted.scalar_one())
