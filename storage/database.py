@@ -7,7 +7,13 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+# What the rest of the service names: a database (a pool) and a connection in a transaction. The
+# use cases in ``bot/`` take these and hand them to the queries here; SQL stays in ``storage/``.
+Database = AsyncEngine
+Connection = AsyncConnection
 
 
 def is_sqlite(url: str) -> bool:
