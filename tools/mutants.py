@@ -317,7 +317,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the 24-hour window is taken as always open: free text goes out where only a template may",
         (
             Edit(
-                "bot/channels/whatsapp/window.py",
+                "bot/windows.py",
                 "    return closes is not None and now < closes\n",
                 "    return True\n",
             ),

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.channels.whatsapp import window as whatsapp_window
+from bot import windows
 from bot.console.auth import Operator
 from bot.dispatch import Dispatch
 from bot.errors import RefusedError
@@ -291,7 +291,7 @@ class Console:
     async def _window(self, connection: AsyncConnection, row: Any) -> dict[str, Any] | None:
         """WhatsApp only: whether a free-form reply can reach the client, and until when; outside
         the window the reply goes out as the approved template."""
-        if row.channel != "whatsapp":
+        if not windows.has_window(row.channel):
             return None
         party = await connection.scalar(
             sa.select(identities.c.external_id)
@@ -299,9 +299,9 @@ class Console:
             .where(conversations.c.id == row.conversation_id)
         )
         pseudonyms = self.privacy.pseudonyms
-        closes = await whatsapp_window.closes_at(connection, party, pseudonyms) if party else None
+        closes = await windows.closes_at(connection, row.channel, party, pseudonyms) if party else None
         return {
-            "open": whatsapp_window.is_open(closes, self.clock()),
+            "open": windows.is_open(closes, self.clock()),
             "closes_at": _iso(closes),
         }
 

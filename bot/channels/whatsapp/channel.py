@@ -29,8 +29,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.requests import ClientDisconnect
 
+from bot import windows
 from bot.channels import documents
-from bot.channels.whatsapp import render, window
+from bot.channels.whatsapp import render
 from bot.channels.whatsapp.graph import GraphClient, GraphError, MediaTooLargeError
 from bot.channels.whatsapp.updates import CHANNEL, SIGNATURE_HEADER, Incoming, MediaRef, parse, signed
 from bot.engine import Engine, utcnow
@@ -410,13 +411,13 @@ class WhatsAppChannel:
         if known is not None and now + WINDOW_MARGIN < known:
             return True
         async with self._engine().database.connect() as connection:
-            closes = await window.closes_at(connection, recipient, self._engine().pseudonyms)
+            closes = await windows.closes_at(connection, CHANNEL, recipient, self._engine().pseudonyms)
         if closes is not None:
             if len(self._window_ends) >= MAX_REMEMBERED:  # bounded: forget the oldest
                 del self._window_ends[next(iter(self._window_ends))]
             self._window_ends.pop(recipient, None)
             self._window_ends[recipient] = closes
-        return window.is_open(closes, now)
+        return windows.is_open(closes, now)
 
     async def _send(self, recipient: str, message: dict[str, Any]) -> str:
         """One Graph call, its refusals mapped to what the outbox does about them."""
