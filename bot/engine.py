@@ -249,13 +249,13 @@ class Engine:
         if not job.cancelled():
             job.exception()  # retrieved: its caller reports it (or the sweep's), the sweep tries it again
 
-    async def received(self, channel: str, external_id: str) -> bool:
+    async def is_stored(self, channel: str, external_id: str) -> bool:
         """Whether this message is stored already: a re-delivered file need not be fetched again."""
         async with self.database.connect() as connection:
             return await store.inbox_has(connection, channel, self.pseudonyms.of(external_id))
 
-    async def first_time(self, inbound: Inbound, kind: str) -> bool:
-        """Keep a message handled outside the conversation (an optician's button) in the inbox,
+    async def store_once(self, inbound: Inbound, kind: str) -> bool:
+        """Store a message handled outside the conversation (an optician's button) in the inbox,
         as processed; False if it was stored already (a re-delivery, to ignore)."""
         event = store.InboxRow(
             inbound.channel, self.pseudonyms.of(inbound.external_id), inbound.key, {"event": kind}
@@ -264,8 +264,8 @@ class Engine:
             stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
         return stored[0] is not None
 
-    async def forget(self, inbound: Inbound) -> None:
-        """Undo :meth:`first_time` when handling the message failed: its re-delivery is handled."""
+    async def unstore(self, inbound: Inbound) -> None:
+        """Undo :meth:`store_once` when handling the message failed: its re-delivery is handled."""
         async with self.database.begin() as connection:
             await store.delete_inbox(connection, inbound.channel, self.pseudonyms.of(inbound.external_id))
 

@@ -280,7 +280,7 @@ def build_router(
             raise HTTPException(413, "file too large")
         user = await browser(request, response, optibot_chat, lang)
         await admit(request, "upload", user, lang)
-        if await engine.received(CHANNEL, message_id(user, id)):  # a retried upload: store it once
+        if await engine.is_stored(CHANNEL, message_id(user, id)):  # a retried upload: store it once
             return Accepted(status="duplicate")
         content = await file.read(engine.files.max_bytes + 1)
         try:

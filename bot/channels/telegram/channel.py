@@ -220,7 +220,7 @@ class TelegramChannel:
         inbound = incoming.inbound
         if inbound is not None:
             if incoming.file is not None:
-                if await engine.received(inbound.channel, inbound.external_id):
+                if await engine.is_stored(inbound.channel, inbound.external_id):
                     self._answer_callback(incoming)
                     return True  # a re-delivery: the file was fetched the first time
                 said = await self._fetch(incoming.file, inbound.external_id)
@@ -252,11 +252,11 @@ class TelegramChannel:
                 action = functools.partial(visits.set_available, chat, available=command == "/disponible")
         else:
             return False
-        if await engine.first_time(inbound, "optician"):
+        if await engine.store_once(inbound, "optician"):
             try:
                 await action()
             except BaseException:
-                await engine.forget(inbound)  # not done: Telegram's next delivery of it counts
+                await engine.unstore(inbound)  # not done: Telegram's next delivery of it counts
                 raise
         return True
 

@@ -249,7 +249,7 @@ class WhatsAppChannel:
         """Store one client message (its file fetched first); whether it is new."""
         inbound = incoming.inbound
         if incoming.media is not None:
-            if await engine.received(CHANNEL, inbound.external_id):
+            if await engine.is_stored(CHANNEL, inbound.external_id):
                 return False  # a re-delivery: the file was fetched the first time
             said = await self._fetch(incoming.media, inbound.external_id)
             inbound = dataclasses.replace(inbound, said=said)
@@ -465,7 +465,7 @@ class WhatsAppChannel:
         if isinstance(error, (TimeoutError, asyncio.CancelledError)):
             return
         with contextlib.suppress(Exception):
-            if not await engine.received(CHANNEL, inbound.external_id):
+            if not await engine.is_stored(CHANNEL, inbound.external_id):
                 self._discard(inbound.said.media)
 
     def _discard(self, path: str | None) -> None:
