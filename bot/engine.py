@@ -8,6 +8,7 @@ outbox rows in the same transaction. Both go through the group-commit :class:`~b
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from collections import Counter
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.export import client_export
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
-from bot.pipeline import Again, Pipeline
+from bot.pipeline import Again, Pipeline, reason_of
 from bot.privacy import PrivacyDesk, WithdrawVisit
 from bot.replies import enqueue_reply, reply_row
 from bot.rows import case_row, channel_phone, conversation_row, inbound_row, inbox_row
@@ -47,6 +48,7 @@ from flows.types import (
     as_language,
 )
 from storage import cases as case_store
+from storage import set_aside
 from storage import conversations as store
 from storage.files import FileStore
 from storage.outbound import Recipient
@@ -268,6 +270,21 @@ class Engine:
         """Undo :meth:`store_once` when handling the message failed: its re-delivery is handled."""
         async with self.database.begin() as connection:
             await store.delete_inbox(connection, inbound.channel, self.pseudonyms.of(inbound.external_id))
+
+    async def set_aside(self, channel: str, kind: str, error: BaseException, body: bytes) -> None:
+        """Keep a trace of a signed delivery no database will take (poison): its digest and size,
+        never its content, so that it is counted and the platform can be answered 200. Raises if
+        even that could not be stored (the platform must then send it again)."""
+        async with self.database.begin() as connection:
+            await set_aside.record(
+                connection,
+                channel=channel,
+                kind=kind,
+                reason=reason_of(error),
+                digest=hashlib.sha256(body).hexdigest(),
+                size=len(body),
+                now=self.clock(),
+            )
 
     async def set_reachable(
         self, channel: str, user: str, *, reachable: bool, external_id: str | None = None
