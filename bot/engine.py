@@ -48,8 +48,8 @@ from flows.types import (
     as_language,
 )
 from storage import cases as case_store
-from storage import set_aside
 from storage import conversations as store
+from storage import set_aside
 from storage.files import FileStore
 from storage.outbound import Recipient
 from storage.payloads import ReceiptData
