@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,9 +17,10 @@ from bot.console.api import Wakeup
 from bot.console.auth import Accounts
 from bot.console.service import Console
 from bot.dispatch import Dispatch
-from bot.engine import Engine, utcnow
+from bot.engine import Engine, new_reference, utcnow
 from bot.logs import configure_logging
 from bot.outbox import Channel, OutboxSender
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from flows.catalog import Catalog
 from storage.database import create_engine, is_sqlite
@@ -52,13 +53,24 @@ class Services:
 
 
 def build(
-    settings: Settings, channels: Sequence[Channel], *, telegram: bool = False, whatsapp: bool = False
+    settings: Settings,
+    channels: Sequence[Channel] = (),
+    *,
+    telegram: bool = False,
+    whatsapp: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+    references: Callable[[], str] = new_reference,
+    limiter: RateLimiter | None = None,
 ) -> Services:
     """Create every long-lived object once; nothing runs until :func:`running` starts it.
 
     With ``telegram`` and a bot token in the settings, the Telegram channel is built too (aiogram
     is imported only then: the terminal chat and the tools start faster without it); likewise
     ``whatsapp`` with a WhatsApp access token.
+
+    Overrides are keyword arguments, handed to every object that needs them as it is built (nothing
+    is assigned into an object afterwards): ``clock`` (tests move time), ``references`` (case
+    references), ``limiter`` (the chat channels' pacing; benchmarks lift it against fakes).
     """
     database = create_engine(
         settings.database_url,
@@ -74,7 +86,8 @@ def build(
         default_language=settings.optibot_default_language,
         batch_size=settings.engine_batch_size,
         accept_timeout=settings.engine_accept_timeout,
-        clock=utcnow,
+        clock=clock,
+        reference_factory=references,
         reopen_within=timedelta(days=settings.case_reopen_days),
         withdraw_visit=lambda connection, case_id: dispatch.withdraw(connection, case_id),
         retention=retention_policy(settings),
@@ -91,19 +104,19 @@ def build(
 
         wa_channel = WhatsAppChannel(settings, catalog, files)
         channels = [*channels, wa_channel]
-    sender = OutboxSender(database, channels, utcnow)
+    sender = OutboxSender(database, channels, clock)
     if wa_channel is not None:
         sender.on_record(wa_channel.recorded)
     engine.on_commit(sender.wake)
     wakeup = Wakeup()
     engine.on_commit(wakeup.notify)
     sender.on_record(wakeup.notify)
-    accounts = Accounts(database, utcnow, session_hours=settings.console_session_hours)
+    accounts = Accounts(database, clock, session_hours=settings.console_session_hours)
     console = Console(
         database,
         catalog,
         files,
-        utcnow,
+        clock,
         engine.notify,
         privacy=engine.privacy,
         overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
@@ -111,7 +124,7 @@ def build(
     dispatch = Dispatch(
         database,
         catalog,
-        utcnow,
+        clock,
         engine.notify,
         accept_within=timedelta(minutes=settings.dispatch_accept_minutes),
         automatic=settings.dispatch_at_handoff,

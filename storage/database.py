@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-
 
 # What the rest of the service names: a database (a pool) and a connection in a transaction. The
 # use cases in ``bot/`` take these and hand them to the queries here; SQL stays in ``storage/``.
@@ -73,3 +73,8 @@ async def checkpoint(engine: AsyncEngine) -> None:
         return
     async with engine.connect() as connection:
         await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+async def ping(connection: AsyncConnection) -> None:
+    """One round trip: raises if the database cannot answer."""
+    await connection.execute(sa.text("SELECT 1"))

@@ -6,9 +6,9 @@ import contextlib
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from bot.app import Services, build, running
+from bot.engine import utcnow
 from bot.messages import Inbound
 from bot.settings import Settings
 from flows.types import ClientInput, Language
@@ -44,6 +45,18 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class RealClock(Clock):
+    """The real time, moved on by ``shift`` (a test where other processes' sweeps judge staleness
+    by the real time, or where a link must expire while a server runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.shift
 
 
 @dataclass
@@ -121,7 +134,14 @@ _references = itertools.count(1)
 
 
 @contextlib.asynccontextmanager
-async def harness(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Harness]:
+async def harness(
+    database_url: str,
+    tmp_path: Path,
+    *,
+    clock: Clock | None = None,
+    references: Callable[[], str] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Harness]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
@@ -130,11 +150,8 @@ async def harness(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncI
         **overrides,
     )
     channel = RecordingChannel()
-    services = build(settings, [channel])
-    clock = Clock()
-    services.engine.clock = clock
-    services.engine.privacy.clock = clock
-    services.sender.clock = clock
-    services.engine.reference_factory = lambda: f"OB-T{next(_references):05d}"
+    clock = clock or Clock()
+    references = references or (lambda: f"OB-T{next(_references):05d}")
+    services = build(settings, [channel], clock=clock, references=references)
     async with running(services, deliver=False, retention=False):
         yield Harness(services, channel, clock)

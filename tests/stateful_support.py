@@ -100,11 +100,12 @@ class Node:
             optibot_data_dir=self.data,
             auto_migrate=False,
         )
-        services = build(settings, list(self.channels.values()))
-        for part in (services.engine, services.engine.privacy, services.sender, services.console):
-            part.clock = self.clock
-        services.dispatch.clock = self.clock
-        services.engine.reference_factory = lambda: f"OB-S{next(_references):05d}"
+        services = build(
+            settings,
+            list(self.channels.values()),
+            clock=self.clock,
+            references=lambda: f"OB-S{next(_references):05d}",
+        )
         services.engine.on_commit(self.commits.set)
         sa.event.listen(services.database.sync_engine, "commit", self._committing)
         stack = contextlib.AsyncExitStack()

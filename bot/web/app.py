@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -17,10 +16,12 @@ from fastapi.staticfiles import StaticFiles
 from bot.app import Services, build, running
 from bot.channels.webchat import FORM_OVERHEAD, WebChatChannel, WebChatHub, build_router
 from bot.console.api import build_router as build_console_router
+from bot.engine import utcnow
 from bot.errors import RefusedError
 from bot.settings import Settings
 from bot.web.guard import CSP, WEBHOOK_BYTES, Door, Guard
 from storage import set_aside
+from storage.database import ping
 from storage.text import clean_text
 
 STATIC = resources.files("bot") / "web" / "static"
@@ -33,10 +34,10 @@ MAX_PROBLEM_TEXT = 120
 SET_ASIDE_WINDOW = timedelta(days=1)  # /healthz counts what was set aside over this long
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the services and the app; they start with the app's lifespan."""
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """Build the services and the app; they start with the app's lifespan. ``clock``: tests move time."""
     hub = WebChatHub()
-    services = build(settings, [WebChatChannel(hub)], telegram=True, whatsapp=True)
+    services = build(settings, [WebChatChannel(hub)], telegram=True, whatsapp=True, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -149,7 +150,7 @@ async def _health(services: Services) -> JSONResponse:
     }
     try:
         async with services.database.connect() as connection:
-            await connection.execute(sa.text("SELECT 1"))
+            await ping(connection)
             since = services.engine.clock() - SET_ASIDE_WINDOW
             body["set_aside"] = await set_aside.count_since(connection, since)
     except Exception as error:

@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from bot.app import Services
+from bot.engine import utcnow
 from bot.settings import Settings
 from bot.throttle import proxy_options
 from bot.web.app import create_app
@@ -39,13 +41,15 @@ async def serve_app(
     *,
     port: int | None = None,
     prepare: Callable[[FastAPI, Settings], None] | None = None,
+    clock: Callable[[], datetime] = utcnow,
     **overrides: Any,
 ) -> AsyncIterator[Service]:
-    """The app under uvicorn as `optibot run` serves it; ``prepare`` adjusts it before it starts."""
+    """The app under uvicorn as `optibot run` serves it; ``prepare`` adjusts it before it starts;
+    ``clock``: the services' time (a :class:`tests.harness.RealClock` a test can shift)."""
     port = port or free_port()
     values: dict[str, Any] = {"database_url": database_url, "optibot_data_dir": tmp_path / "data"}
     settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     if prepare is not None:
         prepare(app, settings)
     config = uvicorn.Config(

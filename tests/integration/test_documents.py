@@ -28,6 +28,7 @@ from storage import conversations as store
 from storage.tables import conversations, messages
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
+from tests.harness import RealClock
 from tests.integration import test_telegram as telegram_tests
 from tests.integration import test_whatsapp as whatsapp_tests
 from tests.integration.serving import Service, serve_app
@@ -234,7 +235,8 @@ async def _first_event(http: httpx.AsyncClient, after: int) -> dict[str, Any]:
 async def test_web_chat_the_recipient_downloads_the_file_for_a_few_minutes_only(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with serve_app(database_url, tmp_path, export_link_minutes=15) as service:
+    clock = RealClock()
+    async with serve_app(database_url, tmp_path, export_link_minutes=15, clock=clock) as service:
         owner, user = await _browser(service)
         other, _ = await _browser(service)
         try:
@@ -279,10 +281,9 @@ async def test_web_chat_the_recipient_downloads_the_file_for_a_few_minutes_only(
                 assert EXPORT not in response.content
 
             # Past EXPORT_LINK_MINUTES, gone for its owner too.
-            engine = service.services.engine
-            engine.clock = lambda: utcnow() + timedelta(minutes=15, seconds=1)
+            clock.shift = timedelta(minutes=15, seconds=1)
             expired = await owner.get(link["url"])
-            engine.clock = utcnow
+            clock.shift = timedelta(0)
             assert expired.status_code == 410
             assert "expiré" in expired.json()["detail"]
             assert expired.content != EXPORT

@@ -45,7 +45,6 @@ async def test_a_message_after_done_reopens_the_case_for_its_operator(
 ) -> None:
     async with harness(database_url, tmp_path) as h:
         console = h.services.console
-        console.clock = h.clock
         case = await _handed_off(h, "marie")
         await console.claim(ALICE, case.public_id)
         await console.reply(ALICE, case.public_id, "Vos lunettes partent ce soir.")
@@ -82,7 +81,6 @@ async def test_a_message_after_done_reopens_the_case_for_its_operator(
 async def test_after_the_reopen_delay_a_new_conversation_starts(database_url: str, tmp_path: Path) -> None:
     async with harness(database_url, tmp_path) as h:
         console = h.services.console
-        console.clock = h.clock
         case = await _handed_off(h, "paul")
         await console.claim(ALICE, case.public_id)
         await console.done(ALICE, case.public_id)
@@ -101,7 +99,6 @@ async def test_a_follow_up_while_an_operator_holds_the_case_reaches_them_in_sile
 ) -> None:
     async with harness(database_url, tmp_path) as h:
         console = h.services.console
-        console.clock = h.clock
         case = await _handed_off(h, "lea")
         await console.claim(ALICE, case.public_id)
         await console.handback(ALICE, case.public_id)  # the conversation ends, the case stays

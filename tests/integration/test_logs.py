@@ -93,10 +93,8 @@ async def test_no_personal_data_in_logs(
     configure_logging("DEBUG")
     caplog.set_level(logging.DEBUG)
 
-    async with harness(database_url, tmp_path) as h:
-        # Every reference the same: the second hand-off below collides and fails for real.
-        h.engine.reference_factory = lambda: "OB-CANARY"
-
+    # Every reference the same: the second hand-off below collides and fails for real.
+    async with harness(database_url, tmp_path, references=lambda: "OB-CANARY") as h:
         # 1. A whole conversation to the hand-off, with a data export on the way.
         first = "canary-visit"
         await said(h, first, ["greeting", "need.question"], text="Bonjour")

@@ -11,11 +11,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bot.engine import utcnow
 from bot.messages import Inbound
 from flows.types import ClientInput
 from storage.tables import conversations, inbox, messages
-from tests.harness import CHANNEL, harness
+from tests.harness import CHANNEL, RealClock, harness
 
 
 async def test_two_engines_share_one_conversation_in_order(postgres_url: str, tmp_path: Path) -> None:
@@ -94,12 +93,10 @@ async def test_messages_stored_by_two_processes_are_handled_in_arrival_order(
 async def test_a_message_stored_by_a_process_that_died_is_answered_by_another_within_seconds(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    async with (
-        harness(postgres_url, tmp_path / "a") as first,
-        harness(postgres_url, tmp_path / "b") as second,
+    async with (  # real time: the sweep takes over what is stale by the clock
+        harness(postgres_url, tmp_path / "a", clock=RealClock()) as first,
+        harness(postgres_url, tmp_path / "b", clock=RealClock()) as second,
     ):
-        for h in (first, second):  # real time: the sweep takes over what is stale by the clock
-            h.engine.clock = utcnow
         inbound = Inbound(CHANNEL, "orphan", "dies-after-storing", ClientInput(text="perdu"))
         accepted = await first.engine.accept(inbound)  # stored (the channel said "received")...
         stored_at = time.monotonic()
