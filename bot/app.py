@@ -198,6 +198,21 @@ async def running(
         await services.database.dispose()
 
 
+@contextlib.asynccontextmanager
+async def opened(services: Services, *, migrate: bool | None = None) -> AsyncIterator[Services]:
+    """Services built but not started, for one command (the CLI's tools): the database migrated
+    when the settings say so (``migrate`` forces it either way), disposed at the end. Nothing runs
+    in the background; messages a command writes are sent by the running service."""
+    settings = services.settings
+    if migrate if migrate is not None else settings.auto_migrate or is_sqlite(settings.database_url):
+        await upgrade(services.database)
+    try:
+        yield services
+    finally:
+        await services.engine.privacy.settled()
+        await services.database.dispose()
+
+
 def retention_policy(settings: Settings) -> RetentionPolicy:
     return RetentionPolicy(
         inbox=timedelta(days=settings.retention_inbox_days),

@@ -170,14 +170,14 @@ async def _chat(settings: Settings, user: str, language: str | None) -> int:
 
 
 async def _upgrade(settings: Settings) -> int:
-    from storage.database import create_engine
+    from bot.app import build
     from storage.migrate import upgrade
 
-    database = create_engine(settings.database_url)
+    services = build(settings)
     try:
-        before, after = await upgrade(database)
+        before, after = await upgrade(services.database)
     finally:
-        await database.dispose()
+        await services.database.dispose()
     if before == after:
         print(f"database is up to date at {after}")
     else:
@@ -186,17 +186,11 @@ async def _upgrade(settings: Settings) -> int:
 
 
 async def _cases(settings: Settings, as_json: bool, status: str | None) -> int:
+    from bot.app import build, opened
     from storage.cases import list_cases
-    from storage.database import create_engine, is_sqlite
-    from storage.migrate import upgrade
 
-    database = create_engine(settings.database_url)
-    try:
-        if settings.auto_migrate or is_sqlite(settings.database_url):
-            await upgrade(database)
-        found = await list_cases(database, status)
-    finally:
-        await database.dispose()
+    async with opened(build(settings)) as services:
+        found = await list_cases(services.database, status)
     if as_json:
         print(json.dumps(found, ensure_ascii=False, indent=2))
     else:
@@ -217,16 +211,11 @@ def _read_password() -> str:
 
 
 async def _operators(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.console.auth import AccountError, Accounts
-    from bot.engine import utcnow
-    from storage.database import create_engine, is_sqlite
-    from storage.migrate import upgrade
+    from bot.app import build, opened
+    from bot.console.auth import AccountError
 
-    database = create_engine(settings.database_url)
-    try:
-        if settings.auto_migrate or is_sqlite(settings.database_url):
-            await upgrade(database)
-        accounts = Accounts(database, utcnow)
+    async with opened(build(settings)) as services:
+        accounts = services.accounts
         command = args.operators_command
         try:
             if command == "add":
@@ -244,8 +233,6 @@ async def _operators(settings: Settings, args: argparse.Namespace) -> int:
         except AccountError as error:
             print(f"optibot: {error}", file=sys.stderr)
             return 1
-    finally:
-        await database.dispose()
     return 0
 
 

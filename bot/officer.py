@@ -42,19 +42,10 @@ PURGE_WORDS = {
 async def _privacy_desk(settings: Settings) -> AsyncIterator[PrivacyDesk]:
     """The privacy desk of services built but never started: no channel, no outbox, no sweep.
     Messages it writes (an optician told not to come) are sent by the running service."""
-    from bot.app import build
-    from storage.database import is_sqlite
-    from storage.migrate import upgrade
+    from bot.app import build, opened
 
-    services = build(settings, [])
-    desk = services.engine.privacy
-    try:
-        if settings.auto_migrate or is_sqlite(settings.database_url):
-            await upgrade(services.database)
-        yield desk
-    finally:
-        await desk.settled()
-        await services.database.dispose()
+    async with opened(build(settings)) as services:
+        yield services.engine.privacy
 
 
 def _actor() -> str:
