@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from flows.answers import case_fields, format_phone, format_slot
 from flows.catalog import Catalog
 from flows.types import as_language
 from storage.conversations import OpenConversation
-from storage.tables import cases, consents, identities, waitlist
+from storage.database import Connection
+from storage.privacy.records import client_overview
 
 
 def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
@@ -31,19 +29,13 @@ def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
     return ", ".join(parts) or "—"
 
 
-async def client_export(connection: AsyncConnection, catalog: Catalog, convo: OpenConversation) -> str:
+async def client_export(connection: Connection, catalog: Catalog, convo: OpenConversation) -> str:
     """Everything stored about the client, written for them in their language."""
     lang = as_language(convo.language)
-    lines: list[str] = []
-    channels = await connection.execute(
-        sa.select(identities.c.channel).where(identities.c.client_id == convo.client_id)
-    )
-    lines += [catalog.text(lang, "my_data.channel", channel=row.channel) for row in channels]
-    found = await connection.execute(
-        sa.select(cases).where(cases.c.client_id == convo.client_id).order_by(cases.c.id)
-    )
-    for case in found:
-        fields = {
+    stored = await client_overview(connection, convo.client_id)
+    lines = [catalog.text(lang, "my_data.channel", channel=channel) for channel in stored.channels]
+    for case in stored.cases:
+        fields: dict[str, object] = {
             "need": case.need,
             "mode": case.mode,
             "address": case.address,
@@ -62,23 +54,10 @@ async def client_export(connection: AsyncConnection, catalog: Catalog, convo: Op
                 details=_details(catalog, lang, fields),
             )
         )
-    given = await connection.execute(
-        sa.select(consents).where(consents.c.client_id == convo.client_id).order_by(consents.c.id)
-    )
-    for consent in given:
-        lines.append(
-            catalog.text(
-                lang,
-                "my_data.consent",
-                version=consent.wording_version,
-                date=consent.given_at.date().isoformat(),
-            )
-        )
-    waiting = await connection.execute(
-        sa.select(waitlist.c.created_at).where(waitlist.c.client_id == convo.client_id)
-    )
-    for entry in waiting:
-        lines.append(catalog.text(lang, "my_data.waitlist", date=entry.created_at.date().isoformat()))
+    for version, given_at in stored.consents:
+        lines.append(catalog.text(lang, "my_data.consent", version=version, date=given_at.date().isoformat()))
+    for joined_at in stored.waitlist:
+        lines.append(catalog.text(lang, "my_data.waitlist", date=joined_at.date().isoformat()))
     current = case_fields(convo.answers)
     if any(current.get(k) for k in ("need", "mode", "address", "name", "phone")):
         lines.append(catalog.text(lang, "my_data.current", details=_details(catalog, lang, current)))
