@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from bot.export import client_export
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
@@ -50,6 +48,7 @@ from flows.types import (
 from storage import cases as case_store
 from storage import conversations as store
 from storage import set_aside
+from storage.database import Connection, Database
 from storage.files import FileStore
 from storage.outbound import Recipient
 from storage.payloads import ReceiptData
@@ -98,7 +97,7 @@ class Engine:
 
     def __init__(
         self,
-        database: AsyncEngine,
+        database: Database,
         catalog: Catalog,
         files: FileStore,
         *,
@@ -319,13 +318,11 @@ class Engine:
         for listener in self._listeners:
             listener()
 
-    async def _accept_batch(
-        self, connection: AsyncConnection, rows: Sequence[store.InboxRow]
-    ) -> list[int | None]:
+    async def _accept_batch(self, connection: Connection, rows: Sequence[store.InboxRow]) -> list[int | None]:
         return await store.insert_inbox(connection, rows, self.clock())
 
     async def _process_batch(
-        self, connection: AsyncConnection, work: Sequence[_Work]
+        self, connection: Connection, work: Sequence[_Work]
     ) -> list[_Outcome | Again[_Work]]:
         """Handle the oldest unprocessed message of each conversation in ``work``.
 
@@ -384,7 +381,7 @@ class Engine:
 
     async def _open(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         messages: Sequence[Inbound],
         current: dict[str, store.OpenConversation],
         followed: dict[int, case_store.CaseOfConversation],
@@ -418,7 +415,7 @@ class Engine:
 
     async def _apply(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         inbound: Inbound,
         convo: store.OpenConversation,
         case: case_store.CaseOfConversation | None,
@@ -534,7 +531,7 @@ class Engine:
 
     async def _relay(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         case: case_store.CaseOfConversation,
         effect: RelayToCase,
         now: datetime,
@@ -550,7 +547,7 @@ class Engine:
             )
 
     async def _cancel(
-        self, connection: AsyncConnection, case: case_store.CaseOfConversation, now: datetime
+        self, connection: Connection, case: case_store.CaseOfConversation, now: datetime
     ) -> None:
         """The client cancelled their live case: the console sees it, opticians are told."""
         moved = await case_store.move_case(
@@ -563,7 +560,7 @@ class Engine:
             await self.withdraw_visit(connection, case.id)
 
     async def _new_request(
-        self, connection: AsyncConnection, convo: store.OpenConversation, now: datetime
+        self, connection: Connection, convo: store.OpenConversation, now: datetime
     ) -> store.OpenConversation:
         """This conversation ends (its case, if live, stays with the advisors); a new one starts."""
         convo.owner = "closed"
@@ -580,7 +577,7 @@ class Engine:
 
     async def _apply_fresh(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         fresh: store.OpenConversation,
         writes: store.BatchWrites,
         now: datetime,
@@ -612,16 +609,14 @@ class Engine:
         writes.messages.append(reply_row(to, reply, now, receipt=receipt, forget=erased))
 
     async def _erase(
-        self, connection: AsyncConnection, convo: store.OpenConversation, writes: store.BatchWrites
+        self, connection: Connection, convo: store.OpenConversation, writes: store.BatchWrites
     ) -> list[str]:
         """Schedule the client's erasure in this batch; returns their files to delete after it."""
         files = await client_files(connection, convo.client_id)
         writes.erase_clients.append(convo.client_id)
         return files
 
-    async def _export(
-        self, connection: AsyncConnection, convo: store.OpenConversation, now: datetime
-    ) -> Reply:
+    async def _export(self, connection: Connection, convo: store.OpenConversation, now: datetime) -> Reply:
         """ "Mes données": a readable summary, with everything as a JSON document attached."""
         text = await client_export(connection, self.catalog, convo)
         text += "\n\n" + self.catalog.text(as_language(convo.language), "my_data.document")

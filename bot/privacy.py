@@ -16,20 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from bot.logs import describe
 from flows.lifecycle import OPEN_STATES, move
 from storage import cases as case_store
 from storage import privacy
 from storage.conversations import lock_conversations
-from storage.database import checkpoint
+from storage.database import Connection, Database, checkpoint
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 
 # A case's home-visit offers withdrawn (dispatch), inside the caller's transaction.
-WithdrawVisit = Callable[[AsyncConnection, int], Awaitable[None]]
+WithdrawVisit = Callable[[Connection, int], Awaitable[None]]
 EXPORTS = "exports"
 EXPORT_FILES_KEPT = timedelta(days=1)  # longer than any download link or delivery retry
 
@@ -51,7 +49,7 @@ class PrivacyDesk:
 
     def __init__(
         self,
-        database: AsyncEngine,
+        database: Database,
         files: FileStore,
         clock: Callable[[], datetime],
         *,
@@ -68,18 +66,18 @@ class PrivacyDesk:
 
     # --- export -------------------------------------------------------------------------------
 
-    async def record(self, connection: AsyncConnection, client_id: int) -> dict[str, Any]:
+    async def record(self, connection: Connection, client_id: int) -> dict[str, Any]:
         """Everything stored about the client, files included (GDPR Art. 15)."""
         return await privacy.client_record(connection, client_id, self.files.read)
 
-    async def export_json(self, connection: AsyncConnection, client_id: int, now: datetime) -> bytes:
+    async def export_json(self, connection: Connection, client_id: int, now: datetime) -> bytes:
         """The client's whole record as a JSON document (the chat, the console and the command
         line all give this one)."""
         record = {"exported_at": now.isoformat(), **await self.record(connection, client_id)}
         return json.dumps(record, ensure_ascii=False, indent=2, default=str).encode()
 
     async def export_document(
-        self, connection: AsyncConnection, client_id: int, language: str, now: datetime
+        self, connection: Connection, client_id: int, language: str, now: datetime
     ) -> ExportDocument:
         """The client's whole record as a JSON document, stored to be attached to a message."""
         content = await self.export_json(connection, client_id, now)
@@ -91,7 +89,7 @@ class PrivacyDesk:
 
     async def erase_in(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         client_ids: Sequence[int],
         now: datetime,
         *,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from flows.types import Reply
+from storage.database import Connection
 from storage.outbound import Recipient, insert_outbound
 from storage.payloads import MessageRow, OutboundPayload, ReceiptData
 
@@ -67,7 +66,7 @@ def reply_row(
 
 
 async def enqueue_reply(
-    connection: AsyncConnection,
+    connection: Connection,
     to: Recipient,
     reply: Reply,
     now: datetime,
