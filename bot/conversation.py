@@ -1,0 +1,285 @@
+"""What one client message does to their conversation, inside the engine's batch transaction.
+
+Before hand-off the intake flow answers; after it, the follow-up table (the case's client writes
+again, cancels, asks for a new request). The flows' effects become rows of the batch's writes
+(cases, consents, waitlist, replies) or changes of the case through the lifecycle table. The engine
+(``bot/engine.py``) owns the batches; this module owns the meaning of one message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.export import client_export
+from bot.messages import Inbound
+from bot.privacy import PrivacyDesk, WithdrawVisit
+from bot.replies import reply_row
+from bot.rows import case_row, channel_phone, conversation_row, inbound_row
+from flows.catalog import Catalog
+from flows.followup import CaseView, FollowUpFlow
+from flows.intake import IntakeFlow
+from flows.lifecycle import OPEN_STATES, CaseLifecycle, follow_up_of, move
+from flows.types import (
+    CancelCase,
+    ClientInput,
+    ConversationState,
+    CreateCase,
+    EraseData,
+    ExportData,
+    FlowContext,
+    FlowResult,
+    JoinWaitlist,
+    NewRequest,
+    RecordConsent,
+    RelayToCase,
+    Reply,
+    as_language,
+)
+from storage import cases as case_store
+from storage import conversations as store
+from storage.database import Connection
+from storage.outbound import Recipient
+from storage.payloads import ReceiptData
+from storage.privacy import client_files, record_access
+
+CLIENT_CANCEL_REASON = "Annulée par le client."
+
+
+class ConversationHandler:
+    """Applies a client's message to their conversation. Built once by the engine."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        privacy: PrivacyDesk,
+        *,
+        references: Callable[[], str],
+        reopen_within: timedelta,
+        withdraw_visit: WithdrawVisit | None,
+    ) -> None:
+        self.catalog = catalog
+        self.privacy = privacy
+        self.flow = IntakeFlow(catalog)
+        self.followup = FollowUpFlow(catalog)
+        self.lifecycle = CaseLifecycle()
+        self.reference_factory = references
+        self.reopen_within = reopen_within
+        self.withdraw_visit = withdraw_visit
+
+    def follow_up(self, case: case_store.CaseOfConversation, now: datetime) -> str:
+        """Where a client's message goes given their conversation's case (see ``flows.lifecycle``)."""
+        return follow_up_of(self.lifecycle, case.status, case.closed_at, now, self.reopen_within)
+
+    async def apply(
+        self,
+        connection: Connection,
+        inbound: Inbound,
+        convo: store.OpenConversation,
+        case: case_store.CaseOfConversation | None,
+        writes: store.BatchWrites,
+        now: datetime,
+    ) -> list[str] | None:
+        """Handle one message; returns the files of the client if they were erased (else None)."""
+        said = inbound.said
+        label = None
+        if said.choice is not None:
+            label = self.flow.choice_label(said.step, said.choice, convo.language)
+        writes.messages.append(inbound_row(convo, said, label, now))
+        # The pressed button's message is marked with the choice when it was taken (not stale).
+        receipt = inbound.receipt
+        if receipt is not None:
+            taken = said.choice is not None and said.step == convo.state and convo.owner == "bot"
+            receipt = {**receipt, "label": label if taken else None}
+        state = ConversationState(
+            state=convo.state,
+            language=as_language(convo.language),
+            answers=convo.answers,
+            misses=convo.misses,
+            owner="bot",
+            notice_sent=convo.notice_sent,
+        )
+        if convo.owner == "bot":
+            context = FlowContext(
+                now=now,
+                new_reference=self.reference_factory,
+                channel_phone=channel_phone(convo.channel, convo.user),
+            )
+            result = self.flow.handle(state, said, context)
+        elif case is not None:
+            result = self._follow(convo, case, state, said)
+            if convo.owner == "closed" and state.owner == "operator":  # back with its holder
+                await store.assign_operator(connection, convo.conversation_id, case.holder)
+        else:  # handed off with no case left (erased by an admin meanwhile): kept, not answered
+            writes.conversation_updates.append(conversation_row(convo, now))
+            return None
+        if state.language != convo.language:
+            writes.client_languages.append({"b_id": convo.client_id, "language": state.language})
+        convo.state, convo.language, convo.answers = state.state, state.language, state.answers
+        convo.misses, convo.owner, convo.notice_sent = state.misses, state.owner, state.notice_sent
+        erased: list[str] | None = None
+        replies = list(result.replies)
+        fresh: store.OpenConversation | None = None
+        for effect in result.effects:
+            if isinstance(effect, CreateCase):
+                writes.cases.append(case_row(convo, effect, now))
+            elif isinstance(effect, RecordConsent):
+                writes.consents.append(
+                    {
+                        "client_id": convo.client_id,
+                        "conversation_id": convo.conversation_id,
+                        "purpose": effect.purpose,
+                        "wording_version": effect.wording_version,
+                        "given_at": effect.given_at,
+                    }
+                )
+            elif isinstance(effect, JoinWaitlist):
+                writes.waitlist.append(
+                    {
+                        "client_id": convo.client_id,
+                        "conversation_id": convo.conversation_id,
+                        "channel": convo.channel,
+                        "language": convo.language,
+                        "reason": effect.reason,
+                        "created_at": now,
+                    }
+                )
+            elif isinstance(effect, ExportData):
+                replies.insert(0, await self._export(connection, convo, now))
+            elif isinstance(effect, EraseData):
+                erased = await self._erase(connection, convo, writes)
+            elif isinstance(effect, RelayToCase) and case is not None:
+                await self._relay(connection, case, effect, now)
+                writes.client_wrote.append(case.id)
+            elif isinstance(effect, CancelCase) and case is not None:
+                await self._cancel(connection, case, now)
+            elif isinstance(effect, NewRequest):
+                fresh = await self._new_request(connection, convo, now)
+        # Once erased, the goodbye is outside any conversation and not kept once delivered.
+        for index, reply in enumerate(replies):
+            self._reply(
+                convo, reply, writes, now, erased=erased is not None, receipt=receipt if index == 0 else None
+            )
+        if erased is None:
+            writes.conversation_updates.append(conversation_row(convo, now))
+        if fresh is not None:  # the new conversation greets the client
+            await self._apply_fresh(connection, fresh, writes, now)
+        return erased
+
+    def _follow(
+        self,
+        convo: store.OpenConversation,
+        case: case_store.CaseOfConversation,
+        state: ConversationState,
+        said: ClientInput,
+    ) -> FlowResult:
+        """After hand-off: the follow-up table answers. An ended conversation whose case is still
+        live is the case's again (its holder's, or the queue's)."""
+        live = case.status in OPEN_STATES
+        state.owner = (
+            "closed" if convo.owner == "closed" else ("operator" if convo.owner == "operator" else "queue")
+        )
+        if convo.owner == "closed":
+            state.state = "handed_off"
+            if live:
+                state.owner = "operator" if case.status != "queued" and case.holder else "queue"
+                state.notice_sent = False
+        view = CaseView(case.reference, open=live)
+        return self.followup.handle(state, view, said)
+
+    async def _relay(
+        self,
+        connection: Connection,
+        case: case_store.CaseOfConversation,
+        effect: RelayToCase,
+        now: datetime,
+    ) -> None:
+        """The client's message joins the case: reopened if it was closed a short while ago (the
+        batch then marks "le client a écrit", one statement for all its cases)."""
+        if effect.reopen:
+            await case_store.move_case(
+                connection,
+                case.id,
+                move("reopen"),
+                {"reopened_at": now, "done_at": None, "cancel_reason": None, "no_taker_at": None},
+            )
+
+    async def _cancel(
+        self, connection: Connection, case: case_store.CaseOfConversation, now: datetime
+    ) -> None:
+        """The client cancelled their live case: the console sees it, opticians are told."""
+        moved = await case_store.move_case(
+            connection,
+            case.id,
+            move("client_cancel"),
+            {"done_at": now, "updated_at": now, "cancel_reason": CLIENT_CANCEL_REASON},
+        )
+        if moved and self.withdraw_visit is not None:
+            await self.withdraw_visit(connection, case.id)
+
+    async def _new_request(
+        self, connection: Connection, convo: store.OpenConversation, now: datetime
+    ) -> store.OpenConversation:
+        """This conversation ends (its case, if live, stays with the advisors); a new one starts."""
+        convo.owner = "closed"
+        convo.state = "ended"
+        wanted = store.NewConversation(
+            key=convo.key,
+            channel=convo.channel,
+            user=convo.user,
+            language=convo.language,
+            client_id=convo.client_id,
+            identity_id=convo.identity_id,
+        )
+        return (await store.open_conversations(connection, [wanted], now))[convo.key]
+
+    async def _apply_fresh(
+        self,
+        connection: Connection,
+        fresh: store.OpenConversation,
+        writes: store.BatchWrites,
+        now: datetime,
+    ) -> None:
+        state = ConversationState(language=as_language(fresh.language))
+        context = FlowContext(
+            now=now,
+            new_reference=self.reference_factory,
+            channel_phone=channel_phone(fresh.channel, fresh.user),
+        )
+        result = self.flow.handle(state, ClientInput(), context)
+        fresh.state, fresh.answers = state.state, state.answers
+        for reply in result.replies:
+            self._reply(fresh, reply, writes, now)
+        writes.conversation_updates.append(conversation_row(fresh, now))
+
+    def _reply(
+        self,
+        convo: store.OpenConversation,
+        reply: Reply,
+        writes: store.BatchWrites,
+        now: datetime,
+        *,
+        erased: bool = False,
+        receipt: ReceiptData | None = None,
+    ) -> None:
+        """One outbound message: a transcript row that the outbox sender delivers."""
+        to = Recipient(convo.channel, convo.user, None if erased else convo.conversation_id, convo.language)
+        writes.messages.append(reply_row(to, reply, now, receipt=receipt, forget=erased))
+
+    async def _erase(
+        self, connection: Connection, convo: store.OpenConversation, writes: store.BatchWrites
+    ) -> list[str]:
+        """Schedule the client's erasure in this batch; returns their files to delete after it."""
+        files = await client_files(connection, convo.client_id)
+        writes.erase_clients.append(convo.client_id)
+        return files
+
+    async def _export(self, connection: Connection, convo: store.OpenConversation, now: datetime) -> Reply:
+        """ "Mes données": a readable summary, with everything as a JSON document attached."""
+        text = await client_export(connection, self.catalog, convo)
+        text += "\n\n" + self.catalog.text(as_language(convo.language), "my_data.document")
+        document = await self.privacy.export_document(connection, convo.client_id, convo.language, now)
+        await record_access(
+            connection, now, "client", "export", client_id=convo.client_id, detail=convo.channel
+        )
+        return Reply("my_data.header", text, document=document.payload())
