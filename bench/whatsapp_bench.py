@@ -137,7 +137,8 @@ async def outbound_round(messages_count: int, clients: int, seed: int) -> dict[s
     from bot.rows import inbox_row
     from flows.catalog import Catalog
     from flows.types import ClientInput
-    from storage.conversations import insert_inbox, insert_message
+    from storage.conversations import insert_message
+    from storage.inbox import insert_inbox
     from storage.database import create_engine
     from storage.files import FileStore
     from storage.migrate import upgrade

@@ -32,7 +32,7 @@ from flows.types import (
 )
 from storage import cases as case_store
 from storage import conversations as store
-from storage import set_aside
+from storage import inbox, set_aside
 from storage.database import Connection, Database
 from storage.files import FileStore
 from storage.outbound import Recipient
@@ -111,7 +111,7 @@ class Engine:
         self._listeners: list[Callable[[], None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._queued: Counter[int] = Counter()  # inbox ids in this process's pipeline: not swept
-        self.pipeline: Pipeline[store.InboxRow, _Work] = Pipeline(
+        self.pipeline: Pipeline[inbox.InboxRow, _Work] = Pipeline(
             database,
             accept=self._accept_batch,
             process=self._process_batch,
@@ -190,7 +190,7 @@ class Engine:
         """Process inbox rows that were stored but never processed (after a crash), except those
         this process has queued already; returns how many were processed (queued if not ``wait``)."""
         async with self.database.connect() as connection:
-            rows = await store.unprocessed_inbox(connection, received_before)
+            rows = await inbox.unprocessed_inbox(connection, received_before)
         jobs = [
             self._queue(inbox_id, key, Inbound.from_payload(payload))
             for inbox_id, key, payload in rows
@@ -237,22 +237,22 @@ class Engine:
     async def is_stored(self, channel: str, external_id: str) -> bool:
         """Whether this message is stored already: a re-delivered file need not be fetched again."""
         async with self.database.connect() as connection:
-            return await store.inbox_has(connection, channel, self.pseudonyms.of(external_id))
+            return await inbox.inbox_has(connection, channel, self.pseudonyms.of(external_id))
 
     async def store_once(self, inbound: Inbound, kind: str) -> bool:
         """Store a message handled outside the conversation (an optician's button) in the inbox,
         as processed; False if it was stored already (a re-delivery, to ignore)."""
-        event = store.InboxRow(
+        event = inbox.InboxRow(
             inbound.channel, self.pseudonyms.of(inbound.external_id), inbound.key, {"event": kind}
         )
         async with self.database.begin() as connection:
-            stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
+            stored = await inbox.insert_inbox(connection, [event], self.clock(), processing=True)
         return stored[0] is not None
 
     async def unstore(self, inbound: Inbound) -> None:
         """Undo :meth:`store_once` when handling the message failed: its re-delivery is handled."""
         async with self.database.begin() as connection:
-            await store.delete_inbox(connection, inbound.channel, self.pseudonyms.of(inbound.external_id))
+            await inbox.delete_inbox(connection, inbound.channel, self.pseudonyms.of(inbound.external_id))
 
     async def set_aside(self, channel: str, kind: str, error: BaseException, body: bytes) -> None:
         """Keep a trace of a signed delivery no database will take (poison): its digest and size,
@@ -280,8 +280,8 @@ class Engine:
         async with self.database.begin() as connection:
             if external_id is not None:
                 hashed = self.pseudonyms.of(external_id)
-                event = store.InboxRow(channel, hashed, f"{channel}:{user}", {"reachable": reachable})
-                stored = await store.insert_inbox(connection, [event], self.clock(), processing=True)
+                event = inbox.InboxRow(channel, hashed, f"{channel}:{user}", {"reachable": reachable})
+                stored = await inbox.insert_inbox(connection, [event], self.clock(), processing=True)
                 if stored[0] is None:
                     return
             changed = await store.set_reachable(connection, channel, user, reachable=reachable)
@@ -302,8 +302,8 @@ class Engine:
         for listener in self._listeners:
             listener()
 
-    async def _accept_batch(self, connection: Connection, rows: Sequence[store.InboxRow]) -> list[int | None]:
-        return await store.insert_inbox(connection, rows, self.clock())
+    async def _accept_batch(self, connection: Connection, rows: Sequence[inbox.InboxRow]) -> list[int | None]:
+        return await inbox.insert_inbox(connection, rows, self.clock())
 
     async def _process_batch(
         self, connection: Connection, work: Sequence[_Work]
@@ -316,11 +316,11 @@ class Engine:
         now = self.clock()
         keys = list(dict.fromkeys(w.inbound.key for w in work))
         await store.lock_conversations(connection, keys)
-        waiting = await store.claim_oldest(connection, keys, now)
+        waiting = await inbox.claim_oldest(connection, keys, now)
         # Fast path: messages not stored yet, whose conversation has nothing older waiting, are
         # stored as processed in this transaction.
         fresh = [w for w in work if w.inbox_id is None and w.inbound.key not in waiting]
-        ids = await store.insert_inbox(
+        ids = await inbox.insert_inbox(
             connection, [inbox_row(w.inbound, self.pseudonyms) for w in fresh], now, processing=True
         )
         stored = dict(zip((id(w) for w in fresh), ids, strict=True))
@@ -410,16 +410,16 @@ class Engine:
         language = as_language(inbound.language or self.default_language)
         reply = Reply("technical_error", self.catalog.text(language, "technical_error"))
         async with self.database.begin() as connection:
-            oldest = await store.claim_oldest(connection, [inbound.key], now)
+            oldest = await inbox.claim_oldest(connection, [inbound.key], now)
             if oldest:
                 failed = oldest[inbound.key][0]
             else:  # the fast path's row was rolled back with the batch
                 again = inbox_row(inbound, self.pseudonyms)
-                stored = (await store.insert_inbox(connection, [again], now))[0]
+                stored = (await inbox.insert_inbox(connection, [again], now))[0]
                 if stored is None:
                     return True
                 failed = stored
-            await store.mark_inbox_failed(connection, failed, type(error).__name__, now)
+            await inbox.mark_inbox_failed(connection, failed, type(error).__name__, now)
             itself = not oldest or failed == work.inbox_id
             convo = (await store.load_conversations(connection, [inbound.key])).get(inbound.key)
             if convo is None or convo.owner in ("bot", "closed"):  # an advisor speaks for themselves

@@ -12,15 +12,16 @@ from flows.answers import format_phone
 from flows.lifecycle import priority_rank
 from flows.types import ClientInput, CreateCase, Reply
 from storage import conversations as store
+from storage import inbox
 from storage.privacy import Pseudonyms
 
 E164_MAX_DIGITS = 15
 
 
-def inbox_row(inbound: Inbound, pseudonyms: Pseudonyms) -> store.InboxRow:
+def inbox_row(inbound: Inbound, pseudonyms: Pseudonyms) -> inbox.InboxRow:
     """The inbox keeps the channel's id of a message as a keyed hash: enough to recognise a
     re-delivery, and not the raw id (a WhatsApp message id encodes the client's number)."""
-    return store.InboxRow(
+    return inbox.InboxRow(
         inbound.channel, pseudonyms.of(inbound.external_id), inbound.key, inbound.to_payload()
     )
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _MESSAGE_COLUMNS = {
@@ -89,3 +90,10 @@ async def update_conversations(connection: AsyncConnection, rows: Sequence[dict[
 async def insert_inbox(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Any]:
     result = await connection.execute(_INSERT_INBOX, _arrays(rows, _INBOX_COLUMNS))
     return list(result.all())
+
+
+def dialect_insert(table: sa.Table, dialect: str) -> Any:
+    """An INSERT with the dialect's ON CONFLICT clauses available."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

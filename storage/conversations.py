@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import bulk
@@ -24,18 +23,9 @@ from storage.tables import (
     consents,
     conversations,
     identities,
-    inbox,
     messages,
     waitlist,
 )
-
-
-@dataclass(slots=True)
-class InboxRow:
-    channel: str
-    external_id: str
-    identity_key: str
-    payload: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -79,56 +69,6 @@ def lock_key(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def _insert(table: sa.Table, dialect: str) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-async def insert_inbox(
-    connection: AsyncConnection, rows: Sequence[InboxRow], now: datetime, *, processing: bool = False
-) -> list[int | None]:
-    """Store inbound messages; ``None`` for one already stored (a re-delivery).
-
-    ``processing``: the rows are processed in this same transaction, so they are stored as such.
-    """
-    if not rows:
-        return []
-    dialect = connection.dialect.name
-    unique: dict[tuple[str, str], InboxRow] = {}
-    for row in rows:
-        unique.setdefault((row.channel, row.external_id), row)
-    values = [
-        {
-            "channel": r.channel,
-            "external_id": r.external_id,
-            "identity_key": r.identity_key,
-            "payload": r.payload,
-            "received_at": now,
-            "processed_at": now if processing else None,
-            "attempts": 1 if processing else 0,
-        }
-        for r in unique.values()
-    ]
-    if dialect == "postgresql":
-        inserted = await bulk.insert_inbox(connection, values)
-    else:
-        statement = (
-            _insert(inbox, dialect)
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            .returning(inbox.c.id, inbox.c.channel, inbox.c.external_id)
-        )
-        inserted = list((await connection.execute(statement, values)).all())
-    ids = {(channel, external): id_ for id_, channel, external in inserted}
-    answered: set[tuple[str, str]] = set()
-    out: list[int | None] = []
-    for row in rows:
-        pair = (row.channel, row.external_id)
-        out.append(ids.get(pair) if pair not in answered else None)
-        answered.add(pair)
-    return out
-
-
 async def lock_conversations(connection: AsyncConnection, keys: Sequence[str]) -> None:
     """Take the transaction-scoped advisory locks of these conversations, in a fixed order."""
     if connection.dialect.name != "postgresql" or not keys:
@@ -140,46 +80,6 @@ async def lock_conversations(connection: AsyncConnection, keys: Sequence[str]) -
             " WITH ORDINALITY AS t(k, n) ORDER BY n"
         ),
         {"keys": ordered},
-    )
-
-
-async def claim_oldest(
-    connection: AsyncConnection, keys: Sequence[str], now: datetime
-) -> dict[str, tuple[int, dict[str, Any]]]:
-    """For each conversation key, mark its oldest unprocessed inbox row processed and return it.
-
-    Run under the conversations' locks, this makes every process handle a conversation's messages
-    in inbox order, whichever process stored them.
-    """
-    oldest = (
-        sa.select(sa.func.min(inbox.c.id))
-        .where(inbox.c.identity_key.in_(keys), inbox.c.processed_at.is_(None))
-        .group_by(inbox.c.identity_key)
-    )
-    result = await connection.execute(
-        sa.update(inbox)
-        .where(inbox.c.id.in_(oldest.scalar_subquery()))
-        .values(processed_at=now, attempts=inbox.c.attempts + 1)
-        .returning(inbox.c.id, inbox.c.identity_key, inbox.c.payload)
-    )
-    return {row.identity_key: (row.id, row.payload) for row in result}
-
-
-async def unprocessed_inbox(
-    connection: AsyncConnection, received_before: datetime | None = None, limit: int = 10_000
-) -> list[tuple[int, str, dict[str, Any]]]:
-    query = sa.select(inbox.c.id, inbox.c.identity_key, inbox.c.payload).where(inbox.c.processed_at.is_(None))
-    if received_before is not None:
-        query = query.where(inbox.c.received_at < received_before)
-    result = await connection.execute(query.order_by(inbox.c.id).limit(limit))
-    return [(row.id, row.identity_key, row.payload) for row in result]
-
-
-async def mark_inbox_failed(connection: AsyncConnection, inbox_id: int, error: str, now: datetime) -> None:
-    await connection.execute(
-        sa.update(inbox)
-        .where(inbox.c.id == inbox_id)
-        .values(processed_at=now, error=error[:255], attempts=inbox.c.attempts + 1)
     )
 
 
@@ -421,22 +321,8 @@ async def set_reachable(connection: AsyncConnection, channel: str, user: str, *,
     return bool(result.rowcount)
 
 
-async def inbox_has(connection: AsyncConnection, channel: str, external_id: str) -> bool:
-    """Whether a message with this channel id was stored already (a re-delivery)."""
-    found = await connection.execute(
-        sa.select(inbox.c.id).where(inbox.c.channel == channel, inbox.c.external_id == external_id)
-    )
-    return found.first() is not None
-
-
 async def assign_operator(connection: AsyncConnection, conversation_id: int, operator: str | None) -> None:
     """The operator a conversation is with (a client back in an ended conversation of a live case)."""
     await connection.execute(
         sa.update(conversations).where(conversations.c.id == conversation_id).values(operator=operator)
-    )
-
-
-async def delete_inbox(connection: AsyncConnection, channel: str, external_id: str) -> None:
-    await connection.execute(
-        sa.delete(inbox).where(inbox.c.channel == channel, inbox.c.external_id == external_id)
     )

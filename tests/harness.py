@@ -21,7 +21,7 @@ from bot.engine import utcnow
 from bot.messages import Inbound
 from bot.settings import Settings
 from flows.types import ClientInput, Language
-from storage import conversations as store
+from storage import inbox
 
 # A Thursday morning: half-days like "demain matin" read the same in every run.
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -115,10 +115,10 @@ class StorageDown:
         self.down = False
         self.refused = 0
         self.first_refused_at = 0.0  # time.monotonic() of the first refusal
-        original = store.insert_inbox
+        original = inbox.insert_inbox
 
         async def insert_inbox(
-            connection: Any, rows: Sequence[store.InboxRow], now: Any, *, processing: bool = False
+            connection: Any, rows: Sequence[inbox.InboxRow], now: Any, *, processing: bool = False
         ) -> list[int | None]:
             if self.down and rows:
                 self.refused += 1
@@ -127,7 +127,7 @@ class StorageDown:
                 raise exc.OperationalError("INSERT INTO inbox", {}, cause)
             return await original(connection, rows, now, processing=processing)
 
-        monkeypatch.setattr(store, "insert_inbox", insert_inbox)
+        monkeypatch.setattr(inbox, "insert_inbox", insert_inbox)
 
 
 _references = itertools.count(1)
