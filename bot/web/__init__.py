@@ -1,1 +1,1 @@
-"""The ASGI application: web chat, health check and JSON API (operators' console comes later)."""
+"""The ASGI application: web chat, operators' console, webhooks, health check and JSON API."""
