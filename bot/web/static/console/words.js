@@ -1,0 +1,49 @@
+/* The console's words: the French for the codes the API sends. */
+
+/** The statuses of a case still open (queued, held, or sent and not yet done). */
+export const OPEN_STATUSES = ["queued", "claimed", "dispatched"];
+
+export const STATUS = {
+  queued: "En attente",
+  claimed: "Pris en charge",
+  dispatched: "Expédié",
+  done: "Terminé",
+  cancelled: "Annulé",
+};
+export const NEED = {
+  broken: "Lunettes cassées",
+  lost: "Lunettes perdues",
+  unsuitable: "Plus adaptées",
+  other: "Autre",
+};
+export const MODE = { visit: "Visite", shipment: "Envoi" };
+export const CHANNEL = { telegram: "Telegram", webchat: "Web", terminal: "Terminal", whatsapp: "WhatsApp" };
+export const PRIORITY = {
+  health: "Soignant(e) / santé",
+  food_retail: "Commerce alimentaire",
+  delivery: "Livreur / livreuse",
+  firefighter: "Pompier",
+  other: "Autre mobilisé(e)",
+};
+export const OWNER = {
+  bot: "avec le bot",
+  queue: "en attente d'un conseiller",
+  closed: "terminée",
+};
+export const PURPOSE = { home_visit: "visite à domicile", visit: "visite à domicile" };
+export const AUTHOR = { client: "Client", bot: "Bot", operator: "Conseiller" };
+export const OFFER = {
+  offered: "proposé",
+  accepted: "accepté",
+  declined: "refusé",
+  taken: "pris par un autre",
+  withdrawn: "retiré",
+  failed: "visite impossible",
+};
+export const JOURNAL_ACTION = {
+  view_case: "Consultation du dossier",
+  prescription: "Ordonnance ouverte",
+  export: "Export des données",
+  erase: "Effacement des données",
+};
+export const JOURNAL_DETAIL = { admin: "par un administrateur", retention: "durée de conservation écoulée" };
