@@ -104,13 +104,12 @@ def build(
 
         wa_channel = WhatsAppChannel(settings, catalog, files)
         channels = [*channels, wa_channel]
-    sender = OutboxSender(database, channels, clock)
-    if wa_channel is not None:
-        sender.on_record(wa_channel.recorded)
-    engine.on_commit(sender.wake)
     wakeup = Wakeup()
+    # Once deliveries are recorded: WhatsApp applies the receipts that came first, live views show it.
+    recorded = [wakeup.notify] if wa_channel is None else [wa_channel.recorded, wakeup.notify]
+    sender = OutboxSender(database, channels, clock, on_record=recorded)
+    engine.on_commit(sender.wake)
     engine.on_commit(wakeup.notify)
-    sender.on_record(wakeup.notify)
     accounts = Accounts(database, clock, session_hours=settings.console_session_hours)
     console = Console(
         database,

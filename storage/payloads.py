@@ -59,6 +59,9 @@ class OutboundPayload(SendProgress, DeliveryNote, total=False):
     """An outbound message's payload: what the writer said, then what the channel and the receipts
     added. The text has its own column."""
 
+    # The row's text column, added for a channel where the message is read to be shown (the
+    # outbox's lease, the last question): never written into the stored payload.
+    text: str
     key: str  # the catalogue key of the text
     choices: list[ChoiceData]
     step: str | None  # the step the buttons belong to: a stale button is recognised

@@ -209,9 +209,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a row is recorded as sent before its channel is asked to send it (a failed send is lost)",
         (
             Edit(
-                "bot/outbox.py",
+                "bot/outbox/sender.py",
                 DELIVER,
-                "            note(_Results(sent=[(row.id, None, None)]))\n" + DELIVER,
+                "            note(Outcomes(sent=[Sent(row.id, None, None)]))\n" + DELIVER,
             ),
         ),
         (OUTBOX + "test_a_later_reply_waits_for_an_earlier_one_in_backoff",),
@@ -222,9 +222,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "what the channel sent is never recorded: the row goes out again when its lease ends",
         (
             Edit(
-                "bot/outbox.py",
-                "        sent, failures = results.sent, results.failures\n",
-                "        sent, failures = [], results.failures\n",
+                "bot/outbox/sender.py",
+                "            await record_sent(connection, results.sent, now)\n",
+                "            await record_sent(connection, [], now)\n",
             ),
         ),
         (OUTBOX + "test_a_later_reply_waits_for_an_earlier_one_in_backoff",),
@@ -235,8 +235,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a recipient's rows are leased even while an earlier one of theirs is held or backing off",
         (
             Edit(
-                "bot/outbox.py",
-                "            sa.tuple_(messages.c.channel, messages.c.party).not_in(held),\n",
+                "storage/outbox.py",
+                "        sa.tuple_(messages.c.channel, messages.c.party).not_in(held),\n",
                 "",
             ),
         ),
@@ -249,8 +249,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "leasing a row does not move it out of the others' reach: two processes send it",
         (
             Edit(
-                "bot/outbox.py",
-                ".values(available_at=now + self.lease, attempts=messages.c.attempts + 1)",
+                "storage/outbox.py",
+                ".values(available_at=now + lease, attempts=messages.c.attempts + 1)",
                 ".values(available_at=now, attempts=messages.c.attempts + 1)",
             ),
         ),
