@@ -6,13 +6,14 @@ import asyncio
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from bot.engine import Engine
 from bot.messages import Inbound
 from bot.outbox import OutboxSender
 from flows.types import ClientInput, Language
 from storage.files import FileStore, RejectedFileError
+from storage.payloads import ChoiceData, OutboundPayload
 
 CHANNEL = "terminal"
 FILE_SUFFIXES = (".jpg", ".jpeg", ".png", ".pdf")
@@ -25,9 +26,9 @@ class TerminalChannel:
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.last_choices: dict[str, tuple[str | None, list[dict[str, str]]]] = {}
+        self.last_choices: dict[str, tuple[str | None, list[ChoiceData]]] = {}
 
-    async def deliver(self, recipient: str, payload: dict[str, Any]) -> None:
+    async def deliver(self, recipient: str, payload: OutboundPayload) -> None:
         lines = [str(payload.get("text", ""))]
         document = payload.get("document")
         if isinstance(document, dict) and document.get("filename"):

@@ -14,9 +14,8 @@ import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import sqlalchemy as sa
 from fastapi import (
     APIRouter,
     Cookie,
@@ -31,7 +30,6 @@ from fastapi import (
 )
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels import documents
 from bot.engine import Engine
@@ -39,8 +37,18 @@ from bot.messages import Inbound
 from bot.throttle import Door, Throttle, client_address, throttle_of
 from flows.catalog import Catalog
 from flows.types import ClientInput, as_language
+from storage.database import Database
 from storage.files import RejectedFileError
-from storage.tables import conversations, identities, messages
+from storage.payloads import OutboundPayload
+from storage.transcripts import (
+    TranscriptRow,
+    current_conversation,
+    identity_exists,
+    last_message_id,
+    replies_after,
+    reply_to,
+    transcript,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +102,7 @@ class WebChatChannel:
     def __init__(self, hub: WebChatHub) -> None:
         self.hub = hub
 
-    async def deliver(self, recipient: str, payload: dict[str, Any]) -> None:
+    async def deliver(self, recipient: str, payload: OutboundPayload) -> None:
         self.hub.notify(recipient)
 
 
@@ -106,7 +114,9 @@ class ChatMessageIn(BaseModel):
     lang: Literal["fr", "en"] | None = None
 
 
-class Accepted(BaseModel):
+class ChatPostAnswer(BaseModel):
+    """The answer to a posted message or file: stored now, or already stored (a retry)."""
+
     status: Literal["accepted", "duplicate"]
 
 
@@ -140,36 +150,29 @@ class History(BaseModel):
     language: Literal["fr", "en"] | None = None
 
 
-def _out(
-    row_id: int,
-    direction: Literal["in", "out"],
-    text: str,
-    payload: Any,
-    created_at: datetime,
-    link_lifetime: timedelta,
-) -> ChatMessageOut:
-    payload = payload or {}
-    document = documents.document_of(payload) if direction == "out" else None
+def _out(row: TranscriptRow, link_lifetime: timedelta) -> ChatMessageOut:
+    payload = row.payload
+    document = documents.document_of(payload) if row.direction == "out" else None
     return ChatMessageOut(
-        id=row_id,
-        direction=direction,
-        text=text,
+        id=row.id,
+        direction="out" if row.direction == "out" else "in",
+        text=row.text,
         choices=[ChatChoice(**c) for c in payload.get("choices") or []],
         step=payload.get("step"),
         expects=payload.get("expects"),
         document=None
         if document is None
         else ChatDocument(
-            url=f"/api/chat/documents/{row_id}",
+            url=f"/api/chat/documents/{row.id}",
             filename=document.filename,
-            expires_at=created_at + link_lifetime,
+            expires_at=row.created_at + link_lifetime,
         ),
     )
 
 
 def build_router(
     engine: Engine,
-    database: AsyncEngine,
+    database: Database,
     hub: WebChatHub,
     catalog: Catalog,
     *,
@@ -216,38 +219,12 @@ def build_router(
         """The open conversation's transcript and the cursor to stream replies from."""
         user = await browser(request, response, optibot_chat, None)
         async with database.connect() as connection:
-            convo = (
-                await connection.execute(
-                    sa.select(conversations.c.id, conversations.c.language)
-                    .join(identities, identities.c.conversation_id == conversations.c.id)
-                    .where(identities.c.key == f"{CHANNEL}:{user}", conversations.c.owner != "closed")
-                )
-            ).first()
-            cursor = (
-                await connection.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0)).where(
-                        messages.c.channel == CHANNEL, messages.c.party == user
-                    )
-                )
-            ).scalar_one()
-            found: list[ChatMessageOut] = []
-            if convo is not None:
-                rows = await connection.execute(
-                    sa.select(
-                        messages.c.id,
-                        messages.c.direction,
-                        messages.c.text,
-                        messages.c.payload,
-                        messages.c.created_at,
-                    )
-                    .where(messages.c.conversation_id == convo.id, messages.c.id <= cursor)
-                    .order_by(messages.c.id)
-                )
-                found = [
-                    _out(r.id, r.direction, r.text, r.payload, r.created_at, link_lifetime) for r in rows
-                ]
+            convo = await current_conversation(connection, f"{CHANNEL}:{user}")
+            cursor = await last_message_id(connection, CHANNEL, user)
+            rows = [] if convo is None else await transcript(connection, convo.id, cursor)
+        found = [_out(row, link_lifetime) for row in rows]
         language = None if convo is None else as_language(convo.language)
-        return History(messages=found, cursor=int(cursor), language=language)
+        return History(messages=found, cursor=cursor, language=language)
 
     @router.post("/messages", status_code=202, responses={429: {}})
     async def post_message(
@@ -255,7 +232,7 @@ def build_router(
         request: Request,
         response: Response,
         optibot_chat: Annotated[str | None, Cookie()] = None,
-    ) -> Accepted:
+    ) -> ChatPostAnswer:
         """Store one client message (idempotent on ``id``); the reply arrives on the stream.
         Too many from one browser or one address: 429 with ``Retry-After`` and a polite text."""
         if body.text is None and body.choice is None:
@@ -273,7 +250,7 @@ def build_router(
         file: Annotated[UploadFile, File()],
         lang: Annotated[Literal["fr", "en"] | None, Form()] = None,
         optibot_chat: Annotated[str | None, Cookie()] = None,
-    ) -> Accepted:
+    ) -> ChatPostAnswer:
         """A prescription photo or PDF (checked by content, encrypted at rest)."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > engine.files.max_bytes + FORM_OVERHEAD:
@@ -281,7 +258,7 @@ def build_router(
         user = await browser(request, response, optibot_chat, lang)
         await admit(request, "upload", user, lang)
         if await engine.is_stored(CHANNEL, message_id(user, id)):  # a retried upload: store it once
-            return Accepted(status="duplicate")
+            return ChatPostAnswer(status="duplicate")
         content = await file.read(engine.files.max_bytes + 1)
         try:
             path = await asyncio.to_thread(engine.files.save, content)
@@ -320,16 +297,7 @@ def build_router(
         if optibot_chat is None:
             return _refusal(404, DOCUMENT_NOT_FOUND)
         async with database.connect() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(messages.c.payload, messages.c.created_at).where(
-                        messages.c.id == message_id,
-                        messages.c.channel == CHANNEL,
-                        messages.c.direction == "out",
-                        messages.c.party == user_of(optibot_chat),
-                    )
-                )
-            ).first()
+            row = await reply_to(connection, message_id, CHANNEL, user_of(optibot_chat))
         attached = None if row is None else documents.document_of(row.payload)
         if row is None or attached is None:
             return _refusal(404, DOCUMENT_NOT_FOUND)
@@ -351,15 +319,13 @@ def build_router(
     return router
 
 
-async def _known(throttle: Throttle, database: AsyncEngine, user: str) -> bool:
+async def _known(throttle: Throttle, database: Database, user: str) -> bool:
     """A browser already counted, or whose identity the database keeps (a returning client)."""
     if await throttle.known(user):
         return True
     async with database.connect() as connection:
-        found = await connection.scalar(
-            sa.select(identities.c.id).where(identities.c.key == f"{CHANNEL}:{user}").limit(1)
-        )
-    if found is None:
+        found = await identity_exists(connection, f"{CHANNEL}:{user}")
+    if not found:
         return False
     await throttle.know(user)
     return True
@@ -381,13 +347,13 @@ def _refusal(status: int, detail: str) -> Response:
     return JSONResponse({"detail": detail}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-async def _submit(engine: Engine, inbound: Inbound) -> Accepted:
+async def _submit(engine: Engine, inbound: Inbound) -> ChatPostAnswer:
     accepted = await engine.submit(inbound)
-    return Accepted(status="duplicate" if accepted.duplicate else "accepted")
+    return ChatPostAnswer(status="duplicate" if accepted.duplicate else "accepted")
 
 
 async def _stream(
-    request: Request, database: AsyncEngine, hub: WebChatHub, user: str, cursor: int, link_lifetime: timedelta
+    request: Request, database: Database, hub: WebChatHub, user: str, cursor: int, link_lifetime: timedelta
 ) -> AsyncIterator[str]:
     wake = hub.subscribe(user)
     try:
@@ -395,22 +361,11 @@ async def _stream(
         idle = 0.0
         while not await request.is_disconnected():
             async with database.connect() as connection:
-                rows = await connection.execute(
-                    sa.select(messages.c.id, messages.c.text, messages.c.payload, messages.c.created_at)
-                    .where(
-                        messages.c.channel == CHANNEL,
-                        messages.c.party == user,
-                        messages.c.direction == "out",
-                        messages.c.id > cursor,
-                    )
-                    .order_by(messages.c.id)
-                    .limit(100)
-                )
-                found = rows.all()
-            for row_id, text, payload, created_at in found:
-                cursor = row_id
-                message = _out(row_id, "out", text, payload, created_at, link_lifetime)
-                yield f"id: {row_id}\nevent: message\ndata: {message.model_dump_json()}\n\n"
+                found = await replies_after(connection, CHANNEL, user, cursor)
+            for row in found:
+                cursor = row.id
+                message = _out(row, link_lifetime)
+                yield f"id: {row.id}\nevent: message\ndata: {message.model_dump_json()}\n\n"
             if found:
                 idle = 0.0
                 continue
