@@ -36,6 +36,7 @@ from storage import inbox, set_aside
 from storage.database import Connection, Database
 from storage.files import FileStore
 from storage.outbound import Recipient
+from storage.payloads import OutboundPayload
 from storage.privacy import RetentionPolicy
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ class Engine:
         if changed:
             self.notify()
 
-    async def last_question(self, channel: str, user: str) -> dict[str, Any] | None:
+    async def last_question(self, channel: str, user: str) -> OutboundPayload | None:
         """The last thing the bot asked in the client's open conversation (to show it again)."""
         async with self.database.connect() as connection:
             return await store.last_bot_message(connection, f"{channel}:{user}")

@@ -11,12 +11,13 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import bulk
+from storage.payloads import OutboundPayload
 from storage.tables import (
     cases,
     clients,
@@ -295,8 +296,9 @@ async def insert_message(connection: AsyncConnection, row: dict[str, Any]) -> No
     await connection.execute(sa.insert(messages).values(**row))
 
 
-async def last_bot_message(connection: AsyncConnection, key: str) -> dict[str, Any] | None:
-    """The newest bot message of the identity's open, bot-owned conversation, as delivered."""
+async def last_bot_message(connection: AsyncConnection, key: str) -> OutboundPayload | None:
+    """The newest bot message of the identity's open, bot-owned conversation, as a channel is
+    handed it (the payload, with the text)."""
     result = await connection.execute(
         sa.select(messages.c.text, messages.c.payload)
         .join(conversations, conversations.c.id == messages.c.conversation_id)
@@ -306,7 +308,11 @@ async def last_bot_message(connection: AsyncConnection, key: str) -> dict[str, A
         .limit(1)
     )
     row = result.first()
-    return None if row is None else {**(row.payload or {}), "text": row.text}
+    if row is None:
+        return None
+    payload = cast(OutboundPayload, dict(row.payload or {}))
+    payload["text"] = row.text
+    return payload
 
 
 async def set_reachable(connection: AsyncConnection, channel: str, user: str, *, reachable: bool) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.conversations import lock_conversations
 from storage.payloads import MessageRow
 from storage.tables import cases, conversations, identities, messages
+from storage.transcripts import current_conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +58,10 @@ async def client_of_case(connection: AsyncConnection, case_id: int) -> CaseRecip
     if target is None:
         return None
     # The client's current conversation if the case's one has ended (handed back to the bot).
-    current = (
-        await connection.execute(
-            sa.select(conversations.c.id, conversations.c.language)
-            .join(identities, identities.c.conversation_id == conversations.c.id)
-            .where(identities.c.key == target.key, conversations.c.owner != "closed")
-        )
-    ).first()
-    conversation_id, language = (current.id, current.language) if current else (target.id, target.language)
+    current = await current_conversation(connection, target.key)
+    conversation_id, language = (
+        (current.id, current.language or "fr") if current else (target.id, target.language)
+    )
     await lock_conversations(connection, [target.key])
     recipient = Recipient(target.channel, target.external_id, conversation_id, language, case_id)
     return CaseRecipient(recipient, target.id)

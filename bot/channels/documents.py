@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +39,7 @@ class Document:
     mime: str
 
 
-def document_of(payload: dict[str, Any] | None) -> Document | None:
+def document_of(payload: Mapping[str, Any] | None) -> Document | None:
     """The document a message carries, or None; a malformed one is treated as a file gone."""
     found = (payload or {}).get("document")
     if found is None:
