@@ -102,7 +102,9 @@ def build(
     if whatsapp and settings.whatsapp_enabled:
         from bot.channels.whatsapp.channel import WhatsAppChannel
 
-        wa_channel = WhatsAppChannel(settings, catalog, files)
+        wa_channel = WhatsAppChannel(
+            settings, catalog, files, engine=engine, database=database, clock=clock, limiter=limiter
+        )
         channels = [*channels, wa_channel]
     wakeup = Wakeup()
     # Once deliveries are recorded: WhatsApp applies the receipts that came first, live views show it.
@@ -171,7 +173,7 @@ async def running(
     if services.telegram is not None:
         await services.telegram.start(services.engine)
     if services.whatsapp is not None:
-        await services.whatsapp.start(services.engine)
+        await services.whatsapp.start()
     # Objects built at start-up (catalogues, machines, pydantic types) live for the whole process:
     # keep them out of the garbage collector's full collections.
     if freeze_gc:

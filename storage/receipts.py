@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,21 +20,28 @@ from storage.conversations import set_reachable
 from storage.tables import delivery_receipts, messages
 from storage.text import clean_optional, clean_text
 
-STATUSES = ("sent", "delivered", "read", "failed")
 # What a channel keeps in the payload of a message it sent in parts: all of it goes again.
 PROGRESS_KEYS = ("sent_parts", "template_parts")
 # A receipt whose message never turns up (sent from elsewhere, or erased) is dropped after this.
 ORPHAN_AFTER = timedelta(days=1)
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    channel: str
-    external_id: str
-    status: str  # one of STATUSES
-    at: datetime
-    error_code: int | None = None
-    error: str | None = None
+class ReceiptFields(Protocol):
+    """A receipt as a channel read it (its own value type fits): the message it names, by the
+    platform's id, and what became of it ("sent", "delivered", "read" or "failed")."""
+
+    @property
+    def channel(self) -> str: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def error_code(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +52,9 @@ class Resend:
     error_code: int
 
 
-async def insert_receipts(connection: AsyncConnection, receipts: Sequence[Receipt], now: datetime) -> None:
+async def insert_receipts(
+    connection: AsyncConnection, receipts: Sequence[ReceiptFields], now: datetime
+) -> None:
     """Store receipts; one already stored (a re-delivered webhook) is left as it is. "sent" tells
     nothing the outbox did not record when the platform accepted the message: not stored. Ids and
     errors are cleaned of what the database refuses, and a code out of the column's range dropped."""

@@ -92,9 +92,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the WhatsApp webhook stores the messages in the background and answers 200 at once",
         (
             Edit(
-                "bot/channels/whatsapp/channel.py",
-                "                await self.receive(payload)\n",
-                "                self._spawn(self.receive(payload))\n",
+                "bot/channels/whatsapp/webhook.py",
+                "            await receiver.receive(payload)\n",
+                "            receiver._spawn(receiver.receive(payload))\n",
             ),
         ),
         (BREAK + "test_whatsapp_webhook_is_answered_200_only_once_its_messages_are_stored",),
@@ -343,9 +343,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the WhatsApp webhook takes a body whatever its signature (the header need only be there)",
         (
             Edit(
-                "bot/channels/whatsapp/channel.py",
-                "            if not signed(body, request.headers.get(SIGNATURE_HEADER), self._secret):\n",
-                "            if False:\n",
+                "bot/channels/whatsapp/webhook.py",
+                "        if not signed(body, request.headers.get(SIGNATURE_HEADER), secret):\n",
+                "        if False:\n",
             ),
         ),
         (WHATSAPP + "test_forged_unsigned_or_tampered_webhooks_store_nothing",),

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.engine import utcnow
 from bot.outbox import Delivered
 from storage.tables import cases, clients, delivery_receipts, inbox, messages
 from tests.fakes.whatsapp import (
@@ -31,6 +30,7 @@ from tests.fakes.whatsapp import (
     SentMessage,
     sign,
 )
+from tests.harness import RealClock
 from tests.integration.serving import Service, serve_app
 from tests.integration.test_console import PASSWORD, Staff, _open_clients
 from tests.integration.test_conversations import tiny_png
@@ -184,7 +184,8 @@ async def test_a_whole_conversation_then_an_operator_reply_inside_and_outside_th
     database_url: str, tmp_path: Path, fake: FakeWhatsApp
 ) -> None:
     client = Client(fake)
-    async with serve(database_url, tmp_path, fake) as service:
+    clock = RealClock()  # the service's time, moved on as Meta's is (operators stay signed in)
+    async with serve(database_url, tmp_path, fake, clock=clock, console_session_hours=48) as service:
         reference = await shipment_with_prescription(client)
         (case,) = await _rows(service, cases)
         assert case.reference == reference
@@ -241,10 +242,8 @@ async def test_a_whole_conversation_then_an_operator_reply_inside_and_outside_th
         # A day and more later, the window is closed: the console says so and the reply goes
         # out as the approved template, which the client receives.
         fake.advance(DAY + 3600)
-        whatsapp.clock = lambda: utcnow() + timedelta(seconds=DAY + 3600)
-        service.services.console.clock = whatsapp.clock  # for the window it shows only: the
-        detail = (await alice.get(f"/cases/{case_id}")).json()  # outbox runs on real time
-        service.services.console.clock = utcnow
+        clock.shift = timedelta(seconds=DAY + 3600)
+        detail = (await alice.get(f"/cases/{case_id}")).json()
         assert detail["window"]["open"] is False
         answer = await alice.post(
             f"/cases/{case_id}/reply", {"text": "Votre colis part demain.\nBonne journée."}

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from bot.channels.text import MAX_TEXT
 from bot.channels.whatsapp import render
 from bot.channels.whatsapp.graph import _checksum_matches, address
 from bot.channels.whatsapp.updates import parse, signed
@@ -208,7 +209,7 @@ def test_a_file_s_checksum_is_read_in_hex_or_in_base64() -> None:
 def _check_limits(message: dict) -> None:
     """What the Cloud API refuses, checked on every message we build."""
     if message["type"] == "text":
-        assert 0 < len(message["text"]["body"]) <= render.MAX_TEXT
+        assert 0 < len(message["text"]["body"]) <= MAX_TEXT
         return
     interactive = message["interactive"]
     assert 0 < len(interactive["body"]["text"]) <= render.MAX_BODY

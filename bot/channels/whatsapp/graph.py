@@ -44,15 +44,24 @@ class Media:
 
 
 class GraphClient:
-    """One business phone number on the Cloud API."""
+    """One business phone number on the Cloud API. ``transport``: httpx's own (a test's
+    ``httpx.MockTransport`` answers in Graph's place)."""
 
-    def __init__(self, base_url: str, token: str, phone_number_id: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        phone_number_id: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.phone_number_id = phone_number_id
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             headers={"Authorization": f"Bearer {token}"},
             timeout=SEND_TIMEOUT,
             limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+            transport=transport,
         )
 
     async def close(self) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 from bot.channels.text import split_text
 from flows.answers import format_phone
 from flows.catalog import Catalog
+from storage.payloads import ChoiceData, OutboundPayload
 
-MAX_TEXT = 4096
 MAX_BODY = 1024  # the text of an interactive message
 MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
@@ -35,7 +35,7 @@ _PHONE_VALUE = re.compile(r"\+\d{6,15}")  # a choice whose value is a number (E.
 Message = dict[str, Any]
 
 
-def language_of(payload: dict[str, Any]) -> str:
+def language_of(payload: OutboundPayload) -> str:
     return "en" if payload.get("language") == "en" else "fr"
 
 
@@ -51,13 +51,14 @@ def shorten(text: str, limit: int) -> str:
     return head.rstrip(" ,;:-/(") + "…"
 
 
-def messages(payload: dict[str, Any], catalog: Catalog) -> list[Message]:
-    """The messages one reply becomes, in order: text parts, then the question with its choices."""
+def messages(payload: OutboundPayload, catalog: Catalog) -> list[Message]:
+    """The messages one reply becomes, in order: text parts (of at most
+    :data:`bot.channels.text.MAX_TEXT`), then the question with its choices."""
     text = payload.get("text") or ""
     choices = list(
         {c["value"]: c for c in payload.get("choices") or () if c.get("value") and c.get("label")}.values()
     )
-    parts = split_text(text, MAX_TEXT)
+    parts = split_text(text)
     if not choices:
         return [_text(p) for p in parts]
     # The choices go with the last part, whose text must fit an interactive message's body.
@@ -68,7 +69,7 @@ def messages(payload: dict[str, Any], catalog: Catalog) -> list[Message]:
 
 
 def interactive(
-    body: str, choices: Sequence[dict[str, str]], step: str | None, catalog: Catalog, language: str
+    body: str, choices: Sequence[ChoiceData], step: str | None, catalog: Catalog, language: str
 ) -> Message:
     """Reply buttons when up to three choices fit them, else a list (a long list is cut to ten)."""
     ids = [choice_id(step, c["value"]) for c in choices]
@@ -160,7 +161,7 @@ def _text(body: str) -> Message:
     return {"type": "text", "text": {"body": body, "preview_url": False}}
 
 
-def _label(choice: dict[str, str], limit: int, catalog: Catalog, language: str) -> str:
+def _label(choice: ChoiceData, limit: int, catalog: Catalog, language: str) -> str:
     """The choice's label, or the catalogue's short one when the label is longer than ``limit``."""
     label = choice["label"].strip()
     if len(label) <= limit:

@@ -15,9 +15,9 @@ from typing import Any
 
 from bot.messages import Inbound, sanitized
 from flows.types import ClientInput
-from storage.receipts import STATUSES, Receipt
 
 CHANNEL = "whatsapp"
+STATUSES = ("sent", "delivered", "read", "failed")  # what Meta reports of a message we sent
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _DOCUMENT_TYPES = ("image/", "application/pdf")
 # Kinds the bot cannot read: the client is asked to write or send a photo instead.
@@ -39,6 +39,18 @@ class MediaRef:
 class Incoming:
     inbound: Inbound
     media: MediaRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Meta's word on a message we sent (a status webhook), matched to it by its wamid."""
+
+    channel: str
+    external_id: str
+    status: str  # one of STATUSES
+    at: datetime
+    error_code: int | None = None
+    error: str | None = None
 
 
 @dataclass(slots=True)
