@@ -113,15 +113,6 @@ def build(
     engine.on_commit(sender.wake)
     engine.on_commit(wakeup.notify)
     accounts = Accounts(database, clock, session_hours=settings.console_session_hours)
-    console = Console(
-        database,
-        catalog,
-        files,
-        clock,
-        engine.notify,
-        privacy=engine.privacy,
-        overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
-    )
     dispatch = Dispatch(
         database,
         catalog,
@@ -130,7 +121,16 @@ def build(
         accept_within=timedelta(minutes=settings.dispatch_accept_minutes),
         automatic=settings.dispatch_at_handoff,
     )
-    console.visits = dispatch
+    console = Console(
+        database,
+        catalog,
+        files,
+        clock,
+        engine.notify,
+        privacy=engine.privacy,
+        offers=dispatch,
+        overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
+    )
     if settings.dispatch_at_handoff:
         engine.on_commit(dispatch.wake)
     if bot_channel is not None:

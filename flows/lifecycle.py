@@ -175,3 +175,8 @@ def follow_up_of(
     except InvalidCaseTransitionError:
         return "new"
     return "reopen"
+
+
+# In someone's hands: an operator's (claimed), or an optician's on a home visit (dispatched); who
+# holds such a case may act on it, another operator is told who has it.
+HELD_STATES: tuple[str, ...] = ("claimed", "dispatched")

@@ -11,7 +11,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.tables import cases, clients
+from storage.conversations import lock_conversations
+from storage.outbound import Recipient
+from storage.tables import case_notes, cases, clients, conversations, identities
 
 PUBLIC_FIELDS = (
     "reference",
@@ -109,3 +111,210 @@ async def move_case(
         query = query.where(cases.c.claimed_by == claimed_by)
     result = await connection.execute(query.values(status=transition.destination, **(values or {})))
     return bool(result.rowcount)
+
+
+# --- an operator's work on a case (the console) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LockedCase:
+    """A case an operator acts on, its conversation locked like the engine locks it.
+
+    ``owner`` is the conversation's, read under that lock; ``recipient`` is the case's own
+    conversation on the client's channel (where the console's messages to the client go)."""
+
+    id: int
+    reference: str
+    conversation_id: int
+    owner: str
+    recipient: Recipient
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """Where a case stands for the operator who wants to act on it."""
+
+    status: str
+    claimed_by: str | None
+
+
+async def lock_case(connection: AsyncConnection, public_id: str, now: datetime) -> LockedCase | None:
+    """The case and its conversation, the conversation locked like the engine locks it; None if
+    there is no such case.
+
+    The first statement writes the case's row (``updated_at``): on SQLite it takes the database's
+    write lock (the engine takes it too before it reads a conversation), on PostgreSQL the row's
+    lock, so what is read next cannot change before this transaction ends. Then the
+    conversation's advisory lock, then its owner."""
+    touched = await connection.execute(
+        sa.update(cases).where(cases.c.public_id == public_id).values(updated_at=now).returning(cases.c.id)
+    )
+    if touched.first() is None:
+        return None
+    row = (
+        await connection.execute(
+            sa.select(
+                cases.c.id,
+                cases.c.reference,
+                cases.c.conversation_id,
+                conversations.c.channel,
+                conversations.c.language,
+                identities.c.key,
+                identities.c.external_id,
+            )
+            .join(conversations, conversations.c.id == cases.c.conversation_id)
+            .join(identities, identities.c.id == conversations.c.identity_id)
+            .where(cases.c.public_id == public_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    await lock_conversations(connection, [row.key])
+    owner = await connection.scalar(
+        sa.select(conversations.c.owner).where(conversations.c.id == row.conversation_id)
+    )
+    recipient = Recipient(row.channel, row.external_id, row.conversation_id, row.language)
+    return LockedCase(row.id, row.reference, row.conversation_id, str(owner), recipient)
+
+
+async def holding(connection: AsyncConnection, case_id: int) -> Holding:
+    """The case's status and who holds it (or held it last)."""
+    row = (
+        await connection.execute(sa.select(cases.c.status, cases.c.claimed_by).where(cases.c.id == case_id))
+    ).one()
+    return Holding(row.status, row.claimed_by)
+
+
+async def claim_case(
+    connection: AsyncConnection, case_id: int, claim: Transition, by: str, now: datetime
+) -> bool:
+    """``by`` takes the case (the lifecycle's ``claim``); the first claim's time is kept when a
+    case is claimed again. False if it was not in a source status any more."""
+    values = {"claimed_by": by, "claimed_at": sa.func.coalesce(cases.c.claimed_at, now), "updated_at": now}
+    return await move_case(connection, case_id, claim, values)
+
+
+async def reassign_case(
+    connection: AsyncConnection,
+    case_id: int,
+    held: Sequence[str],
+    to: str,
+    now: datetime,
+    *,
+    held_by: str | None = None,
+) -> bool:
+    """The case goes to operator ``to`` if it is in one of the ``held`` statuses (and, with
+    ``held_by``, only if that operator holds it); its status stays."""
+    query = sa.update(cases).where(cases.c.id == case_id, cases.c.status.in_(list(held)))
+    if held_by is not None:
+        query = query.where(cases.c.claimed_by == held_by)
+    result = await connection.execute(query.values(claimed_by=to, updated_at=now))
+    return bool(result.rowcount)
+
+
+async def visit_to_shipment(
+    connection: AsyncConnection, case_id: int, held: Sequence[str], to: str, by: str, now: datetime
+) -> str | None:
+    """A home visit no optician has becomes a shipment, in status ``to`` (held by whoever held it,
+    else ``by``: a visit dispatched automatically had no holder). The holder, or None if the case
+    is not such a visit in one of the ``held`` statuses."""
+    changed = await connection.execute(
+        sa.update(cases)
+        .where(
+            cases.c.id == case_id,
+            cases.c.mode == "visit",
+            cases.c.optician_id.is_(None),
+            cases.c.status.in_(list(held)),
+        )
+        .values(
+            mode="shipment",
+            status=to,
+            claimed_by=sa.func.coalesce(cases.c.claimed_by, by),
+            no_taker_at=None,
+            updated_at=now,
+        )
+        .returning(cases.c.claimed_by)
+    )
+    holder = changed.scalar()
+    return None if holder is None else str(holder)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitState:
+    status: str
+    mode: str | None
+    optician_id: int | None
+
+
+async def visit_state(connection: AsyncConnection, case_id: int) -> VisitState:
+    row = (
+        await connection.execute(
+            sa.select(cases.c.status, cases.c.optician_id, cases.c.mode).where(cases.c.id == case_id)
+        )
+    ).one()
+    return VisitState(row.status, row.mode, row.optician_id)
+
+
+async def mark_case_updated(connection: AsyncConnection, case_id: int, now: datetime) -> None:
+    await connection.execute(sa.update(cases).where(cases.c.id == case_id).values(updated_at=now))
+
+
+async def mark_case_answered(connection: AsyncConnection, case_id: int, now: datetime) -> None:
+    """An operator replied: the first response's time is kept, and the queue stops saying
+    "le client a écrit"."""
+    await connection.execute(
+        sa.update(cases)
+        .where(cases.c.id == case_id)
+        .values(
+            first_response_at=sa.func.coalesce(cases.c.first_response_at, now),
+            client_wrote_at=None,
+            updated_at=now,
+        )
+    )
+
+
+async def set_tracking_number(connection: AsyncConnection, case_id: int, number: str, now: datetime) -> None:
+    await connection.execute(
+        sa.update(cases).where(cases.c.id == case_id).values(tracking_number=number, updated_at=now)
+    )
+
+
+async def add_case_note(
+    connection: AsyncConnection, case_id: int, author: str, text: str, now: datetime
+) -> None:
+    """An internal note on the case (never sent to the client)."""
+    await connection.execute(
+        sa.insert(case_notes).values(case_id=case_id, author=author, text=text, created_at=now)
+    )
+    await mark_case_updated(connection, case_id, now)
+
+
+async def hand_conversation(
+    connection: AsyncConnection, conversation_id: int, owner: str, operator: str | None, now: datetime
+) -> None:
+    """The case's conversation goes to ``owner`` (``operator``, ``queue``, ``closed``: then it
+    is closed now) with ``operator`` (or none)."""
+    values: dict[str, Any] = {"owner": owner, "operator": operator, "updated_at": now}
+    if owner == "closed":
+        values["closed_at"] = now
+    await connection.execute(
+        sa.update(conversations).where(conversations.c.id == conversation_id).values(**values)
+    )
+
+
+async def reference_of(connection: AsyncConnection, case_id: int) -> str | None:
+    found = await connection.scalar(sa.select(cases.c.reference).where(cases.c.id == case_id))
+    return None if found is None else str(found)
+
+
+async def anonymised_at(connection: AsyncConnection, case_id: int) -> datetime | None:
+    """When the case's client was erased (None: not erased)."""
+    found: datetime | None = await connection.scalar(
+        sa.select(cases.c.anonymised_at).where(cases.c.id == case_id)
+    )
+    return found
+
+
+async def is_visit(connection: AsyncConnection, case_id: int) -> bool:
+    mode = await connection.scalar(sa.select(cases.c.mode).where(cases.c.id == case_id))
+    return mode == "visit"

@@ -261,12 +261,12 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "claim-without-condition",
         "5 ownership is one field (claims are one conditional UPDATE)",
-        "a console action updates the case whatever its status (no WHERE status IN sources)",
+        "a lifecycle move (a claim) updates the case whatever its status (no WHERE status IN sources)",
         (
             Edit(
-                "bot/console/service.py",
-                "            condition = [cases.c.id == target.id, cases.c.status.in_(sources)]\n",
-                "            condition = [cases.c.id == target.id]\n",
+                "storage/cases.py",
+                "sa.update(cases).where(cases.c.id == case_id, cases.c.status.in_(list(transition.sources)))",
+                "sa.update(cases).where(cases.c.id == case_id)",
             ),
         ),
         ("tests/integration/test_console.py::test_two_operators_racing_for_the_same_case_one_wins",),

@@ -4,11 +4,8 @@ Every route but login needs a session cookie (401 otherwise); every change needs
 CSRF token in ``X-CSRF-Token`` (403 otherwise).
 """
 
-import asyncio
-import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Literal
 
 import segno
@@ -25,39 +22,20 @@ from bot.console.auth import (
     ThrottledError,
     csrf_matches,
 )
+from bot.console.canned import MAX_TITLE
+from bot.console.checks import MAX_OPERATOR_TEXT
+from bot.console.live import Wakeup as Wakeup  # the composition root builds it (bot/app.py)
+from bot.console.live import live_events
 from bot.console.service import Console, QueueFilter
+from bot.console.views import Canned, CaseDetail, CaseSummary, Journal
 from bot.dispatch import LINK_PREFIX, Dispatch
 from bot.dispatch import OpticianIn as DispatchOpticianIn
-from bot.throttle import KINDS, Throttle, client_address, throttle_of
+from bot.throttle import client_address, throttle_of
 from flows.lifecycle import CASE_STATES, OPEN_STATES
 
 COOKIE = "optibot_console"
 DEVICE_COOKIE = "optibot_device"  # the devices operators signed in from (bot/console/auth.py)
 LOGIN_PATH = "/api/console/login"
-KEEPALIVE_SECONDS = 15.0
-POLL_SECONDS = 2.0  # changes made by another process are seen this often at worst
-SESSION_CHECK_SECONDS = 5.0  # a stream ends this soon after its session does
-TRAFFIC_SECONDS = 2.0  # the refused traffic is looked at this often at most
-TRAFFIC_WINDOW = timedelta(hours=1)
-
-
-class Wakeup:
-    """Wakes the live streams after a commit (engine or console)."""
-
-    def __init__(self) -> None:
-        self._events: set[asyncio.Event] = set()
-
-    def notify(self) -> None:
-        for event in self._events:
-            event.set()
-
-    def subscribe(self) -> asyncio.Event:
-        event = asyncio.Event()
-        self._events.add(event)
-        return event
-
-    def unsubscribe(self, event: asyncio.Event) -> None:
-        self._events.discard(event)
 
 
 class LoginIn(BaseModel):
@@ -76,120 +54,17 @@ class SessionOut(BaseModel):
     csrf: str
 
 
-class CaseSummary(BaseModel):
-    id: str
-    reference: str
-    status: str
-    kind: str
-    need: str | None
-    urgent: bool | None
-    mode: str | None
-    priority: str | None
-    mobilised: bool
-    department: str | None
-    channel: str
-    created_at: str
-    waiting_s: int
-    claimed_by: str | None
-    overdue: bool
-    reachable: bool
-    no_taker: bool
-    client_wrote_at: str | None = Field(description="The client wrote and no operator has answered yet.")
-    reopened_at: str | None = Field(description="The client's message reopened the case (done or cancelled).")
-    anonymised: bool = Field(description="The client's data was erased: an anonymous statistic remains.")
-
-
 class Queue(BaseModel):
     cases: list[CaseSummary]
     overdue_after_s: int
 
 
-class MessageOut(BaseModel):
-    id: int
-    direction: Literal["in", "out"]
-    author: str
-    operator: str | None
-    text: str
-    created_at: str
-    sent_at: str | None
-    failed_at: str | None
-    error: str | None
-    delivered_at: str | None = Field(description="WhatsApp: the client's phone received it.")
-    read_at: str | None = Field(description="WhatsApp: the client opened it.")
-    via: Literal["template"] | None = Field(
-        description="template: sent as the approved template, outside WhatsApp's 24-hour window."
-    )
-
-
-class Consent(BaseModel):
-    purpose: str
-    wording_version: str
-    given_at: str
-
-
-class Prescription(BaseModel):
-    url: str
-    kind: Literal["image", "pdf"]
-
-
-class Note(BaseModel):
-    author: str
-    text: str
-    created_at: str
-
-
-class ConversationOut(BaseModel):
-    owner: str
-    operator: str | None
-
-
-class ReplyWindow(BaseModel):
-    """WhatsApp's 24-hour customer-service window: inside it replies go out as they are written,
-    outside it as the approved template (the client's answer opens it again)."""
-
-    open: bool
-    closes_at: str | None
-
-
-class OpticianBrief(BaseModel):
-    name: str
-    phone: str
-
-
-class Offer(BaseModel):
-    optician: str
-    status: Literal["offered", "accepted", "declined", "taken", "withdrawn", "failed"]
-    round: int
-
-
-class CaseDetail(CaseSummary):
-    contact_name: str | None
-    contact_phone: str | None
-    address: str | None
-    postal_code: str | None
-    slot: str | None
-    consent: Consent | None
-    prescription: Prescription | None
-    tracking_number: str | None
-    tracking_url: str | None
-    cancel_reason: str | None
-    first_response_at: str | None
-    done_at: str | None
-    conversation: ConversationOut
-    notes: list[Note]
-    messages: list[MessageOut]
-    mine: bool
-    optician: OpticianBrief | None
-    offers: list[Offer]
-    window: ReplyWindow | None = Field(description="WhatsApp cases only.")
-
-
 class TextIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=MAX_OPERATOR_TEXT)
 
 
 class ReasonIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: str = Field(min_length=1, max_length=MAX_OPERATOR_TEXT)
 
 
 class TrackingIn(BaseModel):
@@ -201,14 +76,8 @@ class TransferIn(BaseModel):
 
 
 class CannedIn(BaseModel):
-    title: str = Field(min_length=1, max_length=80)
-    text: str = Field(min_length=1, max_length=4000)
-
-
-class Canned(BaseModel):
-    id: str
-    title: str
-    text: str
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    text: str = Field(min_length=1, max_length=MAX_OPERATOR_TEXT)
 
 
 class CannedList(BaseModel):
@@ -217,25 +86,6 @@ class CannedList(BaseModel):
 
 class Operators(BaseModel):
     operators: list[OperatorOut]
-
-
-class JournalLine(BaseModel):
-    """Who did what to whose personal data, and when; never the data itself."""
-
-    id: int
-    at: str
-    actor: str
-    action: str
-    detail: str | None
-    case: str | None = Field(description="The case's reference, while it keeps its data.")
-    case_id: str | None
-    client_of: str | None = Field(description="A line about a client: their newest case kept.")
-    anonymised: bool
-
-
-class Journal(BaseModel):
-    lines: list[JournalLine]
-    before: int | None = Field(description="The next (older) page: ?before=<this>; null at the end.")
 
 
 def _operator_out(operator: Operator) -> OperatorOut:
@@ -366,60 +216,60 @@ def build_router(
         wanted = QueueFilter(statuses, mode, department or None, mine)
         found = await console.queue(session.operator, wanted)
         return Queue(
-            cases=[CaseSummary(**c) for c in found],
+            cases=found,
             overdue_after_s=int(console.overdue_after.total_seconds()),
         )
 
     @router.get("/cases/{case_id}")
     async def case(case_id: str, session: SignedIn) -> CaseDetail:
         """The case with its client's data: journaled (view_case, once per 10 minutes)."""
-        return CaseDetail(**await console.case(session.operator, case_id, viewed=True))
+        return await console.case(session.operator, case_id, viewed=True)
 
     @router.post("/cases/{case_id}/claim", responses={409: {}})
     async def claim(case_id: str, session: Changing) -> CaseDetail:
         """Take a queued case: one conditional UPDATE, so of two operators only one wins."""
-        return CaseDetail(**await console.claim(session.operator, case_id))
+        return await console.claim(session.operator, case_id)
 
     @router.post("/cases/{case_id}/release")
     async def release(case_id: str, session: Changing) -> CaseDetail:
-        return CaseDetail(**await console.release(session.operator, case_id))
+        return await console.release(session.operator, case_id)
 
     @router.post("/cases/{case_id}/transfer")
     async def transfer(case_id: str, body: TransferIn, session: Changing) -> CaseDetail:
         target = next((o for o in await accounts.active() if o.name == body.operator), None)
         if target is None:
             raise HTTPException(422, "conseiller inconnu")
-        return CaseDetail(**await console.transfer(session.operator, case_id, target))
+        return await console.transfer(session.operator, case_id, target)
 
     @router.post("/cases/{case_id}/handback")
     async def handback(case_id: str, session: Changing) -> CaseDetail:
-        return CaseDetail(**await console.handback(session.operator, case_id))
+        return await console.handback(session.operator, case_id)
 
     @router.post("/cases/{case_id}/reply")
     async def reply(case_id: str, body: TextIn, session: Changing) -> CaseDetail:
         """A message to the client, on their channel (through the outbox)."""
-        return CaseDetail(**await console.reply(session.operator, case_id, body.text))
+        return await console.reply(session.operator, case_id, body.text)
 
     @router.post("/cases/{case_id}/notes")
     async def note(case_id: str, body: TextIn, session: Changing) -> CaseDetail:
         """An internal note: never sent to the client."""
-        return CaseDetail(**await console.note(session.operator, case_id, body.text))
+        return await console.note(session.operator, case_id, body.text)
 
     @router.post("/cases/{case_id}/tracking")
     async def tracking(case_id: str, body: TrackingIn, session: Changing) -> CaseDetail:
-        return CaseDetail(**await console.tracking(session.operator, case_id, body.number))
+        return await console.tracking(session.operator, case_id, body.number)
 
     @router.post("/cases/{case_id}/dispatch")
     async def dispatch(case_id: str, session: Changing) -> CaseDetail:
-        return CaseDetail(**await console.dispatch(session.operator, case_id))
+        return await console.dispatch(session.operator, case_id)
 
     @router.post("/cases/{case_id}/done")
     async def done(case_id: str, session: Changing) -> CaseDetail:
-        return CaseDetail(**await console.done(session.operator, case_id))
+        return await console.done(session.operator, case_id)
 
     @router.post("/cases/{case_id}/cancel")
     async def cancel(case_id: str, body: ReasonIn, session: Changing) -> CaseDetail:
-        return CaseDetail(**await console.cancel(session.operator, case_id, body.reason))
+        return await console.cancel(session.operator, case_id, body.reason)
 
     @router.get("/cases/{case_id}/prescription", response_class=Response)
     async def prescription(case_id: str, session: SignedIn) -> Response:
@@ -441,17 +291,17 @@ def build_router(
     @router.post("/cases/{case_id}/widen")
     async def widen(case_id: str, session: Changing) -> CaseDetail:
         """Nobody took the visit: offer it to the neighbouring departments too."""
-        return CaseDetail(**await console.widen(session.operator, case_id))
+        return await console.widen(session.operator, case_id)
 
     @router.post("/cases/{case_id}/to_shipment")
     async def to_shipment(case_id: str, session: Changing) -> CaseDetail:
         """With the client's agreement: the visit becomes a shipment (offers withdrawn)."""
-        return CaseDetail(**await console.to_shipment(session.operator, case_id))
+        return await console.to_shipment(session.operator, case_id)
 
     @router.post("/cases/{case_id}/erase", responses={403: {}, 409: {}})
     async def erase(case_id: str, session: Changing) -> CaseDetail:
         """Admins: erase the case's client (a live case is cancelled); the anonymised case."""
-        return CaseDetail(**await console.erase(session.operator, case_id))
+        return await console.erase(session.operator, case_id)
 
     @router.get("/cases/{case_id}/export", response_class=Response, responses={403: {}})
     async def export(case_id: str, session: SignedIn) -> Response:
@@ -470,7 +320,7 @@ def build_router(
     @router.get("/journal", responses={403: {}})
     async def journal(session: SignedIn, before: Annotated[int | None, Query(ge=1)] = None) -> Journal:
         """Admins: the access journal, newest first, a page at a time."""
-        return Journal(**await console.journal(session.operator, before))
+        return await console.journal(session.operator, before)
 
     def registry() -> Dispatch:
         if visits is None:
@@ -519,11 +369,11 @@ def build_router(
 
     @router.get("/canned")
     async def canned(session: SignedIn) -> CannedList:
-        return CannedList(replies=[Canned(**c) for c in await console.canned()])
+        return CannedList(replies=await console.canned())
 
     @router.post("/canned", status_code=201)
     async def add_canned(body: CannedIn, session: Changing) -> Canned:
-        return Canned(**await console.add_canned(session.operator, body.title, body.text))
+        return await console.add_canned(session.operator, body.title, body.text)
 
     @router.delete("/canned/{reply_id}", status_code=204)
     async def delete_canned(reply_id: str, session: Changing) -> None:
@@ -542,83 +392,14 @@ def build_router(
             return await accounts.session(token) is not None
 
         return StreamingResponse(
-            _stream(request, console, wakeup, case, still_signed_in, session.operator, throttle_of(request)),
+            live_events(
+                request, console, wakeup, case, still_signed_in, session.operator, throttle_of(request)
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
     return router
-
-
-async def _stream(
-    request: Request,
-    console: Console,
-    wakeup: Wakeup,
-    case: str | None,
-    still_signed_in: Callable[[], Awaitable[bool]],
-    me: Operator,
-    throttle: Throttle,
-) -> AsyncIterator[str]:
-    """Until the browser goes, or its session ends (logout, expiry, account disabled).
-
-    ``traffic`` tells what was refused in the last hour (when some was, then when it changes)."""
-    wake = wakeup.subscribe()
-    try:
-        yield "retry: 2000\n\n"
-        traffic: dict[str, object] = {"refused": dict.fromkeys(KINDS, 0), "set_aside": 0}
-        traffic_at = -TRAFFIC_SECONDS
-        version = await console.version(case)
-        written = console.clock()  # the holder hears of what clients write from now on
-        cursor = 0
-        if case is not None:
-            existing = await console.messages_after(case, 0)
-            cursor = existing[-1]["id"] if existing else 0
-        # From here on, every change is told: what came before is in what the browser fetches.
-        yield "event: ready\ndata: {}\n\n"
-        idle = 0.0
-        checked = time.monotonic()
-        while not await request.is_disconnected():
-            try:
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
-            except TimeoutError:
-                idle += POLL_SECONDS
-            wake.clear()
-            if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
-                checked = time.monotonic()
-                if not await still_signed_in():
-                    yield "event: signed_out\ndata: {}\n\n"
-                    return
-            now = await console.version(case)
-            if case is not None:
-                for message in await console.messages_after(case, cursor):
-                    cursor = message["id"]
-                    yield f"event: message\ndata: {json.dumps(message, ensure_ascii=False)}\n\n"
-            if now[0] != version[0]:
-                yield "event: queue\ndata: {}\n\n"
-                # A client writing touches their case: its holder (or last holder) is told.
-                for news in await console.written_since(me, written):
-                    written = news["at"]
-                    data = {"id": news["id"], "reference": news["reference"]}
-                    yield f"event: client_wrote\ndata: {json.dumps(data)}\n\n"
-            if now[1] != version[1]:
-                yield "event: case\ndata: {}\n\n"
-            if time.monotonic() - traffic_at >= TRAFFIC_SECONDS:
-                traffic_at = time.monotonic()
-                seen = {
-                    "refused": await throttle.refused_last_hour(),
-                    "set_aside": await console.set_aside_since(console.clock() - TRAFFIC_WINDOW),
-                }
-                if seen != traffic:
-                    traffic = seen
-                    yield f"event: traffic\ndata: {json.dumps(seen)}\n\n"
-            if now != version:
-                idle = 0.0
-                version = now
-            elif idle >= KEEPALIVE_SECONDS:
-                idle = 0.0
-                yield ": keepalive\n\n"
-    finally:
-        wakeup.unsubscribe(wake)
 
 
 def _too_many(retry_after: int) -> HTTPException:

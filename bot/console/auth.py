@@ -21,14 +21,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.tables import console_sessions, login_failures, operators
+from storage import operators as store
+from storage.database import Connection, Database
 
 Role = Literal["operator", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "admin")
@@ -133,17 +132,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _operator(row: Any) -> Operator:
-    role: Role = "admin" if row.role == "admin" else "operator"
-    return Operator(row.id, row.public_id, row.name, role)
+def _operator(row_id: int, public_id: str, name: str, role: str) -> Operator:
+    return Operator(row_id, public_id, name, "admin" if role == "admin" else "operator")
 
 
 class Accounts:
     """Accounts and sessions. Built once by the composition root."""
 
-    def __init__(
-        self, database: AsyncEngine, clock: Callable[[], datetime], *, session_hours: int = 12
-    ) -> None:
+    def __init__(self, database: Database, clock: Callable[[], datetime], *, session_hours: int = 12) -> None:
         self.database = database
         self.clock = clock
         self.session_length = timedelta(hours=session_hours)
@@ -159,59 +155,32 @@ class Accounts:
         if len(password) < MIN_PASSWORD:
             raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
         public_id = secrets.token_urlsafe(12)
-        values = {
-            "public_id": public_id,
-            "name": name,
-            "role": role,
-            "password_hash": _hasher.hash(password),
-            "created_at": self.clock(),
-        }
+        password_hash, now = _hasher.hash(password), self.clock()
         async with self.database.begin() as connection:
-            taken = await connection.scalar(sa.select(operators.c.id).where(operators.c.name == name))
-            if taken is not None:
+            if await store.is_taken(connection, name):
                 raise AccountError(f"the name {name!r} is taken")
-            row_id = await connection.scalar(sa.insert(operators).values(**values).returning(operators.c.id))
-        return Operator(int(row_id or 0), public_id, name, role)
+            row_id = await store.add_operator(connection, public_id, name, role, password_hash, now)
+        return Operator(row_id, public_id, name, role)
 
     async def set_password(self, name: str, password: str) -> None:
         if len(password) < MIN_PASSWORD:
             raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
         async with self.database.begin() as connection:
-            result = await connection.execute(
-                sa.update(operators)
-                .where(operators.c.name == name)
-                .values(password_hash=_hasher.hash(password))
-            )
-            if not result.rowcount:
+            if not await store.set_password_hash(connection, name, _hasher.hash(password)):
                 raise AccountError(f"no operator named {name!r}")
-            await self._end_sessions(connection, name)
+            await store.end_sessions_of(connection, name)
 
     async def set_active(self, name: str, *, active: bool) -> None:
         async with self.database.begin() as connection:
-            result = await connection.execute(
-                sa.update(operators).where(operators.c.name == name).values(active=active)
-            )
-            if not result.rowcount:
+            if not await store.set_active(connection, name, active=active):
                 raise AccountError(f"no operator named {name!r}")
             if not active:
-                await self._end_sessions(connection, name)
-
-    async def _end_sessions(self, connection: AsyncConnection, name: str) -> None:
-        ids = sa.select(operators.c.id).where(operators.c.name == name).scalar_subquery()
-        await connection.execute(sa.delete(console_sessions).where(console_sessions.c.operator_id == ids))
+                await store.end_sessions_of(connection, name)
 
     async def everyone(self) -> list[tuple[Operator, bool]]:
         async with self.database.connect() as connection:
-            rows = await connection.execute(
-                sa.select(
-                    operators.c.id,
-                    operators.c.public_id,
-                    operators.c.name,
-                    operators.c.role,
-                    operators.c.active,
-                ).order_by(operators.c.name)
-            )
-            return [(_operator(r), bool(r.active)) for r in rows]
+            rows = await store.all_operators(connection)
+        return [(_operator(r.id, r.public_id, r.name, r.role), r.active) for r in rows]
 
     async def active(self) -> list[Operator]:
         return [operator for operator, active in await self.everyone() if active]
@@ -234,29 +203,15 @@ class Accounts:
         address = address[:64]
         since = now - FAILURE_WINDOW
         async with self.database.begin() as connection:
-            await connection.execute(sa.delete(login_failures).where(login_failures.c.at < since))
-            attempt = await connection.scalar(
-                sa.insert(login_failures)
-                .values(name=name, address=address, at=now)
-                .returning(login_failures.c.id)
-            )
+            await store.forget_failures_before(connection, since)
+            attempt = await store.record_attempt(connection, name, address, now)
         async with self.database.connect() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(
-                        operators.c.id,
-                        operators.c.public_id,
-                        operators.c.name,
-                        operators.c.role,
-                        operators.c.password_hash,
-                    ).where(operators.c.name == name, operators.c.active.is_(True))
-                )
-            ).first()
+            row = await store.credentials(connection, name)
             vouched = device is not None and row is not None and row.public_id in device.accounts
             try:
-                await self._check_throttle(connection, name, address, since, now, per_name=not vouched)
+                await _check_throttle(connection, name, address, since, now, per_name=not vouched)
             except ThrottledError:
-                await connection.execute(sa.delete(login_failures).where(login_failures.c.id == attempt))
+                await store.forget_attempt(connection, attempt)
                 await connection.commit()
                 raise
         # argon2 takes tens of milliseconds of CPU: not on the event loop.
@@ -264,60 +219,17 @@ class Accounts:
         if not await asyncio.to_thread(_password_matches, stored, password) or row is None:
             return None  # the attempt stays recorded as a failure
         token = secrets.token_urlsafe(32)
-        session = Session(_operator(row), secrets.token_urlsafe(24), token_hash(token))
+        operator = _operator(row.id, row.public_id, row.name, row.role)
+        session = Session(operator, secrets.token_urlsafe(24), token_hash(token))
         async with self.database.begin() as connection:
-            await connection.execute(
-                sa.delete(login_failures).where(
-                    login_failures.c.name == name, login_failures.c.address == address
-                )
-            )
-            await connection.execute(sa.delete(console_sessions).where(console_sessions.c.expires_at < now))
-            await connection.execute(
-                sa.insert(console_sessions).values(
-                    token_hash=session.token_hash,
-                    operator_id=row.id,
-                    csrf=session.csrf,
-                    created_at=now,
-                    seen_at=now,
-                    expires_at=now + self.session_length,
-                )
+            await store.forget_failures_of(connection, name, address)
+            await store.end_expired_sessions(connection, now)
+            await store.open_session(
+                connection, session.token_hash, row.id, session.csrf, now, now + self.session_length
             )
             if _hasher.check_needs_rehash(row.password_hash):
-                await connection.execute(
-                    sa.update(operators)
-                    .where(operators.c.id == row.id)
-                    .values(password_hash=_hasher.hash(password))
-                )
+                await store.rehash_password(connection, row.id, _hasher.hash(password))
         return token, session
-
-    async def _check_throttle(
-        self,
-        connection: AsyncConnection,
-        name: str,
-        address: str,
-        since: datetime,
-        now: datetime,
-        *,
-        per_name: bool = True,
-    ) -> None:
-        checks = [
-            ([login_failures.c.name == name, login_failures.c.address == address], MAX_FAILURES_PER_NAME),
-            ([login_failures.c.address == address], MAX_FAILURES_PER_ADDRESS),
-            ([login_failures.c.name == name], MAX_FAILURES_PER_ACCOUNT),
-        ]
-        if not per_name:  # the account's own device: a stranger's failures on the name must not lock it
-            checks = checks[1:2]
-        for where, limit in checks:
-            found = (
-                await connection.execute(
-                    sa.select(sa.func.count(), sa.func.min(login_failures.c.at)).where(
-                        *where, login_failures.c.at >= since
-                    )
-                )
-            ).one()
-            if found[0] > limit:
-                oldest: datetime = found[1]
-                raise ThrottledError(max(1, int((oldest + FAILURE_WINDOW - now).total_seconds()) + 1))
 
     async def session(self, token: str | None) -> Session | None:
         """The live session of a cookie token, or None (expired, logged out, account disabled)."""
@@ -326,40 +238,35 @@ class Accounts:
         now = self.clock()
         digest = token_hash(token)
         async with self.database.connect() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(
-                        operators.c.id,
-                        operators.c.public_id,
-                        operators.c.name,
-                        operators.c.role,
-                        console_sessions.c.csrf,
-                        console_sessions.c.seen_at,
-                    )
-                    .join(operators, operators.c.id == console_sessions.c.operator_id)
-                    .where(
-                        console_sessions.c.token_hash == digest,
-                        console_sessions.c.expires_at > now,
-                        operators.c.active.is_(True),
-                    )
-                )
-            ).first()
+            row = await store.live_session(connection, digest, now)
         if row is None:
             return None
         if now - row.seen_at >= SEEN_EVERY:  # sliding expiry, written now and then
             async with self.database.begin() as connection:
-                await connection.execute(
-                    sa.update(console_sessions)
-                    .where(console_sessions.c.token_hash == digest)
-                    .values(seen_at=now, expires_at=now + self.session_length)
-                )
-        return Session(_operator(row), row.csrf, digest)
+                await store.extend_session(connection, digest, now, now + self.session_length)
+        return Session(_operator(row.operator_id, row.public_id, row.name, row.role), row.csrf, digest)
 
     async def logout(self, session: Session) -> None:
         async with self.database.begin() as connection:
-            await connection.execute(
-                sa.delete(console_sessions).where(console_sessions.c.token_hash == session.token_hash)
-            )
+            await store.end_session(connection, session.token_hash)
+
+
+async def _check_throttle(
+    connection: Connection, name: str, address: str, since: datetime, now: datetime, *, per_name: bool = True
+) -> None:
+    """Refuse the attempt (:class:`ThrottledError`) past a limit of failures since ``since``:
+    per name from this address, per address, per name from anywhere."""
+    checks: list[tuple[str | None, str | None, int]] = [
+        (name, address, MAX_FAILURES_PER_NAME),
+        (None, address, MAX_FAILURES_PER_ADDRESS),
+        (name, None, MAX_FAILURES_PER_ACCOUNT),
+    ]
+    if not per_name:  # the account's own device: a stranger's failures on the name must not lock it
+        checks = checks[1:2]
+    for of_name, of_address, limit in checks:
+        found = await store.failures_since(connection, since, name=of_name, address=of_address)
+        if found.count > limit and found.oldest is not None:
+            raise ThrottledError(max(1, int((found.oldest + FAILURE_WINDOW - now).total_seconds()) + 1))
 
 
 def csrf_matches(session: Session, given: str | None) -> bool:

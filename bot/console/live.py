@@ -1,0 +1,111 @@
+"""The console's live stream (Server-Sent Events): what changed in the queue, in the open case, in
+what clients wrote to the operator's cases, and in the refused traffic."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import Request
+
+from bot.console.auth import Operator
+from bot.console.service import Console
+from bot.throttle import KINDS, Throttle
+
+KEEPALIVE_SECONDS = 15.0
+POLL_SECONDS = 2.0  # changes made by another process are seen this often at worst
+SESSION_CHECK_SECONDS = 5.0  # a stream ends this soon after its session does
+TRAFFIC_SECONDS = 2.0  # the refused traffic is looked at this often at most
+TRAFFIC_WINDOW = timedelta(hours=1)
+
+
+class Wakeup:
+    """Wakes the live streams after a commit (engine or console)."""
+
+    def __init__(self) -> None:
+        self._events: set[asyncio.Event] = set()
+
+    def notify(self) -> None:
+        for event in self._events:
+            event.set()
+
+    def subscribe(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._events.add(event)
+        return event
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        self._events.discard(event)
+
+
+async def live_events(
+    request: Request,
+    console: Console,
+    wakeup: Wakeup,
+    case: str | None,
+    still_signed_in: Callable[[], Awaitable[bool]],
+    me: Operator,
+    throttle: Throttle,
+) -> AsyncIterator[str]:
+    """Until the browser goes, or its session ends (logout, expiry, account disabled).
+
+    ``traffic`` tells what was refused in the last hour (when some was, then when it changes)."""
+    wake = wakeup.subscribe()
+    try:
+        yield "retry: 2000\n\n"
+        traffic: dict[str, object] = {"refused": dict.fromkeys(KINDS, 0), "set_aside": 0}
+        traffic_at = -TRAFFIC_SECONDS
+        version = await console.version(case)
+        written = console.clock()  # the holder hears of what clients write from now on
+        cursor = 0
+        if case is not None:
+            existing = await console.messages_after(case, 0)
+            cursor = existing[-1].id if existing else 0
+        # From here on, every change is told: what came before is in what the browser fetches.
+        yield "event: ready\ndata: {}\n\n"
+        idle = 0.0
+        checked = time.monotonic()
+        while not await request.is_disconnected():
+            try:
+                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                idle += POLL_SECONDS
+            wake.clear()
+            if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
+                checked = time.monotonic()
+                if not await still_signed_in():
+                    yield "event: signed_out\ndata: {}\n\n"
+                    return
+            now = await console.version(case)
+            if case is not None:
+                for message in await console.messages_after(case, cursor):
+                    cursor = message.id
+                    data = json.dumps(message.model_dump(), ensure_ascii=False)
+                    yield f"event: message\ndata: {data}\n\n"
+            if now[0] != version[0]:
+                yield "event: queue\ndata: {}\n\n"
+                # A client writing touches their case: its holder (or last holder) is told.
+                for news in await console.written_since(me, written):
+                    written = news.at
+                    wrote = {"id": news.public_id, "reference": news.reference}
+                    yield f"event: client_wrote\ndata: {json.dumps(wrote)}\n\n"
+            if now[1] != version[1]:
+                yield "event: case\ndata: {}\n\n"
+            if time.monotonic() - traffic_at >= TRAFFIC_SECONDS:
+                traffic_at = time.monotonic()
+                seen = {
+                    "refused": await throttle.refused_last_hour(),
+                    "set_aside": await console.set_aside_since(console.clock() - TRAFFIC_WINDOW),
+                }
+                if seen != traffic:
+                    traffic = seen
+                    yield f"event: traffic\ndata: {json.dumps(seen)}\n\n"
+            if now != version:
+                idle = 0.0
+                version = now
+            elif idle >= KEEPALIVE_SECONDS:
+                idle = 0.0
+                yield ": keepalive\n\n"
+    finally:
+        wakeup.unsubscribe(wake)
