@@ -128,7 +128,7 @@ async def _pending_out(database: AsyncEngine) -> int:
 
 async def outbound_round(messages_count: int, chats: int, seed: int) -> dict[str, Any]:
     from bot.channels.telegram.channel import TelegramChannel
-    from bot.engine import utcnow
+    from bot.engine import Engine, utcnow
     from bot.outbox import OutboxSender
     from bot.settings import Settings
     from flows.catalog import Catalog
@@ -154,12 +154,13 @@ async def outbound_round(messages_count: int, chats: int, seed: int) -> dict[str
                     await insert_message(connection, row)
             catalog = Catalog.load()
             files = FileStore(settings.optibot_data_dir, settings.optibot_file_key, settings.max_upload_bytes)
-            channel = TelegramChannel(settings, catalog, files)
+            engine = Engine(database, catalog, files)
+            channel = TelegramChannel(settings, catalog, files, engine=engine, database=database)
             sender = OutboxSender(database, [channel], utcnow)
             try:
                 elapsed = await _drain(database, sender)
             finally:
-                await channel.bot.session.close()
+                await channel.stop()
             async with database.connect() as connection:
                 failed = await connection.scalar(
                     sa.select(sa.func.count()).select_from(messages).where(messages.c.failed_at.is_not(None))

@@ -92,27 +92,6 @@ def build(
         withdraw_visit=lambda connection, case_id: dispatch.withdraw(connection, case_id),
         retention=retention_policy(settings),
     )
-    bot_channel = None
-    if telegram and settings.telegram_enabled:
-        from bot.channels.telegram.channel import TelegramChannel
-
-        bot_channel = TelegramChannel(settings, catalog, files)
-        channels = [*channels, bot_channel]
-    wa_channel = None
-    if whatsapp and settings.whatsapp_enabled:
-        from bot.channels.whatsapp.channel import WhatsAppChannel
-
-        wa_channel = WhatsAppChannel(
-            settings, catalog, files, engine=engine, database=database, clock=clock, limiter=limiter
-        )
-        channels = [*channels, wa_channel]
-    wakeup = Wakeup()
-    # Once deliveries are recorded: WhatsApp applies the receipts that came first, live views show it.
-    recorded = [wakeup.notify] if wa_channel is None else [wa_channel.recorded, wakeup.notify]
-    sender = OutboxSender(database, channels, clock, on_record=recorded)
-    engine.on_commit(sender.wake)
-    engine.on_commit(wakeup.notify)
-    accounts = Accounts(database, clock, session_hours=settings.console_session_hours)
     dispatch = Dispatch(
         database,
         catalog,
@@ -121,6 +100,27 @@ def build(
         accept_within=timedelta(minutes=settings.dispatch_accept_minutes),
         automatic=settings.dispatch_at_handoff,
     )
+    bot_channel = None
+    if telegram and settings.telegram_enabled:
+        from bot.channels.telegram.channel import TelegramChannel
+
+        bot_channel = TelegramChannel(
+            settings, catalog, files, engine=engine, database=database, desk=dispatch, limiter=limiter
+        )
+        channels = [*channels, bot_channel]
+    wa_channel = None
+    if whatsapp and settings.whatsapp_enabled:
+        from bot.channels.whatsapp.channel import WhatsAppChannel
+
+        wa_channel = WhatsAppChannel(settings, catalog, files)
+        channels = [*channels, wa_channel]
+    wakeup = Wakeup()
+    # Once deliveries are recorded: WhatsApp applies the receipts that came first, live views show it.
+    recorded = [wakeup.notify] if wa_channel is None else [wa_channel.recorded, wakeup.notify]
+    sender = OutboxSender(database, channels, clock, on_record=recorded)
+    engine.on_commit(sender.wake)
+    engine.on_commit(wakeup.notify)
+    accounts = Accounts(database, clock, session_hours=settings.console_session_hours)
     console = Console(
         database,
         catalog,
@@ -128,13 +128,11 @@ def build(
         clock,
         engine.notify,
         privacy=engine.privacy,
-        offers=dispatch,
         overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
     )
+    console.visits = dispatch
     if settings.dispatch_at_handoff:
         engine.on_commit(dispatch.wake)
-    if bot_channel is not None:
-        bot_channel.visits = dispatch
     return Services(
         settings,
         database,
@@ -171,9 +169,9 @@ async def running(
         sweep = services.engine.privacy.sweep(settings.retention_sweep_minutes * 60.0)
         services.tasks.append(asyncio.create_task(sweep, name="optibot-retention"))
     if services.telegram is not None:
-        await services.telegram.start(services.engine)
+        await services.telegram.start()
     if services.whatsapp is not None:
-        await services.whatsapp.start()
+        await services.whatsapp.start(services.engine)
     # Objects built at start-up (catalogues, machines, pydantic types) live for the whole process:
     # keep them out of the garbage collector's full collections.
     if freeze_gc:

@@ -75,10 +75,11 @@ MUTATIONS: tuple[Mutation, ...] = (
         "1 nothing acknowledged is lost",
         "the Telegram webhook stores the update in the background and answers 200 at once",
         (
+            Edit("bot/channels/telegram/webhook.py", "import hmac\n", "import asyncio\nimport hmac\n"),
             Edit(
-                "bot/channels/telegram/channel.py",
-                "            try:\n                await self.receive(update)\n",
-                "            try:\n                self._spawn(self.receive(update))\n",
+                "bot/channels/telegram/webhook.py",
+                "        try:\n            await inbound.receive(update)\n",
+                "        try:\n            asyncio.ensure_future(inbound.receive(update))\n",
             ),
         ),
         (
@@ -92,9 +93,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the WhatsApp webhook stores the messages in the background and answers 200 at once",
         (
             Edit(
-                "bot/channels/whatsapp/webhook.py",
-                "            await receiver.receive(payload)\n",
-                "            receiver._spawn(receiver.receive(payload))\n",
+                "bot/channels/whatsapp/channel.py",
+                "                await self.receive(payload)\n",
+                "                self._spawn(self.receive(payload))\n",
             ),
         ),
         (BREAK + "test_whatsapp_webhook_is_answered_200_only_once_its_messages_are_stored",),
@@ -105,7 +106,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "polling moves its offset past the updates before storing them",
         (
             Edit(
-                "bot/channels/telegram/channel.py",
+                "bot/channels/telegram/polling.py",
                 "                    await self._store_in_order(updates)\n"
                 "                    offset = updates[-1].update_id + 1\n",
                 "                    offset = updates[-1].update_id + 1\n"
@@ -261,12 +262,12 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "claim-without-condition",
         "5 ownership is one field (claims are one conditional UPDATE)",
-        "a lifecycle move (a claim) updates the case whatever its status (no WHERE status IN sources)",
+        "a console action updates the case whatever its status (no WHERE status IN sources)",
         (
             Edit(
-                "storage/cases.py",
-                "sa.update(cases).where(cases.c.id == case_id, cases.c.status.in_(list(transition.sources)))",
-                "sa.update(cases).where(cases.c.id == case_id)",
+                "bot/console/service.py",
+                "            condition = [cases.c.id == target.id, cases.c.status.in_(sources)]\n",
+                "            condition = [cases.c.id == target.id]\n",
             ),
         ),
         ("tests/integration/test_console.py::test_two_operators_racing_for_the_same_case_one_wins",),
@@ -303,10 +304,11 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a Telegram 429 neither pauses the chat nor delays the row by its retry_after",
         (
             Edit(
-                "bot/channels/telegram/channel.py",
+                "bot/channels/telegram/outbound.py",
                 "            self.limiter.pause(chat, error.retry_after)\n"
-                '            raise DeliveryError("telegram 429", retry_after=error.retry_after) from None\n',
-                '            raise DeliveryError("telegram 429") from None\n',
+                '            raise DeliveryError("telegram 429", retry_after=error.retry_after, '
+                "progress=progress) from None\n",
+                '            raise DeliveryError("telegram 429", progress=progress) from None\n',
             ),
         ),
         (TELEGRAM + "test_a_429_storm_loses_nothing_and_sends_nothing_before_retry_after",),
@@ -330,9 +332,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the Telegram webhook takes an update whatever its secret token",
         (
             Edit(
-                "bot/channels/telegram/channel.py",
-                "            if not expected or not hmac.compare_digest(given, expected):\n",
-                "            if not expected:\n",
+                "bot/channels/telegram/webhook.py",
+                "        if not expected or not hmac.compare_digest(given, expected):\n",
+                "        if not expected:\n",
             ),
         ),
         (TELEGRAM + "test_the_webhook_stores_before_answering_and_refuses_forgeries",),
@@ -343,9 +345,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the WhatsApp webhook takes a body whatever its signature (the header need only be there)",
         (
             Edit(
-                "bot/channels/whatsapp/webhook.py",
-                "        if not signed(body, request.headers.get(SIGNATURE_HEADER), secret):\n",
-                "        if False:\n",
+                "bot/channels/whatsapp/channel.py",
+                "            if not signed(body, request.headers.get(SIGNATURE_HEADER), self._secret):\n",
+                "            if False:\n",
             ),
         ),
         (WHATSAPP + "test_forged_unsigned_or_tampered_webhooks_store_nothing",),

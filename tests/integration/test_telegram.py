@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.channels.telegram import channel as channel_module
+from bot.channels.telegram import outbound, polling
 from bot.channels.telegram.updates import external_id
 from bot.rows import outbound_row
 from flows.types import Reply
@@ -369,12 +369,11 @@ async def test_a_long_reply_is_split_and_a_retry_does_not_repeat_parts(
 
 
 async def test_a_hung_request_is_given_up_and_sent_again(
-    database_url: str, tmp_path: Path, fake: FakeTelegram
+    database_url: str, tmp_path: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, other = Client(fake), Client(fake, CHAT + 1)
-    async with serve(database_url, tmp_path, fake) as service:
-        assert service.services.telegram is not None
-        service.services.telegram.send_timeout = 3
+    monkeypatch.setattr(outbound, "SEND_TIMEOUT", 3)
+    async with serve(database_url, tmp_path, fake):
         fake.hang_next("sendMessage", 8)
         await fake.say(CHAT, "Bonjour")
         await fake.wait_for(lambda: len(fake.calls("sendMessage")) == 1)  # it hangs now
@@ -443,7 +442,7 @@ async def test_with_several_processes_one_polls_and_another_takes_over(
     postgres_url: str, tmp_path: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Telegram serves one poller per bot: the others stand by on the bot's advisory lock."""
-    monkeypatch.setattr(channel_module, "STANDBY_SECONDS", 0.2)
+    monkeypatch.setattr(polling, "STANDBY_SECONDS", 0.2)
     client = Client(fake)
     async with contextlib.AsyncExitStack() as stack:
         first = await stack.enter_async_context(serve(postgres_url, tmp_path / "a", fake))

@@ -6,7 +6,6 @@ Pure functions, no network: what the channel sends is decided here and tested on
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from aiogram.types import (
     BotCommand,
@@ -19,6 +18,7 @@ from aiogram.types import (
 
 from bot.channels.text import MAX_TEXT, split_text, utf16_length
 from flows.catalog import Catalog
+from storage.payloads import ChoiceData, OutboundPayload
 
 __all__ = ["MAX_TEXT", "split_text", "utf16_length"]  # re-exported: the Telegram names for them
 
@@ -46,7 +46,7 @@ def parse_callback_data(data: str) -> tuple[str | None, str]:
     return step or None, value
 
 
-def inline_keyboard(choices: Sequence[dict[str, str]], step: str | None) -> InlineKeyboardMarkup:
+def inline_keyboard(choices: Sequence[ChoiceData], step: str | None) -> InlineKeyboardMarkup:
     buttons = [
         InlineKeyboardButton(text=c["label"], callback_data=callback_data(step, c["value"])) for c in choices
     ]
@@ -80,11 +80,11 @@ def bot_commands(catalog: Catalog, language: str) -> list[BotCommand]:
     ]
 
 
-def language_of(payload: dict[str, Any]) -> str:
+def language_of(payload: OutboundPayload) -> str:
     return "en" if payload.get("language") == "en" else "fr"
 
 
-def parts_to_send(payload: dict[str, Any]) -> Iterator[tuple[int, str, bool]]:
+def parts_to_send(payload: OutboundPayload) -> Iterator[tuple[int, str, bool]]:
     """(index, text, last) of the parts of a reply still to send (a retry resumes after the sent)."""
     parts = split_text(payload.get("text") or "")
     for index in range(int(payload.get("sent_parts") or 0), len(parts)):
