@@ -112,7 +112,9 @@ def build(
     if whatsapp and settings.whatsapp_enabled:
         from bot.channels.whatsapp.channel import WhatsAppChannel
 
-        wa_channel = WhatsAppChannel(settings, catalog, files)
+        wa_channel = WhatsAppChannel(
+            settings, catalog, files, engine=engine, database=database, clock=clock, limiter=limiter
+        )
         channels = [*channels, wa_channel]
     wakeup = Wakeup()
     # Once deliveries are recorded: WhatsApp applies the receipts that came first, live views show it.
@@ -128,9 +130,9 @@ def build(
         clock,
         engine.notify,
         privacy=engine.privacy,
+        offers=dispatch,
         overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
     )
-    console.visits = dispatch
     if settings.dispatch_at_handoff:
         engine.on_commit(dispatch.wake)
     return Services(
@@ -171,7 +173,7 @@ async def running(
     if services.telegram is not None:
         await services.telegram.start()
     if services.whatsapp is not None:
-        await services.whatsapp.start(services.engine)
+        await services.whatsapp.start()
     # Objects built at start-up (catalogues, machines, pydantic types) live for the whole process:
     # keep them out of the garbage collector's full collections.
     if freeze_gc:

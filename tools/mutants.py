@@ -93,9 +93,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the WhatsApp webhook stores the messages in the background and answers 200 at once",
         (
             Edit(
-                "bot/channels/whatsapp/channel.py",
-                "                await self.receive(payload)\n",
-                "                self._spawn(self.receive(payload))\n",
+                "bot/channels/whatsapp/webhook.py",
+                "            await receiver.receive(payload)\n",
+                "            receiver._spawn(receiver.receive(payload))\n",
             ),
         ),
         (BREAK + "test_whatsapp_webhook_is_answered_200_only_once_its_messages_are_stored",),
@@ -262,12 +262,12 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "claim-without-condition",
         "5 ownership is one field (claims are one conditional UPDATE)",
-        "a console action updates the case whatever its status (no WHERE status IN sources)",
+        "a lifecycle move (a claim) updates the case whatever its status (no WHERE status IN sources)",
         (
             Edit(
-                "bot/console/service.py",
-                "            condition = [cases.c.id == target.id, cases.c.status.in_(sources)]\n",
-                "            condition = [cases.c.id == target.id]\n",
+                "storage/cases.py",
+                "sa.update(cases).where(cases.c.id == case_id, cases.c.status.in_(list(transition.sources)))",
+                "sa.update(cases).where(cases.c.id == case_id)",
             ),
         ),
         ("tests/integration/test_console.py::test_two_operators_racing_for_the_same_case_one_wins",),
@@ -345,9 +345,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the WhatsApp webhook takes a body whatever its signature (the header need only be there)",
         (
             Edit(
-                "bot/channels/whatsapp/channel.py",
-                "            if not signed(body, request.headers.get(SIGNATURE_HEADER), self._secret):\n",
-                "            if False:\n",
+                "bot/channels/whatsapp/webhook.py",
+                "        if not signed(body, request.headers.get(SIGNATURE_HEADER), secret):\n",
+                "        if False:\n",
             ),
         ),
         (WHATSAPP + "test_forged_unsigned_or_tampered_webhooks_store_nothing",),
