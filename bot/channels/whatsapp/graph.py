@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from bot.channels.whatsapp.wire import Message
+
 SEND_TIMEOUT = 15.0  # seconds before a call is given up (then retried by the outbox)
 MEDIA_TIMEOUT = 60.0
 # Enough for Meta's 80 messages a second at ~300 ms each; every connection kept alive (reopening
@@ -67,10 +69,14 @@ class GraphClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def send(self, recipient: str, message: dict[str, Any]) -> str:
+    async def send(self, recipient: str, message: Message) -> str:
         """Send one message (``message`` has its ``type`` and content); returns its wamid."""
-        body = {"messaging_product": "whatsapp", "recipient_type": "individual", **address(recipient)}
-        body.update(message)
+        body = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            **address(recipient),
+            **message,
+        }
         answer = await self._call("POST", f"{self.phone_number_id}/messages", json=body)
         try:
             return str(answer["messages"][0]["id"])

@@ -14,7 +14,7 @@ import logging
 import httpx
 
 from bot.channels.whatsapp.graph import GraphClient, GraphError
-from bot.channels.whatsapp.render import Message
+from bot.channels.whatsapp.wire import Message
 from bot.outbox import DeliveryError
 from bot.ratelimit import RateLimiter, WaitTooLongError
 

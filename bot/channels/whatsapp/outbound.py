@@ -16,6 +16,7 @@ from bot.channels import documents
 from bot.channels.whatsapp import render
 from bot.channels.whatsapp.messenger import WINDOW_CLOSED, Messenger, WindowClosedError
 from bot.channels.whatsapp.updates import CHANNEL
+from bot.channels.whatsapp.wire import Part
 from bot.logs import describe
 from bot.outbox import Delivered, DeliveryError
 from flows.catalog import Catalog
@@ -122,7 +123,7 @@ class Outbound:
             raise DeliveryError("document unreadable") from None
 
     async def _send_templates(
-        self, recipient: str, payload: OutboundPayload, parts: list[render.Message], sent_parts: int
+        self, recipient: str, payload: OutboundPayload, parts: list[Part], sent_parts: int
     ) -> Delivered:
         """``parts`` (what was not sent yet) as approved templates, as many as their text takes."""
         name, code = self.template_for(render.language_of(payload))

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from bot.channels.text import split_text
+from bot.channels.whatsapp.wire import (
+    ButtonsContent,
+    DocumentMessage,
+    InteractiveMessage,
+    ListContent,
+    ListRow,
+    Part,
+    ReplyButton,
+    TemplateMessage,
+    TextMessage,
+)
 from flows.answers import format_phone
 from flows.catalog import Catalog
 from storage.payloads import ChoiceData, OutboundPayload
@@ -32,8 +42,6 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 _BREAKS = re.compile(r"\s*\n\s*")
 _PHONE_VALUE = re.compile(r"\+\d{6,15}")  # a choice whose value is a number (E.164): the client's own
 
-Message = dict[str, Any]
-
 
 def language_of(payload: OutboundPayload) -> str:
     return "en" if payload.get("language") == "en" else "fr"
@@ -51,7 +59,7 @@ def shorten(text: str, limit: int) -> str:
     return head.rstrip(" ,;:-/(") + "…"
 
 
-def messages(payload: OutboundPayload, catalog: Catalog) -> list[Message]:
+def messages(payload: OutboundPayload, catalog: Catalog) -> list[Part]:
     """The messages one reply becomes, in order: text parts (of at most
     :data:`bot.channels.text.MAX_TEXT`), then the question with its choices."""
     text = payload.get("text") or ""
@@ -70,33 +78,39 @@ def messages(payload: OutboundPayload, catalog: Catalog) -> list[Message]:
 
 def interactive(
     body: str, choices: Sequence[ChoiceData], step: str | None, catalog: Catalog, language: str
-) -> Message:
+) -> InteractiveMessage:
     """Reply buttons when up to three choices fit them, else a list (a long list is cut to ten)."""
     ids = [choice_id(step, c["value"]) for c in choices]
     if len(choices) <= MAX_BUTTONS:
         titles = [_label(c, MAX_BUTTON_TITLE, catalog, language) for c in choices]
         if all(len(t) <= MAX_BUTTON_TITLE for t in titles) and len(set(titles)) == len(titles):
-            buttons = [
+            buttons: list[ReplyButton] = [
                 {"type": "reply", "reply": {"id": i, "title": t}} for i, t in zip(ids, titles, strict=True)
             ]
-            return _interactive("button", body, {"buttons": buttons})
-    rows: list[dict[str, str]] = []
+            content: ButtonsContent = {
+                "type": "button",
+                "body": {"text": body},
+                "action": {"buttons": buttons},
+            }
+            return {"type": "interactive", "interactive": content}
+    rows: list[ListRow] = []
     seen: set[str] = set()
     for choice, row_id in zip(choices[:MAX_ROWS], ids, strict=False):
         title = shorten(_label(choice, MAX_ROW_TITLE, catalog, language), MAX_ROW_TITLE)
         if title in seen:  # two labels alike once shortened: the full label tells them apart
             title = shorten(f"{len(rows) + 1}. {title}", MAX_ROW_TITLE)
         seen.add(title)
-        row = {"id": row_id, "title": title}
+        row: ListRow = {"id": row_id, "title": title}
         if title.rstrip("…") != choice["label"].strip():
             row["description"] = shorten(choice["label"], MAX_ROW_DESCRIPTION)
         rows.append(row)
     button = shorten(catalog.text(language, "whatsapp.list_button"), MAX_LIST_BUTTON)
-    return _interactive("list", body, {"button": button, "sections": [{"rows": rows}]})
-
-
-def _interactive(kind: str, body: str, action: dict[str, Any]) -> Message:
-    return {"type": "interactive", "interactive": {"type": kind, "body": {"text": body}, "action": action}}
+    listed: ListContent = {
+        "type": "list",
+        "body": {"text": body},
+        "action": {"button": button, "sections": [{"rows": rows}]},
+    }
+    return {"type": "interactive", "interactive": listed}
 
 
 def choice_id(step: str | None, value: str) -> str:
@@ -104,20 +118,21 @@ def choice_id(step: str | None, value: str) -> str:
     return f"{step or ''}:{value}"[:MAX_ID]
 
 
-def plain(message: Message) -> str:
+def plain(message: Part) -> str:
     """What a text or interactive message says, as text: its body, then its choices."""
     if message["type"] == "text":
-        return str(message["text"]["body"])
+        return message["text"]["body"]
     interactive = message["interactive"]
-    action = interactive["action"]
-    titles = [b["reply"]["title"] for b in action.get("buttons", ())] or [
-        row.get("description") or row["title"] for s in action.get("sections", ()) for row in s["rows"]
-    ]
-    body = str(interactive["body"]["text"])
+    if interactive["type"] == "button":
+        titles = [b["reply"]["title"] for b in interactive["action"]["buttons"]]
+    else:
+        sections = interactive["action"]["sections"]
+        titles = [row.get("description") or row["title"] for s in sections for row in s["rows"]]
+    body = interactive["body"]["text"]
     return f"{body}\n({' / '.join(titles)})" if titles else body
 
 
-def templates(parts: Sequence[Message], name: str, language_code: str) -> list[Message]:
+def templates(parts: Sequence[Part], name: str, language_code: str) -> list[TemplateMessage]:
     """The templates that carry ``parts`` (as :func:`messages` made them) outside the window: their
     text and choices, cut at paragraphs or sentences into as many templates as it takes, each
     flattened and numbered "(1/3)" when there are several."""
@@ -141,7 +156,7 @@ def _flatten(text: str) -> str:
     return _SPACES.sub(" ", _BREAKS.sub(" — ", text.strip())) or "…"
 
 
-def template(text: str, name: str, language_code: str) -> Message:
+def template(text: str, name: str, language_code: str) -> TemplateMessage:
     """The approved template whose one body parameter carries ``text``, flattened (and shortened
     if need be: :func:`templates` cuts a long message into several instead)."""
     flat = _flatten(text)
@@ -157,7 +172,7 @@ def template(text: str, name: str, language_code: str) -> Message:
     }
 
 
-def _text(body: str) -> Message:
+def _text(body: str) -> TextMessage:
     return {"type": "text", "text": {"body": body, "preview_url": False}}
 
 
@@ -174,6 +189,6 @@ def _label(choice: ChoiceData, limit: int, catalog: Catalog, language: str) -> s
         return label
 
 
-def document(media_id: str, filename: str) -> Message:
+def document(media_id: str, filename: str) -> DocumentMessage:
     """A document message: an uploaded file, shown to the client under ``filename``."""
     return {"type": "document", "document": {"id": media_id, "filename": filename}}
