@@ -36,6 +36,8 @@ CASE_TRANSITIONS: list[dict[str, Any]] = [
     # to the operators when the optician who took it could not serve.
     {"trigger": "auto_dispatch", "source": "queued", "dest": "dispatched"},
     {"trigger": "visit_failed", "source": "dispatched", "dest": "claimed"},
+    # A home visit no optician takes becomes a shipment, held by an operator (console).
+    {"trigger": "to_shipment", "source": ["claimed", "dispatched"], "dest": "claimed"},
     # The client's side: writing again soon after the end reopens the case; "annuler" (confirmed)
     # cancels it; erasing their data closes it, kept as an anonymous statistic.
     {
@@ -139,11 +141,6 @@ def move(action: str) -> Move:
 
 def priority_rank(priority: str | None) -> int:
     return PRIORITY_RANK.get(priority or "", NOT_MOBILISED_RANK)
-
-
-def queue_order_key(priority: str | None, created_at: datetime) -> tuple[int, datetime]:
-    """Sort key of the operator queue: mobilised workers first, then age."""
-    return (priority_rank(priority), created_at)
 
 
 _MOVES: dict[str, Move] = {

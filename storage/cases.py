@@ -213,22 +213,22 @@ async def reassign_case(
 
 
 async def visit_to_shipment(
-    connection: AsyncConnection, case_id: int, held: Sequence[str], to: str, by: str, now: datetime
+    connection: AsyncConnection, case_id: int, transition: Transition, by: str, now: datetime
 ) -> str | None:
-    """A home visit no optician has becomes a shipment, in status ``to`` (held by whoever held it,
-    else ``by``: a visit dispatched automatically had no holder). The holder, or None if the case
-    is not such a visit in one of the ``held`` statuses."""
+    """A home visit no optician has becomes a shipment (the lifecycle's ``to_shipment``), held by
+    whoever held it, else by ``by``: a visit dispatched automatically had no holder. The holder, or
+    None if the case is not such a visit in one of the transition's sources."""
     changed = await connection.execute(
         sa.update(cases)
         .where(
             cases.c.id == case_id,
             cases.c.mode == "visit",
             cases.c.optician_id.is_(None),
-            cases.c.status.in_(list(held)),
+            cases.c.status.in_(list(transition.sources)),
         )
         .values(
             mode="shipment",
-            status=to,
+            status=transition.destination,
             claimed_by=sa.func.coalesce(cases.c.claimed_by, by),
             no_taker_at=None,
             updated_at=now,

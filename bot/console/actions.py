@@ -224,9 +224,8 @@ class CaseActions:
         now = self.clock()
         async with self.database.begin() as connection:
             target = await self._mine(connection, me, public_id, admin_too=True)
-            held = move("claim").destination
             holder = await case_store.visit_to_shipment(
-                connection, target.id, HELD_STATES, held, me.name, now
+                connection, target.id, move("to_shipment"), me.name, now
             )
             if holder is None:
                 raise RefusedError(409, "seule une visite sans opticien peut passer en envoi")

@@ -71,8 +71,8 @@ async def test_a_message_after_done_reopens_the_case_for_its_operator(
         # The operator's views change (the live stream compares versions) and show the message.
         assert await console.version(case.public_id) != before
         detail = await console.case(ALICE, case.public_id)
-        assert detail["messages"][-2]["text"] == "est-ce que c'est parti ?"
-        assert detail["status"] == "queued"
+        assert detail.messages[-2].text == "est-ce que c'est parti ?"
+        assert detail.status == "queued"
         # The bot said so once: the next message is relayed in silence.
         assert await h.send("marie", text="merci de me répondre") == []
         assert (await _case(h, case.id)).status == "queued"

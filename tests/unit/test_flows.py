@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -17,7 +18,15 @@ from flows.catalog import Catalog
 from flows.diagram import diagrams
 from flows.intake import IntakeFlow
 from flows.intake_table import STATES
-from flows.lifecycle import CaseLifecycle, InvalidCaseTransitionError, queue_order_key, sources_of
+from flows.lifecycle import (
+    OPEN_STATES,
+    CaseLifecycle,
+    InvalidCaseTransitionError,
+    Move,
+    move,
+    priority_rank,
+    sources_of,
+)
 from flows.steps import STEPS
 from flows.types import ClientInput, ConversationState, CreateCase, FlowContext, RecordConsent
 
@@ -67,11 +76,22 @@ def test_case_lifecycle() -> None:
     assert set(sources_of("cancel")) == {"queued", "claimed", "dispatched"}
 
 
-def test_queue_order_puts_mobilised_workers_first_then_age() -> None:
-    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
-    cases = [("none", early), ("health", late), (None, late), ("delivery", early)]
-    ordered = sorted(cases, key=lambda c: queue_order_key(c[0] if c[0] != "none" else None, c[1]))
-    assert ordered == [("delivery", early), ("health", late), ("none", early), (None, late)]
+def test_mobilised_workers_rank_first_in_the_queue() -> None:
+    """The queue's SQL orders by this rank, then age (``cases.priority_rank``)."""
+    for mobilised in ("health", "firefighter", "food_retail", "delivery", "other"):
+        assert priority_rank(mobilised) == 0
+    for other in (None, "", "none", "student"):
+        assert priority_rank(other) == 1
+
+
+def test_every_status_change_is_a_move_of_the_table() -> None:
+    """``move`` is what ``storage.cases.move_case`` applies: an action the table does not know is
+    refused there, before any SQL."""
+    assert move("claim") == Move("claim", ("queued",), "claimed")
+    assert move("to_shipment") == Move("to_shipment", ("claimed", "dispatched"), "claimed")
+    assert set(move("erase").sources) == set(OPEN_STATES)
+    with pytest.raises(InvalidCaseTransitionError):
+        move("teleport")
 
 
 # --- any sequence of inputs -----------------------------------------------------------------------
