@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.console.api import Wakeup
 from bot.console.auth import Accounts
+from bot.console.live import Wakeup
 from bot.console.service import Console
 from bot.dispatch import Dispatch
 from bot.engine import Engine, new_reference, utcnow
@@ -22,6 +22,7 @@ from bot.logs import configure_logging
 from bot.outbox import Channel, OutboxSender
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.signals import Commits
 from flows.catalog import Catalog
 from storage.database import create_engine, is_sqlite
 from storage.files import FileStore
@@ -60,7 +61,7 @@ def build(
     whatsapp: bool = False,
     clock: Callable[[], datetime] = utcnow,
     references: Callable[[], str] = new_reference,
-    limiter: RateLimiter | None = None,
+    limiters: Callable[[], RateLimiter] | None = None,
 ) -> Services:
     """Create every long-lived object once; nothing runs until :func:`running` starts it.
 
@@ -70,7 +71,7 @@ def build(
 
     Overrides are keyword arguments, handed to every object that needs them as it is built (nothing
     is assigned into an object afterwards): ``clock`` (tests move time), ``references`` (case
-    references), ``limiter`` (the chat channels' pacing; benchmarks lift it against fakes).
+    references), ``limiters`` (makes each chat channel's pacing; benchmarks lift it against fakes).
     """
     database = create_engine(
         settings.database_url,
@@ -79,6 +80,15 @@ def build(
     )
     catalog = Catalog.load()
     files = FileStore(settings.optibot_data_dir, settings.optibot_file_key, settings.max_upload_bytes)
+    commits = Commits()  # fired after every commit: wakes the sender, live views, dispatch
+    dispatch = Dispatch(
+        database,
+        catalog,
+        clock,
+        commits,
+        accept_within=timedelta(minutes=settings.dispatch_accept_minutes),
+        automatic=settings.dispatch_at_handoff,
+    )
     engine = Engine(
         database,
         catalog,
@@ -89,23 +99,22 @@ def build(
         clock=clock,
         reference_factory=references,
         reopen_within=timedelta(days=settings.case_reopen_days),
-        withdraw_visit=lambda connection, case_id: dispatch.withdraw(connection, case_id),
+        withdraw_visit=dispatch.withdraw,
         retention=retention_policy(settings),
-    )
-    dispatch = Dispatch(
-        database,
-        catalog,
-        clock,
-        engine.notify,
-        accept_within=timedelta(minutes=settings.dispatch_accept_minutes),
-        automatic=settings.dispatch_at_handoff,
+        commits=commits,
     )
     bot_channel = None
     if telegram and settings.telegram_enabled:
         from bot.channels.telegram.channel import TelegramChannel
 
         bot_channel = TelegramChannel(
-            settings, catalog, files, engine=engine, database=database, desk=dispatch, limiter=limiter
+            settings,
+            catalog,
+            files,
+            engine=engine,
+            database=database,
+            desk=dispatch,
+            limiter=limiters() if limiters else None,
         )
         channels = [*channels, bot_channel]
     wa_channel = None
@@ -113,28 +122,34 @@ def build(
         from bot.channels.whatsapp.channel import WhatsAppChannel
 
         wa_channel = WhatsAppChannel(
-            settings, catalog, files, engine=engine, database=database, clock=clock, limiter=limiter
+            settings,
+            catalog,
+            files,
+            engine=engine,
+            database=database,
+            clock=clock,
+            limiter=limiters() if limiters else None,
         )
         channels = [*channels, wa_channel]
     wakeup = Wakeup()
     # Once deliveries are recorded: WhatsApp applies the receipts that came first, live views show it.
     recorded = [wakeup.notify] if wa_channel is None else [wa_channel.recorded, wakeup.notify]
     sender = OutboxSender(database, channels, clock, on_record=recorded)
-    engine.on_commit(sender.wake)
-    engine.on_commit(wakeup.notify)
+    commits.listen(sender.wake)
+    commits.listen(wakeup.notify)
     accounts = Accounts(database, clock, session_hours=settings.console_session_hours)
     console = Console(
         database,
         catalog,
         files,
         clock,
-        engine.notify,
+        commits,
         privacy=engine.privacy,
         offers=dispatch,
         overdue_after=timedelta(minutes=settings.console_priority_alert_minutes),
     )
     if settings.dispatch_at_handoff:
-        engine.on_commit(dispatch.wake)
+        commits.listen(dispatch.wake)
     return Services(
         settings,
         database,

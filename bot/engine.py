@@ -24,6 +24,7 @@ from bot.pipeline import Again, Pipeline, reason_of
 from bot.privacy import PrivacyDesk, WithdrawVisit
 from bot.replies import enqueue_reply
 from bot.rows import inbox_row
+from bot.signals import Commits
 from flows.catalog import Catalog
 from flows.types import (
     Language,
@@ -93,6 +94,7 @@ class Engine:
         reopen_within: timedelta = timedelta(days=7),
         withdraw_visit: WithdrawVisit | None = None,
         retention: RetentionPolicy | None = None,
+        commits: Commits | None = None,
     ) -> None:
         self.database = database
         self.catalog = catalog
@@ -109,7 +111,7 @@ class Engine:
         self.default_language = default_language
         self.accept_timeout = accept_timeout
         self.clock = clock
-        self._listeners: list[Callable[[], None]] = []
+        self.commits = commits or Commits()
         self._background: set[asyncio.Task[None]] = set()
         self._queued: Counter[int] = Counter()  # inbox ids in this process's pipeline: not swept
         self.pipeline: Pipeline[inbox.InboxRow, _Work] = Pipeline(
@@ -133,12 +135,11 @@ class Engine:
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each commit (wakes the outbox sender, live views)."""
-        self._listeners.append(listener)
+        self.commits.listen(listener)
 
     def notify(self) -> None:
         """Something was committed outside the engine (the console): wake the listeners."""
-        for listener in self._listeners:
-            listener()
+        self.commits()
 
     # --- use cases -------------------------------------------------------------------------------
 
@@ -300,8 +301,7 @@ class Engine:
         erased = [r for r in results if isinstance(r, _Outcome) and r.erased]
         if erased:  # files of erased clients go once the erasure is committed (never before)
             self.privacy.after_erasure_soon([path for r in erased for path in r.erased_files or ()])
-        for listener in self._listeners:
-            listener()
+        self.commits()
 
     async def _accept_batch(self, connection: Connection, rows: Sequence[inbox.InboxRow]) -> list[int | None]:
         return await inbox.insert_inbox(connection, rows, self.clock())

@@ -18,6 +18,7 @@ from bot.channels.webchat import FORM_OVERHEAD, WebChatChannel, WebChatHub, buil
 from bot.console.api import build_router as build_console_router
 from bot.engine import utcnow
 from bot.errors import RefusedError
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.web.guard import CSP, WEBHOOK_BYTES, Door, Guard
 from storage import set_aside
@@ -34,10 +35,18 @@ MAX_PROBLEM_TEXT = 120
 SET_ASIDE_WINDOW = timedelta(days=1)  # /healthz counts what was set aside over this long
 
 
-def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    """Build the services and the app; they start with the app's lifespan. ``clock``: tests move time."""
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    limiters: Callable[[], RateLimiter] | None = None,
+) -> FastAPI:
+    """Build the services and the app; they start with the app's lifespan. ``clock``: tests move
+    time; ``limiters``: benchmarks lift the chat channels' pacing (see :func:`bot.app.build`)."""
     hub = WebChatHub()
-    services = build(settings, [WebChatChannel(hub)], telegram=True, whatsapp=True, clock=clock)
+    services = build(
+        settings, [WebChatChannel(hub)], telegram=True, whatsapp=True, clock=clock, limiters=limiters
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

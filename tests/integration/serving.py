@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from bot.app import Services
 from bot.engine import utcnow
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.throttle import proxy_options
 from bot.web.app import create_app
@@ -42,6 +43,7 @@ async def serve_app(
     port: int | None = None,
     prepare: Callable[[FastAPI, Settings], None] | None = None,
     clock: Callable[[], datetime] = utcnow,
+    limiters: Callable[[], RateLimiter] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Service]:
     """The app under uvicorn as `optibot run` serves it; ``prepare`` adjusts it before it starts;
@@ -49,7 +51,7 @@ async def serve_app(
     port = port or free_port()
     values: dict[str, Any] = {"database_url": database_url, "optibot_data_dir": tmp_path / "data"}
     settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, limiters=limiters)
     if prepare is not None:
         prepare(app, settings)
     config = uvicorn.Config(

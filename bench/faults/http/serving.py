@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bench.faults import Figures, common
+from bot.ratelimit import RateLimiter, Window
 from tests.fakes import telegram as tg
 from tests.fakes import whatsapp as wa
 
@@ -178,13 +179,10 @@ def _channels(telegram: tg.FakeTelegram, whatsapp: wa.FakeWhatsApp, port: int) -
     }
 
 
-def _lift_pacing(app: App) -> None:
-    """Sliding windows out of the way (the fakes enforce none here); pauses still hold."""
-    from bot.ratelimit import RateLimiter, Window
-
-    for channel in (app.services.telegram, app.services.whatsapp):
-        if channel is not None:
-            channel.limiter = RateLimiter(Window(10**6, 1.0), Window(10**6, 1.0))
+def lifted_pacing() -> RateLimiter:
+    """A channel's limiter with its sliding windows out of the way (the fakes enforce none here);
+    pauses still hold. One per channel: a pause of one does not pause the other."""
+    return RateLimiter(Window(10**6, 1.0), Window(10**6, 1.0))
 
 
 @contextlib.asynccontextmanager
@@ -207,11 +205,11 @@ async def serve_with_fakes(
     async with (
         telegram,
         whatsapp,
-        serve(url, folder, **_channels(telegram, whatsapp, port)) as app,
+        serve(
+            url, folder, limiters=None if pacing else lifted_pacing, **_channels(telegram, whatsapp, port)
+        ) as app,
         httpx.AsyncClient(base_url=app.base, timeout=60) as http,
     ):
-        if not pacing:
-            _lift_pacing(app)
         await telegram.wait_for(lambda: telegram.webhook is not None, 20)
         yield app, http, telegram, whatsapp
 
