@@ -62,31 +62,10 @@ async def rig_on(database_url: str, count: int, **env: str) -> AsyncIterator[Rig
     """The fake Bot API (enforcing Telegram's limits) and ``count`` processes on ``database_url``."""
     limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
     async with FakeTelegram(enforce_limits=True) as fake, httpx.AsyncClient(limits=limits) as http:
-        _count_429_by_window(fake)
         with tempfile.TemporaryDirectory(prefix="optibot-faults-") as folder:
             async with services(count, database_url, Path(folder), fake.base_url, http, **env) as processes:
                 traffic = Traffic()
                 yield Rig(fake, http, database_url, processes, traffic, Poster(http, processes, traffic))
-
-
-def _count_429_by_window(fake: FakeTelegram) -> None:
-    """Count in ``fake.too_many_chat`` the 429s whose chat window was full (the rest: the bot's)."""
-    admit = fake._admit_send
-    fake.too_many_chat = 0  # type: ignore[attr-defined]
-
-    def counted(chat_id: int) -> None:
-        before = fake.too_many
-        try:
-            admit(chat_id)
-        except Exception:  # the windows were pruned before the 429: the check below is exact
-            if fake.too_many == before:  # flood control, not a window
-                raise
-            limit, _ = fake.chat_limit
-            if len(fake._chat_sends.get(chat_id, ())) >= limit:
-                fake.too_many_chat += 1  # type: ignore[attr-defined]
-            raise
-
-    fake._admit_send = counted  # type: ignore[method-assign]
 
 
 @contextlib.asynccontextmanager
@@ -112,7 +91,7 @@ async def settle_and_audit(rig: Rig, figures: Figures, kills: list[float], start
     figures.extra["total_s"] = round(time.monotonic() - started, 1)
     figures.extra["http_503"] = rig.traffic.statuses.get(503, 0)
     figures.extra["429"] = rig.fake.too_many
-    figures.extra["429_chat"] = getattr(rig.fake, "too_many_chat", 0)  # the chat's window was full
+    figures.extra["429_chat"] = rig.fake.too_many_chat  # the chat's window was full
     if rig.traffic.refused:
         figures.extra["refused_connections"] = rig.traffic.refused
     return result.into(figures)
