@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from typing import Any
+
+from bench import report
+from bench.common import run_scenario
 
 TARGET_MESSAGES_PER_S = 1000
 TARGET_P99_MS = 100
@@ -26,19 +28,10 @@ DEFAULT_ROUNDS = 5
 DEFAULT_TELEGRAM_OUT_ROUNDS = 3
 
 
-def _run_module(command: list[str]) -> dict[str, Any]:
-    """Run one scenario's process; its last line of output is its JSON result."""
-    done = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True)
-    if done.returncode != 0:
-        print(done.stderr, file=sys.stderr)
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode})")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def _run(
     backend: str, concurrency: int, conversations: int, rounds: int, pg: str, path: str = "handle"
 ) -> dict[str, Any]:
-    return _run_module(
+    return run_scenario(
         [
             "bench.engine_bench",
             f"--path={path}",
@@ -89,74 +82,6 @@ def engine_scenarios(backends: list[str], rounds: int, conversations: int) -> No
             )
 
 
-def _rounds(values: list[float], digits: int = 1) -> str:
-    return ", ".join(f"{v:,.{digits}f}" for v in values)
-
-
-def telegram_out(rounds: int, explicit: bool) -> None:
-    from bench.telegram_bench import TARGET_OUT_PER_S
-
-    r = _run_module(["bench.telegram_bench", "--scenario=out", f"--rounds={rounds}"])
-    print(json.dumps(r), file=sys.stderr)
-    per = r["per_round"]
-    note = "" if explicit else f" (default {DEFAULT_TELEGRAM_OUT_ROUNDS} for this scenario)"
-    print(
-        f"telegram outbound: {r['messages']} replies to {r['chats']} chats (1-3 each, some with keyboards)"
-        " through the real TelegramChannel and OutboxSender (default pacing: 29/s per bot, 3 in a row"
-        " per chat), into the fake Bot API in its own process enforcing Telegram's limits"
-        f" (30/s per bot, 3 per 3 s per chat); medians of {rounds} rounds{note}"
-    )
-    print(
-        f"  sustained msg/s as the fake accepted them: {r['messages_per_s']:.1f}"
-        f"   (rounds: {_rounds([x['messages_per_s'] for x in per])})"
-    )
-    print(
-        f"  429 received: {r['too_many']:g}   (rounds: {_rounds([x['too_many'] for x in per], 0)});"
-        f" replies sent again: {_rounds([x['retried'] for x in per], 0)};"
-        f" failed: {sum(x['failed'] for x in per)}"
-    )
-    print(f"  outbox drained in s: {_rounds([x['drain_s'] for x in per])}")
-    ok = r["messages_per_s"] >= TARGET_OUT_PER_S and r["too_many_total"] == 0
-    print(f"  {'meets' if ok else 'MISSES'} target >= {TARGET_OUT_PER_S} msg/s with zero 429")
-
-
-def telegram_in(rounds: int, conversations: int) -> None:
-    from bench.telegram_bench import TARGET_IN_SHARE
-
-    r = _run_module(
-        ["bench.telegram_bench", "--scenario=in", f"--rounds={rounds}", f"--conversations={conversations}"]
-    )
-    print(json.dumps(r), file=sys.stderr)
-    per = r["per_round"]
-    print(
-        f"telegram inbound: {r['conversations']} conversations ({r['updates']:,} updates, typed text and"
-        f" button presses) by {r['concurrency']} concurrent clients, medians of {rounds} rounds;"
-        " pacing lifted for this scenario (the fake enforces no limits, the channel's limiter is raised)"
-    )
-    print(
-        f"  durable (POST /webhooks/telegram over loopback -> inbox -> engine -> outbox -> aiogram -> fake):"
-        f" {r['durable_updates_per_s']:,.0f} updates/s processed and answered"
-        f"   (rounds: {_rounds([x['durable_updates_per_s'] for x in per], 0)})"
-    )
-    print(
-        f"    webhook answered in p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms;"
-        f" all acknowledged at {r['acknowledged_updates_per_s']:,.0f} updates/s;"
-        f" {per[0]['replies']:,} replies and {per[0]['api_calls']:,} Bot API calls a round"
-    )
-    print(
-        f"  bare aiogram echo (Dispatcher.feed_update -> message.answer / callback answer + message -> fake):"
-        f" {r['echo_updates_per_s']:,.0f} updates/s"
-        f"   (rounds: {_rounds([x['echo_updates_per_s'] for x in per], 0)})"
-    )
-    share = r["share"]
-    print(
-        f"  durable / echo: {100 * share:.1f} % (median of the rounds' ratios;"
-        f" rounds: {_rounds([100 * x['share'] for x in per])} %)"
-    )
-    verdict = "meets" if share >= TARGET_IN_SHARE else "MISSES"
-    print(f"  {verdict} >= {100 * TARGET_IN_SHARE:.0f} % of the echo")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, help=f"default {DEFAULT_ROUNDS}; telegram-out: 3")
@@ -169,16 +94,13 @@ def main() -> None:
     if backends:
         engine_scenarios(backends, rounds, args.conversations)
     if "telegram-out" in chosen:
-        telegram_out(args.rounds or DEFAULT_TELEGRAM_OUT_ROUNDS, args.rounds is not None)
+        report.telegram_out(args.rounds or DEFAULT_TELEGRAM_OUT_ROUNDS, args.rounds is not None)
     if "telegram-in" in chosen:
-        telegram_in(rounds, args.conversations)
-    if "whatsapp-out" in chosen or "whatsapp-in" in chosen:
-        from bench import whatsapp_bench
-
-        if "whatsapp-out" in chosen:
-            whatsapp_bench.report_out(args.rounds)
-        if "whatsapp-in" in chosen:
-            whatsapp_bench.report_in(args.rounds, args.conversations)
+        report.telegram_in(rounds, args.conversations)
+    if "whatsapp-out" in chosen:
+        report.whatsapp_out(args.rounds)
+    if "whatsapp-in" in chosen:
+        report.whatsapp_in(args.rounds, args.conversations)
 
 
 if __name__ == "__main__":

@@ -25,15 +25,23 @@ class _Fake(Protocol):
     async def stop(self) -> None: ...
 
 
-async def serve_fake(fake: _Fake, control_app: Callable[[asyncio.Event], web.Application]) -> None:
-    """In the child: start ``fake`` and its control API, print their addresses, serve until the
-    control API's ``/stop`` or a signal."""
+async def serve_fake(fake: _Fake, routes: Callable[[web.UrlDispatcher], None]) -> None:
+    """In the child: start ``fake`` and its control API (``routes``, and ``POST /stop``), print their
+    addresses, serve until ``/stop`` or a signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+
+    async def stop_route(request: web.Request) -> web.Response:
+        stop.set()
+        return web.json_response({"ok": True})
+
+    control = web.Application(client_max_size=64 * 1024 * 1024)
+    routes(control.router)
+    control.router.add_post("/stop", stop_route)
     await fake.start()
-    runner = web.AppRunner(control_app(stop), access_log=None)
+    runner = web.AppRunner(control, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

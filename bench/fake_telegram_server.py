@@ -10,7 +10,7 @@ messages sent to a chat, as Telegram's ``Message`` objects), ``POST /queries`` (
 the client side is about to use: the fake answers ``answerCallbackQuery`` only for ids it issued),
 ``POST /stop``.
 
-:class:`FakeServer` starts the process and speaks the control API from the benchmark.
+:class:`FakeTelegramProcess` starts the process and speaks the control API from the benchmark.
 """
 
 from __future__ import annotations
@@ -23,26 +23,12 @@ from typing import Any
 from aiohttp import web
 
 from bench.fake_process import FakeProcess, serve_fake
-from tests.fakes.telegram import TOKEN, FakeTelegram, SentMessage
+from tests.fakes.telegram import TOKEN, FakeTelegram
 
 Json = dict[str, Any]
 
 
-def message_json(fake: FakeTelegram, message: SentMessage) -> Json:
-    """A sent message as the Bot API's ``Message`` (what a ``callback_query`` carries)."""
-    body: Json = {
-        "message_id": message.message_id,
-        "from": fake.bot_user,
-        "chat": {"id": message.chat_id, "type": "private", "first_name": fake.first_name},
-        "date": message.date,
-        "text": message.text,
-    }
-    if message.reply_markup and "inline_keyboard" in message.reply_markup:
-        body["reply_markup"] = message.reply_markup
-    return body
-
-
-def control_app(fake: FakeTelegram, stop: asyncio.Event) -> web.Application:
+def control_routes(fake: FakeTelegram, router: web.UrlDispatcher) -> None:
     async def state(request: web.Request) -> web.Response:
         statuses = Counter(f"{r.method} {r.status}" for r in fake.requests)
         return web.json_response(
@@ -61,33 +47,26 @@ def control_app(fake: FakeTelegram, stop: asyncio.Event) -> web.Application:
 
     async def chat(request: web.Request) -> web.Response:
         chat_id = int(request.match_info["chat"])
-        return web.json_response([message_json(fake, m) for m in fake.messages_to(chat_id)])
+        return web.json_response([fake.message_json(m) for m in fake.messages_to(chat_id)])
 
     async def queries(request: web.Request) -> web.Response:
         ids = await request.json()
         # The fake only accepts answers to queries it created itself: these are created by the bench.
-        fake._queries.update(str(i) for i in ids)
+        fake.allow_queries(str(i) for i in ids)
         return web.json_response({"ok": True})
 
-    async def stop_route(request: web.Request) -> web.Response:
-        stop.set()
-        return web.json_response({"ok": True})
-
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_get("/state", state)
-    app.router.add_get("/chat/{chat}", chat)
-    app.router.add_post("/queries", queries)
-    app.router.add_post("/stop", stop_route)
-    return app
+    router.add_get("/state", state)
+    router.add_get("/chat/{chat}", chat)
+    router.add_post("/queries", queries)
 
 
 async def serve(enforce_limits: bool) -> None:
     fake = FakeTelegram(TOKEN, enforce_limits=enforce_limits)
-    await serve_fake(fake, lambda stop: control_app(fake, stop))
+    await serve_fake(fake, lambda router: control_routes(fake, router))
 
 
-class FakeServer(FakeProcess):
-    """The fake in a child process: ``async with FakeServer(enforce_limits=True) as fake: ...``."""
+class FakeTelegramProcess(FakeProcess):
+    """The fake in a child process: ``async with FakeTelegramProcess(enforce_limits=True) as fake: ...``."""
 
     def __init__(self, *, enforce_limits: bool) -> None:
         super().__init__("bench.fake_telegram_server", ["--enforce-limits"] if enforce_limits else [])

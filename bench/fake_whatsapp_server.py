@@ -1,7 +1,7 @@
 """The fake Graph API of the tests, served from its own process for the WhatsApp benchmarks.
 
 Run as ``python -m bench.fake_whatsapp_server [--max-per-second N] [--statuses]``: it serves the
-Cloud API (``tests/fakes/whatsapp.py``) on one loopback port and a small control API on another,
+Cloud API (``tests/fakes/whatsapp``) on one loopback port and a small control API on another,
 prints ``{"api": URL, "control": URL}`` as its first line, and runs until ``POST /stop`` (or
 SIGTERM). A separate process keeps the fake's own work off the event loop being measured.
 
@@ -18,7 +18,7 @@ Control API (JSON): ``GET /state`` (counts, the times sends were accepted, the e
 that marking them read is accepted and the 24-hour window is open), ``POST /webhook``
 (``{"url": ...}``: where status webhooks go), ``POST /stop``.
 
-:class:`FakeServer` starts the process and speaks the control API from the benchmark.
+:class:`FakeWhatsAppProcess` starts the process and speaks the control API from the benchmark.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.fake_process import FakeProcess, serve_fake
-from tests.fakes.whatsapp import FakeWhatsApp, GraphError
+from tests.fakes.whatsapp import DELIVERY_STATUSES, FakeWhatsApp, GraphError, SentMessage
 
 Json = dict[str, Any]
 THROUGHPUT = 130429
@@ -67,21 +67,21 @@ class ThrottledWhatsApp(FakeWhatsApp):
         return answer
 
 
-def sent_json(message: Any) -> Json:
+def sent_json(message: SentMessage) -> Json:
     return {
         "type": message.type,
         "interactive_type": message.interactive_type,
         "text": message.text,
         "buttons": [
             {"id": row["id"], "title": row["title"], "description": row.get("description", "")}
-            for row in message._choices()
+            for row in message.choices()
         ],
         "wamid": message.wamid,
         "status": message.status,
     }
 
 
-def control_app(fake: ThrottledWhatsApp, stop: asyncio.Event) -> web.Application:
+def control_routes(fake: ThrottledWhatsApp, router: web.UrlDispatcher) -> None:
     async def state(request: web.Request) -> web.Response:
         calls = Counter(
             f"{'read' if (c.json or {}).get('status') == 'read' else c.path.rsplit('/', 1)[-1]}"
@@ -113,42 +113,33 @@ def control_app(fake: ThrottledWhatsApp, stop: asyncio.Event) -> web.Application
 
     async def clients(request: web.Request) -> web.Response:
         body = await request.json()
-        now = fake.now()
         # Client messages the benchmark built itself: known to the fake as if it had sent them.
-        for wamid, wa_id in (body.get("messages") or {}).items():
-            fake._inbound[wamid] = wa_id
-            fake._last_inbound[wa_id] = now
-        for wa_id in body.get("windows") or ():
-            fake._last_inbound[wa_id] = now
+        fake.clients_wrote(body.get("messages") or {}, body.get("windows") or ())
         return web.json_response({"ok": True})
 
     async def webhook(request: web.Request) -> web.Response:
         fake.webhook_url = (await request.json()).get("url")
         return web.json_response({"ok": True})
 
-    async def stop_route(request: web.Request) -> web.Response:
-        stop.set()
-        return web.json_response({"ok": True})
-
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_get("/state", state)
-    app.router.add_get("/chat/{wa_id}", chat)
-    app.router.add_post("/clients", clients)
-    app.router.add_post("/webhook", webhook)
-    app.router.add_post("/stop", stop_route)
-    return app
+    router.add_get("/state", state)
+    router.add_get("/chat/{wa_id}", chat)
+    router.add_post("/clients", clients)
+    router.add_post("/webhook", webhook)
 
 
 async def serve(max_per_second: int | None, pair_limit: int | None, statuses: bool) -> None:
-    fake = ThrottledWhatsApp(max_per_second=max_per_second, retry_delays=(), status_delay=0.0)
-    fake.pair_rate_limit = pair_limit
-    if not statuses:
-        fake.auto_statuses = ()
-    await serve_fake(fake, lambda stop: control_app(fake, stop))
+    fake = ThrottledWhatsApp(
+        max_per_second=max_per_second,
+        retry_delays=(),
+        status_delay=0.0,
+        pair_rate_limit=pair_limit,
+        auto_statuses=DELIVERY_STATUSES if statuses else (),
+    )
+    await serve_fake(fake, lambda router: control_routes(fake, router))
 
 
-class FakeServer(FakeProcess):
-    """The fake in a child process: ``async with FakeServer(max_per_second=80) as fake: ...``."""
+class FakeWhatsAppProcess(FakeProcess):
+    """The fake in a child process: ``async with FakeWhatsAppProcess(max_per_second=80) as fake: ...``."""
 
     def __init__(
         self, *, max_per_second: int | None = None, pair_limit: int | None = None, statuses: bool = False
