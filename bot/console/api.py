@@ -28,8 +28,9 @@ from bot.console.live import Wakeup as Wakeup  # the composition root builds it 
 from bot.console.live import live_events
 from bot.console.service import Console, QueueFilter
 from bot.console.views import Canned, CaseDetail, CaseSummary, Journal
-from bot.dispatch import LINK_PREFIX, Dispatch
-from bot.dispatch import OpticianIn as DispatchOpticianIn
+from bot.desk import LINK_PREFIX
+from bot.dispatch import Dispatch
+from bot.dispatch import OpticianDetails as DispatchOpticianIn
 from bot.throttle import client_address, throttle_of
 from flows.lifecycle import CASE_STATES, OPEN_STATES
 

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from bot.console.auth import Operator
-from bot.dispatch import OpticianIn, code_hash
-from bot.engine import utcnow
+from bot.dispatch import OpticianDetails, code_hash
+from flows.lifecycle import move
+from storage.offers import move_visit
 from storage.tables import cases, dispatch_offers, messages, optician_links, opticians
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import harness
 from tests.integration.serving import Service
 from tests.integration.test_telegram import Client
 from tests.integration.test_telegram import serve as serve_telegram
@@ -82,7 +84,7 @@ async def _optician(
     """An optician in the registry, linked to a Telegram chat with a one-time code."""
     dispatch = service.services.dispatch
     kit = extra.pop("kit", date.today() + timedelta(days=60))
-    saved = await dispatch.save(None, OpticianIn(name, "06 11 22 33 44", departments, kit, **extra))  # type: ignore[arg-type]
+    saved = await dispatch.save(None, OpticianDetails(name, "06 11 22 33 44", departments, kit, **extra))  # type: ignore[arg-type]
     code, _ = await dispatch.new_link(saved["id"], "alice")
     await fake.say(chat, f"/start optician_{code}")
     await Client(fake, chat).expect("relié", within=10)
@@ -248,14 +250,12 @@ async def test_nobody_accepts_the_operator_is_alerted_and_widening_reaches_neigh
         dispatch, console = service.services.dispatch, service.services.console
         assert await dispatch.sweep_once() == 0  # not late yet
         later = datetime.now(UTC) + timedelta(minutes=21)
-        dispatch.clock = lambda: later  # 21 minutes on, for the sweep only
-        assert await dispatch.sweep_once() == 1
-        dispatch.clock = utcnow
+        assert await dispatch.sweep_once(now=later) == 1  # 21 minutes on, for the sweep only
         (summary,) = await console.queue(ALICE, _open())
-        assert summary["no_taker"] is True
+        assert summary.no_taker is True
         widened = await console.widen(ALICE, case_id)
-        assert [o["optician"] for o in widened["offers"]] == ["Anne Paris", "Chloé Hauts-de-Seine"]
-        assert widened["no_taker"] is False
+        assert [o.optician for o in widened.offers] == ["Anne Paris", "Chloé Hauts-de-Seine"]
+        assert widened.no_taker is False
         await fake.wait_for(lambda: bool(_offers_to(fake, 302)))
         assert _offers_to(fake, 303) == []
         assert len(_offers_to(fake, 301)) == 1  # not offered twice
@@ -263,8 +263,8 @@ async def test_nobody_accepts_the_operator_is_alerted_and_widening_reaches_neigh
         # (Once their sends are recorded: a withdrawal racing that record is the known bug below.)
         await _drained(service)
         shipped = await console.to_shipment(ALICE, case_id)
-        assert shipped["mode"] == "shipment"
-        assert {o["status"] for o in shipped["offers"]} == {"withdrawn"}
+        assert shipped.mode == "shipment"
+        assert {o.status for o in shipped.offers} == {"withdrawn"}
         await fake.wait_for(lambda: "n'est plus proposée" in fake.messages_to(302)[-1].text)
         await assert_every_row_names_its_case(service)
 
@@ -275,7 +275,7 @@ async def test_a_used_or_expired_link_code_links_nothing(
     async with serve(database_url, tmp_path, fake) as service:
         dispatch = service.services.dispatch
         kit = date.today() + timedelta(days=30)
-        first = await dispatch.save(None, OpticianIn("Anne", "06 11 22 33 44", ["75"], kit))
+        first = await dispatch.save(None, OpticianDetails("Anne", "06 11 22 33 44", ["75"], kit))
         code, _ = await dispatch.new_link(first["id"], "alice")
         await fake.say(401, f"/start optician_{code}")
         await Client(fake, 401).expect("relié")
@@ -330,7 +330,7 @@ async def test_automatic_dispatch_and_a_visit_that_could_not_happen(
         assert case.optician_id is None
         assert case.visit_outcome == "failed:absent"
         (summary,) = await service.services.console.queue(ALICE, _open())
-        assert summary["no_taker"] is True
+        assert summary.no_taker is True
         await assert_every_row_names_its_case(service)
 
 
@@ -398,7 +398,7 @@ async def test_a_failed_visit_goes_to_another_optician_and_a_cancel_reaches_the_
         await fake.wait_for(lambda: "rendue au service client" in fake.messages_to(701)[-1].text, 15)
         console = service.services.console
         again = await console.dispatch(ALICE, case_id)  # alice still holds it: a new round
-        assert again["status"] == "dispatched"
+        assert again.status == "dispatched"
         # Bruno, whose first offer was only taken, gets a new one (the old one reads "déjà prise").
         await fake.wait_for(
             lambda: len(_offers_to(fake, 702)) == 1 and bool(fake.messages_to(702)[-1].buttons())
@@ -457,3 +457,22 @@ async def test_an_offer_withdrawn_while_its_send_is_being_recorded_is_still_with
         await service.services.console.to_shipment(ALICE, case_id)
         gate.set()
         await fake.wait_for(lambda: "n'est plus proposée" in fake.messages_to(901)[-1].text)
+
+
+async def test_an_opticians_report_moves_a_case_only_while_it_is_out_on_a_visit(
+    database_url: str, tmp_path: Path
+) -> None:
+    """ "Visite faite" completes a dispatched case only: one sent back to the operators meanwhile
+    (claimed, from which ``complete`` may also start) is theirs, not the optician's to close."""
+    async with harness(database_url, tmp_path) as h:
+        for text in ("j'ai perdu mes lunettes", "conseiller"):
+            await h.send("zoe", text=text)
+        (case,) = await h.rows(cases)
+        await h.services.console.claim(ALICE, case.public_id)
+        async with h.services.database.begin() as connection:
+            done = {"visit_outcome": "done", "done_at": h.clock.now}
+            assert not await move_visit(connection, case.id, move("complete"), done)
+            with pytest.raises(ValueError, match="does not start from a visit"):
+                await move_visit(connection, case.id, move("claim"), {})
+        (case,) = await h.rows(cases)
+        assert (case.status, case.visit_outcome, case.done_at) == ("claimed", None, None)
