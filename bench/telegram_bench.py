@@ -37,6 +37,7 @@ from bench.common import (
     drain,
     failed_and_retried,
     free_port,
+    lifted_pacing,
     medians,
     outbound_rows,
     peak_rss_mib,
@@ -128,7 +129,6 @@ async def outbound(rounds: int, messages_count: int, chats: int) -> dict[str, An
 @contextlib.asynccontextmanager
 async def serve_app(folder: Path, api_url: str) -> AsyncIterator[App]:
     """The whole app as ``optibot run`` serves it (webhook mode, SQLite, durable defaults)."""
-    from bot.ratelimit import RateLimiter, Window
     from bot.settings import Settings
     from bot.web.app import create_app
 
@@ -144,8 +144,7 @@ async def serve_app(folder: Path, api_url: str) -> AsyncIterator[App]:
         public_url=f"http://127.0.0.1:{port}",
     )
     # Pacing lifted: the fake does not enforce limits here, and the rate measured is the service's.
-    lifted = RateLimiter(Window(10**6, 1.0), Window(10**6, 1.0))
-    app = create_app(settings, limiter=lifted)
+    app = create_app(settings, limiters=lifted_pacing)
     async with serving(app, port):
         yield App(app.state.services, f"http://127.0.0.1:{port}/webhooks/telegram")
 

@@ -45,6 +45,7 @@ from bench.common import (
     drain,
     failed_and_retried,
     free_port,
+    lifted_pacing,
     medians,
     outbound_rows,
     peak_rss_mib,
@@ -193,13 +194,13 @@ async def outbound(rounds: int, messages_count: int, clients: int) -> dict[str, 
 @contextlib.asynccontextmanager
 async def serve_app(folder: Path, api_url: str) -> AsyncIterator[App]:
     """The whole app as ``optibot run`` serves it (SQLite, durable defaults), WhatsApp enabled."""
-    from bot.ratelimit import RateLimiter, Window
     from bot.web.app import create_app
 
     port = free_port()
     # Pacing lifted: the fake enforces no limits here, and the rate measured is the service's.
-    lifted = RateLimiter(Window(10**6, 1.0), Window(10**6, 1.0))
-    app = create_app(_settings(folder, api_url, public_url=f"http://127.0.0.1:{port}"), limiter=lifted)
+    app = create_app(
+        _settings(folder, api_url, public_url=f"http://127.0.0.1:{port}"), limiters=lifted_pacing
+    )
     async with serving(app, port):
         yield App(app.state.services, f"http://127.0.0.1:{port}/webhooks/whatsapp")
 

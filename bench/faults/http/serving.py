@@ -24,8 +24,8 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from bench.common import lifted_pacing
 from bench.faults import Figures, common
-from bot.ratelimit import RateLimiter, Window
 from tests.fakes import telegram as tg
 from tests.fakes import whatsapp as wa
 
@@ -177,12 +177,6 @@ def _channels(telegram: tg.FakeTelegram, whatsapp: wa.FakeWhatsApp, port: int) -
         "whatsapp_verify_token": wa.VERIFY_TOKEN,
         "whatsapp_api_url": whatsapp.base_url,
     }
-
-
-def lifted_pacing() -> RateLimiter:
-    """A channel's limiter with its sliding windows out of the way (the fakes enforce none here);
-    pauses still hold. One per channel: a pause of one does not pause the other."""
-    return RateLimiter(Window(10**6, 1.0), Window(10**6, 1.0))
 
 
 @contextlib.asynccontextmanager
