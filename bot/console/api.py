@@ -29,8 +29,7 @@ from bot.console.live import live_events
 from bot.console.service import Console, QueueFilter
 from bot.console.views import Canned, CaseDetail, CaseSummary, Journal
 from bot.desk import LINK_PREFIX
-from bot.dispatch import Dispatch
-from bot.dispatch import OpticianDetails as DispatchOpticianIn
+from bot.dispatch import Dispatch, OpticianDetails
 from bot.throttle import client_address, throttle_of
 from flows.lifecycle import CASE_STATES, OPEN_STATES
 
@@ -131,7 +130,7 @@ def build_router(
     wakeup: Wakeup,
     *,
     secure_cookie: bool,
-    visits: Dispatch | None = None,
+    opticians: Dispatch | None = None,
     bot_username: Callable[[], str | None] = lambda: None,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/console", tags=["console"])
@@ -324,16 +323,16 @@ def build_router(
         return await console.journal(session.operator, before)
 
     def registry() -> Dispatch:
-        if visits is None:
+        if opticians is None:
             raise HTTPException(404, "pas de visites à domicile")
-        return visits
+        return opticians
 
     def admin(session: Session) -> None:
         if not session.operator.admin:
             raise HTTPException(403, "réservé aux administrateurs")
 
     async def save(optician_id: str | None, body: OpticianIn) -> OpticianOut:
-        given = DispatchOpticianIn(
+        given = OpticianDetails(
             body.name, body.phone, body.departments, body.kit_expires_on, body.active, body.available
         )
         return OpticianOut(**await registry().save(optician_id, given))

@@ -95,7 +95,7 @@ def create_app(
             services.console,
             services.wakeup,
             secure_cookie=settings.console_cookie_secure,
-            visits=services.dispatch,
+            opticians=services.dispatch,
             bot_username=lambda: services.telegram.username if services.telegram else None,
         )
     )
