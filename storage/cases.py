@@ -289,19 +289,6 @@ async def add_case_note(
     await mark_case_updated(connection, case_id, now)
 
 
-async def hand_conversation(
-    connection: AsyncConnection, conversation_id: int, owner: str, operator: str | None, now: datetime
-) -> None:
-    """The case's conversation goes to ``owner`` (``operator``, ``queue``, ``closed``: then it
-    is closed now) with ``operator`` (or none)."""
-    values: dict[str, Any] = {"owner": owner, "operator": operator, "updated_at": now}
-    if owner == "closed":
-        values["closed_at"] = now
-    await connection.execute(
-        sa.update(conversations).where(conversations.c.id == conversation_id).values(**values)
-    )
-
-
 async def reference_of(connection: AsyncConnection, case_id: int) -> str | None:
     found = await connection.scalar(sa.select(cases.c.reference).where(cases.c.id == case_id))
     return None if found is None else str(found)

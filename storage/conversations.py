@@ -332,3 +332,25 @@ async def assign_operator(connection: AsyncConnection, conversation_id: int, ope
     await connection.execute(
         sa.update(conversations).where(conversations.c.id == conversation_id).values(operator=operator)
     )
+
+
+async def hand_conversation(
+    connection: AsyncConnection, conversation_id: int, owner: str, operator: str | None, now: datetime
+) -> None:
+    """The case's conversation goes to ``owner`` (``operator``, ``queue``, ``closed``: then it
+    is closed now) with ``operator`` (or none)."""
+    values: dict[str, Any] = {"owner": owner, "operator": operator, "updated_at": now}
+    if owner == "closed":
+        values["closed_at"] = now
+    await connection.execute(
+        sa.update(conversations).where(conversations.c.id == conversation_id).values(**values)
+    )
+
+
+async def close_conversation(connection: AsyncConnection, conversation_id: int, now: datetime) -> None:
+    """Close a case's conversation (its visit is done); one that ended already stays as it is."""
+    await connection.execute(
+        sa.update(conversations)
+        .where(conversations.c.id == conversation_id, conversations.c.owner != "closed")
+        .values(owner="closed", closed_at=now, updated_at=now)
+    )

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.cases import Transition, move_case
-from storage.tables import cases, consents, conversations, dispatch_offers, messages, opticians
+from storage.tables import cases, consents, dispatch_offers, messages, opticians
 
 OfferStatus = Literal["offered", "accepted", "declined", "taken", "withdrawn", "failed"]
 OUT_ON_A_VISIT = "dispatched"  # a case offered to the opticians, or taken by one
@@ -418,12 +418,3 @@ async def flag_untaken_visits(connection: AsyncConnection, now: datetime, accept
         .values(no_taker_at=now, updated_at=now)
     )
     return late.rowcount or 0
-
-
-async def end_conversation(connection: AsyncConnection, conversation_id: int, now: datetime) -> None:
-    """Close the case's conversation once its visit is done (an ended one stays as it is)."""
-    await connection.execute(
-        sa.update(conversations)
-        .where(conversations.c.id == conversation_id, conversations.c.owner != "closed")
-        .values(owner="closed", closed_at=now, updated_at=now)
-    )

@@ -27,6 +27,7 @@ from flows.catalog import Catalog
 from flows.lifecycle import HELD_STATES, move
 from flows.types import Reply, as_language
 from storage import cases as case_store
+from storage import conversations
 from storage.cases import LockedCase
 from storage.database import Connection, Database
 
@@ -291,4 +292,4 @@ async def _hand(
     client writes (the engine decides then)."""
     if target.owner == "closed":
         return
-    await case_store.hand_conversation(connection, target.conversation_id, owner, operator, now)
+    await conversations.hand_conversation(connection, target.conversation_id, owner, operator, now)

@@ -13,6 +13,7 @@ from bot.dispatch.notices import Notices, service_day
 from bot.dispatch.offers import OfferRounds
 from flows.lifecycle import move
 from flows.types import SERVICE_TIME_ZONE, Choice, Reply, as_language
+from storage import conversations
 from storage import offers as store
 from storage.cases import move_case
 from storage.database import Connection, Database
@@ -153,7 +154,7 @@ class OpticianAnswers:
                     closing = notices.client_reply(case.language, "console.done", reference=case.reference)
                     client = await notices.to_client(connection, case.id, closing, now)
                     if client is not None:
-                        await store.end_conversation(connection, client.case_conversation_id, now)
+                        await conversations.close_conversation(connection, client.case_conversation_id, now)
                     await notices.tell_optician(
                         connection,
                         chat,
