@@ -26,6 +26,7 @@ from storage.tables import cases, inbox
 from tests.e2e.servers import free_port, service_env, service_process, wait_until_healthy
 from tests.e2e.test_console_browser import SCREENSHOTS, TIMEOUT_MS, Operator
 from tests.fakes.whatsapp import APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERIFY_TOKEN, FakeWhatsApp
+from tests.harness import RealClock
 from tests.integration.serving import Service
 from tests.integration.test_whatsapp import ALICE, Client, serve, shipment_with_prescription
 
@@ -130,9 +131,10 @@ async def test_the_console_shows_the_whatsapp_window_and_a_reply_outside_it_goes
     reaches the client as the approved template, which the transcript line says."""
     expect.set_options(timeout=TIMEOUT_MS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    clock = RealClock()  # moved on a day and an hour below; the operator's session outlives it
     async with FakeWhatsApp() as fake:
         client = Client(fake)
-        async with serve(database_url, tmp_path, fake) as service:
+        async with serve(database_url, tmp_path, fake, clock=clock, console_session_hours=48) as service:
             reference = await shipment_with_prescription(client)
             (case,) = await service.rows(cases, cases.c.reference == reference)
             assert case.channel == "whatsapp"
@@ -173,10 +175,9 @@ async def test_the_console_shows_the_whatsapp_window_and_a_reply_outside_it_goes
                     assert await _move_inbound_back(service, ALICE, CLOSED_FOR) > 0
                     fake.advance(CLOSED_FOR.total_seconds())
                     # The channel remembers the window's end it read (a window only ever grows, so
-                    # history rewritten in the database is not read again): its clock moves on.
-                    whatsapp = service.services.whatsapp
-                    assert whatsapp is not None
-                    whatsapp.clock = lambda: utcnow() + CLOSED_FOR
+                    # history rewritten in the database is not read again): the service's clock
+                    # moves on.
+                    clock.shift = CLOSED_FOR
                     assert not fake.window_open(ALICE)
                     closed_since = fake.now()
                     await alice.page.reload()
