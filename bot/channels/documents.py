@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from bot.logs import describe
+from bot.outbox import DeliveryError
 from storage.files import FileStore, RejectedFileError
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,16 @@ async def read_document(files: FileStore, document: Document) -> bytes | None:
     except (FileNotFoundError, RejectedFileError) as error:
         log.warning("document: file unavailable (%s); sending the text without it", type(error).__name__)
         return None
+
+
+async def read_for_delivery(files: FileStore, document: Document, channel: str) -> bytes | None:
+    """:func:`read_document` for a channel about to send: a file that cannot be read *now* (any
+    other ``OSError``) makes the send fail for the outbox to try again."""
+    try:
+        return await read_document(files, document)
+    except OSError as error:
+        log.warning("%s: document not readable now, retrying: %s", channel, describe(error))
+        raise DeliveryError("document unreadable") from None
 
 
 def content_disposition(filename: str) -> str:

@@ -85,7 +85,9 @@ class TelegramOutbound:
             return str(edited)
         document = documents.document_of(payload)
         # Read before anything is sent: a storage hiccup then costs a retry, never a repeat.
-        content = None if document is None else await self._read(document)
+        content = (
+            None if document is None else await documents.read_for_delivery(self.files, document, "telegram")
+        )
         receipt = payload.get("receipt")
         if receipt and not payload.get("sent_parts"):
             await self._mark_answered(chat_id, receipt, render.language_of(payload))
@@ -121,13 +123,6 @@ class TelegramOutbound:
             progress={"sent_parts": sent_parts, "text_message_id": sent_id},
         )
         return sent_id
-
-    async def _read(self, document: documents.Document) -> bytes | None:
-        try:
-            return await documents.read_document(self.files, document)
-        except OSError as error:
-            log.warning("telegram: document not readable now, retrying: %s", describe(error))
-            raise DeliveryError("document unreadable") from None
 
     async def _edit(self, chat_id: int, message_id: int, payload: OutboundPayload) -> None:
         """Replace a message's text and buttons; one already gone or unchanged is left as it is."""

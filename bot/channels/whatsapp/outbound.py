@@ -17,7 +17,6 @@ from bot.channels.whatsapp import render
 from bot.channels.whatsapp.messenger import WINDOW_CLOSED, Messenger, WindowClosedError
 from bot.channels.whatsapp.updates import CHANNEL
 from bot.channels.whatsapp.wire import Part
-from bot.logs import describe
 from bot.outbox import Delivered, DeliveryError
 from flows.catalog import Catalog
 from storage.database import Database
@@ -89,7 +88,9 @@ class Outbound:
                 return Delivered(payload.get("text_wamid"), {"document": documents.WINDOW_CLOSED})
             return _without(document, await self._send_templates(recipient, payload, parts[first:], first))
         # Read before anything is sent: a storage hiccup then costs a retry, never a repeat.
-        content = None if document is None else await self._read(document)
+        content = (
+            None if document is None else await documents.read_for_delivery(self.files, document, "whatsapp")
+        )
         sent_id: str | None = payload.get("text_wamid")
         for index in range(first, len(parts)):
             try:
@@ -114,13 +115,6 @@ class Outbound:
         """Upload the file, then send it as a document message (paced like any message)."""
         media_id = await self.messenger.upload(recipient, content, document.mime, document.filename)
         return await self.messenger.send(recipient, render.document(media_id, document.filename))
-
-    async def _read(self, document: documents.Document) -> bytes | None:
-        try:
-            return await documents.read_document(self.files, document)
-        except OSError as error:
-            log.warning("whatsapp: document not readable now, retrying: %s", describe(error))
-            raise DeliveryError("document unreadable") from None
 
     async def _send_templates(
         self, recipient: str, payload: OutboundPayload, parts: list[Part], sent_parts: int
