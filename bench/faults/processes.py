@@ -29,16 +29,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.faults import Figures, Scale, scenario
+from bench.faults.audit import audit, wait_settled
 from bench.faults.common import (
     Poster,
     Service,
     Traffic,
-    audit,
     database_engine,
     scratch_database,
     script,
     services,
-    wait_settled,
 )
 from tests.fakes.telegram import FakeTelegram
 
