@@ -113,6 +113,24 @@ async def move_case(
     return bool(result.rowcount)
 
 
+async def move_cases_where(
+    connection: AsyncConnection,
+    transition: Transition,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    values: dict[str, Any] | None = None,
+) -> list[int]:
+    """Apply a lifecycle transition to every case in one of its sources that meets
+    ``conditions``, as one conditional UPDATE (each row's conditions are checked again under its
+    lock, so a case another actor changed meanwhile is left alone); the ids moved."""
+    result = await connection.execute(
+        sa.update(cases)
+        .where(cases.c.status.in_(list(transition.sources)), *conditions)
+        .values(status=transition.destination, **(values or {}))
+        .returning(cases.c.id)
+    )
+    return [int(case_id) for case_id in result.scalars().all()]
+
+
 # --- an operator's work on a case (the console) ---------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.cases import Transition, move_case
+from storage.cases import Transition, move_case, move_cases_where
 from storage.tables import cases, consents, dispatch_offers, messages, opticians
 
 OfferStatus = Literal["offered", "accepted", "declined", "taken", "withdrawn", "failed"]
@@ -385,23 +385,10 @@ async def dispatch_new_visits(
     connection: AsyncConnection, transition: Transition, now: datetime
 ) -> list[int]:
     """Automatic dispatch: every emergency home-visit case handed off and never offered takes
-    ``transition`` (queued → dispatched); the ids of those this call moved (a case another
-    process or an operator moved first is left to them: each move is conditional)."""
-    waiting = await connection.execute(
-        sa.select(cases.c.id)
-        .where(
-            cases.c.status.in_(list(transition.sources)),
-            cases.c.mode == "visit",
-            cases.c.kind == "emergency",
-            cases.c.dispatch_round == 0,
-        )
-        .order_by(cases.c.id)
-    )
-    moved = []
-    for case_id in waiting.scalars().all():
-        if await move_case(connection, case_id, transition, {"dispatched_at": now, "updated_at": now}):
-            moved.append(int(case_id))
-    return moved
+    ``transition`` (queued → dispatched), in one conditional UPDATE; the ids of those this call
+    moved (a case another process or an operator moved or changed first is left to them)."""
+    visits = (cases.c.mode == "visit", cases.c.kind == "emergency", cases.c.dispatch_round == 0)
+    return await move_cases_where(connection, transition, visits, {"dispatched_at": now, "updated_at": now})
 
 
 async def flag_untaken_visits(connection: AsyncConnection, now: datetime, accept_within: timedelta) -> int:
