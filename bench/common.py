@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 if TYPE_CHECKING:
     from bot.outbox import OutboxSender
     from bot.ratelimit import RateLimiter
+    from storage.payloads import MessageRow
 
 # --- what the clients say and what the bot answers ------------------------------------------------
 
@@ -119,11 +120,12 @@ def replies() -> list[Any]:
 
 def outbound_rows(
     channel: str, party: Callable[[int], str], messages_count: int, recipients: int, seed: int, *, what: str
-) -> list[dict[str, Any]]:
+) -> list[MessageRow]:
     """``messages_count`` replies to ``recipients`` recipients (``party(number)``), 1 to 3 each (a reply
     burst stays within a chat's burst of 3, so the sender's own rate is what binds), in a shuffled order
     like live traffic; ``what`` names a recipient in the error."""
-    from bot.rows import outbound_row
+    from bot.replies import reply_row
+    from storage.outbound import Recipient
 
     rng = random.Random(seed)
     if not recipients <= messages_count <= 3 * recipients:
@@ -139,7 +141,7 @@ def outbound_rows(
     now = datetime.now(UTC)
     order = [recipient for recipient, count in enumerate(counts) for _ in range(count)]
     rng.shuffle(order)
-    return [outbound_row(channel, party(r), None, rng.choice(sample), now, "fr") for r in order]
+    return [reply_row(Recipient(channel, party(r), None, "fr"), rng.choice(sample), now) for r in order]
 
 
 # --- the database: when a run is over -------------------------------------------------------------

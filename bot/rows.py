@@ -10,7 +10,7 @@ from bot.channels.whatsapp.updates import CHANNEL as WHATSAPP
 from bot.messages import Inbound
 from flows.answers import format_phone
 from flows.lifecycle import priority_rank
-from flows.types import ClientInput, CreateCase, Reply
+from flows.types import ClientInput, CreateCase
 from storage import conversations as store
 from storage import inbox
 from storage.privacy import Pseudonyms
@@ -24,25 +24,6 @@ def inbox_row(inbound: Inbound, pseudonyms: Pseudonyms) -> inbox.InboxRow:
     return inbox.InboxRow(
         inbound.channel, pseudonyms.of(inbound.external_id), inbound.key, inbound.to_payload()
     )
-
-
-def outbound_row(
-    channel: str, party: str, conversation_id: int | None, reply: Reply, now: datetime, language: str
-) -> dict[str, Any]:
-    payload = reply.to_payload()
-    del payload["text"]  # the text has its own column
-    payload["language"] = language  # a channel's own widgets (share-my-number) speak it too
-    return {
-        "conversation_id": conversation_id,
-        "direction": "out",
-        "author": "bot",
-        "channel": channel,
-        "party": party,
-        "text": reply.text,
-        "payload": payload,
-        "created_at": now,
-        "available_at": now,
-    }
 
 
 def inbound_row(

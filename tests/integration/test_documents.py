@@ -22,9 +22,10 @@ import pytest
 
 from bot.channels.webchat import COOKIE, user_of
 from bot.engine import utcnow
-from bot.rows import outbound_row
+from bot.replies import reply_row
 from flows.types import Reply
 from storage import conversations as store
+from storage.outbound import Recipient
 from storage.tables import conversations, messages
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
@@ -57,8 +58,9 @@ async def _send_export(
     service: Service, channel: str, party: str, path: str, conversation_id: int | None = None
 ) -> int:
     """Write the export's outbound row and wake the sender; returns the row's id."""
-    row = outbound_row(channel, party, conversation_id, Reply("my_data.header", SUMMARY), utcnow(), "fr")
-    row["payload"]["document"] = {"path": path, "filename": FILENAME, "mime": "application/json"}
+    document = {"path": path, "filename": FILENAME, "mime": "application/json"}
+    reply = Reply("my_data.header", SUMMARY, document=document)
+    row = reply_row(Recipient(channel, party, conversation_id, "fr"), reply, utcnow())
     async with service.services.database.begin() as connection:
         await store.insert_message(connection, row)
     service.services.sender.wake()

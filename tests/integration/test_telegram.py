@@ -20,9 +20,10 @@ import pytest
 
 from bot.channels.telegram import outbound, polling
 from bot.channels.telegram.updates import external_id
-from bot.rows import outbound_row
+from bot.replies import reply_row
 from flows.types import Reply
 from storage import conversations as store
+from storage.outbound import Recipient
 from storage.tables import cases, clients, conversations, inbox, messages
 from tests.e2e.servers import free_port
 from tests.fakes.telegram import TOKEN, FakeTelegram, SentMessage
@@ -347,9 +348,8 @@ async def test_a_long_reply_is_split_and_a_retry_does_not_repeat_parts(
 ) -> None:
     text = "\n\n".join(f"Paragraphe {i}. " + "texte " * 120 for i in range(12))
     async with serve(database_url, tmp_path, fake, telegram_chat_burst=1) as service:
-        row = outbound_row(
-            "telegram", str(CHAT), None, Reply("my_data.header", text), datetime.now(UTC), "fr"
-        )
+        to = Recipient("telegram", str(CHAT), None, "fr")
+        row = reply_row(to, Reply("my_data.header", text), datetime.now(UTC))
         async with service.services.database.begin() as connection:
             await store.insert_message(connection, row)
         service.services.sender.wake()
