@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.conversations import lock_conversations
-from storage.outbound import Recipient
-from storage.tables import case_notes, cases, clients, conversations, identities
+from storage.outbound import Recipient, case_party
+from storage.tables import case_notes, cases, clients, conversations
 
 PUBLIC_FIELDS = (
     "reference",
@@ -169,22 +169,7 @@ async def lock_case(connection: AsyncConnection, public_id: str, now: datetime) 
     )
     if touched.first() is None:
         return None
-    row = (
-        await connection.execute(
-            sa.select(
-                cases.c.id,
-                cases.c.reference,
-                cases.c.conversation_id,
-                conversations.c.channel,
-                conversations.c.language,
-                identities.c.key,
-                identities.c.external_id,
-            )
-            .join(conversations, conversations.c.id == cases.c.conversation_id)
-            .join(identities, identities.c.id == conversations.c.identity_id)
-            .where(cases.c.public_id == public_id)
-        )
-    ).first()
+    row = await case_party(connection, cases.c.public_id == public_id)
     if row is None:
         return None
     await lock_conversations(connection, [row.key])
@@ -192,7 +177,7 @@ async def lock_case(connection: AsyncConnection, public_id: str, now: datetime) 
         sa.select(conversations.c.owner).where(conversations.c.id == row.conversation_id)
     )
     recipient = Recipient(row.channel, row.external_id, row.conversation_id, row.language)
-    return LockedCase(row.id, row.reference, row.conversation_id, str(owner), recipient)
+    return LockedCase(row.case_id, row.reference, row.conversation_id, str(owner), recipient)
 
 
 async def holding(connection: AsyncConnection, case_id: int) -> Holding:
