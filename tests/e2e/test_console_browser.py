@@ -9,6 +9,7 @@ Screenshots go to test-output/console/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
@@ -21,7 +22,17 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Locator,
+    Page,
+    Request,
+    Route,
+    async_playwright,
+    expect,
+)
 
 from tests.e2e.servers import ROOT, service_env, service_process
 
@@ -148,10 +159,23 @@ class Operator:
 
 
 async def outcome(operator: Operator) -> str:
-    """Once the claim is answered: "won" if the page shows the release button, "lost" if a claim error."""
-    release, claim_error = operator.by("release"), operator.by("claim-error")
-    await expect(release.or_(claim_error).filter(visible=True).first).to_be_visible()
-    return "won" if await release.is_visible() else "lost"
+    """Once the claim is answered: "won" if the page shows the release button, "lost" if a claim
+    error — read in one look at the page, so that the two cannot be seen at different moments."""
+    judged = await operator.page.wait_for_function(
+        """() => {
+          const shown = (id) => {
+            const node = document.querySelector(`[data-testid="${id}"]`);
+            return Boolean(node && !node.hidden && node.offsetParent !== null && node.textContent.trim());
+          };
+          if (shown("claim-error")) return "lost";
+          if (shown("release")) return "won";
+          return null;
+        }""",
+        timeout=TIMEOUT_MS,
+    )
+    result = await judged.json_value()
+    assert result in ("won", "lost"), result
+    return str(result)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -372,6 +396,89 @@ async def _erasure_scenario(browser: Browser, base: str, client: ChatClient, ref
         await expect(journal.get_by_test_id("journal-row").first).to_have_attribute("data-action", "erase")
         await alice.shot("journal.png")
         assert alice.dialogs == [], alice.dialogs
+        assert alice.errors == [], alice.errors
+    finally:
+        await alice.context.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_read_of_the_case_from_before_a_claim_never_undoes_it_on_screen(
+    chromium: Path, database_url: str, tmp_path: Path
+) -> None:
+    """The page reads the open case when something happens to it (here the client writes). A read
+    the server answered before the operator's claim, arriving after the claim's answer, would put
+    the queued case back on screen (the claim button again, no release): the console drops it."""
+    expect.set_options(timeout=TIMEOUT_MS)
+    with service_process(database_url, tmp_path) as (base, _):
+        add_operator("alice", "operator", database_url, tmp_path)
+        client = ChatClient(base)
+        try:
+            for text in SHIPMENT[:-1]:
+                await client.say(text)
+            found = REFERENCE.search(" ".join(await client.say(SHIPMENT[-1])))
+            assert found
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=str(chromium), args=["--no-sandbox"], headless=True
+                )
+                try:
+                    await _stale_read_scenario(browser, base, client, found.group())
+                finally:
+                    await browser.close()
+        finally:
+            await client.close()
+
+
+async def _stale_read_scenario(browser: Browser, base: str, client: ChatClient, reference: str) -> None:
+    alice = await Operator.open(browser, base, "alice")
+    page = alice.page
+    loop = asyncio.get_running_loop()
+    held: asyncio.Future[Request] = loop.create_future()  # the read answered before the claim
+    fate: asyncio.Future[str] = loop.create_future()  # what the page did with it
+    claimed = asyncio.Event()
+
+    async def hold_first_read(route: Route) -> None:
+        if route.request.method != "GET" or held.done():
+            await route.continue_()
+            return
+        answered = await route.fetch()  # the server's answer now: the case is queued
+        held.set_result(route.request)
+        await claimed.wait()
+        with contextlib.suppress(Exception):  # the page may have dropped the request meanwhile
+            await route.fulfill(response=answered)
+
+    def settled(request: Request, how: str) -> None:
+        if held.done() and request is held.result() and not fate.done():
+            fate.set_result(how)
+
+    try:
+        await alice.login()
+        row = page.locator(f'[data-testid="queue-row"][data-reference="{reference}"]')
+        await row.click()
+        await expect(alice.by("case-reference")).to_have_text(reference)
+        await expect(alice.by("claim")).to_be_visible()
+        case_id = await row.get_attribute("data-case-id")
+        assert case_id
+
+        page.on("requestfailed", lambda request: settled(request, "dropped"))
+        page.on("requestfinished", lambda request: settled(request, "applied"))
+        page.on("response", lambda response: claimed.set() if response.url.endswith("/claim") else None)
+        await page.route(f"**/api/console/cases/{case_id}", hold_first_read)
+
+        # The client writes: the page reads the case again; that read is answered (queued), held.
+        await client.say("Vous êtes là ?", answered=False)
+        await asyncio.wait_for(held, CHAT_WAIT_S)
+        await alice.by("claim").click()
+
+        # The old answer is never used: the page dropped the read, and shows the claim.
+        assert await asyncio.wait_for(fate, CHAT_WAIT_S) == "dropped", "a read from before the claim was used"
+        await expect(alice.by("release")).to_be_visible()
+        await expect(alice.by("claim")).to_be_hidden()
+        await page.unroute(f"**/api/console/cases/{case_id}")
+        # Read again afterwards, it is the claimed case with the client's message.
+        await expect(alice.by("message").filter(has_text="Vous êtes là ?")).to_have_count(1)
+        detail = await alice.case_detail(case_id)
+        assert (detail["status"], detail["claimed_by"]) == ("claimed", "alice")
         assert alice.errors == [], alice.errors
     finally:
         await alice.context.close()

@@ -1,7 +1,7 @@
 /* The case's actions: which the operator may take now, taking them, and what went wrong. */
 
 import { api, ApiError, messageFor } from "./api.js";
-import { applyDetail, current, fetchCase } from "./case.js";
+import { abandonCaseRead, applyDetail, caseReadsStarted, current, fetchCase, scheduleCase } from "./case.js";
 import { renderCaseHeader } from "./case-view.js";
 import { renderReplyBox } from "./composer.js";
 import { el, setError, show, showForm } from "./dom.js";
@@ -104,12 +104,21 @@ export async function runAction(action, body, { errorNode, fallback, button } = 
   if (errorNode) setError(errorNode, "");
   if (button) button.disabled = true;
   if (current.detail) renderActions(current.detail);
+  // A read of the case made before this action's change must not land after its answer.
+  const dropped = abandonCaseRead();
+  const readsBefore = caseReadsStarted();
   try {
     const detail = await api("POST", `/cases/${encodeURIComponent(id)}/${action}`, { body });
     busy = false;
     if (id === current.caseId) {
+      // Reads started while the action was on its way may predate its change: the answer is
+      // what the case is now. Any such read is dropped, and the case read again after it (a
+      // client's message may have come meanwhile).
+      const readMeanwhile = caseReadsStarted() !== readsBefore;
+      abandonCaseRead();
       clearActionErrors(); // a refresh may have failed meanwhile: this answer is newer
       if (detail) applyDetail(detail, { scrollToEnd: false, fromAction: true });
+      if (readMeanwhile) scheduleCase();
     }
     scheduleQueue();
     return detail;
@@ -122,6 +131,8 @@ export async function runAction(action, body, { errorNode, fallback, button } = 
       if (error instanceof ApiError && (error.status === 409 || error.status === 403)) {
         fetchCase();
         scheduleQueue();
+      } else if (dropped || caseReadsStarted() !== readsBefore) {
+        scheduleCase(); // the read dropped for this action is still owed
       }
     }
     return null;

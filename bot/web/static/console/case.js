@@ -31,6 +31,7 @@ export const current = {
 let caseTimer = 0;
 let caseAbort = null;
 let caseGeneration = 0;
+let caseReads = 0; // case reads started so far (see abandonCaseRead)
 
 /* ---------------------------------------------------------------- routing ---- */
 
@@ -121,17 +122,43 @@ export function closeCase({ updateHash }) {
 
 export function scheduleCase() {
   window.clearTimeout(caseTimer);
-  caseTimer = window.setTimeout(() => fetchCase(), CASE_DEBOUNCE_MS);
+  caseTimer = window.setTimeout(() => {
+    caseTimer = 0;
+    fetchCase();
+  }, CASE_DEBOUNCE_MS);
+}
+
+/** How many case reads have started: an action compares it before and after (runAction). */
+export function caseReadsStarted() {
+  return caseReads;
+}
+
+/**
+ * An action on the case is on its way or has just been answered: a read of the case still in
+ * flight (or waiting for its debounce) may have been made before the action's change and would
+ * put the older state back on screen after the action's answer. It is dropped.
+ */
+export function abandonCaseRead() {
+  const pending = caseTimer !== 0 || caseAbort !== null;
+  window.clearTimeout(caseTimer);
+  caseTimer = 0;
+  if (caseAbort) {
+    caseAbort.abort();
+    caseAbort = null;
+  }
+  return pending; // true if a read was dropped
 }
 
 export async function fetchCase() {
   window.clearTimeout(caseTimer);
+  caseTimer = 0;
   const id = current.caseId;
   const first = !current.detail; // the first render of a case scrolls to its latest message
   if (!id || !session.me) return;
   if (caseAbort) caseAbort.abort();
   const abort = new AbortController();
   caseAbort = abort;
+  caseReads += 1;
   const generation = caseGeneration;
   try {
     const detail = await api("GET", `/cases/${encodeURIComponent(id)}`, { signal: abort.signal });
