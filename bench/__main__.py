@@ -6,6 +6,9 @@ echo|sqlite|postgres|telegram-out|telegram-in|whatsapp-out|whatsapp-in`` (repeat
 scenarios default to 3 rounds, see ``bench/whatsapp_bench.py``). PostgreSQL is taken from
 OPTIBOT_BENCH_POSTGRES_URL (default: the local server, database ``test``; a scratch database is
 created and dropped). The Telegram scenarios run after the engine's; see ``bench/telegram_bench.py``.
+
+``python -m bench nlu``: the reading of clients' free text on the corpus of ``tests/corpus/``
+(``bench/nlu.py``).
 """
 
 from __future__ import annotations
@@ -83,6 +86,10 @@ def engine_scenarios(backends: list[str], rounds: int, conversations: int) -> No
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["nlu"]:  # the reading of free text: no service, no database
+        from bench import nlu
+
+        sys.exit(nlu.main(sys.argv[2:]))
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, help=f"default {DEFAULT_ROUNDS}; telegram-out: 3")
     parser.add_argument("--conversations", type=int, default=200)

@@ -7,6 +7,7 @@ generated diagram in ``docs/``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from transitions import EventData, MachineError
@@ -35,6 +36,18 @@ from flows.types import (
 CONSENT_WORDING_VERSION = "visit-consent-v1"
 MAX_MISSES = 3
 MAX_TEXT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Understood:
+    """How the flow reads a client's free text at a step: a global ``command`` ("annuler",
+    "/aide"), or an answer — the ``event`` it fires and the ``value`` it records — from the step's
+    own reader, or from the number or the label of one of the step's buttons (``choice``)."""
+
+    command: tuple[str, str | None] | None = None
+    event: str | None = None
+    value: Any = None
+    choice: str | None = None
 
 
 class IntakeModel:
@@ -262,28 +275,59 @@ class IntakeFlow:
             self._fire(model, spec.event, spec.data)
             self._ask(model)
 
+    def understand(
+        self, state: str, text: str, ctx: FlowContext, language: Language, answers: dict[str, Any]
+    ) -> Understood | None:
+        """What ``text`` means at step ``state``, as :meth:`handle` reads it: a global command,
+        else an answer (None: not understood, the step is asked again). Pure; the corpus of
+        ``tests/corpus/`` measures it (``python -m bench nlu``)."""
+        command = parsing.parse_command(text)
+        if command is not None:
+            return Understood(command=command)
+        return self._reading(state, text, ctx, language, answers, numbers=True)
+
+    def _reading(
+        self,
+        state: str,
+        text: str,
+        ctx: FlowContext,
+        language: Language,
+        answers: dict[str, Any],
+        *,
+        numbers: bool,
+    ) -> Understood | None:
+        """The step's own reader, then a choice's number, then a choice's label."""
+        step = STEPS.get(state)
+        if step is None:
+            return None
+        reading = step.read(text, ctx)
+        if reading is not None:
+            return Understood(event=reading[0], value=reading[1])
+        offered = self._offered_at(step, answers, ctx.channel_phone)
+        index = parsing.parse_choice_number(text, len(offered)) if numbers else None
+        value: str | None
+        if index is not None:
+            value = offered[index].value
+        else:
+            labels = {c.value: self.catalog.text(language, c.label) for c in offered}
+            value = match_label(text, labels) if labels else None
+        spec = next((c for c in offered if c.value == value), None)
+        if spec is None:
+            return None
+        return Understood(event=spec.event, value=spec.data, choice=spec.value)
+
     def _read(self, model: IntakeModel, text: str, *, numbers: bool = True) -> bool:
         """Try the step's own reader, then a choice number, then a choice label."""
-        step = STEPS.get(model.state)
-        if step is None:
+        understood = self._reading(
+            model.state, text, model.ctx, model.convo.language, model.answers, numbers=numbers
+        )
+        if understood is None:
             return False
-        reading = step.read(text, model.ctx)
-        if reading is None:
-            offered = self._offered(model, step)
-            index = parsing.parse_choice_number(text, len(offered)) if numbers else None
-            value: str | None
-            if index is not None:
-                value = offered[index].value
-            else:
-                language = model.convo.language
-                labels = {c.value: self.catalog.text(language, c.label) for c in offered}
-                value = match_label(text, labels) if labels else None
-            if value is None:
-                return False
-            self._press(model, value, model.state)
+        if understood.choice is not None:
+            self._press(model, understood.choice, model.state)
             return True
-        event, data = reading
-        if not self._fire(model, event, data):
+        assert understood.event is not None
+        if not self._fire(model, understood.event, understood.value):
             return False
         self._ask(model)
         return True
@@ -350,9 +394,14 @@ class IntakeFlow:
         model.result.replies.append(Reply(key or step.question, text, choices, model.state, step.expects))
 
     def _offered(self, model: IntakeModel, step: Step) -> tuple[ChoiceSpec, ...]:
-        if step.name == "summary" and model.answers.get("mode") != "visit":
+        return self._offered_at(step, model.answers, model.ctx.channel_phone)
+
+    def _offered_at(
+        self, step: Step, answers: dict[str, Any], channel_phone: str | None
+    ) -> tuple[ChoiceSpec, ...]:
+        if step.name == "summary" and answers.get("mode") != "visit":
             return tuple(c for c in step.choices if c.value != "change_slot")
-        return self._choices(step, model.ctx.channel_phone)
+        return self._choices(step, channel_phone)
 
     @staticmethod
     def _choices(step: Step, channel_phone: str | None) -> tuple[ChoiceSpec, ...]:
