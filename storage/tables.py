@@ -192,6 +192,8 @@ cases = sa.Table(
     sa.Column("department", sa.String(3), nullable=True),
     sa.Column("slot_date", sa.Date, nullable=True),
     sa.Column("slot_part", sa.String(2), nullable=True),
+    # "Dès que possible": slot_date/slot_part then hold the first half-day available when asked.
+    sa.Column("slot_asap", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("contact_name", sa.String(128), nullable=True),
     sa.Column("contact_phone", sa.String(32), nullable=True),
     sa.Column("prescription_path", sa.String(255), nullable=True),

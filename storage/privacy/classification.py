@@ -73,6 +73,7 @@ PERSONAL_DATA: dict[str, dict[str, Treatment] | Treatment] = {
         "department": "keep",
         "slot_date": "keep",
         "slot_part": "keep",
+        "slot_asap": "keep",
         "contact_name": "blank",
         "contact_phone": "blank",
         "prescription_path": "blank",

@@ -41,8 +41,17 @@ WATCHED = {
     "dispatch_offers": dispatch_offers,
 }
 # Columns that do not exist at revision 0003 (0004 adds the receipts columns to ``messages``, 0005
-# the case a message is about and the follow-up and anonymisation times of ``cases``).
-ADDED_SINCE_0003 = {"delivered_at", "read_at", "case_id", "client_wrote_at", "reopened_at", "anonymised_at"}
+# the case a message is about and the follow-up and anonymisation times of ``cases``, 0007 the
+# "as soon as possible" visit wish).
+ADDED_SINCE_0003 = {
+    "delivered_at",
+    "read_at",
+    "case_id",
+    "client_wrote_at",
+    "reopened_at",
+    "anonymised_at",
+    "slot_asap",
+}
 
 
 def test_only_dispatch_offers_refers_to_messages() -> None:
