@@ -401,3 +401,32 @@ set_aside = sa.Table(
     sa.Column("received_at", Time, nullable=False),
     sa.Index(None, "received_at"),
 )
+
+# --- appointments: a home visit booked to the hour ---------------------------------------------------
+
+# One per visit case (the optician who accepted it proposes a one-hour window, the client confirms):
+# ``pending`` (accepted, no hour yet) → ``proposed`` → ``confirmed`` → ``en_route`` → ``done`` or
+# ``impossible``; ``moved`` (the client asked for another moment: the optician proposes again) and
+# ``cancelled``. Every change is a conditional UPDATE on the status (storage/appointments.py).
+appointments = sa.Table(
+    "appointments",
+    metadata,
+    _id(),
+    _fk("case_id", "cases.id"),
+    _fk("optician_id", "opticians.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("day", sa.Date, nullable=True),  # the visit's day and start hour, in Paris time
+    sa.Column("hour", sa.SmallInteger, nullable=True),
+    sa.Column("proposed_by", sa.String(16), nullable=True),  # optician | client
+    # Counts the proposals: a client's button names the one it answers, so an old one is refused.
+    sa.Column("proposal", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("remind_at", Time, nullable=True),  # the morning reminder is due (none if past)
+    sa.Column("reminded_at", Time, nullable=True),  # set in the transaction that enqueued it
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("confirmed_at", Time, nullable=True),
+    sa.Column("en_route_at", Time, nullable=True),
+    sa.Column("ended_at", Time, nullable=True),
+    sa.UniqueConstraint("case_id"),
+    sa.Index(None, "status", "remind_at"),
+)

@@ -110,6 +110,8 @@ PERSONAL_DATA: dict[str, dict[str, Treatment] | Treatment] = {
         "error": "keep",  # an error's kind, never its text
     },
     "dispatch_offers": _KEEP_ALL,  # who was offered what, when: its message goes with the case's messages
+    # The visit's day, hour and steps: no personal data (the address stays on the case).
+    "appointments": _KEEP_ALL,
     "access_journal": _KEEP_ALL,  # ids and actors, never the data itself
     "set_aside": _KEEP_ALL,  # refused webhooks: channel, kind, error kind, body digest and size only
     "operators": _STAFF_ALL,
