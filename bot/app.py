@@ -100,6 +100,7 @@ def build(
         reference_factory=references,
         reopen_within=timedelta(days=settings.case_reopen_days),
         withdraw_visit=dispatch.withdraw,
+        bookings=dispatch.booking,
         retention=retention_policy(settings),
         commits=commits,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.export import client_export
 from bot.messages import Inbound
@@ -21,6 +22,7 @@ from flows.followup import CaseView, FollowUpFlow
 from flows.intake import IntakeFlow
 from flows.lifecycle import OPEN_STATES, CaseLifecycle, follow_up_of, move
 from flows.types import (
+    AppointmentAnswer,
     CancelCase,
     ClientInput,
     ConversationState,
@@ -46,6 +48,16 @@ from storage.privacy import client_files, record_access
 CLIENT_CANCEL_REASON = "Annulée par le client."
 
 
+class Bookings(Protocol):
+    """The visit's appointment, as a client's message reaches it (dispatch implements it)."""
+
+    async def client_answer(
+        self, connection: Connection, case_id: int, answer: AppointmentAnswer, language: str, now: datetime
+    ) -> list[Reply]:
+        """Apply the client's answer in the message's transaction; what to say to the client."""
+        ...
+
+
 class ConversationHandler:
     """Applies a client's message to their conversation. Built once by the engine."""
 
@@ -57,6 +69,7 @@ class ConversationHandler:
         references: Callable[[], str],
         reopen_within: timedelta,
         withdraw_visit: WithdrawVisit | None,
+        bookings: Bookings | None = None,
     ) -> None:
         self.catalog = catalog
         self.privacy = privacy
@@ -66,6 +79,7 @@ class ConversationHandler:
         self.reference_factory = references
         self.reopen_within = reopen_within
         self.withdraw_visit = withdraw_visit
+        self.bookings = bookings
 
     def follow_up(self, case: case_store.CaseOfConversation, now: datetime) -> str:
         """Where a client's message goes given their conversation's case (see ``flows.lifecycle``)."""
@@ -85,11 +99,14 @@ class ConversationHandler:
         label = None
         if said.choice is not None:
             label = self.flow.choice_label(said.step, said.choice, convo.language)
+        booking_label = self.followup.appointment_label(said, convo.language)
+        label = label or booking_label
         writes.messages.append(inbound_row(convo, said, label, now))
         # The pressed button's message is marked with the choice when it was taken (not stale).
         receipt = inbound.receipt
         if receipt is not None:
             taken = said.choice is not None and said.step == convo.state and convo.owner == "bot"
+            taken = taken or (booking_label is not None and convo.owner != "bot")
             receipt = {**receipt, "label": label if taken else None}
         state = ConversationState(
             state=convo.state,
@@ -155,6 +172,10 @@ class ConversationHandler:
                 await self._cancel(connection, case, now)
             elif isinstance(effect, NewRequest):
                 fresh = await self._new_request(connection, convo, now)
+            elif isinstance(effect, AppointmentAnswer) and case is not None and self.bookings is not None:
+                replies.extend(
+                    await self.bookings.client_answer(connection, case.id, effect, convo.language, now)
+                )
         # Once erased, the goodbye is outside any conversation and not kept once delivered.
         for index, reply in enumerate(replies):
             self._reply(

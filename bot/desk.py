@@ -11,7 +11,7 @@ from typing import Protocol
 
 LINK_PREFIX = "optician_"  # "/start optician_<code>": a linking code from the console
 OFFER_STEP = "offer"  # a visit offered: accepted or declined
-VISIT_STEP = "visit"  # a visit's outcome: done, or could not be done (and why)
+VISIT_STEP = "visit"  # a taken visit: its hour, on the way, done, or could not be done (and why)
 OPTICIAN_STEPS = (OFFER_STEP, VISIT_STEP)
 
 

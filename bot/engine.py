@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.conversation import ConversationHandler
+from bot.conversation import Bookings, ConversationHandler
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
 from bot.pipeline import Again, Pipeline, reason_of
@@ -93,6 +93,7 @@ class Engine:
         reference_factory: Callable[[], str] = new_reference,
         reopen_within: timedelta = timedelta(days=7),
         withdraw_visit: WithdrawVisit | None = None,
+        bookings: Bookings | None = None,
         retention: RetentionPolicy | None = None,
         commits: Commits | None = None,
     ) -> None:
@@ -106,6 +107,7 @@ class Engine:
             references=reference_factory,
             reopen_within=reopen_within,
             withdraw_visit=withdraw_visit,
+            bookings=bookings,
         )
         self.pseudonyms = self.privacy.pseudonyms
         self.default_language = default_language

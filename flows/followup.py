@@ -8,7 +8,9 @@ commands working at every point of the case's life, without ever restarting the 
   that an advisor will answer, with a "Nouvelle demande" button;
 - "annuler" asks for a confirmation, then cancels the case (the console sees it live);
 - "conseiller", "aide", "langue", "mes données", "supprimer mes données" (confirmed) keep working;
-- "nouvelle demande" (a command or the button) closes this conversation and starts a new one.
+- "nouvelle demande" (a command or the button) closes this conversation and starts a new one;
+- the buttons of a visit's proposed hour ("Je confirme", "Proposer un autre moment", their step
+  ``rdv.<case>.<proposal>``) go to dispatch (``AppointmentAnswer``), which checks and answers them.
 
 Like the intake, the machine is built once and fires events on a short-lived model per message;
 the engine applies the effects (``RelayToCase``, ``CancelCase``, ``NewRequest``, ``ExportData``,
@@ -25,6 +27,7 @@ from transitions import EventData, Machine, MachineError
 from flows import parsing
 from flows.catalog import Catalog
 from flows.types import (
+    AppointmentAnswer,
     CancelCase,
     Choice,
     ClientInput,
@@ -38,6 +41,9 @@ from flows.types import (
     next_language,
 )
 
+# The step of the client's answer to a visit's proposed hour: "rdv.<case public id>.<proposal>".
+APPOINTMENT_STEP = "rdv"
+
 FOLLOW_UP_STATES = ["handed_off", "cancel_asked", "erase_asked", "ended", "new_request"]
 
 FOLLOW_UP_TRANSITIONS: list[dict[str, Any]] = [
@@ -45,6 +51,7 @@ FOLLOW_UP_TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "message", "source": "handed_off", "dest": None, "after": "relay"},
     {"trigger": "message", "source": ["cancel_asked", "erase_asked"], "dest": "handed_off", "after": "relay"},
     {"trigger": "advisor", "source": "*", "dest": "handed_off", "after": "relay_to_advisor"},
+    {"trigger": "appointment", "source": "*", "dest": "handed_off", "after": "answer_appointment"},
     {
         "trigger": "cancel",
         "source": ["handed_off", "cancel_asked"],
@@ -71,6 +78,8 @@ _BUTTONS: dict[str, dict[str, str]] = {
     "erase_asked": {"erase": "erase", "keep": "keep"},
 }
 _ASKING = ("cancel_asked", "erase_asked")
+# The values of a proposed hour's buttons and their labels (what dispatch writes on them).
+_APPOINTMENT_LABELS = {"rdv_ok": "appointment.confirm", "rdv_other": "appointment.other"}
 _COMMAND_EVENTS = {
     "cancel": "cancel",
     "help": "help",
@@ -100,6 +109,7 @@ class FollowUpModel:
         self.state = convo.state if convo.state in _ASKING else "handed_off"
         self.flow = flow
         self.result = result
+        self.pressed: ClientInput | None = None  # a button of the visit's proposed hour
 
     def say(self, key: str, choices: tuple[tuple[str, str], ...] = (), step: str | None = None) -> None:
         language = self.convo.language
@@ -130,6 +140,11 @@ class FollowUpModel:
         self.relay(event)
         if not self.result.replies:
             self.say("followup.advisor")
+
+    def answer_appointment(self, event: EventData) -> None:
+        """Dispatch checks the proposal the button answers and says what came of it."""
+        if self.pressed is not None and self.pressed.choice is not None:
+            self.result.effects.append(AppointmentAnswer(self.pressed.choice, self.pressed.step))
 
     def ask_cancel(self, event: EventData) -> None:
         choices = (("yes", "followup.cancel_confirm"), ("no", "followup.cancel_keep"))
@@ -192,6 +207,8 @@ class FollowUpFlow:
         result = FlowResult()
         model = FollowUpModel(convo, case, self, result)
         event, value = self._event(model.state, said)
+        if event == "appointment":
+            model.pressed = said
         if event == "stale":
             model.say("stale_button")
         elif not self._fire(model, event, value):
@@ -199,8 +216,16 @@ class FollowUpFlow:
         convo.state = model.state
         return result
 
+    def appointment_label(self, said: ClientInput, language: str) -> str | None:
+        """The label of a pressed button of a visit's proposed hour (for the transcript), or None."""
+        if not (said.step or "").startswith(f"{APPOINTMENT_STEP}.") or said.choice not in _APPOINTMENT_LABELS:
+            return None
+        return self.catalog.text(language, _APPOINTMENT_LABELS[said.choice])
+
     def _event(self, state: str, said: ClientInput) -> tuple[str, str | None]:
         if said.choice is not None:
+            if (said.step or "").startswith(f"{APPOINTMENT_STEP}."):
+                return ("appointment", None)
             event = _BUTTONS.get(state, {}).get(said.choice)
             if said.step != state or event is None:
                 # The notice's button stays valid while its conversation lasts.

@@ -150,8 +150,25 @@ class NewRequest:
     """The client asked for a new request: this conversation ends and a new one starts."""
 
 
+@dataclass(frozen=True, slots=True)
+class AppointmentAnswer:
+    """After hand-off, about the visit's appointment: a proposal's button as pressed (``step`` and
+    ``choice``, checked by dispatch against the current proposal)."""
+
+    choice: str
+    step: str | None = None
+
+
 Effect = (
-    CreateCase | RecordConsent | JoinWaitlist | ExportData | EraseData | RelayToCase | CancelCase | NewRequest
+    CreateCase
+    | RecordConsent
+    | JoinWaitlist
+    | ExportData
+    | EraseData
+    | RelayToCase
+    | CancelCase
+    | NewRequest
+    | AppointmentAnswer
 )
 
 

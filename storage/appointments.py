@@ -37,6 +37,7 @@ class Appointment:
 
     id: int
     case_id: int
+    case_public_id: str
     status: AppointmentStatus
     day: date | None
     hour: int | None
@@ -53,6 +54,7 @@ def _selected() -> sa.Select[Any]:
         sa.select(
             appointments.c.id,
             appointments.c.case_id,
+            cases.c.public_id,
             appointments.c.status,
             appointments.c.day,
             appointments.c.hour,

@@ -241,6 +241,7 @@ class VisitBrief:
     address: str | None
     slot_date: date | None
     slot_part: str | None
+    slot_asap: bool
     language: str
     optician: str  # the optician's name, for the client
     consent: GivenConsent | None
@@ -309,6 +310,7 @@ async def visit_brief(connection: AsyncConnection, case_id: int) -> VisitBrief:
                 cases.c.address,
                 cases.c.slot_date,
                 cases.c.slot_part,
+                cases.c.slot_asap,
                 cases.c.language,
                 opticians.c.name.label("optician"),
             )
@@ -335,6 +337,7 @@ async def visit_brief(connection: AsyncConnection, case_id: int) -> VisitBrief:
         row.address,
         row.slot_date,
         row.slot_part,
+        row.slot_asap,
         row.language,
         row.optician,
         consent,

@@ -8,6 +8,8 @@ told who is coming and when. The parts:
 - :mod:`bot.dispatch.registry`: opticians, linking codes, availability, ``/mescas``;
 - :mod:`bot.dispatch.offers`: rounds of offers, withdrawal, the no-taker sweep;
 - :mod:`bot.dispatch.answers`: an optician's answers (offers, visit outcomes);
+- :mod:`bot.dispatch.booking`: the visit booked to the hour (the optician proposes, the client
+  confirms);
 - :mod:`bot.dispatch.buttons`: what the optician's buttons carry;
 - :mod:`bot.dispatch.notices`: every message, through the one reply path.
 
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.dispatch.answers import OpticianAnswers
+from bot.dispatch.booking import Booking
 from bot.dispatch.notices import Notices
 from bot.dispatch.offers import OfferRounds, OfferSweep
 from bot.dispatch.registry import OpticianDetails, OpticianSummary, Registry, code_hash
@@ -46,7 +49,8 @@ class Dispatch:
         notices = Notices(catalog)
         self.registry = Registry(database, notices, clock, notify)
         self.rounds = OfferRounds(notices, clock)
-        self.answers = OpticianAnswers(database, notices, self.rounds, clock, notify)
+        self.booking = Booking(database, notices, clock, notify)
+        self.answers = OpticianAnswers(database, notices, self.rounds, self.booking, clock, notify)
         self.sweep = OfferSweep(
             database, self.rounds, clock, notify, accept_within=accept_within, automatic=automatic
         )

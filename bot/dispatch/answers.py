@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
-from bot.dispatch.buttons import FAIL_REASONS, OfferAnswer, VisitOutcome, parse
+from bot.dispatch.booking import Booking
+from bot.dispatch.buttons import FAIL_REASONS, OfferAnswer, SlotPick, VisitOutcome, parse
 from bot.dispatch.notices import Notices, service_day
 from bot.dispatch.offers import OfferRounds
 from flows.lifecycle import move
 from flows.types import SERVICE_TIME_ZONE, Choice, Reply, as_language
-from storage import conversations
+from storage import appointments, conversations
 from storage import offers as store
 from storage.cases import move_case
 from storage.database import Connection, Database
@@ -31,12 +32,14 @@ class OpticianAnswers:
         database: Database,
         notices: Notices,
         rounds: OfferRounds,
+        booking: Booking,
         clock: Callable[[], datetime],
         notify: Callable[[], None],
     ) -> None:
         self.database = database
         self.notices = notices
         self.rounds = rounds
+        self.booking = booking
         self.clock = clock
         self.notify = notify
 
@@ -48,6 +51,8 @@ class OpticianAnswers:
             await self._answer_offer(chat, pressed, on_message)
         elif isinstance(pressed, VisitOutcome):
             await self._report_visit(chat, pressed, on_message)
+        elif isinstance(pressed, SlotPick):
+            await self.booking.pick(chat, pressed)
         self.notify()
 
     async def _answer_offer(self, chat: str, pressed: OfferAnswer, on_message: int | None) -> None:
@@ -76,6 +81,7 @@ class OpticianAnswers:
             else:
                 await store.set_offer_status(connection, offer.id, "accepted", now)
                 await self.rounds.close_offers(connection, offer.case_id, "taken", now)
+                await self.booking.open(connection, offer.case_id, offer.optician_id, now)
                 await self._brief_winner(connection, offer.case_id, chat, on_message, now)
                 return
             await notices.tell_optician(
@@ -91,7 +97,8 @@ class OpticianAnswers:
     async def _brief_winner(
         self, connection: Connection, case_id: int, chat: str, on_message: int | None, now: datetime
     ) -> None:
-        """The address, phone and consent to the winner; the client told who comes and when."""
+        """The address, phone and consent to the winner, with the windows to propose to the client
+        (or another half-day); the client told who comes."""
         notices = self.notices
         brief = await store.visit_brief(connection, case_id)
         consent = notices.text("optician.no_consent")
@@ -110,11 +117,13 @@ class OpticianAnswers:
             slot=notices.slot(brief.slot_date, brief.slot_part),
             consent=consent,
         )
-        choices = (
-            Choice(VisitOutcome(brief.public_id, "done").pack(), notices.text("optician.done")),
-            Choice(VisitOutcome(brief.public_id, "fail").pack(), notices.text("optician.failed")),
-        )
-        reply = Reply("optician.won", text, choices=choices, step=VisitOutcome.step)
+        windows = self.booking.first_windows(brief.slot_date, brief.slot_part, brief.slot_asap, now)
+        question = self.booking.pick_hour(brief.public_id, brief.reference, windows)
+        # "Visite faite" / "Visite impossible" stay as they were: the hour is offered, not imposed
+        # (a visit agreed on the phone is still reported), and an optician who cannot go says so.
+        outcomes = self.booking.outcomes(brief.public_id)
+        text = f"{text}\n{question.text}"
+        reply = Reply("optician.won", text, choices=(*question.choices, *outcomes), step=SlotPick.step)
         await notices.to_optician(connection, chat, reply, now, case_id=case_id)
         told = notices.client_reply(
             brief.language,
@@ -151,6 +160,7 @@ class OpticianAnswers:
             if pressed.verb == "done":
                 done = {"visit_outcome": "done", "done_at": now, "updated_at": now}
                 if await store.move_visit(connection, case.id, move("complete"), done):
+                    await appointments.end(connection, case.id, done=True, now=now)
                     closing = notices.client_reply(case.language, "console.done", reference=case.reference)
                     client = await notices.to_client(connection, case.id, closing, now)
                     if client is not None:
@@ -168,6 +178,7 @@ class OpticianAnswers:
             # Could not serve: back to the operators (the case's holder, or the queue); this
             # optician is not offered the case again.
             await store.fail_accepted_offers(connection, case.id, now)
+            await appointments.end(connection, case.id, done=False, now=now)
             returned = {
                 "optician_id": None,
                 "visit_outcome": f"failed:{pressed.verb}",

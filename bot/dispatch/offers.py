@@ -21,6 +21,7 @@ from bot.logs import describe
 from flows.departments import neighbours, place_of
 from flows.lifecycle import move
 from flows.types import Choice, Reply
+from storage import appointments
 from storage import offers as store
 from storage.database import Connection, Database
 from storage.offers import OfferStatus
@@ -91,10 +92,11 @@ class OfferRounds:
         return len(chosen)
 
     async def withdraw(self, connection: Connection, case_id: int) -> None:
-        """The case left home visits (shipment, cancelled): open offers are withdrawn, and an
-        optician who had accepted it is told not to come."""
+        """The case left home visits (shipment, cancelled): open offers are withdrawn, its
+        appointment cancelled, and an optician who had accepted it is told not to come."""
         now = self.clock()
         await self.close_offers(connection, case_id, "withdrawn", now)
+        await appointments.cancel(connection, case_id, now)
         for offer in await store.accepted_offers(connection, case_id):
             await store.set_offer_status(connection, offer.id, "withdrawn", now)
             if offer.telegram_chat is not None:

@@ -227,7 +227,7 @@ async def test_three_opticians_accepting_at_once_one_wins(
         assert statuses == ["accepted", "taken", "taken"]
         told = Client(fake, CLIENT)
         told.seen = 0
-        await fake.wait_for(lambda: any("viendra" in m.text for m in fake.messages_to(CLIENT)))
+        await fake.wait_for(lambda: any("a pris votre demande" in m.text for m in fake.messages_to(CLIENT)))
         # The optician marks the visit done: the case closes and the client gets the closing message.
         await fake.press_button(winner, "Visite faite")
         await fake.wait_for(lambda: any("terminée" in m.text for m in fake.messages_to(CLIENT)), 15)

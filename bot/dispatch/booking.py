@@ -1,0 +1,349 @@
+"""A home visit booked to the hour: the optician who accepted proposes a one-hour window, the client
+confirms it or asks for another moment, both are told.
+
+Windows (Paris time): the morning 8–12 is 8h, 9h, 10h, 11h; the afternoon 13–18 is 13h to 17h.
+The optician is first offered the windows of the client's half-day (for "as soon as possible", or
+a half-day already over, those of the first bookable half-day), and "another half-day", which
+lists the next bookable half-days. A window is bookable until it starts; no Sundays nor public
+holidays. Every change of the appointment is one conditional UPDATE (``storage/appointments.py``):
+a button answering an older proposal, or pressed after a cancel, is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+
+from bot.dispatch.buttons import (
+    FAIL_REASONS,
+    ProposalAnswer,
+    SlotPick,
+    VisitOutcome,
+    parse_answer,
+)
+from bot.dispatch.notices import Notices
+from bot.replies import enqueue_reply
+from flows.types import SERVICE_TIME_ZONE, AppointmentAnswer, Choice, Reply, as_language
+from storage import appointments as store
+from storage import offers
+from storage.appointments import TO_PROPOSE, Appointment
+from storage.database import Connection, Database
+from storage.outbound import client_of_case
+
+Part = Literal["am", "pm"]
+# The one-hour windows of each half-day, by start hour (Paris time).
+WINDOWS: dict[Part, tuple[int, ...]] = {"am": (8, 9, 10, 11), "pm": (13, 14, 15, 16, 17)}
+OTHER_HALF_DAYS = 4  # how many half-days "another half-day" lists
+BOOKABLE_DAYS = 60  # how far ahead a visit may be booked
+_SUNDAY = 6
+__all__ = ["FAIL_REASONS", "WINDOWS", "Booking", "open_windows"]
+
+
+def part_of(hour: int) -> Part | None:
+    return next((part for part, hours in WINDOWS.items() if hour in hours), None)
+
+
+def _closed(day: date) -> bool:
+    # Until the shared calendar (flows/visit_calendar.py) lands: Sundays only.
+    return day.weekday() == _SUNDAY
+
+
+def open_windows(day: date, part: Part, local_now: datetime) -> list[int]:
+    """The start hours of ``part`` of ``day`` still bookable at ``local_now`` (Paris time)."""
+    today = local_now.date()
+    if _closed(day) or day < today or (day - today).days > BOOKABLE_DAYS:
+        return []
+    return [hour for hour in WINDOWS[part] if day > today or hour > local_now.hour]
+
+
+def bookable_half_days(local_now: datetime, count: int) -> list[tuple[date, Part]]:
+    """The next ``count`` half-days with a window still open, earliest first."""
+    found: list[tuple[date, Part]] = []
+    day = local_now.date()
+    while len(found) < count and (day - local_now.date()).days <= BOOKABLE_DAYS:
+        found.extend((day, part) for part in WINDOWS if open_windows(day, part, local_now))
+        day += timedelta(days=1)
+    return found[:count]
+
+
+def starts_at(day: date, hour: int) -> datetime:
+    """The moment a window starts (aware, Paris time)."""
+    return datetime.combine(day, time(hour), tzinfo=SERVICE_TIME_ZONE)
+
+
+class Booking:
+    """Built by :class:`bot.dispatch.Dispatch`; ``reminder_hour``: when (Paris time) the morning
+    reminder of a visit is due."""
+
+    def __init__(
+        self,
+        database: Database,
+        notices: Notices,
+        clock: Callable[[], datetime],
+        notify: Callable[[], None],
+        *,
+        reminder_hour: int = 7,
+    ) -> None:
+        self.database = database
+        self.notices = notices
+        self.clock = clock
+        self.notify = notify
+        self.reminder_hour = reminder_hour
+
+    # --- what is said -----------------------------------------------------------------------------
+
+    def when(self, day: date, hour: int, language: str = "fr") -> str:
+        """ "vendredi 27 novembre entre 9h et 10h"."""
+        catalog = self.notices.catalog
+        weekday = catalog.raw(language, "calendar.days")[day.weekday()]
+        month = catalog.raw(language, "calendar.months")[day.month - 1]
+        number = catalog.text(language, "calendar.first") if day.day == 1 else str(day.day)
+        on = catalog.text(language, "calendar.date", weekday=weekday, day=number, month=month)
+        return catalog.text(language, "appointment.when", date=on, start=hour, end=hour + 1)
+
+    def first_windows(
+        self, slot_date: date | None, slot_part: str | None, asap: bool, now: datetime
+    ) -> tuple[date, Part, list[int]] | None:
+        """The windows first offered: the client's half-day if still open, else (and for "as soon
+        as possible") the first bookable one; None if nothing is bookable."""
+        local = now.astimezone(SERVICE_TIME_ZONE)
+        if not asap and slot_date is not None and slot_part in WINDOWS:
+            part: Part = "am" if slot_part == "am" else "pm"
+            hours = open_windows(slot_date, part, local)
+            if hours:
+                return slot_date, part, hours
+        first = bookable_half_days(local, 1)
+        if not first:
+            return None
+        day, part = first[0]
+        return day, part, open_windows(day, part, local)
+
+    def window_choices(self, case_public_id: str, day: date, hours: list[int]) -> tuple[Choice, ...]:
+        """A button per window, then "another half-day"."""
+        windows = tuple(
+            Choice(
+                SlotPick(case_public_id, day, hour=hour).pack(),
+                self.notices.text("appointment.window", start=hour, end=hour + 1),
+            )
+            for hour in hours
+        )
+        other = Choice(SlotPick(case_public_id).pack(), self.notices.text("appointment.other_half_day"))
+        return (*windows, other)
+
+    def pick_hour(
+        self, case_public_id: str, reference: str, windows: tuple[date, Part, list[int]] | None
+    ) -> Reply:
+        """The optician's question: which window (of that half-day), or another half-day."""
+        if windows is None:
+            text = self.notices.text("appointment.pick_half_day", reference=reference)
+            return Reply("appointment.pick_hour", text, (self._other(case_public_id),), SlotPick.step)
+        day, part, hours = windows
+        slot = self.notices.slot(day, part)
+        text = self.notices.text("appointment.pick_hour", reference=reference, slot=slot)
+        return Reply(
+            "appointment.pick_hour", text, self.window_choices(case_public_id, day, hours), SlotPick.step
+        )
+
+    def _other(self, case_public_id: str) -> Choice:
+        return Choice(SlotPick(case_public_id).pack(), self.notices.text("appointment.other_half_day"))
+
+    def outcomes(self, case_public_id: str) -> tuple[Choice, ...]:
+        """ "Visite faite" / "Visite impossible"."""
+        return (
+            Choice(VisitOutcome(case_public_id, "done").pack(), self.notices.text("optician.done")),
+            Choice(VisitOutcome(case_public_id, "fail").pack(), self.notices.text("optician.failed")),
+        )
+
+    def remind_at(self, day: date, hour: int, now: datetime) -> datetime | None:
+        """When the morning reminder is due: the visit's day at the reminder hour (an hour before
+        the visit if that is earlier); None if that moment is already past."""
+        due = min(starts_at(day, min(self.reminder_hour, 23)), starts_at(day, hour) - timedelta(hours=1))
+        return due if due > now else None
+
+    # --- the optician's side --------------------------------------------------------------------------
+
+    async def open(self, connection: Connection, case_id: int, optician_id: int, now: datetime) -> None:
+        """The optician won the visit: an appointment waits for their proposal."""
+        await store.open_appointment(connection, case_id, optician_id, now)
+
+    async def pick(self, chat: str, pressed: SlotPick) -> None:
+        """A window, a half-day or "another half-day" pressed by the optician who holds the visit."""
+        now = self.clock()
+        notices = self.notices
+        async with self.database.begin() as connection:
+            case = await offers.taken_case(connection, pressed.case_id, chat)
+            appointment = await store.appointment_of(connection, case.id) if case is not None else None
+            if case is None or case.status != offers.OUT_ON_A_VISIT or appointment is None:
+                case_id = case.id if case is not None else None
+                await notices.tell_optician(
+                    connection, chat, "optician.already_answered", now, case_id=case_id
+                )
+                return
+            if appointment.status not in TO_PROPOSE:
+                await notices.tell_optician(
+                    connection, chat, "appointment.not_open", now, case_id=case.id, reference=case.reference
+                )
+                return
+            local = now.astimezone(SERVICE_TIME_ZONE)
+            if pressed.day is None:  # the next half-days
+                await self._half_days(connection, chat, appointment, local, now)
+                return
+            if pressed.hour is None:  # that half-day's windows
+                part: Part = "am" if pressed.part == "am" else "pm"
+                hours = open_windows(pressed.day, part, local)
+                windows = (pressed.day, part, hours) if hours else None
+                reply = self.pick_hour(appointment.case_public_id, case.reference, windows)
+                await notices.to_optician(connection, chat, reply, now, case_id=case.id)
+                return
+            part_of_hour = part_of(pressed.hour)
+            if part_of_hour is None or pressed.hour not in open_windows(pressed.day, part_of_hour, local):
+                await notices.tell_optician(
+                    connection,
+                    chat,
+                    "appointment.window_past",
+                    now,
+                    case_id=case.id,
+                    reference=case.reference,
+                )
+                await self._half_days(connection, chat, appointment, local, now)
+                return
+            proposal = await store.propose(connection, case.id, pressed.day, pressed.hour, now)
+            if proposal is None:
+                await notices.tell_optician(
+                    connection, chat, "appointment.not_open", now, case_id=case.id, reference=case.reference
+                )
+                return
+            when = self.when(pressed.day, pressed.hour)
+            await notices.tell_optician(
+                connection,
+                chat,
+                "appointment.proposed",
+                now,
+                case_id=case.id,
+                reference=case.reference,
+                when=when,
+            )
+            await self._propose_to_client(connection, appointment, proposal, pressed.day, pressed.hour, now)
+        self.notify()
+
+    async def _half_days(
+        self, connection: Connection, chat: str, appointment: Appointment, local: datetime, now: datetime
+    ) -> None:
+        choices = tuple(
+            Choice(SlotPick(appointment.case_public_id, day, part=part).pack(), self.notices.slot(day, part))
+            for day, part in bookable_half_days(local, OTHER_HALF_DAYS)
+        )
+        text = self.notices.text("appointment.pick_half_day", reference=appointment.reference)
+        reply = Reply("appointment.pick_half_day", text, choices, SlotPick.step)
+        await self.notices.to_optician(connection, chat, reply, now, case_id=appointment.case_id)
+
+    async def _propose_to_client(
+        self,
+        connection: Connection,
+        appointment: Appointment,
+        proposal: int,
+        day: date,
+        hour: int,
+        now: datetime,
+    ) -> None:
+        """The proposal to the client, in their language, with "Je confirme" / "Proposer un autre
+        moment" (the buttons name this proposal: an older one's are refused)."""
+        client = await client_of_case(connection, appointment.case_id)
+        if client is None:
+            return
+        language = as_language(client.recipient.language)
+        catalog = self.notices.catalog
+        text = catalog.text(
+            language,
+            "appointment.proposal",
+            name=_first_name(appointment.optician),
+            when=self.when(day, hour, language),
+            reference=appointment.reference,
+        )
+        confirm = ProposalAnswer(appointment.case_public_id, proposal, confirm=True)
+        another = ProposalAnswer(appointment.case_public_id, proposal, confirm=False)
+        choices = (
+            Choice(confirm.value, catalog.text(language, "appointment.confirm")),
+            Choice(another.value, catalog.text(language, "appointment.other")),
+        )
+        reply = Reply("appointment.proposal", text, choices, confirm.step)
+        await enqueue_reply(connection, client.recipient, reply, now)
+
+    # --- the client's side (in the engine's transaction) --------------------------------------------
+
+    async def client_answer(
+        self, connection: Connection, case_id: int, answer: AppointmentAnswer, language: str, now: datetime
+    ) -> list[Reply]:
+        """The client pressed "Je confirme" or "Proposer un autre moment" on a proposal."""
+        pressed = parse_answer(answer.step, answer.choice)
+        appointment = await store.appointment_of(connection, case_id)
+        if pressed is None or appointment is None or appointment.case_public_id != pressed.case_id:
+            return [self.notices.client_reply(language, "appointment.stale")]
+        if appointment.day is None or appointment.hour is None:
+            return [self.notices.client_reply(language, "appointment.stale")]
+        day, hour = appointment.day, appointment.hour
+        name = _first_name(appointment.optician)
+        if pressed.confirm:
+            remind_at = self.remind_at(day, hour, now)
+            if not await store.confirm(connection, case_id, pressed.proposal, now, remind_at):
+                return [self.notices.client_reply(language, "appointment.stale")]
+            if appointment.telegram_chat is not None:
+                text = self.notices.text(
+                    "appointment.confirmed_optician",
+                    reference=appointment.reference,
+                    when=self.when(day, hour),
+                    address=appointment.address or "—",
+                )
+                reply = Reply(
+                    "appointment.confirmed_optician",
+                    text,
+                    self.outcomes(appointment.case_public_id),
+                    VisitOutcome.step,
+                )
+                await self.notices.to_optician(
+                    connection, appointment.telegram_chat, reply, now, case_id=case_id
+                )
+            return [
+                self.notices.client_reply(
+                    language, "appointment.confirmed", name=name, when=self.when(day, hour, language)
+                )
+            ]
+        if not await store.ask_another_moment(connection, case_id, pressed.proposal, now):
+            return [self.notices.client_reply(language, "appointment.stale")]
+        if appointment.telegram_chat is not None:
+            await self._ask_again(
+                connection,
+                appointment,
+                appointment.telegram_chat,
+                day,
+                hour,
+                "appointment.other_asked_optician",
+                now,
+            )
+        return [self.notices.client_reply(language, "appointment.other_asked", name=name)]
+
+    async def _ask_again(
+        self,
+        connection: Connection,
+        appointment: Appointment,
+        chat: str,
+        day: date,
+        hour: int,
+        key: str,
+        now: datetime,
+    ) -> None:
+        """The optician is told the client wants another moment than ``day`` at ``hour``, with the
+        windows of that half-day still open to pick again (or other half-days)."""
+        local = now.astimezone(SERVICE_TIME_ZONE)
+        part = part_of(hour) or "am"
+        hours = open_windows(day, part, local)
+        windows = (day, part, hours) if hours else None
+        question = self.pick_hour(appointment.case_public_id, appointment.reference, windows)
+        told = self.notices.text(key, reference=appointment.reference, when=self.when(day, hour))
+        reply = Reply(key, f"{told}\n{question.text}", question.choices, question.step)
+        await self.notices.to_optician(connection, chat, reply, now, case_id=appointment.case_id)
+
+
+def _first_name(name: str | None) -> str:
+    return (name or "").split(" ", 1)[0] or "—"

@@ -1,0 +1,136 @@
+"""A home visit booked to the hour, through the fake Bot API on both databases: the optician picks a
+one-hour window (or another half-day), the client confirms or asks for another moment, both are
+told."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from storage.tables import appointments, cases
+from tests.fakes.telegram import FakeTelegram
+from tests.integration.serving import Service
+from tests.integration.test_dispatch import (
+    CLIENT,
+    _dispatch,
+    _drained,
+    _offers_to,
+    _optician,
+    _visit_case,
+    assert_every_row_names_its_case,
+    fake,
+    serve,
+)
+from tests.integration.test_telegram import Client
+
+__all__ = ["fake"]
+OPTICIAN = 1101
+WINDOW = re.compile(r"(\d+)h–(\d+)h")
+OTHER_HALF_DAY = "Proposer une autre demi-journée"
+
+
+async def _accepted(fake: FakeTelegram, service: Service) -> list[str]:
+    """Anne accepts the client's visit; the labels of her brief's buttons."""
+    await _optician(fake, service, OPTICIAN, "Anne Martin", ["75"])
+    case_id = await _visit_case(fake, service)
+    await _dispatch(service, case_id)
+    await fake.wait_for(lambda: bool(_offers_to(fake, OPTICIAN)))
+    await fake.press_button(OPTICIAN, "J'accepte")
+    brief = (await Client(fake, OPTICIAN).expect("est pour vous", within=15))[-1]
+    assert "Quelle heure proposer au client" in brief.text
+    return [str(b["text"]) for b in brief.buttons()]
+
+
+async def _appointment(service: Service) -> Any:
+    (row,) = await service.rows(appointments)
+    return row
+
+
+def _windows(labels: list[str]) -> list[str]:
+    return [label for label in labels if WINDOW.fullmatch(label)]
+
+
+async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        labels = await _accepted(fake, service)
+        windows = _windows(labels)
+        assert labels == [*windows, OTHER_HALF_DAY, "Visite faite", "Visite impossible"]
+        starts = [int(WINDOW.fullmatch(w)[1]) for w in windows]  # type: ignore[index]
+        # One-hour windows inside one half-day: the morning 8–12, or the afternoon 13–18.
+        assert set(starts) <= {8, 9, 10, 11} or set(starts) <= {13, 14, 15, 16, 17}
+        assert all(int(WINDOW.fullmatch(w)[2]) == int(WINDOW.fullmatch(w)[1]) + 1 for w in windows)  # type: ignore[index]
+        client = Client(fake, CLIENT)
+        client.seen = len(fake.messages_to(CLIENT))
+        await fake.press_button(OPTICIAN, windows[0])
+        proposal = (await client.expect("Anne", "propose de venir", f"entre {starts[0]}h", within=15))[-1]
+        assert "Martin" not in proposal.text  # the first name only
+        assert [b["text"] for b in proposal.buttons()] == ["Je confirme", "Proposer un autre moment"]
+        await Client(fake, OPTICIAN).expect("C'est proposé au client", within=15)
+        row = await _appointment(service)
+        assert (row.status, row.hour, row.proposal, row.proposed_by) == ("proposed", starts[0], 1, "optician")
+
+        await fake.press_button(CLIENT, "Je confirme")
+        await client.expect("C'est confirmé", "Anne viendra", f"entre {starts[0]}h", within=15)
+        told = Client(fake, OPTICIAN)
+        told.seen = len(fake.messages_to(OPTICIAN)) - 1
+        await told.expect("Rendez-vous confirmé", "Oberkampf", f"entre {starts[0]}h", within=15)
+        assert [b["text"] for b in fake.messages_to(OPTICIAN)[-1].buttons()] == [
+            "Visite faite",
+            "Visite impossible",
+        ]
+        row = await _appointment(service)
+        assert (row.status, row.hour) == ("confirmed", starts[0])
+        assert row.confirmed_at is not None
+        await _drained(service)
+        await assert_every_row_names_its_case(service)
+
+
+async def test_the_client_asks_another_moment_and_the_optician_proposes_another_half_day(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        labels = await _accepted(fake, service)
+        client = Client(fake, CLIENT)
+        client.seen = len(fake.messages_to(CLIENT))
+        await fake.press_button(OPTICIAN, _windows(labels)[0])
+        await client.expect("propose de venir", within=15)
+        await fake.press_button(CLIENT, "Proposer un autre moment")
+        await client.expect("va vous proposer un autre moment", within=15)
+        optician = Client(fake, OPTICIAN)
+        optician.seen = len(fake.messages_to(OPTICIAN)) - 1
+        await optician.expect("préfère un autre moment", within=15)
+        assert (await _appointment(service)).status == "moved"
+
+        # Another half-day: the next bookable ones, then that half-day's windows.
+        await fake.press_button(OPTICIAN, OTHER_HALF_DAY)
+        question = (await optician.expect("Quelle demi-journée proposer", within=15))[-1]
+        half_days = [str(b["text"]) for b in question.buttons()]
+        assert len(half_days) == 4
+        assert all(h.endswith(("matin", "après-midi")) for h in half_days)
+        assert not any(h.startswith("dimanche") for h in half_days)
+        await fake.press_button(OPTICIAN, half_days[-1])
+        hours = (await optician.expect("Quelle heure proposer", within=15))[-1]
+        windows = _windows([str(b["text"]) for b in hours.buttons()])
+        assert windows == (
+            ["8h–9h", "9h–10h", "10h–11h", "11h–12h"]
+            if "matin" in half_days[-1]
+            else ["13h–14h", "14h–15h", "15h–16h", "16h–17h", "17h–18h"]
+        )
+        await fake.press_button(OPTICIAN, windows[-1])
+        second = (await client.expect("propose de venir", half_days[-1].split(",")[0], within=15))[-1]
+        row = await _appointment(service)
+        assert (row.status, row.proposal) == ("proposed", 2)
+
+        # The first proposal's "Je confirme" is refused: the second one is the one to answer.
+        (case,) = await service.rows(cases)
+        first = next(m for m in fake.messages_to(CLIENT) if "propose de venir" in m.text)
+        assert first.message_id != second.message_id
+        await fake.press(CLIENT, f"rdv.{case.public_id}.1:rdv_ok", message_id=first.message_id)
+        await client.expect("n'est plus valable", within=15)
+        assert (await _appointment(service)).status == "proposed"
+        await fake.press_button(CLIENT, "Je confirme")
+        await client.expect("C'est confirmé", within=15)
+        assert (await _appointment(service)).status == "confirmed"
