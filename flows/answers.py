@@ -7,7 +7,7 @@ from typing import Any
 
 import phonenumbers
 
-from flows import parsing
+from flows import parsing, visit_calendar
 from flows.catalog import Catalog
 
 FRANCE_CALLING_CODE = 33
@@ -75,14 +75,38 @@ def missing_fields(answers: dict[str, Any]) -> list[str]:
     return missing
 
 
-def format_slot(catalog: Catalog, language: str, slot: dict[str, str]) -> str:
-    """A preferred half-day as the client reads it: "jeudi 27 novembre, matin"."""
+def format_slot(catalog: Catalog, language: str, slot: dict[str, Any]) -> str:
+    """A preferred half-day as the client reads it: "jeudi 27 novembre, matin"; as soon as possible:
+    "dès que possible (à partir de jeudi 27 novembre, matin)", the first half-day when it was asked."""
     day = date.fromisoformat(slot["date"])
     weekday = catalog.raw(language, "calendar.days")[day.weekday()]
     month = catalog.raw(language, "calendar.months")[day.month - 1]
     number = catalog.text(language, "calendar.first") if day.day == 1 else str(day.day)
     when = catalog.text(language, "calendar.date", weekday=weekday, day=number, month=month)
     part = catalog.text(language, "visit_slot.morning" if slot["part"] == "am" else "visit_slot.afternoon")
+    if slot.get("asap"):
+        return catalog.text(language, "visit_slot.asap_from", when=f"{when}, {part}")
+    return f"{when}, {part}"
+
+
+def slot_label(catalog: Catalog, language: str, slot: dict[str, Any]) -> str:
+    """A half-day's button: "Jeudi 27 novembre, matin"."""
+    text = format_slot(catalog, language, {"date": slot["date"], "part": slot["part"]})
+    return text[:1].upper() + text[1:]
+
+
+def slot_short_label(catalog: Catalog, language: str, value: str) -> str | None:
+    """A half-day's button by its value ("2026-11-27 am"), short enough for a WhatsApp list row
+    ("Jeu. 27/11, matin"); None for any other value."""
+    found = visit_calendar.parse_slot_value(value)
+    if found is None:
+        return None
+    day, half = found
+    weekday = catalog.raw(language, "calendar.short_days")[day.weekday()]
+    when = catalog.text(
+        language, "calendar.short_date", weekday=weekday, day=day.day, month=f"{day.month:02d}"
+    )
+    part = catalog.text(language, "visit_slot.morning" if half == "am" else "visit_slot.afternoon")
     return f"{when}, {part}"
 
 

@@ -1,18 +1,26 @@
-"""Calendar side of reading a half-day ("demain matin", "lundi 14h", "12/12 après-midi").
+"""Calendar side of reading a half-day ("demain matin", "lundi 14h", "12/12 après-midi", "dès que
+possible").
 
 Pure functions, no I/O. :func:`find_half_day` works on *folded* text (lowercased, accents
 stripped, punctuation kept, see ``flows.parsing._fold``); ``flows.parsing.parse_half_day``
-is the public entry point and wraps the result in a ``HalfDay``.
+is the public entry point and wraps the result in a ``HalfDay``. Whether the moment read can be
+booked (past, Sunday, holiday, too far) is ``flows.visit_calendar``'s call, not this module's.
 
 Decisions:
 * a weekday name means its next occurrence strictly after ``today`` ("jeudi" on a Thursday
-  is next week); only "aujourd'hui" / "ce matin" / "ce soir" / "today" give ``today``;
-* the part of the day is required: a part word (matin, après-midi, soir, ...) or an hour
-  (< 12 h -> am, >= 12 h -> pm); a part word wins over an hour ("8h du soir" -> pm);
-* two different days or two different parts in the same message -> ``None`` (ambiguous);
+  is next week); "samedi prochain" when that Saturday is this week is no answer (this one or the
+  next?); only "aujourd'hui" / "ce matin" / "ce soir" / "today" give ``today``;
+* the part of the day is a part word (matin, après-midi, soir, ...) or an hour (< 12 h -> am,
+  >= 12 h -> pm); a part word wins over an hour ("8h du soir" -> pm); a day said without a part
+  has none (the reader takes its first bookable half-day), a part said without a day is no answer;
+* "dès que possible", "au plus vite", "n'importe quand", "asap"... (not negated) mean as soon as
+  possible; said with a day they qualify it ("demain au plus tôt", "samedi, quand vous voulez":
+  that day), unless offered as an alternative ("dès que possible, sinon lundi" -> ``None``);
+* two different days or two different parts in the same message, two days joined by "ou"/"or",
+  or a day next to a negation ("pas demain", "sauf lundi") -> ``None`` (asked again);
 * "le 12" is the next 12th (this month or a later one), "12/12" is this year's or, if already
-  past, next year's as long as it is less than 6 months away; an explicit year must give a
-  date within a year; past dates -> ``None``.
+  past, next year's as long as it is less than 6 months away (else this year's, past); an
+  explicit year is taken as written; past dates are returned as such (the reader says why not).
 """
 
 from __future__ import annotations
@@ -20,12 +28,24 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Final, Literal
+from typing import Final
 
 from rapidfuzz.distance import OSA
 
-HalfDayPart = Literal["am", "pm"]
+from flows.visit_calendar import HalfDayPart
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """What a message says about when: a ``day`` (maybe past), its ``part`` if said, or ``asap``
+    (then ``day`` is today and ``part`` None: the first bookable half-day is the reader's call)."""
+
+    day: date
+    part: HalfDayPart | None = None
+    asap: bool = False
+
 
 _AM: Final = "am"
 _PM: Final = "pm"
@@ -38,8 +58,17 @@ _WORDS: Final[dict[str, str]] = {
     "auj": "rel0",
     "ajd": "rel0",
     "today": "rel0",
+    "tt": "w_tout",
+    "ke": "w_que",
+    "dm1": "rel1",
+    "dmain": "rel1",
+    "nimporte": "w_importe",
     "demain": "rel1",
     "tomorrow": "rel1",
+    "hier": "rel-1",
+    "yesterday": "rel-1",
+    "noel": "xmas",
+    "christmas": "xmas",
     "apres": "after",
     "after": "after",
     "avant": "before",
@@ -51,6 +80,12 @@ _WORDS: Final[dict[str, str]] = {
     "cette": "this",
     "this": "this",
     "tonight": "tonight",
+    "tonite": "tonight",
+    "tmrw": "rel1",
+    "tmr": "rel1",
+    "prochain": "next",
+    "prochaine": "next",
+    "next": "next",
     "matin": "part_am",
     "matinee": "part_am",
     "morning": "part_am",
@@ -86,19 +121,101 @@ _WEEKDAYS: Final[tuple[tuple[str, ...], ...]] = (
     ("dimanche", "sunday"),
 )
 _MONTHS: Final[tuple[tuple[str, ...], ...]] = (
-    ("janvier", "janv", "january"),
-    ("fevrier", "fevr", "february"),
+    ("janvier", "janv", "january", "jan"),
+    ("fevrier", "fevr", "fev", "february", "feb"),
     ("mars", "march"),
-    ("avril", "avr", "april"),
+    ("avril", "avr", "april", "apr"),
     ("mai", "may"),
     ("juin", "june"),
-    ("juillet", "juil", "july"),
-    ("aout", "august"),
-    ("septembre", "september"),
-    ("octobre", "october"),
-    ("novembre", "november"),
-    ("decembre", "december"),
+    ("juillet", "juil", "july", "jul"),
+    ("aout", "august", "aug"),
+    ("septembre", "september", "sep"),
+    ("octobre", "october", "oct"),
+    ("novembre", "november", "nov"),
+    ("decembre", "december", "dec"),
 )
+# The phrases of "as soon as possible": their words mean themselves ("w_" first).
+_ASAP_TEXT: Final[tuple[str, ...]] = (
+    "que possible",
+    "q possible",
+    "des que",
+    "des qu",
+    "tot possible",
+    "vite possible",
+    "quand vous",
+    "quand tu",
+    "comme vous",
+    "importe",
+    "de suite",
+    "tout le temps",
+    "aucune importance",
+    "indifferent",
+    "sooner",
+    "plus tot",
+    "plus vite",
+    "plus rapidement",
+    "plus rapide",
+    "au vite",
+    "au tot",
+    "rapidement",
+    "vite",
+    "importe quand",
+    "importe quel",
+    "peu importe",
+    "quand vous voulez",
+    "quand vous pouvez",
+    "quand vous voudrez",
+    "quand vous pourrez",
+    "quand vous souhaitez",
+    "quand tu veux",
+    "que vous pouvez",
+    "comme vous voulez",
+    "tout de suite",
+    "maintenant",
+    "immediatement",
+    "premier creneau",
+    "premiere dispo",
+    "premier dispo",
+    "premiere disponibilite",
+    "premier moment",
+    "premier disponible",
+    "pas de preference",
+    "aucune preference",
+    "egal",
+    "convenance",
+    "asap",
+    "dqp",
+    "soon as",
+    "as possible",
+    "earliest",
+    "soonest",
+    "whenever",
+    "anytime",
+    "any time",
+    "any day",
+    "right away",
+    "right now",
+    "now",
+    "immediately",
+    "first available",
+    "no preference",
+    "t mind",
+    "t matter",
+    "no matter",
+)
+_ASAP_PHRASES: Final[tuple[tuple[str, ...], ...]] = tuple(
+    tuple(f"w_{word}" for word in phrase.split()) for phrase in _ASAP_TEXT
+)
+# Next to a day, these make it no answer ("pas demain", "sauf lundi", "I can't tomorrow").
+_NEGATIONS: Final = frozenset(
+    {"pas", "not", "sauf", "except", "excepte", "hors", "jamais", "never", "ni", "t"}
+)
+_NEGATES_ASAP: Final = frozenset({"pas", "not", "jamais", "never"})
+_ALTERNATIVES: Final = frozenset({"ou", "or", "soit", "sinon", "otherwise"})
+_XMAS: Final = (25, 12)
+for _phrase in _ASAP_TEXT:
+    for _word in _phrase.split():
+        _WORDS.setdefault(_word, f"w_{_word}")
 for _index, _names in enumerate(_WEEKDAYS):
     _WORDS.update(dict.fromkeys(_names, f"wd{_index}"))
 for _index, _names in enumerate(_MONTHS, start=1):
@@ -109,6 +226,11 @@ _HOUR_COLON = re.compile(r"(?<![\d/.:])([01]?\d|2[0-3]):([0-5]\d)(?!\d)")
 _HOUR_AMPM = re.compile(r"(?<![\d/.:])(1[0-2]|0?\d)\s*([ap])\.?\s?m\b\.?")
 _NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{4}|\d{2}))?(?!\d)")
 _TOKEN = re.compile(r"[a-z]+|\d+")
+# Texting spellings of "demain" that the tokens would cut ("dem1" is not "the 1st").
+_SMS_DEMAIN = re.compile(r"(?<![a-z\d])(?:dem1n?|2main|2m1|d'main|2moro|2morrow)(?![a-z\d])")
+# The end or the start of the day said in words: a part of the day.
+_DAY_END = re.compile(r"\b(?:fin\s+(?:de\s+|d')?(?:la\s+)?journee|end\s+of\s+(?:the\s+)?day)\b")
+_DAY_START = re.compile(r"\b(?:debut\s+(?:de\s+|d')?(?:la\s+)?journee|start\s+of\s+(?:the\s+)?day)\b")
 
 
 def _meaning(word: str) -> str | None:
@@ -167,7 +289,11 @@ def _make(year: int, month: int, day: int) -> date | None:
 
 
 def _resolve(day: int, month: int | None, year: int | None, today: date) -> date | None:
-    """A day-of-month (with optional month and year) as the next such date, or None."""
+    """A day-of-month (with optional month and year) as the date meant, or None (no such date).
+
+    Without a month: the next such day from today on. With a month: this year's, or next year's
+    when this year's is past and next year's is less than six months away, else this year's
+    (past: the reader says so). With a year: as written (within a year either way)."""
     if month is None:
         for ahead in range(3):
             y, m = _add_months(today.year, today.month, ahead)
@@ -177,7 +303,7 @@ def _resolve(day: int, month: int | None, year: int | None, today: date) -> date
         return None
     if year is not None:
         found = _make(year + 2000 if year < 100 else year, month, day)
-        if found is None or not 0 <= (found - today).days <= _HORIZON_DAYS:
+        if found is None or abs((found - today).days) > _HORIZON_DAYS:
             return None
         return found
     this_year = _make(today.year, month, day)
@@ -185,7 +311,7 @@ def _resolve(day: int, month: int | None, year: int | None, today: date) -> date
         return this_year
     next_year = _make(today.year + 1, month, day)
     if next_year is None or (next_year - today).days > _ROLLOVER_DAYS:
-        return None
+        return this_year
     return next_year
 
 
@@ -194,7 +320,10 @@ def _hours(folded: str) -> tuple[str, set[str]]:
     parts: set[str] = set()
 
     def by_clock(match: re.Match[str]) -> str:
-        parts.add(_AM if int(match.group(1)) < 12 else _PM)
+        hour, minutes = int(match.group(1)), int(match.group(2) or 0)
+        # "9h-12h", "entre 10h et 12h": noon ending a range closes the morning.
+        ends_morning = hour == 12 and not minutes and _AM in parts
+        parts.add(_AM if hour < 12 or ends_morning else _PM)
         return " "
 
     def by_suffix(match: re.Match[str]) -> str:
@@ -232,8 +361,21 @@ def _explicit_dates(meanings: Sequence[str], numeric: list[tuple[int, int | None
         numeric.append((int(here), month, year))
 
 
-def find_half_day(folded: str, today: date) -> tuple[date, HalfDayPart] | None:
-    """Read a half-day from folded text; see the module docstring for the rules."""
+def _is_asap(meanings: Sequence[str], tokens: Sequence[str]) -> bool:
+    """ "dès que possible", "au plus vite", "n'importe quand"... not right after a negation."""
+    for start in range(len(meanings)):
+        for phrase in _ASAP_PHRASES:
+            if tuple(meanings[start : start + len(phrase)]) == phrase and not _NEGATES_ASAP.intersection(
+                tokens[max(0, start - 2) : start]
+            ):
+                return True
+    return False
+
+
+def find_half_day(folded: str, today: date) -> Moment | None:
+    """Read a moment from folded text; see the module docstring for the rules."""
+    folded = _SMS_DEMAIN.sub(" demain ", folded)
+    folded = _DAY_START.sub(" matin ", _DAY_END.sub(" soir ", folded))
     rest, hour_parts = _hours(folded)
     numeric: list[tuple[int, int | None, int | None]] = []
 
@@ -243,19 +385,26 @@ def find_half_day(folded: str, today: date) -> tuple[date, HalfDayPart] | None:
         return " "
 
     rest = _NUMERIC_DATE.sub(by_date, rest)
-    meanings = _meanings(_TOKEN.findall(rest))
+    tokens = _TOKEN.findall(rest)
+    meanings = _meanings(tokens)
     _explicit_dates(meanings, numeric)
 
     strong: set[str] = set()
     weak: set[str] = set()
     relative: set[int] = set()
     weekdays: set[int] = set()
+    mentions = len(numeric)
     for i, here in enumerate(meanings):
         after = meanings[i + 1] if i + 1 < len(meanings) else ""
         if here.startswith("rel"):
             relative.add(int(here[3:]))
+            mentions += 1
         elif here.startswith("wd"):
             weekdays.add(int(here[2:]))
+            mentions += 1
+        elif here == "xmas":
+            numeric.append((*_XMAS, None))
+            mentions += 1
         elif here.startswith("part_"):
             strong.add(here[5:])
         elif here.startswith("weak_"):
@@ -263,27 +412,57 @@ def find_half_day(folded: str, today: date) -> tuple[date, HalfDayPart] | None:
         elif here == "tonight":
             strong.add(_PM)
             relative.add(0)
+            mentions += 1
         elif here == "this" and after.startswith("part_"):
             relative.add(0)
+            mentions += 1
 
-    parts = strong or hour_parts or weak
-    if len(parts) != 1:
+    asap = _is_asap(meanings, tokens)
+    if not mentions:
+        return Moment(today, None, asap=True) if asap else None
+    words = set(tokens)
+    # "demain au plus tôt": the day, as early as it can be; "dès que possible, sinon lundi": which?
+    if words & _NEGATIONS or ((mentions > 1 or asap) and words & _ALTERNATIVES):
         return None
-    part: HalfDayPart = _AM if _AM in parts else _PM
+    parts = strong or hour_parts or weak
+    if len(parts) > 1:
+        return None
+    part: HalfDayPart | None = (_AM if _AM in parts else _PM) if parts else None
+    day = _day(numeric, relative, weekdays, today)
+    if day is None:
+        return None
+    # "samedi prochain" said on a Wednesday: this Saturday or next week's? Asked again.
+    if (
+        "next" in meanings
+        and not numeric
+        and not relative
+        and day.isocalendar()[:2] == today.isocalendar()[:2]
+    ):
+        return None
+    return Moment(day, part)
 
+
+def _day(
+    numeric: Sequence[tuple[int, int | None, int | None]],
+    relative: set[int],
+    weekdays: set[int],
+    today: date,
+) -> date | None:
+    """The one day meant: dates, relative days and weekdays must all agree ("jeudi 3")."""
     try:
-        days: set[date | None]
-        if numeric:
-            days = {_resolve(d, m, y, today) for d, m, y in numeric}
-        elif relative:
-            days = {today + timedelta(days=offset) for offset in relative}
-        else:
-            days = {today + timedelta(days=(wd - today.weekday() - 1) % 7 + 1) for wd in weekdays}
+        days = {_resolve(d, m, y, today) for d, m, y in numeric}
+        days |= {today + timedelta(days=offset) for offset in relative}
     except OverflowError:
         return None
-    if len(days) != 1:
+    if None in days or len(days) > 1:
         return None
-    day = days.pop()
-    if day is None or day < today:
+    if days:
+        day = days.pop()
+        assert day is not None
+        return day if all(day.weekday() == wd for wd in weekdays) else None
+    if len(weekdays) != 1:
         return None
-    return day, part
+    try:
+        return today + timedelta(days=(weekdays.pop() - today.weekday() - 1) % 7 + 1)
+    except OverflowError:
+        return None

@@ -13,10 +13,10 @@ from typing import Any
 from transitions import EventData, MachineError
 
 from flows import parsing
-from flows.answers import case_fields, missing_fields, render_summary
+from flows.answers import case_fields, missing_fields, render_summary, slot_label
 from flows.catalog import Catalog
 from flows.intake_table import FIELD_OF_STEP, build_machine
-from flows.steps import STEPS, ChoiceSpec, Step, channel_phone_choice, match_label
+from flows.steps import SLOT_LABEL, STEPS, ChoiceSpec, Hint, Step, channel_phone_choice, match_label
 from flows.types import (
     Choice,
     ClientInput,
@@ -42,12 +42,14 @@ MAX_TEXT = 4096
 class Understood:
     """How the flow reads a client's free text at a step: a global ``command`` ("annuler",
     "/aide"), or an answer — the ``event`` it fires and the ``value`` it records — from the step's
-    own reader, or from the number or the label of one of the step's buttons (``choice``)."""
+    own reader, or from the number or the label of one of the step's buttons (``choice``); or no
+    answer, but the reader knows why (``hint``, a catalogue key said before asking again)."""
 
     command: tuple[str, str | None] | None = None
     event: str | None = None
     value: Any = None
     choice: str | None = None
+    hint: str | None = None
 
 
 class IntakeModel:
@@ -264,10 +266,13 @@ class IntakeFlow:
         self._ask(model)
 
     def _press(self, model: IntakeModel, value: str, step: str | None) -> None:
-        # The number the channel knows *now*: an older number's button is refused like any other.
-        spec = self._choice(model.state, value, model.ctx.channel_phone)
+        # The number the channel knows *now*: an older number's button is refused like any other;
+        # so is a button made for a moment that is over (a half-day pressed the next day).
+        spec = self._choice(model.state, value, model.ctx)
         if step != model.state or (spec is None and value != "advisor"):
-            model.say("stale_button")
+            made = STEPS[model.state].made if step == model.state and model.state in STEPS else None
+            gone = made is not None and made.rebuild(value) is not None
+            model.say(made.gone if made is not None and gone else "stale_button")
             self._ask(model)
         elif spec is None:
             self._fire(model, "advisor", None)
@@ -279,12 +284,13 @@ class IntakeFlow:
         self, state: str, text: str, ctx: FlowContext, language: Language, answers: dict[str, Any]
     ) -> Understood | None:
         """What ``text`` means at step ``state``, as :meth:`handle` reads it: a global command,
-        else an answer (None: not understood, the step is asked again). Pure; the corpus of
-        ``tests/corpus/`` measures it (``python -m bench nlu``)."""
+        else an answer (None: not understood, the step is asked again, maybe saying why). Pure;
+        the corpus of ``tests/corpus/`` measures it (``python -m bench nlu``)."""
         command = parsing.parse_command(text)
         if command is not None:
             return Understood(command=command)
-        return self._reading(state, text, ctx, language, answers, numbers=True)
+        understood = self._reading(state, text, ctx, language, answers, numbers=True)
+        return None if understood is None or understood.hint is not None else understood
 
     def _reading(
         self,
@@ -301,15 +307,17 @@ class IntakeFlow:
         if step is None:
             return None
         reading = step.read(text, ctx)
+        if isinstance(reading, Hint):  # a moment said, but not one to book: no button's number
+            return Understood(hint=reading.key)
         if reading is not None:
             return Understood(event=reading[0], value=reading[1])
-        offered = self._offered_at(step, answers, ctx.channel_phone)
+        offered = self._offered_at(step, answers, ctx)
         index = parsing.parse_choice_number(text, len(offered)) if numbers else None
         value: str | None
         if index is not None:
             value = offered[index].value
         else:
-            labels = {c.value: self.catalog.text(language, c.label) for c in offered}
+            labels = {c.value: self._label(language, c) for c in offered}
             value = match_label(text, labels) if labels else None
         spec = next((c for c in offered if c.value == value), None)
         if spec is None:
@@ -323,6 +331,9 @@ class IntakeFlow:
         )
         if understood is None:
             return False
+        if understood.hint is not None:
+            self._miss(model, understood.hint)
+            return True
         if understood.choice is not None:
             self._press(model, understood.choice, model.state)
             return True
@@ -353,7 +364,8 @@ class IntakeFlow:
         model.convo.language = next_language(model.convo.language, target)
         model.say("language_switched")
 
-    def _miss(self, model: IntakeModel) -> None:
+    def _miss(self, model: IntakeModel, hint: str | None = None) -> None:
+        """Not understood: ask again with the step's hint, or the reader's reason (``hint``)."""
         model.convo.misses += 1
         step = STEPS.get(model.state)
         if step is None:
@@ -361,7 +373,7 @@ class IntakeFlow:
         if model.convo.misses >= MAX_MISSES:
             self._ask(model, key="advisor_offer", with_advisor=True)
         else:
-            self._ask(model, key=step.hint)
+            self._ask(model, key=hint or step.hint)
 
     # --- machine ---------------------------------------------------------------------------------
 
@@ -394,34 +406,43 @@ class IntakeFlow:
         model.result.replies.append(Reply(key or step.question, text, choices, model.state, step.expects))
 
     def _offered(self, model: IntakeModel, step: Step) -> tuple[ChoiceSpec, ...]:
-        return self._offered_at(step, model.answers, model.ctx.channel_phone)
+        return self._offered_at(step, model.answers, model.ctx)
 
-    def _offered_at(
-        self, step: Step, answers: dict[str, Any], channel_phone: str | None
-    ) -> tuple[ChoiceSpec, ...]:
+    def _offered_at(self, step: Step, answers: dict[str, Any], ctx: FlowContext) -> tuple[ChoiceSpec, ...]:
         if step.name == "summary" and answers.get("mode") != "visit":
             return tuple(c for c in step.choices if c.value != "change_slot")
-        return self._choices(step, channel_phone)
+        return self._choices(step, ctx)
 
     @staticmethod
-    def _choices(step: Step, channel_phone: str | None) -> tuple[ChoiceSpec, ...]:
-        """The step's buttons, with the number the channel knows first where the step offers it."""
-        known = channel_phone_choice(channel_phone) if step.offers_channel_phone else None
-        return step.choices if known is None else (known, *step.choices)
+    def _choices(step: Step, ctx: FlowContext) -> tuple[ChoiceSpec, ...]:
+        """The step's buttons: the number the channel knows first where the step offers it, then
+        the buttons made from the context (the next half-days), then the fixed ones."""
+        known = channel_phone_choice(ctx.channel_phone) if step.offers_channel_phone else None
+        made = step.made.offer(ctx) if step.made is not None else ()
+        return (*((known,) if known is not None else ()), *made, *step.choices)
 
     def _label(self, language: str, spec: ChoiceSpec) -> str:
+        if spec.label == SLOT_LABEL:
+            return slot_label(self.catalog, language, spec.data)
         return self.catalog.text(language, spec.label, **dict(spec.label_values))
 
     def choice_label(self, step: str | None, value: str, language: str) -> str | None:
         """The label of a pressed button, as the client saw it (for the transcript)."""
         if value == "advisor":
             return self.catalog.text(language, "choice.advisor")
-        # A number's button is labelled with the number pressed, whether or not it is still valid.
-        spec = self._choice(step or "", value, channel_phone=value)
+        # A number's or a half-day's button is labelled with what was pressed, still valid or not.
+        found = STEPS.get(step or "")
+        if found is None:
+            return None
+        spec = next((c for c in found.choices if c.value == value), None)
+        if spec is None and found.offers_channel_phone:
+            spec = channel_phone_choice(value)
+        if spec is None and found.made is not None:
+            spec = found.made.rebuild(value)
         return None if spec is None else self._label(language, spec)
 
-    def _choice(self, state: str, value: str, channel_phone: str | None) -> ChoiceSpec | None:
+    def _choice(self, state: str, value: str, ctx: FlowContext) -> ChoiceSpec | None:
         step = STEPS.get(state)
         if step is None:
             return None
-        return next((c for c in self._choices(step, channel_phone) if c.value == value), None)
+        return next((c for c in self._choices(step, ctx) if c.value == value), None)

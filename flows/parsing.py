@@ -18,14 +18,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
 
 from flows.commands import Command, parse_command
 from flows.contact import parse_phone, parse_postcode
 from flows.departments import department_of
-from flows.halfday import HalfDayPart, find_half_day
+from flows.halfday import Moment as HalfDay
+from flows.halfday import find_half_day
 from flows.text import (
     _MAX_SCAN,
     KNOWN_WORDS,
@@ -34,6 +34,7 @@ from flows.text import (
     _tokens,
     normalize,
 )
+from flows.visit_calendar import HalfDayPart
 
 __all__ = [
     "Command",
@@ -59,12 +60,6 @@ __all__ = [
 Need = Literal["broken", "lost", "unsuitable", "other"]
 Mode = Literal["visit", "shipment"]
 Priority = Literal["health", "food_retail", "delivery", "firefighter", "other", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class HalfDay:
-    day: date
-    part: HalfDayPart
 
 
 # ------------------------------------------------------------------------------- yes / no
@@ -277,9 +272,9 @@ def parse_priority(text: str) -> Priority | None:
 
 
 def parse_half_day(text: str, today: date) -> HalfDay | None:
-    """ "demain matin", "lundi 14h", "12/12 après-midi"... (rules in ``flows.halfday``)."""
-    found = find_half_day(_fold(text[:_MAX_SCAN]), today)
-    return HalfDay(found[0], found[1]) if found is not None else None
+    """ "demain matin", "lundi 14h", "12/12 après-midi", "samedi", "dès que possible"... as said,
+    past or not (rules in ``flows.halfday``; what can be booked in ``flows.visit_calendar``)."""
+    return find_half_day(_fold(text[:_MAX_SCAN]), today)
 
 
 # ---------------------------------------------------------------------------------- name

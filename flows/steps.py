@@ -8,16 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from flows import parsing
+from flows import parsing, visit_calendar
 from flows.answers import format_phone
 from flows.types import FlowContext
+from flows.visit_calendar import HalfDayPart
 
 Reading = tuple[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """Not an answer, but the reader knows why: the step is asked again after this text (a key)."""
+
+    key: str
+
+
 Reader = Callable[[str, FlowContext], Reading | None]
+# A step's reader may also say why a text is no answer (a Sunday, a past moment).
+StepReader = Callable[[str, FlowContext], Reading | Hint | None]
 
 MIN_ADDRESS_LENGTH = 10
 CHANNEL_PHONE_LABEL = "contact_phone.use_channel"
@@ -38,14 +51,28 @@ class ChoiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class MadeChoices:
+    """Buttons made from the context each time the question is asked (the next half-days).
+
+    ``rebuild`` turns a pressed value back into the button it was, whenever it was made (for its
+    label); a pressed one no longer offered is refused with the ``gone`` text.
+    """
+
+    offer: Callable[[FlowContext], tuple[ChoiceSpec, ...]]
+    rebuild: Callable[[str], ChoiceSpec | None]
+    gone: str
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     name: str
     question: str
     hint: str
     choices: tuple[ChoiceSpec, ...]
-    read: Reader
+    read: StepReader
     expects: str = "text"
     offers_channel_phone: bool = False  # also a button with the number the channel knows
+    made: MadeChoices | None = None  # also buttons made at run time, before the fixed ones
 
 
 def _yes_no(yes: str = "yes", no: str = "no") -> Reader:
@@ -126,18 +153,55 @@ def _read_address(text: str, ctx: FlowContext) -> Reading | None:
     return ("given", {"address": address, "postal_code": postcode})
 
 
-MAX_SLOT_DAYS = 60
-# A half-day that is ending or over cannot be booked: mornings until noon, afternoons until 18:00.
-LAST_HOUR = {"am": 12, "pm": 18}
+SLOT_BUTTONS = 4
+ASAP = "asap"
+# The label "key" of a half-day's button: its label is the half-day itself, written in the
+# client's language ("Jeudi 3 décembre, matin"; see flows.answers.slot_label).
+SLOT_LABEL = "visit_slot.button"
 
 
-def _read_slot(text: str, ctx: FlowContext) -> Reading | None:
-    slot = parsing.parse_half_day(text, ctx.today)
-    if slot is None or (slot.day - ctx.today).days > MAX_SLOT_DAYS:
+def _slot(day: date, part: HalfDayPart, asap: bool = False) -> dict[str, Any]:
+    """A half-day as the answers hold it; "as soon as possible" holds the first bookable one."""
+    slot: dict[str, Any] = {"date": day.isoformat(), "part": part}
+    if asap:
+        slot["asap"] = True
+    return slot
+
+
+def _read_slot(text: str, ctx: FlowContext) -> Reading | Hint | None:
+    said = parsing.parse_half_day(text, ctx.today)
+    if said is None:
         return None
-    if slot.day == ctx.today and ctx.local_now.hour >= LAST_HOUR[slot.part]:
-        return None
-    return ("given", {"date": slot.day.isoformat(), "part": slot.part})
+    now = ctx.local_now
+    if said.asap:
+        first = visit_calendar.next_half_days(now, 1)
+        return ("given", _slot(*first[0], asap=True)) if first else None
+    part = said.part or visit_calendar.first_part(said.day, now)
+    if part is None:
+        return Hint(f"visit_slot.{visit_calendar.day_refusal(said.day, now)}")
+    why = visit_calendar.refusal(said.day, part, now)
+    if why is not None:
+        return Hint(f"visit_slot.{why}")
+    return ("given", _slot(said.day, part))
+
+
+def slot_choices(ctx: FlowContext) -> tuple[ChoiceSpec, ...]:
+    """The next bookable half-days as buttons ("2026-12-03 am"), then "as soon as possible"."""
+    days = visit_calendar.next_half_days(ctx.local_now, SLOT_BUTTONS)
+    buttons = tuple(
+        ChoiceSpec(visit_calendar.slot_value(d, p), SLOT_LABEL, "given", _slot(d, p)) for d, p in days
+    )
+    if not days:
+        return buttons
+    return (*buttons, ChoiceSpec(ASAP, "visit_slot.asap", "given", _slot(*days[0], asap=True)))
+
+
+def _slot_button(value: str) -> ChoiceSpec | None:
+    """A half-day's button from its value, whenever it was offered (for its label)."""
+    if value == ASAP:
+        return ChoiceSpec(ASAP, "visit_slot.asap", "given")
+    found = visit_calendar.parse_slot_value(value)
+    return None if found is None else ChoiceSpec(value, SLOT_LABEL, "given", _slot(*found))
 
 
 def _read_name(text: str, ctx: FlowContext) -> Reading | None:
@@ -235,7 +299,14 @@ STEPS: dict[str, Step] = {
             _read_consent,
         ),
         Step("visit_address", "visit_address.question", "visit_address.hint", (), _read_address),
-        Step("visit_slot", "visit_slot.question", "visit_slot.hint", (), _read_slot),
+        Step(
+            "visit_slot",
+            "visit_slot.question",
+            "visit_slot.hint",
+            (),
+            _read_slot,
+            made=MadeChoices(slot_choices, _slot_button, "visit_slot.gone"),
+        ),
         Step(
             "shipping_address",
             "shipping_address.question",

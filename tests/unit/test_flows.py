@@ -206,14 +206,15 @@ TestAnySequenceOfInputs.settings = settings(
 
 
 def test_a_half_day_that_is_over_or_too_far_is_not_taken() -> None:
-    from flows.steps import STEPS
+    from flows.steps import STEPS, Hint
 
     read = STEPS["visit_slot"].read
     afternoon = FlowContext(now=datetime(2026, 11, 26, 15, 0, tzinfo=UTC), new_reference=lambda: "x")
-    assert read("ce matin", afternoon) is None  # 16:00 in Paris: this morning is over
+    assert read("ce matin", afternoon) == Hint("visit_slot.past")  # 16:00 in Paris: the morning is over
     assert read("cet après-midi", afternoon) == ("given", {"date": "2026-11-26", "part": "pm"})
+    assert read("aujourd'hui", afternoon) == ("given", {"date": "2026-11-26", "part": "pm"})
     assert read("demain matin", afternoon) == ("given", {"date": "2026-11-27", "part": "am"})
-    assert read("le 26 novembre 2027 matin", afternoon) is None  # more than two months ahead
+    assert read("le 26 novembre 2027 matin", afternoon) == Hint("visit_slot.too_far")
     late_evening = FlowContext(now=datetime(2026, 11, 26, 23, 30, tzinfo=UTC), new_reference=lambda: "x")
     # 00:30 in Paris on the 27th: "demain" is the 28th
     assert read("demain matin", late_evening) == ("given", {"date": "2026-11-28", "part": "am"})

@@ -417,7 +417,9 @@ def test_parse_phone(text: str, expected: str | None) -> None:
 
 # -------------------------------------------------------------------------------- half-day
 
-HALF_DAY: list[tuple[str, tuple[date, HalfDayPart] | None]] = [
+# What a message says about when, as said (past or not); "asap": as soon as possible. Whether it
+# can be booked is the calendar's call (tests/unit/test_visit_slot.py).
+HALF_DAY: list[tuple[str, tuple[date, HalfDayPart | None] | str | None]] = [
     ("demain matin", (date(2026, 11, 27), "am")),
     ("Demain Matin !", (date(2026, 11, 27), "am")),
     ("demian matin", (date(2026, 11, 27), "am")),
@@ -450,25 +452,49 @@ HALF_DAY: list[tuple[str, tuple[date, HalfDayPart] | None]] = [
     ("tomorrow morning", (date(2026, 11, 27), "am")),
     ("monday afternoon", (date(2026, 11, 30), "pm")),
     ("december 3 afternoon", (date(2026, 12, 3), "pm")),
-    ("demain", None),
-    ("lundi", None),
-    ("le 12", None),
+    ("demain", (date(2026, 11, 27), None)),  # a day without a part: the reader takes its first
+    ("lundi", (date(2026, 11, 30), None)),
+    ("le 12", (date(2026, 12, 12), None)),
+    ("dem1 matin", (date(2026, 11, 27), "am")),  # texting, not "the 1st"
+    ("noël", (date(2026, 12, 25), None)),
+    ("hier", (date(2026, 11, 25), None)),  # past: the reader says so
+    ("le 12/11 matin", (date(2026, 11, 12), "am")),
+    ("20/11/2026 après-midi", (date(2026, 11, 20), "pm")),
+    ("jeudi 3 décembre", (date(2026, 12, 3), None)),
+    ("vendredi 3 décembre", None),  # the weekday and the date disagree
     ("matin", None),
-    ("le 12/11 matin", None),
-    ("20/11/2026 après-midi", None),
     ("12/12/2099 matin", None),
     ("31/02 matin", None),
     ("lundi ou mardi matin", None),
     ("demain matin ou après-midi", None),
     ("dans 2 jours", None),
-    ("quand vous voulez", None),
+    ("demain matin ou jeudi", None),  # two days offered: which one?
+    ("pas demain", None),
+    ("sauf lundi", None),
+    ("dès que possible, sinon lundi", None),
+    ("demain au plus tôt", (date(2026, 11, 27), None)),  # the day, as early as it can be
+    ("quand vous voulez", "asap"),
+    ("dès que possible", "asap"),
+    ("le plus tôt possible", "asap"),
+    ("au plus vite", "asap"),
+    ("n'importe quand", "asap"),
+    ("nimporte quand", "asap"),
+    ("peu importe", "asap"),
+    ("dqp", "asap"),
+    ("tout de suite", "asap"),
+    ("as soon as possible", "asap"),
+    ("pas maintenant", None),
+    ("je sais pas", None),
     ("", None),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), cases(HALF_DAY))
-def test_parse_half_day(text: str, expected: tuple[date, HalfDayPart] | None) -> None:
-    assert parse_half_day(text, TODAY) == (HalfDay(*expected) if expected else None)
+def test_parse_half_day(text: str, expected: tuple[date, HalfDayPart | None] | str | None) -> None:
+    if expected == "asap":
+        assert parse_half_day(text, TODAY) == HalfDay(TODAY, None, asap=True)
+    else:
+        assert parse_half_day(text, TODAY) == (HalfDay(*expected) if isinstance(expected, tuple) else None)
 
 
 def test_half_day_weekday_semantics_on_another_today() -> None:
@@ -655,7 +681,7 @@ READERS: list[tuple[str, Callable[[str], object], Callable[[object], bool]]] = [
     (
         "half_day",
         lambda text: parse_half_day(text, TODAY),
-        lambda r: r is None or (isinstance(r, HalfDay) and r.day >= TODAY and r.part in ("am", "pm")),
+        lambda r: r is None or (isinstance(r, HalfDay) and r.part in ("am", "pm", None)),
     ),
     ("name", parse_name, lambda r: r is None or (isinstance(r, str) and 2 <= len(r) <= 80)),
     (

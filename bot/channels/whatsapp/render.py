@@ -23,7 +23,7 @@ from bot.channels.whatsapp.wire import (
     TemplateMessage,
     TextMessage,
 )
-from flows.answers import format_phone
+from flows.answers import format_phone, slot_short_label
 from flows.catalog import Catalog
 from storage.payloads import ChoiceData, OutboundPayload
 
@@ -183,6 +183,9 @@ def _label(choice: ChoiceData, limit: int, catalog: Catalog, language: str) -> s
         return label
     if _PHONE_VALUE.fullmatch(choice["value"]):  # "Use this number (…)": the number, whole
         return catalog.text(language, "whatsapp.short.channel_phone", phone=format_phone(choice["value"]))
+    half_day = slot_short_label(catalog, language, choice["value"])  # "Jeu. 3/12, matin"
+    if half_day is not None:
+        return half_day
     try:
         return catalog.text(language, f"whatsapp.short.{choice['value']}")
     except KeyError:
