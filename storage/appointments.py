@@ -32,6 +32,36 @@ LIVE: tuple[AppointmentStatus, ...] = (*AHEAD, "en_route")
 
 
 @dataclass(frozen=True, slots=True)
+class AppointmentView:
+    """An appointment as the console's case page shows it."""
+
+    status: AppointmentStatus
+    day: date | None
+    hour: int | None
+    proposal: int
+    confirmed_at: datetime | None
+    en_route_at: datetime | None
+    reminded_at: datetime | None
+
+
+async def appointment_view(connection: AsyncConnection, case_id: int) -> AppointmentView | None:
+    row = (
+        await connection.execute(
+            sa.select(
+                appointments.c.status,
+                appointments.c.day,
+                appointments.c.hour,
+                appointments.c.proposal,
+                appointments.c.confirmed_at,
+                appointments.c.en_route_at,
+                appointments.c.reminded_at,
+            ).where(appointments.c.case_id == case_id)
+        )
+    ).first()
+    return None if row is None else AppointmentView(*row)
+
+
+@dataclass(frozen=True, slots=True)
 class Appointment:
     """An appointment with what its messages say: the case, the optician and their chat."""
 
@@ -99,6 +129,7 @@ async def open_appointment(
     )
     if not renewed.rowcount:
         await connection.execute(sa.insert(appointments).values(case_id=case_id, created_at=now, **fresh))
+    await _touch_case(connection, case_id, now)
 
 
 async def _move(
@@ -116,7 +147,16 @@ async def _move(
         .where(appointments.c.case_id == case_id, appointments.c.status.in_(sources), *conditions)
         .values(status=destination, **values)
     )
-    return bool(moved.rowcount)
+    if not moved.rowcount:
+        return False
+    await _touch_case(connection, case_id, values["updated_at"])
+    return True
+
+
+async def _touch_case(connection: AsyncConnection, case_id: int, now: datetime) -> None:
+    """The case's page shows its appointment: its version (``updated_at``) moves with it, so the
+    console's live view sees the change from any process."""
+    await connection.execute(sa.update(cases).where(cases.c.id == case_id).values(updated_at=now))
 
 
 async def propose(

@@ -24,7 +24,7 @@ from bot.privacy import PrivacyDesk
 from flows.answers import format_slot
 from flows.catalog import Catalog
 from flows.lifecycle import HELD_STATES, OPEN_STATES
-from storage import case_views, set_aside
+from storage import appointments, case_views, set_aside
 from storage import privacy as privacy_store
 from storage.case_views import CaseDetailRow, ClientWrote
 from storage.database import Connection, Database
@@ -102,6 +102,7 @@ class CaseQueries:
         consent = None if row.consent_id is None else await case_views.consent(connection, row.consent_id)
         offers = await case_views.offers_of(connection, row.id)
         optician = None if row.optician_id is None else await case_views.optician(connection, row.optician_id)
+        appointment = await appointments.appointment_view(connection, row.id)
         notes = await case_views.notes_of(connection, row.id)
         transcript = await case_views.transcript(connection, row.conversation_id, MAX_MESSAGES)
         slot = None
@@ -119,6 +120,7 @@ class CaseQueries:
             optician=optician,
             offers=offers,
             window=await self._window(connection, row),
+            appointment=appointment,
         )
 
     async def _window(self, connection: Connection, row: CaseDetailRow) -> ReplyWindow | None:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from flows.lifecycle import OPEN_STATES
+from storage.appointments import AppointmentView
 from storage.case_views import (
     CaseDetailRow,
     CaseSummaryRow,
@@ -104,6 +105,20 @@ class Offer(BaseModel):
     round: int
 
 
+class AppointmentOut(BaseModel):
+    """A home visit booked to the hour: ``day`` and ``hour`` (Paris time) of its one-hour window."""
+
+    status: Literal[
+        "pending", "proposed", "confirmed", "en_route", "done", "impossible", "moved", "cancelled"
+    ]
+    day: str | None
+    hour: int | None
+    proposal: int
+    confirmed_at: str | None
+    en_route_at: str | None
+    reminded_at: str | None
+
+
 class CaseDetail(CaseSummary):
     contact_name: str | None
     contact_phone: str | None
@@ -124,6 +139,7 @@ class CaseDetail(CaseSummary):
     optician: OpticianBrief | None
     offers: list[Offer]
     window: ReplyWindow | None = Field(description="WhatsApp cases only.")
+    appointment: AppointmentOut | None = Field(default=None, description="Home visits an optician took.")
 
 
 class Canned(BaseModel):
@@ -168,6 +184,7 @@ def case_detail(
     optician: OpticianRow | None,
     offers: list[OfferRow],
     window: ReplyWindow | None,
+    appointment: AppointmentView | None = None,
 ) -> CaseDetail:
     """A case with its client's details, transcript, notes and offers (the case's page)."""
     prescription = None
@@ -201,6 +218,19 @@ def case_detail(
         optician=None if optician is None else OpticianBrief(name=optician.name, phone=optician.phone),
         offers=[Offer(optician=o.optician, status=o.status, round=o.round) for o in offers],
         window=window,
+        appointment=None if appointment is None else appointment_out(appointment),
+    )
+
+
+def appointment_out(view: AppointmentView) -> AppointmentOut:
+    return AppointmentOut(
+        status=view.status,
+        day=view.day.isoformat() if view.day else None,
+        hour=view.hour,
+        proposal=view.proposal,
+        confirmed_at=iso(view.confirmed_at),
+        en_route_at=iso(view.en_route_at),
+        reminded_at=iso(view.reminded_at),
     )
 
 

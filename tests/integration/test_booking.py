@@ -12,6 +12,7 @@ from storage.tables import appointments, cases
 from tests.fakes.telegram import FakeTelegram
 from tests.integration.serving import Service
 from tests.integration.test_dispatch import (
+    ALICE,
     CLIENT,
     _dispatch,
     _drained,
@@ -30,8 +31,8 @@ WINDOW = re.compile(r"(\d+)h–(\d+)h")
 OTHER_HALF_DAY = "Proposer une autre demi-journée"
 
 
-async def _accepted(fake: FakeTelegram, service: Service) -> list[str]:
-    """Anne accepts the client's visit; the labels of her brief's buttons."""
+async def _accepted(fake: FakeTelegram, service: Service) -> tuple[str, list[str]]:
+    """Anne accepts the client's visit; the case's public id and the labels of her brief's buttons."""
     await _optician(fake, service, OPTICIAN, "Anne Martin", ["75"])
     case_id = await _visit_case(fake, service)
     await _dispatch(service, case_id)
@@ -39,7 +40,7 @@ async def _accepted(fake: FakeTelegram, service: Service) -> list[str]:
     await fake.press_button(OPTICIAN, "J'accepte")
     brief = (await Client(fake, OPTICIAN).expect("est pour vous", within=15))[-1]
     assert "Quelle heure proposer au client" in brief.text
-    return [str(b["text"]) for b in brief.buttons()]
+    return case_id, [str(b["text"]) for b in brief.buttons()]
 
 
 async def _appointment(service: Service) -> Any:
@@ -55,7 +56,7 @@ async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
     database_url: str, tmp_path: Path, fake: FakeTelegram
 ) -> None:
     async with serve(database_url, tmp_path, fake) as service:
-        labels = await _accepted(fake, service)
+        case_id, labels = await _accepted(fake, service)
         windows = _windows(labels)
         assert labels == [*windows, OTHER_HALF_DAY, "Visite faite", "Visite impossible"]
         starts = [int(WINDOW.fullmatch(w)[1]) for w in windows]  # type: ignore[index]
@@ -72,8 +73,20 @@ async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
         row = await _appointment(service)
         assert (row.status, row.hour, row.proposal, row.proposed_by) == ("proposed", starts[0], 1, "optician")
 
+        # The console's case page shows the appointment, and its version moves with it (live views).
+        console = service.services.console
+        detail = await console.case(ALICE, str(case_id))
+        assert detail.appointment is not None
+        assert (detail.appointment.status, detail.appointment.hour) == ("proposed", starts[0])
+        version = await console.version(str(case_id))
+
         await fake.press_button(CLIENT, "Je confirme")
         await client.expect("C'est confirmé", "Anne viendra", f"entre {starts[0]}h", within=15)
+        assert await console.version(str(case_id)) != version
+        detail = await console.case(ALICE, str(case_id))
+        assert detail.appointment is not None
+        assert detail.appointment.status == "confirmed"
+        assert detail.appointment.day == row.day.isoformat()
         told = Client(fake, OPTICIAN)
         told.seen = len(fake.messages_to(OPTICIAN)) - 1
         await told.expect("Rendez-vous confirmé", "Oberkampf", f"entre {starts[0]}h", within=15)
@@ -92,7 +105,7 @@ async def test_the_client_asks_another_moment_and_the_optician_proposes_another_
     database_url: str, tmp_path: Path, fake: FakeTelegram
 ) -> None:
     async with serve(database_url, tmp_path, fake) as service:
-        labels = await _accepted(fake, service)
+        _, labels = await _accepted(fake, service)
         client = Client(fake, CLIENT)
         client.seen = len(fake.messages_to(CLIENT))
         await fake.press_button(OPTICIAN, _windows(labels)[0])

@@ -104,6 +104,7 @@ export const el = {
   visitBlock: $("visit-block"),
   visitTitle: $("visit-title"),
   visitOptician: $("visit-optician"),
+  visitAppointment: $("visit-appointment"),
   visitError: $("visit-error"),
   offers: $("offers"),
   noTakerAlert: $("no-taker-alert"),

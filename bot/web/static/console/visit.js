@@ -2,9 +2,9 @@
 
 import { isBusy, runAction } from "./actions.js";
 import { el, make, show, showForm } from "./dom.js";
-import { phoneLink } from "./format.js";
+import { dayLabel, phoneLink } from "./format.js";
 import { isAdmin } from "./session.js";
-import { OFFER, OPEN_STATUSES } from "./words.js";
+import { APPOINTMENT, OFFER, OPEN_STATUSES } from "./words.js";
 
 function isVisitCase(d) {
   // A visit, or a former visit whose offers are worth keeping in sight (switched to shipment).
@@ -28,6 +28,8 @@ export function renderVisit(d) {
   } else {
     el.visitOptician.append(make("span", "muted", "pas encore d'opticien"));
   }
+
+  renderAppointment(d.appointment);
 
   const offers = (Array.isArray(d.offers) ? d.offers : []).map((offer, i) => ({ offer, i }));
   offers.sort((a, b) => (Number(a.offer.round) || 0) - (Number(b.offer.round) || 0) || a.i - b.i);
@@ -54,6 +56,24 @@ export function renderVisit(d) {
   }
   el.offers.replaceChildren(...items);
   renderVisitActions(d);
+}
+
+/** The visit booked to the hour: its one-hour window (Paris time) and where it stands. */
+function renderAppointment(a) {
+  const node = el.visitAppointment;
+  node.replaceChildren();
+  if (!a || typeof a !== "object") {
+    node.append(make("span", "muted", "pas encore de rendez-vous"));
+    return;
+  }
+  const status = Object.prototype.hasOwnProperty.call(APPOINTMENT, a.status) ? a.status : "other";
+  node.dataset.status = String(a.status || "");
+  const hour = Number.isInteger(a.hour) ? a.hour : null;
+  if (a.day && hour !== null) {
+    node.append(make("strong", "appointment-when", `${dayLabel(a.day)}, ${hour}h–${hour + 1}h`), make("span", "sep", " · "));
+  }
+  node.append(make("span", `badge appointment-status a-${status}`, APPOINTMENT[a.status] || String(a.status || "")));
+  if (a.reminded_at) node.append(make("span", "sep", " · "), make("span", "muted", "rappel envoyé"));
 }
 
 /** The no-taker alert and its two ways out; called with every render of the actions (busy state). */
@@ -104,6 +124,7 @@ async function onToShipment(event) {
 export function clearVisit() {
   el.offers.replaceChildren();
   el.visitOptician.replaceChildren();
+  el.visitAppointment.replaceChildren();
   show(el.visitBlock, false);
 }
 

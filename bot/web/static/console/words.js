@@ -40,6 +40,16 @@ export const OFFER = {
   withdrawn: "retiré",
   failed: "visite impossible",
 };
+export const APPOINTMENT = {
+  pending: "heure à proposer par l'opticien",
+  proposed: "proposé, en attente du client",
+  confirmed: "confirmé par le client",
+  en_route: "opticien en route",
+  done: "visite faite",
+  impossible: "visite impossible",
+  moved: "le client demande un autre moment",
+  cancelled: "annulé",
+};
 export const JOURNAL_ACTION = {
   view_case: "Consultation du dossier",
   prescription: "Ordonnance ouverte",
