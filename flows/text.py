@@ -101,11 +101,64 @@ def _tokens(text: str) -> list[str]:
     return out[:_MAX_TOKENS]
 
 
+# Texting spellings only the answers' keyword readers expand (a name keeps its initial "G").
+_SMS: Final[Mapping[str, tuple[str, ...]]] = {
+    "g": ("j", "ai"),
+    "kc": ("casse",),
+    "jen": ("j", "en"),
+    "jle": ("je", "le"),
+    "jla": ("je", "la"),
+    "jles": ("je", "les"),
+    "jvais": ("je", "vais"),
+    "mrc": ("merci",),
+    "mci": ("merci",),
+    "dsl": ("desole",),
+    "pk": ("pourquoi",),
+    "pq": ("pourquoi",),
+    "st": ("sont",),
+    "tt": ("tout",),
+    "bcp": ("beaucoup",),
+    "ya": ("il", "y", "a"),
+    "pls": ("please",),
+    "plz": ("please",),
+    "thx": ("thanks",),
+}
+# Elided articles and pronouns glued to the next word ("jaccepte", "lenvoi", "dordonnance").
+_ELISIONS: Final = frozenset("jldnmt")
+_MIN_ELIDED: Final = 4
+
+
+def _keyword_tokens(text: str) -> list[str]:
+    """:func:`_tokens` for the keyword readers: texting spellings expanded, and an elision glued
+    to a keyword split off when the rest is a known keyword of at least four letters."""
+    out: list[str] = []
+    for word in _tokens(text):
+        expanded = _SMS.get(word)
+        if expanded is not None:
+            out.extend(expanded)
+        elif (
+            len(word) > _MIN_ELIDED
+            and word[0] in _ELISIONS
+            and word not in KNOWN_WORDS
+            and word[1:] in KNOWN_WORDS
+        ):
+            out.extend((word[0], word[1:]))
+        else:
+            out.append(word)
+    return out[:_MAX_TOKENS]
+
+
+# A first letter written as it sounds: "k" for a hard "c".
+_SOUNDS_LIKE: Final = {"k": "c"}
+
+
 @lru_cache(maxsize=8192)
 def _similar(word: str, key: str) -> bool:
     """Whether ``word`` is ``key`` give or take a typo (see the module docstring)."""
     if word == key:
         return True
+    if word[:1] in _SOUNDS_LIKE and key[:1] == _SOUNDS_LIKE[word[0]]:  # "kassé" is "cassé"
+        word = key[0] + word[1:]
     if not word or word[0] != key[0]:
         return False
     if len(word) >= len(key) and _REPEATS.sub(r"\1", word) == _REPEATS.sub(r"\1", key):
@@ -157,7 +210,11 @@ class _Matcher:
     def find(self, tokens: Sequence[str]) -> list[_Hit]:
         found: list[tuple[int, int, str]] = []
         for start, token in enumerate(tokens):
-            for label, words in self._by_initial.get(token[0], ()):
+            initial = token[0]
+            candidates = self._by_initial.get(initial, ())
+            if initial in _SOUNDS_LIKE:  # "kassé" is looked up among the "c" words too
+                candidates = (*candidates, *self._by_initial.get(_SOUNDS_LIKE[initial], ()))
+            for label, words in candidates:
                 end = start + len(words)
                 if end <= len(tokens) and all(
                     self._matches(tokens[start + k], key) for k, key in enumerate(words)
@@ -175,12 +232,18 @@ class _Matcher:
 
     def labels(self, text: str) -> list[str]:
         """Labels of the non-negated hits, in reading order."""
-        return [hit.label for hit in self.find(_tokens(text)) if not hit.negated]
+        return [hit.label for hit in self.find(_keyword_tokens(text)) if not hit.negated]
 
 
 def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int) -> bool:
-    """A negator in the two free words before ("pas cassées", "pas tout à fait") or a free "pas"
-    just after ("carrément pas"). A "non" before is not one: "non, cassées" answers a question."""
-    if any(tokens[k] in _NEGATORS for k in range(max(0, start - 2), start) if not taken[k]):
-        return True
+    """A negator in the two free words just before ("pas cassées", "pas tout à fait"; not past
+    another hit: "pas perdues, cassées") or a free "pas" just after ("carrément pas"). A "non"
+    before is not one: "non, cassées" answers a question."""
+    for k in range(start - 1, max(0, start - 2) - 1, -1):
+        if taken[k]:  # a negator before another hit is that one's ("pas perdues, cassées")
+            break
+        if tokens[k] in _NEGATORS:
+            return True
+    if end + 1 < len(tokens) and taken[end + 1]:  # "cassées, pas perdues": the next one's
+        return False
     return end < len(tokens) and not taken[end] and tokens[end] == "pas"
