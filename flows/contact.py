@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import phonenumbers
 
-from flows.text import _MAX_SCAN
+from flows.text import _MAX_SCAN, normalize
 
 # --------------------------------------------------------------------- postcode and phone
 
@@ -20,9 +20,41 @@ _STREET_WORD: Final = re.compile(
     re.IGNORECASE,
 )
 _NOT_A_PLACE: Final = re.compile(r"\s*(?:€|eur\b|euros?\b|km\b|m2\b|m²|ans\b|habitants\b)", re.I)
+# A five-digit number after these is a post-office box or a sorting code, not the postal code.
+_BOX_BEFORE: Final = re.compile(r"\b(?:b\.?\s?p|cs|tsa)\.?\s*$", re.IGNORECASE)
+# What makes an address more than a town: a street, a place or a house number before a word.
+_PLACE_WORD: Final = re.compile(
+    r"\b(?:(?:rue|r|av|avenue|bd|boulevard|chemin|all[ée]e|impasse|place|route|rte|quai|cours|"
+    r"square|passage|parvis|esplanade|promenade|faubourg|fbg|mont[ée]e|chauss[ée]e|sentier|voie|"
+    r"villa|cit[ée]|r[ée]sidence|r[ée]s|lotissement|lot|hameau|lieu[- ]?dit|bourg|mas|domaine|"
+    r"ferme|quartier|zone|zi|za|zac|b\.?p|cs|tsa|cedex|b[âa]t(?:iment)?|appartement|app?t|street|"
+    r"road|lane|"
+    r"flat)\b|(?:r|av|ch|pl|bd)\.)",
+    re.IGNORECASE,
+)
+_HOUSE_NUMBER: Final = re.compile(
+    r"(?<![\d+])\d{1,4}\s*(?:bis|ter|quater|[a-d])?\b\s*,?\s*[^\W\d_]{2,}", re.IGNORECASE
+)
 _OVERSEAS_REGIONS: Final = ("RE", "YT", "GP", "MQ", "GF")
 _NATIONAL_NUMBER: Final = re.compile(r"(?<![\d+])0(?:[ .\-]?\d){9}(?!\d)")
 _MIN_PHONE_DIGITS: Final = 6
+# The letter O typed for a zero at the head of a group of digits ("o6 12 34 56 78").
+_O_AS_ZERO: Final = re.compile(r"(?<![^\W\d_])[oO](?=\d)")
+_SEPARATOR_IN_NUMBER: Final = re.compile(r"(?<=\d)[/_,](?=\d)")
+_DIGIT_BEFORE: Final = re.compile(r"\d[ .\-]?$")
+_DIGIT_AFTER: Final = re.compile(r"[ .\-]?\d")
+_NUMBER_WORDS: Final[Mapping[str, int]] = {
+    "zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6,
+    "sept": 7, "huit": 8, "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "treize": 13,
+    "quatorze": 14, "quinze": 15, "seize": 16, "vingt": 20, "vingts": 20, "trente": 30,
+    "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70, "huitante": 80,
+    "octante": 80, "nonante": 90,
+}  # fmt: skip
+# A French mobile number without its leading zero ("6 12 34 56 78").
+_MOBILE_WITHOUT_ZERO: Final = re.compile(r"(?<![\d+])[67](?:[ .\-]?\d){8}(?!\d)")
+_PHONE_DIGITS: Final = 8  # a chain of digits this long is a phone number...
+# ... unless it ends with a five-digit code and a town: "8 mai 1945 69008 Lyon".
+_TOWN_AFTER: Final = re.compile(r"\s*,?\s*[^\W\d_]")
 
 
 def _valid_postcode(code: str) -> bool:
@@ -44,55 +76,122 @@ def _split_postcode(head: str, chain: Sequence[re.Match[str]], i: int) -> bool:
     )
 
 
-def parse_postcode(text: str) -> str | None:
-    """A French postcode inside an address; digit chains of 8+ digits (phones) are skipped."""
+def _candidates(head: str, chain: Sequence[re.Match[str]]) -> list[tuple[str, int, int]]:
+    if sum(len(run.group()) for run in chain) >= _PHONE_DIGITS or head[: chain[0].start()].endswith("+"):
+        last = chain[-1]
+        phone_like = chain[0].group().startswith("0") or head[: chain[0].start()].endswith("+")
+        if (
+            len(chain) > 1
+            and len(last.group()) == 5
+            and not phone_like
+            and _TOWN_AFTER.match(head, last.end())
+        ):
+            return [(last.group(), last.start(), last.end())]
+        return []
+    found: list[tuple[str, int, int]] = []
+    for i, run in enumerate(chain):
+        if len(run.group()) == 5:
+            found.append((run.group(), run.start(), run.end()))
+        elif _split_postcode(head, chain, i):
+            nxt = chain[i + 1]
+            found.append((run.group() + nxt.group(), run.start(), nxt.end()))
+    return found
+
+
+def find_postcode(text: str) -> tuple[str, str] | None:
+    """The French postcode inside an address and the address without it ("12 rue de la Paix
+    75002 Paris" -> "75002", "12 rue de la Paix  Paris"). Digit chains of 8+ digits (phones),
+    post-office boxes ("BP 40012") and amounts ("15000 euros") are skipped; a code followed by a
+    street ("12345 rue ...") only counts when no other does."""
     head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
-    runs = list(_DIGITS.finditer(head))
     chains: list[list[re.Match[str]]] = []
-    for run in runs:
+    for run in _DIGITS.finditer(head):
         if chains and run.start() - chains[-1][-1].end() == 1 and head[run.start() - 1] in " .-/":
             chains[-1].append(run)
         else:
             chains.append([run])
-    found: list[tuple[str, int, int]] = []  # code, start, end
-    for chain in chains:
-        if sum(len(run.group()) for run in chain) >= 8 or head[: chain[0].start()].endswith("+"):
-            continue
-        for i, run in enumerate(chain):
-            if len(run.group()) == 5:
-                found.append((run.group(), run.start(), run.end()))
-            elif _split_postcode(head, chain, i):
-                nxt = chain[i + 1]
-                found.append((run.group() + nxt.group(), run.start(), nxt.end()))
     valid = [
-        (code, end)
-        for code, _start, end in found
-        if _valid_postcode(code) and not _NOT_A_PLACE.match(head, end)
+        (code, start, end)
+        for chain in chains
+        for code, start, end in _candidates(head, chain)
+        if _valid_postcode(code)
+        and not _NOT_A_PLACE.match(head, end)
+        and not _BOX_BEFORE.search(head, 0, start)
     ]
-    for code, end in valid:
-        if not _STREET_WORD.match(head, end):
-            return code
-    return valid[0][0] if valid else None
+    best = next((found for found in valid if not _STREET_WORD.match(head, found[2])), None)
+    best = best or (valid[0] if valid else None)
+    if best is None:
+        return None
+    code, start, end = best
+    return code, f"{head[:start]} {head[end:]}"
+
+
+def parse_postcode(text: str) -> str | None:
+    """A French postcode inside an address (see :func:`find_postcode`)."""
+    found = find_postcode(text)
+    return None if found is None else found[0]
+
+
+def has_street(text: str) -> bool:
+    """Whether an address (its postcode aside) says more than a town: a street or a place
+    ("rue", "lieu-dit", "résidence", "BP"...) or a house number ("12 ...", "7bis ...")."""
+    head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
+    return bool(_PLACE_WORD.search(head) or _HOUSE_NUMBER.search(head))
 
 
 def _e164(number: phonenumbers.PhoneNumber) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+def _spelt_digits(text: str) -> str:
+    """The digits of a number spelt out in French words, grouped as said: "zéro six douze
+    trente-quatre" -> "061234" ("soixante-dix-huit" is 78, "quatre-vingt-un" 81)."""
+    said: list[tuple[int, bool]] = []  # a number and whether it is said as two digits
+    for word in normalize(text[:_MAX_SCAN]).split():
+        value = _NUMBER_WORDS.get(word)
+        if value is None:
+            continue
+        last, _ = said[-1] if said else (-1, False)
+        if value == 20 and last == 4:  # quatre-vingt(s)
+            said[-1] = (80, True)
+        elif (last in (60, 80) and 10 <= value <= 19) or (
+            (last == 10 and 7 <= value <= 9) or (last >= 20 and last % 10 == 0 and 1 <= value <= 9)
+        ):
+            said[-1] = (last + value, True)
+        else:
+            said.append((value, value >= 10))
+    return "".join(f"{value:02d}" if two else str(value) for value, two in said)
+
+
+def _alone(head: str, start: int, end: int) -> bool:
+    """Whether a number found is not part of a longer run of digits ("06 12 34 56 78 9")."""
+    return not (_DIGIT_BEFORE.search(head, 0, start) or _DIGIT_AFTER.match(head, end))
+
+
 def parse_phone(text: str) -> str | None:
     """The first valid phone number as E.164: French spellings first ("06 12 34 56 78",
-    "+33 (0)6...", "0033..."), then overseas national ones ("0692 12 34 56"), else None."""
+    "+33 (0)6...", "0033...", "o6 12...", "06/12/..."), then overseas national ones
+    ("0692 12 34 56"), then a French mobile without its zero ("6 12 34 56 78"), or one spelt
+    out in words ("zéro six douze..."); None when there is none, or it has a digit too many."""
     head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
+    head = head.replace("\ufe0f", "").replace("\u20e3", "")  # keycap digits: "0️⃣6️⃣..."
+    head = _SEPARATOR_IN_NUMBER.sub(" ", _O_AS_ZERO.sub("0", head))
+    if not any(ch.isdigit() for ch in head):
+        head = _spelt_digits(head)
     if sum(ch.isdigit() for ch in head) < _MIN_PHONE_DIGITS:
         return None
     try:
         for match in phonenumbers.PhoneNumberMatcher(head, "FR", leniency=phonenumbers.Leniency.VALID):
-            return _e164(match.number)
-        for candidate in _NATIONAL_NUMBER.findall(head):
+            return _e164(match.number) if _alone(head, match.start, match.end) else None
+        for found in _NATIONAL_NUMBER.finditer(head):
             for region in _OVERSEAS_REGIONS:
-                number = phonenumbers.parse(candidate, region)
-                if phonenumbers.is_valid_number(number):
+                number = phonenumbers.parse(found.group(), region)
+                if phonenumbers.is_valid_number(number) and _alone(head, found.start(), found.end()):
                     return _e164(number)
+        for found in _MOBILE_WITHOUT_ZERO.finditer(head):
+            number = phonenumbers.parse("0" + found.group(), "FR")
+            if phonenumbers.is_valid_number(number) and _alone(head, found.start(), found.end()):
+                return _e164(number)
     except Exception:  # a third-party parser must never crash the conversation
         return None
     return None

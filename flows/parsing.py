@@ -19,11 +19,10 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
-from itertools import pairwise
-from typing import Final, Literal, cast
+from typing import Final, Literal
 
 from flows.commands import Command, parse_command
-from flows.contact import parse_phone, parse_postcode
+from flows.contact import find_postcode, has_street, parse_phone, parse_postcode
 from flows.departments import department_of
 from flows.halfday import Moment as HalfDay
 from flows.halfday import find_half_day
@@ -31,7 +30,6 @@ from flows.text import (
     _MAX_SCAN,
     KNOWN_WORDS,
     _fold,
-    _keyword_tokens,
     _Matcher,
     _tokens,
     normalize,
@@ -45,24 +43,19 @@ __all__ = [
     "Mode",
     "Need",
     "Priority",
-    "SummaryAction",
     "department_of",
+    "find_postcode",
+    "has_street",
     "normalize",
     "parse_choice_number",
     "parse_command",
-    "parse_consent",
-    "parse_erase",
     "parse_half_day",
     "parse_mode",
     "parse_name",
     "parse_need",
-    "parse_no_prescription",
     "parse_phone",
     "parse_postcode",
     "parse_priority",
-    "parse_summary",
-    "parse_urgency",
-    "parse_waitlist",
     "parse_yes_no",
 ]
 
@@ -86,14 +79,6 @@ _YES_NO: Final = _Matcher(
             "sans probleme", "sans souci", "nickel", "impeccable", "yes", "yeah", "yep", "yup",
             "sure", "of course", "absolutely", "definitely", "certainly", "exactly",
             "that s right", "alright", "all right", "i confirm", "no problem", "yes please",
-            # confirmations in a hurry
-            "valide", "validee", "valider", "validez", "c est valide", "go", "on y va", "allez y",
-            "vas y", "c est tout bon", "tout bon", "tout est bon", "tout est correct",
-            "tout est ok", "c bon", "ce bon", "c ok", "c parfait", "c nickel", "super", "top",
-            "genial", "impec", "ca roule", "ca me convient", "ca convient", "c est bien",
-            "c est parfait", "d acc", "tout est juste", "tout est exact", "c est juste",
-            "great", "perfect", "looks good", "all good", "sounds good",
-            "good to go", "that s fine", "it s fine", "fine by me", "go ahead", "confirmed",
         ),
         "no": (
             "non", "nan", "nn", "nope", "no", "nah", "non merci", "je pense pas", "je crois pas",
@@ -104,11 +89,6 @@ _YES_NO: Final = _Matcher(
             "ca marche pas", "ca me va pas", "c est pas bon", "pas besoin", "no thanks",
             "no thank you", "not really", "not at all", "never", "no way", "not ok",
             "don t think so", "i don t", "negative",
-            # polite refusals
-            "pas la peine", "ca ira", "non ca ira", "non c est bon", "nan c est bon",
-            "non merci c est bon", "non ca va", "nan ca va", "plutot pas", "plutot non",
-            "je prefere pas", "je prefere ne pas", "finalement non", "non non", "c est non",
-            "rather not", "i d rather not", "no need", "not needed", "i m good", "no thank",
         ),
         "unsure": (
             "peut etre", "bof", "je sais pas", "je ne sais pas", "sais pas", "pas sur",
@@ -121,27 +101,13 @@ _YES_EMOJI: Final = ("👍", "👌", "✅", "✔", "☑", "🆗", "🙆")
 _NO_EMOJI: Final = ("👎", "❌", "✖", "🚫", "⛔", "🙅", "❎")
 
 
-def parse_yes_no(text: str, own: _Matcher | None = None) -> bool | None:
-    """True for a yes, False for a no, None when unknown or ambiguous ("oui non", "bof").
-
-    ``own`` holds a question's own ways of saying yes or no ("pas urgent", "j'accepte"), read
-    first; the general words are read in what they leave ("I have no spare pair": no "no").
-    One of its "no" negated is a yes ("je ne refuse pas"), a general "no" negated says nothing."""
+def parse_yes_no(text: str) -> bool | None:
+    """True for a yes, False for a no, None when unknown or ambiguous ("oui non", "bof")."""
     head = text[:_MAX_SCAN]
-    tokens = _keyword_tokens(head)
+    tokens = _tokens(head)
     if tokens == ["si"]:
         return True
-    if _asks_back(head, tokens):
-        return None
     verdicts: set[bool] = set()
-    if own is not None:
-        if any(hit.label == "unsure" for hit in _YES_NO.find(tokens)):  # "je sais pas trop"
-            return None
-        for hit in own.find(tokens):
-            if hit.label == "unsure":
-                return None
-            verdicts.add((hit.label == "yes") != hit.negated)
-            tokens[hit.start : hit.end] = ["_"] * (hit.end - hit.start)
     for hit in _YES_NO.find(tokens):
         if hit.label == "unsure":
             return None
@@ -156,161 +122,6 @@ def parse_yes_no(text: str, own: _Matcher | None = None) -> bool | None:
     return verdicts.pop() if len(verdicts) == 1 else None
 
 
-# A question back is no answer ("c'est quoi une paire de secours ?", "qu'est-ce qui sera effacé ?").
-_QUESTION_WORDS: Final = frozenset(
-    ("quoi", "pourquoi", "comment", "combien", "quand", "quel", "quelle", "quels", "quelles",
-     "lequel", "laquelle", "what", "why", "how", "when", "which", "where", "who")
-)  # fmt: skip
-_QUESTION_OPENINGS: Final = (("qu", "est", "ce"), ("est", "ce", "que"), ("est", "ce", "qu"))
-
-
-def _asks_back(text: str, tokens: list[str]) -> bool:
-    """A question word opening the message, or anywhere in one that ends with "?"."""
-    if tuple(tokens[:3]) in _QUESTION_OPENINGS or (tokens and tokens[0] in _QUESTION_WORDS):
-        return True
-    return "?" in text and any(token in _QUESTION_WORDS for token in tokens)
-
-
-# ------------------------------------------------------------- a question's own yes and no
-
-# "Is it urgent?": a spare pair says no, being unable to work or drive without them says yes.
-_URGENCY: Final = _Matcher(
-    {
-        "yes": (
-            "urgent", "urgente", "urgents", "urgentes", "urgence", "tres urgent", "c est urgent",
-            "super urgent", "presse", "pressee", "ca presse", "vite", "au plus vite", "asap",
-            "peut pas attendre", "besoin pour travailler", "besoin pour conduire",
-            "besoin pour bosser", "besoin pour le travail", "pour travailler", "pour conduire",
-            "pour bosser", "pour le travail", "pour mon travail", "peux pas conduire",
-            "peux pas travailler", "peux pas bosser", "peux plus conduire", "peux plus travailler",
-            "vois rien", "vois plus rien", "aveugle", "aucune paire", "aucune autre paire",
-            "aucune paire de secours", "seule paire", "urgently", "it s urgent", "it is urgent",
-            "can t wait", "for work", "to drive", "can t drive", "can t work", "can t see",
-            "blind", "no spare", "no spare pair", "no other pair", "no backup", "only pair",
-            "peux pas attendre", "en ai besoin", "en ai vraiment besoin", "besoin urgent",
-            "que cette paire", "que celle ci", "que celles ci", "que ces lunettes",
-            "qu une paire", "qu une seule", "need them", "i need them", "only one pair",
-        ),
-        "no": (
-            "paire de secours", "lunettes de secours", "autre paire", "deuxieme paire",
-            "seconde paire", "paire de rechange", "lunettes de rechange", "anciennes lunettes",
-            "vieilles lunettes", "ancienne paire", "vieille paire", "peut attendre",
-            "rien de presse", "pas specialement", "pas particulierement", "spare pair",
-            "spare glasses", "other pair", "old glasses", "old pair", "backup pair", "can wait",
-            "no rush", "not particularly", "peux attendre", "pas trop", "not in a hurry",
-        ),
-    }
-)  # fmt: skip
-# "Do you accept the optician's visit?": a shipping word is a no (``parse_mode`` is read first).
-_CONSENT: Final = _Matcher(
-    {
-        "yes": (
-            "j accepte", "accepte", "acceptee", "accepter", "qu il vienne", "venez", "peut venir",
-            "peut passer", "qu il passe", "bienvenu", "bienvenue", "ok pour la visite",
-            "va pour la visite", "i accept", "accept", "he can come", "she can come",
-        ),
-        "no": (
-            "pas de visite", "je refuse", "refuse", "refuser", "pas chez moi", "personne chez moi",
-            "no visit", "i refuse",
-        ),
-    }
-)  # fmt: skip
-# "Shall we tell you when normal service resumes?"
-_WAITLIST: Final = _Matcher(
-    {
-        "yes": (
-            "prevenez moi", "prevenez", "prevenir", "previens moi", "tenez moi au courant",
-            "tenez moi informe", "tenez moi informee", "au courant", "informez moi",
-            "avertissez moi", "inscrivez moi", "je veux bien", "ca m interesse", "interesse",
-            "interessee", "keep me posted", "keep me informed", "let me know", "notify me",
-            "tell me", "sign me up", "interested",
-        ),
-        "no": ("je vais me debrouiller", "me debrouiller", "debrouiller", "ailleurs", "elsewhere"),
-    }
-)  # fmt: skip
-# "Really erase all your data?": to erase is a yes, to keep or go on a no.
-_DELETE: Final = _Matcher(
-    {
-        "yes": (
-            "efface", "effacez", "effacer", "efface tout", "effacez tout", "tout effacer",
-            "supprime", "supprimez", "supprimer", "supprimez tout", "tout supprimer", "erase",
-            "delete", "erase everything", "delete everything", "erase it", "delete it",
-        ),
-        "no": (
-            "garder", "garde", "gardez", "je garde", "continuer", "continue", "continuez",
-            "je continue", "on continue", "me suis trompe", "me suis trompee", "effacez rien",
-            "efface rien", "supprimez rien", "touchez a rien", "keep", "keep it", "go on",
-            "my mistake", "by mistake",
-        ),
-    }
-)  # fmt: skip
-# "Send a photo of the new prescription": what says there is none.
-_PRESCRIPTION: Final = _Matcher(
-    {
-        "missing": (
-            "en ai pas", "en ai plus", "en ai aucune", "en ai point", "l ai pas", "l ai plus",
-            "pas d ordonnance", "pas d ordo", "pas encore", "toujours pas", "aucune ordonnance",
-            "sans ordonnance", "plus d ordonnance", "perdu", "perdue", "egaree", "jetee",
-            "no prescription", "don t have one", "don t have any", "don t have a prescription",
-            "do not have one", "do not have a prescription", "haven t got one", "lost it",
-            "not yet", "retrouve pas", "trouve pas", "retrouve plus", "trouve plus",
-            "can t find it",
-        ),
-        # It exists, only not at hand: it will come ("je l'ai pas sous la main").
-        "later": (
-            "sous la main", "sur moi", "plus tard", "demain", "ce soir", "tout a l heure",
-            "apres", "later", "tomorrow", "tonight", "on me",
-        ),
-        "prescription": ("ordonnance", "ordonnances", "ordo", "prescription"),
-    }
-)  # fmt: skip
-
-
-def parse_urgency(text: str) -> bool | None:
-    """ "pas urgent", "j'ai une paire de secours" (no); "je n'ai pas de paire de secours" (yes)."""
-    return parse_yes_no(text, _URGENCY)
-
-
-def parse_consent(text: str) -> bool | None:
-    """The visit accepted ("j'accepte", "qu'il vienne") or refused, by any shipping wish too."""
-    if parse_mode(text) == "shipment":
-        return False
-    return parse_yes_no(text, _CONSENT)
-
-
-def parse_waitlist(text: str) -> bool | None:
-    """To be told when normal service resumes ("prévenez-moi") or not ("pas la peine")."""
-    return parse_yes_no(text, _WAITLIST)
-
-
-def parse_erase(text: str) -> bool | None:
-    """True to erase ("oui, effacez tout"), False to keep ("non, je garde", "continuer")."""
-    return parse_yes_no(text, _DELETE)
-
-
-def parse_no_prescription(text: str) -> bool:
-    """Whether the client says they have no prescription ("je n'en ai pas", "pas d'ordo",
-    "je l'ai perdue"); a plain no too. "J'ai pas de scanner" is not one: the word must be there."""
-    tokens = _keyword_tokens(text[:_MAX_SCAN])
-    hits = _PRESCRIPTION.find(tokens)
-    if any(hit.label == "later" for hit in hits):
-        return False
-    for hit in hits:
-        if hit.label == "missing" and not hit.negated:
-            return True
-        if hit.label == "prescription" and _after_negator(tokens, hit.start):
-            return True
-    return parse_yes_no(text) is False
-
-
-def _after_negator(tokens: list[str], start: int, reach: int = 3) -> bool:
-    """A "pas", "aucune", "sans"... in the few words before (a wider "pas encore d'ordonnance")."""
-    return any(tokens[k] in _WIDE_NEGATORS for k in range(max(0, start - reach), start))
-
-
-_WIDE_NEGATORS: Final = frozenset({"pas", "aucune", "aucun", "sans", "plus", "no", "not", "jamais"})
-
-
 # ---------------------------------------------------------------------------------- need
 
 _NEED: Final = _Matcher(
@@ -323,44 +134,13 @@ _NEED: Final = _Matcher(
             "rayees", "ecrase", "ecrasees", "plie", "pliee", "en morceaux", "deux morceaux",
             "assis dessus", "marche dessus", "branche cassee", "verre fendu", "monture cassee",
             "broken", "broke", "cracked", "snapped", "bent", "scratched", "damaged", "smashed",
-            # what happened to them, in the client's words
-            "morceaux", "miettes", "foutu", "foutue", "foutus", "foutues", "fichu", "fichue",
-            "fichues", "hs", "hors service", "hors d usage", "explose", "explosee", "explosees",
-            "eclate", "eclatee", "eclatees", "ecrasee", "ecrases", "mordu", "mordues",
-            "machouille", "machouillees", "tient plus", "tiennent plus", "marche sur mes",
-            "marche sur les", "marche sur ma", "assis sur mes", "assise sur mes", "assis sur les",
-            "assise sur les", "assise dessus", "assis dessus", "ecrase dessus", "roule dessus",
-            "sat on my", "sat on them", "stepped on my", "stepped on them", "ran over",
-            "destroyed", "ruined", "falling apart", "pete", "petee", "petees", "nique", "niquee",
-            "niquees", "raille", "raillee", "raillees",
         ),
-        # A part that came off ("un verre est tombé", "la branche s'est détachée") is damage;
-        # a lost part ("perdu une vis") too.
-        "part": (
-            "verre", "verres", "branche", "branches", "monture", "plaquette", "plaquettes",
-            "charniere", "lens", "lenses", "arm", "frame", "nose pad",
-        ),
-        "screw": ("vis", "screw", "screws"),
-        "came_off": (
-            "tombe", "tombee", "tombes", "tombees", "saute", "sautee", "detache", "detachee",
-            "decolle", "decollee", "dessoude", "dessoudee", "sorti", "sortie", "fell", "fallen",
-            "popped", "came off", "loose", "lache", "lachee", "desserre", "desserree",
-            "desserrees", "devisse", "devissee", "devissees",
-        ),
-        # Losing a case or a cord is not losing the glasses.
-        "accessory": ("etui", "housse", "cordon", "chainette", "chiffon", "pochette", "boite"),
         "lost": (
             "perdu", "perdue", "perdus", "perdues", "perdre", "paume", "paumee", "paumees",
             "egare", "egaree", "egares", "egarees", "introuvable", "introuvables", "disparu",
             "disparue", "disparues", "vole", "volee", "voles", "volees", "vol", "cambriole",
             "oublie", "oubliees", "trouve plus", "retrouve plus", "lost", "stolen", "missing",
             "misplaced", "can t find", "cannot find",
-            "oubliee", "oublies", "envolees", "envolee", "retrouve pas", "trouve pas",
-            "laisse dans", "laissee dans", "laissees dans", "laisses dans", "left them in",
-            "left them on", "left them at", "forgot them", "forgotten",
-            "impossible de les retrouver", "impossible de les trouver",
-            "arrive pas a les retrouver", "arrive pas a les trouver", "arrive plus a les trouver",
-            "peux pas les retrouver",
         ),
         "unsuitable": (
             "ne me conviennent plus", "conviennent plus", "convient plus", "conviennent pas",
@@ -368,14 +148,7 @@ _NEED: Final = _Matcher(
             "inadaptees", "inadaptee", "inadaptes", "je vois mal", "vois mal", "vois flou",
             "vois plus bien", "vois pas bien", "vue a baisse", "vue baisse", "vue a change",
             "trop faibles", "plus assez fortes", "nouvelle ordonnance", "new prescription",
-            "unsuitable", "can t see", "blurry", "don t suit", "no longer suit", "don t fit",
-            "no longer fit", "doesn t fit", "not suitable",
-        ),
-        # The sight or lenses said no longer right ("la correction n'est plus bonne").
-        "not_right": (
-            "plus bonne", "plus bonnes", "plus bon", "plus bons", "plus la bonne",
-            "pas la bonne", "pas bonne", "mauvaise", "mauvaises", "trop faible", "trop forte",
-            "trop fortes", "plus assez", "no longer right", "wrong",
+            "unsuitable", "can t see", "blurry", "don t suit", "no longer suit",
         ),
         "other": (
             "renouvellement", "renouveler", "lentilles", "lentille", "question", "renseignement",
@@ -388,12 +161,6 @@ _NEED: Final = _Matcher(
             "vue", "vois", "vision", "flou", "floue", "change", "changee", "baisse", "evolue",
             "correction", "nouvelle", "eyesight", "changed",
         ),
-        # The sight itself said changed ("ma vue a changée", "ma vision a diminué").
-        "eyesight": ("ma vue", "sa vue", "ma vision", "mes yeux", "my eyesight", "my eyes"),
-        "worse": (
-            "baissee", "evoluee", "diminue", "diminuee", "empire", "degrade", "degradee",
-            "worse", "worsened",
-        ),
     }
 )  # fmt: skip
 _NEED_ORDER: Final[tuple[Need, ...]] = ("broken", "lost", "unsuitable", "other")
@@ -401,29 +168,10 @@ _NEED_ORDER: Final[tuple[Need, ...]] = ("broken", "lost", "unsuitable", "other")
 
 def parse_need(text: str) -> Need | None:
     """broken > lost > unsuitable > other when several are mentioned."""
-    hits = [hit for hit in _NEED.find(_keyword_tokens(text)) if not hit.negated]
-    labels = [hit.label for hit in hits]
+    labels = _NEED.labels(text)
     if "prescription" in labels and "sight" in labels:
         labels.append("unsuitable")
-    if "not_right" in labels and ("sight" in labels or "part" in labels):
-        labels.append("unsuitable")
-    if "eyesight" in labels and ("worse" in labels or "sight" in labels):
-        labels.append("unsuitable")
-    for first, then in pairwise(hits):
-        near = then.start - first.end <= _NEAR
-        if {first.label, then.label} in _CAME_OFF and near:  # "un verre est tombé"
-            labels.append("broken")
-        if first.label == "lost" and near and then.label in _SMALL_PARTS:  # "perdu une vis"
-            labels.remove("lost")
-            labels.append("broken" if then.label != "accessory" else "accessory")
-    if "broken" in labels and "lost" in labels:  # "cassées ou perdues, je ne sais plus"
-        return None
     return next((need for need in _NEED_ORDER if need in labels), None)
-
-
-_NEAR: Final = 3
-_CAME_OFF: Final = ({"part", "came_off"}, {"screw", "came_off"})
-_SMALL_PARTS: Final = frozenset(("part", "screw", "accessory"))
 
 
 # ---------------------------------------------------------------------------------- mode
@@ -433,12 +181,10 @@ _MODE: Final = _Matcher(
         "visit": (
             "visite", "visiter", "venir", "venez", "viendrez", "deplacement", "deplacer",
             "deplacez", "sur place", "home visit", "visit", "come", "come over", "in person",
-            "vienne", "viennent", "vient", "venir chez moi",
         ),
         "visit_place": (
             "a domicile", "domicile", "chez moi", "chez nous", "au travail", "lieu de travail",
             "au bureau", "passer", "passez", "at home", "at work", "my place", "home",
-            "a la maison", "au boulot", "au taf", "passe",
         ),
         "shipment": (
             "envoi", "envoyer", "envoyez", "envoie", "par la poste", "la poste", "poste",
@@ -468,12 +214,10 @@ _PRIORITY: Final = _Matcher(
             "medecin", "docteur", "infirmiere", "infirmier", "aide soignante", "aide soignant",
             "soignante", "soignant", "personnel soignant", "hopital", "clinique", "pharmacien",
             "pharmacienne", "pharmacie", "sage femme", "kine", "kinesitherapeute",
-            "ambulancier", "ambulanciere", "ehpad", "chu", "urgences", "urgentiste", "hosto",
+            "ambulancier", "ambulanciere", "ehpad", "chu", "urgences", "urgentiste",
             "chirurgien", "dentiste", "radiologue", "brancardier", "auxiliaire de vie",
             "aide a domicile", "sante", "medical", "nurse", "doctor", "hospital", "paramedic",
             "caregiver", "carer", "pharmacist", "midwife", "physiotherapist",
-            "hospitalier", "hospitaliere", "puericultrice", "puericulture", "reanimation",
-            "laboratoire", "preparatrice", "preparateur", "hospital worker",
         ),
         "food_retail": (
             "caissiere", "caissier", "caisse", "hotesse de caisse", "supermarche",
@@ -482,13 +226,12 @@ _PRIORITY: Final = _Matcher(
             "epiciere", "boucher", "bouchere", "boucherie", "charcutier", "poissonnier",
             "primeur", "fromager", "carrefour", "leclerc", "auchan", "intermarche", "lidl", "aldi",
             "monoprix", "franprix", "grocery", "cashier", "supermarket", "baker", "butcher",
-            "food retail", "food store", "super u", "casino", "picard", "tesco", "sainsbury",
+            "food retail", "food store",
         ),
         "delivery": (
             "livreur", "livreuse", "chauffeur livreur", "coursier", "coursiere", "facteur",
             "factrice", "postier", "postiere", "courrier", "livraison", "livraisons", "routier",
             "courier", "delivery driver", "delivery man", "postman", "mail carrier",
-            "a la poste", "deliveroo", "uber eats", "amazon",
         ),
         "firefighter": (
             "pompier", "pompiers", "sapeur pompier", "sapeurs pompiers", "firefighter",
@@ -505,141 +248,26 @@ _PRIORITY: Final = _Matcher(
         "none": (
             "pas mobilise", "pas mobilisee", "non mobilise", "non mobilisee", "aucun",
             "aucune", "pas concerne", "pas concernee", "none", "not mobilised",
-            "not mobilized", "not concerned", "retraite", "retraitee", "a la retraite",
-            "chomage", "au chomage", "sans emploi", "teletravail", "en teletravail", "retired",
-            "unemployed",
+            "not mobilized", "not concerned",
         ),
     }
 )  # fmt: skip
 # A correctly spelt keyword of any table, or one of these common words, is never read as a
 # typo of another keyword ("caisse" is not "cassé", "porte" is not "poste").
-_COMMON_WORDS: Final = (
-    "voie", "porte", "portes", "case", "cases", "saint", "sainte", "career", "tenir", "comme",
-    "comment", "homme", "somme", "pomme", "elle", "elles", "belle", "celle", "celles", "cette",
-    "tous", "toutes", "mais", "avec", "dans", "pour", "vous", "nous", "leur", "leurs", "mes",
-    "sont", "suis", "fait", "faire", "vais", "veux", "peux", "peut", "dois", "doit", "chez",
-    "quand", "quoi", "donc", "alors", "aussi", "encore", "deja", "merci", "bonjour", "demain",
-    "lunettes", "lunette", "paire", "photo", "envie", "votre", "notre",
-)  # fmt: skip
-KNOWN_WORDS.update(
-    _COMMON_WORDS,
-    *(
-        matcher.vocabulary
-        for matcher in (_YES_NO, _NEED, _MODE, _PRIORITY, _URGENCY, _CONSENT, _WAITLIST, _DELETE)
-    ),
-    _PRESCRIPTION.vocabulary,
-)
-# A job said of someone else ("non, mais mon mari est infirmier") is not the client's.
-_POSSESSIVES: Final = frozenset(("mon", "ma", "my", "notre", "our"))
-_RELATIVES: Final = frozenset(
-    (
-        "mari", "femme", "epoux", "epouse", "conjoint", "conjointe", "compagnon", "compagne",
-        "fils", "fille", "pere", "mere", "frere", "soeur", "copain", "copine", "voisin",
-        "voisine", "husband", "wife", "son", "daughter", "father", "mother", "partner",
-        "brother", "sister", "neighbour", "neighbor",
-    )
-)  # fmt: skip
+_COMMON_WORDS: Final = ("voie", "porte", "portes", "case", "cases", "saint", "sainte", "career", "tenir")
+KNOWN_WORDS.update(_COMMON_WORDS, *(matcher.vocabulary for matcher in (_YES_NO, _NEED, _MODE, _PRIORITY)))
 _JOBS: Final[tuple[Priority, ...]] = ("health", "food_retail", "delivery", "firefighter", "other")
 
 
 def parse_priority(text: str) -> Priority | None:
     """The first job mentioned; "none" for "not mobilised" or a plain no."""
     labels = _PRIORITY.labels(text)
-    tokens = _keyword_tokens(text)
-    if any(a in _POSSESSIVES and b in _RELATIVES for a, b in pairwise(tokens)):
-        labels = [label for label in labels if label not in _JOBS]
     job = next((job for label in labels for job in _JOBS if job == label), None)
     if job is not None:
         return None if "none" in labels else job
     if "none" in labels or parse_yes_no(text) is False:
         return "none"
     return None
-
-
-# ------------------------------------------------------------------------------- summary
-
-SummaryAction = Literal[
-    "confirm", "change_mode", "change_address", "change_slot", "change_name", "change_phone"
-]
-# What can be changed at the summary, by the words naming it.
-_SUMMARY: Final = _Matcher(
-    {
-        "change_address": ("adresse", "adresses", "address", "code postal", "postcode"),
-        "change_slot": (
-            "creneau", "creneaux", "horaire", "horaires", "heure", "heures", "date", "jour",
-            "moment", "rendez vous", "demi journee", "matin", "apres midi", "aprem", "soir",
-            "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "slot", "time", "day",
-            "morning", "afternoon", "appointment",
-        ),
-        "change_name": ("nom", "prenom", "nom de famille", "name", "surname"),
-        "change_phone": (
-            "telephone", "tel", "numero", "num", "portable", "mobile", "phone", "number",
-            "phone number",
-        ),
-        "change_mode": (
-            "mode", "mode de service", "service", "envoi", "visite", "livraison", "poste",
-            "chronopost", "colis", "courrier", "expedition", "shipping", "shipment", "visit",
-            "delivery", "post",
-        ),
-    }
-)  # fmt: skip
-# The button says "Oui, envoyer": the request sent is a confirmation ("envoyez-les" is not).
-_SUMMARY_YES: Final = _Matcher(
-    {"yes": ("envoyer", "envoyer la demande", "envoyez la demande", "pouvez envoyer",
-             "c est parti", "send it", "send the request", "submit")}
-)  # fmt: skip
-_APPROVALS: Final = frozenset(
-    ("bon", "bonne", "bons", "bonnes", "correct", "correcte", "corrects", "correctes", "juste",
-     "justes", "exact", "exacte", "ok", "bien", "parfait", "parfaite", "nickel", "good", "right",
-     "fine")
-)  # fmt: skip
-_CHANGES: Final = frozenset(
-    ("changer", "change", "changez", "changement", "modifier", "modifiez", "modif", "corriger",
-     "corrigez", "rectifier", "faux", "fausse", "fausses", "erreur", "errone", "erronee",
-     "mauvais", "mauvaise", "mal", "pas", "plus", "autre", "plutot", "prefere", "finalement",
-     "sauf", "wrong", "incorrect", "incorrecte", "other", "rather", "except", "edit", "fix",
-     "not", "another")
-)  # fmt: skip
-# A new clause ("le nom est bon mais pas l'adresse", "tout est bon sauf le téléphone").
-_CLAUSE_WORDS: Final = frozenset(("mais", "sauf", "cependant", "but", "except", "however"))
-_CLAUSE_MARKS: Final = re.compile(r"[,.;:!?()\n]+")
-KNOWN_WORDS.update(_SUMMARY.vocabulary, _SUMMARY_YES.vocabulary)
-
-
-def parse_summary(text: str) -> SummaryAction | None:
-    """A change the client names ("l'adresse est fausse", "plutôt jeudi", "tout est bon sauf le
-    téléphone"), else "confirm" for a yes. A thing said right ("oui, le numéro est bon") is no
-    change; a clause both approving and changing several things is not understood."""
-    head = text[:_MAX_SCAN]
-    changes: list[str] = []
-    for clause in _clauses(head):
-        fields = [hit.label for hit in _SUMMARY.find(clause)]
-        if not fields:
-            continue
-        changed = any(token in _CHANGES for token in clause)
-        approved = any(token in _APPROVALS for token in clause)
-        if approved and not changed:
-            continue
-        if approved and len(set(fields)) > 1:
-            return None
-        changes += fields
-    if changes:
-        return cast(SummaryAction, changes[0])
-    return "confirm" if parse_yes_no(head, _SUMMARY_YES) is True else None
-
-
-def _clauses(text: str) -> list[list[str]]:
-    clauses: list[list[str]] = []
-    for part in _CLAUSE_MARKS.split(text):
-        current: list[str] = []
-        for token in _keyword_tokens(part):
-            if token in _CLAUSE_WORDS and current:
-                clauses.append(current)
-                current = []
-            current.append(token)
-        if current:
-            clauses.append(current)
-    return clauses
 
 
 # ------------------------------------------------------------------------------ half-day
@@ -653,24 +281,59 @@ def parse_half_day(text: str, today: date) -> HalfDay | None:
 
 # ---------------------------------------------------------------------------------- name
 
+# What may open the answer before the name: a greeting (and a title), then a filler or a yes.
+_NAME_GREETING: Final = (
+    r"(?:(?:bonjour|bonsoir|salut|hello|hi|hey|coucou|good\s+(?:morning|afternoon|evening))\b"
+    r"(?:\s+(?:madame|monsieur|mesdames|messieurs))?[\s,.!]*)?"
+    r"(?:(?:oui|ouais|ok|okay|d'\s*accord|voil[aà]|alors|euh+|heu+|bah|donc|yes)\b[\s,.:!]*)*"
+)
 _NAME_INTROS: Final = (
-    r"je\s+m'?\s*appel+e", r"j'?\s*m'?\s*appel+e", r"moi\s*,?\s*c'?\s*est", r"c'?\s*est",
-    r"mon\s+nom\s+(?:est|c'?\s*est)", r"mon\s+nom", r"nom\s+et\s+pr[ée]nom", r"pr[ée]nom\s+et\s+nom",
-    r"nom", r"pr[ée]nom", r"my\s+name\s+is", r"my\s+name's", r"name",
+    r"je\s+m'?\s*ap+el+e", r"j'?\s*m'?\s*ap+el+e", r"moi\s*,?\s*c(?:'?\s*est|[ée])?",
+    r"c'?\s*est\s+moi", r"c\s+moi", r"(?:c'?\s*est\s+|la\s+demande\s+est\s+)?au\s+nom\s+de",
+    r"c'?\s*est", r"c[ée]", r"c", r"(?:mon|le)\s+(?:pr[ée]nom|nom)\s+(?:est|c'?\s*est|c)",
+    r"mon\s+nom", r"nom\s+et\s+pr[ée]nom", r"pr[ée]nom\s+et\s+nom", r"nom\s+de\s+famille", r"nom",
+    r"pr[ée]nom", r"my\s+(?:full\s+|first\s+|last\s+)?name\s+is", r"my\s+name's", r"name",
+    r"call\s+me",
 )  # fmt: skip
 # Intros that also start ordinary sentences ("je suis retraitée"): the name must then be capitalised.
-_NAME_WEAK_INTROS: Final = (r"je\s+suis", r"i\s+am", r"i'm", r"it's", r"this\s+is")
+_NAME_WEAK_INTROS: Final = (r"je\s+suis", r"j'?\s*suis", r"i\s+am", r"i'm", r"it's", r"this\s+is")
 _NAME_INTRO: Final = re.compile(
     (
-        r"^\s*(?:(?:bonjour|bonsoir|salut|hello|hi|coucou)\b[\s,.!]*)?"
-        r"(?:(?:(?P<weak>" + "|".join(_NAME_WEAK_INTROS) + ")|" + "|".join(_NAME_INTROS) + r")\b"
-        r"\s*[:=,\-–]?\s*)?"
+        r"^\s*" + _NAME_GREETING + r"(?:(?:(?P<weak>" + "|".join(_NAME_WEAK_INTROS) + ")|"
+        r"(?P<strong>" + "|".join(_NAME_INTROS) + r"))\b\s*[:=,\-–]?\s*)?"
     ).replace("'", "['’ʼ`´]"),
     re.IGNORECASE,
 )
+# A labelled field inside the answer ("Dupont, prénom : Jean"): the label goes, the value stays.
+_NAME_FIELD: Final = re.compile(
+    r"[,;/]?\s*\b(?:nom\s+de\s+famille|pr[ée]nom|nom|(?:first|last)\s+name|surname|name)\b\s*[:=]?\s*",
+    re.IGNORECASE,
+)
+# A phone number given after the name ("Jean Dupont, tél 06 12 34 56 78"): the name before it.
+_NAME_THEN_PHONE: Final = re.compile(
+    r"^(?P<name>[^\d]*?)[\s,;:/\-–]*(?:\b(?:t[ée]l(?:[ée]phone)?|portable|mobile|num(?:[ée]ro)?|phone|"
+    r"number)\b\.?[\s:]*)?(?P<phone>\+?\d[\d\s.\-/()]*)$",
+    re.IGNORECASE,
+)
+# An initial ("A. Dupont", "Marie D.") is a letter of the name, not the word it spells.
+_INITIAL: Final = re.compile(r"(?<!\w)[^\W\d_]\.")
+_INITIAL_LAST: Final = re.compile(r"(?<!\w)[^\W\d_]\.$")
 _URL: Final = re.compile(r"https?:|www\.|@|\.(?:com|fr|net|org|io)\b", re.IGNORECASE)
-_NAME_CUT: Final = re.compile(r"[!?;\n\r]")
-_NAME_POLITE_END: Final = frozenset({"merci", "thanks", "thank", "you", "svp", "stp", "please"})
+_NAME_CUT: Final = re.compile(r"[!;\n\r]")
+_NAME_SPACES: Final = str.maketrans("()[]/", "     ")
+_NAME_POLITE_END: Final = frozenset(
+    {"merci", "thanks", "thank", "you", "svp", "stp", "please", "beaucoup", "bcp", "voila"}
+)
+# Fillers that open a sentence, never a name, when written in lower case ("ben oui", "bon ben").
+_NAME_LOWER_FILLERS: Final = frozenset({"ben", "bon"})
+# A title alone is no name ("Bonjour Madame"); with a name it stays ("Mme Petit").
+_CIVILITIES: Final = frozenset(
+    {"madame", "monsieur", "mme", "mlle", "mademoiselle", "m", "mr", "mrs", "ms", "miss", "dr", "docteur"}
+)
+# "et"/"and" joins two names ("M. et Mme Dupont"), only between capitalised words.
+_NAME_AND: Final = frozenset({"et", "and"})
+# Words no name is made of: grammar, fillers, yes and no, the glasses, moments (a weekday is not
+# a name: "samedi" answers another question), places of an address, what a hesitation says.
 _NAME_STOPWORDS: Final = frozenset(
     (
         "je", "j", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "moi",
@@ -680,45 +343,107 @@ _NAME_STOPWORDS: Final = frozenset(
         "quand", "comment", "pourquoi", "lunettes", "lunette", "verres", "merci", "bonjour",
         "bonsoir", "salut", "ca", "c", "i", "my", "is", "am", "the", "and", "glasses",
         "please", "what", "why", "how", "you", "your", "it", "this", "that", "hello", "hi",
-        "thanks", "not", "ok", "a", "au", "aux", "en", "chez", "bah", "ben", "euh", "heu", "bon",
+        "thanks", "not", "ok", "a", "au", "aux", "en", "chez", "bah", "euh", "heu",
         "eh", "ah", "oh", "hein", "voila", "bref", "alors", "donc", "mouais", "bof", "lol", "mdr",
-        "sir", "demain", "aujourd", "hui", "matin", "soir", "midi", "urgent", "urgence", "possible",
+        "sir", "urgent", "urgence", "possible", "oui", "ouais", "non", "yes", "no", "okay",
+        # moments
+        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "monday",
+        "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "demain",
+        "aujourd", "hui", "aujourdhui", "apres", "aprem", "aprems", "matin", "matinee", "soir",
+        "soiree", "midi", "journee", "semaine", "weekend", "maintenant", "asap", "bientot",
+        "today", "tomorrow", "tonight", "morning", "afternoon", "evening", "now", "week",
+        # an address
+        "rue", "avenue", "boulevard", "bd", "impasse", "chemin", "allee", "quai", "route",
+        "lieudit", "residence", "batiment", "appartement", "appt", "cedex", "street", "road",
+        # hesitations, refusals, questions back
+        "attendez", "attends", "attend", "patientez", "minute", "instant", "moment", "seconde",
+        "pardon", "desole", "desolee", "rien", "personne", "anonyme", "obligatoire", "besoin",
+        "sais", "sait", "savoir", "comprends", "comprend", "compris", "veux", "voulez", "faut",
+        "dire", "dis", "dites", "idem", "pareil", "wait", "sorry", "nothing", "nobody",
+        "anonymous", "need", "know", "same", "mien", "mienne", "meme",
     )
 )  # fmt: skip
+# Every word a keyword of another question ("cassées", "livraison", "infirmière"): no name.
+_OTHER_ANSWERS: Final = (_YES_NO, _NEED, _MODE, _PRIORITY)
 _MAX_NAME_LEN: Final = 80
 _MAX_NAME_WORDS: Final = 6
+
+
+def _answers_something_else(tokens: list[str]) -> bool:
+    covered = [False] * len(tokens)
+    for matcher in _OTHER_ANSWERS:
+        for hit in matcher.find(tokens):
+            covered[hit.start : hit.end] = [True] * (hit.end - hit.start)
+    return all(covered)
+
+
+def _name_words(words: list[str]) -> list[str]:
+    """The words to check, without the "et" that joins two capitalised names."""
+    return [
+        word
+        for i, word in enumerate(words)
+        if not (
+            word.lower() in _NAME_AND
+            and 0 < i < len(words) - 1
+            and words[i - 1][:1].isupper()
+            and words[i + 1][:1].isupper()
+        )
+    ]
 
 
 def _name_or_none(candidate: str) -> str | None:
     words = candidate.split()
     while words and normalize(words[-1]) in _NAME_POLITE_END:
         words.pop()
-    name = " ".join(words).strip(" ,.-'’\"«»")
+    name = " ".join(words).strip(" ,-'’\"«»")
+    if not _INITIAL_LAST.search(name):  # "Marie D." keeps its initial's dot
+        name = name.rstrip(" ,.-'’\"«»")
     if not 2 <= len(name) <= _MAX_NAME_LEN or not any(ch.isalpha() for ch in name):
         return None
     if any(not (ch.isalpha() or ch in " -'’.,") for ch in name if not unicodedata.combining(ch)):
         return None
-    tokens = _tokens(name)
-    if len(name.split()) > _MAX_NAME_WORDS or any(t in _NAME_STOPWORDS for t in tokens):
+    if name.split()[0] in _NAME_LOWER_FILLERS or len(name.split()) > _MAX_NAME_WORDS:
         return None
-    hits = _YES_NO.find(tokens)
-    if sum(hit.end - hit.start for hit in hits) == len(tokens) or parse_command(name):
+    tokens = _tokens(_INITIAL.sub(" ", " ".join(_name_words(name.split()))))
+    if not tokens or all(t in _CIVILITIES for t in tokens):
+        return None
+    if any(t in _NAME_STOPWORDS for t in tokens) or _answers_something_else(tokens) or parse_command(name):
         return None
     return name
 
 
+def _before_sentence(candidate: str) -> str:
+    """The words before the sentence goes on ("Marie et j'ai cassé mes lunettes" -> "Marie")."""
+    kept: list[str] = []
+    for word in candidate.split():
+        if any(t in _NAME_STOPWORDS for t in _tokens(word)):
+            break
+        kept.append(word)
+    return " ".join(kept)
+
+
 def parse_name(text: str) -> str | None:
-    """A person's name, intro words stripped ("je m'appelle", "moi c'est", "my name is")."""
-    head = text[: _MAX_NAME_LEN * 4]
-    if _URL.search(head) or any(ch.isdigit() for ch in head):
+    """A person's name, intro words stripped ("je m'appelle", "moi c'est", "my name is").
+
+    None for a question, a moment ("samedi"), an address, a phone number, a hesitation or an
+    answer to another question: the name is asked again rather than a wrong one recorded."""
+    head = text[: _MAX_NAME_LEN * 4].strip()
+    then_phone = _NAME_THEN_PHONE.match(head)
+    if then_phone and parse_phone(then_phone.group("phone")):
+        head = then_phone.group("name")
+    if _URL.search(head) or any(ch.isdigit() or ch in "?¿" for ch in head):
         return None
     intro = _NAME_INTRO.match(head)
     rest = head[intro.end() if intro else 0 :]
     if intro and intro.group("weak") and rest[:1].islower():
         return None
+    rest = _NAME_FIELD.sub(" ", rest)
     rest = "".join(" " if unicodedata.category(ch)[0] in "SCZ" and ch != "\u200d" else ch for ch in rest)
     rest = _NAME_CUT.split(rest, maxsplit=1)[0]
-    return _name_or_none(rest) or _name_or_none(rest.split(",", 1)[0])
+    tries = [rest.translate(_NAME_SPACES), rest.split(",", 1)[0], rest.split("(", 1)[0]]
+    if intro and intro.group("strong"):
+        tries.append(_before_sentence(tries[1]))
+    return next((name for name in map(_name_or_none, tries) if name), None)
 
 
 # ------------------------------------------------------------------------- choice number

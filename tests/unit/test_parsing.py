@@ -6,7 +6,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, get_args
 
 import pytest
@@ -20,28 +20,25 @@ from flows.parsing import (
     Mode,
     Need,
     Priority,
-    SummaryAction,
     department_of,
+    has_street,
     normalize,
     parse_choice_number,
     parse_command,
-    parse_consent,
-    parse_erase,
     parse_half_day,
     parse_mode,
     parse_name,
     parse_need,
-    parse_no_prescription,
     parse_phone,
     parse_postcode,
     parse_priority,
-    parse_summary,
-    parse_urgency,
-    parse_waitlist,
     parse_yes_no,
 )
+from flows.steps import STEPS
+from flows.types import SERVICE_TIME_ZONE, FlowContext
 
 TODAY = date(2026, 11, 26)  # a Thursday
+CTX = FlowContext(now=datetime(2026, 11, 26, 8, 0, tzinfo=SERVICE_TIME_ZONE), new_reference=lambda: "OB-T")
 
 
 def _slug(text: str) -> str:
@@ -325,211 +322,6 @@ def test_parse_priority(text: str, expected: Priority | None) -> None:
     assert parse_priority(text) == expected
 
 
-# ------------------------------------------------ as clients in a hurry write (issue 14)
-
-# Damage told rather than named, typos and texting on the key word, negations that pick a side.
-NEED_AS_WRITTEN: list[tuple[str, Need | None]] = [
-    ("j'ai marché sur mes lunettes", "broken"),
-    ("un verre est tombé", "broken"),
-    ("la branche s'est détachée", "broken"),
-    ("les vis sont desserrées", "broken"),
-    ("elles sont en mille morceaux", "broken"),
-    ("i sat on my glasses", "broken"),
-    ("a lens fell out", "broken"),
-    ("j'ai perdu une vis, la branche ne tient plus", "broken"),  # a lost screw is damage
-    ("j'ai perdu un verre", "broken"),
-    ("jai kassé mes lunettes", "broken"),  # "k" for a hard "c"
-    ("lunettes kc", "broken"),
-    ("pas perdues, cassées", "broken"),  # the "pas" is the first word's, not the second's
-    ("mes lunettes sont cassées, pas perdues", "broken"),
-    ("c'est pas cassé c'est perdu", "lost"),
-    ("je les ai laissées dans un taxi", "lost"),
-    ("impossible de les retrouver", "lost"),
-    ("g perdu mes lunettes", "lost"),
-    ("ma vue a changée", "unsuitable"),
-    ("la correction n'est plus bonne", "unsuitable"),
-    # what must not be read as a need
-    ("mes lunettes sont tombées", None),  # fell, but broken is not said
-    ("je vis seule et mes lunettes sont tombées", None),  # "vis" the verb, far from the fall
-    ("j'ai perdu mon étui", None),  # the case, not the glasses
-    ("cassées ou perdues, je ne sais plus", None),  # both: ask again
-    ("ma vue n'a pas changé", None),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(NEED_AS_WRITTEN))
-def test_parse_need_as_written(text: str, expected: Need | None) -> None:
-    assert parse_need(text) == expected
-
-
-YES_NO_AS_WRITTEN: list[tuple[str, bool | None]] = [
-    ("validé", True),
-    ("c'est tout bon", True),
-    ("go", True),
-    ("parfait merci", True),
-    ("c bon", True),
-    ("d'acc", True),
-    ("non c'est bon", False),  # "no thanks": the longer phrase wins over "c'est bon"
-    ("nan c'est bon", False),
-    ("pas la peine", False),
-    ("non mrci", False),
-    ("I'd rather not", False),
-    ("c'est quoi ?", None),  # a question back is no answer
-    ("pourquoi pas", None),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(YES_NO_AS_WRITTEN))
-def test_parse_yes_no_as_written(text: str, expected: bool | None) -> None:
-    assert parse_yes_no(text) is expected
-
-
-URGENCY: list[tuple[str, bool | None]] = [
-    ("urgant", True),  # a typo on the key word
-    ("pas urgant", False),  # ... still negated
-    ("ce n'est pas urgent", False),
-    ("pas pressé", False),
-    ("j'ai une paire de secours", False),
-    ("je n'ai pas de paire de secours", True),  # the spare pair negated: urgent
-    ("oui, je n'ai pas de paire de secours", True),
-    ("I have no spare pair", True),  # the "no" is the pair's, not an answer
-    ("je ne peux pas conduire sans", True),
-    ("je n'en ai pas besoin pour travailler", False),
-    ("ça peut attendre", False),
-    ("ça ne peut pas attendre", True),
-    ("c'est quoi une paire de secours ?", None),
-    ("oui et non", None),
-    ("euh je sais pas trop", None),  # unsure, though "pas trop" alone is a no
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(URGENCY))
-def test_parse_urgency(text: str, expected: bool | None) -> None:
-    assert parse_urgency(text) is expected
-
-
-CONSENT: list[tuple[str, bool | None]] = [
-    ("jaccepte", True),  # the elision glued to the keyword is split off
-    ("j'acepte", True),
-    ("je n'accepte pas", False),
-    ("je ne refuse pas", True),  # a step's own "no" negated is a yes
-    ("j'ai peur du virus, envoyez-les", False),  # a shipping wish refuses the visit
-    ("il aura un masque ?", None),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(CONSENT))
-def test_parse_consent(text: str, expected: bool | None) -> None:
-    assert parse_consent(text) is expected
-
-
-WAITLIST: list[tuple[str, bool | None]] = [
-    ("prévenez moi", True),
-    ("tenez-moi au courant", True),
-    ("non ça ira merci", False),
-    ("je vais chercher ailleurs", False),
-    ("combien de temps ?", None),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(WAITLIST))
-def test_parse_waitlist(text: str, expected: bool | None) -> None:
-    assert parse_waitlist(text) is expected
-
-
-ERASE: list[tuple[str, bool | None]] = [
-    ("vas-y efface tout", True),
-    ("oui supprimez tout", True),
-    ("je veux continuer", False),
-    ("non je garde", False),
-    ("n'effacez rien", False),
-    ("ne supprimez pas", False),
-    ("c'est définitif ?", None),
-    ("qu'est-ce qui sera effacé ?", None),  # a question back, though it names erasing
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(ERASE))
-def test_parse_erase(text: str, expected: bool | None) -> None:
-    assert parse_erase(text) is expected
-
-
-NO_PRESCRIPTION: list[tuple[str, bool]] = [
-    ("je n'en ai pas", True),
-    ("jen ai pas", True),
-    ("jai pas d'ordo", True),
-    ("pas d'ordonance", True),  # a typo on the key word
-    ("je n'ai pas encore d'ordonnance", True),  # the negation a little further
-    ("je l'ai perdue", True),
-    ("non", True),
-    ("I don't have one", True),
-    ("j'ai pas de scanner", False),  # a "pas" that is not about the prescription
-    ("non je l'ai pas sous la main", False),  # it exists: it will come
-    ("je vous l'envoie ce soir", False),
-    ("oui j'en ai une", False),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(NO_PRESCRIPTION))
-def test_parse_no_prescription(text: str, expected: bool) -> None:
-    assert parse_no_prescription(text) is expected
-
-
-SUMMARY: list[tuple[str, SummaryAction | None]] = [
-    ("validé", "confirm"),
-    ("envoyez la demande", "confirm"),
-    ("oui, le numéro est bon", "confirm"),  # a field said right is no change
-    ("oui c'est bien mon numéro", "confirm"),
-    ("changer l'adresse", "change_address"),
-    ("adrese", "change_address"),  # a typo on the field
-    ("le nom est bon mais pas l'adresse", "change_address"),
-    ("l'adresse est bonne mais le nom est faux", "change_name"),
-    ("tout est bon sauf le téléphone", "change_phone"),
-    ("le tel est faux", "change_phone"),
-    ("changer le nom, le reste est bon", "change_name"),
-    ("plutôt jeudi", "change_slot"),
-    ("changer l'heure", "change_slot"),
-    ("plutôt par la poste", "change_mode"),
-    ("oui mais changez le nom", "change_name"),
-    ("l'adresse est bonne et le nom faux", None),  # approving and changing two things at once
-    ("envoyez-les moi", None),  # not the request: the glasses
-    ("non", None),
-    ("non c'est pas bon", None),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(SUMMARY))
-def test_parse_summary(text: str, expected: SummaryAction | None) -> None:
-    assert parse_summary(text) == expected
-
-
-# Words of everyday French are never read as a typo of a keyword of another language or table.
-FALSE_FRIENDS: list[tuple[Callable[[str], object], str]] = [
-    (parse_mode, "comme vous voulez"),  # "comme" is not "come"
-    (parse_need, "la caisse"),  # "caisse" is not "cassé"
-    (parse_need, "je vis ici"),  # "vis" alone is no damage
-    (parse_priority, "ma femme est infirmière"),  # someone else's job
-    (parse_priority, "oui"),  # mobilised, but as what?
-]
-
-
-@pytest.mark.parametrize(("read", "text"), [pytest.param(r, t, id=_slug(t)) for r, t in FALSE_FRIENDS])
-def test_false_friends_are_not_answers(read: Callable[[str], object], text: str) -> None:
-    assert read(text) is None
-
-
-PRIORITY_OF_THE_CLIENT: list[tuple[str, Priority]] = [
-    ("non mais mon mari est infirmier", "none"),  # the husband's job, not the client's
-    ("sage-femme", "health"),  # "femme" without "ma" is no relative
-    ("je suis à la retraite", "none"),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), cases(PRIORITY_OF_THE_CLIENT))
-def test_priority_of_the_client_not_a_relative(text: str, expected: Priority) -> None:
-    assert parse_priority(text) == expected
-
-
 # ----------------------------------------------------------------------- postcode and dept
 
 POSTCODE: list[tuple[str, str | None]] = [
@@ -559,6 +351,11 @@ POSTCODE: list[tuple[str, str | None]] = [
     ("le 12/12/2026", None),
     ("lol", None),
     ("", None),
+    ("45 avenue du 8 mai 1945 69008 Lyon", "69008"),  # a year before the code is no phone
+    ("ZI des Milles, BP 40012, 13591 Aix-en-Provence CEDEX 3", "13591"),  # a box is no code
+    ("La Poste, TSA 12345, 92120 Montrouge", "92120"),
+    ("CS 70001", None),
+    ("06 12 34 56 78 75011 Paris", None),  # glued to a phone number: not taken apart
 ]
 
 
@@ -593,6 +390,44 @@ def test_department_of(postcode: str, expected: str | None) -> None:
     assert department_of(postcode) == expected
 
 
+STREET: list[tuple[str, bool]] = [
+    ("12 rue de la Paix  Paris", True),
+    ("7bis bd Gambetta  Nice", True),
+    ("lieu-dit Les Granges  Sarlat", True),
+    ("Le Bourg  Bozouls", True),
+    ("Rés. les Flamboyants bât C  Kourou", True),
+    ("BP 40012,  Aix CEDEX", True),
+    (" Paris", False),
+    ("mon code postal c'est ", False),
+    ("Paris 2e", False),
+    ("06 12 34 56 78", False),
+]
+
+
+@pytest.mark.parametrize(("rest", "expected"), cases(STREET))
+def test_has_street(rest: str, expected: bool) -> None:
+    assert has_street(rest) is expected
+
+
+ADDRESS: list[tuple[str, str | None]] = [
+    ("12 rue de la Paix 75002 Paris", "75002"),
+    ("Hameau de Pralong, 73120 Courchevel", "73120"),
+    ("5 cours Napoléon 20000 Ajaccio", "20000"),
+    ("75002 Paris", None),  # a town is nowhere to go
+    ("mon code postal c'est 69003", None),
+    ("12 rue de la Paix Paris", None),
+    ("3 avenue de Monte-Carlo 98000 Monaco", None),  # not in France
+    ("12 rue de la Paix 97700 Saint-Barthélemy", None),  # no department of ours
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(ADDRESS))
+def test_the_address_steps_take_a_whole_address_in_france(text: str, expected: str | None) -> None:
+    for step in ("visit_address", "shipping_address"):
+        reading = STEPS[step].read(text, CTX)
+        assert (reading[1]["postal_code"] if isinstance(reading, tuple) else reading) == expected
+
+
 # ----------------------------------------------------------------------------------- phone
 
 PHONE: list[tuple[str, str | None]] = [
@@ -619,6 +454,19 @@ PHONE: list[tuple[str, str | None]] = [
     ("06 12 34", None),
     ("pas de téléphone", None),
     ("", None),
+    ("o6 12 34 56 78", "+33612345678"),  # a letter O for the zero
+    ("O6.12.34.56.78", "+33612345678"),
+    ("06/12/34/56/78", "+33612345678"),
+    ("06,12,34,56,78", "+33612345678"),
+    ("6 12 34 56 78", "+33612345678"),  # a mobile without its zero
+    ("0️⃣6️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣", "+33612345678"),
+    ("zéro six douze trente-quatre cinquante-six soixante-dix-huit", "+33612345678"),
+    ("zero sept quatre-vingt-un vingt-deux trente-trois quarante-quatre", "+33781223344"),
+    ("06 12 34 56 78 (mon mari : 07 81 22 33 44)", "+33612345678"),  # the first one
+    ("+33 6 12 34 56 78 9", None),  # a digit too many: which one is wrong?
+    ("06 12 34 56 78 90", None),
+    ("j'ai un portable", None),
+    ("12/12/2026", None),
 ]
 
 
@@ -754,6 +602,34 @@ NAME: list[tuple[str, str | None]] = [
     ("Un Deux Trois Quatre Cinq Six Sept", None),
     ("x" * 81, None),
     ("", None),
+    ("samedi", None),  # a weekday answers another question
+    ("Samedi", None),
+    ("lundi matin", None),
+    ("saturday", None),
+    ("c'est obligatoire ?", None),  # a question back
+    ("rue des Lilas", None),
+    ("attendez", None),
+    ("le mien", None),
+    ("cassées", None),  # the answer to another question
+    ("infirmière", None),
+    ("cassées et perdues", None),
+    ("Bonjour Madame", None),  # a title alone
+    ("ben oui", None),
+    ("oui Marie Dubois", "Marie Dubois"),
+    ("Mohamed Ben Salah", "Mohamed Ben Salah"),
+    ("Thomas Boulanger", "Thomas Boulanger"),
+    ("Nom : Dupont, prénom : Jean", "Dupont Jean"),
+    ("nom Martin prénom Léa", "Martin Léa"),
+    ("moi c Julie", "Julie"),
+    ("Je m'apelle Léa", "Léa"),
+    ("la demande est au nom de Marie Dubois", "Marie Dubois"),
+    ("Je m'appelle Marie et j'ai cassé mes lunettes", "Marie"),
+    ("Jean Dupont, 06 12 34 56 78", "Jean Dupont"),  # the phone number given too
+    ("M. et Mme Dupont", "M. et Mme Dupont"),
+    ("Dubois (Marie)", "Dubois Marie"),
+    ("Marie D.", "Marie D."),
+    ("A. Dupont", "A. Dupont"),
+    ("call me John", "John"),
 ]
 
 
@@ -887,12 +763,6 @@ READERS: list[tuple[str, Callable[[str], object], Callable[[object], bool]]] = [
     ("need", parse_need, lambda r: r is None or r in get_args(Need)),
     ("mode", parse_mode, lambda r: r is None or r in get_args(Mode)),
     ("priority", parse_priority, lambda r: r is None or r in get_args(Priority)),
-    ("urgency", parse_urgency, lambda r: r in (True, False, None)),
-    ("consent", parse_consent, lambda r: r in (True, False, None)),
-    ("waitlist", parse_waitlist, lambda r: r in (True, False, None)),
-    ("erase", parse_erase, lambda r: r in (True, False, None)),
-    ("no_prescription", parse_no_prescription, lambda r: r in (True, False)),
-    ("summary", parse_summary, lambda r: r is None or r in get_args(SummaryAction)),
     ("postcode", parse_postcode, lambda r: r is None or (isinstance(r, str) and len(r) == 5 and r.isdigit())),
     ("department", department_of, lambda r: r is None or (isinstance(r, str) and len(r) <= 3)),
     ("phone", parse_phone, lambda r: r is None or (isinstance(r, str) and r.startswith("+"))),
