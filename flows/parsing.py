@@ -19,7 +19,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
-from typing import Final, Literal
+from itertools import pairwise
+from typing import Final, Literal, cast
 
 from flows.commands import Command, parse_command
 from flows.contact import find_postcode, has_street, parse_phone, parse_postcode
@@ -30,6 +31,7 @@ from flows.text import (
     _MAX_SCAN,
     KNOWN_WORDS,
     _fold,
+    _keyword_tokens,
     _Matcher,
     _tokens,
     normalize,
@@ -43,19 +45,26 @@ __all__ = [
     "Mode",
     "Need",
     "Priority",
+    "SummaryAction",
     "department_of",
     "find_postcode",
     "has_street",
     "normalize",
     "parse_choice_number",
     "parse_command",
+    "parse_consent",
+    "parse_erase",
     "parse_half_day",
     "parse_mode",
     "parse_name",
     "parse_need",
+    "parse_no_prescription",
     "parse_phone",
     "parse_postcode",
     "parse_priority",
+    "parse_summary",
+    "parse_urgency",
+    "parse_waitlist",
     "parse_yes_no",
 ]
 
@@ -79,6 +88,14 @@ _YES_NO: Final = _Matcher(
             "sans probleme", "sans souci", "nickel", "impeccable", "yes", "yeah", "yep", "yup",
             "sure", "of course", "absolutely", "definitely", "certainly", "exactly",
             "that s right", "alright", "all right", "i confirm", "no problem", "yes please",
+            # confirmations in a hurry
+            "valide", "validee", "valider", "validez", "c est valide", "go", "on y va", "allez y",
+            "vas y", "c est tout bon", "tout bon", "tout est bon", "tout est correct",
+            "tout est ok", "c bon", "ce bon", "c ok", "c parfait", "c nickel", "super", "top",
+            "genial", "impec", "ca roule", "ca me convient", "ca convient", "c est bien",
+            "c est parfait", "d acc", "tout est juste", "tout est exact", "c est juste",
+            "great", "perfect", "looks good", "all good", "sounds good",
+            "good to go", "that s fine", "it s fine", "fine by me", "go ahead", "confirmed",
         ),
         "no": (
             "non", "nan", "nn", "nope", "no", "nah", "non merci", "je pense pas", "je crois pas",
@@ -89,6 +106,11 @@ _YES_NO: Final = _Matcher(
             "ca marche pas", "ca me va pas", "c est pas bon", "pas besoin", "no thanks",
             "no thank you", "not really", "not at all", "never", "no way", "not ok",
             "don t think so", "i don t", "negative",
+            # polite refusals
+            "pas la peine", "ca ira", "non ca ira", "non c est bon", "nan c est bon",
+            "non merci c est bon", "non ca va", "nan ca va", "plutot pas", "plutot non",
+            "je prefere pas", "je prefere ne pas", "finalement non", "non non", "c est non",
+            "rather not", "i d rather not", "no need", "not needed", "i m good", "no thank",
         ),
         "unsure": (
             "peut etre", "bof", "je sais pas", "je ne sais pas", "sais pas", "pas sur",
@@ -101,13 +123,27 @@ _YES_EMOJI: Final = ("👍", "👌", "✅", "✔", "☑", "🆗", "🙆")
 _NO_EMOJI: Final = ("👎", "❌", "✖", "🚫", "⛔", "🙅", "❎")
 
 
-def parse_yes_no(text: str) -> bool | None:
-    """True for a yes, False for a no, None when unknown or ambiguous ("oui non", "bof")."""
+def parse_yes_no(text: str, own: _Matcher | None = None) -> bool | None:
+    """True for a yes, False for a no, None when unknown or ambiguous ("oui non", "bof").
+
+    ``own`` holds a question's own ways of saying yes or no ("pas urgent", "j'accepte"), read
+    first; the general words are read in what they leave ("I have no spare pair": no "no").
+    One of its "no" negated is a yes ("je ne refuse pas"), a general "no" negated says nothing."""
     head = text[:_MAX_SCAN]
-    tokens = _tokens(head)
+    tokens = _keyword_tokens(head)
     if tokens == ["si"]:
         return True
+    if _asks_back(head, tokens):
+        return None
     verdicts: set[bool] = set()
+    if own is not None:
+        if any(hit.label == "unsure" for hit in _YES_NO.find(tokens)):  # "je sais pas trop"
+            return None
+        for hit in own.find(tokens):
+            if hit.label == "unsure":
+                return None
+            verdicts.add((hit.label == "yes") != hit.negated)
+            tokens[hit.start : hit.end] = ["_"] * (hit.end - hit.start)
     for hit in _YES_NO.find(tokens):
         if hit.label == "unsure":
             return None
@@ -122,6 +158,161 @@ def parse_yes_no(text: str) -> bool | None:
     return verdicts.pop() if len(verdicts) == 1 else None
 
 
+# A question back is no answer ("c'est quoi une paire de secours ?", "qu'est-ce qui sera effacé ?").
+_QUESTION_WORDS: Final = frozenset(
+    ("quoi", "pourquoi", "comment", "combien", "quand", "quel", "quelle", "quels", "quelles",
+     "lequel", "laquelle", "what", "why", "how", "when", "which", "where", "who")
+)  # fmt: skip
+_QUESTION_OPENINGS: Final = (("qu", "est", "ce"), ("est", "ce", "que"), ("est", "ce", "qu"))
+
+
+def _asks_back(text: str, tokens: list[str]) -> bool:
+    """A question word opening the message, or anywhere in one that ends with "?"."""
+    if tuple(tokens[:3]) in _QUESTION_OPENINGS or (tokens and tokens[0] in _QUESTION_WORDS):
+        return True
+    return "?" in text and any(token in _QUESTION_WORDS for token in tokens)
+
+
+# ------------------------------------------------------------- a question's own yes and no
+
+# "Is it urgent?": a spare pair says no, being unable to work or drive without them says yes.
+_URGENCY: Final = _Matcher(
+    {
+        "yes": (
+            "urgent", "urgente", "urgents", "urgentes", "urgence", "tres urgent", "c est urgent",
+            "super urgent", "presse", "pressee", "ca presse", "vite", "au plus vite", "asap",
+            "peut pas attendre", "besoin pour travailler", "besoin pour conduire",
+            "besoin pour bosser", "besoin pour le travail", "pour travailler", "pour conduire",
+            "pour bosser", "pour le travail", "pour mon travail", "peux pas conduire",
+            "peux pas travailler", "peux pas bosser", "peux plus conduire", "peux plus travailler",
+            "vois rien", "vois plus rien", "aveugle", "aucune paire", "aucune autre paire",
+            "aucune paire de secours", "seule paire", "urgently", "it s urgent", "it is urgent",
+            "can t wait", "for work", "to drive", "can t drive", "can t work", "can t see",
+            "blind", "no spare", "no spare pair", "no other pair", "no backup", "only pair",
+            "peux pas attendre", "en ai besoin", "en ai vraiment besoin", "besoin urgent",
+            "que cette paire", "que celle ci", "que celles ci", "que ces lunettes",
+            "qu une paire", "qu une seule", "need them", "i need them", "only one pair",
+        ),
+        "no": (
+            "paire de secours", "lunettes de secours", "autre paire", "deuxieme paire",
+            "seconde paire", "paire de rechange", "lunettes de rechange", "anciennes lunettes",
+            "vieilles lunettes", "ancienne paire", "vieille paire", "peut attendre",
+            "rien de presse", "pas specialement", "pas particulierement", "spare pair",
+            "spare glasses", "other pair", "old glasses", "old pair", "backup pair", "can wait",
+            "no rush", "not particularly", "peux attendre", "pas trop", "not in a hurry",
+        ),
+    }
+)  # fmt: skip
+# "Do you accept the optician's visit?": a shipping word is a no (``parse_mode`` is read first).
+_CONSENT: Final = _Matcher(
+    {
+        "yes": (
+            "j accepte", "accepte", "acceptee", "accepter", "qu il vienne", "venez", "peut venir",
+            "peut passer", "qu il passe", "bienvenu", "bienvenue", "ok pour la visite",
+            "va pour la visite", "i accept", "accept", "he can come", "she can come",
+        ),
+        "no": (
+            "pas de visite", "je refuse", "refuse", "refuser", "pas chez moi", "personne chez moi",
+            "no visit", "i refuse",
+        ),
+    }
+)  # fmt: skip
+# "Shall we tell you when normal service resumes?"
+_WAITLIST: Final = _Matcher(
+    {
+        "yes": (
+            "prevenez moi", "prevenez", "prevenir", "previens moi", "tenez moi au courant",
+            "tenez moi informe", "tenez moi informee", "au courant", "informez moi",
+            "avertissez moi", "inscrivez moi", "je veux bien", "ca m interesse", "interesse",
+            "interessee", "keep me posted", "keep me informed", "let me know", "notify me",
+            "tell me", "sign me up", "interested",
+        ),
+        "no": ("je vais me debrouiller", "me debrouiller", "debrouiller", "ailleurs", "elsewhere"),
+    }
+)  # fmt: skip
+# "Really erase all your data?": to erase is a yes, to keep or go on a no.
+_DELETE: Final = _Matcher(
+    {
+        "yes": (
+            "efface", "effacez", "effacer", "efface tout", "effacez tout", "tout effacer",
+            "supprime", "supprimez", "supprimer", "supprimez tout", "tout supprimer", "erase",
+            "delete", "erase everything", "delete everything", "erase it", "delete it",
+        ),
+        "no": (
+            "garder", "garde", "gardez", "je garde", "continuer", "continue", "continuez",
+            "je continue", "on continue", "me suis trompe", "me suis trompee", "effacez rien",
+            "efface rien", "supprimez rien", "touchez a rien", "keep", "keep it", "go on",
+            "my mistake", "by mistake",
+        ),
+    }
+)  # fmt: skip
+# "Send a photo of the new prescription": what says there is none.
+_PRESCRIPTION: Final = _Matcher(
+    {
+        "missing": (
+            "en ai pas", "en ai plus", "en ai aucune", "en ai point", "l ai pas", "l ai plus",
+            "pas d ordonnance", "pas d ordo", "pas encore", "toujours pas", "aucune ordonnance",
+            "sans ordonnance", "plus d ordonnance", "perdu", "perdue", "egaree", "jetee",
+            "no prescription", "don t have one", "don t have any", "don t have a prescription",
+            "do not have one", "do not have a prescription", "haven t got one", "lost it",
+            "not yet", "retrouve pas", "trouve pas", "retrouve plus", "trouve plus",
+            "can t find it",
+        ),
+        # It exists, only not at hand: it will come ("je l'ai pas sous la main").
+        "later": (
+            "sous la main", "sur moi", "plus tard", "demain", "ce soir", "tout a l heure",
+            "apres", "later", "tomorrow", "tonight", "on me",
+        ),
+        "prescription": ("ordonnance", "ordonnances", "ordo", "prescription"),
+    }
+)  # fmt: skip
+
+
+def parse_urgency(text: str) -> bool | None:
+    """ "pas urgent", "j'ai une paire de secours" (no); "je n'ai pas de paire de secours" (yes)."""
+    return parse_yes_no(text, _URGENCY)
+
+
+def parse_consent(text: str) -> bool | None:
+    """The visit accepted ("j'accepte", "qu'il vienne") or refused, by any shipping wish too."""
+    if parse_mode(text) == "shipment":
+        return False
+    return parse_yes_no(text, _CONSENT)
+
+
+def parse_waitlist(text: str) -> bool | None:
+    """To be told when normal service resumes ("prévenez-moi") or not ("pas la peine")."""
+    return parse_yes_no(text, _WAITLIST)
+
+
+def parse_erase(text: str) -> bool | None:
+    """True to erase ("oui, effacez tout"), False to keep ("non, je garde", "continuer")."""
+    return parse_yes_no(text, _DELETE)
+
+
+def parse_no_prescription(text: str) -> bool:
+    """Whether the client says they have no prescription ("je n'en ai pas", "pas d'ordo",
+    "je l'ai perdue"); a plain no too. "J'ai pas de scanner" is not one: the word must be there."""
+    tokens = _keyword_tokens(text[:_MAX_SCAN])
+    hits = _PRESCRIPTION.find(tokens)
+    if any(hit.label == "later" for hit in hits):
+        return False
+    for hit in hits:
+        if hit.label == "missing" and not hit.negated:
+            return True
+        if hit.label == "prescription" and _after_negator(tokens, hit.start):
+            return True
+    return parse_yes_no(text) is False
+
+
+def _after_negator(tokens: list[str], start: int, reach: int = 3) -> bool:
+    """A "pas", "aucune", "sans"... in the few words before (a wider "pas encore d'ordonnance")."""
+    return any(tokens[k] in _WIDE_NEGATORS for k in range(max(0, start - reach), start))
+
+
+_WIDE_NEGATORS: Final = frozenset({"pas", "aucune", "aucun", "sans", "plus", "no", "not", "jamais"})
+
+
 # ---------------------------------------------------------------------------------- need
 
 _NEED: Final = _Matcher(
@@ -134,13 +325,44 @@ _NEED: Final = _Matcher(
             "rayees", "ecrase", "ecrasees", "plie", "pliee", "en morceaux", "deux morceaux",
             "assis dessus", "marche dessus", "branche cassee", "verre fendu", "monture cassee",
             "broken", "broke", "cracked", "snapped", "bent", "scratched", "damaged", "smashed",
+            # what happened to them, in the client's words
+            "morceaux", "miettes", "foutu", "foutue", "foutus", "foutues", "fichu", "fichue",
+            "fichues", "hs", "hors service", "hors d usage", "explose", "explosee", "explosees",
+            "eclate", "eclatee", "eclatees", "ecrasee", "ecrases", "mordu", "mordues",
+            "machouille", "machouillees", "tient plus", "tiennent plus", "marche sur mes",
+            "marche sur les", "marche sur ma", "assis sur mes", "assise sur mes", "assis sur les",
+            "assise sur les", "assise dessus", "assis dessus", "ecrase dessus", "roule dessus",
+            "sat on my", "sat on them", "stepped on my", "stepped on them", "ran over",
+            "destroyed", "ruined", "falling apart", "pete", "petee", "petees", "nique", "niquee",
+            "niquees", "raille", "raillee", "raillees",
         ),
+        # A part that came off ("un verre est tombé", "la branche s'est détachée") is damage;
+        # a lost part ("perdu une vis") too.
+        "part": (
+            "verre", "verres", "branche", "branches", "monture", "plaquette", "plaquettes",
+            "charniere", "lens", "lenses", "arm", "frame", "nose pad",
+        ),
+        "screw": ("vis", "screw", "screws"),
+        "came_off": (
+            "tombe", "tombee", "tombes", "tombees", "saute", "sautee", "detache", "detachee",
+            "decolle", "decollee", "dessoude", "dessoudee", "sorti", "sortie", "fell", "fallen",
+            "popped", "came off", "loose", "lache", "lachee", "desserre", "desserree",
+            "desserrees", "devisse", "devissee", "devissees",
+        ),
+        # Losing a case or a cord is not losing the glasses.
+        "accessory": ("etui", "housse", "cordon", "chainette", "chiffon", "pochette", "boite"),
         "lost": (
             "perdu", "perdue", "perdus", "perdues", "perdre", "paume", "paumee", "paumees",
             "egare", "egaree", "egares", "egarees", "introuvable", "introuvables", "disparu",
             "disparue", "disparues", "vole", "volee", "voles", "volees", "vol", "cambriole",
             "oublie", "oubliees", "trouve plus", "retrouve plus", "lost", "stolen", "missing",
             "misplaced", "can t find", "cannot find",
+            "oubliee", "oublies", "envolees", "envolee", "retrouve pas", "trouve pas",
+            "laisse dans", "laissee dans", "laissees dans", "laisses dans", "left them in",
+            "left them on", "left them at", "forgot them", "forgotten",
+            "impossible de les retrouver", "impossible de les trouver",
+            "arrive pas a les retrouver", "arrive pas a les trouver", "arrive plus a les trouver",
+            "peux pas les retrouver",
         ),
         "unsuitable": (
             "ne me conviennent plus", "conviennent plus", "convient plus", "conviennent pas",
@@ -148,7 +370,14 @@ _NEED: Final = _Matcher(
             "inadaptees", "inadaptee", "inadaptes", "je vois mal", "vois mal", "vois flou",
             "vois plus bien", "vois pas bien", "vue a baisse", "vue baisse", "vue a change",
             "trop faibles", "plus assez fortes", "nouvelle ordonnance", "new prescription",
-            "unsuitable", "can t see", "blurry", "don t suit", "no longer suit",
+            "unsuitable", "can t see", "blurry", "don t suit", "no longer suit", "don t fit",
+            "no longer fit", "doesn t fit", "not suitable",
+        ),
+        # The sight or lenses said no longer right ("la correction n'est plus bonne").
+        "not_right": (
+            "plus bonne", "plus bonnes", "plus bon", "plus bons", "plus la bonne",
+            "pas la bonne", "pas bonne", "mauvaise", "mauvaises", "trop faible", "trop forte",
+            "trop fortes", "plus assez", "no longer right", "wrong",
         ),
         "other": (
             "renouvellement", "renouveler", "lentilles", "lentille", "question", "renseignement",
@@ -161,6 +390,12 @@ _NEED: Final = _Matcher(
             "vue", "vois", "vision", "flou", "floue", "change", "changee", "baisse", "evolue",
             "correction", "nouvelle", "eyesight", "changed",
         ),
+        # The sight itself said changed ("ma vue a changée", "ma vision a diminué").
+        "eyesight": ("ma vue", "sa vue", "ma vision", "mes yeux", "my eyesight", "my eyes"),
+        "worse": (
+            "baissee", "evoluee", "diminue", "diminuee", "empire", "degrade", "degradee",
+            "worse", "worsened",
+        ),
     }
 )  # fmt: skip
 _NEED_ORDER: Final[tuple[Need, ...]] = ("broken", "lost", "unsuitable", "other")
@@ -168,10 +403,29 @@ _NEED_ORDER: Final[tuple[Need, ...]] = ("broken", "lost", "unsuitable", "other")
 
 def parse_need(text: str) -> Need | None:
     """broken > lost > unsuitable > other when several are mentioned."""
-    labels = _NEED.labels(text)
+    hits = [hit for hit in _NEED.find(_keyword_tokens(text)) if not hit.negated]
+    labels = [hit.label for hit in hits]
     if "prescription" in labels and "sight" in labels:
         labels.append("unsuitable")
+    if "not_right" in labels and ("sight" in labels or "part" in labels):
+        labels.append("unsuitable")
+    if "eyesight" in labels and ("worse" in labels or "sight" in labels):
+        labels.append("unsuitable")
+    for first, then in pairwise(hits):
+        near = then.start - first.end <= _NEAR
+        if {first.label, then.label} in _CAME_OFF and near:  # "un verre est tombé"
+            labels.append("broken")
+        if first.label == "lost" and near and then.label in _SMALL_PARTS:  # "perdu une vis"
+            labels.remove("lost")
+            labels.append("broken" if then.label != "accessory" else "accessory")
+    if "broken" in labels and "lost" in labels:  # "cassées ou perdues, je ne sais plus"
+        return None
     return next((need for need in _NEED_ORDER if need in labels), None)
+
+
+_NEAR: Final = 3
+_CAME_OFF: Final = ({"part", "came_off"}, {"screw", "came_off"})
+_SMALL_PARTS: Final = frozenset(("part", "screw", "accessory"))
 
 
 # ---------------------------------------------------------------------------------- mode
@@ -181,10 +435,12 @@ _MODE: Final = _Matcher(
         "visit": (
             "visite", "visiter", "venir", "venez", "viendrez", "deplacement", "deplacer",
             "deplacez", "sur place", "home visit", "visit", "come", "come over", "in person",
+            "vienne", "viennent", "vient", "venir chez moi",
         ),
         "visit_place": (
             "a domicile", "domicile", "chez moi", "chez nous", "au travail", "lieu de travail",
             "au bureau", "passer", "passez", "at home", "at work", "my place", "home",
+            "a la maison", "au boulot", "au taf", "passe",
         ),
         "shipment": (
             "envoi", "envoyer", "envoyez", "envoie", "par la poste", "la poste", "poste",
@@ -214,10 +470,12 @@ _PRIORITY: Final = _Matcher(
             "medecin", "docteur", "infirmiere", "infirmier", "aide soignante", "aide soignant",
             "soignante", "soignant", "personnel soignant", "hopital", "clinique", "pharmacien",
             "pharmacienne", "pharmacie", "sage femme", "kine", "kinesitherapeute",
-            "ambulancier", "ambulanciere", "ehpad", "chu", "urgences", "urgentiste",
+            "ambulancier", "ambulanciere", "ehpad", "chu", "urgences", "urgentiste", "hosto",
             "chirurgien", "dentiste", "radiologue", "brancardier", "auxiliaire de vie",
             "aide a domicile", "sante", "medical", "nurse", "doctor", "hospital", "paramedic",
             "caregiver", "carer", "pharmacist", "midwife", "physiotherapist",
+            "hospitalier", "hospitaliere", "puericultrice", "puericulture", "reanimation",
+            "laboratoire", "preparatrice", "preparateur", "hospital worker",
         ),
         "food_retail": (
             "caissiere", "caissier", "caisse", "hotesse de caisse", "supermarche",
@@ -226,12 +484,13 @@ _PRIORITY: Final = _Matcher(
             "epiciere", "boucher", "bouchere", "boucherie", "charcutier", "poissonnier",
             "primeur", "fromager", "carrefour", "leclerc", "auchan", "intermarche", "lidl", "aldi",
             "monoprix", "franprix", "grocery", "cashier", "supermarket", "baker", "butcher",
-            "food retail", "food store",
+            "food retail", "food store", "super u", "casino", "picard", "tesco", "sainsbury",
         ),
         "delivery": (
             "livreur", "livreuse", "chauffeur livreur", "coursier", "coursiere", "facteur",
             "factrice", "postier", "postiere", "courrier", "livraison", "livraisons", "routier",
             "courier", "delivery driver", "delivery man", "postman", "mail carrier",
+            "a la poste", "deliveroo", "uber eats", "amazon",
         ),
         "firefighter": (
             "pompier", "pompiers", "sapeur pompier", "sapeurs pompiers", "firefighter",
@@ -248,26 +507,141 @@ _PRIORITY: Final = _Matcher(
         "none": (
             "pas mobilise", "pas mobilisee", "non mobilise", "non mobilisee", "aucun",
             "aucune", "pas concerne", "pas concernee", "none", "not mobilised",
-            "not mobilized", "not concerned",
+            "not mobilized", "not concerned", "retraite", "retraitee", "a la retraite",
+            "chomage", "au chomage", "sans emploi", "teletravail", "en teletravail", "retired",
+            "unemployed",
         ),
     }
 )  # fmt: skip
 # A correctly spelt keyword of any table, or one of these common words, is never read as a
 # typo of another keyword ("caisse" is not "cassé", "porte" is not "poste").
-_COMMON_WORDS: Final = ("voie", "porte", "portes", "case", "cases", "saint", "sainte", "career", "tenir")
-KNOWN_WORDS.update(_COMMON_WORDS, *(matcher.vocabulary for matcher in (_YES_NO, _NEED, _MODE, _PRIORITY)))
+_COMMON_WORDS: Final = (
+    "voie", "porte", "portes", "case", "cases", "saint", "sainte", "career", "tenir", "comme",
+    "comment", "homme", "somme", "pomme", "elle", "elles", "belle", "celle", "celles", "cette",
+    "tous", "toutes", "mais", "avec", "dans", "pour", "vous", "nous", "leur", "leurs", "mes",
+    "sont", "suis", "fait", "faire", "vais", "veux", "peux", "peut", "dois", "doit", "chez",
+    "quand", "quoi", "donc", "alors", "aussi", "encore", "deja", "merci", "bonjour", "demain",
+    "lunettes", "lunette", "paire", "photo", "envie", "votre", "notre",
+)  # fmt: skip
+KNOWN_WORDS.update(
+    _COMMON_WORDS,
+    *(
+        matcher.vocabulary
+        for matcher in (_YES_NO, _NEED, _MODE, _PRIORITY, _URGENCY, _CONSENT, _WAITLIST, _DELETE)
+    ),
+    _PRESCRIPTION.vocabulary,
+)
+# A job said of someone else ("non, mais mon mari est infirmier") is not the client's.
+_POSSESSIVES: Final = frozenset(("mon", "ma", "my", "notre", "our"))
+_RELATIVES: Final = frozenset(
+    (
+        "mari", "femme", "epoux", "epouse", "conjoint", "conjointe", "compagnon", "compagne",
+        "fils", "fille", "pere", "mere", "frere", "soeur", "copain", "copine", "voisin",
+        "voisine", "husband", "wife", "son", "daughter", "father", "mother", "partner",
+        "brother", "sister", "neighbour", "neighbor",
+    )
+)  # fmt: skip
 _JOBS: Final[tuple[Priority, ...]] = ("health", "food_retail", "delivery", "firefighter", "other")
 
 
 def parse_priority(text: str) -> Priority | None:
     """The first job mentioned; "none" for "not mobilised" or a plain no."""
     labels = _PRIORITY.labels(text)
+    tokens = _keyword_tokens(text)
+    if any(a in _POSSESSIVES and b in _RELATIVES for a, b in pairwise(tokens)):
+        labels = [label for label in labels if label not in _JOBS]
     job = next((job for label in labels for job in _JOBS if job == label), None)
     if job is not None:
         return None if "none" in labels else job
     if "none" in labels or parse_yes_no(text) is False:
         return "none"
     return None
+
+
+# ------------------------------------------------------------------------------- summary
+
+SummaryAction = Literal[
+    "confirm", "change_mode", "change_address", "change_slot", "change_name", "change_phone"
+]
+# What can be changed at the summary, by the words naming it.
+_SUMMARY: Final = _Matcher(
+    {
+        "change_address": ("adresse", "adresses", "address", "code postal", "postcode"),
+        "change_slot": (
+            "creneau", "creneaux", "horaire", "horaires", "heure", "heures", "date", "jour",
+            "moment", "rendez vous", "demi journee", "matin", "apres midi", "aprem", "soir",
+            "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "slot", "time", "day",
+            "morning", "afternoon", "appointment",
+        ),
+        "change_name": ("nom", "prenom", "nom de famille", "name", "surname"),
+        "change_phone": (
+            "telephone", "tel", "numero", "num", "portable", "mobile", "phone", "number",
+            "phone number",
+        ),
+        "change_mode": (
+            "mode", "mode de service", "service", "envoi", "visite", "livraison", "poste",
+            "chronopost", "colis", "courrier", "expedition", "shipping", "shipment", "visit",
+            "delivery", "post",
+        ),
+    }
+)  # fmt: skip
+# The button says "Oui, envoyer": the request sent is a confirmation ("envoyez-les" is not).
+_SUMMARY_YES: Final = _Matcher(
+    {"yes": ("envoyer", "envoyer la demande", "envoyez la demande", "pouvez envoyer",
+             "c est parti", "send it", "send the request", "submit")}
+)  # fmt: skip
+_APPROVALS: Final = frozenset(
+    ("bon", "bonne", "bons", "bonnes", "correct", "correcte", "corrects", "correctes", "juste",
+     "justes", "exact", "exacte", "ok", "bien", "parfait", "parfaite", "nickel", "good", "right",
+     "fine")
+)  # fmt: skip
+_CHANGES: Final = frozenset(
+    ("changer", "change", "changez", "changement", "modifier", "modifiez", "modif", "corriger",
+     "corrigez", "rectifier", "faux", "fausse", "fausses", "erreur", "errone", "erronee",
+     "mauvais", "mauvaise", "mal", "pas", "plus", "autre", "plutot", "prefere", "finalement",
+     "sauf", "wrong", "incorrect", "incorrecte", "other", "rather", "except", "edit", "fix",
+     "not", "another")
+)  # fmt: skip
+# A new clause ("le nom est bon mais pas l'adresse", "tout est bon sauf le téléphone").
+_CLAUSE_WORDS: Final = frozenset(("mais", "sauf", "cependant", "but", "except", "however"))
+_CLAUSE_MARKS: Final = re.compile(r"[,.;:!?()\n]+")
+KNOWN_WORDS.update(_SUMMARY.vocabulary, _SUMMARY_YES.vocabulary)
+
+
+def parse_summary(text: str) -> SummaryAction | None:
+    """A change the client names ("l'adresse est fausse", "plutôt jeudi", "tout est bon sauf le
+    téléphone"), else "confirm" for a yes. A thing said right ("oui, le numéro est bon") is no
+    change; a clause both approving and changing several things is not understood."""
+    head = text[:_MAX_SCAN]
+    changes: list[str] = []
+    for clause in _clauses(head):
+        fields = [hit.label for hit in _SUMMARY.find(clause)]
+        if not fields:
+            continue
+        changed = any(token in _CHANGES for token in clause)
+        approved = any(token in _APPROVALS for token in clause)
+        if approved and not changed:
+            continue
+        if approved and len(set(fields)) > 1:
+            return None
+        changes += fields
+    if changes:
+        return cast(SummaryAction, changes[0])
+    return "confirm" if parse_yes_no(head, _SUMMARY_YES) is True else None
+
+
+def _clauses(text: str) -> list[list[str]]:
+    clauses: list[list[str]] = []
+    for part in _CLAUSE_MARKS.split(text):
+        current: list[str] = []
+        for token in _keyword_tokens(part):
+            if token in _CLAUSE_WORDS and current:
+                clauses.append(current)
+                current = []
+            current.append(token)
+        if current:
+            clauses.append(current)
+    return clauses
 
 
 # ------------------------------------------------------------------------------ half-day

@@ -75,9 +75,11 @@ class Step:
     made: MadeChoices | None = None  # also buttons made at run time, before the fixed ones
 
 
-def _yes_no(yes: str = "yes", no: str = "no") -> Reader:
+def _yes_no(
+    yes: str = "yes", no: str = "no", parse: Callable[[str], bool | None] = parsing.parse_yes_no
+) -> Reader:
     def read(text: str, ctx: FlowContext) -> Reading | None:
-        answer = parsing.parse_yes_no(text)
+        answer = parse(text)
         if answer is None:
             return None
         return (yes, True) if answer else (no, False)
@@ -91,12 +93,7 @@ def _read_need(text: str, ctx: FlowContext) -> Reading | None:
 
 
 def _read_prescription(text: str, ctx: FlowContext) -> Reading | None:
-    words = parsing.normalize(text)
-    if parsing.parse_yes_no(text) is False or ("pas" in words.split() and "ordonnance" in words):
-        return ("missing", None)
-    if "don t have" in words or "no prescription" in words:
-        return ("missing", None)
-    return None
+    return ("missing", None) if parsing.parse_no_prescription(text) else None
 
 
 def _read_priority(text: str, ctx: FlowContext) -> Reading | None:
@@ -109,38 +106,9 @@ def _read_mode(text: str, ctx: FlowContext) -> Reading | None:
     return None if mode is None else (mode, mode)
 
 
-def _with_words(yes: tuple[str, ...], no: tuple[str, ...], then: Reader) -> Reader:
-    """A yes/no reader that first knows this step's own ways of saying it ("pas urgent")."""
-
-    def read(text: str, ctx: FlowContext) -> Reading | None:
-        words = f" {parsing.normalize(text)} "
-        if any(f" {phrase} " in words for phrase in no):
-            return ("no", False)
-        if any(f" {phrase} " in words for phrase in yes):
-            return ("yes", True)
-        return then(text, ctx)
-
-    return read
-
-
-_read_urgency = _with_words(
-    yes=("urgent", "urgente", "urgence", "tres urgent", "c est urgent", "urgently", "it is urgent"),
-    no=("pas urgent", "pas urgente", "pas d urgence", "pas tres urgent", "not urgent", "no rush"),
-    then=_yes_no(),
-)
-
-
-def _read_consent(text: str, ctx: FlowContext) -> Reading | None:
-    if parsing.parse_mode(text) == "shipment":
-        return ("no", False)
-    return _consent_words(text, ctx)
-
-
-_consent_words = _with_words(
-    yes=("j accepte", "accepte", "j accepte la visite", "qu il vienne", "venez", "i accept", "accept"),
-    no=("pas de visite", "je refuse", "refuse", "pas chez moi", "no visit", "i refuse"),
-    then=_yes_no(),
-)
+# A question's own ways of saying yes or no ("pas urgent", "j'accepte") are in flows.parsing.
+_read_urgency = _yes_no(parse=parsing.parse_urgency)
+_read_consent = _yes_no(parse=parsing.parse_consent)
 
 
 def _read_address(text: str, ctx: FlowContext) -> Reading | None:
@@ -217,32 +185,14 @@ def _read_phone(text: str, ctx: FlowContext) -> Reading | None:
     return None if phone is None else ("given", phone)
 
 
-_SUMMARY_WORDS = {
-    "change_address": ("adresse", "address"),
-    "change_slot": ("creneau", "slot", "horaire", "date", "jour"),
-    "change_name": ("nom", "name", "prenom"),
-    "change_phone": ("telephone", "phone", "numero", "portable", "number"),
-    "change_mode": ("mode", "service", "envoi", "visite", "livraison", "shipping", "visit"),
-}
-
-
 def _read_summary(text: str, ctx: FlowContext) -> Reading | None:
-    # A change named anywhere wins over a "yes": "oui mais changez le nom" is a change.
-    words = set(parsing.normalize(text).split())
-    for event, keywords in _SUMMARY_WORDS.items():
-        if words.intersection(keywords):
-            return (event, None)
-    if parsing.parse_yes_no(text) is True:
-        return ("confirm", None)
-    return None
+    # A change named wins over a "yes": "oui mais changez le nom" is a change (flows.parsing).
+    action = parsing.parse_summary(text)
+    return None if action is None else (action, None)
 
 
-def _read_waitlist(text: str, ctx: FlowContext) -> Reading | None:
-    return _yes_no("join", "decline")(text, ctx)
-
-
-def _read_delete(text: str, ctx: FlowContext) -> Reading | None:
-    return _yes_no("erase", "keep")(text, ctx)
+_read_waitlist = _yes_no("join", "decline", parsing.parse_waitlist)
+_read_delete = _yes_no("erase", "keep", parsing.parse_erase)
 
 
 def channel_phone_choice(phone: str | None) -> ChoiceSpec | None:

@@ -20,18 +20,25 @@ from flows.parsing import (
     Mode,
     Need,
     Priority,
+    SummaryAction,
     department_of,
     has_street,
     normalize,
     parse_choice_number,
     parse_command,
+    parse_consent,
+    parse_erase,
     parse_half_day,
     parse_mode,
     parse_name,
     parse_need,
+    parse_no_prescription,
     parse_phone,
     parse_postcode,
     parse_priority,
+    parse_summary,
+    parse_urgency,
+    parse_waitlist,
     parse_yes_no,
 )
 from flows.steps import STEPS
@@ -319,6 +326,211 @@ PRIORITY: list[tuple[str, Priority | None]] = [
 
 @pytest.mark.parametrize(("text", "expected"), cases(PRIORITY))
 def test_parse_priority(text: str, expected: Priority | None) -> None:
+    assert parse_priority(text) == expected
+
+
+# ------------------------------------------------ as clients in a hurry write (issue 14)
+
+# Damage told rather than named, typos and texting on the key word, negations that pick a side.
+NEED_AS_WRITTEN: list[tuple[str, Need | None]] = [
+    ("j'ai marché sur mes lunettes", "broken"),
+    ("un verre est tombé", "broken"),
+    ("la branche s'est détachée", "broken"),
+    ("les vis sont desserrées", "broken"),
+    ("elles sont en mille morceaux", "broken"),
+    ("i sat on my glasses", "broken"),
+    ("a lens fell out", "broken"),
+    ("j'ai perdu une vis, la branche ne tient plus", "broken"),  # a lost screw is damage
+    ("j'ai perdu un verre", "broken"),
+    ("jai kassé mes lunettes", "broken"),  # "k" for a hard "c"
+    ("lunettes kc", "broken"),
+    ("pas perdues, cassées", "broken"),  # the "pas" is the first word's, not the second's
+    ("mes lunettes sont cassées, pas perdues", "broken"),
+    ("c'est pas cassé c'est perdu", "lost"),
+    ("je les ai laissées dans un taxi", "lost"),
+    ("impossible de les retrouver", "lost"),
+    ("g perdu mes lunettes", "lost"),
+    ("ma vue a changée", "unsuitable"),
+    ("la correction n'est plus bonne", "unsuitable"),
+    # what must not be read as a need
+    ("mes lunettes sont tombées", None),  # fell, but broken is not said
+    ("je vis seule et mes lunettes sont tombées", None),  # "vis" the verb, far from the fall
+    ("j'ai perdu mon étui", None),  # the case, not the glasses
+    ("cassées ou perdues, je ne sais plus", None),  # both: ask again
+    ("ma vue n'a pas changé", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(NEED_AS_WRITTEN))
+def test_parse_need_as_written(text: str, expected: Need | None) -> None:
+    assert parse_need(text) == expected
+
+
+YES_NO_AS_WRITTEN: list[tuple[str, bool | None]] = [
+    ("validé", True),
+    ("c'est tout bon", True),
+    ("go", True),
+    ("parfait merci", True),
+    ("c bon", True),
+    ("d'acc", True),
+    ("non c'est bon", False),  # "no thanks": the longer phrase wins over "c'est bon"
+    ("nan c'est bon", False),
+    ("pas la peine", False),
+    ("non mrci", False),
+    ("I'd rather not", False),
+    ("c'est quoi ?", None),  # a question back is no answer
+    ("pourquoi pas", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(YES_NO_AS_WRITTEN))
+def test_parse_yes_no_as_written(text: str, expected: bool | None) -> None:
+    assert parse_yes_no(text) is expected
+
+
+URGENCY: list[tuple[str, bool | None]] = [
+    ("urgant", True),  # a typo on the key word
+    ("pas urgant", False),  # ... still negated
+    ("ce n'est pas urgent", False),
+    ("pas pressé", False),
+    ("j'ai une paire de secours", False),
+    ("je n'ai pas de paire de secours", True),  # the spare pair negated: urgent
+    ("oui, je n'ai pas de paire de secours", True),
+    ("I have no spare pair", True),  # the "no" is the pair's, not an answer
+    ("je ne peux pas conduire sans", True),
+    ("je n'en ai pas besoin pour travailler", False),
+    ("ça peut attendre", False),
+    ("ça ne peut pas attendre", True),
+    ("c'est quoi une paire de secours ?", None),
+    ("oui et non", None),
+    ("euh je sais pas trop", None),  # unsure, though "pas trop" alone is a no
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(URGENCY))
+def test_parse_urgency(text: str, expected: bool | None) -> None:
+    assert parse_urgency(text) is expected
+
+
+CONSENT: list[tuple[str, bool | None]] = [
+    ("jaccepte", True),  # the elision glued to the keyword is split off
+    ("j'acepte", True),
+    ("je n'accepte pas", False),
+    ("je ne refuse pas", True),  # a step's own "no" negated is a yes
+    ("j'ai peur du virus, envoyez-les", False),  # a shipping wish refuses the visit
+    ("il aura un masque ?", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(CONSENT))
+def test_parse_consent(text: str, expected: bool | None) -> None:
+    assert parse_consent(text) is expected
+
+
+WAITLIST: list[tuple[str, bool | None]] = [
+    ("prévenez moi", True),
+    ("tenez-moi au courant", True),
+    ("non ça ira merci", False),
+    ("je vais chercher ailleurs", False),
+    ("combien de temps ?", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(WAITLIST))
+def test_parse_waitlist(text: str, expected: bool | None) -> None:
+    assert parse_waitlist(text) is expected
+
+
+ERASE: list[tuple[str, bool | None]] = [
+    ("vas-y efface tout", True),
+    ("oui supprimez tout", True),
+    ("je veux continuer", False),
+    ("non je garde", False),
+    ("n'effacez rien", False),
+    ("ne supprimez pas", False),
+    ("c'est définitif ?", None),
+    ("qu'est-ce qui sera effacé ?", None),  # a question back, though it names erasing
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(ERASE))
+def test_parse_erase(text: str, expected: bool | None) -> None:
+    assert parse_erase(text) is expected
+
+
+NO_PRESCRIPTION: list[tuple[str, bool]] = [
+    ("je n'en ai pas", True),
+    ("jen ai pas", True),
+    ("jai pas d'ordo", True),
+    ("pas d'ordonance", True),  # a typo on the key word
+    ("je n'ai pas encore d'ordonnance", True),  # the negation a little further
+    ("je l'ai perdue", True),
+    ("non", True),
+    ("I don't have one", True),
+    ("j'ai pas de scanner", False),  # a "pas" that is not about the prescription
+    ("non je l'ai pas sous la main", False),  # it exists: it will come
+    ("je vous l'envoie ce soir", False),
+    ("oui j'en ai une", False),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(NO_PRESCRIPTION))
+def test_parse_no_prescription(text: str, expected: bool) -> None:
+    assert parse_no_prescription(text) is expected
+
+
+SUMMARY: list[tuple[str, SummaryAction | None]] = [
+    ("validé", "confirm"),
+    ("envoyez la demande", "confirm"),
+    ("oui, le numéro est bon", "confirm"),  # a field said right is no change
+    ("oui c'est bien mon numéro", "confirm"),
+    ("changer l'adresse", "change_address"),
+    ("adrese", "change_address"),  # a typo on the field
+    ("le nom est bon mais pas l'adresse", "change_address"),
+    ("l'adresse est bonne mais le nom est faux", "change_name"),
+    ("tout est bon sauf le téléphone", "change_phone"),
+    ("le tel est faux", "change_phone"),
+    ("changer le nom, le reste est bon", "change_name"),
+    ("plutôt jeudi", "change_slot"),
+    ("changer l'heure", "change_slot"),
+    ("plutôt par la poste", "change_mode"),
+    ("oui mais changez le nom", "change_name"),
+    ("l'adresse est bonne et le nom faux", None),  # approving and changing two things at once
+    ("envoyez-les moi", None),  # not the request: the glasses
+    ("non", None),
+    ("non c'est pas bon", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(SUMMARY))
+def test_parse_summary(text: str, expected: SummaryAction | None) -> None:
+    assert parse_summary(text) == expected
+
+
+# Words of everyday French are never read as a typo of a keyword of another language or table.
+FALSE_FRIENDS: list[tuple[Callable[[str], object], str]] = [
+    (parse_mode, "comme vous voulez"),  # "comme" is not "come"
+    (parse_need, "la caisse"),  # "caisse" is not "cassé"
+    (parse_need, "je vis ici"),  # "vis" alone is no damage
+    (parse_priority, "ma femme est infirmière"),  # someone else's job
+    (parse_priority, "oui"),  # mobilised, but as what?
+]
+
+
+@pytest.mark.parametrize(("read", "text"), [pytest.param(r, t, id=_slug(t)) for r, t in FALSE_FRIENDS])
+def test_false_friends_are_not_answers(read: Callable[[str], object], text: str) -> None:
+    assert read(text) is None
+
+
+PRIORITY_OF_THE_CLIENT: list[tuple[str, Priority]] = [
+    ("non mais mon mari est infirmier", "none"),  # the husband's job, not the client's
+    ("sage-femme", "health"),  # "femme" without "ma" is no relative
+    ("je suis à la retraite", "none"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), cases(PRIORITY_OF_THE_CLIENT))
+def test_priority_of_the_client_not_a_relative(text: str, expected: Priority) -> None:
     assert parse_priority(text) == expected
 
 
@@ -763,6 +975,12 @@ READERS: list[tuple[str, Callable[[str], object], Callable[[object], bool]]] = [
     ("need", parse_need, lambda r: r is None or r in get_args(Need)),
     ("mode", parse_mode, lambda r: r is None or r in get_args(Mode)),
     ("priority", parse_priority, lambda r: r is None or r in get_args(Priority)),
+    ("urgency", parse_urgency, lambda r: r in (True, False, None)),
+    ("consent", parse_consent, lambda r: r in (True, False, None)),
+    ("waitlist", parse_waitlist, lambda r: r in (True, False, None)),
+    ("erase", parse_erase, lambda r: r in (True, False, None)),
+    ("no_prescription", parse_no_prescription, lambda r: r in (True, False)),
+    ("summary", parse_summary, lambda r: r is None or r in get_args(SummaryAction)),
     ("postcode", parse_postcode, lambda r: r is None or (isinstance(r, str) and len(r) == 5 and r.isdigit())),
     ("department", department_of, lambda r: r is None or (isinstance(r, str) and len(r) <= 3)),
     ("phone", parse_phone, lambda r: r is None or (isinstance(r, str) and r.startswith("+"))),
