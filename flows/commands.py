@@ -22,17 +22,18 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
     ("cancel", None): (
         "annuler", "annule", "annulez", "annulation", "stop", "arreter", "arrete", "arretez",
         "quitter", "laisse tomber", "laissez tomber", "abandonner", "j abandonne", "cancel",
-        "quit", "exit",
+        "quit", "exit", "tout annuler", "annuler ma demande", "annulez ma demande",
+        "annule ma demande", "annuler la demande", "cancel my request",
     ),
     ("help", None): ("aide", "help", "menu", "comment ca marche", "how does it work"),
     ("language", None): ("langue", "language", "lang", "changer de langue", "change language"),
     ("language", "en"): (
         "english", "in english", "en anglais", "anglais", "parler anglais", "speak english",
-        "do you speak english",
+        "do you speak english", "langue anglaise", "english language",
     ),
     ("language", "fr"): (
         "francais", "en francais", "french", "in french", "parler francais", "parlez francais",
-        "speak french",
+        "speak french", "langue francaise", "french language",
     ),
     ("advisor", None): (
         "conseiller", "conseillere", "un conseiller", "une conseillere",
@@ -56,6 +57,8 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
         "supprimer", "supprimer mes donnees", "supprimez mes donnees", "effacer mes donnees",
         "effacez mes donnees", "effacer", "oubliez moi", "oublie moi", "droit a l oubli",
         "delete my data", "delete", "erase my data", "remove my data", "forget me",
+        "supprimer mon compte", "effacer mon compte", "supprimez mon compte",
+        "delete my account",
     ),
 }  # fmt: skip
 _COMMANDS: Final[Mapping[str, _Reading]] = {
@@ -82,12 +85,19 @@ _POLITE_PREFIXES: Final = tuple(
         "je voudrais", "je veux", "j aimerais", "je souhaite", "je souhaiterais", "puis je",
         "pouvez vous", "peux tu", "on peut", "i want to", "i d like to", "i would like to",
         "can i", "could i", "let me", "please", "s il vous plait", "s il te plait", "merci",
-        "bonjour", "hello", "hi",
+        "bonjour", "hello", "hi", "passez moi", "passe moi", "mettez moi en relation avec",
+        "je veux parler a", "je voudrais parler a", "je peux parler a", "on peut parler",
+        "vous parlez", "can we speak", "can you speak", "can we", "can you", "on",
     )
 )  # fmt: skip
+# What may follow a command without changing it ("annule tout", "on recommence depuis le début").
 _POLITE_SUFFIXES: Final = tuple(
-    " " + normalize(p) for p in ("s il vous plait", "s il te plait", "please", "merci", "pls")
-)
+    " " + normalize(p)
+    for p in (
+        "s il vous plait", "s il te plait", "please", "merci", "pls", "tout", "depuis le debut",
+        "du debut", "a zero",
+    )
+)  # fmt: skip
 _MAX_COMMAND_LEN: Final = 60
 _FUZZY_COMMAND_MIN_LEN: Final = 7  # "agent" must not catch the city of Agen
 # Fuzzy candidates by first letter (a typo never changes it): a handful to compare, not a hundred.
@@ -100,16 +110,21 @@ _FUZZY_COMMANDS: Final[Mapping[str, tuple[tuple[str, _Reading], ...]]] = {
 _LANGUAGE_WORDS: Final = frozenset({"langue", "language", "lang", "langage"})
 
 
-def _strip_politeness(phrase: str) -> str:
+def _strip_politeness(phrase: str) -> tuple[str, ...]:
+    """The phrase as it is, then shorn of what may wrap a command, step by step (a command
+    ending like a wrapper, "reprendre à zéro", is found before its end is cut)."""
+    found = [phrase]
     for _ in range(4):
         before = phrase
         for prefix in _POLITE_PREFIXES:
             phrase = phrase.removeprefix(prefix)
+        found.append(phrase)
         for suffix in _POLITE_SUFFIXES:
             phrase = phrase.removesuffix(suffix)
+        found.append(phrase)
         if phrase == before:
             break
-    return phrase
+    return tuple(found)
 
 
 def _slash_command(body: str) -> _Reading | None:
@@ -134,12 +149,13 @@ def parse_command(text: str) -> tuple[Command, str | None] | None:
     if set(stripped) <= {"?", "¿", " "}:
         return ("help", None)
     phrase = " ".join(w for t in normalize(stripped).split() for w in _ALIASES.get(t, (t,)))
-    phrase = _strip_politeness(phrase)
-    if not phrase:
-        return None
-    exact = _COMMANDS.get(phrase)
+    shorn = _strip_politeness(phrase)
+    exact = next((_COMMANDS[p] for p in shorn if p in _COMMANDS), None)
     if exact is not None:
         return exact
+    phrase = shorn[-1]
+    if not phrase:
+        return None
     first, _, rest = phrase.partition(" ")
     if first in _LANGUAGE_WORDS and rest:  # "langue en", "language french"
         target = _SLASH.get(rest.replace(" ", "")) or _COMMANDS.get(rest)

@@ -916,6 +916,16 @@ COMMAND: list[tuple[str, tuple[Command, str | None] | None]] = [
     ("effacer mes donnees", ("delete_data", None)),
     ("oubliez-moi", ("delete_data", None)),
     ("delete my data", ("delete_data", None)),
+    # wrapped as clients write them
+    ("on recommence depuis le début", ("restart", None)),
+    ("reprendre depuis le début", ("restart", None)),  # found before its end is cut as a wrapper
+    ("annule tout", ("cancel", None)),
+    ("annulez ma demande", ("cancel", None)),
+    ("passez-moi un conseiller", ("advisor", None)),
+    ("can we speak english", ("language", "en")),
+    ("vous parlez anglais ?", ("language", "en")),
+    ("langue anglaise", ("language", "en")),
+    ("supprimer mon compte", ("delete_data", None)),
     # not commands
     ("au secours", None),
     ("aidez-moi", None),
@@ -925,6 +935,8 @@ COMMAND: list[tuple[str, tuple[Command, str | None] | None]] = [
     ("argent", None),
     ("oui", None),
     ("non", None),
+    ("tout", None),  # a wrapper alone is no command
+    ("on", None),
     ("/unknown", None),
     ("/", None),
     ("", None),
