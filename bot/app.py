@@ -88,6 +88,7 @@ def build(
         commits,
         accept_within=timedelta(minutes=settings.dispatch_accept_minutes),
         automatic=settings.dispatch_at_handoff,
+        reminder_hour=settings.appointment_reminder_hour,
     )
     engine = Engine(
         database,

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
 
     dispatch_accept_minutes: int = Field(default=20, ge=1, le=24 * 60)
     dispatch_at_handoff: bool = Field(default=False, description="Offer visits as soon as handed off.")
+    appointment_reminder_hour: int = Field(
+        default=7, ge=0, le=23, description="The hour (Paris time) of a visit's morning reminder."
+    )
 
     # A case's life and personal data (docs/PRIVACY.md).
     case_reopen_days: int = Field(default=7, ge=0, le=365, description="A client writing reopens a case.")

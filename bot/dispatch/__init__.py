@@ -45,14 +45,21 @@ class Dispatch:
         *,
         accept_within: timedelta = timedelta(minutes=20),
         automatic: bool = False,
+        reminder_hour: int = 7,
     ) -> None:
         notices = Notices(catalog)
         self.registry = Registry(database, notices, clock, notify)
         self.rounds = OfferRounds(notices, clock)
-        self.booking = Booking(database, notices, clock, notify)
+        self.booking = Booking(database, notices, clock, notify, reminder_hour=reminder_hour)
         self.answers = OpticianAnswers(database, notices, self.rounds, self.booking, clock, notify)
         self.sweep = OfferSweep(
-            database, self.rounds, clock, notify, accept_within=accept_within, automatic=automatic
+            database,
+            self.rounds,
+            clock,
+            notify,
+            accept_within=accept_within,
+            automatic=automatic,
+            reminders=self.booking.remind,
         )
 
     # --- the console: the registry and the offers of a case ----------------------------------------
@@ -99,3 +106,7 @@ class Dispatch:
 
     async def sweep_once(self, now: datetime | None = None) -> int:
         return await self.sweep.sweep_once(now)
+
+    async def remind(self, now: datetime | None = None) -> int:
+        """The morning reminders due (see :meth:`bot.dispatch.booking.Booking.remind`)."""
+        return await self.booking.remind(now)

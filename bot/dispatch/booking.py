@@ -4,9 +4,15 @@ confirms it or asks for another moment, both are told.
 Windows (Paris time): the morning 8–12 is 8h, 9h, 10h, 11h; the afternoon 13–18 is 13h to 17h.
 The optician is first offered the windows of the client's half-day (for "as soon as possible", or
 a half-day already over, those of the first bookable half-day), and "another half-day", which
-lists the next bookable half-days. A window is bookable until it starts; no Sundays nor public
-holidays. Every change of the appointment is one conditional UPDATE (``storage/appointments.py``):
-a button answering an older proposal, or pressed after a cancel, is refused.
+lists the next bookable half-days. A window is bookable until it starts; no Sundays nor French
+public holidays (``flows.visit_calendar.closed``). Every change of the appointment is one
+conditional UPDATE (``storage/appointments.py``): a button answering an older proposal, or pressed
+after a cancel, is refused.
+
+The morning reminder: due on the visit's day at ``APPOINTMENT_REMINDER_HOUR`` (Paris time), or an
+hour before the visit if that is earlier; none when the client confirms after that moment (the
+confirmation just said it). A sweep (with dispatch's, every 15 s) claims each due reminder in the
+transaction that enqueues it, so it goes once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from bot.dispatch.buttons import (
 from bot.dispatch.notices import Notices
 from bot.replies import enqueue_reply
 from flows.types import SERVICE_TIME_ZONE, AppointmentAnswer, Choice, Reply, as_language
+from flows.visit_calendar import closed
 from storage import appointments as store
 from storage import offers
 from storage.appointments import TO_PROPOSE, Appointment
@@ -36,7 +43,6 @@ Part = Literal["am", "pm"]
 WINDOWS: dict[Part, tuple[int, ...]] = {"am": (8, 9, 10, 11), "pm": (13, 14, 15, 16, 17)}
 OTHER_HALF_DAYS = 4  # how many half-days "another half-day" lists
 BOOKABLE_DAYS = 60  # how far ahead a visit may be booked
-_SUNDAY = 6
 __all__ = ["FAIL_REASONS", "WINDOWS", "Booking", "open_windows"]
 
 
@@ -44,15 +50,10 @@ def part_of(hour: int) -> Part | None:
     return next((part for part, hours in WINDOWS.items() if hour in hours), None)
 
 
-def _closed(day: date) -> bool:
-    # Until the shared calendar (flows/visit_calendar.py) lands: Sundays only.
-    return day.weekday() == _SUNDAY
-
-
 def open_windows(day: date, part: Part, local_now: datetime) -> list[int]:
     """The start hours of ``part`` of ``day`` still bookable at ``local_now`` (Paris time)."""
     today = local_now.date()
-    if _closed(day) or day < today or (day - today).days > BOOKABLE_DAYS:
+    if closed(day) is not None or day < today or (day - today).days > BOOKABLE_DAYS:
         return []
     return [hour for hour in WINDOWS[part] if day > today or hour > local_now.hour]
 
@@ -343,6 +344,60 @@ class Booking:
         told = self.notices.text(key, reference=appointment.reference, when=self.when(day, hour))
         reply = Reply(key, f"{told}\n{question.text}", question.choices, question.step)
         await self.notices.to_optician(connection, chat, reply, now, case_id=appointment.case_id)
+
+    # --- the morning reminder ----------------------------------------------------------------------
+
+    async def remind(self, now: datetime | None = None, batch: int = 100) -> int:
+        """Remind the client and the optician of each confirmed visit whose reminder is due; how
+        many visits. Each reminder is claimed (``reminded_at``) in the transaction that enqueues
+        its two messages: sent once, whatever the processes and restarts; the outbox paces them."""
+        now = now or self.clock()
+        reminded = 0
+        async with self.database.begin() as connection:
+            for case_id in await store.due_reminders(connection, now, batch):
+                if not await store.claim_reminder(connection, case_id, now):
+                    continue  # another process (or sweep) took it first
+                appointment = await store.appointment_of(connection, case_id)
+                if appointment is None or appointment.day is None or appointment.hour is None:
+                    continue
+                await self._remind(connection, appointment, appointment.day, appointment.hour, now)
+                reminded += 1
+        if reminded:
+            self.notify()
+        return reminded
+
+    async def _remind(
+        self, connection: Connection, appointment: Appointment, day: date, hour: int, now: datetime
+    ) -> None:
+        catalog = self.notices.catalog
+        client = await client_of_case(connection, appointment.case_id)
+        if client is not None:
+            language = as_language(client.recipient.language)
+            text = catalog.text(
+                language,
+                "appointment.reminder",
+                name=_first_name(appointment.optician),
+                start=hour,
+                end=hour + 1,
+                reference=appointment.reference,
+            )
+            await enqueue_reply(connection, client.recipient, Reply("appointment.reminder", text), now)
+        if appointment.telegram_chat is not None:
+            text = self.notices.text(
+                "appointment.reminder_optician",
+                reference=appointment.reference,
+                when=self.when(day, hour),
+                address=appointment.address or "—",
+            )
+            reply = Reply(
+                "appointment.reminder_optician",
+                text,
+                self.outcomes(appointment.case_public_id),
+                VisitOutcome.step,
+            )
+            await self.notices.to_optician(
+                connection, appointment.telegram_chat, reply, now, case_id=appointment.case_id
+            )
 
 
 def _first_name(name: str | None) -> str:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.dispatch.buttons import OfferAnswer
@@ -66,7 +66,7 @@ class OfferRounds:
             "optician.offer",
             reference=case.reference,
             need=need,
-            slot=notices.slot(case.slot_date, case.slot_part),
+            slot=notices.slot(case.slot_date, case.slot_part, asap=case.slot_asap),
             place=place_of(case.postal_code, case.department) or "—",
         )
         for candidate in chosen:
@@ -139,7 +139,8 @@ class OfferRounds:
 
 
 class OfferSweep:
-    """Forever: the no-taker alerts and automatic dispatch, on a commit or every ``interval``."""
+    """Forever: the no-taker alerts and automatic dispatch, on a commit or every ``interval``; then
+    ``reminders`` (the visits' morning reminders due)."""
 
     def __init__(
         self,
@@ -150,6 +151,7 @@ class OfferSweep:
         *,
         accept_within: timedelta,
         automatic: bool,
+        reminders: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.database = database
         self.rounds = rounds
@@ -157,6 +159,7 @@ class OfferSweep:
         self.notify = notify
         self.accept_within = accept_within
         self.automatic = automatic
+        self.reminders = reminders
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -167,6 +170,8 @@ class OfferSweep:
         while True:
             try:
                 await self.sweep_once()
+                if self.reminders is not None:
+                    await self.reminders()
             except Exception as error:
                 log.error("dispatch sweep failed: %s", describe(error))
             with contextlib.suppress(TimeoutError):

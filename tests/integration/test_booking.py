@@ -5,11 +5,14 @@ told."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from flows.types import SERVICE_TIME_ZONE
 from storage.tables import appointments, cases
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import RealClock
 from tests.integration.serving import Service
 from tests.integration.test_dispatch import (
     ALICE,
@@ -147,3 +150,47 @@ async def test_the_client_asks_another_moment_and_the_optician_proposes_another_
         await fake.press_button(CLIENT, "Je confirme")
         await client.expect("C'est confirmé", within=15)
         assert (await _appointment(service)).status == "confirmed"
+
+
+async def _book_a_later_half_day(fake: FakeTelegram, client: Client, optician: Client) -> str:
+    """Anne proposes the first window of the fourth bookable half-day (at least a day ahead) and
+    the client confirms; the half-day's label."""
+    await fake.press_button(OPTICIAN, OTHER_HALF_DAY)
+    question = (await optician.expect("Quelle demi-journée proposer", within=15))[-1]
+    half_day = str(question.buttons()[-1]["text"])
+    await fake.press_button(OPTICIAN, half_day)
+    hours = (await optician.expect("Quelle heure proposer", within=15))[-1]
+    await fake.press_button(OPTICIAN, _windows([str(b["text"]) for b in hours.buttons()])[0])
+    await client.expect("propose de venir", within=15)
+    await fake.press_button(CLIENT, "Je confirme")
+    await client.expect("C'est confirmé", within=15)
+    return half_day
+
+
+async def test_the_morning_reminder_goes_once_to_the_client_and_the_optician(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    clock = RealClock()
+    async with serve(database_url, tmp_path, fake, clock=clock) as service:
+        await _accepted(fake, service)
+        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        await _book_a_later_half_day(fake, client, optician)
+        row = await _appointment(service)
+        due = datetime.combine(row.day, time(min(7, row.hour - 1)), tzinfo=SERVICE_TIME_ZONE)
+        assert row.remind_at == due  # APPOINTMENT_REMINDER_HOUR=7 by default, Paris time
+        dispatch = service.services.dispatch
+        assert await dispatch.remind() == 0  # not yet
+
+        # The morning of the visit: two sweeps (and the service's own), one reminder each.
+        clock.shift = due - clock() + timedelta(minutes=1)
+        swept = [await dispatch.remind(), await dispatch.remind()]
+        assert sum(swept) <= 1  # the service's sweep may have been first
+        reminder = (await client.expect("Rappel", "Anne", f"entre {row.hour}h", within=15))[-1]
+        assert "Martin" not in reminder.text
+        await optician.expect("Rappel", "Oberkampf", f"entre {row.hour}h", within=15)
+        assert await dispatch.remind() == 0
+        await _drained(service)
+        assert sum("Rappel" in m.text for m in fake.messages_to(CLIENT)) == 1
+        assert sum("Rappel" in m.text for m in fake.messages_to(OPTICIAN)) == 1
+        assert (await _appointment(service)).reminded_at is not None
