@@ -111,17 +111,25 @@ _read_urgency = _yes_no(parse=parsing.parse_urgency)
 _read_consent = _yes_no(parse=parsing.parse_consent)
 
 
-def _read_address(text: str, ctx: FlowContext) -> Reading | None:
-    """A whole address in France: the postal code of a department, and besides the town a
-    street, a place or a house number ("75002 Paris" alone is nowhere to go)."""
-    address = " ".join(text.split())
-    found = parsing.find_postcode(address)
-    if found is None or len(address) < MIN_ADDRESS_LENGTH:
-        return None
-    postcode, rest = found
-    if parsing.department_of(postcode) is None or not parsing.has_street(rest):
-        return None
-    return ("given", {"address": address, "postal_code": postcode})
+def _address(step: str) -> StepReader:
+    """The reader of an address step: a whole address in France, the postal code of a department
+    and, besides the town, a street, a place or a house number. An address without its postal
+    code, or a town without its street, is asked again saying kindly what is missing."""
+    missing_postcode, missing_street = Hint(f"{step}.missing_postcode"), Hint(f"{step}.missing_street")
+
+    def read(text: str, ctx: FlowContext) -> Reading | Hint | None:
+        address = " ".join(text.split())
+        found = parsing.find_postcode(address)
+        if found is None:
+            return missing_postcode if parsing.has_street(address) else None
+        postcode, rest = found
+        if parsing.department_of(postcode) is None:  # abroad, Monaco: the step's own hint
+            return None
+        if len(address) < MIN_ADDRESS_LENGTH or not parsing.has_street(rest):
+            return missing_street
+        return ("given", {"address": address, "postal_code": postcode})
+
+    return read
 
 
 SLOT_BUTTONS = 4
@@ -251,7 +259,13 @@ STEPS: dict[str, Step] = {
             ),
             _read_consent,
         ),
-        Step("visit_address", "visit_address.question", "visit_address.hint", (), _read_address),
+        Step(
+            "visit_address",
+            "visit_address.question",
+            "visit_address.hint",
+            (),
+            _address("visit_address"),
+        ),
         Step(
             "visit_slot",
             "visit_slot.question",
@@ -265,7 +279,7 @@ STEPS: dict[str, Step] = {
             "shipping_address.question",
             "shipping_address.hint",
             (),
-            _read_address,
+            _address("shipping_address"),
         ),
         Step("contact_name", "contact_name.question", "contact_name.hint", (), _read_name),
         Step(
