@@ -148,6 +148,9 @@ class OpticianAnswers:
                     connection, chat, ALREADY_ANSWERED, now, case_id=case_id, on_message=on_message
                 )
                 return
+            if pressed.verb == "route":  # on the way: the client is told
+                await self.booking.set_out(connection, case.id, chat, now)
+                return
             if pressed.verb == "fail":  # which reason?
                 choices = tuple(
                     Choice(VisitOutcome(pressed.case_id, r).pack(), notices.text(f"optician.failed_{r}"))

@@ -149,6 +149,13 @@ class Booking:
     def _other(self, case_public_id: str) -> Choice:
         return Choice(SlotPick(case_public_id).pack(), self.notices.text("appointment.other_half_day"))
 
+    def on_the_way(self, case_public_id: str) -> tuple[Choice, ...]:
+        """ "Je suis en route" / "Visite impossible": a confirmed visit, before setting out."""
+        return (
+            Choice(VisitOutcome(case_public_id, "route").pack(), self.notices.text("appointment.route")),
+            Choice(VisitOutcome(case_public_id, "fail").pack(), self.notices.text("optician.failed")),
+        )
+
     def outcomes(self, case_public_id: str) -> tuple[Choice, ...]:
         """ "Visite faite" / "Visite impossible"."""
         return (
@@ -271,6 +278,35 @@ class Booking:
         reply = Reply("appointment.proposal", text, choices, confirm.step)
         await enqueue_reply(connection, client.recipient, reply, now)
 
+    async def set_out(self, connection: Connection, case_id: int, chat: str, now: datetime) -> None:
+        """ "Je suis en route" on a confirmed visit (in the optician's answer's transaction): the
+        client is told, with the optician's first name; then "Visite faite" / "Visite impossible"."""
+        appointment = await store.appointment_of(connection, case_id)
+        if appointment is None or not await store.set_out(connection, case_id, now):
+            reference = appointment.reference if appointment is not None else ""
+            await self.notices.tell_optician(
+                connection, chat, "appointment.not_confirmed", now, case_id=case_id, reference=reference
+            )
+            return
+        client = await client_of_case(connection, case_id)
+        if client is not None:
+            language = as_language(client.recipient.language)
+            text = self.notices.catalog.text(
+                language,
+                "appointment.en_route",
+                name=_first_name(appointment.optician),
+                reference=appointment.reference,
+            )
+            await enqueue_reply(connection, client.recipient, Reply("appointment.en_route", text), now)
+        text = self.notices.text("appointment.en_route_optician", reference=appointment.reference)
+        reply = Reply(
+            "appointment.en_route_optician",
+            text,
+            self.outcomes(appointment.case_public_id),
+            VisitOutcome.step,
+        )
+        await self.notices.to_optician(connection, chat, reply, now, case_id=case_id)
+
     # --- the client's side (in the engine's transaction) --------------------------------------------
 
     async def client_answer(
@@ -299,7 +335,7 @@ class Booking:
                 reply = Reply(
                     "appointment.confirmed_optician",
                     text,
-                    self.outcomes(appointment.case_public_id),
+                    self.on_the_way(appointment.case_public_id),
                     VisitOutcome.step,
                 )
                 await self.notices.to_optician(
@@ -392,7 +428,7 @@ class Booking:
             reply = Reply(
                 "appointment.reminder_optician",
                 text,
-                self.outcomes(appointment.case_public_id),
+                self.on_the_way(appointment.case_public_id),
                 VisitOutcome.step,
             )
             await self.notices.to_optician(

@@ -82,6 +82,14 @@ async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
         assert detail.appointment is not None
         assert (detail.appointment.status, detail.appointment.hour) == ("proposed", starts[0])
         version = await console.version(str(case_id))
+        # "En route" before the client confirmed (a crafted press): refused, the client is not told.
+        optician = Client(fake, OPTICIAN)
+        optician.seen = len(fake.messages_to(OPTICIAN))
+        await fake.press(
+            OPTICIAN, f"visit:{case_id}.route", message_id=fake.messages_to(OPTICIAN)[-1].message_id
+        )
+        await optician.expect("pas de rendez-vous confirmé", within=15)
+        assert (await _appointment(service)).status == "proposed"
 
         await fake.press_button(CLIENT, "Je confirme")
         await client.expect("C'est confirmé", "Anne viendra", f"entre {starts[0]}h", within=15)
@@ -94,12 +102,25 @@ async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
         told.seen = len(fake.messages_to(OPTICIAN)) - 1
         await told.expect("Rendez-vous confirmé", "Oberkampf", f"entre {starts[0]}h", within=15)
         assert [b["text"] for b in fake.messages_to(OPTICIAN)[-1].buttons()] == [
-            "Visite faite",
+            "Je suis en route",
             "Visite impossible",
         ]
         row = await _appointment(service)
         assert (row.status, row.hour) == ("confirmed", starts[0])
         assert row.confirmed_at is not None
+
+        # On the way: the client is told, with the first name; then the visit's outcome.
+        await fake.press_button(OPTICIAN, "Je suis en route")
+        on_the_way = (await client.expect("Anne", "est en route", within=15))[-1]
+        assert "Martin" not in on_the_way.text
+        await told.expect("Bonne route", within=15)
+        buttons = [b["text"] for b in fake.messages_to(OPTICIAN)[-1].buttons()]
+        assert buttons == ["Visite faite", "Visite impossible"]
+        assert (await _appointment(service)).status == "en_route"
+        await fake.press_button(OPTICIAN, "Visite faite")
+        await client.expect("terminée", within=15)
+        (case,) = await service.rows(cases)
+        assert (case.status, (await _appointment(service)).status) == ("done", "done")
         await _drained(service)
         await assert_every_row_names_its_case(service)
 
