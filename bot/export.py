@@ -43,7 +43,11 @@ async def client_export(connection: Connection, catalog: Catalog, convo: OpenCon
             "phone": case.contact_phone,
         }
         if case.slot_date:
-            fields["slot"] = {"date": case.slot_date.isoformat(), "part": case.slot_part}
+            fields["slot"] = {
+                "date": case.slot_date.isoformat(),
+                "part": case.slot_part,
+                "asap": case.slot_asap,
+            }
         lines.append(
             catalog.text(
                 lang,

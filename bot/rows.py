@@ -105,6 +105,7 @@ def case_row(convo: store.OpenConversation, effect: CreateCase, now: datetime) -
         "department": fields.get("department"),
         "slot_date": date.fromisoformat(slot["date"]) if slot else None,
         "slot_part": slot.get("part") if slot else None,
+        "slot_asap": bool(slot.get("asap")),
         "contact_name": fields.get("name"),
         "contact_phone": fields.get("phone") or channel_phone(convo.channel, convo.user),
         "prescription_path": fields.get("prescription"),

@@ -93,7 +93,8 @@ _YES_NO: Final = _Matcher(
             "vas y", "c est tout bon", "tout bon", "tout est bon", "tout est correct",
             "tout est ok", "c bon", "ce bon", "c ok", "c parfait", "c nickel", "super", "top",
             "genial", "impec", "ca roule", "ca me convient", "ca convient", "c est bien",
-            "c est parfait", "d acc", "tout est juste", "tout est exact", "c est juste",
+            "c est parfait", "c est good", "d acc", "tout est juste", "tout est exact", "c est juste",
+            "je suis sur", "je suis sure", "c est sur", "sur et certain", "i m sure",
             "great", "perfect", "looks good", "all good", "sounds good",
             "good to go", "that s fine", "it s fine", "fine by me", "go ahead", "confirmed",
         ),
@@ -166,11 +167,14 @@ _QUESTION_WORDS: Final = frozenset(
 _QUESTION_OPENINGS: Final = (("qu", "est", "ce"), ("est", "ce", "que"), ("est", "ce", "qu"))
 
 
-def _asks_back(text: str, tokens: list[str]) -> bool:
-    """A question word opening the message, or anywhere in one that ends with "?"."""
-    if tuple(tokens[:3]) in _QUESTION_OPENINGS or (tokens and tokens[0] in _QUESTION_WORDS):
+def _asks_back(text: str, tokens: list[str], *, opening: bool = True) -> bool:
+    """A question word in a message with a "?" ("c'est quoi chronopost ?") or, for a yes or a no
+    (``opening``), opening it ("qu'est-ce qui sera effacé")."""
+    if "?" in text and any(token in _QUESTION_WORDS for token in tokens):
         return True
-    return "?" in text and any(token in _QUESTION_WORDS for token in tokens)
+    return opening and (
+        tuple(tokens[:3]) in _QUESTION_OPENINGS or (bool(tokens) and tokens[0] in _QUESTION_WORDS)
+    )
 
 
 # ------------------------------------------------------------- a question's own yes and no
@@ -192,6 +196,7 @@ _URGENCY: Final = _Matcher(
             "peux pas attendre", "en ai besoin", "en ai vraiment besoin", "besoin urgent",
             "que cette paire", "que celle ci", "que celles ci", "que ces lunettes",
             "qu une paire", "qu une seule", "need them", "i need them", "only one pair",
+            "peux rien faire", "rien faire sans",
         ),
         "no": (
             "paire de secours", "lunettes de secours", "autre paire", "deuxieme paire",
@@ -200,6 +205,7 @@ _URGENCY: Final = _Matcher(
             "rien de presse", "pas specialement", "pas particulierement", "spare pair",
             "spare glasses", "other pair", "old glasses", "old pair", "backup pair", "can wait",
             "no rush", "not particularly", "peux attendre", "pas trop", "not in a hurry",
+            "autres lunettes", "mes anciennes", "me debrouille", "other glasses",
         ),
     }
 )  # fmt: skip
@@ -356,6 +362,7 @@ _NEED: Final = _Matcher(
             "egare", "egaree", "egares", "egarees", "introuvable", "introuvables", "disparu",
             "disparue", "disparues", "vole", "volee", "voles", "volees", "vol", "cambriole",
             "oublie", "oubliees", "trouve plus", "retrouve plus", "lost", "stolen", "missing",
+            "piquees", "piquee",
             "misplaced", "can t find", "cannot find",
             "oubliee", "oublies", "envolees", "envolee", "retrouve pas", "trouve pas",
             "laisse dans", "laissee dans", "laissees dans", "laisses dans", "left them in",
@@ -403,7 +410,10 @@ _NEED_ORDER: Final[tuple[Need, ...]] = ("broken", "lost", "unsuitable", "other")
 
 def parse_need(text: str) -> Need | None:
     """broken > lost > unsuitable > other when several are mentioned."""
-    hits = [hit for hit in _NEED.find(_keyword_tokens(text)) if not hit.negated]
+    tokens = _keyword_tokens(text)
+    if _asks_back(text[:_MAX_SCAN], tokens, opening=False):
+        return None
+    hits = [hit for hit in _NEED.find(tokens) if not hit.negated]
     labels = [hit.label for hit in hits]
     if "prescription" in labels and "sight" in labels:
         labels.append("unsuitable")
@@ -435,7 +445,9 @@ _MODE: Final = _Matcher(
         "visit": (
             "visite", "visiter", "venir", "venez", "viendrez", "deplacement", "deplacer",
             "deplacez", "sur place", "home visit", "visit", "come", "come over", "in person",
-            "vienne", "viennent", "vient", "venir chez moi",
+            "vienne", "viennent", "vient", "venir chez moi", "opticien", "opticienne",
+            "optician", "peux pas me deplacer", "peux pas bouger", "peux pas sortir",
+            "peux plus me deplacer", "peux plus sortir", "can t go out", "can t leave",
         ),
         "visit_place": (
             "a domicile", "domicile", "chez moi", "chez nous", "au travail", "lieu de travail",
@@ -447,6 +459,7 @@ _MODE: Final = _Matcher(
             "courrier", "livraison", "livrer", "livrez", "colis", "chronopost", "colissimo",
             "expedition", "expedier", "expediez", "point relais", "relais", "ship", "shipping",
             "shipment", "delivery", "deliver", "post", "by post", "mail", "send", "parcel",
+            "chrono", "recevoir", "receive",
         ),
     }
 )  # fmt: skip
@@ -454,7 +467,10 @@ _MODE: Final = _Matcher(
 
 def parse_mode(text: str) -> Mode | None:
     """A shipping word beats a place ("livraison à domicile"); a visit verb plus one -> None."""
-    labels = set(_MODE.labels(text))
+    tokens = _keyword_tokens(text)
+    if _asks_back(text[:_MAX_SCAN], tokens, opening=False):
+        return None
+    labels = {hit.label for hit in _MODE.find(tokens) if not hit.negated}
     if "shipment" in labels:
         return None if "visit" in labels else "shipment"
     if labels & {"visit", "visit_place"}:
@@ -546,8 +562,10 @@ _JOBS: Final[tuple[Priority, ...]] = ("health", "food_retail", "delivery", "fire
 
 def parse_priority(text: str) -> Priority | None:
     """The first job mentioned; "none" for "not mobilised" or a plain no."""
-    labels = _PRIORITY.labels(text)
     tokens = _keyword_tokens(text)
+    if _asks_back(text[:_MAX_SCAN], tokens, opening=False):
+        return None
+    labels = [hit.label for hit in _PRIORITY.find(tokens) if not hit.negated]
     if any(a in _POSSESSIVES and b in _RELATIVES for a, b in pairwise(tokens)):
         labels = [label for label in labels if label not in _JOBS]
     job = next((job for label in labels for job in _JOBS if job == label), None)
@@ -566,7 +584,12 @@ SummaryAction = Literal[
 # What can be changed at the summary, by the words naming it.
 _SUMMARY: Final = _Matcher(
     {
-        "change_address": ("adresse", "adresses", "address", "code postal", "postcode"),
+        "change_address": (
+            "adresse", "adresses", "address", "code postal", "postcode", "digicode",
+            "code d entree", "code de la porte", "code porte", "batiment", "etage", "appartement",
+            "appart", "interphone", "escalier", "rue", "ville", "street", "floor", "building",
+            "door code",
+        ),
         "change_slot": (
             "creneau", "creneaux", "horaire", "horaires", "heure", "heures", "date", "jour",
             "moment", "rendez vous", "demi journee", "matin", "apres midi", "aprem", "soir",

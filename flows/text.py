@@ -172,6 +172,11 @@ def _similar(word: str, key: str) -> bool:
 # ----------------------------------------------------------------------- keyword matching
 
 _NEGATORS: Final = frozenset({"pas", "not", "jamais", "never", "sans", "without", "ni"})
+# Words between a negator and what it negates that do not count in its reach.
+_INTENSIFIERS: Final = frozenset(
+    ("du", "tout", "vraiment", "tres", "si", "trop", "super", "specialement", "particulierement",
+     "forcement", "really", "very", "that", "so", "too")
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,11 +244,16 @@ def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int)
     """A negator in the two free words just before ("pas cassées", "pas tout à fait"; not past
     another hit: "pas perdues, cassées") or a free "pas" just after ("carrément pas"). A "non"
     before is not one: "non, cassées" answers a question."""
-    for k in range(start - 1, max(0, start - 2) - 1, -1):
+    seen = 0
+    for k in range(start - 1, -1, -1):
         if taken[k]:  # a negator before another hit is that one's ("pas perdues, cassées")
             break
         if tokens[k] in _NEGATORS:
             return True
+        if tokens[k] not in _INTENSIFIERS:  # "pas du tout urgent", "pas vraiment cassées"
+            seen += 1
+            if seen == 2:
+                break
     if end + 1 < len(tokens) and taken[end + 1]:  # "cassées, pas perdues": the next one's
         return False
     return end < len(tokens) and not taken[end] and tokens[end] == "pas"

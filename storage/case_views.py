@@ -67,6 +67,7 @@ class CaseDetailRow(CaseSummaryRow):
     postal_code: str | None
     slot_date: date | None
     slot_part: str | None
+    slot_asap: bool  # "dès que possible": the slot is the first half-day free when asked
     prescription_path: str | None
     tracking_number: str | None
     cancel_reason: str | None
@@ -174,6 +175,7 @@ _DETAIL = (
     cases.c.postal_code,
     cases.c.slot_date,
     cases.c.slot_part,
+    cases.c.slot_asap,
     cases.c.prescription_path,
     cases.c.tracking_number,
     cases.c.cancel_reason,

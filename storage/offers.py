@@ -37,6 +37,7 @@ class CaseToOffer:
     postal_code: str | None
     slot_date: date | None
     slot_part: str | None
+    slot_asap: bool
     dispatch_round: int
 
 
@@ -57,6 +58,7 @@ async def case_to_offer(connection: AsyncConnection, case_id: int) -> CaseToOffe
                 cases.c.postal_code,
                 cases.c.slot_date,
                 cases.c.slot_part,
+                cases.c.slot_asap,
                 cases.c.dispatch_round,
             ).where(cases.c.id == case_id)
         )

@@ -11,6 +11,8 @@ state: urgency / owner: queue       the stored conversation
 case: need=broken mode=visit ...    the one case of the script's client has these fields
 no case / waitlist: 1               counts
 lang: en                            (first line) the client starts in English
+clock: 2026-11-27 09:00             the service's clock moves to this Paris time (else: Thursday
+                                    26 November 2026, 10:30 in Paris, tests/harness.py)
 """
 
 from __future__ import annotations

@@ -107,7 +107,8 @@ class CaseQueries:
         transcript = await case_views.transcript(connection, row.conversation_id, MAX_MESSAGES)
         slot = None
         if row.slot_date is not None and row.slot_part:
-            slot = format_slot(self.catalog, "fr", {"date": row.slot_date.isoformat(), "part": row.slot_part})
+            stored = {"date": row.slot_date.isoformat(), "part": row.slot_part, "asap": row.slot_asap}
+            slot = format_slot(self.catalog, "fr", stored)
         return case_detail(
             row,
             self.clock(),

@@ -114,7 +114,7 @@ class OpticianAnswers:
             name=brief.contact_name or "",
             phone=brief.contact_phone or "",
             address=brief.address or "",
-            slot=notices.slot(brief.slot_date, brief.slot_part),
+            slot=notices.slot(brief.slot_date, brief.slot_part, asap=brief.slot_asap),
             consent=consent,
         )
         windows = self.booking.first_windows(brief.slot_date, brief.slot_part, brief.slot_asap, now)

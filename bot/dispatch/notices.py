@@ -38,11 +38,21 @@ class Notices:
         """The catalogue's text ``key`` for a client, in their language."""
         return Reply(key, self.catalog.text(as_language(language), key, **values))
 
-    def slot(self, slot_date: date | None, part: str | None, language: str = OPTICIANS_LANGUAGE) -> str:
-        """The visit's half-day as the reader reads it, or a dash."""
+    def slot(
+        self,
+        slot_date: date | None,
+        part: str | None,
+        language: str = OPTICIANS_LANGUAGE,
+        *,
+        asap: bool = False,
+    ) -> str:
+        """The visit's half-day as the reader reads it ("dès que possible (à partir de …)" when the
+        client asked for the first one free), or a dash."""
         if slot_date is None or not part:
             return "—"
-        return format_slot(self.catalog, language, {"date": slot_date.isoformat(), "part": part})
+        return format_slot(
+            self.catalog, language, {"date": slot_date.isoformat(), "part": part, "asap": asap}
+        )
 
     async def to_optician(
         self,

@@ -301,6 +301,7 @@ class CaseSummary:
     contact_phone: str | None
     slot_date: date | None
     slot_part: str | None
+    slot_asap: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +331,7 @@ async def client_overview(connection: AsyncConnection, client_id: int) -> Client
             cases.c.contact_phone,
             cases.c.slot_date,
             cases.c.slot_part,
+            cases.c.slot_asap,
         )
         .where(cases.c.client_id == client_id)
         .order_by(cases.c.id)

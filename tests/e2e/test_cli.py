@@ -87,7 +87,7 @@ async def test_chat_whole_conversation_then_list_cases(database_url: str, tmp_pa
             "1",  # an optician's visit
             "1",  # accept the visit (consent)
             "17 rue Oberkampf 75011 Paris",
-            "demain matin",
+            "dès que possible",  # any day of the week (the real clock: "demain" may be a Sunday)
             "Marie Curie",
             "06 12 34 56 78",
             "1",  # the summary is right: send it
@@ -354,7 +354,7 @@ VISIT = [
     "à domicile",
     "j'accepte",
     "12 rue Oberkampf 75011 Paris",
-    "demain matin",
+    "dès que possible",  # any day of the week (the real clock: "demain" may be a Sunday)
     "Marie Curie",
     "06 12 34 56 78",
     "oui",

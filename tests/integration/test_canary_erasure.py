@@ -88,7 +88,7 @@ async def _telegram_client(service: Service, telegram: FakeTelegram) -> str:
         "à domicile",
         "oui",
         ADDRESS,
-        "demain matin",
+        "dès que possible",  # any day of the week (the real clock: "demain" may be a Sunday)
         NAME,
         PHONE,
         "oui",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import struct
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from flows.types import SERVICE_TIME_ZONE
 from storage.tables import cases, clients, consents, conversations, identities, waitlist
 from tests.harness import Harness, harness
 from tests.scripts import Line, parse, scripts
@@ -42,6 +44,8 @@ class Player:
         verb, arg = line.verb, line.argument
         if verb == "lang":
             self.language = arg
+        elif verb == "clock":
+            self.h.clock.now = datetime.fromisoformat(arg).replace(tzinfo=SERVICE_TIME_ZONE).astimezone(UTC)
         elif verb == "user":
             self.replies = await self.h.send(self.user, text=arg, language=self.language)
         elif verb == "press":

@@ -33,7 +33,7 @@ VISIT = [
     "à domicile",
     "j'accepte",
     "12 rue Oberkampf 75011 Paris",
-    "demain matin",
+    "dès que possible",  # any day of the week (the real clock: "demain" may be a Sunday)
     "Marie Curie",
     "06 12 34 56 78",
     "oui",
@@ -172,6 +172,7 @@ async def test_only_eligible_opticians_get_the_offer_without_address_or_phone(
         for chat in (101, 102):
             (offer,) = _offers_to(fake, chat)
             assert "Paris" in offer
+            assert "dès que possible (à partir de" in offer  # the client's wish, as they said it
             assert "Oberkampf" not in offer
             assert "12 rue" not in offer
             assert "06 12 34 56 78" not in offer
