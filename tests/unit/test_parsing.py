@@ -41,7 +41,7 @@ from flows.parsing import (
     parse_waitlist,
     parse_yes_no,
 )
-from flows.steps import STEPS
+from flows.steps import STEPS, Hint
 from flows.types import SERVICE_TIME_ZONE, FlowContext
 
 TODAY = date(2026, 11, 26)  # a Thursday
@@ -628,15 +628,21 @@ def test_has_street(rest: str, expected: bool) -> None:
     assert has_street(rest) is expected
 
 
+# What the address steps read: the postal code, or why the address is asked again (a hint), or
+# None (the step's own hint).
 ADDRESS: list[tuple[str, str | None]] = [
     ("12 rue de la Paix 75002 Paris", "75002"),
     ("Hameau de Pralong, 73120 Courchevel", "73120"),
     ("5 cours Napoléon 20000 Ajaccio", "20000"),
-    ("75002 Paris", None),  # a town is nowhere to go
-    ("mon code postal c'est 69003", None),
-    ("12 rue de la Paix Paris", None),
+    ("75002 Paris", "missing_street"),  # a town is nowhere to go
+    ("mon code postal c'est 69003", "missing_street"),
+    ("75002", "missing_street"),
+    ("12 rue de la Paix Paris", "missing_postcode"),
+    ("12 rue de la Paix 7500 Paris", "missing_postcode"),
     ("3 avenue de Monte-Carlo 98000 Monaco", None),  # not in France
     ("12 rue de la Paix 97700 Saint-Barthélemy", None),  # no department of ours
+    ("samedi matin", None),
+    ("06 12 34 56 78", None),
 ]
 
 
@@ -644,7 +650,10 @@ ADDRESS: list[tuple[str, str | None]] = [
 def test_the_address_steps_take_a_whole_address_in_france(text: str, expected: str | None) -> None:
     for step in ("visit_address", "shipping_address"):
         reading = STEPS[step].read(text, CTX)
-        assert (reading[1]["postal_code"] if isinstance(reading, tuple) else reading) == expected
+        if isinstance(reading, Hint):
+            assert reading.key == f"{step}.{expected}"
+        else:
+            assert (reading[1]["postal_code"] if reading else None) == expected
 
 
 # ----------------------------------------------------------------------------------- phone
