@@ -427,3 +427,18 @@ async def test_a_stream_ends_with_its_session_and_admins_can_free_a_case(app: Se
     assert (await alice.post(f"/cases/{case_id}/claim")).status_code == 200
     done = await alice.post(f"/cases/{case_id}/done")  # nothing to dispatch: done from claimed
     assert done.json()["status"] == "done"
+
+
+async def test_a_visit_wished_as_soon_as_possible_reads_so_on_its_case_page(app: Service) -> None:
+    client = WebClient(app.base)
+    for text in ("bonjour", "mes lunettes sont cassées", "oui", "non", "à domicile", "j'accepte"):
+        await client.say(text)
+        await _settle(app)
+    for text in ("12 rue Oberkampf 75011 Paris", "dès que possible", "Jean Dupont", "06 98 76 54 32", "oui"):
+        await client.say(text)
+        await _settle(app)
+    (case,) = await app.rows(cases)
+    assert case.slot_asap is True
+    alice = await _signed_in(app, "alice")
+    detail = (await alice.get(f"/cases/{case.public_id}")).json()
+    assert detail["slot"].startswith("dès que possible (à partir de ")
