@@ -49,7 +49,26 @@ _NUMBER_WORDS: Final[Mapping[str, int]] = {
     "quatorze": 14, "quinze": 15, "seize": 16, "vingt": 20, "vingts": 20, "trente": 30,
     "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70, "huitante": 80,
     "octante": 80, "nonante": 90,
+    "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
 }  # fmt: skip
+# Another country named in an address (not a street named after it: "rue de Londres").
+_ABROAD: Final = frozenset(
+    (
+        "allemagne", "germany", "deutschland", "espagne", "spain", "espana", "italie", "italy",
+        "italia", "belgique", "belgium", "belgie", "suisse", "switzerland", "schweiz", "svizzera",
+        "luxembourg", "royaume uni", "united kingdom", "uk", "angleterre", "england", "ecosse",
+        "scotland", "irlande", "ireland", "portugal", "pays bas", "netherlands", "nederland",
+        "etats unis", "united states", "usa", "canada", "maroc", "morocco", "algerie", "algeria",
+        "tunisie", "tunisia", "monaco", "andorre", "andorra", "berlin", "munich", "munchen",
+        "hamburg", "madrid", "barcelona", "barcelone", "rome", "roma", "milan", "milano",
+        "bruxelles", "brussels", "geneve", "geneva", "lausanne", "zurich", "london", "londres",
+        "lisbonne", "lisboa", "amsterdam",
+    )
+)  # fmt: skip
+_NAMED_AFTER: Final = frozenset({"de", "du", "d", "des"})
 # A French mobile number without its leading zero ("6 12 34 56 78").
 _MOBILE_WITHOUT_ZERO: Final = re.compile(r"(?<![\d+])[67](?:[ .\-]?\d){8}(?!\d)")
 _PHONE_DIGITS: Final = 8  # a chain of digits this long is a phone number...
@@ -130,6 +149,17 @@ def parse_postcode(text: str) -> str | None:
     """A French postcode inside an address (see :func:`find_postcode`)."""
     found = find_postcode(text)
     return None if found is None else found[0]
+
+
+def abroad(text: str) -> bool:
+    """Whether an address names another country or a foreign city ("10115 Berlin, Allemagne"),
+    not as a street's name ("rue de Londres")."""
+    words = normalize(text[:_MAX_SCAN]).split()
+    for i, word in enumerate(words):
+        pair = f"{word} {words[i + 1]}" if i + 1 < len(words) else ""
+        if (word in _ABROAD or pair in _ABROAD) and (i == 0 or words[i - 1] not in _NAMED_AFTER):
+            return True
+    return False
 
 
 def has_street(text: str) -> bool:

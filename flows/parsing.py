@@ -23,7 +23,7 @@ from itertools import pairwise
 from typing import Final, Literal, cast
 
 from flows.commands import Command, parse_command
-from flows.contact import find_postcode, has_street, parse_phone, parse_postcode
+from flows.contact import abroad, find_postcode, has_street, parse_phone, parse_postcode
 from flows.departments import department_of
 from flows.halfday import Moment as HalfDay
 from flows.halfday import find_half_day
@@ -46,6 +46,7 @@ __all__ = [
     "Need",
     "Priority",
     "SummaryAction",
+    "abroad",
     "department_of",
     "find_postcode",
     "has_street",
@@ -719,8 +720,9 @@ _URL: Final = re.compile(r"https?:|www\.|@|\.(?:com|fr|net|org|io)\b", re.IGNORE
 _NAME_CUT: Final = re.compile(r"[!;\n\r]")
 _NAME_SPACES: Final = str.maketrans("()[]/", "     ")
 _NAME_POLITE_END: Final = frozenset(
-    {"merci", "thanks", "thank", "you", "svp", "stp", "please", "beaucoup", "bcp", "voila"}
-)
+    ("merci", "thanks", "thank", "you", "svp", "stp", "please", "beaucoup", "bcp", "voila", "ici",
+     "here", "speaking")
+)  # fmt: skip
 # Fillers that open a sentence, never a name, when written in lower case ("ben oui", "bon ben").
 _NAME_LOWER_FILLERS: Final = frozenset({"ben", "bon"})
 # A title alone is no name ("Bonjour Madame"); with a name it stays ("Mme Petit").
@@ -728,7 +730,7 @@ _CIVILITIES: Final = frozenset(
     {"madame", "monsieur", "mme", "mlle", "mademoiselle", "m", "mr", "mrs", "ms", "miss", "dr", "docteur"}
 )
 # "et"/"and" joins two names ("M. et Mme Dupont"), only between capitalised words.
-_NAME_AND: Final = frozenset({"et", "and"})
+_NAME_AND: Final = frozenset({"et", "and", "&"})
 # Words no name is made of: grammar, fillers, yes and no, the glasses, moments (a weekday is not
 # a name: "samedi" answers another question), places of an address, what a hesitation says.
 _NAME_STOPWORDS: Final = frozenset(
@@ -757,7 +759,7 @@ _NAME_STOPWORDS: Final = frozenset(
         "pardon", "desole", "desolee", "rien", "personne", "anonyme", "obligatoire", "besoin",
         "sais", "sait", "savoir", "comprends", "comprend", "compris", "veux", "voulez", "faut",
         "dire", "dis", "dites", "idem", "pareil", "wait", "sorry", "nothing", "nobody",
-        "anonymous", "need", "know", "same", "mien", "mienne", "meme",
+        "anonymous", "need", "know", "same", "mien", "mienne", "meme", "tres",
     )
 )  # fmt: skip
 # Every word a keyword of another question ("cassées", "livraison", "infirmière"): no name.
@@ -797,7 +799,7 @@ def _name_or_none(candidate: str) -> str | None:
         name = name.rstrip(" ,.-'’\"«»")
     if not 2 <= len(name) <= _MAX_NAME_LEN or not any(ch.isalpha() for ch in name):
         return None
-    if any(not (ch.isalpha() or ch in " -'’.,") for ch in name if not unicodedata.combining(ch)):
+    if any(not (ch.isalpha() or ch in " -'’.,&") for ch in name if not unicodedata.combining(ch)):
         return None
     if name.split()[0] in _NAME_LOWER_FILLERS or len(name.split()) > _MAX_NAME_WORDS:
         return None

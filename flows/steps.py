@@ -119,6 +119,8 @@ def _address(step: str) -> StepReader:
 
     def read(text: str, ctx: FlowContext) -> Reading | Hint | None:
         address = " ".join(text.split())
+        if parsing.abroad(address):  # the step's own hint: an address in France
+            return None
         found = parsing.find_postcode(address)
         if found is None:
             return missing_postcode if parsing.has_street(address) else None

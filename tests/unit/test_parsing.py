@@ -642,6 +642,9 @@ ADDRESS: list[tuple[str, str | None]] = [
     ("3 avenue de Monte-Carlo 98000 Monaco", None),  # not in France
     ("12 rue de la Paix 97700 Saint-Barthélemy", None),  # no department of ours
     ("samedi matin", None),
+    ("Unter den Linden 10, 10115 Berlin, Allemagne", None),  # abroad: the step's own hint
+    ("12 rue de la Gare, 1000 Bruxelles", None),
+    ("12 rue de Londres 75009 Paris", "75009"),  # a street named after a city abroad
     ("06 12 34 56 78", None),
 ]
 
@@ -695,6 +698,7 @@ PHONE: list[tuple[str, str | None]] = [
     ("06 12 34 56 78 90", None),
     ("j'ai un portable", None),
     ("12/12/2026", None),
+    ("zero six one two three four five six seven eight", "+33612345678"),
 ]
 
 
@@ -858,6 +862,9 @@ NAME: list[tuple[str, str | None]] = [
     ("Marie D.", "Marie D."),
     ("A. Dupont", "A. Dupont"),
     ("call me John", "John"),
+    ("Hi, John here", "John"),
+    ("M & Mme Lefort", "M & Mme Lefort"),
+    ("je suis très pressée", None),
 ]
 
 
