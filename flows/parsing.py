@@ -79,7 +79,7 @@ Priority = Literal["health", "food_retail", "delivery", "firefighter", "other", 
 _YES_NO: Final = _Matcher(
     {
         "yes": (
-            "oui", "ouii", "ouais", "ouai", "ouep", "ouaip", "ui", "wi", "ok", "okay", "okey",
+            "oui", "ouii", "ouais", "ouai", "ouep", "ouaip", "ui", "wi", "oue", "ok", "okay", "okey",
             "oki", "okok", "d accord", "dac", "bien sur", "bien sur que oui", "mais oui",
             "absolument", "exact", "exactement", "c est exact", "tout a fait", "volontiers",
             "avec plaisir", "je confirme", "confirme", "je valide", "c est ca", "c est bien ca",
@@ -142,12 +142,12 @@ def parse_yes_no(text: str, own: _Matcher | None = None) -> bool | None:
         if any(hit.label == "unsure" for hit in _YES_NO.find(tokens)):  # "je sais pas trop"
             return None
         for hit in own.find(tokens):
-            if hit.label == "unsure":
+            if hit.label == "unsure" or hit.doubtful:
                 return None
             verdicts.add((hit.label == "yes") != hit.negated)
             tokens[hit.start : hit.end] = ["_"] * (hit.end - hit.start)
     for hit in _YES_NO.find(tokens):
-        if hit.label == "unsure":
+        if hit.label == "unsure" or hit.doubtful:
             return None
         if hit.label == "yes":
             verdicts.add(not hit.negated)
@@ -341,7 +341,8 @@ _NEED: Final = _Matcher(
             "assise sur les", "assise dessus", "assis dessus", "ecrase dessus", "roule dessus",
             "sat on my", "sat on them", "stepped on my", "stepped on them", "ran over",
             "destroyed", "ruined", "falling apart", "pete", "petee", "petees", "nique", "niquee",
-            "niquees", "raille", "raillee", "raillees",
+            "niquees", "raille", "raillee", "raillees", "ecrabouille", "ecrabouillee",
+            "ecrabouillees",
         ),
         # A part that came off ("un verre est tombé", "la branche s'est détachée") is damage;
         # a lost part ("perdu une vis") too.
@@ -378,6 +379,7 @@ _NEED: Final = _Matcher(
             "inadaptees", "inadaptee", "inadaptes", "je vois mal", "vois mal", "vois flou",
             "vois plus bien", "vois pas bien", "vue a baisse", "vue baisse", "vue a change",
             "trop faibles", "plus assez fortes", "nouvelle ordonnance", "new prescription",
+            "tout flou", "vois trouble", "vois double", "vision floue", "vue floue",
             "unsuitable", "can t see", "blurry", "don t suit", "no longer suit", "don t fit",
             "no longer fit", "doesn t fit", "not suitable",
         ),
@@ -414,7 +416,10 @@ def parse_need(text: str) -> Need | None:
     tokens = _keyword_tokens(text)
     if _asks_back(text[:_MAX_SCAN], tokens, opening=False):
         return None
-    hits = [hit for hit in _NEED.find(tokens) if not hit.negated]
+    found = _NEED.find(tokens)
+    if any(hit.doubtful for hit in found):
+        return None
+    hits = [hit for hit in found if not hit.negated]
     labels = [hit.label for hit in hits]
     if "prescription" in labels and "sight" in labels:
         labels.append("unsuitable")
@@ -471,7 +476,10 @@ def parse_mode(text: str) -> Mode | None:
     tokens = _keyword_tokens(text)
     if _asks_back(text[:_MAX_SCAN], tokens, opening=False):
         return None
-    labels = {hit.label for hit in _MODE.find(tokens) if not hit.negated}
+    found = _MODE.find(tokens)
+    if any(hit.doubtful for hit in found):
+        return None
+    labels = {hit.label for hit in found if not hit.negated}
     if "shipment" in labels:
         return None if "visit" in labels else "shipment"
     if labels & {"visit", "visit_place"}:
@@ -566,7 +574,10 @@ def parse_priority(text: str) -> Priority | None:
     tokens = _keyword_tokens(text)
     if _asks_back(text[:_MAX_SCAN], tokens, opening=False):
         return None
-    labels = [hit.label for hit in _PRIORITY.find(tokens) if not hit.negated]
+    found = _PRIORITY.find(tokens)
+    if any(hit.doubtful for hit in found):
+        return None
+    labels = [hit.label for hit in found if not hit.negated]
     if any(a in _POSSESSIVES and b in _RELATIVES for a, b in pairwise(tokens)):
         labels = [label for label in labels if label not in _JOBS]
     job = next((job for label in labels for job in _JOBS if job == label), None)

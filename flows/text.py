@@ -105,6 +105,23 @@ def _tokens(text: str) -> list[str]:
 _SMS: Final[Mapping[str, tuple[str, ...]]] = {
     "g": ("j", "ai"),
     "kc": ("casse",),
+    "pa": ("pas",),
+    "plu": ("plus",),
+    "pr": ("pour",),
+    "ds": ("dans",),
+    "ke": ("que",),
+    "moa": ("moi",),
+    "koi": ("quoi",),
+    "pkoi": ("pourquoi",),
+    "kan": ("quand",),
+    "qd": ("quand",),
+    "tjs": ("toujours",),
+    "tjrs": ("toujours",),
+    "vs": ("vous",),
+    "bi1": ("bien",),
+    "b1": ("bien",),
+    "otre": ("autre",),
+    "voi": ("vois",),
     "jen": ("j", "en"),
     "jle": ("je", "le"),
     "jla": ("je", "la"),
@@ -185,6 +202,8 @@ class _Hit:
     start: int
     end: int
     negated: bool
+    # "plus urgent", "plus infirmière" without a "ne": "more" or "no longer"? Not an answer.
+    doubtful: bool = False
 
 
 # Correctly spelt keywords of every table (filled by ``flows.parsing`` once its tables are built):
@@ -233,7 +252,10 @@ class _Matcher:
                 taken[start:end] = [True] * (end - start)
                 kept.append((start, end, label))
         kept.sort()
-        return [_Hit(label, s, e, _negated(tokens, taken, s, e)) for s, e, label in kept]
+        return [
+            _Hit(label, s, e, _negated(tokens, taken, s, e), _doubtful(tokens, taken, s))
+            for s, e, label in kept
+        ]
 
     def labels(self, text: str) -> list[str]:
         """Labels of the non-negated hits, in reading order."""
@@ -248,7 +270,7 @@ def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int)
     for k in range(start - 1, -1, -1):
         if taken[k]:  # a negator before another hit is that one's ("pas perdues, cassées")
             break
-        if tokens[k] in _NEGATORS:
+        if tokens[k] in _NEGATORS or (tokens[k] == "plus" and _after_ne(tokens, k)):
             return True
         if tokens[k] not in _INTENSIFIERS:  # "pas du tout urgent", "pas vraiment cassées"
             seen += 1
@@ -257,3 +279,17 @@ def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int)
     if end + 1 < len(tokens) and taken[end + 1]:  # "cassées, pas perdues": the next one's
         return False
     return end < len(tokens) and not taken[end] and tokens[end] == "pas"
+
+
+def _after_ne(tokens: Sequence[str], at: int) -> bool:
+    """A "ne" a few words before ("ce n'est plus urgent", "je ne suis plus infirmière")."""
+    return any(tokens[k] in ("ne", "n") for k in range(max(0, at - 3), at))
+
+
+def _doubtful(tokens: Sequence[str], taken: Sequence[bool], start: int) -> bool:
+    """A free "plus" just before, with no "ne": "plus urgent" is more, or no longer, urgent;
+    "plus de visite" no more visits, or more of them."""
+    k = start - 1
+    if k > 0 and tokens[k] in ("de", "d") and not taken[k]:
+        k -= 1
+    return k >= 0 and not taken[k] and tokens[k] == "plus" and not _after_ne(tokens, k)

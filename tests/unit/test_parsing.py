@@ -407,6 +407,11 @@ URGENCY: list[tuple[str, bool | None]] = [
     ("oui et non", None),
     ("euh je sais pas trop", None),  # unsure, though "pas trop" alone is a no
     ("non pas du tout urgent", False),  # "pas" reaches past "du tout"
+    ("pa urgent", False),  # "pa" is the texting "pas"
+    ("c pa urgent", False),
+    ("ce n'est plus urgent", False),  # "ne ... plus" negates
+    ("je n'ai plus de paire de secours", True),
+    ("c'est plus urgent", None),  # more urgent, or no longer? Ask again
 ]
 
 
@@ -521,6 +526,8 @@ FALSE_FRIENDS: list[tuple[Callable[[str], object], str]] = [
     (parse_need, "je vis ici"),  # "vis" alone is no damage
     (parse_priority, "ma femme est infirmière"),  # someone else's job
     (parse_priority, "oui"),  # mobilised, but as what?
+    (parse_priority, "je suis plus infirmière"),  # no longer, without its "ne"
+    (parse_mode, "plus de visite"),  # no more visits, or more of them?
 ]
 
 
