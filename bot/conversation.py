@@ -53,8 +53,9 @@ class Bookings(Protocol):
 
     async def client_answer(
         self, connection: Connection, case_id: int, answer: AppointmentAnswer, language: str, now: datetime
-    ) -> list[Reply]:
-        """Apply the client's answer in the message's transaction; what to say to the client."""
+    ) -> list[Reply] | None:
+        """Apply the client's answer in the message's transaction; what to say to the client (None:
+        the words were about no appointment, the message goes to the case like any other)."""
         ...
 
 
@@ -172,10 +173,16 @@ class ConversationHandler:
                 await self._cancel(connection, case, now)
             elif isinstance(effect, NewRequest):
                 fresh = await self._new_request(connection, convo, now)
-            elif isinstance(effect, AppointmentAnswer) and case is not None and self.bookings is not None:
-                replies.extend(
-                    await self.bookings.client_answer(connection, case.id, effect, convo.language, now)
-                )
+            elif isinstance(effect, AppointmentAnswer) and case is not None:
+                answered = None
+                if self.bookings is not None:
+                    answered = await self.bookings.client_answer(
+                        connection, case.id, effect, convo.language, now
+                    )
+                if answered is None:  # no appointment to act on: the advisors read it
+                    writes.client_wrote.append(case.id)
+                else:
+                    replies.extend(answered)
         # Once erased, the goodbye is outside any conversation and not kept once delivered.
         for index, reply in enumerate(replies):
             self._reply(

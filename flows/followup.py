@@ -19,6 +19,8 @@ the engine applies the effects (``RelayToCase``, ``CancelCase``, ``NewRequest``,
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +81,20 @@ _BUTTONS: dict[str, dict[str, str]] = {
 }
 _ASKING = ("cancel_asked", "erase_asked")
 # The values of a proposed hour's buttons and their labels (what dispatch writes on them).
-_APPOINTMENT_LABELS = {"rdv_ok": "appointment.confirm", "rdv_other": "appointment.other"}
+_APPOINTMENT_LABELS = {
+    "rdv_ok": "appointment.confirm",
+    "rdv_other": "appointment.other",
+    "rdv_move": "appointment.move",
+    "rdv_cancel": "appointment.cancel",
+}
+# Words that ask to move the visit's appointment ("décaler le rendez-vous", "reporter", "move"),
+# and to cancel it ("annuler le rdv": the case's cancellation, confirmed first). Folded text.
+_APPOINTMENT_NOUN = r"(?:rdv|rendez ?vous|visite|heure|creneau|appointment|visit)"
+_MOVE_WORDS = re.compile(
+    r"^(?:deplacer|decaler|reporter|move|reschedule|postpone)$"
+    rf"|\b(?:deplac|decal|report|chang|modifi|reschedul|postpon|move)\w*\b.*\b{_APPOINTMENT_NOUN}\b"
+)
+_CANCEL_WORDS = re.compile(rf"\b(?:annul|cancel)\w*\b.*\b{_APPOINTMENT_NOUN}\b")
 _COMMAND_EVENTS = {
     "cancel": "cancel",
     "help": "help",
@@ -207,8 +222,10 @@ class FollowUpFlow:
         result = FlowResult()
         model = FollowUpModel(convo, case, self, result)
         event, value = self._event(model.state, said)
+        if event == "appointment" and value is not None and not case.open:
+            event, value = "message", None  # words about a visit of a case already over
         if event == "appointment":
-            model.pressed = said
+            model.pressed = said if value is None else ClientInput(choice=value)
         if event == "stale":
             model.say("stale_button")
         elif not self._fire(model, event, value):
@@ -225,7 +242,7 @@ class FollowUpFlow:
     def _event(self, state: str, said: ClientInput) -> tuple[str, str | None]:
         if said.choice is not None:
             if (said.step or "").startswith(f"{APPOINTMENT_STEP}."):
-                return ("appointment", None)
+                return ("cancel", None) if said.choice == "rdv_cancel" else ("appointment", None)
             event = _BUTTONS.get(state, {}).get(said.choice)
             if said.step != state or event is None:
                 # The notice's button stays valid while its conversation lasts.
@@ -239,6 +256,11 @@ class FollowUpFlow:
         command = parsing.parse_command(text)
         if command is not None:
             return (_COMMAND_EVENTS.get(command[0], "message"), command[1])
+        folded = _folded(text)
+        if _CANCEL_WORDS.search(folded):
+            return ("cancel", None)
+        if state == "handed_off" and _MOVE_WORDS.search(folded):
+            return ("appointment", "rdv_move")
         if state in ("cancel_asked", "erase_asked"):
             answer = parsing.parse_yes_no(text)
             if answer is not None:
@@ -253,3 +275,10 @@ class FollowUpFlow:
             return transition is not None and bool(transition.trigger(model, value=value))
         except MachineError:
             return False
+
+
+def _folded(text: str) -> str:
+    """Lower case, no accents, apostrophes and dashes as spaces."""
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return re.sub(r"[\s'’\-]+", " ", plain).strip()

@@ -22,10 +22,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from bot.dispatch.buttons import (
+    CANCEL,
     FAIL_REASONS,
+    MOVE,
     ProposalAnswer,
     SlotPick,
     VisitOutcome,
+    appointment_of_step,
     parse_answer,
 )
 from bot.dispatch.notices import Notices
@@ -311,8 +314,11 @@ class Booking:
 
     async def client_answer(
         self, connection: Connection, case_id: int, answer: AppointmentAnswer, language: str, now: datetime
-    ) -> list[Reply]:
-        """The client pressed "Je confirme" or "Proposer un autre moment" on a proposal."""
+    ) -> list[Reply] | None:
+        """The client pressed "Je confirme" or "Proposer un autre moment" on a proposal, or asked
+        to move the appointment (a button or words: None if there is none to move)."""
+        if answer.choice == MOVE:
+            return await self._move(connection, case_id, answer, language, now)
         pressed = parse_answer(answer.step, answer.choice)
         appointment = await store.appointment_of(connection, case_id)
         if pressed is None or appointment is None or appointment.case_public_id != pressed.case_id:
@@ -341,11 +347,15 @@ class Booking:
                 await self.notices.to_optician(
                     connection, appointment.telegram_chat, reply, now, case_id=case_id
                 )
-            return [
-                self.notices.client_reply(
-                    language, "appointment.confirmed", name=name, when=self.when(day, hour, language)
-                )
-            ]
+            confirmed = self.notices.client_reply(
+                language, "appointment.confirmed", name=name, when=self.when(day, hour, language)
+            )
+            catalog = self.notices.catalog
+            choices = (
+                Choice(MOVE, catalog.text(as_language(language), "appointment.move")),
+                Choice(CANCEL, catalog.text(as_language(language), "appointment.cancel")),
+            )
+            return [Reply(confirmed.key, confirmed.text, choices, pressed.step)]
         if not await store.ask_another_moment(connection, case_id, pressed.proposal, now):
             return [self.notices.client_reply(language, "appointment.stale")]
         if appointment.telegram_chat is not None:
@@ -359,6 +369,39 @@ class Booking:
                 now,
             )
         return [self.notices.client_reply(language, "appointment.other_asked", name=name)]
+
+    async def _move(
+        self, connection: Connection, case_id: int, answer: AppointmentAnswer, language: str, now: datetime
+    ) -> list[Reply] | None:
+        """The client asks to move the appointment (proposed or confirmed): the optician is told
+        and proposes again. A button names the proposal it was shown with (an older one is
+        refused); words with no appointment to move are the advisors' (None)."""
+        appointment = await store.appointment_of(connection, case_id)
+        stale = [self.notices.client_reply(language, "appointment.stale")]
+        if answer.step is not None:
+            named = appointment_of_step(answer.step)
+            current = appointment is not None and named == (appointment.case_public_id, appointment.proposal)
+            if not current:
+                return stale
+        if (
+            appointment is None
+            or appointment.day is None
+            or appointment.hour is None
+            or not await store.move_by_client(connection, case_id, now)
+        ):
+            return None if answer.step is None else stale
+        if appointment.telegram_chat is not None:
+            await self._ask_again(
+                connection,
+                appointment,
+                appointment.telegram_chat,
+                appointment.day,
+                appointment.hour,
+                "appointment.moved_optician",
+                now,
+            )
+        name = _first_name(appointment.optician)
+        return [self.notices.client_reply(language, "appointment.moving", name=name)]
 
     async def _ask_again(
         self,

@@ -7,10 +7,10 @@ The wire format (Telegram callback data ``<step>:<value>``) is ``offer:<offer id
 one-hour window), ``visit:<case id>.<yyyymmdd>.am|pm`` (that half-day's windows) or
 ``visit:<case id>.more`` (other half-days). The client's answer to a proposal carries the case and
 the proposal's number in its step, ``rdv.<case id>.<n>``, and ``rdv_ok`` or ``rdv_other`` as its
-value (a catalogue's short label exists for WhatsApp's buttons). The channel joins step and value
-and splits them again; only this module knows what a value holds. Anything else is refused, and
-what a button names is checked against the database when it is pressed (the chat holds the case,
-the proposal is the current one).
+value; on a confirmed one, ``rdv_move`` or ``rdv_cancel`` (catalogue short labels exist for
+WhatsApp's buttons). The channel joins step and value and splits them again; only this module
+knows what a value holds. Anything else is refused, and what a button names is checked against
+the database when it is pressed (the chat holds the case, the proposal is the current one).
 """
 
 from __future__ import annotations
@@ -92,6 +92,9 @@ class ProposalAnswer:
 
 
 CONFIRM, ANOTHER_MOMENT = "rdv_ok", "rdv_other"
+# On a confirmed appointment: move it (the optician proposes again), or cancel the visit (the
+# follow-up's "annuler", confirmed first). Words do the same (flows/followup.py).
+MOVE, CANCEL = "rdv_move", "rdv_cancel"
 _MORE = "more"
 
 
@@ -130,10 +133,16 @@ def _slot(value: str) -> SlotPick | None:
 
 def parse_answer(step: str | None, value: str | None) -> ProposalAnswer | None:
     """The client's answer to a proposal, or None for anything no button of ours carries."""
+    named = appointment_of_step(step)
+    if named is None or value not in (CONFIRM, ANOTHER_MOMENT):
+        return None
+    return ProposalAnswer(named[0], named[1], confirm=value == CONFIRM)
+
+
+def appointment_of_step(step: str | None) -> tuple[str, int] | None:
+    """The case's public id and the proposal a client's button names (``rdv.<case>.<n>``)."""
     prefix, _, rest = (step or "").partition(".")
     case_id, _, number = rest.rpartition(".")
     if prefix != APPOINTMENT_STEP or not case_id or not number.isdigit() or len(number) > 4:
         return None
-    if value not in (CONFIRM, ANOTHER_MOMENT):
-        return None
-    return ProposalAnswer(case_id, int(number), confirm=value == CONFIRM)
+    return case_id, int(number)

@@ -215,3 +215,44 @@ async def test_the_morning_reminder_goes_once_to_the_client_and_the_optician(
         assert sum("Rappel" in m.text for m in fake.messages_to(CLIENT)) == 1
         assert sum("Rappel" in m.text for m in fake.messages_to(OPTICIAN)) == 1
         assert (await _appointment(service)).reminded_at is not None
+
+
+async def test_the_client_moves_then_cancels_the_appointment_and_the_optician_is_told(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _accepted(fake, service)
+        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        await _book_a_later_half_day(fake, client, optician)
+        confirmed = fake.messages_to(CLIENT)[-1]
+        assert [b["text"] for b in confirmed.buttons()] == ["Déplacer le rendez-vous", "Annuler la visite"]
+        first = await _appointment(service)
+
+        # In words: moved, the optician proposes again.
+        await fake.say(CLIENT, "bonjour, je voudrais décaler le rendez-vous svp")
+        await client.expect("va vous proposer un autre moment", within=15)
+        await optician.expect("demande à déplacer le rendez-vous", "Quelle heure proposer", within=15)
+        moved = await _appointment(service)
+        assert (moved.status, moved.remind_at) == ("moved", None)  # no reminder of the old time
+        windows = _windows([str(b["text"]) for b in fake.messages_to(OPTICIAN)[-1].buttons()])
+        await fake.press_button(OPTICIAN, windows[-1])
+        await client.expect("propose de venir", within=15)
+        await fake.press_button(CLIENT, "Je confirme")
+        await client.expect("C'est confirmé", within=15)
+        again = await _appointment(service)
+        assert (again.status, again.proposal, again.day) == ("confirmed", first.proposal + 1, first.day)
+        (case,) = await service.rows(cases)
+        assert case.client_wrote_at is None  # handled: nothing for the advisors to answer
+
+        # With the button: the visit is cancelled once confirmed, and the optician told not to come.
+        await fake.press_button(CLIENT, "Annuler la visite")
+        await client.expect("Voulez-vous vraiment annuler", within=15)
+        await fake.press_button(CLIENT, "Oui, l'annuler")
+        await client.expect("est annulée", within=15)
+        await optician.expect("n'y allez pas", within=15)
+        assert (await _appointment(service)).status == "cancelled"
+        (case,) = await service.rows(cases)
+        assert case.status == "cancelled"
+        await _drained(service)
+        await assert_every_row_names_its_case(service)
