@@ -6,11 +6,16 @@ scans the head of the text (``_MAX_SCAN`` characters), so a 50 KB message costs 
 Typo tolerance works on normalized tokens (see :func:`normalize`) with ``rapidfuzz``:
 a keyword of four letters or fewer must match exactly (repeated letters aside: "ouiii",
 "nonnn"), a longer one allows one edit (two from eight letters on, transpositions count
-as one) and always the same first letter; a correctly spelt keyword of any table (or a few
-common look-alikes: "porte", "case") never fuzzy-matches another keyword. So "non" can never
-read as "oui" and "caisse" never reads as "cassé". Overlapping keyword hits are resolved
-longest first ("aucun problème" is a yes, "pas du tout" a no), and a hit next to a free
-"pas"/"not"/"jamais"/"sans" is negated ("pas cassées", "carrément pas").
+as one) and always the same first letter ("k" may stand for a hard "c": "kassé"); a correctly
+spelt keyword of any table (or a common French word: "porte", "case", "comme") never
+fuzzy-matches another keyword. So "non" can never read as "oui" and "caisse" never reads as
+"cassé". Texting spellings are expanded first ("g", "pa", "jen", "kc") and an elision glued to a
+keyword split off ("jaccepte"). Overlapping keyword hits are resolved longest first ("aucun
+problème" is a yes, "pas du tout" a no); a hit is negated by a free "pas"/"not"/"jamais"/"sans"
+(or "ne ... plus") in the two words before, intensifiers aside ("pas du tout urgent"), not past
+another hit ("pas perdues, cassées"), or by a "pas" just after ("carrément pas"). A bare "plus"
+before a hit ("plus urgent": more, or no longer?) and a question back ("c'est quoi chronopost ?")
+make the answer not understood: a miss asks again, a misreading would change the case.
 """
 
 from __future__ import annotations
@@ -340,7 +345,7 @@ _NEED: Final = _Matcher(
             "marche sur les", "marche sur ma", "assis sur mes", "assise sur mes", "assis sur les",
             "assise sur les", "assise dessus", "assis dessus", "ecrase dessus", "roule dessus",
             "sat on my", "sat on them", "stepped on my", "stepped on them", "ran over",
-            "destroyed", "ruined", "falling apart", "pete", "petee", "petees", "nique", "niquee",
+            "destroyed", "ruined", "falling apart", "chewed", "pete", "petee", "petees", "nique", "niquee",
             "niquees", "raille", "raillee", "raillees", "ecrabouille", "ecrabouillee",
             "ecrabouillees",
         ),
@@ -465,7 +470,7 @@ _MODE: Final = _Matcher(
             "courrier", "livraison", "livrer", "livrez", "colis", "chronopost", "colissimo",
             "expedition", "expedier", "expediez", "point relais", "relais", "ship", "shipping",
             "shipment", "delivery", "deliver", "post", "by post", "mail", "send", "parcel",
-            "chrono", "recevoir", "receive",
+            "chrono", "recevoir", "receive", "courier", "by courier",
         ),
     }
 )  # fmt: skip
@@ -519,7 +524,7 @@ _PRIORITY: Final = _Matcher(
         ),
         "firefighter": (
             "pompier", "pompiers", "sapeur pompier", "sapeurs pompiers", "firefighter",
-            "fire fighter", "fireman",
+            "fire fighter", "fireman", "fire brigade", "fire service", "fire department",
         ),
         "other": (
             "autre", "autres", "autre metier", "autre metier mobilise", "policier", "policiere",
