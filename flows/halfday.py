@@ -18,6 +18,8 @@ Decisions:
   that day), unless offered as an alternative ("dès que possible, sinon lundi" -> ``None``);
 * two different days or two different parts in the same message, two days joined by "ou"/"or",
   or a day next to a negation ("pas demain", "sauf lundi") -> ``None`` (asked again);
+* "ce mercredi" said on a Wednesday is today; "dans 2 jours" is the day after tomorrow; days of
+  the month may be written in words ("le douze"); "le 12 rue de la Paix" is an address, no day;
 * "le 12" is the next 12th (this month or a later one), "12/12" is this year's or, if already
   past, next year's as long as it is less than 6 months away (else this year's, past); an
   explicit year is taken as written; past dates are returned as such (the reader says why not).
@@ -30,6 +32,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Final
 
 from rapidfuzz.distance import OSA
@@ -93,6 +96,8 @@ _WORDS: Final[dict[str, str]] = {
     "aprem": "part_pm",
     "aprems": "part_pm",
     "apm": "part_pm",
+    "apmidi": "part_pm",
+    "aprm": "part_pm",
     "afternoon": "part_pm",
     "soir": "part_pm",
     "soiree": "part_pm",
@@ -206,6 +211,9 @@ _ASAP_TEXT: Final[tuple[str, ...]] = (
 _ASAP_PHRASES: Final[tuple[tuple[str, ...], ...]] = tuple(
     tuple(f"w_{word}" for word in phrase.split()) for phrase in _ASAP_TEXT
 )
+_ASAP_BY_FIRST: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
+    first: tuple(p for p in _ASAP_PHRASES if p[0] == first) for first in {p[0] for p in _ASAP_PHRASES}
+}
 # Next to a day, these make it no answer ("pas demain", "sauf lundi", "I can't tomorrow").
 _NEGATIONS: Final = frozenset(
     {"pas", "not", "sauf", "except", "excepte", "hors", "jamais", "never", "ni", "t"}
@@ -213,6 +221,7 @@ _NEGATIONS: Final = frozenset(
 _NEGATES_ASAP: Final = frozenset({"pas", "not", "jamais", "never"})
 _ALTERNATIVES: Final = frozenset({"ou", "or", "soit", "sinon", "otherwise"})
 _XMAS: Final = (25, 12)
+_DAY_WORDS: Final = frozenset({"jour", "jours", "day", "days"})
 for _phrase in _ASAP_TEXT:
     for _word in _phrase.split():
         _WORDS.setdefault(_word, f"w_{_word}")
@@ -227,12 +236,26 @@ _HOUR_AMPM = re.compile(r"(?<![\d/.:])(1[0-2]|0?\d)\s*([ap])\.?\s?m\b\.?")
 _NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{4}|\d{2}))?(?!\d)")
 _TOKEN = re.compile(r"[a-z]+|\d+")
 # Texting spellings of "demain" that the tokens would cut ("dem1" is not "the 1st").
+# A house number is no day: "le 12 rue de la Paix" is an address.
+_STREET_NUMBER = re.compile(
+    r"\b\d{1,4}\s*(?:bis|ter)?,?\s+(?:rue|avenue|av|bd|boulevard|place|pl|chemin|allee|impasse|route|quai|cours"
+    r"|street|st|road|rd)\b"
+)
+_SMS_MATIN = re.compile(r"(?<![a-z\d])mat1(?![a-z\d])")
 _SMS_DEMAIN = re.compile(r"(?<![a-z\d])(?:dem1n?|2main|2m1|d'main|2moro|2morrow)(?![a-z\d])")
 # The end or the start of the day said in words: a part of the day.
 _DAY_END = re.compile(r"\b(?:fin\s+(?:de\s+|d')?(?:la\s+)?journee|end\s+of\s+(?:the\s+)?day)\b")
 _DAY_START = re.compile(r"\b(?:debut\s+(?:de\s+|d')?(?:la\s+)?journee|start\s+of\s+(?:the\s+)?day)\b")
 
 
+# The words a typo may reach, by first letter (a typo never changes the first letter).
+_FUZZY: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    letter: tuple((k, m) for k, m in _WORDS.items() if len(k) >= 5 and k[0] == letter)
+    for letter in {k[0] for k in _WORDS}
+}
+
+
+@lru_cache(maxsize=4096)
 def _meaning(word: str) -> str | None:
     """Meaning of one word, tolerating one typo from five letters on (two from eight)."""
     exact = _WORDS.get(word)
@@ -240,14 +263,45 @@ def _meaning(word: str) -> str | None:
         return exact
     best: str | None = None
     best_distance = 3
-    for key, meaning in _WORDS.items():
-        if len(key) < 5 or key[0] != word[0] or abs(len(key) - len(word)) > 2:
+    for key, meaning in _FUZZY.get(word[0], ()):
+        if abs(len(key) - len(word)) > 2:
             continue
         budget = 1 if len(key) < 8 else 2
         distance = OSA.distance(word, key, score_cutoff=budget)
         if distance <= budget and distance < best_distance:
             best, best_distance = meaning, distance
     return best
+
+
+# Days of the month in words ("le douze", "vingt-deux décembre"); "un"/"premier" are left out,
+# they say too many other things ("premier créneau").
+_NUMBER_WORDS: Final[dict[str, int]] = {
+    "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8, "neuf": 9,
+    "dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16,
+    "vingt": 20, "trente": 30,
+}  # fmt: skip
+_UNITS: Final = {"un": 1, "une": 1, **{w: n for w, n in _NUMBER_WORDS.items() if n < 10}}
+
+
+def _numbers(tokens: Sequence[str]) -> list[str]:
+    """Number words as digits: "vingt et un" -> "21", "dix sept" -> "17", "douze" -> "12"."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        value = _NUMBER_WORDS.get(tokens[i])
+        if value is None:
+            out.append(tokens[i])
+            i += 1
+            continue
+        rest = tokens[i + 1 : i + 3]
+        if value in (20, 30) and rest[:1] == ["et"] and rest[1:] in (["un"], ["une"]):
+            value, i = value + 1, i + 3
+        elif value in (10, 20, 30) and rest[:1] and _UNITS.get(rest[0], 0) >= (7 if value == 10 else 2):
+            value, i = value + _UNITS[rest[0]], i + 2
+        else:
+            i += 1
+        out.append(str(value))
+    return out
 
 
 def _meanings(tokens: Sequence[str]) -> list[str]:
@@ -363,8 +417,8 @@ def _explicit_dates(meanings: Sequence[str], numeric: list[tuple[int, int | None
 
 def _is_asap(meanings: Sequence[str], tokens: Sequence[str]) -> bool:
     """ "dès que possible", "au plus vite", "n'importe quand"... not right after a negation."""
-    for start in range(len(meanings)):
-        for phrase in _ASAP_PHRASES:
+    for start, first in enumerate(meanings):
+        for phrase in _ASAP_BY_FIRST.get(first, ()):
             if tuple(meanings[start : start + len(phrase)]) == phrase and not _NEGATES_ASAP.intersection(
                 tokens[max(0, start - 2) : start]
             ):
@@ -374,7 +428,7 @@ def _is_asap(meanings: Sequence[str], tokens: Sequence[str]) -> bool:
 
 def find_half_day(folded: str, today: date) -> Moment | None:
     """Read a moment from folded text; see the module docstring for the rules."""
-    folded = _SMS_DEMAIN.sub(" demain ", folded)
+    folded = _SMS_MATIN.sub(" matin ", _SMS_DEMAIN.sub(" demain ", _STREET_NUMBER.sub(" ", folded)))
     folded = _DAY_START.sub(" matin ", _DAY_END.sub(" soir ", folded))
     rest, hour_parts = _hours(folded)
     numeric: list[tuple[int, int | None, int | None]] = []
@@ -385,8 +439,12 @@ def find_half_day(folded: str, today: date) -> Moment | None:
         return " "
 
     rest = _NUMERIC_DATE.sub(by_date, rest)
-    tokens = _TOKEN.findall(rest)
+    tokens = _numbers(_TOKEN.findall(rest))
     meanings = _meanings(tokens)
+    # "dans 2 jours", "in 3 days": that many days from today.
+    for i in range(len(tokens) - 2):
+        if tokens[i] in ("dans", "in") and tokens[i + 1].isdigit() and tokens[i + 2] in _DAY_WORDS:
+            meanings[i + 1] = f"rel{min(int(tokens[i + 1]), _HORIZON_DAYS)}"
     _explicit_dates(meanings, numeric)
 
     strong: set[str] = set()
@@ -416,6 +474,8 @@ def find_half_day(folded: str, today: date) -> Moment | None:
         elif here == "this" and after.startswith("part_"):
             relative.add(0)
             mentions += 1
+        elif here == "this" and after == f"wd{today.weekday()}":  # "ce mercredi" on a Wednesday
+            relative.add(0)
 
     asap = _is_asap(meanings, tokens)
     if not mentions:

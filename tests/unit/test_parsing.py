@@ -766,7 +766,7 @@ HALF_DAY: list[tuple[str, tuple[date, HalfDayPart | None] | str | None]] = [
     ("31/02 matin", None),
     ("lundi ou mardi matin", None),
     ("demain matin ou après-midi", None),
-    ("dans 2 jours", None),
+    ("dans 2 jours", (date(2026, 11, 28), None)),
     ("demain matin ou jeudi", None),  # two days offered: which one?
     ("pas demain", None),
     ("sauf lundi", None),

@@ -167,6 +167,19 @@ CONTRACT: list[tuple[str, Any]] = [
     ("je sais pas", None),
     ("bonjour", None),
     ("12 rue de la paix", None),
+    # beyond the contract's rows
+    ("le douze", "2026-12-12 am"),
+    ("le vingt et un après-midi", "2026-12-21 pm"),
+    ("dans 2 jours", "2026-12-04 am"),
+    ("dans 80 jours", Hint("visit_slot.too_far")),
+    ("ce mercredi", "2026-12-02 am"),  # said on a Wednesday: today
+    ("samedi prochain", None),  # this Saturday or next week's?
+    ("demain au plus tôt", "2026-12-03 am"),
+    ("dès que possible, sinon lundi", None),
+    ("demain 9h-12h", "2026-12-03 am"),
+    ("aujourd'hui en fin de journée", "2026-12-02 pm"),
+    ("le 12 rue de la Paix", None),
+    ("pas demain", None),
 ]
 
 
