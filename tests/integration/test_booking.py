@@ -12,11 +12,15 @@ from typing import Any
 from flows.types import SERVICE_TIME_ZONE
 from storage.tables import appointments, cases
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.whatsapp import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN, FakeWhatsApp
+from tests.fakes.whatsapp import TOKEN as WA_TOKEN
 from tests.harness import RealClock
 from tests.integration.serving import Service
 from tests.integration.test_dispatch import (
     ALICE,
     CLIENT,
+    VISIT,
+    VISIT_ANSWERED,
     _dispatch,
     _drained,
     _offers_to,
@@ -27,11 +31,13 @@ from tests.integration.test_dispatch import (
     serve,
 )
 from tests.integration.test_telegram import Client
+from tests.integration.test_whatsapp import Client as WhatsAppClient
 
 __all__ = ["fake"]
 OPTICIAN = 1101
 WINDOW = re.compile(r"(\d+)h–(\d+)h")
 OTHER_HALF_DAY = "Proposer une autre demi-journée"
+WA_CLIENT = "33612345678"
 
 
 async def _accepted(fake: FakeTelegram, service: Service) -> tuple[str, list[str]]:
@@ -256,3 +262,42 @@ async def test_the_client_moves_then_cancels_the_appointment_and_the_optician_is
         assert case.status == "cancelled"
         await _drained(service)
         await assert_every_row_names_its_case(service)
+
+
+async def test_a_whatsapp_client_confirms_with_reply_buttons(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    """The optician on Telegram, the client on WhatsApp: the proposal comes as two reply buttons
+    (titles within WhatsApp's 20 characters), and the client's tap confirms it."""
+    wa_values = {
+        "whatsapp_access_token": WA_TOKEN,
+        "whatsapp_phone_number_id": PHONE_NUMBER_ID,
+        "whatsapp_app_secret": APP_SECRET,
+        "whatsapp_verify_token": VERIFY_TOKEN,
+    }
+    async with (
+        FakeWhatsApp() as whatsapp,
+        serve(database_url, tmp_path, fake, whatsapp_api_url=whatsapp.base_url, **wa_values) as service,
+    ):
+        whatsapp.webhook_url = f"{service.base}/webhooks/whatsapp"
+        await _optician(fake, service, OPTICIAN, "Anne Martin", ["75"])
+        client = WhatsAppClient(whatsapp, WA_CLIENT)
+        for text, answered in zip(VISIT, VISIT_ANSWERED, strict=True):
+            await client.say(text)
+            await client.expect(answered, within=15)
+        (case,) = await service.rows(cases)
+        await _dispatch(service, str(case.public_id))
+        await fake.wait_for(lambda: bool(_offers_to(fake, OPTICIAN)))
+        await fake.press_button(OPTICIAN, "J'accepte")
+        brief = (await Client(fake, OPTICIAN).expect("est pour vous", within=15))[-1]
+        await fake.press_button(OPTICIAN, _windows([str(b["text"]) for b in brief.buttons()])[0])
+        proposal = (await client.expect("Anne", "propose de venir", within=15))[-1]
+        assert proposal.type == "interactive"
+        assert proposal.body["interactive"]["type"] == "button"
+        assert [title for _, title in proposal.buttons] == ["Je confirme", "Autre moment"]
+        assert all(len(title) <= 20 for _, title in proposal.buttons)
+        await client.press("Je confirme")
+        await client.expect("C'est confirmé", "Anne viendra", within=15)
+        await Client(fake, OPTICIAN).expect("Rendez-vous confirmé", "Oberkampf", within=15)
+        assert (await _appointment(service)).status == "confirmed"
+        await whatsapp.settle()
