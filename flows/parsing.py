@@ -202,7 +202,8 @@ _URGENCY: Final = _Matcher(
             "peux pas attendre", "en ai besoin", "en ai vraiment besoin", "besoin urgent",
             "que cette paire", "que celle ci", "que celles ci", "que ces lunettes",
             "qu une paire", "qu une seule", "need them", "i need them", "only one pair",
-            "peux rien faire", "rien faire sans",
+            "peux rien faire", "rien faire sans", "tres", "des que possible",
+            "le plus tot possible", "au plus tot", "rapidement", "tout de suite", "immediatement",
         ),
         "no": (
             "paire de secours", "lunettes de secours", "autre paire", "deuxieme paire",
@@ -376,7 +377,8 @@ _NEED: Final = _Matcher(
             "left them on", "left them at", "forgot them", "forgotten",
             "impossible de les retrouver", "impossible de les trouver",
             "arrive pas a les retrouver", "arrive pas a les trouver", "arrive plus a les trouver",
-            "peux pas les retrouver",
+            "peux pas les retrouver", "sais plus ou", "sais pas ou", "restees dans",
+            "restee dans", "reste dans", "where i put them", "left behind",
         ),
         "unsuitable": (
             "ne me conviennent plus", "conviennent plus", "convient plus", "conviennent pas",
@@ -385,6 +387,7 @@ _NEED: Final = _Matcher(
             "vois plus bien", "vois pas bien", "vue a baisse", "vue baisse", "vue a change",
             "trop faibles", "plus assez fortes", "nouvelle ordonnance", "new prescription",
             "tout flou", "vois trouble", "vois double", "vision floue", "vue floue",
+            "vois plus rien avec", "vois rien avec", "vois mal avec", "vois plus avec",
             "unsuitable", "can t see", "blurry", "don t suit", "no longer suit", "don t fit",
             "no longer fit", "doesn t fit", "not suitable",
         ),
@@ -463,7 +466,7 @@ _MODE: Final = _Matcher(
         "visit_place": (
             "a domicile", "domicile", "chez moi", "chez nous", "au travail", "lieu de travail",
             "au bureau", "passer", "passez", "at home", "at work", "my place", "home",
-            "a la maison", "au boulot", "au taf", "passe",
+            "a la maison", "au boulot", "au taf", "passe", "travail", "boulot", "bureau",
         ),
         "shipment": (
             "envoi", "envoyer", "envoyez", "envoie", "par la poste", "la poste", "poste",
@@ -665,6 +668,8 @@ def parse_summary(text: str) -> SummaryAction | None:
         if approved and len(set(fields)) > 1:
             return None
         changes += fields
+    if not changes and parse_phone(head) is not None:  # "non, c'est le 06 12 34 56 78"
+        changes.append("change_phone")
     if changes:
         return cast(SummaryAction, changes[0])
     return "confirm" if parse_yes_no(head, _SUMMARY_YES) is True else None
