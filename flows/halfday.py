@@ -63,6 +63,12 @@ _WORDS: Final[dict[str, str]] = {
     "today": "rel0",
     "tt": "w_tout",
     "ke": "w_que",
+    "kan": "w_quand",
+    "qd": "w_quand",
+    "vs": "w_vous",
+    "vou": "w_vous",
+    "desque": "w_desque",
+    "deque": "w_desque",
     "dm1": "rel1",
     "dmain": "rel1",
     "nimporte": "w_importe",
@@ -117,13 +123,13 @@ _WORDS: Final[dict[str, str]] = {
     "rd": "ordinal",
 }
 _WEEKDAYS: Final[tuple[tuple[str, ...], ...]] = (
-    ("lundi", "monday"),
-    ("mardi", "tuesday"),
-    ("mercredi", "wednesday"),
-    ("jeudi", "thursday"),
-    ("vendredi", "friday"),
-    ("samedi", "saturday"),
-    ("dimanche", "sunday"),
+    ("lundi", "monday", "lun"),  # not "mon": "mon mari", "mon adresse"
+    ("mardi", "tuesday", "mar", "tue", "tues"),
+    ("mercredi", "wednesday", "mer", "wed"),
+    ("jeudi", "thursday", "jeu", "thu", "thur", "thurs"),
+    ("vendredi", "friday", "ven", "vend", "fri"),
+    ("samedi", "saturday", "sam", "sat"),
+    ("dimanche", "sunday", "dim", "sun"),
 )
 _MONTHS: Final[tuple[tuple[str, ...], ...]] = (
     ("janvier", "janv", "january", "jan"),
@@ -153,6 +159,11 @@ _ASAP_TEXT: Final[tuple[str, ...]] = (
     "importe",
     "de suite",
     "tout le temps",
+    "tous les jours",
+    "desque",
+    "desuite",
+    "rapido",
+    "rapidos",
     "aucune importance",
     "indifferent",
     "sooner",
@@ -243,6 +254,8 @@ _STREET_NUMBER = re.compile(
 )
 _SMS_MATIN = re.compile(r"(?<![a-z\d])mat1(?![a-z\d])")
 _SMS_DEMAIN = re.compile(r"(?<![a-z\d])(?:dem1n?|2main|2m1|d'main|2moro|2morrow)(?![a-z\d])")
+_SMS_TODAY = re.compile(r"(?<![a-z\d])(?:2day|ojd|ojourd'?hui)(?![a-z\d])")
+_SMS_TONIGHT = re.compile(r"(?<![a-z\d])2nite(?![a-z\d])")
 # The end or the start of the day said in words: a part of the day.
 _DAY_END = re.compile(r"\b(?:fin\s+(?:de\s+|d')?(?:la\s+)?journee|end\s+of\s+(?:the\s+)?day)\b")
 _DAY_START = re.compile(r"\b(?:debut\s+(?:de\s+|d')?(?:la\s+)?journee|start\s+of\s+(?:the\s+)?day)\b")
@@ -429,6 +442,7 @@ def _is_asap(meanings: Sequence[str], tokens: Sequence[str]) -> bool:
 def find_half_day(folded: str, today: date) -> Moment | None:
     """Read a moment from folded text; see the module docstring for the rules."""
     folded = _SMS_MATIN.sub(" matin ", _SMS_DEMAIN.sub(" demain ", _STREET_NUMBER.sub(" ", folded)))
+    folded = _SMS_TONIGHT.sub(" tonight ", _SMS_TODAY.sub(" today ", folded))
     folded = _DAY_START.sub(" matin ", _DAY_END.sub(" soir ", folded))
     rest, hour_parts = _hours(folded)
     numeric: list[tuple[int, int | None, int | None]] = []

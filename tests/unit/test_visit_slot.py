@@ -180,6 +180,10 @@ CONTRACT: list[tuple[str, Any]] = [
     ("aujourd'hui en fin de journée", "2026-12-02 pm"),
     ("le 12 rue de la Paix", None),
     ("pas demain", None),
+    ("sam matin", "2026-12-05 am"),
+    ("qd tu veux", "asap"),
+    ("mon adresse", None),  # "mon" is no Monday
+    ("dim", Hint("visit_slot.sunday")),
 ]
 
 
