@@ -668,11 +668,12 @@ def parse_summary(text: str) -> SummaryAction | None:
         if approved and len(set(fields)) > 1:
             return None
         changes += fields
-    if not changes and parse_phone(head) is not None:  # "non, c'est le 06 12 34 56 78"
-        changes.append("change_phone")
     if changes:
         return cast(SummaryAction, changes[0])
-    return "confirm" if parse_yes_no(head, _SUMMARY_YES) is True else None
+    said_yes = parse_yes_no(head, _SUMMARY_YES) is True
+    if not said_yes and parse_phone(head) is not None:  # "non, c'est le 06 12 34 56 78"
+        return "change_phone"
+    return "confirm" if said_yes else None
 
 
 def _clauses(text: str) -> list[list[str]]:

@@ -504,6 +504,8 @@ SUMMARY: list[tuple[str, SummaryAction | None]] = [
     ("plutôt par la poste", "change_mode"),
     ("oui mais changez le nom", "change_name"),
     ("il manque le code d'entrée", "change_address"),  # a detail of the address
+    ("non c'est le 06 12 34 56 78", "change_phone"),  # a number typed: the phone to change
+    ("oui c'est bien le 06 12 34 56 78", "confirm"),  # ... unless it is confirmed
     ("oui tout est bon, c'est bien au 2e étage", "confirm"),
     ("l'adresse est bonne et le nom faux", None),  # approving and changing two things at once
     ("envoyez-les moi", None),  # not the request: the glasses
