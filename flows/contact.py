@@ -174,14 +174,17 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
 
 
 def _spelt_digits(text: str) -> str:
-    """The digits of a number spelt out in French words, grouped as said: "zéro six douze
+    """The digits of a number spelt out in words, grouped as said, digits kept: "zéro six douze
     trente-quatre" -> "061234" ("soixante-dix-huit" is 78, "quatre-vingt-un" 81)."""
-    said: list[tuple[int, bool]] = []  # a number and whether it is said as two digits
+    said: list[tuple[int, bool] | str] = []  # a number and whether it is said as two digits
     for word in normalize(text[:_MAX_SCAN]).split():
+        if word.isdigit():
+            said.append(word)
+            continue
         value = _NUMBER_WORDS.get(word)
         if value is None:
             continue
-        last, _ = said[-1] if said else (-1, False)
+        last, _ = said[-1] if said and isinstance(said[-1], tuple) else (-1, False)
         if value == 20 and last == 4:  # quatre-vingt(s)
             said[-1] = (80, True)
         elif (last in (60, 80) and 10 <= value <= 19) or (
@@ -190,7 +193,7 @@ def _spelt_digits(text: str) -> str:
             said[-1] = (last + value, True)
         else:
             said.append((value, value >= 10))
-    return "".join(f"{value:02d}" if two else str(value) for value, two in said)
+    return "".join(x if isinstance(x, str) else f"{x[0]:02d}" if x[1] else str(x[0]) for x in said)
 
 
 def _alone(head: str, start: int, end: int) -> bool:
@@ -206,8 +209,13 @@ def parse_phone(text: str) -> str | None:
     head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
     head = head.replace("\ufe0f", "").replace("\u20e3", "")  # keycap digits: "0️⃣6️⃣..."
     head = _SEPARATOR_IN_NUMBER.sub(" ", _O_AS_ZERO.sub("0", head))
-    if not any(ch.isdigit() for ch in head):
-        head = _spelt_digits(head)
+    found = _phone_in(head)
+    if found is None and any(word in _NUMBER_WORDS for word in normalize(head).split()):
+        found = _phone_in(_spelt_digits(head))  # "zéro six douze...", "zéro six 12 34..."
+    return found
+
+
+def _phone_in(head: str) -> str | None:
     if sum(ch.isdigit() for ch in head) < _MIN_PHONE_DIGITS:
         return None
     try:

@@ -703,20 +703,23 @@ def parse_half_day(text: str, today: date) -> HalfDay | None:
 
 # What may open the answer before the name: a greeting (and a title), then a filler or a yes.
 _NAME_GREETING: Final = (
-    r"(?:(?:bonjour|bonsoir|salut|hello|hi|hey|coucou|good\s+(?:morning|afternoon|evening))\b"
-    r"(?:\s+(?:madame|monsieur|mesdames|messieurs))?[\s,.!]*)?"
-    r"(?:(?:oui|ouais|ok|okay|d'\s*accord|voil[aà]|alors|euh+|heu+|bah|donc|yes)\b[\s,.:!]*)*"
+    r"(?:(?:bonjour|bonsoir|salut|slt|bjr|bsr|hello|hi|hey|coucou|good\s+(?:morning|afternoon|evening))"
+    r"\b(?:\s+(?:madame|monsieur|mesdames|messieurs))?[\s,.!]*)?"
+    r"(?:(?:oui|ouais|ok|okay|d'\s*accord|voil[aà]|alors|euh+|heu+|bah|donc|yes|merci)\b[\s,.:!]*)*"
 )
 _NAME_INTROS: Final = (
-    r"je\s+m'?\s*ap+el+e", r"j'?\s*m'?\s*ap+el+e", r"moi\s*,?\s*c(?:'?\s*est|[ée])?",
-    r"c'?\s*est\s+moi", r"c\s+moi", r"(?:c'?\s*est\s+|la\s+demande\s+est\s+)?au\s+nom\s+de",
-    r"c'?\s*est", r"c[ée]", r"c", r"(?:mon|le)\s+(?:pr[ée]nom|nom)\s+(?:est|c'?\s*est|c)",
-    r"mon\s+nom", r"nom\s+et\s+pr[ée]nom", r"pr[ée]nom\s+et\s+nom", r"nom\s+de\s+famille", r"nom",
-    r"pr[ée]nom", r"my\s+(?:full\s+|first\s+|last\s+)?name\s+is", r"my\s+name's", r"name",
+    r"je\s+m'?\s*ap+el+e?", r"j'?\s*m'?\s*ap+el+e?", r"je\s+me\s+(?:pr[ée])?nom+e",
+    r"moi\s*,?\s*c(?:'?\s*est|[ée])?", r"moi(?=\s*[:=])", r"c'?\s*est\s+moi", r"c\s+moi",
+    r"(?:c'?\s*est\s+|la\s+demande\s+est\s+|mettez\s+|notez\s+)?au\s+nom\s+de",
+    r"c'?\s*est", r"c[ée]", r"c",
+    r"(?:mon|le)\s+(?:pr[ée]nom|nom(?:\s+de\s+famille)?)\s+(?:est|c'?\s*est|c)",
+    r"mon\s+nom(?:\s+de\s+famille)?", r"nom\s+et\s+pr[ée]nom", r"pr[ée]nom\s+et\s+nom",
+    r"nom\s+de\s+famille", r"nom", r"pr[ée]nom", r"mettez", r"notez",
+    r"my\s+(?:full\s+|first\s+|last\s+)?name\s+is", r"my\s+name'?s", r"name\s+is", r"name",
     r"call\s+me",
 )  # fmt: skip
 # Intros that also start ordinary sentences ("je suis retraitée"): the name must then be capitalised.
-_NAME_WEAK_INTROS: Final = (r"je\s+suis", r"j'?\s*suis", r"i\s+am", r"i'm", r"it's", r"this\s+is")
+_NAME_WEAK_INTROS: Final = (r"je\s+suis", r"j'?\s*suis", r"i\s+am", r"i'?m", r"it's", r"this\s+is")
 _NAME_INTRO: Final = re.compile(
     (
         r"^\s*" + _NAME_GREETING + r"(?:(?:(?P<weak>" + "|".join(_NAME_WEAK_INTROS) + ")|"
@@ -740,10 +743,12 @@ _INITIAL: Final = re.compile(r"(?<!\w)[^\W\d_]\.")
 _INITIAL_LAST: Final = re.compile(r"(?<!\w)[^\W\d_]\.$")
 _URL: Final = re.compile(r"https?:|www\.|@|\.(?:com|fr|net|org|io)\b", re.IGNORECASE)
 _NAME_CUT: Final = re.compile(r"[!;\n\r]")
-_NAME_SPACES: Final = str.maketrans("()[]/", "     ")
+_NAME_SPACES: Final = str.maketrans("()[]/_", "      ")
+# A dot glued between two words is a space ("dubois.marie"), not an initial's ("J.P. Dupont").
+_GLUED_DOT: Final = re.compile(r"(?<=[^\W\d_]{2})\.(?=[^\W\d_]{2})")
 _NAME_POLITE_END: Final = frozenset(
     ("merci", "thanks", "thank", "you", "svp", "stp", "please", "beaucoup", "bcp", "voila", "ici",
-     "here", "speaking")
+     "here", "speaking", "cheers", "thx")
 )  # fmt: skip
 # Fillers that open a sentence, never a name, when written in lower case ("ben oui", "bon ben").
 _NAME_LOWER_FILLERS: Final = frozenset({"ben", "bon"})
@@ -781,7 +786,8 @@ _NAME_STOPWORDS: Final = frozenset(
         "pardon", "desole", "desolee", "rien", "personne", "anonyme", "obligatoire", "besoin",
         "sais", "sait", "savoir", "comprends", "comprend", "compris", "veux", "voulez", "faut",
         "dire", "dis", "dites", "idem", "pareil", "wait", "sorry", "nothing", "nobody",
-        "anonymous", "need", "know", "same", "mien", "mienne", "meme", "tres",
+        "anonymous", "need", "know", "same", "mien", "mienne", "meme", "tres", "famille",
+        "appel", "appelle", "apelle", "nomme", "mettez", "notez",
     )
 )  # fmt: skip
 # Every word a keyword of another question ("cassées", "livraison", "infirmière"): no name.
@@ -860,8 +866,11 @@ def parse_name(text: str) -> str | None:
         return None
     rest = _NAME_FIELD.sub(" ", rest)
     rest = "".join(" " if unicodedata.category(ch)[0] in "SCZ" and ch != "\u200d" else ch for ch in rest)
-    rest = _NAME_CUT.split(rest, maxsplit=1)[0]
-    tries = [rest.translate(_NAME_SPACES), rest.split(",", 1)[0], rest.split("(", 1)[0]]
+    rest = _GLUED_DOT.sub(" ", _NAME_CUT.split(rest, maxsplit=1)[0]).translate(_NAME_SPACES)
+    parts = [part for part in rest.split(",") if part.strip()]
+    tries = [rest, rest.split(",", 1)[0], rest.split("(", 1)[0]]
+    if len(parts) == 2 and all(map(_name_or_none, parts)):  # "Dubois, Marie"
+        tries.insert(0, " ".join(parts))
     if intro and intro.group("strong"):
         tries.append(_before_sentence(tries[1]))
     return next((name for name in map(_name_or_none, tries) if name), None)

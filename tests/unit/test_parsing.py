@@ -708,6 +708,8 @@ PHONE: list[tuple[str, str | None]] = [
     ("j'ai un portable", None),
     ("12/12/2026", None),
     ("zero six one two three four five six seven eight", "+33612345678"),
+    ("zéro six 12 34 56 78", "+33612345678"),
+    ("j'ai un 06 12 34 56", None),
 ]
 
 
@@ -874,6 +876,14 @@ NAME: list[tuple[str, str | None]] = [
     ("Hi, John here", "John"),
     ("M & Mme Lefort", "M & Mme Lefort"),
     ("je suis très pressée", None),
+    ("mon nom de famille est Dubois", "Dubois"),
+    ("jm appel marie", "marie"),
+    ("Je me nomme Marie Dubois", "Marie Dubois"),
+    ("Mettez Marie Dubois", "Marie Dubois"),
+    ("je m'appelle Dubois, Marie", "Dubois Marie"),
+    ("dubois.marie", "dubois marie"),
+    ("J.P. Dupont", "J.P. Dupont"),
+    ("John Smith, cheers", "John Smith"),
 ]
 
 
