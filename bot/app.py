@@ -89,6 +89,7 @@ def build(
         accept_within=timedelta(minutes=settings.dispatch_accept_minutes),
         automatic=settings.dispatch_at_handoff,
         reminder_hour=settings.appointment_reminder_hour,
+        files=files,
     )
     engine = Engine(
         database,

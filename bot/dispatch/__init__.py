@@ -29,6 +29,7 @@ from bot.dispatch.offers import OfferRounds, OfferSweep
 from bot.dispatch.registry import OpticianDetails, OpticianSummary, Registry, code_hash
 from flows.catalog import Catalog
 from storage.database import Connection, Database
+from storage.files import FileStore
 
 __all__ = ["Dispatch", "OpticianDetails", "OpticianSummary", "code_hash"]
 
@@ -46,11 +47,12 @@ class Dispatch:
         accept_within: timedelta = timedelta(minutes=20),
         automatic: bool = False,
         reminder_hour: int = 7,
+        files: FileStore | None = None,
     ) -> None:
         notices = Notices(catalog)
         self.registry = Registry(database, notices, clock, notify)
         self.rounds = OfferRounds(notices, clock)
-        self.booking = Booking(database, notices, clock, notify, reminder_hour=reminder_hour)
+        self.booking = Booking(database, notices, clock, notify, reminder_hour=reminder_hour, files=files)
         self.answers = OpticianAnswers(database, notices, self.rounds, self.booking, clock, notify)
         self.sweep = OfferSweep(
             database,

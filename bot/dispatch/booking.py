@@ -31,7 +31,9 @@ from bot.dispatch.buttons import (
     appointment_of_step,
     parse_answer,
 )
+from bot.dispatch.calendar import visit_event
 from bot.dispatch.notices import Notices
+from bot.privacy import EXPORTS
 from bot.replies import enqueue_reply
 from flows.types import SERVICE_TIME_ZONE, AppointmentAnswer, Choice, Reply, as_language
 from flows.visit_calendar import closed
@@ -39,6 +41,7 @@ from storage import appointments as store
 from storage import offers
 from storage.appointments import TO_PROPOSE, Appointment
 from storage.database import Connection, Database
+from storage.files import FileStore
 from storage.outbound import client_of_case
 
 Part = Literal["am", "pm"]
@@ -78,7 +81,7 @@ def starts_at(day: date, hour: int) -> datetime:
 
 class Booking:
     """Built by :class:`bot.dispatch.Dispatch`; ``reminder_hour``: when (Paris time) the morning
-    reminder of a visit is due."""
+    reminder of a visit is due; ``files``: where the optician's .ics file is stored (none: no file)."""
 
     def __init__(
         self,
@@ -88,8 +91,10 @@ class Booking:
         notify: Callable[[], None],
         *,
         reminder_hour: int = 7,
+        files: FileStore | None = None,
     ) -> None:
         self.database = database
+        self.files = files
         self.notices = notices
         self.clock = clock
         self.notify = notify
@@ -343,6 +348,7 @@ class Booking:
                     text,
                     self.on_the_way(appointment.case_public_id),
                     VisitOutcome.step,
+                    document=self._calendar_file(appointment, pressed.proposal, day, hour, now),
                 )
                 await self.notices.to_optician(
                     connection, appointment.telegram_chat, reply, now, case_id=case_id
@@ -369,6 +375,24 @@ class Booking:
                 now,
             )
         return [self.notices.client_reply(language, "appointment.other_asked", name=name)]
+
+    def _calendar_file(
+        self, appointment: Appointment, proposal: int, day: date, hour: int, now: datetime
+    ) -> dict[str, str] | None:
+        """The confirmed visit as an .ics file for the optician's calendar (stored encrypted with
+        the exports: purged after a day, erased with the case's messages)."""
+        if self.files is None:
+            return None
+        content = visit_event(
+            uid=f"{appointment.case_public_id}-{proposal}",
+            reference=appointment.reference,
+            starts=starts_at(day, hour),
+            address=appointment.address or "",
+            summary=self.notices.text("appointment.calendar_title", reference=appointment.reference),
+            now=now,
+        )
+        path = self.files.save_document(content, ".ics", EXPORTS)
+        return {"path": path, "filename": f"visite-{appointment.reference}.ics", "mime": "text/calendar"}
 
     async def _move(
         self, connection: Connection, case_id: int, answer: AppointmentAnswer, language: str, now: datetime

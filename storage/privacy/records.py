@@ -260,11 +260,14 @@ async def client_record(
 async def client_files(connection: AsyncConnection, client_id: int, *, exports: bool = True) -> list[str]:
     """Data-folder paths of every file of the client: what they sent (each is named in the
     transcript row of the message that carried it: kept, replaced, or sent at a step that did not
-    expect it), their cases' prescriptions, and the exports of their data sent to them."""
+    expect it), their cases' prescriptions, the exports of their data sent to them, and what was
+    sent about their cases outside their conversation (a visit's calendar file to the optician)."""
+    theirs = sa.select(conversations.c.id).where(conversations.c.client_id == client_id)
+    their_cases = sa.select(cases.c.id).where(cases.c.client_id == client_id)
     result = await connection.execute(
-        sa.select(messages.c.direction, messages.c.payload)
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .where(conversations.c.client_id == client_id)
+        sa.select(messages.c.direction, messages.c.payload).where(
+            sa.or_(messages.c.conversation_id.in_(theirs), messages.c.case_id.in_(their_cases))
+        )
     )
     paths: set[str] = set()
     for direction, payload in result:
@@ -274,7 +277,8 @@ async def client_files(connection: AsyncConnection, client_id: int, *, exports: 
             paths.add(str(payload["media"]))
         document = payload.get("document")
         if exports and direction == "out" and isinstance(document, dict) and document.get("path"):
-            paths.add(str(document["path"]))  # an export of their data, not deleted yet
+            # an export of their data, or a visit's calendar file sent to its optician
+            paths.add(str(document["path"]))
     result = await connection.execute(
         sa.select(cases.c.prescription_path).where(
             cases.c.client_id == client_id, cases.c.prescription_path.is_not(None)

@@ -5,12 +5,12 @@ told."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from flows.types import SERVICE_TIME_ZONE
-from storage.tables import appointments, cases
+from storage.tables import appointments, cases, messages
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN, FakeWhatsApp
 from tests.fakes.whatsapp import TOKEN as WA_TOKEN
@@ -55,6 +55,10 @@ async def _accepted(fake: FakeTelegram, service: Service) -> tuple[str, list[str
 async def _appointment(service: Service) -> Any:
     (row,) = await service.rows(appointments)
     return row
+
+
+def _last_with(fake: FakeTelegram, chat: int, fragment: str) -> Any:
+    return next(m for m in reversed(fake.messages_to(chat)) if fragment in m.text)
 
 
 def _windows(labels: list[str]) -> list[str]:
@@ -104,16 +108,25 @@ async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
         assert detail.appointment is not None
         assert detail.appointment.status == "confirmed"
         assert detail.appointment.day == row.day.isoformat()
-        told = Client(fake, OPTICIAN)
-        told.seen = len(fake.messages_to(OPTICIAN)) - 1
-        await told.expect("Rendez-vous confirmé", "Oberkampf", f"entre {starts[0]}h", within=15)
-        assert [b["text"] for b in fake.messages_to(OPTICIAN)[-1].buttons()] == [
-            "Je suis en route",
-            "Visite impossible",
-        ]
+        # The optician: the confirmation, then the visit's calendar file (its own message).
+        await fake.wait_for(lambda: bool(fake.documents_to(OPTICIAN)), 15)
+        confirmation = _last_with(fake, OPTICIAN, "Rendez-vous confirmé")
+        assert "Oberkampf" in confirmation.text
+        assert f"entre {starts[0]}h" in confirmation.text
+        assert [b["text"] for b in confirmation.buttons()] == ["Je suis en route", "Visite impossible"]
+        ((name, ics),) = fake.documents_to(OPTICIAN)
+        (case,) = await service.rows(cases)
+        assert name == f"visite-{case.reference}.ics"
+        event = ics.decode()
+        assert event.startswith("BEGIN:VCALENDAR\r\n")
         row = await _appointment(service)
+        start = datetime.combine(row.day, time(starts[0]), tzinfo=SERVICE_TIME_ZONE).astimezone(UTC)
+        assert f"DTSTART:{start:%Y%m%dT%H%M%SZ}\r\n" in event
+        assert "LOCATION:12 rue Oberkampf 75011 Paris\r\n" in event
         assert (row.status, row.hour) == ("confirmed", starts[0])
         assert row.confirmed_at is not None
+        told = Client(fake, OPTICIAN)
+        told.seen = len(fake.messages_to(OPTICIAN))
 
         # On the way: the client is told, with the first name; then the visit's outcome.
         await fake.press_button(OPTICIAN, "Je suis en route")
@@ -129,6 +142,13 @@ async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
         assert (case.status, (await _appointment(service)).status) == ("done", "done")
         await _drained(service)
         await assert_every_row_names_its_case(service)
+
+        # Erasing the client deletes the calendar file with the rest.
+        (sent,) = [m for m in await service.rows(messages) if (m.payload or {}).get("document")]
+        stored = service.services.files.root / sent.payload["document"]["path"]
+        assert stored.exists()
+        await console.erase(ALICE, str(case_id))
+        assert not stored.exists()
 
 
 async def test_the_client_asks_another_moment_and_the_optician_proposes_another_half_day(
@@ -298,6 +318,7 @@ async def test_a_whatsapp_client_confirms_with_reply_buttons(
         assert all(len(title) <= 20 for _, title in proposal.buttons)
         await client.press("Je confirme")
         await client.expect("C'est confirmé", "Anne viendra", within=15)
-        await Client(fake, OPTICIAN).expect("Rendez-vous confirmé", "Oberkampf", within=15)
+        await fake.wait_for(lambda: bool(fake.documents_to(OPTICIAN)), 15)
+        assert "Oberkampf" in _last_with(fake, OPTICIAN, "Rendez-vous confirmé").text
         assert (await _appointment(service)).status == "confirmed"
         await whatsapp.settle()
