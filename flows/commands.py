@@ -41,7 +41,8 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
         "parler a un humain", "une personne", "parler a une personne", "une vraie personne",
         "un agent", "agent", "parler a quelqu un", "un operateur", "operateur", "advisor",
         "adviser", "talk to a human", "speak to a human", "human", "a human", "real person",
-        "operator", "talk to someone", "speak to someone",
+        "operator", "talk to someone", "speak to someone", "talk to a person",
+        "speak to a person", "a person", "a real person",
     ),
     ("my_data", None): (
         "mes donnees", "mes infos", "mes informations", "mes donnees personnelles",

@@ -101,6 +101,7 @@ _YES_NO: Final = _Matcher(
             "genial", "impec", "ca roule", "ca me convient", "ca convient", "c est bien",
             "c est parfait", "c est good", "d acc", "tout est juste", "tout est exact", "c est juste",
             "je suis sur", "je suis sure", "c est sur", "sur et certain", "i m sure",
+            "rien a changer", "rien a modifier", "rien a corriger", "nothing to change", "we",
             "great", "perfect", "looks good", "all good", "sounds good",
             "good to go", "that s fine", "it s fine", "fine by me", "go ahead", "confirmed",
         ),
@@ -204,6 +205,7 @@ _URGENCY: Final = _Matcher(
             "qu une paire", "qu une seule", "need them", "i need them", "only one pair",
             "peux rien faire", "rien faire sans", "tres", "des que possible",
             "le plus tot possible", "au plus tot", "rapidement", "tout de suite", "immediatement",
+            "en ai pas d autres", "en ai pas d autre", "pas d autres", "que celles la",
         ),
         "no": (
             "paire de secours", "lunettes de secours", "autre paire", "deuxieme paire",
@@ -346,8 +348,9 @@ _NEED: Final = _Matcher(
             "marche sur les", "marche sur ma", "assis sur mes", "assise sur mes", "assis sur les",
             "assise sur les", "assise dessus", "assis dessus", "ecrase dessus", "roule dessus",
             "sat on my", "sat on them", "stepped on my", "stepped on them", "ran over",
-            "destroyed", "ruined", "falling apart", "chewed", "pete", "petee", "petees", "nique", "niquee",
-            "niquees", "raille", "raillee", "raillees", "ecrabouille", "ecrabouillee",
+            "destroyed", "ruined", "falling apart", "chewed", "reparer", "reparation",
+            "a reparer", "repair", "repaired", "desserrees", "desserree", "pete", "petee", "petees",
+            "nique", "niquee", "niquees", "raille", "raillee", "raillees", "ecrabouille", "ecrabouillee",
             "ecrabouillees",
         ),
         # A part that came off ("un verre est tombé", "la branche s'est détachée") is damage;
@@ -378,7 +381,8 @@ _NEED: Final = _Matcher(
             "impossible de les retrouver", "impossible de les trouver",
             "arrive pas a les retrouver", "arrive pas a les trouver", "arrive plus a les trouver",
             "peux pas les retrouver", "sais plus ou", "sais pas ou", "restees dans",
-            "restee dans", "reste dans", "where i put them", "left behind",
+            "restee dans", "reste dans", "where i put them", "left behind", "laisse mes lunettes",
+            "laissees au", "laisse au", "laissee au", "laissees a", "left my glasses",
         ),
         "unsuitable": (
             "ne me conviennent plus", "conviennent plus", "convient plus", "conviennent pas",
@@ -409,7 +413,10 @@ _NEED: Final = _Matcher(
             "correction", "nouvelle", "eyesight", "changed",
         ),
         # The sight itself said changed ("ma vue a changée", "ma vision a diminué").
-        "eyesight": ("ma vue", "sa vue", "ma vision", "mes yeux", "my eyesight", "my eyes"),
+        "eyesight": (
+            "ma vue", "sa vue", "ma vision", "mes yeux", "ma correction", "la correction",
+            "my eyesight", "my eyes",
+        ),
         "worse": (
             "baissee", "evoluee", "diminue", "diminuee", "empire", "degrade", "degradee",
             "worse", "worsened",
@@ -431,7 +438,7 @@ def parse_need(text: str) -> Need | None:
     labels = [hit.label for hit in hits]
     if "prescription" in labels and "sight" in labels:
         labels.append("unsuitable")
-    if "not_right" in labels and ("sight" in labels or "part" in labels):
+    if "not_right" in labels and _labels_any(labels, "sight", "part", "eyesight"):
         labels.append("unsuitable")
     if "eyesight" in labels and ("worse" in labels or "sight" in labels):
         labels.append("unsuitable")
@@ -445,6 +452,10 @@ def parse_need(text: str) -> Need | None:
     if "broken" in labels and "lost" in labels:  # "cassées ou perdues, je ne sais plus"
         return None
     return next((need for need in _NEED_ORDER if need in labels), None)
+
+
+def _labels_any(labels: list[str], *wanted: str) -> bool:
+    return any(label in labels for label in wanted)
 
 
 _NEAR: Final = 3
@@ -466,14 +477,17 @@ _MODE: Final = _Matcher(
         "visit_place": (
             "a domicile", "domicile", "chez moi", "chez nous", "au travail", "lieu de travail",
             "au bureau", "passer", "passez", "at home", "at work", "my place", "home",
-            "a la maison", "au boulot", "au taf", "passe", "travail", "boulot", "bureau",
+            "a la maison", "au boulot", "au taf", "passe", "travail", "boulot", "bureau", "a dom",
+            "office", "at the office", "my office",
         ),
         "shipment": (
             "envoi", "envoyer", "envoyez", "envoie", "par la poste", "la poste", "poste",
             "courrier", "livraison", "livrer", "livrez", "colis", "chronopost", "colissimo",
             "expedition", "expedier", "expediez", "point relais", "relais", "ship", "shipping",
             "shipment", "delivery", "deliver", "post", "by post", "mail", "send", "parcel",
-            "chrono", "recevoir", "receive", "courier", "by courier",
+            "chrono", "recevoir", "receive", "courier", "by courier", "livree", "livrees", "shipped",
+            "mailed", "posted",
+            "etre livre",
         ),
     }
 )  # fmt: skip
@@ -622,7 +636,8 @@ _SUMMARY: Final = _Matcher(
             "phone number",
         ),
         "change_mode": (
-            "mode", "mode de service", "service", "envoi", "visite", "livraison", "poste",
+            "mode", "mode de service", "service", "envoi", "visite", "livraison", "livree", "poste",
+            "shipped", "mailed",
             "chronopost", "colis", "courrier", "expedition", "shipping", "shipment", "visit",
             "delivery", "post",
         ),

@@ -180,15 +180,29 @@ def _similar(word: str, key: str) -> bool:
         return False
     if len(word) >= len(key) and _REPEATS.sub(r"\1", word) == _REPEATS.sub(r"\1", key):
         return True
-    if len(key) <= _EXACT_MAX_LEN or abs(len(word) - len(key)) > 2:
+    if len(key) <= _EXACT_MAX_LEN:  # a short word: exact, but "oiu" and "nno" (three letters)
+        return len(key) == len(word) == 3 and _swapped(word, key)
+    if abs(len(word) - len(key)) > 2:
         return False
     budget = 1 if len(key) < 8 else 2
     return OSA.distance(word, key, score_cutoff=budget) <= budget
 
 
+def _swapped(word: str, key: str) -> bool:
+    """Two neighbouring letters swapped, and nothing else."""
+    diffs = [k for k in range(len(key)) if word[k] != key[k]]
+    if len(diffs) != 2 or diffs[1] != diffs[0] + 1:
+        return False
+    first, second = diffs
+    return word[first] == key[second] and word[second] == key[first]
+
+
 # ----------------------------------------------------------------------- keyword matching
 
 _NEGATORS: Final = frozenset({"pas", "not", "jamais", "never", "sans", "without", "ni"})
+# A hit opening with one of these says no by itself: a negator before it does not turn it over
+# ("not really, no rush").
+_NEGATIVE_OPENINGS: Final = _NEGATORS | {"no", "non", "aucun", "aucune", "rien", "nothing"}
 # Words between a negator and what it negates that do not count in its reach.
 _INTENSIFIERS: Final = frozenset(
     ("du", "tout", "vraiment", "tres", "si", "trop", "super", "specialement", "particulierement",
@@ -266,6 +280,8 @@ def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int)
     """A negator in the two free words just before ("pas cassées", "pas tout à fait"; not past
     another hit: "pas perdues, cassées") or a free "pas" just after ("carrément pas"). A "non"
     before is not one: "non, cassées" answers a question."""
+    if tokens[start] in _NEGATIVE_OPENINGS:  # "no rush", "pas de visite": already a no
+        return False
     seen = 0
     for k in range(start - 1, -1, -1):
         if taken[k]:  # a negator before another hit is that one's ("pas perdues, cassées")

@@ -352,6 +352,9 @@ NEED_AS_WRITTEN: list[tuple[str, Need | None]] = [
     ("g perdu mes lunettes", "lost"),
     ("ma vue a changée", "unsuitable"),
     ("la correction n'est plus bonne", "unsuitable"),
+    ("ma correction a changé", "unsuitable"),
+    ("il faudrait réparer mes lunettes", "broken"),
+    ("j'ai laissé mes lunettes au cinéma", "lost"),
     # what must not be read as a need
     ("mes lunettes sont tombées", None),  # fell, but broken is not said
     ("je vis seule et mes lunettes sont tombées", None),  # "vis" the verb, far from the fall
@@ -412,6 +415,9 @@ URGENCY: list[tuple[str, bool | None]] = [
     ("ce n'est plus urgent", False),  # "ne ... plus" negates
     ("je n'ai plus de paire de secours", True),
     ("c'est plus urgent", None),  # more urgent, or no longer? Ask again
+    ("not really, no rush", False),  # "no rush" is a no already: "not" does not turn it over
+    ("oiu", True),  # two letters swapped in a three-letter word
+    ("nno", False),
 ]
 
 
@@ -530,6 +536,7 @@ FALSE_FRIENDS: list[tuple[Callable[[str], object], str]] = [
     (parse_priority, "oui"),  # mobilised, but as what?
     (parse_priority, "je suis plus infirmière"),  # no longer, without its "ne"
     (parse_mode, "plus de visite"),  # no more visits, or more of them?
+    (parse_mode, "pots"),  # a swap is allowed in three letters only: "pots" is not "post"
 ]
 
 
