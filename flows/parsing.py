@@ -104,6 +104,7 @@ _YES_NO: Final = _Matcher(
             "rien a changer", "rien a modifier", "rien a corriger", "nothing to change", "we",
             "great", "perfect", "looks good", "all good", "sounds good",
             "good to go", "that s fine", "it s fine", "fine by me", "go ahead", "confirmed",
+            "all fine",
         ),
         "no": (
             "non", "nan", "nn", "nope", "no", "nah", "non merci", "je pense pas", "je crois pas",
@@ -478,7 +479,7 @@ _MODE: Final = _Matcher(
             "a domicile", "domicile", "chez moi", "chez nous", "au travail", "lieu de travail",
             "au bureau", "passer", "passez", "at home", "at work", "my place", "home",
             "a la maison", "au boulot", "au taf", "passe", "travail", "boulot", "bureau", "a dom",
-            "office", "at the office", "my office",
+            "office", "at the office", "my office", "chez", "work",
         ),
         "shipment": (
             "envoi", "envoyer", "envoyez", "envoie", "par la poste", "la poste", "poste",
