@@ -38,11 +38,15 @@ _HOUSE_NUMBER: Final = re.compile(
 _OVERSEAS_REGIONS: Final = ("RE", "YT", "GP", "MQ", "GF")
 _NATIONAL_NUMBER: Final = re.compile(r"(?<![\d+])0(?:[ .\-]?\d){9}(?!\d)")
 _MIN_PHONE_DIGITS: Final = 6
+_FRANCE: Final = 33
+_FRENCH_DIGITS: Final = 9  # after the national zero
 # The letter O typed for a zero at the head of a group of digits ("o6 12 34 56 78").
 _O_AS_ZERO: Final = re.compile(r"(?<![^\W\d_])[oO](?=\d)")
-_SEPARATOR_IN_NUMBER: Final = re.compile(r"(?<=\d)[/_,](?=\d)")
-_DIGIT_BEFORE: Final = re.compile(r"\d[ .\-]?$")
-_DIGIT_AFTER: Final = re.compile(r"[ .\-]?\d")
+_SEPARATOR_IN_NUMBER: Final = re.compile(r"(?<=\d)[/_,·](?=\d)")
+# A group of one to three digits glued to a number found: a digit too many ("06 12 34 56 78 9"),
+# unless it is an hour ("06 12 34 56 78 18h-20h").
+_DIGIT_BEFORE: Final = re.compile(r"(?<!\d)\d{1,3}[ .\-]?$")
+_DIGIT_AFTER: Final = re.compile(r"[ .\-]?\d{1,3}(?!\d|\s*[hH:])")
 _NUMBER_WORDS: Final[Mapping[str, int]] = {
     "zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6,
     "sept": 7, "huit": 8, "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "treize": 13,
@@ -197,15 +201,16 @@ def _spelt_digits(text: str) -> str:
 
 
 def _alone(head: str, start: int, end: int) -> bool:
-    """Whether a number found is not part of a longer run of digits ("06 12 34 56 78 9")."""
+    """Whether a number found has no digit too many next to it ("06 12 34 56 78 9")."""
     return not (_DIGIT_BEFORE.search(head, 0, start) or _DIGIT_AFTER.match(head, end))
 
 
 def parse_phone(text: str) -> str | None:
     """The first valid phone number as E.164: French spellings first ("06 12 34 56 78",
     "+33 (0)6...", "0033...", "o6 12...", "06/12/..."), then overseas national ones
-    ("0692 12 34 56"), then a French mobile without its zero ("6 12 34 56 78"), or one spelt
-    out in words ("zéro six douze..."); None when there is none, or it has a digit too many."""
+    ("0692 12 34 56"), then a French mobile without its zero ("6 12 34 56 78"), then one of the
+    right length not allocated, or one spelt out in words ("zéro six douze..."); None when there
+    is none, or it has a digit too many."""
     head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
     head = head.replace("\ufe0f", "").replace("\u20e3", "")  # keycap digits: "0️⃣6️⃣..."
     head = _SEPARATOR_IN_NUMBER.sub(" ", _O_AS_ZERO.sub("0", head))
@@ -215,6 +220,20 @@ def parse_phone(text: str) -> str | None:
     return found
 
 
+def _dialled(match: phonenumbers.PhoneNumberMatch) -> bool:
+    """Whether a number of the right length but not allocated looks dialled on purpose: with
+    its international prefix, or a French one with its national zero and nine digits after."""
+    number, raw = match.number, match.raw_string.lstrip("(")
+    possible = (
+        phonenumbers.is_possible_number_with_reason(number) == phonenumbers.ValidationResult.IS_POSSIBLE
+    )
+    significant = str(number.national_number)
+    if number.country_code == _FRANCE:
+        french = len(significant) == _FRENCH_DIGITS and not number.italian_leading_zero
+        return possible and french and raw.startswith(("+", "00", "0"))
+    return possible and raw.startswith(("+", "00")) and len(significant) >= _FRENCH_DIGITS - 1
+
+
 def _phone_in(head: str) -> str | None:
     if sum(ch.isdigit() for ch in head) < _MIN_PHONE_DIGITS:
         return None
@@ -222,7 +241,7 @@ def _phone_in(head: str) -> str | None:
         for match in phonenumbers.PhoneNumberMatcher(head, "FR", leniency=phonenumbers.Leniency.VALID):
             return _e164(match.number) if _alone(head, match.start, match.end) else None
         for found in _NATIONAL_NUMBER.finditer(head):
-            for region in _OVERSEAS_REGIONS:
+            for region in ("FR", *_OVERSEAS_REGIONS):  # FR again: "06 12 34 56 78 18h-20h"
                 number = phonenumbers.parse(found.group(), region)
                 if phonenumbers.is_valid_number(number) and _alone(head, found.start(), found.end()):
                     return _e164(number)
@@ -230,6 +249,12 @@ def _phone_in(head: str) -> str | None:
             number = phonenumbers.parse("0" + found.group(), "FR")
             if phonenumbers.is_valid_number(number) and _alone(head, found.start(), found.end()):
                 return _e164(number)
+        # Last, a number of the right length not (yet) allocated ("07 12 45 78 96"), written with
+        # its national zero or its international prefix: typed by the client, kept as typed.
+        for match in phonenumbers.PhoneNumberMatcher(head, "FR", leniency=phonenumbers.Leniency.POSSIBLE):
+            if _dialled(match) and _alone(head, match.start, match.end):
+                return _e164(match.number)
+            return None
     except Exception:  # a third-party parser must never crash the conversation
         return None
     return None

@@ -731,15 +731,17 @@ _NAME_INTROS: Final = (
     r"(?:mon|le)\s+(?:pr[ée]nom|nom(?:\s+de\s+famille)?)\s+(?:est|c'?\s*est|c)",
     r"mon\s+nom(?:\s+de\s+famille)?", r"nom\s+et\s+pr[ée]nom", r"pr[ée]nom\s+et\s+nom",
     r"nom\s+de\s+famille", r"nom", r"pr[ée]nom", r"mettez", r"notez",
-    r"my\s+(?:full\s+|first\s+|last\s+)?name\s+is", r"my\s+name'?s", r"name\s+is", r"name",
-    r"call\s+me",
+    r"my\s+(?:full\s+|first\s+|last\s+)?name\s+is", r"my\s+name'?s", r"(?:the\s+)?name\s+is",
+    r"(?:the\s+)?name'?s", r"name", r"(?:you\s+can\s+)?call\s+me", r"i'?m\s+called", r"i\s+am\s+called",
+    r"(?:il|elle)\s+s'?\s*ap+el+e?", r"(?:it'?s\s+|it\s+is\s+)?under(?:\s+the\s+name(?:\s+of)?)?",
+    r"in\s+the\s+name\s+of",
 )  # fmt: skip
 # Intros that also start ordinary sentences ("je suis retraitée"): the name must then be capitalised.
 _NAME_WEAK_INTROS: Final = (r"je\s+suis", r"j'?\s*suis", r"i\s+am", r"i'?m", r"it's", r"this\s+is")
 _NAME_INTRO: Final = re.compile(
     (
-        r"^\s*" + _NAME_GREETING + r"(?:(?:(?P<weak>" + "|".join(_NAME_WEAK_INTROS) + ")|"
-        r"(?P<strong>" + "|".join(_NAME_INTROS) + r"))\b\s*[:=,\-–]?\s*)?"
+        r"^\s*" + _NAME_GREETING + r"(?:(?:(?P<strong>" + "|".join(_NAME_INTROS) + ")|"
+        r"(?P<weak>" + "|".join(_NAME_WEAK_INTROS) + r"))\b\s*[:=,\-–]?\s*)?"
     ).replace("'", "['’ʼ`´]"),
     re.IGNORECASE,
 )
@@ -887,9 +889,15 @@ def parse_name(text: str) -> str | None:
     tries = [rest, rest.split(",", 1)[0], rest.split("(", 1)[0]]
     if len(parts) == 2 and all(map(_name_or_none, parts)):  # "Dubois, Marie"
         tries.insert(0, " ".join(parts))
+    before = _before_sentence(tries[1])
     if intro and intro.group("strong"):
-        tries.append(_before_sentence(tries[1]))
-    return next((name for name in map(_name_or_none, tries) if name), None)
+        tries.append(before)
+    elif len(before.split()) >= 2 and all(word[:1].isupper() for word in before.split()):
+        tries.append(before)  # "Marie Dubois je suis infirmière"
+    found = next((name for name in map(_name_or_none, tries) if name), None)
+    if found is None and len(parts) >= 2:  # "c'est pour ma mère, Josette Girard"
+        return parse_name(parts[-1])
+    return found
 
 
 # ------------------------------------------------------------------------- choice number

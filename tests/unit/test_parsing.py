@@ -717,6 +717,12 @@ PHONE: list[tuple[str, str | None]] = [
     ("zero six one two three four five six seven eight", "+33612345678"),
     ("zéro six 12 34 56 78", "+33612345678"),
     ("j'ai un 06 12 34 56", None),
+    ("07 12 45 78 96", "+33712457896"),  # not allocated, but typed as a number is
+    ("+44 7911 654321", "+447911654321"),
+    ("06 12 34 56 78 18h-20h", "+33612345678"),  # an hour is no digit too many
+    ("0612345678 0612345678", "+33612345678"),
+    ("06 12 34 56 7", None),
+    ("+1 555 0100", None),
 ]
 
 
@@ -891,6 +897,12 @@ NAME: list[tuple[str, str | None]] = [
     ("dubois.marie", "dubois marie"),
     ("J.P. Dupont", "J.P. Dupont"),
     ("John Smith, cheers", "John Smith"),
+    ("c'est pour ma mère, Josette Girard", "Josette Girard"),
+    ("It's under Emily Clarke", "Emily Clarke"),
+    ("name's John", "John"),
+    ("I'm called John", "John"),
+    ("Marie Dubois je suis infirmière", "Marie Dubois"),  # capitalised words, then a sentence
+    ("Bonne journée je vous remercie", None),
 ]
 
 
