@@ -774,6 +774,8 @@ _NAME_LOWER_FILLERS: Final = frozenset({"ben", "bon"})
 _CIVILITIES: Final = frozenset(
     {"madame", "monsieur", "mme", "mlle", "mademoiselle", "m", "mr", "mrs", "ms", "miss", "dr", "docteur"}
 )
+# The request made for someone else, whose name follows ("c'est pour ma mère, Josette Girard").
+_FOR_SOMEONE: Final = frozenset({"pour", "for"})
 # "et"/"and" joins two names ("M. et Mme Dupont"), only between capitalised words.
 _NAME_AND: Final = frozenset({"et", "and", "&"})
 # Words no name is made of: grammar, fillers, yes and no, the glasses, moments (a weekday is not
@@ -895,8 +897,8 @@ def parse_name(text: str) -> str | None:
     elif len(before.split()) >= 2 and all(word[:1].isupper() for word in before.split()):
         tries.append(before)  # "Marie Dubois je suis infirmière"
     found = next((name for name in map(_name_or_none, tries) if name), None)
-    if found is None and len(parts) >= 2:  # "c'est pour ma mère, Josette Girard"
-        return parse_name(parts[-1])
+    if found is None and len(parts) >= 2 and _FOR_SOMEONE & set(_tokens(parts[0])):
+        return parse_name(parts[-1])  # "c'est pour ma mère, Josette Girard"
     return found
 
 

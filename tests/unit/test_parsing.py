@@ -898,6 +898,7 @@ NAME: list[tuple[str, str | None]] = [
     ("J.P. Dupont", "J.P. Dupont"),
     ("John Smith, cheers", "John Smith"),
     ("c'est pour ma mère, Josette Girard", "Josette Girard"),
+    ("je sais pas, Paris", None),  # only a request for someone else is followed by their name
     ("It's under Emily Clarke", "Emily Clarke"),
     ("name's John", "John"),
     ("I'm called John", "John"),
