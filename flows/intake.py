@@ -15,6 +15,7 @@ from transitions import EventData, MachineError
 from flows import parsing
 from flows.answers import case_fields, missing_fields, render_summary, slot_label
 from flows.catalog import Catalog
+from flows.commands import Command
 from flows.intake_table import FIELD_OF_STEP, build_machine
 from flows.steps import SLOT_LABEL, STEPS, ChoiceSpec, Hint, Step, channel_phone_choice, match_label
 from flows.types import (
@@ -253,11 +254,21 @@ class IntakeFlow:
                 self._fire(model, "given", phone)
                 self._ask(model)
         else:
-            command = parsing.parse_command(text)
+            command = self._command_at(model.state, text, model.ctx)
             if command is not None:
                 self._command(model, command)
             elif not self._read(model, text):
                 self._miss(model)
+
+    @staticmethod
+    def _command_at(state: str, text: str, ctx: FlowContext) -> tuple[Command, str | None] | None:
+        """A global command, unless the step reads those words as its own answer
+        (``Step.own_commands``) and does read them."""
+        command = parsing.parse_command(text)
+        step = STEPS.get(state)
+        if command is None or step is None or command[0] not in step.own_commands:
+            return command
+        return None if isinstance(step.read(text, ctx), tuple) else command
 
     def _keep_media(self, model: IntakeModel, media: str) -> None:
         """A file before the need is known: most likely the new prescription; used if it is."""
@@ -286,7 +297,7 @@ class IntakeFlow:
         """What ``text`` means at step ``state``, as :meth:`handle` reads it: a global command,
         else an answer (None: not understood, the step is asked again, maybe saying why). Pure;
         the corpus of ``tests/corpus/`` measures it (``python -m bench nlu``)."""
-        command = parsing.parse_command(text)
+        command = self._command_at(state, text, ctx)
         if command is not None:
             return Understood(command=command)
         understood = self._reading(state, text, ctx, language, answers, numbers=True)

@@ -259,6 +259,8 @@ _DELETE: Final = _Matcher(
             "je continue", "on continue", "me suis trompe", "me suis trompee", "effacez rien",
             "efface rien", "supprimez rien", "touchez a rien", "keep", "keep it", "go on",
             "my mistake", "by mistake",
+            # Cancelling the deletion (the question reads these before the global "annuler").
+            "annuler", "annule", "annulez", "laisse tomber", "laissez tomber", "cancel", "stop",
         ),
     }
 )  # fmt: skip

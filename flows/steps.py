@@ -73,6 +73,9 @@ class Step:
     expects: str = "text"
     offers_channel_phone: bool = False  # also a button with the number the channel knows
     made: MadeChoices | None = None  # also buttons made at run time, before the fixed ones
+    # Global commands whose words answer this step's own question: read by the step first
+    # ("supprimer" at "effacer vos données ?" is a yes, "annuler" a no).
+    own_commands: frozenset[str] = frozenset()
 
 
 def _yes_no(
@@ -328,6 +331,7 @@ STEPS: dict[str, Step] = {
                 ChoiceSpec("keep", "delete.keep", "keep"),
             ),
             _read_delete,
+            own_commands=frozenset({"delete_data", "cancel"}),
         ),
     )
 }

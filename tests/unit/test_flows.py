@@ -28,7 +28,7 @@ from flows.lifecycle import (
     sources_of,
 )
 from flows.steps import STEPS
-from flows.types import ClientInput, ConversationState, CreateCase, FlowContext, RecordConsent
+from flows.types import ClientInput, ConversationState, CreateCase, EraseData, FlowContext, RecordConsent
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = Catalog.load()
@@ -225,3 +225,27 @@ def test_dates_read_back_with_the_french_first() -> None:
 
     assert format_slot(CATALOG, "fr", {"date": "2026-12-01", "part": "am"}) == "mardi 1er décembre, matin"
     assert format_slot(CATALOG, "en", {"date": "2026-12-01", "part": "pm"}) == "Tuesday 1 December, afternoon"
+
+
+@pytest.mark.parametrize(
+    ("text", "erased"),
+    [
+        ("supprimer", True),  # the question's own word: a yes, not the command once more
+        ("Effacer", True),
+        ("annuler", False),  # cancelling the deletion, not the whole request
+        ("laisse tomber", False),
+    ],
+)
+def test_the_deletion_question_reads_its_own_words_before_the_commands(text: str, erased: bool) -> None:
+    convo = ConversationState(state="need")
+    context = FlowContext(now=NOW, new_reference=lambda: "OB-DEL001")
+    FLOW.handle(convo, ClientInput(text="supprimer mes données"), context)
+    assert convo.state == "confirm_delete"
+    result = FLOW.handle(convo, ClientInput(text=text), context)
+    assert any(isinstance(effect, EraseData) for effect in result.effects) is erased
+    if not erased:
+        assert convo.state == "need"  # back to the question it was at
+    # Elsewhere "annuler" is still the command that cancels the request.
+    understood = FLOW.understand("need", "annuler", context, "fr", {})
+    assert understood is not None
+    assert understood.command == ("cancel", None)
