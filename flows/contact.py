@@ -40,6 +40,9 @@ _NATIONAL_NUMBER: Final = re.compile(r"(?<![\d+])0(?:[ .\-]?\d){9}(?!\d)")
 _MIN_PHONE_DIGITS: Final = 6
 _FRANCE: Final = 33
 _FRENCH_DIGITS: Final = 9  # after the national zero
+# Overseas numbers dialled from France like French ones ("0690...", "0262..."): valid in their
+# territory's plan, or not read (a wrong country code would be a wrong number).
+_OVERSEAS_PREFIXES: Final = ("262", "263", "269", "508", "590", "594", "596", "639", "69", "70")
 # The letter O typed for a zero at the head of a group of digits ("o6 12 34 56 78").
 _O_AS_ZERO: Final = re.compile(r"(?<![^\W\d_])[oO](?=\d)")
 _SEPARATOR_IN_NUMBER: Final = re.compile(r"(?<=\d)[/_,·](?=\d)")
@@ -210,14 +213,19 @@ def parse_phone(text: str) -> str | None:
     "+33 (0)6...", "0033...", "o6 12...", "06/12/..."), then overseas national ones
     ("0692 12 34 56"), then a French mobile without its zero ("6 12 34 56 78"), then one of the
     right length not allocated, or one spelt out in words ("zéro six douze..."); None when there
-    is none, or it has a digit too many."""
+    is none, when it has a digit too many, or when two different numbers are given (which one?)."""
     head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
     head = head.replace("\ufe0f", "").replace("\u20e3", "")  # keycap digits: "0️⃣6️⃣..."
     head = _SEPARATOR_IN_NUMBER.sub(" ", _O_AS_ZERO.sub("0", head))
     found = _phone_in(head)
     if found is None and any(word in _NUMBER_WORDS for word in normalize(head).split()):
-        found = _phone_in(_spelt_digits(head))  # "zéro six douze...", "zéro six 12 34..."
-    return found
+        head = _spelt_digits(head)  # "zéro six douze...", "zéro six 12 34..."
+        found = _phone_in(head)
+    if found is None:
+        return None
+    number, end = found
+    other = _phone_in(head[end:])
+    return None if other is not None and other[0] != number else number  # which one?
 
 
 def _dialled(match: phonenumbers.PhoneNumberMatch) -> bool:
@@ -230,31 +238,34 @@ def _dialled(match: phonenumbers.PhoneNumberMatch) -> bool:
     significant = str(number.national_number)
     if number.country_code == _FRANCE:
         french = len(significant) == _FRENCH_DIGITS and not number.italian_leading_zero
+        french = french and not significant.startswith(_OVERSEAS_PREFIXES)  # which island?
         return possible and french and raw.startswith(("+", "00", "0"))
     return possible and raw.startswith(("+", "00")) and len(significant) >= _FRENCH_DIGITS - 1
 
 
-def _phone_in(head: str) -> str | None:
+def _phone_in(head: str) -> tuple[str, int] | None:
+    """The first phone number in ``head`` (E.164) and where it ends."""
     if sum(ch.isdigit() for ch in head) < _MIN_PHONE_DIGITS:
         return None
     try:
         for match in phonenumbers.PhoneNumberMatcher(head, "FR", leniency=phonenumbers.Leniency.VALID):
-            return _e164(match.number) if _alone(head, match.start, match.end) else None
+            return (_e164(match.number), match.end) if _alone(head, match.start, match.end) else None
         for found in _NATIONAL_NUMBER.finditer(head):
-            for region in ("FR", *_OVERSEAS_REGIONS):  # FR again: "06 12 34 56 78 18h-20h"
+            for region in (*_OVERSEAS_REGIONS, "FR"):  # FR again: "06 12 34 56 78 18h-20h"
                 number = phonenumbers.parse(found.group(), region)
                 if phonenumbers.is_valid_number(number) and _alone(head, found.start(), found.end()):
-                    return _e164(number)
+                    return _e164(number), found.end()
         for found in _MOBILE_WITHOUT_ZERO.finditer(head):
             number = phonenumbers.parse("0" + found.group(), "FR")
             if phonenumbers.is_valid_number(number) and _alone(head, found.start(), found.end()):
-                return _e164(number)
+                return _e164(number), found.end()
         # Last, a number of the right length not (yet) allocated ("07 12 45 78 96"), written with
         # its national zero or its international prefix: typed by the client, kept as typed.
         for match in phonenumbers.PhoneNumberMatcher(head, "FR", leniency=phonenumbers.Leniency.POSSIBLE):
             if _dialled(match) and _alone(head, match.start, match.end):
-                return _e164(match.number)
+                return _e164(match.number), match.end
             return None
     except Exception:  # a third-party parser must never crash the conversation
         return None
+    return None
     return None

@@ -777,7 +777,10 @@ _CIVILITIES: Final = frozenset(
     {"madame", "monsieur", "mme", "mlle", "mademoiselle", "m", "mr", "mrs", "ms", "miss", "dr", "docteur"}
 )
 # The request made for someone else, whose name follows ("c'est pour ma mère, Josette Girard").
-_FOR_SOMEONE: Final = frozenset({"pour", "for"})
+_FOR_SOMEONE: Final = frozenset(
+    ("pour", "for", "mere", "pere", "maman", "papa", "fils", "fille", "mari", "femme", "mother",
+     "father", "mom", "mum", "dad", "son", "daughter", "wife", "husband")
+)  # fmt: skip
 # "et"/"and" joins two names ("M. et Mme Dupont"), only between capitalised words.
 _NAME_AND: Final = frozenset({"et", "and", "&"})
 # Words no name is made of: grammar, fillers, yes and no, the glasses, moments (a weekday is not
@@ -810,6 +813,23 @@ _NAME_STOPWORDS: Final = frozenset(
         "dire", "dis", "dites", "idem", "pareil", "wait", "sorry", "nothing", "nobody",
         "anonymous", "need", "know", "same", "mien", "mienne", "meme", "tres", "famille",
         "appel", "appelle", "apelle", "nomme", "mettez", "notez",
+        "un", "une", "si", "bien", "tout", "comme", "deja", "avant", "suite", "peu", "importe",
+        "recu", "note", "noted", "ecrit", "donne", "habitude", "haut", "probleme", "problem",
+        "bonne", "nuit", "night", "see", "bye", "allo", "vite", "sos", "robot", "test", "essai",
+        "retour", "precedent", "suivant", "valider", "envoyer", "haha", "hihi", "hehe", "hmm",
+        "hum", "mmm", "pff", "azerty", "qwerty",
+        # family, not the family name
+        "maman", "papa", "mamie", "mamy", "papi", "papy", "mere", "pere", "femme", "enfant",
+        "enfants", "bebe", "mom", "mum", "dad", "mother", "father", "wife", "husband", "daughter",
+        "grandma", "grandpa", "etudiant", "etudiante", "student",
+        # the glasses
+        "myope", "astigmate", "presbyte", "hypermetrope", "progressifs", "paire", "secours",
+        "monture", "branche", "verre",
+        # months (not those that are also first names: Avril, Mai, June...) and towns
+        "janvier", "fevrier", "juillet", "aout", "septembre", "octobre", "novembre", "decembre",
+        "january", "february", "july", "september", "october", "november", "december", "lyon",
+        "marseille", "toulouse", "bordeaux", "lille", "nantes", "strasbourg", "montpellier",
+        "rennes", "grenoble", "bretagne", "normandie",
     )
 )  # fmt: skip
 # Every word a keyword of another question ("cassées", "livraison", "infirmière"): no name.
@@ -899,7 +919,7 @@ def parse_name(text: str) -> str | None:
     elif len(before.split()) >= 2 and all(word[:1].isupper() for word in before.split()):
         tries.append(before)  # "Marie Dubois je suis infirmière"
     found = next((name for name in map(_name_or_none, tries) if name), None)
-    if found is None and len(parts) >= 2 and _FOR_SOMEONE & set(_tokens(parts[0])):
+    if found is None and len(parts) >= 2 and _FOR_SOMEONE & set(_tokens(head.split(",", 1)[0])):
         return parse_name(parts[-1])  # "c'est pour ma mère, Josette Girard"
     return found
 

@@ -709,7 +709,9 @@ PHONE: list[tuple[str, str | None]] = [
     ("0️⃣6️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣", "+33612345678"),
     ("zéro six douze trente-quatre cinquante-six soixante-dix-huit", "+33612345678"),
     ("zero sept quatre-vingt-un vingt-deux trente-trois quarante-quatre", "+33781223344"),
-    ("06 12 34 56 78 (mon mari : 07 81 22 33 44)", "+33612345678"),  # the first one
+    ("06 12 34 56 78 (mon mari : 07 81 22 33 44)", None),  # two numbers: which one?
+    ("06 12 48 73 90 ou 07 62 15 48 90", None),
+    ("0612345678, je répète 06 12 34 56 78", "+33612345678"),  # the same one twice
     ("+33 6 12 34 56 78 9", None),  # a digit too many: which one is wrong?
     ("06 12 34 56 78 90", None),
     ("j'ai un portable", None),
@@ -899,6 +901,7 @@ NAME: list[tuple[str, str | None]] = [
     ("John Smith, cheers", "John Smith"),
     ("c'est pour ma mère, Josette Girard", "Josette Girard"),
     ("je sais pas, Paris", None),  # only a request for someone else is followed by their name
+    ("au nom de mon père, Ahmed Haddad", "Ahmed Haddad"),
     ("It's under Emily Clarke", "Emily Clarke"),
     ("name's John", "John"),
     ("I'm called John", "John"),
