@@ -353,8 +353,10 @@ class Booking:
                 await self.notices.to_optician(
                     connection, appointment.telegram_chat, reply, now, case_id=case_id
                 )
+            # The reminder is announced only if one will go (none when confirmed after its moment).
+            key = "appointment.confirmed" if remind_at is not None else "appointment.confirmed_soon"
             confirmed = self.notices.client_reply(
-                language, "appointment.confirmed", name=name, when=self.when(day, hour, language)
+                language, key, name=name, when=self.when(day, hour, language)
             )
             catalog = self.notices.catalog
             choices = (

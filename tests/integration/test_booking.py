@@ -322,3 +322,29 @@ async def test_a_whatsapp_client_confirms_with_reply_buttons(
         assert "Oberkampf" in _last_with(fake, OPTICIAN, "Rendez-vous confirmé").text
         assert (await _appointment(service)).status == "confirmed"
         await whatsapp.settle()
+
+
+async def test_a_visit_confirmed_after_its_reminder_moment_gets_none_and_none_is_announced(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    clock = RealClock()
+    async with serve(database_url, tmp_path, fake, clock=clock) as service:
+        await _accepted(fake, service)
+        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        await fake.press_button(OPTICIAN, OTHER_HALF_DAY)
+        question = (await optician.expect("Quelle demi-journée proposer", within=15))[-1]
+        await fake.press_button(OPTICIAN, str(question.buttons()[-1]["text"]))
+        hours = (await optician.expect("Quelle heure proposer", within=15))[-1]
+        await fake.press_button(OPTICIAN, _windows([str(b["text"]) for b in hours.buttons()])[-1])
+        await client.expect("propose de venir", within=15)
+        row = await _appointment(service)
+        # The client answers on the visit's day, half an hour before it starts.
+        starts = datetime.combine(row.day, time(row.hour), tzinfo=SERVICE_TIME_ZONE)
+        clock.shift = starts - timedelta(minutes=30) - clock()
+        await fake.press_button(CLIENT, "Je confirme")
+        confirmed = (await client.expect("C'est confirmé", within=15))[-1]
+        assert "rappel" not in confirmed.text
+        row = await _appointment(service)
+        assert (row.status, row.remind_at) == ("confirmed", None)
+        assert await service.services.dispatch.remind() == 0
