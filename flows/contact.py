@@ -14,6 +14,7 @@ from flows.text import _MAX_SCAN, normalize
 # --------------------------------------------------------------------- postcode and phone
 
 _DIGITS: Final = re.compile(r"[0-9]+")
+_FIVE_DIGITS: Final = re.compile(r"(?<!\d)\d{5}(?!\d)|(?<!\d)\d{2} \d{3}(?!\d)")
 _STREET_WORD: Final = re.compile(
     r"[\s,]*(?:bis|ter|rue|r\.|av\b|av\.|avenue|bd|boulevard|chemin|ch\.|all[ée]e|impasse|"
     r"place|pl\.|route|rte|quai|cours|square|passage|lieu[- ]dit|résidence|residence)",
@@ -21,19 +22,32 @@ _STREET_WORD: Final = re.compile(
 )
 _NOT_A_PLACE: Final = re.compile(r"\s*(?:€|eur\b|euros?\b|km\b|m2\b|m²|ans\b|habitants\b)", re.I)
 # A five-digit number after these is a post-office box or a sorting code, not the postal code.
-_BOX_BEFORE: Final = re.compile(r"\b(?:b\.?\s?p|cs|tsa)\.?\s*$", re.IGNORECASE)
+# A five-digit number after these is a post-office box, a sorting code, a door code or a
+# building's number, not the postal code.
+_BOX_BEFORE: Final = re.compile(
+    r"\b(?:b\.?\s?p|cs|tsa|digicode|code(?:\s+(?:porte|d'?\s*entr[ée]e|immeuble|d'?\s*acc[èe]s))?|"
+    r"interphone|b[âa]t(?:iment)?|app?t|appartement|porte|[ée]tage|n°|num[ée]ro)\.?\s*[:#]?\s*$",
+    re.IGNORECASE,
+)
 # What makes an address more than a town: a street, a place or a house number before a word.
 _PLACE_WORD: Final = re.compile(
     r"\b(?:(?:rue|r|av|avenue|bd|boulevard|chemin|all[ée]e|impasse|place|route|rte|quai|cours|"
     r"square|passage|parvis|esplanade|promenade|faubourg|fbg|mont[ée]e|chauss[ée]e|sentier|voie|"
     r"villa|cit[ée]|r[ée]sidence|r[ée]s|lotissement|lot|hameau|lieu[- ]?dit|bourg|mas|domaine|"
     r"ferme|quartier|zone|zi|za|zac|b\.?p|cs|tsa|cedex|b[âa]t(?:iment)?|appartement|app?t|street|"
+    r"gare|a[ée]roport|ehpad|h[ôo]pital|clinique|chu|mairie|[ée]cole|coll[èe]ge|lyc[ée]e|"
+    r"universit[ée]|campus|stade|h[ôo]tel|foyer|caserne|usine|soci[ée]t[ée]|entreprise|magasin|"
+    r"centre|parc|ch[âa]teau|[ée]glise|"
     r"road|lane|"
     r"flat)\b|(?:r|av|ch|pl|bd)\.)",
     re.IGNORECASE,
 )
+# A house number: digits before a word, but not a quantity ("10 minutes", "2 paires").
 _HOUSE_NUMBER: Final = re.compile(
-    r"(?<![\d+])\d{1,4}\s*(?:bis|ter|quater|[a-d])?\b\s*,?\s*[^\W\d_]{2,}", re.IGNORECASE
+    r"(?<![\d+])\d{1,4}\s*(?:bis|ter|quater|[a-d])?\b\s*,?\s*(?!(?:min|minutes?|km|kilom[èe]tres?|m|"
+    r"m[èe]tres?|h|heures?|ans|euros?|paires?|fois|jours?|semaines?|mois|personnes?|enfants?)\b)"
+    r"[^\W\d_]{2,}",
+    re.IGNORECASE,
 )
 _OVERSEAS_REGIONS: Final = ("RE", "YT", "GP", "MQ", "GF")
 _NATIONAL_NUMBER: Final = re.compile(r"(?<![\d+])0(?:[ .\-]?\d){9}(?!\d)")
@@ -127,8 +141,9 @@ def _candidates(head: str, chain: Sequence[re.Match[str]]) -> list[tuple[str, in
 def find_postcode(text: str) -> tuple[str, str] | None:
     """The French postcode inside an address and the address without it ("12 rue de la Paix
     75002 Paris" -> "75002", "12 rue de la Paix  Paris"). Digit chains of 8+ digits (phones),
-    post-office boxes ("BP 40012") and amounts ("15000 euros") are skipped; a code followed by a
-    street ("12345 rue ...") only counts when no other does."""
+    post-office boxes, door codes and buildings ("BP 40012", "digicode 45210") and amounts
+    ("15000 euros") are skipped; a code followed by a street ("12345 rue ...") only counts when
+    no other does; two codes, two addresses: None."""
     head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
     chains: list[list[re.Match[str]]] = []
     for run in _DIGITS.finditer(head):
@@ -144,8 +159,10 @@ def find_postcode(text: str) -> tuple[str, str] | None:
         and not _NOT_A_PLACE.match(head, end)
         and not _BOX_BEFORE.search(head, 0, start)
     ]
-    best = next((found for found in valid if not _STREET_WORD.match(head, found[2])), None)
-    best = best or (valid[0] if valid else None)
+    towns = [found for found in valid if not _STREET_WORD.match(head, found[2])]
+    if len({code for code, _, _ in towns}) > 1:  # two addresses: which one?
+        return None
+    best = towns[0] if towns else valid[0] if valid else None
     if best is None:
         return None
     code, start, end = best
@@ -167,6 +184,11 @@ def abroad(text: str) -> bool:
         if (word in _ABROAD or pair in _ABROAD) and (i == 0 or words[i - 1] not in _NAMED_AFTER):
             return True
     return False
+
+
+def has_five_digits(text: str) -> bool:
+    """Whether the text has a five-digit number (a postal code, maybe not a usable one)."""
+    return bool(_FIVE_DIGITS.search(unicodedata.normalize("NFKC", text[:_MAX_SCAN])))
 
 
 def has_street(text: str) -> bool:

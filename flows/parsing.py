@@ -28,7 +28,7 @@ from itertools import pairwise
 from typing import Final, Literal, cast
 
 from flows.commands import Command, parse_command
-from flows.contact import abroad, find_postcode, has_street, parse_phone, parse_postcode
+from flows.contact import abroad, find_postcode, has_five_digits, has_street, parse_phone, parse_postcode
 from flows.departments import department_of
 from flows.halfday import Moment as HalfDay
 from flows.halfday import find_half_day
@@ -54,6 +54,7 @@ __all__ = [
     "abroad",
     "department_of",
     "find_postcode",
+    "has_five_digits",
     "has_street",
     "normalize",
     "parse_choice_number",

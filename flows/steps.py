@@ -125,8 +125,9 @@ def _address(step: str) -> StepReader:
         if parsing.abroad(address):  # the step's own hint: an address in France
             return None
         found = parsing.find_postcode(address)
-        if found is None:
-            return missing_postcode if parsing.has_street(address) else None
+        if found is None:  # (a five-digit number that is none: two addresses, a door code...)
+            missing = parsing.has_street(address) and not parsing.has_five_digits(address)
+            return missing_postcode if missing else None
         postcode, rest = found
         if parsing.department_of(postcode) is None:  # abroad, Monaco: the step's own hint
             return None

@@ -590,6 +590,9 @@ POSTCODE: list[tuple[str, str | None]] = [
     ("ZI des Milles, BP 40012, 13591 Aix-en-Provence CEDEX 3", "13591"),  # a box is no code
     ("La Poste, TSA 12345, 92120 Montrouge", "92120"),
     ("CS 70001", None),
+    ("digicode 45210, 12 rue X 75002 Paris", "75002"),  # a door code is no postal code
+    ("12 rue X, bâtiment 12345, 75002 Paris", "75002"),
+    ("12 rue de la Paix 75002 Paris ou 8 avenue Foch 75116 Paris", None),  # which one?
     ("06 12 34 56 78 75011 Paris", None),  # glued to a phone number: not taken apart
 ]
 
@@ -635,6 +638,9 @@ STREET: list[tuple[str, bool]] = [
     (" Paris", False),
     ("mon code postal c'est ", False),
     ("Paris 2e", False),
+    ("je suis à 10 minutes de ", False),  # a quantity is no house number
+    ("j'ai 2 paires,  Paris", False),
+    ("EHPAD Les Lilas  Bordeaux", True),
     ("06 12 34 56 78", False),
 ]
 
@@ -655,6 +661,8 @@ ADDRESS: list[tuple[str, str | None]] = [
     ("75002", "missing_street"),
     ("12 rue de la Paix Paris", "missing_postcode"),
     ("12 rue de la Paix 7500 Paris", "missing_postcode"),
+    ("12 rue de la Paix 75002 Paris ou 8 avenue Foch 75116 Paris", None),  # not missing: two
+    ("Gare de Lyon 75012 Paris", "75012"),
     ("3 avenue de Monte-Carlo 98000 Monaco", None),  # not in France
     ("12 rue de la Paix 97700 Saint-Barthélemy", None),  # no department of ours
     ("samedi matin", None),
