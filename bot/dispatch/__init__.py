@@ -9,7 +9,8 @@ told who is coming and when. The parts:
 - :mod:`bot.dispatch.offers`: rounds of offers, withdrawal, the no-taker sweep;
 - :mod:`bot.dispatch.answers`: an optician's answers (offers, visit outcomes);
 - :mod:`bot.dispatch.booking`: the visit booked to the hour (the optician proposes, the client
-  confirms);
+  confirms), its windows (:mod:`bot.dispatch.windows`), its .ics file (:mod:`bot.dispatch.calendar`)
+  and morning reminder (:mod:`bot.dispatch.reminders`);
 - :mod:`bot.dispatch.buttons`: what the optician's buttons carry;
 - :mod:`bot.dispatch.notices`: every message, through the one reply path.
 
@@ -27,6 +28,7 @@ from bot.dispatch.booking import Booking
 from bot.dispatch.notices import Notices
 from bot.dispatch.offers import OfferRounds, OfferSweep
 from bot.dispatch.registry import OpticianDetails, OpticianSummary, Registry, code_hash
+from bot.dispatch.reminders import Reminders
 from flows.catalog import Catalog
 from storage.database import Connection, Database
 from storage.files import FileStore
@@ -53,6 +55,7 @@ class Dispatch:
         self.registry = Registry(database, notices, clock, notify)
         self.rounds = OfferRounds(notices, clock)
         self.booking = Booking(database, notices, clock, notify, reminder_hour=reminder_hour, files=files)
+        self.reminders = Reminders(database, self.booking, clock, notify)
         self.answers = OpticianAnswers(database, notices, self.rounds, self.booking, clock, notify)
         self.sweep = OfferSweep(
             database,
@@ -61,7 +64,7 @@ class Dispatch:
             notify,
             accept_within=accept_within,
             automatic=automatic,
-            reminders=self.booking.remind,
+            reminders=self.reminders.remind,
         )
 
     # --- the console: the registry and the offers of a case ----------------------------------------
@@ -110,5 +113,5 @@ class Dispatch:
         return await self.sweep.sweep_once(now)
 
     async def remind(self, now: datetime | None = None) -> int:
-        """The morning reminders due (see :meth:`bot.dispatch.booking.Booking.remind`)."""
-        return await self.booking.remind(now)
+        """The morning reminders due (see :mod:`bot.dispatch.reminders`)."""
+        return await self.reminders.remind(now)

@@ -1,29 +1,23 @@
 """A home visit booked to the hour: the optician who accepted proposes a one-hour window, the client
 confirms it or asks for another moment, both are told.
 
-Windows (Paris time): the morning 8–12 is 8h, 9h, 10h, 11h; the afternoon 13–18 is 13h to 17h.
-The optician is first offered the windows of the client's half-day (for "as soon as possible", or
-a half-day already over, those of the first bookable half-day), and "another half-day", which
-lists the next bookable half-days. A window is bookable until it starts; no Sundays nor French
-public holidays (``flows.visit_calendar.closed``). Every change of the appointment is one
-conditional UPDATE (``storage/appointments.py``): a button answering an older proposal, or pressed
-after a cancel, is refused.
+The windows (``bot.dispatch.windows``, Paris time): the morning 8–12 is 8h, 9h, 10h, 11h; the
+afternoon 13–18 is 13h to 17h. The optician is first offered the windows of the client's half-day
+(for "as soon as possible", or a half-day already over, those of the first bookable half-day), and
+"another half-day", which lists the next bookable half-days. Every change of the appointment is
+one conditional UPDATE (``storage/appointments.py``): a button answering an older proposal, or
+pressed after a cancel, is refused.
 
-The morning reminder: due on the visit's day at ``APPOINTMENT_REMINDER_HOUR`` (Paris time), or an
-hour before the visit if that is earlier; none when the client confirms after that moment (the
-confirmation just said it). A sweep (with dispatch's, every 15 s) claims each due reminder in the
-transaction that enqueues it, so it goes once.
+The morning reminder is :mod:`bot.dispatch.reminders`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
-from typing import Literal
+from datetime import date, datetime, timedelta
 
 from bot.dispatch.buttons import (
     CANCEL,
-    FAIL_REASONS,
     MOVE,
     ProposalAnswer,
     SlotPick,
@@ -33,50 +27,18 @@ from bot.dispatch.buttons import (
 )
 from bot.dispatch.calendar import visit_event
 from bot.dispatch.notices import Notices
+from bot.dispatch.windows import WINDOWS, Part, bookable_half_days, open_windows, part_of, starts_at
 from bot.privacy import EXPORTS
 from bot.replies import enqueue_reply
 from flows.types import SERVICE_TIME_ZONE, AppointmentAnswer, Choice, Reply, as_language
-from flows.visit_calendar import closed
 from storage import appointments as store
 from storage import offers
 from storage.appointments import TO_PROPOSE, Appointment
 from storage.database import Connection, Database
 from storage.files import FileStore
-from storage.outbound import client_of_case
+from storage.outbound import CaseRecipient, client_of_case
 
-Part = Literal["am", "pm"]
-# The one-hour windows of each half-day, by start hour (Paris time).
-WINDOWS: dict[Part, tuple[int, ...]] = {"am": (8, 9, 10, 11), "pm": (13, 14, 15, 16, 17)}
 OTHER_HALF_DAYS = 4  # how many half-days "another half-day" lists
-BOOKABLE_DAYS = 60  # how far ahead a visit may be booked
-__all__ = ["FAIL_REASONS", "WINDOWS", "Booking", "open_windows"]
-
-
-def part_of(hour: int) -> Part | None:
-    return next((part for part, hours in WINDOWS.items() if hour in hours), None)
-
-
-def open_windows(day: date, part: Part, local_now: datetime) -> list[int]:
-    """The start hours of ``part`` of ``day`` still bookable at ``local_now`` (Paris time)."""
-    today = local_now.date()
-    if closed(day) is not None or day < today or (day - today).days > BOOKABLE_DAYS:
-        return []
-    return [hour for hour in WINDOWS[part] if day > today or hour > local_now.hour]
-
-
-def bookable_half_days(local_now: datetime, count: int) -> list[tuple[date, Part]]:
-    """The next ``count`` half-days with a window still open, earliest first."""
-    found: list[tuple[date, Part]] = []
-    day = local_now.date()
-    while len(found) < count and (day - local_now.date()).days <= BOOKABLE_DAYS:
-        found.extend((day, part) for part in WINDOWS if open_windows(day, part, local_now))
-        day += timedelta(days=1)
-    return found[:count]
-
-
-def starts_at(day: date, hour: int) -> datetime:
-    """The moment a window starts (aware, Paris time)."""
-    return datetime.combine(day, time(hour), tzinfo=SERVICE_TIME_ZONE)
 
 
 class Booking:
@@ -224,6 +186,9 @@ class Booking:
                 )
                 await self._half_days(connection, chat, appointment, local, now)
                 return
+            # The client's conversation is locked first, as the engine locks it before touching the
+            # appointment (a client's answer): the two never wait on each other in reverse order.
+            client = await client_of_case(connection, case.id)
             proposal = await store.propose(connection, case.id, pressed.day, pressed.hour, now)
             if proposal is None:
                 await notices.tell_optician(
@@ -240,7 +205,10 @@ class Booking:
                 reference=case.reference,
                 when=when,
             )
-            await self._propose_to_client(connection, appointment, proposal, pressed.day, pressed.hour, now)
+            if client is not None:
+                await self._propose_to_client(
+                    connection, client, appointment, proposal, pressed.day, pressed.hour, now
+                )
         self.notify()
 
     async def _half_days(
@@ -257,6 +225,7 @@ class Booking:
     async def _propose_to_client(
         self,
         connection: Connection,
+        client: CaseRecipient,
         appointment: Appointment,
         proposal: int,
         day: date,
@@ -265,15 +234,12 @@ class Booking:
     ) -> None:
         """The proposal to the client, in their language, with "Je confirme" / "Proposer un autre
         moment" (the buttons name this proposal: an older one's are refused)."""
-        client = await client_of_case(connection, appointment.case_id)
-        if client is None:
-            return
         language = as_language(client.recipient.language)
         catalog = self.notices.catalog
         text = catalog.text(
             language,
             "appointment.proposal",
-            name=_first_name(appointment.optician),
+            name=first_name(appointment.optician),
             when=self.when(day, hour, language),
             reference=appointment.reference,
         )
@@ -289,6 +255,7 @@ class Booking:
     async def set_out(self, connection: Connection, case_id: int, chat: str, now: datetime) -> None:
         """ "Je suis en route" on a confirmed visit (in the optician's answer's transaction): the
         client is told, with the optician's first name; then "Visite faite" / "Visite impossible"."""
+        client = await client_of_case(connection, case_id)  # locked first, as the engine does
         appointment = await store.appointment_of(connection, case_id)
         if appointment is None or not await store.set_out(connection, case_id, now):
             reference = appointment.reference if appointment is not None else ""
@@ -296,13 +263,12 @@ class Booking:
                 connection, chat, "appointment.not_confirmed", now, case_id=case_id, reference=reference
             )
             return
-        client = await client_of_case(connection, case_id)
         if client is not None:
             language = as_language(client.recipient.language)
             text = self.notices.catalog.text(
                 language,
                 "appointment.en_route",
-                name=_first_name(appointment.optician),
+                name=first_name(appointment.optician),
                 reference=appointment.reference,
             )
             await enqueue_reply(connection, client.recipient, Reply("appointment.en_route", text), now)
@@ -331,7 +297,7 @@ class Booking:
         if appointment.day is None or appointment.hour is None:
             return [self.notices.client_reply(language, "appointment.stale")]
         day, hour = appointment.day, appointment.hour
-        name = _first_name(appointment.optician)
+        name = first_name(appointment.optician)
         if pressed.confirm:
             remind_at = self.remind_at(day, hour, now)
             if not await store.confirm(connection, case_id, pressed.proposal, now, remind_at):
@@ -426,7 +392,7 @@ class Booking:
                 "appointment.moved_optician",
                 now,
             )
-        name = _first_name(appointment.optician)
+        name = first_name(appointment.optician)
         return [self.notices.client_reply(language, "appointment.moving", name=name)]
 
     async def _ask_again(
@@ -450,60 +416,7 @@ class Booking:
         reply = Reply(key, f"{told}\n{question.text}", question.choices, question.step)
         await self.notices.to_optician(connection, chat, reply, now, case_id=appointment.case_id)
 
-    # --- the morning reminder ----------------------------------------------------------------------
 
-    async def remind(self, now: datetime | None = None, batch: int = 100) -> int:
-        """Remind the client and the optician of each confirmed visit whose reminder is due; how
-        many visits. Each reminder is claimed (``reminded_at``) in the transaction that enqueues
-        its two messages: sent once, whatever the processes and restarts; the outbox paces them."""
-        now = now or self.clock()
-        reminded = 0
-        async with self.database.begin() as connection:
-            for case_id in await store.due_reminders(connection, now, batch):
-                if not await store.claim_reminder(connection, case_id, now):
-                    continue  # another process (or sweep) took it first
-                appointment = await store.appointment_of(connection, case_id)
-                if appointment is None or appointment.day is None or appointment.hour is None:
-                    continue
-                await self._remind(connection, appointment, appointment.day, appointment.hour, now)
-                reminded += 1
-        if reminded:
-            self.notify()
-        return reminded
-
-    async def _remind(
-        self, connection: Connection, appointment: Appointment, day: date, hour: int, now: datetime
-    ) -> None:
-        catalog = self.notices.catalog
-        client = await client_of_case(connection, appointment.case_id)
-        if client is not None:
-            language = as_language(client.recipient.language)
-            text = catalog.text(
-                language,
-                "appointment.reminder",
-                name=_first_name(appointment.optician),
-                start=hour,
-                end=hour + 1,
-                reference=appointment.reference,
-            )
-            await enqueue_reply(connection, client.recipient, Reply("appointment.reminder", text), now)
-        if appointment.telegram_chat is not None:
-            text = self.notices.text(
-                "appointment.reminder_optician",
-                reference=appointment.reference,
-                when=self.when(day, hour),
-                address=appointment.address or "—",
-            )
-            reply = Reply(
-                "appointment.reminder_optician",
-                text,
-                self.on_the_way(appointment.case_public_id),
-                VisitOutcome.step,
-            )
-            await self.notices.to_optician(
-                connection, appointment.telegram_chat, reply, now, case_id=appointment.case_id
-            )
-
-
-def _first_name(name: str | None) -> str:
+def first_name(name: str | None) -> str:
+    """What a client reads of the optician's name."""
     return (name or "").split(" ", 1)[0] or "—"
