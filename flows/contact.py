@@ -159,10 +159,12 @@ def find_postcode(text: str) -> tuple[str, str] | None:
         and not _NOT_A_PLACE.match(head, end)
         and not _BOX_BEFORE.search(head, 0, start)
     ]
-    towns = [found for found in valid if not _STREET_WORD.match(head, found[2])]
+    # Best a code before its town, then one before no street ("... Lyon 69003"), then any.
+    loose = [found for found in valid if not _STREET_WORD.match(head, found[2])]
+    towns = [found for found in loose if _TOWN_AFTER.match(head, found[2])]
     if len({code for code, _, _ in towns}) > 1:  # two addresses: which one?
         return None
-    best = towns[0] if towns else valid[0] if valid else None
+    best = next(iter(towns or loose or valid), None)
     if best is None:
         return None
     code, start, end = best

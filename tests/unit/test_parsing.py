@@ -593,6 +593,7 @@ POSTCODE: list[tuple[str, str | None]] = [
     ("digicode 45210, 12 rue X 75002 Paris", "75002"),  # a door code is no postal code
     ("12 rue X, bâtiment 12345, 75002 Paris", "75002"),
     ("12 rue de la Paix 75002 Paris ou 8 avenue Foch 75116 Paris", None),  # which one?
+    ("Commande 12345, 12 rue X 75002 Paris", "75002"),  # the code before its town wins
     ("06 12 34 56 78 75011 Paris", None),  # glued to a phone number: not taken apart
 ]
 
