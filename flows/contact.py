@@ -86,7 +86,15 @@ _ABROAD: Final = frozenset(
         "tunisie", "tunisia", "monaco", "andorre", "andorra", "berlin", "munich", "munchen",
         "hamburg", "madrid", "barcelona", "barcelone", "rome", "roma", "milan", "milano",
         "bruxelles", "brussels", "geneve", "geneva", "lausanne", "zurich", "london", "londres",
-        "lisbonne", "lisboa", "amsterdam",
+        "lisbonne", "lisboa", "amsterdam", "senegal", "mali", "turquie", "turkey", "pologne",
+        "poland", "roumanie", "romania", "grece", "greece", "autriche", "austria", "suede",
+        "sweden", "danemark", "denmark", "norvege", "norway", "finlande", "finland", "chine",
+        "china", "japon", "japan", "bresil", "brazil", "mexique", "israel", "liban", "lebanon",
+        "casablanca", "rabat", "marrakech", "tanger", "alger", "oran", "tunis", "sfax", "dakar",
+        "abidjan", "bamako", "new york", "los angeles", "chicago", "miami", "boston", "washington",
+        "san francisco", "valencia", "sevilla", "frankfurt", "francfort", "stuttgart", "dusseldorf",
+        "napoli", "torino", "venezia", "anvers", "antwerpen", "liege", "basel", "bale", "bern",
+        "berne",
     )
 )  # fmt: skip
 _NAMED_AFTER: Final = frozenset({"de", "du", "d", "des"})

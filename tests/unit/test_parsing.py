@@ -669,6 +669,8 @@ ADDRESS: list[tuple[str, str | None]] = [
     ("samedi matin", None),
     ("Unter den Linden 10, 10115 Berlin, Allemagne", None),  # abroad: the step's own hint
     ("12 rue de la Gare, 1000 Bruxelles", None),
+    ("12 Main Street, 10001 New York", None),  # a ZIP code like a French one
+    ("Bd Zerktouni 20000 Casablanca", None),
     ("12 rue de Londres 75009 Paris", "75009"),  # a street named after a city abroad
     ("06 12 34 56 78", None),
 ]
