@@ -23,7 +23,7 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
         "annuler", "annule", "annulez", "annulation", "stop", "arreter", "arrete", "arretez",
         "quitter", "laisse tomber", "laissez tomber", "abandonner", "j abandonne", "cancel",
         "quit", "exit", "tout annuler", "annuler ma demande", "annulez ma demande",
-        "annule ma demande", "annuler la demande", "cancel my request",
+        "annule ma demande", "annuler la demande", "cancel my request", "j annule", "j arrete",
     ),
     ("help", None): ("aide", "help", "menu", "comment ca marche", "how does it work"),
     ("language", None): ("langue", "language", "lang", "changer de langue", "change language"),
@@ -42,7 +42,8 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
         "un agent", "agent", "parler a quelqu un", "un operateur", "operateur", "advisor",
         "adviser", "talk to a human", "speak to a human", "human", "a human", "real person",
         "operator", "talk to someone", "speak to someone", "talk to a person",
-        "speak to a person", "a person", "a real person",
+        "speak to a person", "a person", "a real person", "an advisor", "an adviser",
+        "an agent", "an operator", "the advisor", "a real human",
     ),
     ("my_data", None): (
         "mes donnees", "mes infos", "mes informations", "mes donnees personnelles",
@@ -65,6 +66,7 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
 _COMMANDS: Final[Mapping[str, _Reading]] = {
     normalize(phrase): reading for reading, phrases in _COMMAND_PHRASES.items() for phrase in phrases
 }
+_FIRST_WORDS: Final = frozenset(c.split()[0] for c in _COMMANDS if c)
 _SLASH_NAMES: Final[Mapping[_Reading, tuple[str, ...]]] = {
     ("restart", None): ("start", "restart", "recommencer", "reset"),
     ("cancel", None): ("annuler", "cancel", "stop", "quit", "quitter"),
@@ -88,9 +90,14 @@ _POLITE_PREFIXES: Final = tuple(
         "can i", "could i", "let me", "please", "s il vous plait", "s il te plait", "merci",
         "bonjour", "hello", "hi", "passez moi", "passe moi", "mettez moi en relation avec",
         "je veux parler a", "je voudrais parler a", "je peux parler a", "on peut parler",
-        "vous parlez", "can we speak", "can you speak", "can we", "can you", "on",
+        "vous parlez", "can we speak", "can you speak", "can we", "can you", "on", "speak to",
+        "talk to", "speak with", "talk with", "parler a", "parler avec",
     )
 )  # fmt: skip
+_PREFIXES_BY_WORD: Final[Mapping[str, tuple[str, ...]]] = {
+    word: tuple(sorted((p for p in _POLITE_PREFIXES if p.split()[0] == word), key=len))
+    for word in {p.split()[0] for p in _POLITE_PREFIXES}
+}
 # What may follow a command without changing it ("annule tout", "on recommence depuis le début").
 _POLITE_SUFFIXES: Final = tuple(
     " " + normalize(p)
@@ -117,9 +124,11 @@ def _strip_politeness(phrase: str) -> tuple[str, ...]:
     found = [phrase]
     for _ in range(4):
         before = phrase
-        for prefix in _POLITE_PREFIXES:
-            phrase = phrase.removeprefix(prefix)
-        found.append(phrase)
+        while prefix := next(
+            (p for p in _PREFIXES_BY_WORD.get(phrase.partition(" ")[0], ()) if phrase.startswith(p)), ""
+        ):  # the shortest first, each step kept: "je veux | parler à quelqu'un"
+            phrase = phrase[len(prefix) :]
+            found.append(phrase)
         for suffix in _POLITE_SUFFIXES:
             phrase = phrase.removesuffix(suffix)
         found.append(phrase)
@@ -140,6 +149,22 @@ def _slash_command(body: str) -> _Reading | None:
     return target if target is not None and target[0] == "language" else reading
 
 
+def _repeated(phrase: str) -> _Reading | None:
+    """The same command said twice or more in a row ("stop annulez tout", "annule annule"): the
+    words cut into commands end to end, all of the first one's reading."""
+    words = phrase.split()
+    if not words or words[0] not in _FIRST_WORDS:
+        return None
+    first = next((r for cut in range(1, len(words)) if (r := _COMMANDS.get(" ".join(words[:cut])))), None)
+    if first is None:
+        return None
+    reached = {0}  # where a run of commands of that reading may end
+    for end in range(1, len(words) + 1):
+        if any(_COMMANDS.get(" ".join(words[start:end])) == first for start in reached if start < end):
+            reached.add(end)
+    return first if len(words) in reached and len(reached) > 2 else None
+
+
 def parse_command(text: str) -> tuple[Command, str | None] | None:
     """A global command, only when it is the whole (short) message; "au secours" is not help."""
     stripped = text.strip()
@@ -157,6 +182,9 @@ def parse_command(text: str) -> tuple[Command, str | None] | None:
     phrase = shorn[-1]
     if not phrase:
         return None
+    repeated = _repeated(phrase)
+    if repeated is not None:
+        return repeated
     first, _, rest = phrase.partition(" ")
     if first in _LANGUAGE_WORDS and rest:  # "langue en", "language french"
         target = _SLASH.get(rest.replace(" ", "")) or _COMMANDS.get(rest)

@@ -18,6 +18,14 @@ Decisions:
   that day), unless offered as an alternative ("dès que possible, sinon lundi" -> ``None``);
 * two different days or two different parts in the same message, two days joined by "ou"/"or",
   or a day next to a negation ("pas demain", "sauf lundi") -> ``None`` (asked again);
+* a moment said not to be, then another one after "mais", "plutôt", "but", "rather", "instead"
+  ("pas demain, plutôt vendredi", "pas ce matin, mais cet après-midi") is the other one, read
+  alone; unless the refused one names a part of the day and the other does not ("pas le matin,
+  mais demain": which half-day?) or the other is "as soon as possible" (the refused one may be
+  the first) -> ``None``;
+* "lundi dernier", "mardi passé", "last Monday" are past (the previous such day: the reader says
+  so); "la semaine dernière", "last week" -> ``None``; "samedi dernier délai" is that Saturday,
+  "passé 14h" is after 14 h;
 * "ce mercredi" said on a Wednesday is today; "dans 2 jours" is the day after tomorrow; days of
   the month may be written in words ("le douze"); "le 12 rue de la Paix" is an address, no day;
 * "le 12" is the next 12th (this month or a later one), "12/12" is this year's or, if already
@@ -252,6 +260,15 @@ _STREET_NUMBER = re.compile(
     r"\b\d{1,4}\s*(?:bis|ter)?,?\s+(?:rue|avenue|av|bd|boulevard|place|pl|chemin|allee|impasse|route|quai|cours"
     r"|street|st|road|rd)\b"
 )
+# "passé 14h", "passé midi": after that hour, not a day gone by.
+_PAST_HOUR = re.compile(r"\bpassee?\s+(?=\d|midi\b)")
+# "pas demain, plutôt vendredi": what comes after is said instead of the refused moment.
+_INSTEAD = re.compile(r"\b(?:mais|plutot|but|rather|instead)\b")
+# A weekday gone by: "lundi dernier", "mardi passé" (after it), "last monday" (before it).
+_PAST_AFTER: Final = frozenset({"dernier", "derniere", "passe", "passee"})
+_PAST_BEFORE: Final = frozenset({"last"})
+_PAST_WORDS: Final = _PAST_AFTER | _PAST_BEFORE
+_PERIODS: Final = frozenset({"semaine", "week", "mois", "month", "weekend"})
 _SMS_MATIN = re.compile(r"(?<![a-z\d])mat1(?![a-z\d])")
 _SMS_DEMAIN = re.compile(r"(?<![a-z\d])(?:dem1n?|2main|2m1|d'main|2moro|2morrow)(?![a-z\d])")
 _SMS_TODAY = re.compile(r"(?<![a-z\d])(?:2day|ojd|ojourd'?hui)(?![a-z\d])")
@@ -439,8 +456,62 @@ def _is_asap(meanings: Sequence[str], tokens: Sequence[str]) -> bool:
     return False
 
 
+def _said_when(folded: str) -> tuple[bool, bool]:
+    """Whether a text names a day, and a part of the day (roughly: for :func:`_instead`)."""
+    rest, hour_parts = _hours(folded)
+    meanings = _meanings(_numbers(_TOKEN.findall(rest)))
+    day = bool(_NUMERIC_DATE.search(rest)) or any(
+        m.isdigit() or m.startswith(("rel", "wd", "xmas", "tonight", "this")) for m in meanings
+    )
+    part = bool(hour_parts) or any(m.startswith(("part_", "weak_", "tonight")) for m in meanings)
+    return day, part
+
+
+def _instead(folded: str, today: date) -> Moment | bool | None:
+    """The moment said instead of a refused one ("pas demain, plutôt vendredi"); False when the
+    text says nothing of the kind (read it whole)."""
+    for match in _INSTEAD.finditer(folded):
+        before = folded[: match.start()]
+        if not _NEGATIONS.intersection(_TOKEN.findall(before)):
+            continue
+        refused_day, refused_part = _said_when(before)
+        if not (refused_day or refused_part):
+            continue
+        said = find_half_day(folded[match.end() :], today)
+        if said is None or said.asap or (refused_part and said.part is None):
+            return None
+        return said
+    return False
+
+
+def _past_weekdays(tokens: Sequence[str]) -> set[int] | None:
+    """The weekdays said gone by ("lundi dernier", "last monday"); None for a past week or
+    month ("la semaine dernière": no day of it to book)."""
+    past: set[int] = set()
+    if _PAST_WORDS.isdisjoint(tokens):
+        return past
+    for i, token in enumerate(tokens):
+        after = tokens[i + 1 : i + 3]
+        said_past = (bool(after) and after[0] in _PAST_AFTER and after[1:] != ["delai"]) or (
+            i > 0 and tokens[i - 1] in _PAST_BEFORE
+        )
+        if not said_past:
+            continue
+        if token in _PERIODS:
+            return None
+        meaning = _meaning(token)
+        if meaning is not None and meaning.startswith("wd"):
+            past.add(int(meaning[2:]))
+    return past
+
+
 def find_half_day(folded: str, today: date) -> Moment | None:
     """Read a moment from folded text; see the module docstring for the rules."""
+    if _INSTEAD.search(folded):
+        instead = _instead(folded, today)
+        if instead is not False:
+            return instead if isinstance(instead, Moment) else None
+    folded = _PAST_HOUR.sub(" apres ", folded)
     folded = _SMS_MATIN.sub(" matin ", _SMS_DEMAIN.sub(" demain ", _STREET_NUMBER.sub(" ", folded)))
     folded = _SMS_TONIGHT.sub(" tonight ", _SMS_TODAY.sub(" today ", folded))
     folded = _DAY_START.sub(" matin ", _DAY_END.sub(" soir ", folded))
@@ -454,6 +525,9 @@ def find_half_day(folded: str, today: date) -> Moment | None:
 
     rest = _NUMERIC_DATE.sub(by_date, rest)
     tokens = _numbers(_TOKEN.findall(rest))
+    past_weekdays = _past_weekdays(tokens)
+    if past_weekdays is None:
+        return None
     meanings = _meanings(tokens)
     # "dans 2 jours", "in 3 days": that many days from today.
     for i in range(len(tokens) - 2):
@@ -470,6 +544,9 @@ def find_half_day(folded: str, today: date) -> Moment | None:
         after = meanings[i + 1] if i + 1 < len(meanings) else ""
         if here.startswith("rel"):
             relative.add(int(here[3:]))
+            mentions += 1
+        elif here.startswith("wd") and int(here[2:]) in past_weekdays:  # the one gone by
+            relative.add(-((today.weekday() - int(here[2:]) - 1) % 7 + 1))
             mentions += 1
         elif here.startswith("wd"):
             weekdays.add(int(here[2:]))

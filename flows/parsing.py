@@ -12,10 +12,11 @@ fuzzy-matches another keyword. So "non" can never read as "oui" and "caisse" nev
 "cassé". Texting spellings are expanded first ("g", "pa", "jen", "kc") and an elision glued to a
 keyword split off ("jaccepte"). Overlapping keyword hits are resolved longest first ("aucun
 problème" is a yes, "pas du tout" a no); a hit is negated by a free "pas"/"not"/"jamais"/"sans"
-(or "ne ... plus") in the two words before, intensifiers aside ("pas du tout urgent"), not past
-another hit ("pas perdues, cassées"), or by a "pas" just after ("carrément pas"). A bare "plus"
-before a hit ("plus urgent": more, or no longer?) and a question back ("c'est quoi chronopost ?")
-make the answer not understood: a miss asks again, a misreading would change the case.
+(or "ne ... plus", "rien de", "nothing") in the two words before, intensifiers aside ("pas du
+tout urgent"), not past another hit ("pas perdues, cassées"), or by a "pas" just after
+("carrément pas"). A bare "plus" before a hit ("plus urgent": more, or no longer?) and a question
+back ("c'est quoi chronopost ?") make the answer not understood: a miss asks again, a misreading
+would change the case.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ _YES_NO: Final = _Matcher(
             "non merci c est bon", "non ca va", "nan ca va", "plutot pas", "plutot non",
             "je prefere pas", "je prefere ne pas", "finalement non", "non non", "c est non",
             "rather not", "i d rather not", "no need", "not needed", "i m good", "no thank",
+            "non c bon", "nan c bon", "non c ok", "nan c ok", "non c est ok", "nan c est ok",
         ),
         "unsure": (
             "peut etre", "bof", "je sais pas", "je ne sais pas", "sais pas", "pas sur",
@@ -217,6 +219,7 @@ _URGENCY: Final = _Matcher(
             "spare glasses", "other pair", "old glasses", "old pair", "backup pair", "can wait",
             "no rush", "not particularly", "peux attendre", "pas trop", "not in a hurry",
             "autres lunettes", "mes anciennes", "me debrouille", "other glasses",
+            "pas tant", "pas tant que ca", "not that much", "not so much",
         ),
     }
 )  # fmt: skip
@@ -368,7 +371,8 @@ _NEED: Final = _Matcher(
             "tombe", "tombee", "tombes", "tombees", "saute", "sautee", "detache", "detachee",
             "decolle", "decollee", "dessoude", "dessoudee", "sorti", "sortie", "fell", "fallen",
             "popped", "came off", "loose", "lache", "lachee", "desserre", "desserree",
-            "desserrees", "devisse", "devissee", "devissees",
+            "desserrees", "devisse", "devissee", "devissees", "parti", "partie", "partis",
+            "parties", "se balade", "se baladent", "bouge", "bougent", "wobbles", "wobbly",
         ),
         # Losing a case or a cord is not losing the glasses.
         "accessory": ("etui", "housse", "cordon", "chainette", "chiffon", "pochette", "boite"),
@@ -572,7 +576,7 @@ _COMMON_WORDS: Final = (
     "tous", "toutes", "mais", "avec", "dans", "pour", "vous", "nous", "leur", "leurs", "mes",
     "sont", "suis", "fait", "faire", "vais", "veux", "peux", "peut", "dois", "doit", "chez",
     "quand", "quoi", "donc", "alors", "aussi", "encore", "deja", "merci", "bonjour", "demain",
-    "lunettes", "lunette", "paire", "photo", "envie", "votre", "notre",
+    "lunettes", "lunette", "paire", "photo", "envie", "votre", "notre", "partir",
 )  # fmt: skip
 KNOWN_WORDS.update(
     _COMMON_WORDS,
@@ -676,8 +680,12 @@ def parse_summary(text: str) -> SummaryAction | None:
     change; a clause both approving and changing several things is not understood."""
     head = text[:_MAX_SCAN]
     changes: list[str] = []
-    for clause in _clauses(head):
+    clauses = _clauses(head)
+    for clause in clauses:
         fields = [hit.label for hit in _SUMMARY.find(clause)]
+        # A name spelt out ("Dupond avec un d"), unless approved ("..., c'est bien ça").
+        if not fields and _spells(clause) and not any(map(_approves, clauses)):
+            fields = ["change_name"]
         if not fields:
             continue
         changed = any(token in _CHANGES for token in clause)
@@ -693,6 +701,27 @@ def parse_summary(text: str) -> SummaryAction | None:
     if not said_yes and parse_phone(head) is not None:  # "non, c'est le 06 12 34 56 78"
         return "change_phone"
     return "confirm" if said_yes else None
+
+
+def _approves(clause: list[str]) -> bool:
+    """Something said right and nothing to change ("c'est bien ça", "le nom est bon")."""
+    return any(token in _APPROVALS for token in clause) and not any(token in _CHANGES for token in clause)
+
+
+def _spells(clause: list[str]) -> bool:
+    """A word spelt out ("avec un d", "with two n", "ça s'écrit", "spelt"): only a name is spelt
+    at the summary when no other thing is named in the clause ("la rue s'écrit...")."""
+    if any(token in _SPELLING for token in clause) or ("s", "ecrit") in pairwise(clause):
+        return True
+    return any(
+        with_ in _SPELT_WITH and count in _LETTER_COUNTS and len(letter) == 1 and letter.isalpha()
+        for with_, count, letter in zip(clause, clause[1:], clause[2:], strict=False)
+    )
+
+
+_SPELLING: Final = frozenset(("spelt", "spelled", "spells", "spell", "epelle", "epele"))
+_SPELT_WITH: Final = frozenset(("avec", "with"))
+_LETTER_COUNTS: Final = frozenset(("un", "une", "deux", "a", "an", "two", "double"))
 
 
 def _clauses(text: str) -> list[list[str]]:

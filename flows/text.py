@@ -277,9 +277,9 @@ class _Matcher:
 
 
 def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int) -> bool:
-    """A negator in the two free words just before ("pas cassées", "pas tout à fait"; not past
-    another hit: "pas perdues, cassées") or a free "pas" just after ("carrément pas"). A "non"
-    before is not one: "non, cassées" answers a question."""
+    """A negator in the two free words just before ("pas cassées", "pas tout à fait", "rien de
+    cassé", "nothing broken"; not past another hit: "pas perdues, cassées") or a free "pas" just
+    after ("carrément pas"). A "non" before is not one: "non, cassées" answers a question."""
     if tokens[start] in _NEGATIVE_OPENINGS:  # "no rush", "pas de visite": already a no
         return False
     seen = 0
@@ -288,6 +288,8 @@ def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int)
             break
         if tokens[k] in _NEGATORS or (tokens[k] == "plus" and _after_ne(tokens, k)):
             return True
+        if tokens[k] == "nothing" or (tokens[k] == "rien" and tokens[k + 1] in ("de", "d")):
+            return True  # "rien de cassé", "nothing broken"
         if tokens[k] not in _INTENSIFIERS:  # "pas du tout urgent", "pas vraiment cassées"
             seen += 1
             if seen == 2:

@@ -214,6 +214,14 @@ NEED: list[tuple[str, Need | None]] = [
     ("autre chose", "other"),
     ("something else", "other"),
     ("other", "other"),
+    ("rien de cassé, je veux juste faire contrôler ma vue", "other"),  # "rien de" negates
+    ("nothing broken, just a checkup", "other"),
+    ("rien de cassé", None),
+    ("une vis est partie et le verre se balade", "broken"),  # a part gone, a part loose
+    ("le verre bouge", "broken"),
+    ("le verre se balade", "broken"),
+    ("une vis est partie", "broken"),
+    ("je suis partie en vacances", None),  # gone, but no part of the glasses
     ("bof", None),
     ("ordonnance", None),
     ("pas cassées", None),
@@ -418,6 +426,10 @@ URGENCY: list[tuple[str, bool | None]] = [
     ("not really, no rush", False),  # "no rush" is a no already: "not" does not turn it over
     ("oiu", True),  # two letters swapped in a three-letter word
     ("nno", False),
+    ("pas tant que ça", False),
+    ("not that much", False),
+    ("rien d'urgent", False),  # "rien de" negates
+    ("nothing urgent", False),
 ]
 
 
@@ -446,6 +458,9 @@ WAITLIST: list[tuple[str, bool | None]] = [
     ("tenez-moi au courant", True),
     ("non ça ira merci", False),
     ("je vais chercher ailleurs", False),
+    ("nan c bon", False),  # "c bon" is a yes, but "non c'est bon" a polite no
+    ("non c ok", False),
+    ("oui c bon", True),
     ("combien de temps ?", None),
 ]
 
@@ -514,6 +529,13 @@ SUMMARY: list[tuple[str, SummaryAction | None]] = [
     ("oui c'est bien le 06 12 34 56 78", "confirm"),  # ... unless it is confirmed
     ("oui tout est bon, c'est bien au 2e étage", "confirm"),
     ("l'adresse est bonne et le nom faux", None),  # approving and changing two things at once
+    # A word spelt out is the name's, unless another thing is named in the clause.
+    ("c'est Dupond avec un d, pas Dupont", "change_name"),
+    ("ça s'écrit avec un y", "change_name"),
+    ("it's spelt with two n", "change_name"),
+    ("la rue s'écrit avec deux l", "change_address"),
+    ("Dupont avec un t, c'est bien ça", "confirm"),  # the spelling approved
+    ("avec un autre numéro", "change_phone"),  # "avec un" and a word: nothing spelt
     ("envoyez-les moi", None),  # not the request: the glasses
     ("non", None),
     ("non c'est pas bon", None),
@@ -813,6 +835,22 @@ HALF_DAY: list[tuple[str, tuple[date, HalfDayPart | None] | str | None]] = [
     ("tout de suite", "asap"),
     ("as soon as possible", "asap"),
     ("pas maintenant", None),
+    # a weekday gone by: past (the reader says so)
+    ("lundi dernier", (date(2026, 11, 23), None)),
+    ("last monday", (date(2026, 11, 23), None)),
+    ("jeudi passé", (date(2026, 11, 19), None)),  # a week ago, not today
+    ("lundi passé 14h", (date(2026, 11, 30), "pm")),  # after 2 pm
+    ("samedi dernier délai", (date(2026, 11, 28), None)),  # at the latest
+    ("lundi de la semaine dernière", None),
+    # a moment refused, then another said instead
+    ("pas ce matin, mais cet après-midi", (date(2026, 11, 26), "pm")),
+    ("pas demain, plutôt lundi", (date(2026, 11, 30), None)),
+    ("not tomorrow but monday afternoon", (date(2026, 11, 30), "pm")),
+    ("pas lundi mais pas mardi non plus, plutôt samedi", (date(2026, 11, 28), None)),
+    ("demain, plutôt le matin", (date(2026, 11, 27), "am")),  # nothing refused
+    ("pas le matin, mais demain", None),  # which half-day of it?
+    ("pas demain, mais dès que possible", None),  # the first half-day may be tomorrow's
+    ("demain mais pas le matin", None),
     ("je sais pas", None),
     ("", None),
 ]
@@ -1002,7 +1040,13 @@ COMMAND: list[tuple[str, tuple[Command, str | None] | None]] = [
     ("vous parlez anglais ?", ("language", "en")),
     ("langue anglaise", ("language", "en")),
     ("supprimer mon compte", ("delete_data", None)),
+    ("j'annule", ("cancel", None)),
+    ("stop annulez tout", ("cancel", None)),  # the same command twice
+    ("stop, stop !", ("cancel", None)),
+    ("speak to an advisor", ("advisor", None)),
+    ("je veux parler à quelqu'un", ("advisor", None)),  # each wrapper cut in turn
     # not commands
+    ("aide stop", None),  # two commands: which one?
     ("au secours", None),
     ("aidez-moi", None),
     ("j'ai besoin d'aide pour mes lunettes cassées", None),

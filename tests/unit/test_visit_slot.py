@@ -184,6 +184,11 @@ CONTRACT: list[tuple[str, Any]] = [
     ("qd tu veux", "asap"),
     ("mon adresse", None),  # "mon" is no Monday
     ("dim", Hint("visit_slot.sunday")),
+    ("lundi dernier", Hint("visit_slot.past")),  # gone by, not next Monday
+    ("last monday", Hint("visit_slot.past")),
+    ("pas ce matin, mais cet après-midi", "2026-12-02 pm"),  # the moment said instead
+    ("pas demain, plutôt vendredi", "2026-12-04 am"),
+    ("pas ce matin", None),  # refused, nothing said instead
 ]
 
 
@@ -276,7 +281,8 @@ def test_a_half_day_pressed_once_it_is_over_is_refused_and_asked_again_with_fres
 @pytest.mark.parametrize(
     ("text", "key"),
     [("dimanche", "visit_slot.sunday"), ("noël", "visit_slot.holiday"), ("hier", "visit_slot.past"),
-     ("le 15 février", "visit_slot.too_far"), ("je sais pas", "visit_slot.hint")],
+     ("le 15 février", "visit_slot.too_far"), ("lundi dernier", "visit_slot.past"),
+     ("je sais pas", "visit_slot.hint")],
 )  # fmt: skip
 def test_a_moment_that_cannot_be_booked_is_refused_saying_why(text: str, key: str) -> None:
     convo = at_slot()
