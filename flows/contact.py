@@ -203,9 +203,28 @@ def has_five_digits(text: str) -> bool:
 
 def has_street(text: str) -> bool:
     """Whether an address (its postcode aside) says more than a town: a street or a place
-    ("rue", "lieu-dit", "résidence", "BP"...) or a house number ("12 ...", "7bis ...")."""
+    ("rue", "lieu-dit", "résidence", "BP"...) or a house number ("12 ...", "7bis ..."); not the
+    street only spoken of ("je connais pas le nom de la rue", "la rue je vous la donne après")."""
     head = unicodedata.normalize("NFKC", text[:_MAX_SCAN])
+    head = _STREET_SPOKEN_OF.sub(" ", _UNKNOWN_PLACE.sub(" ", head))
     return bool(_PLACE_WORD.search(head) or _HOUSE_NUMBER.search(head))
+
+
+# A client saying they do not know the street ("je connais pas le nom de la rue", "I don't know
+# the street") has given none: that clause, to its end, names no place.
+_UNKNOWN_PLACE: Final = re.compile(
+    r"\b(?:(?:connais|conna[iî]t|sais|rappelle|souviens|retrouve|trouve)\s+(?:pas|plus)|"
+    r"(?:don['’]?t|do\s+not|doesn['’]?t|can['’]?t|cannot)\s+(?:know|remember|recall|find))\b[^,.;!?\n]*",
+    re.IGNORECASE,
+)
+# The street spoken of in a sentence, not given: an article before, the clause's end or a pronoun
+# after ("code postal 44000, la rue je vous la donne après", "my street, I forgot").
+_STREET_SPOKEN_OF: Final = re.compile(
+    r"\b(?:la|le|ma|mon|ta|votre|the|my|your)\s+(?:rue|avenue|boulevard|chemin|all[ée]e|impasse|"
+    r"route|street|road|lane)\b(?=\s*(?:$|[,.;:!?]|(?:je|j|i|il|on|vous|c|ce|est|mais|et|but|and|is|"
+    r"apr[èe]s|plus\s+tard|later)\b))",
+    re.IGNORECASE,
+)
 
 
 def _e164(number: phonenumbers.PhoneNumber) -> str:

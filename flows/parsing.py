@@ -37,6 +37,7 @@ from flows.text import (
     _MAX_SCAN,
     KNOWN_WORDS,
     _fold,
+    _Hit,
     _keyword_tokens,
     _Matcher,
     _tokens,
@@ -140,34 +141,61 @@ def parse_yes_no(text: str, own: _Matcher | None = None) -> bool | None:
 
     ``own`` holds a question's own ways of saying yes or no ("pas urgent", "j'accepte"), read
     first; the general words are read in what they leave ("I have no spare pair": no "no").
-    One of its "no" negated is a yes ("je ne refuse pas"), a general "no" negated says nothing."""
+    One of its "no" negated is a yes ("je ne refuse pas"), a general "no" negated says nothing;
+    one of its "no" undone just after ("mon ancienne paire est partie à la poubelle": label
+    ``gone``) is a yes. A "bof" then a clear no is a no ("bof, pas tant que ça"). A question
+    back ("ma demande sera annulée aussi ?") is no answer unless a general yes or no is in it."""
     head = text[:_MAX_SCAN]
     tokens = _keyword_tokens(head)
     if tokens == ["si"]:
         return True
     if _asks_back(head, tokens):
         return None
-    verdicts: set[bool] = set()
+    return _verdict(head, tokens, own)
+
+
+def _verdict(head: str, tokens: list[str], own: _Matcher | None) -> bool | None:
+    unsure = [hit for hit in _YES_NO.find(tokens) if hit.label == "unsure"]
+    if unsure:  # "je sais pas trop"; but "bof, pas tant que ça" is a no
+        hesitates = all(tokens[hit.start : hit.end] == ["bof"] for hit in unsure)
+        rest = tokens[unsure[-1].end :]
+        return False if hesitates and rest and _verdict("", rest, own) is False else None
+    said: list[bool] = []  # the question's own, in order
     if own is not None:
-        if any(hit.label == "unsure" for hit in _YES_NO.find(tokens)):  # "je sais pas trop"
-            return None
+        tokens = list(tokens)
+        previous: _Hit | None = None
         for hit in own.find(tokens):
             if hit.label == "unsure" or hit.doubtful:
                 return None
-            verdicts.add((hit.label == "yes") != hit.negated)
+            if hit.label != "gone":
+                said.append((hit.label == "yes") != hit.negated)
+            elif previous and previous.label == "no" and not previous.negated and _near(previous, hit):
+                said[-1] = True  # the spare pair just said is none
+            previous = hit
             tokens[hit.start : hit.end] = ["_"] * (hit.end - hit.start)
+    verdicts = set(said)
+    general = False
     for hit in _YES_NO.find(tokens):
-        if hit.label == "unsure" or hit.doubtful:
+        if hit.doubtful:
             return None
+        general = True
         if hit.label == "yes":
             verdicts.add(not hit.negated)
         elif not hit.negated:
             verdicts.add(False)
     if any(emoji in head for emoji in _YES_EMOJI):
+        general = True
         verdicts.add(True)
     if any(emoji in head for emoji in _NO_EMOJI):
+        general = True
         verdicts.add(False)
+    if "?" in head and not general:  # a question back of the question's own words
+        return None
     return verdicts.pop() if len(verdicts) == 1 else None
+
+
+def _near(first: _Hit, then: _Hit) -> bool:
+    return then.start - first.end <= _NEAR
 
 
 # A question back is no answer ("c'est quoi une paire de secours ?", "qu'est-ce qui sera effacé ?").
@@ -210,6 +238,16 @@ _URGENCY: Final = _Matcher(
             "peux rien faire", "rien faire sans", "tres", "des que possible",
             "le plus tot possible", "au plus tot", "rapidement", "tout de suite", "immediatement",
             "en ai pas d autres", "en ai pas d autre", "pas d autres", "que celles la",
+            # slang "totally"; nothing to tide over; having to drive or work
+            "grave", "rien pour depanner", "rien pour me depanner", "rien de rechange",
+            "dois conduire", "dois travailler", "dois bosser",
+            "need to drive", "have to drive", "need to work", "have to work",
+        ),
+        # What turns a spare pair said just before into none ("mon ancienne paire est partie à
+        # la poubelle", "my spare pair is broken as well"): a yes.
+        "gone": (
+            "a la poubelle", "jetee", "cassee aussi", "cassees aussi", "perdue aussi",
+            "perdues aussi", "in the bin", "thrown away", "broken as well", "lost as well",
         ),
         "no": (
             "paire de secours", "lunettes de secours", "autre paire", "deuxieme paire",
@@ -220,6 +258,7 @@ _URGENCY: Final = _Matcher(
             "no rush", "not particularly", "peux attendre", "pas trop", "not in a hurry",
             "autres lunettes", "mes anciennes", "me debrouille", "other glasses",
             "pas tant", "pas tant que ca", "not that much", "not so much",
+            "pour depanner", "pour me depanner", "de quoi depanner", "de quoi me depanner",
         ),
     }
 )  # fmt: skip
@@ -391,6 +430,14 @@ _NEED: Final = _Matcher(
             "peux pas les retrouver", "sais plus ou", "sais pas ou", "restees dans",
             "restee dans", "reste dans", "where i put them", "left behind", "laisse mes lunettes",
             "laissees au", "laisse au", "laissee au", "laissees a", "left my glasses",
+            # never seen again
+            "jamais revu", "jamais revue", "jamais revues", "jamais revus", "jamais retrouve",
+            "never found", "never saw them again", "never found them", "overboard",
+        ),
+        # Where what fell is gone ("tombées à l'eau", "fell in the sea"): lost.
+        "water": (
+            "a l eau", "dans l eau", "a la mer", "dans la mer", "dans le lac", "dans la riviere",
+            "in the water", "into the water", "in the sea", "into the sea",
         ),
         "unsuitable": (
             "ne me conviennent plus", "conviennent plus", "convient plus", "conviennent pas",
@@ -451,9 +498,11 @@ def parse_need(text: str) -> Need | None:
     if "eyesight" in labels and ("worse" in labels or "sight" in labels):
         labels.append("unsuitable")
     for first, then in pairwise(hits):
-        near = then.start - first.end <= _NEAR
+        near = _near(first, then)
         if {first.label, then.label} in _CAME_OFF and near:  # "un verre est tombé"
             labels.append("broken")
+        if (first.label, then.label) == ("came_off", "water") and near:  # "tombées à l'eau"
+            labels.append("lost")
         if first.label == "lost" and near and then.label in _SMALL_PARTS:  # "perdu une vis"
             labels.remove("lost")
             labels.append("broken" if then.label != "accessory" else "accessory")
@@ -925,7 +974,23 @@ def parse_name(text: str) -> str | None:
     """A person's name, intro words stripped ("je m'appelle", "moi c'est", "my name is").
 
     None for a question, a moment ("samedi"), an address, a phone number, a hesitation or an
-    answer to another question: the name is asked again rather than a wrong one recorded."""
+    answer to another question: the name is asked again rather than a wrong one recorded. A
+    request made for someone else names them after a comma or a colon ("c'est pour mon père :
+    Gérard Lefèvre", "this is for my wife, Laura Bianchi")."""
+    found = _name_in(text)
+    if found is not None:
+        return found
+    parts = [part for part in _FOR_SOMEONE_MARK.split(text[: _MAX_NAME_LEN * 4]) if part.strip()]
+    if len(parts) >= 2 and _FOR_SOMEONE & set(_tokens(parts[0])):
+        return _name_in(parts[-1])
+    return None
+
+
+# What separates the person a request is for from their name: a comma or a colon.
+_FOR_SOMEONE_MARK: Final = re.compile(r"[,:]")
+
+
+def _name_in(text: str) -> str | None:
     head = text[: _MAX_NAME_LEN * 4].strip()
     then_phone = _NAME_THEN_PHONE.match(head)
     if then_phone and parse_phone(then_phone.group("phone")):
@@ -948,10 +1013,7 @@ def parse_name(text: str) -> str | None:
         tries.append(before)
     elif len(before.split()) >= 2 and all(word[:1].isupper() for word in before.split()):
         tries.append(before)  # "Marie Dubois je suis infirmière"
-    found = next((name for name in map(_name_or_none, tries) if name), None)
-    if found is None and len(parts) >= 2 and _FOR_SOMEONE & set(_tokens(head.split(",", 1)[0])):
-        return parse_name(parts[-1])  # "c'est pour ma mère, Josette Girard"
-    return found
+    return next((name for name in map(_name_or_none, tries) if name), None)
 
 
 # ------------------------------------------------------------------------- choice number

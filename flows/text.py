@@ -33,6 +33,13 @@ _ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
     "cest": ("c", "est"),
     "daccord": ("d", "accord"),
     "dacc": ("d", "accord"),
+    # "d'accord" glued and misspelt
+    "daccor": ("d", "accord"),
+    "dacord": ("d", "accord"),
+    "dacor": ("d", "accord"),
+    "daccors": ("d", "accord"),
+    "daccort": ("d", "accord"),
+    "dakor": ("d", "accord"),
     "jsuis": ("je", "suis"),
     "chuis": ("je", "suis"),
     "chui": ("je", "suis"),

@@ -218,6 +218,13 @@ NEED: list[tuple[str, Need | None]] = [
     ("nothing broken, just a checkup", "other"),
     ("rien de cassé", None),
     ("une vis est partie et le verre se balade", "broken"),  # a part gone, a part loose
+    ("tombées à l'eau depuis le bateau, on les a jamais revues", "lost"),
+    ("tombées à l'eau", "lost"),  # fallen where they are gone
+    ("on les a jamais revues", "lost"),  # never seen again
+    ("je les ai jamais retrouvées", "lost"),
+    ("fell in the water", "lost"),
+    ("je les nettoie à l'eau", None),  # water, nothing fallen into it
+    ("un verre est tombé dans l'eau", None),  # a part fallen (broken) and gone (lost): which?
     ("le verre bouge", "broken"),
     ("le verre se balade", "broken"),
     ("une vis est partie", "broken"),
@@ -430,6 +437,24 @@ URGENCY: list[tuple[str, bool | None]] = [
     ("not that much", False),
     ("rien d'urgent", False),  # "rien de" negates
     ("nothing urgent", False),
+    ("grave", True),  # slang "totally"
+    ("pas grave", False),
+    ("j'ai rien pour dépanner", True),  # no spare pair
+    ("j'ai une paire pour dépanner", False),
+    ("je n'ai pas de quoi me dépanner", True),
+    # a spare pair said, then gone: none, a yes ("partie" is no "no")
+    ("mon ancienne paire est partie à la poubelle", True),
+    ("j'ai rien pour dépanner, mon ancienne paire est partie à la poubelle", True),
+    ("my spare pair is broken as well", True),
+    ("ma paire de secours a été jetée", True),
+    ("à la poubelle", None),  # gone, but no spare pair said before it
+    ("je dois conduire pour aller bosser lundi", True),  # the question's own examples
+    ("I have to drive tomorrow", True),
+    ("bof pas tant que ça", False),  # a hesitation, then a clear no
+    ("bof, non", False),
+    ("bof oui", None),  # a hesitation, then a yes: not sure
+    ("bof", None),
+    ("c'est urgent ?", None),  # a question back of the question's own words
 ]
 
 
@@ -445,6 +470,8 @@ CONSENT: list[tuple[str, bool | None]] = [
     ("je ne refuse pas", True),  # a step's own "no" negated is a yes
     ("j'ai peur du virus, envoyez-les", False),  # a shipping wish refuses the visit
     ("il aura un masque ?", None),
+    ("daccor", True),  # "d'accord" glued and misspelt
+    ("dacord", True),
 ]
 
 
@@ -479,6 +506,9 @@ ERASE: list[tuple[str, bool | None]] = [
     ("ne supprimez pas", False),
     ("c'est définitif ?", None),
     ("qu'est-ce qui sera effacé ?", None),  # a question back, though it names erasing
+    ("attendez, ma demande sera annulée aussi ?", None),  # "annulée" asked about, no "annuler"
+    ("tout sera supprimé ?", None),
+    ("oui ? effacez", True),  # a general yes in it: an answer
 ]
 
 
@@ -665,6 +695,14 @@ STREET: list[tuple[str, bool]] = [
     ("j'ai 2 paires,  Paris", False),
     ("EHPAD Les Lilas  Bordeaux", True),
     ("06 12 34 56 78", False),
+    # the street said unknown, or only spoken of: none given
+    ("code postal  mais je connais pas le nom de la rue", False),
+    (" Nantes, I don't know the street name", False),
+    ("je sais plus la rue,  Nantes", False),
+    ("code postal , la rue je vous la donne après", False),
+    ("12 rue de la Paix  Paris, je connais pas le digicode", True),  # the unknown is another
+    ("3 rue de la gare,  Nantes", True),
+    ("Grande Rue  Nantes", True),
 ]
 
 
@@ -695,6 +733,8 @@ ADDRESS: list[tuple[str, str | None]] = [
     ("Bd Zerktouni 20000 Casablanca", None),
     ("12 rue de Londres 75009 Paris", "75009"),  # a street named after a city abroad
     ("06 12 34 56 78", None),
+    ("code postal 44000 mais je connais pas le nom de la rue", "missing_street"),
+    ("code postal 44000, la rue je vous la donne après", "missing_street"),
 ]
 
 
@@ -949,6 +989,10 @@ NAME: list[tuple[str, str | None]] = [
     ("J.P. Dupont", "J.P. Dupont"),
     ("John Smith, cheers", "John Smith"),
     ("c'est pour ma mère, Josette Girard", "Josette Girard"),
+    ("C'est pour mon père : Gérard Lefèvre", "Gérard Lefèvre"),  # after a colon too
+    ("this is for my wife, Laura Bianchi", "Laura Bianchi"),  # in English, after a weak intro
+    ("Marie Dupont, c'est pour ma mère", "Marie Dupont"),
+    ("c'est pour ma mère : samedi", None),  # what follows must still be a name
     ("je sais pas, Paris", None),  # only a request for someone else is followed by their name
     ("au nom de mon père, Ahmed Haddad", "Ahmed Haddad"),
     ("It's under Emily Clarke", "Emily Clarke"),
