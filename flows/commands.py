@@ -91,7 +91,9 @@ _POLITE_PREFIXES: Final = tuple(
         "bonjour", "hello", "hi", "passez moi", "passe moi", "mettez moi en relation avec",
         "je veux parler a", "je voudrais parler a", "je peux parler a", "on peut parler",
         "vous parlez", "can we speak", "can you speak", "can we", "can you", "on", "speak to",
-        "talk to", "speak with", "talk with", "parler a", "parler avec",
+        "talk to", "speak with", "talk with", "parler a", "parler avec", "je prefere",
+        "je prefererais", "j aimerais mieux", "plutot", "i d rather", "i would rather", "i prefer",
+        "i d prefer to", "i would prefer to",
     )
 )  # fmt: skip
 _PREFIXES_BY_WORD: Final[Mapping[str, tuple[str, ...]]] = {

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from itertools import pairwise
 from typing import Final, Literal, cast
@@ -129,6 +130,8 @@ _YES_NO: Final = _Matcher(
             "peut etre", "bof", "je sais pas", "je ne sais pas", "sais pas", "pas sur",
             "pas sure", "pas certain", "pas certaine", "aucune idee", "je verrai",
             "on verra", "mouais", "maybe", "perhaps", "not sure", "i don t know", "dunno", "no idea",
+            # a hedge ("ça dépend de ce que vous appelez urgent")
+            "ca depend", "cela depend", "tout depend", "it depends", "that depends", "depends",
         ),
     }
 )  # fmt: skip
@@ -136,30 +139,37 @@ _YES_EMOJI: Final = ("👍", "👌", "✅", "✔", "☑", "🆗", "🙆")
 _NO_EMOJI: Final = ("👎", "❌", "✖", "🚫", "⛔", "🙅", "❎")
 
 
-def parse_yes_no(text: str, own: _Matcher | None = None) -> bool | None:
-    """True for a yes, False for a no, None when unknown or ambiguous ("oui non", "bof").
+def parse_yes_no(text: str, own: _Matcher | None = None, *, nothing_turns: bool = False) -> bool | None:
+    """True for a yes, False for a no, None when unknown or ambiguous ("oui non", "bof", "ça
+    dépend").
 
     ``own`` holds a question's own ways of saying yes or no ("pas urgent", "j'accepte"), read
     first; the general words are read in what they leave ("I have no spare pair": no "no").
     One of its "no" negated is a yes ("je ne refuse pas"), a general "no" negated says nothing;
     one of its "no" undone just after ("mon ancienne paire est partie à la poubelle": label
-    ``gone``) is a yes. A "bof" then a clear no is a no ("bof, pas tant que ça"). A question
-    back ("ma demande sera annulée aussi ?") is no answer unless a general yes or no is in it."""
+    ``gone``) is a yes. Besides the usual negations (``flows.text``), one of its words is turned
+    over by an "aucune" just before ("aucune paire de rechange", "aucune urgence"), by a needless
+    "pas la peine de", "pas besoin de", "no need to" a few words before ("pas la peine de me
+    prévenir") and, with ``nothing_turns``, by a "ne rien" just before ("ne rien effacer") or a
+    "rien"/"anything" after it negated ("je ne garde rien", "don't delete anything"). A "bof"
+    then a clear no is a no ("bof, pas tant que ça"). A question back ("ma demande sera annulée
+    aussi ?") is no answer unless a general yes or no is in it."""
     head = text[:_MAX_SCAN]
     tokens = _keyword_tokens(head)
     if tokens == ["si"]:
         return True
     if _asks_back(head, tokens):
         return None
-    return _verdict(head, tokens, own)
+    return _verdict(head, tokens, own, nothing_turns)
 
 
-def _verdict(head: str, tokens: list[str], own: _Matcher | None) -> bool | None:
-    unsure = [hit for hit in _YES_NO.find(tokens) if hit.label == "unsure"]
+def _verdict(head: str, tokens: list[str], own: _Matcher | None, nothing_turns: bool = False) -> bool | None:
+    general = _YES_NO.find(tokens)
+    unsure = [hit for hit in general if hit.label == "unsure"]
     if unsure:  # "je sais pas trop"; but "bof, pas tant que ça" is a no
         hesitates = all(tokens[hit.start : hit.end] == ["bof"] for hit in unsure)
         rest = tokens[unsure[-1].end :]
-        return False if hesitates and rest and _verdict("", rest, own) is False else None
+        return False if hesitates and rest and _verdict("", rest, own, nothing_turns) is False else None
     said: list[bool] = []  # the question's own, in order
     if own is not None:
         tokens = list(tokens)
@@ -167,6 +177,8 @@ def _verdict(head: str, tokens: list[str], own: _Matcher | None) -> bool | None:
         for hit in own.find(tokens):
             if hit.label == "unsure" or hit.doubtful:
                 return None
+            if hit.label != "gone" and not hit.negated:
+                hit = _turned_over(tokens, hit, nothing_turns)
             if hit.label != "gone":
                 said.append((hit.label == "yes") != hit.negated)
             elif previous and previous.label == "no" and not previous.negated and _near(previous, hit):
@@ -174,24 +186,80 @@ def _verdict(head: str, tokens: list[str], own: _Matcher | None) -> bool | None:
             previous = hit
             tokens[hit.start : hit.end] = ["_"] * (hit.end - hit.start)
     verdicts = set(said)
-    general = False
-    for hit in _YES_NO.find(tokens):
+    if own is not None:  # the general words, in what the question's own words left
+        general = _YES_NO.find(tokens)
+    answered = False
+    for hit in general:
         if hit.doubtful:
             return None
-        general = True
+        answered = True
         if hit.label == "yes":
             verdicts.add(not hit.negated)
         elif not hit.negated:
             verdicts.add(False)
     if any(emoji in head for emoji in _YES_EMOJI):
-        general = True
+        answered = True
         verdicts.add(True)
     if any(emoji in head for emoji in _NO_EMOJI):
-        general = True
+        answered = True
         verdicts.add(False)
-    if "?" in head and not general:  # a question back of the question's own words
+    if "?" in head and not answered:  # a question back of the question's own words
         return None
     return verdicts.pop() if len(verdicts) == 1 else None
+
+
+def _turned_over(tokens: list[str], hit: _Hit, nothing_turns: bool) -> _Hit:
+    """``hit`` negated when a determiner, a needless "pas la peine de" or (``nothing_turns``) a
+    "rien" next to it says so (see :func:`parse_yes_no`); a determiner then leaves the tokens:
+    "aucune" is that word's, no general "no"."""
+    before = tokens[hit.start - 1] if hit.start else ""
+    if before in _NONE_DETERMINERS:
+        tokens[hit.start - 1] = "_"
+        return replace(hit, negated=True)
+    if _needless_before(tokens, hit.start) or (nothing_turns and _nothing_next(tokens, hit)):
+        return replace(hit, negated=True)
+    return hit
+
+
+def _nothing_next(tokens: list[str], hit: _Hit) -> bool:
+    """ "ne rien effacer", "je ne garde rien", "don't delete anything": a "rien" just before after
+    a "ne", or a "rien"/"anything" just after with a "ne"/"n't" just before ("non rien, on
+    continue" and "effacez tout, rien d'autre" say nothing of the kind)."""
+    start = hit.start
+    if start >= 2 and tokens[start - 1] == "rien" and tokens[start - 2] in _NE:
+        return True
+    return (
+        hit.end < len(tokens)
+        and tokens[hit.end] in _NOTHING
+        and any(tokens[k] in _NE for k in range(max(0, start - 2), start))
+    )
+
+
+# "aucune paire de rechange": the pair is none. (Not the English "no", an answer of its own
+# before a verb: "no continue", "no keep it".)
+_NONE_DETERMINERS: Final = frozenset(("aucun", "aucune", "aucuns", "aucunes"))
+_NOTHING: Final = frozenset(("rien", "anything"))
+_NE: Final = frozenset(("ne", "n", "t"))  # "n'efface", "don't", "didn't"
+# "pas la peine de me prévenir", "pas besoin d'être prévenu", "no need to tell me", "inutile de":
+# what follows the link (within a few words) is not wanted.
+_NEEDLESS: Final = frozenset(("peine", "besoin", "need", "necessaire", "necessary", "utile"))
+_NEEDLESS_ALONE: Final = frozenset(("inutile", "pointless", "unnecessary"))
+_NEEDLESS_LINKS: Final = frozenset(("de", "d", "to"))
+_NEEDLESS_REACH: Final = 3
+
+
+def _needless_before(tokens: list[str], start: int) -> bool:
+    """A "de"/"to" a few words before, after "peine", "besoin", "need"... said with a negation
+    ("pas la peine de", "plus besoin de", "no need to") or after "inutile"."""
+    for link in range(start - 1, max(0, start - _NEEDLESS_REACH) - 1, -1):
+        if tokens[link] in _NEEDLESS_LINKS and link > 0:
+            word = tokens[link - 1]
+            if word in _NEEDLESS_ALONE:
+                return True
+            return word in _NEEDLESS and any(
+                tokens[k] in _WIDE_NEGATORS for k in range(max(0, link - 4), link - 1)
+            )
+    return False
 
 
 def _near(first: _Hit, then: _Hit) -> bool:
@@ -318,13 +386,18 @@ _PRESCRIPTION: Final = _Matcher(
             "do not have one", "do not have a prescription", "haven t got one", "lost it",
             "not yet", "retrouve pas", "trouve pas", "retrouve plus", "trouve plus",
             "can t find it",
+            # none given ("mon ophtalmo m'a rien donné")
+            "rien donne", "rien prescrit", "rien recu", "pas donne", "pas prescrit", "pas recu",
+            "pas recue", "gave me nothing", "didn t give me", "didn t get one",
         ),
         # It exists, only not at hand: it will come ("je l'ai pas sous la main").
         "later": (
             "sous la main", "sur moi", "plus tard", "demain", "ce soir", "tout a l heure",
             "apres", "later", "tomorrow", "tonight", "on me",
         ),
-        "prescription": ("ordonnance", "ordonnances", "ordo", "prescription"),
+        # Said none by a negation just before ("pas d'ordonnance"); a new one too ("périmée et pas
+        # de nouvelle": "périmée" alone is still one).
+        "prescription": ("ordonnance", "ordonnances", "ordo", "prescription", "nouvelle", "new one"),
     }
 )  # fmt: skip
 
@@ -347,8 +420,9 @@ def parse_waitlist(text: str) -> bool | None:
 
 
 def parse_erase(text: str) -> bool | None:
-    """True to erase ("oui, effacez tout"), False to keep ("non, je garde", "continuer")."""
-    return parse_yes_no(text, _DELETE)
+    """True to erase ("oui, effacez tout"), False to keep ("non, je garde", "continuer"); nothing
+    erased is a keep ("ne rien effacer", "don't delete anything"), nothing kept an erase."""
+    return parse_yes_no(text, _DELETE, nothing_turns=True)
 
 
 def parse_no_prescription(text: str) -> bool:
@@ -437,7 +511,8 @@ _NEED: Final = _Matcher(
         # Where what fell is gone ("tombées à l'eau", "fell in the sea"): lost.
         "water": (
             "a l eau", "dans l eau", "a la mer", "dans la mer", "dans le lac", "dans la riviere",
-            "in the water", "into the water", "in the sea", "into the sea",
+            "in the water", "into the water", "in the sea", "into the sea", "in the lake",
+            "into the lake", "in the river", "into the river", "in the ocean", "into the ocean",
         ),
         "unsuitable": (
             "ne me conviennent plus", "conviennent plus", "convient plus", "conviennent pas",
@@ -461,6 +536,8 @@ _NEED: Final = _Matcher(
             "information", "rendez vous de controle", "controle", "examen de vue", "devis",
             "autre chose", "autre", "something else", "other", "contact lenses", "renewal",
             "check up", "checkup",
+            # glasses wanted besides the everyday pair
+            "lunettes de soleil", "solaire", "solaires", "sunglasses",
         ),
         "prescription": ("ordonnance", "prescription"),
         "sight": (
@@ -474,7 +551,7 @@ _NEED: Final = _Matcher(
         ),
         "worse": (
             "baissee", "evoluee", "diminue", "diminuee", "empire", "degrade", "degradee",
-            "worse", "worsened",
+            "worse", "worsened", "augmente", "augmentee", "increased",
         ),
     }
 )  # fmt: skip

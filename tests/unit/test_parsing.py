@@ -378,6 +378,14 @@ NEED_AS_WRITTEN: list[tuple[str, Need | None]] = [
     ("ma vue n'a pas changé", None),
     ("elles ne sont pas du tout cassées", None),  # "du tout" does not stop the negation
     ("c'est quoi la différence entre cassées et perdues ?", None),  # a question back
+    ("l'ophtalmo a augmenté ma correction", "unsuitable"),  # the sight said stronger
+    ("my eyesight has increased", "unsuitable"),
+    ("le prix a augmenté", None),  # more, but not of the sight
+    ("je voudrais des lunettes de soleil", "other"),
+    ("j'ai cassé mes lunettes de soleil", "broken"),  # broken first
+    ("my glasses fell in the lake", "lost"),  # fallen where they are gone
+    ("they fell into the river", "lost"),
+    ("I swim in the lake", None),  # the water, nothing fallen into it
 ]
 
 
@@ -455,6 +463,16 @@ URGENCY: list[tuple[str, bool | None]] = [
     ("bof oui", None),  # a hesitation, then a yes: not sure
     ("bof", None),
     ("c'est urgent ?", None),  # a question back of the question's own words
+    # "aucune" just before turns the question's own word over, and is no general "no"
+    ("aucune paire de rechange", True),
+    ("j'ai aucune paire de secours", True),
+    ("aucune urgence", False),
+    ("une paire de rechange", False),
+    # a hedge is no answer
+    ("ça dépend de ce que vous appelez urgent", None),
+    ("ça dépend, c'est urgent", None),
+    ("it depends", None),
+    ("pas la peine de se presser", False),  # a needless "de" turns "pressé" over
 ]
 
 
@@ -489,6 +507,13 @@ WAITLIST: list[tuple[str, bool | None]] = [
     ("non c ok", False),
     ("oui c bon", True),
     ("combien de temps ?", None),
+    # what follows a needless "pas la peine de", "pas besoin de", "no need to" is not wanted
+    ("nan, pas la peine de me prévenir", False),
+    ("pas besoin de me tenir au courant", False),
+    ("plus besoin de me prévenir", False),
+    ("inutile de me prévenir", False),
+    ("no need to let me know", False),
+    ("j'ai besoin de savoir, prévenez-moi", True),  # a need said, no negation: a yes
 ]
 
 
@@ -509,6 +534,15 @@ ERASE: list[tuple[str, bool | None]] = [
     ("attendez, ma demande sera annulée aussi ?", None),  # "annulée" asked about, no "annuler"
     ("tout sera supprimé ?", None),
     ("oui ? effacez", True),  # a general yes in it: an answer
+    # a "ne rien" before, or a "rien"/"anything" after a negated word, turns it over
+    ("NON NE RIEN EFFACER", False),
+    ("no, don't delete anything", False),
+    ("je préfère ne rien supprimer", False),
+    ("je ne garde rien, effacez", True),
+    ("don't keep anything", True),
+    ("non rien, on continue", False),  # "rien" not after "ne": no "ne rien continuer"
+    ("effacez tout, rien d'autre", True),  # "rien" after, but nothing negated
+    ("no continue", False),  # an English "no" is no determiner of a verb
 ]
 
 
@@ -530,6 +564,13 @@ NO_PRESCRIPTION: list[tuple[str, bool]] = [
     ("non je l'ai pas sous la main", False),  # it exists: it will come
     ("je vous l'envoie ce soir", False),
     ("oui j'en ai une", False),
+    ("ORDO PÉRIMÉE ET PAS DE NOUVELLE", True),  # the new one said none
+    ("mon ordonnance est périmée", False),  # out of date, but there is one
+    ("pas encore de nouvelle", True),
+    ("j'ai une nouvelle ordonnance", False),
+    ("mon ophtalmo m'a rien donné", True),
+    ("il m'a rien prescrit", True),
+    ("the eye doctor gave me nothing", True),
 ]
 
 
@@ -1061,6 +1102,12 @@ COMMAND: list[tuple[str, tuple[Command, str | None] | None]] = [
     ("une personne", ("advisor", None)),
     ("advisor", ("advisor", None)),
     ("talk to a human", ("advisor", None)),
+    ("je prefere parler a quelqu'un", ("advisor", None)),  # a preference wraps a command
+    ("je préférerais un humain", ("advisor", None)),
+    ("I'd rather talk to a human", ("advisor", None)),
+    ("plutôt en anglais", ("language", "en")),
+    ("je préfère", None),  # the wrapper alone
+    ("je préfère une visite", None),
     ("agent", ("advisor", None)),
     ("/mesdonnees", ("my_data", None)),
     ("/mydata", ("my_data", None)),
