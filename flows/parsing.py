@@ -537,7 +537,8 @@ _NEED: Final = _Matcher(
             "autre chose", "autre", "something else", "other", "contact lenses", "renewal",
             "check up", "checkup",
             # glasses wanted besides the everyday pair
-            "lunettes de soleil", "solaire", "solaires", "sunglasses",
+            "lunettes de soleil", "solaire", "solaires", "sunglasses", "deuxieme paire",
+            "seconde paire", "second pair", "spare pair",
         ),
         "prescription": ("ordonnance", "prescription"),
         "sight": (
