@@ -25,8 +25,9 @@ AppointmentStatus = Literal[
 ]
 # The appointment still ahead: the client may move or cancel it, the optician is told.
 AHEAD: tuple[AppointmentStatus, ...] = ("pending", "proposed", "confirmed", "moved")
-# The optician may propose a window: right after accepting, or when the client asked for another.
-TO_PROPOSE: tuple[AppointmentStatus, ...] = ("pending", "moved")
+# The optician may propose a window: right after accepting, when the client asked for another, or
+# again while a proposal waits (its number moves on: the client's buttons of the older one are void).
+TO_PROPOSE: tuple[AppointmentStatus, ...] = ("pending", "proposed", "moved")
 # Not over yet (a visit report or a withdrawal ends it).
 LIVE: tuple[AppointmentStatus, ...] = (*AHEAD, "en_route")
 
@@ -124,12 +125,12 @@ async def open_appointment(
         "ended_at": None,
         "updated_at": now,
     }
+    await _touch_case(connection, case_id, now)  # the case's row before the appointment's
     renewed = await connection.execute(
         sa.update(appointments).where(appointments.c.case_id == case_id).values(**fresh)
     )
     if not renewed.rowcount:
         await connection.execute(sa.insert(appointments).values(case_id=case_id, created_at=now, **fresh))
-    await _touch_case(connection, case_id, now)
 
 
 async def _move(
@@ -141,16 +142,18 @@ async def _move(
     *conditions: sa.ColumnElement[bool],
 ) -> bool:
     """The one writer of an appointment's status: a conditional UPDATE, False if it was not in one
-    of ``sources`` any more (another action won)."""
+    of ``sources`` any more (another action won).
+
+    Lock order: the case's row is written first (``_touch_case``), then the appointment's; every
+    path locks the client's conversation before both (the engine holds it already, the optician's
+    answers and the reminders call ``client_of_case`` first)."""
+    await _touch_case(connection, case_id, values["updated_at"])
     moved = await connection.execute(
         sa.update(appointments)
         .where(appointments.c.case_id == case_id, appointments.c.status.in_(sources), *conditions)
         .values(status=destination, **values)
     )
-    if not moved.rowcount:
-        return False
-    await _touch_case(connection, case_id, values["updated_at"])
-    return True
+    return bool(moved.rowcount)
 
 
 async def _touch_case(connection: AsyncConnection, case_id: int, now: datetime) -> None:
@@ -227,14 +230,23 @@ async def end(connection: AsyncConnection, case_id: int, *, done: bool, now: dat
     return await _move(connection, case_id, LIVE, destination, {"ended_at": now, "updated_at": now})
 
 
+async def close_with_case(connection: AsyncConnection, case_id: int, now: datetime) -> bool:
+    """An operator closed the case ("Terminer") while the optician was on the way: the visit is
+    what closed it, ``done``. False if the appointment was not ``en_route``."""
+    return await _move(connection, case_id, ("en_route",), "done", {"ended_at": now, "updated_at": now})
+
+
 # --- the morning reminder --------------------------------------------------------------------------
 
 
 async def due_reminders(connection: AsyncConnection, now: datetime, limit: int = 100) -> list[int]:
-    """Cases whose confirmed appointment's reminder is due and not sent (oldest first)."""
+    """Cases still out on a visit whose confirmed appointment's reminder is due and not sent
+    (oldest first)."""
     rows = await connection.execute(
         sa.select(appointments.c.case_id)
+        .join(cases, cases.c.id == appointments.c.case_id)
         .where(
+            cases.c.status == "dispatched",
             appointments.c.status == "confirmed",
             appointments.c.remind_at <= now,
             appointments.c.reminded_at.is_(None),
@@ -247,7 +259,9 @@ async def due_reminders(connection: AsyncConnection, now: datetime, limit: int =
 
 async def claim_reminder(connection: AsyncConnection, case_id: int, now: datetime) -> bool:
     """Mark the reminder sent, if nobody did (another process, an earlier sweep) and the
-    appointment is still confirmed: the caller enqueues it in this same transaction."""
+    appointment is still confirmed: the caller enqueues it in this same transaction. The case's
+    version moves with it (the console's page shows "rappel envoyé" live)."""
+    await _touch_case(connection, case_id, now)
     claimed = await connection.execute(
         sa.update(appointments)
         .where(

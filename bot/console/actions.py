@@ -26,8 +26,8 @@ from bot.replies import enqueue_reply
 from flows.catalog import Catalog
 from flows.lifecycle import HELD_STATES, move
 from flows.types import Reply, as_language
+from storage import appointments, conversations
 from storage import cases as case_store
-from storage import conversations
 from storage.cases import LockedCase
 from storage.database import Connection, Database
 
@@ -116,8 +116,8 @@ class CaseActions:
                 and await case_store.is_visit(connection, target.id)
             ):
                 await self.offers.offer(connection, target.id)
-            if action == "cancel" and self.offers is not None:
-                await self.offers.withdraw(connection, target.id)
+            if action in ("complete", "cancel") and self.offers is not None:
+                await _end_visit(self.offers, connection, target.id, action, now)
             if action == "claim":
                 await _hand(connection, target, "operator", me.name, now)
             elif action == "release":
@@ -293,3 +293,14 @@ async def _hand(
     if target.owner == "closed":
         return
     await conversations.hand_conversation(connection, target.conversation_id, owner, operator, now)
+
+
+async def _end_visit(
+    offers: VisitOffers, connection: Connection, case_id: int, action: str, now: datetime
+) -> None:
+    """The case is closed: its visit ends with it. "Terminer" while the optician is on the way
+    records the visit done; otherwise the offers are withdrawn, the appointment still ahead is
+    cancelled and the optician who accepted is told not to come (no reminder goes either)."""
+    if action == "complete" and await appointments.close_with_case(connection, case_id, now):
+        return
+    await offers.withdraw(connection, case_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
-from bot.dispatch.booking import Booking
+from bot.dispatch.booking import Booking, first_name
 from bot.dispatch.buttons import FAIL_REASONS, OfferAnswer, SlotPick, VisitOutcome, parse
 from bot.dispatch.notices import Notices, service_day
 from bot.dispatch.offers import OfferRounds
@@ -18,6 +18,7 @@ from storage import appointments, conversations
 from storage import offers as store
 from storage.cases import move_case
 from storage.database import Connection, Database
+from storage.outbound import client_of_case
 
 ALREADY_ANSWERED = "optician.already_answered"
 # An offer pressed after it closed: why (taken by another optician, or withdrawn).
@@ -72,6 +73,10 @@ class OpticianAnswers:
                     connection, chat, key, now, case_id=case_id, on_message=on_message, reference=reference
                 )
                 return
+            if pressed.accept:
+                # The lock order of every booking path: the client's conversation first (the
+                # engine holds it before it writes the case), then the case's row.
+                await client_of_case(connection, offer.case_id)
             if not pressed.accept:
                 await store.decline_offer(connection, offer.id, now)
                 outcome = "optician.declined"
@@ -128,8 +133,10 @@ class OpticianAnswers:
         told = notices.client_reply(
             brief.language,
             "optician.client_told",
-            name=brief.optician,
-            slot=notices.slot(brief.slot_date, brief.slot_part, as_language(brief.language)),
+            name=first_name(brief.optician),
+            slot=notices.slot(
+                brief.slot_date, brief.slot_part, as_language(brief.language), asap=brief.slot_asap
+            ),
             reference=brief.reference,
         )
         await notices.to_client(connection, case_id, told, now)
@@ -160,6 +167,9 @@ class OpticianAnswers:
                 reply = Reply("optician.fail_ask", text, choices=choices, step=VisitOutcome.step)
                 await notices.to_optician(connection, chat, reply, now, case_id=case.id)
                 return
+            # The lock order of every booking path: the client's conversation, then the case's
+            # row, then the appointment's (the engine holds the conversation before it writes).
+            await client_of_case(connection, case.id)
             if pressed.verb == "done":
                 done = {"visit_outcome": "done", "done_at": now, "updated_at": now}
                 if await store.move_visit(connection, case.id, move("complete"), done):

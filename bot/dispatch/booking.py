@@ -253,10 +253,29 @@ class Booking:
         await enqueue_reply(connection, client.recipient, reply, now)
 
     async def set_out(self, connection: Connection, case_id: int, chat: str, now: datetime) -> None:
-        """ "Je suis en route" on a confirmed visit (in the optician's answer's transaction): the
-        client is told, with the optician's first name; then "Visite faite" / "Visite impossible"."""
+        """ "Je suis en route" on a confirmed visit, on its day (Paris time; another day is kindly
+        refused), in the optician's answer's transaction: the client is told, with the optician's
+        first name; then "Visite faite" / "Visite impossible"."""
         client = await client_of_case(connection, case_id)  # locked first, as the engine does
         appointment = await store.appointment_of(connection, case_id)
+        today = now.astimezone(SERVICE_TIME_ZONE).date()
+        if (
+            appointment is not None
+            and appointment.status == "confirmed"
+            and appointment.day is not None
+            and appointment.hour is not None
+            and appointment.day != today
+        ):
+            await self.notices.tell_optician(
+                connection,
+                chat,
+                "appointment.route_not_today",
+                now,
+                case_id=case_id,
+                reference=appointment.reference,
+                when=self.when(appointment.day, appointment.hour),
+            )
+            return
         if appointment is None or not await store.set_out(connection, case_id, now):
             reference = appointment.reference if appointment is not None else ""
             await self.notices.tell_optician(
@@ -298,6 +317,8 @@ class Booking:
             return [self.notices.client_reply(language, "appointment.stale")]
         day, hour = appointment.day, appointment.hour
         name = first_name(appointment.optician)
+        if pressed.confirm and starts_at(day, hour) <= now:
+            return await self._expired(connection, case_id, appointment, pressed.proposal, language, now)
         if pressed.confirm:
             remind_at = self.remind_at(day, hour, now)
             if not await store.confirm(connection, case_id, pressed.proposal, now, remind_at):
@@ -343,6 +364,32 @@ class Booking:
                 now,
             )
         return [self.notices.client_reply(language, "appointment.other_asked", name=name)]
+
+    async def _expired(
+        self,
+        connection: Connection,
+        case_id: int,
+        appointment: Appointment,
+        proposal: int,
+        language: str,
+        now: datetime,
+    ) -> list[Reply]:
+        """ "Je confirme" on a proposal whose window has started: refused, the optician is asked
+        for another moment (as if the client had asked for one)."""
+        if not await store.ask_another_moment(connection, case_id, proposal, now):
+            return [self.notices.client_reply(language, "appointment.stale")]
+        if appointment.telegram_chat is not None and appointment.day and appointment.hour is not None:
+            await self._ask_again(
+                connection,
+                appointment,
+                appointment.telegram_chat,
+                appointment.day,
+                appointment.hour,
+                "appointment.expired_optician",
+                now,
+            )
+        name = first_name(appointment.optician)
+        return [self.notices.client_reply(language, "appointment.expired", name=name)]
 
     def _calendar_file(
         self, appointment: Appointment, proposal: int, day: date, hour: int, now: datetime

@@ -9,6 +9,13 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import event
+
+import storage.cases
+import storage.conversations
+import storage.outbound
+from bot.engine import utcnow
 from flows.types import SERVICE_TIME_ZONE
 from storage.tables import appointments, cases, messages
 from tests.fakes.telegram import FakeTelegram
@@ -61,17 +68,68 @@ def _last_with(fake: FakeTelegram, chat: int, fragment: str) -> Any:
     return next(m for m in reversed(fake.messages_to(chat)) if fragment in m.text)
 
 
+class LockOrder:
+    """What each committed transaction of the service locked, in order: "conversation" (the
+    client's conversation lock), "case" (a write of a case's row), "appointment" (of its
+    appointment's). Every path that writes an appointment takes them in that order (PostgreSQL
+    would otherwise deadlock two of them waiting on each other)."""
+
+    def __init__(self, service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.open: dict[int, list[str]] = {}
+        self.committed: list[list[str]] = []
+        engine = service.services.database.sync_engine
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", lambda conn: self.committed.append(self.open.pop(id(conn), [])))
+        event.listen(engine, "rollback", lambda conn: self.open.pop(id(conn), None))
+        for module in (storage.conversations, storage.outbound, storage.cases):
+            original = module.lock_conversations
+
+            async def locked(connection: Any, keys: Any, original: Any = original) -> None:
+                if keys:
+                    self.open.setdefault(id(connection.sync_connection), []).append("conversation")
+                await original(connection, keys)
+
+            monkeypatch.setattr(module, "lock_conversations", locked)
+
+    def _statement(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split(None, 3)[:3]
+        table = words[1] if words[:1] == ["UPDATE"] else words[2] if words[:2] == ["INSERT", "INTO"] else ""
+        name = {"cases": "case", "appointments": "appointment"}.get(table.strip('"'))
+        if name is not None:
+            self.open.setdefault(id(conn), []).append(name)
+
+    def assert_one_order(self) -> None:
+        writes = [t for t in self.committed if "appointment" in t]
+        assert writes
+        for locks in writes:
+            firsts = [locks.index(name) for name in ("conversation", "case", "appointment")]
+            assert firsts == sorted(firsts), locks
+
+
+async def dispatch_reminder(service: Service, optician: Client) -> None:
+    """The reminder due now is sent (by this sweep or the service's own), the optician has it."""
+    await service.services.dispatch.remind()
+    await optician.expect("Rappel", within=15)
+
+
 def _windows(labels: list[str]) -> list[str]:
     return [label for label in labels if WINDOW.fullmatch(label)]
 
 
 async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
-    database_url: str, tmp_path: Path, fake: FakeTelegram
+    database_url: str, tmp_path: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with serve(database_url, tmp_path, fake) as service:
+    clock = RealClock()
+    async with serve(database_url, tmp_path, fake, clock=clock) as service:
+        locks = LockOrder(service, monkeypatch)
         case_id, labels = await _accepted(fake, service)
         windows = _windows(labels)
         assert labels == [*windows, OTHER_HALF_DAY, "Visite faite", "Visite impossible"]
+        # The client is told who took the visit: the first name, and the moment as they asked it.
+        told = (await Client(fake, CLIENT).expect("a pris votre demande", within=15))[-1]
+        assert "Anne" in told.text
+        assert "Martin" not in told.text
+        assert "dès que possible" in told.text
         starts = [int(WINDOW.fullmatch(w)[1]) for w in windows]  # type: ignore[index]
         # One-hour windows inside one half-day: the morning 8–12, or the afternoon 13–18.
         assert set(starts) <= {8, 9, 10, 11} or set(starts) <= {13, 14, 15, 16, 17}
@@ -125,10 +183,20 @@ async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
         assert "LOCATION:12 rue Oberkampf 75011 Paris\r\n" in event
         assert (row.status, row.hour) == ("confirmed", starts[0])
         assert row.confirmed_at is not None
+        # On the way: only on the visit's day (Paris time); then the client is told, with the first
+        # name, and the optician gets the visit's outcome.
+        visit_day = datetime.combine(row.day, time(starts[0]), tzinfo=SERVICE_TIME_ZONE)
+        if visit_day.date() != clock().astimezone(SERVICE_TIME_ZONE).date():
+            refused = Client(fake, OPTICIAN)
+            refused.seen = len(fake.messages_to(OPTICIAN))
+            await fake.press_button(OPTICIAN, "Je suis en route")
+            await refused.expect("se dit le jour même", within=15)
+            assert (await _appointment(service)).status == "confirmed"
+            clock.shift = visit_day - timedelta(minutes=30) - utcnow()
+            if row.remind_at is not None:  # the morning reminder goes first (the service's sweep)
+                await dispatch_reminder(service, refused)
         told = Client(fake, OPTICIAN)
         told.seen = len(fake.messages_to(OPTICIAN))
-
-        # On the way: the client is told, with the first name; then the visit's outcome.
         await fake.press_button(OPTICIAN, "Je suis en route")
         on_the_way = (await client.expect("Anne", "est en route", within=15))[-1]
         assert "Martin" not in on_the_way.text
@@ -140,6 +208,7 @@ async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
         await client.expect("terminée", within=15)
         (case,) = await service.rows(cases)
         assert (case.status, (await _appointment(service)).status) == ("done", "done")
+        locks.assert_one_order()  # accept, propose, confirm, reminder, on the way, done
         await _drained(service)
         await assert_every_row_names_its_case(service)
 
@@ -348,3 +417,90 @@ async def test_a_visit_confirmed_after_its_reminder_moment_gets_none_and_none_is
         row = await _appointment(service)
         assert (row.status, row.remind_at) == ("confirmed", None)
         assert await service.services.dispatch.remind() == 0
+
+
+async def test_a_case_closed_from_the_console_ends_its_appointment_and_no_reminder_goes(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    """ "Terminer" on a case whose visit is still ahead: the appointment is cancelled, the optician
+    told not to come, and the morning reminder does not go."""
+    clock = RealClock()
+    async with serve(database_url, tmp_path, fake, clock=clock) as service:
+        case_id, _ = await _accepted(fake, service)
+        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        await _book_a_later_half_day(fake, client, optician)
+        await service.services.console.done(ALICE, str(case_id))
+        await optician.expect("n'y allez pas", within=15)
+        row = await _appointment(service)
+        assert row.status == "cancelled"
+        clock.shift = row.remind_at - clock() + timedelta(minutes=1)
+        assert await service.services.dispatch.remind() == 0
+        await _drained(service)
+        assert not any("Rappel" in m.text for m in fake.messages_to(CLIENT))
+
+
+async def test_on_the_way_is_said_on_the_visits_day_only(
+    database_url: str, tmp_path: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = RealClock()
+    async with serve(database_url, tmp_path, fake, clock=clock) as service:
+        locks = LockOrder(service, monkeypatch)
+        _, labels = await _accepted(fake, service)
+        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        # A first proposal declined by the client (the engine's path), then a later half-day.
+        await fake.press_button(OPTICIAN, _windows(labels)[0])
+        await client.expect("propose de venir", within=15)
+        await fake.press_button(CLIENT, "Proposer un autre moment")
+        await client.expect("va vous proposer un autre moment", within=15)
+        await optician.expect("préfère un autre moment", within=15)
+        await _book_a_later_half_day(fake, client, optician)  # at least a day ahead
+        await fake.wait_for(lambda: bool(fake.documents_to(OPTICIAN)), 15)
+        optician.seen = len(fake.messages_to(OPTICIAN))
+        client.seen = len(fake.messages_to(CLIENT))
+        await fake.press_button(OPTICIAN, "Je suis en route")
+        refused = (await optician.expect("se dit le jour même", within=15))[-1]
+        row = await _appointment(service)
+        assert row.status == "confirmed"
+        assert "Bonne route" not in refused.text
+        await _drained(service)
+        assert len(fake.messages_to(CLIENT)) == client.seen  # the client is not told
+
+        # The optician cannot go after all: back to the operators, the client told.
+        await fake.press_button(OPTICIAN, "Visite impossible")
+        await optician.expect("Pourquoi la visite", within=15)
+        await fake.press_button(OPTICIAN, "Client absent")
+        await client.expect("n'a pas pu venir", within=15)
+        assert (await _appointment(service)).status == "impossible"
+        locks.assert_one_order()
+
+
+async def test_a_proposal_whose_window_started_is_refused_and_the_optician_asked_again(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    clock = RealClock()
+    async with serve(database_url, tmp_path, fake, clock=clock) as service:
+        _, labels = await _accepted(fake, service)
+        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        windows = _windows(labels)
+        await fake.press_button(OPTICIAN, windows[0])
+        await client.expect("propose de venir", within=15)
+        await optician.expect("C'est proposé", within=15)
+        # The optician proposes again before the client answered: the first proposal is void.
+        await fake.press_button(OPTICIAN, windows[-1])
+        await client.expect("propose de venir", within=15)
+        await optician.expect("C'est proposé", within=15)
+        row = await _appointment(service)
+        assert (row.status, row.proposal) == ("proposed", 2)
+
+        # The client answers once the window has started: refused, the optician proposes again.
+        starts = datetime.combine(row.day, time(row.hour), tzinfo=SERVICE_TIME_ZONE)
+        clock.shift = starts + timedelta(minutes=5) - utcnow()
+        await fake.press_button(CLIENT, "Je confirme")
+        await client.expect("déjà passé", "Anne", within=15)
+        await optician.expect("est passé avant que le client ne confirme", "Quelle", within=15)
+        row = await _appointment(service)
+        assert (row.status, row.confirmed_at) == ("moved", None)
+        assert not fake.documents_to(OPTICIAN)  # no calendar file of a moment past
