@@ -2,7 +2,7 @@
 possible").
 
 Pure functions, no I/O. :func:`find_half_day` works on *folded* text (lowercased, accents
-stripped, punctuation kept, see ``flows.parsing._fold``); ``flows.parsing.parse_half_day``
+stripped, punctuation kept, see ``flows.text._fold``); ``flows.parsing.parse_half_day``
 is the public entry point and wraps the result in a ``HalfDay``. Whether the moment read can be
 booked (past, Sunday, holiday, too far) is ``flows.visit_calendar``'s call, not this module's.
 
