@@ -6,8 +6,9 @@ Decisions:
 * no visits on Sundays nor on the eleven French public holidays (1 January, Easter Monday, 1 May,
   8 May, Ascension Thursday, Whit Monday, 14 July, 15 August, 1 November, 11 November,
   25 December); Easter is computed (the Gregorian computus), nothing to keep up to date;
-* a half-day is bookable until it ends: the morning until 12:00, the afternoon until 18:00 (an
-  optician can still be sent for the end of a half-day: no margin);
+* a half-day is bookable until its last one-hour window starts: the morning (windows 8h to 11h)
+  until 11:00, the afternoon (13h to 17h) until 17:00, so the client is never offered a half-day
+  no optician can still meet (``bot.dispatch.windows``; no margin beyond that);
 * at most :data:`MAX_DAYS_AHEAD` days ahead.
 """
 
@@ -21,8 +22,8 @@ HalfDayPart = Literal["am", "pm"]
 Refusal = Literal["past", "too_far", "sunday", "holiday"]
 
 PARTS: Final[tuple[HalfDayPart, ...]] = ("am", "pm")
-# The hour (Paris) a half-day ends: it cannot be booked from then on.
-END_HOUR: Final[dict[HalfDayPart, int]] = {"am": 12, "pm": 18}
+# The hour (Paris) a half-day's last one-hour window starts: it cannot be booked from then on.
+BOOKABLE_UNTIL: Final[dict[HalfDayPart, int]] = {"am": 11, "pm": 17}
 MAX_DAYS_AHEAD: Final = 60
 SUNDAY: Final = 6
 
@@ -63,7 +64,7 @@ def closed(day: date) -> Refusal | None:
 def refusal(day: date, part: HalfDayPart, now: datetime) -> Refusal | None:
     """Why the half-day cannot be booked at ``now`` (Paris time), or None when it can."""
     today = now.date()
-    if day < today or (day == today and now.hour >= END_HOUR[part]):
+    if day < today or (day == today and now.hour >= BOOKABLE_UNTIL[part]):
         return "past"
     if (day - today).days > MAX_DAYS_AHEAD:
         return "too_far"

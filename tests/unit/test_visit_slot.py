@@ -81,14 +81,15 @@ def test_sundays_and_holidays_are_closed_other_days_open() -> None:
     assert closed(date(2026, 12, 24)) is None
 
 
-def test_a_half_day_is_bookable_until_it_ends() -> None:
+def test_a_half_day_is_bookable_until_its_last_window_starts() -> None:
     day = date(2026, 12, 2)
-    assert refusal(day, "am", paris(2026, 12, 2, 11, 59)) is None
-    assert refusal(day, "am", paris(2026, 12, 2, 12, 0)) == "past"
-    assert refusal(day, "pm", paris(2026, 12, 2, 17, 59)) is None
-    assert refusal(day, "pm", paris(2026, 12, 2, 18, 0)) == "past"
-    assert first_part(day, paris(2026, 12, 2, 13, 0)) == "pm"
-    assert first_part(day, paris(2026, 12, 2, 18, 0)) is None
+    assert refusal(day, "am", paris(2026, 12, 2, 10, 59)) is None
+    assert refusal(day, "am", paris(2026, 12, 2, 11, 0)) == "past"  # 11h–12h has started
+    assert refusal(day, "pm", paris(2026, 12, 2, 16, 59)) is None
+    assert refusal(day, "pm", paris(2026, 12, 2, 17, 0)) == "past"
+    assert first_part(day, paris(2026, 12, 2, 11, 30)) == "pm"
+    assert first_part(day, paris(2026, 12, 2, 17, 0)) is None
+    assert next_half_days(paris(2026, 12, 2, 17, 30), 1) == [(date(2026, 12, 3), "am")]
     assert refusal(date(2027, 1, 30), "am", REFERENCE) is None  # 59 days
     assert refusal(date(2027, 2, 1), "am", REFERENCE) == "too_far"  # 61 days
     assert MAX_DAYS_AHEAD == 60

@@ -3,10 +3,11 @@ on a Sunday nor a public holiday."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from bot.dispatch.windows import WINDOWS, bookable_half_days, open_windows, part_of, starts_at
 from flows.types import SERVICE_TIME_ZONE
+from flows.visit_calendar import BOOKABLE_UNTIL, next_half_days
 
 THURSDAY = datetime(2026, 11, 26, 9, 30, tzinfo=SERVICE_TIME_ZONE)
 
@@ -40,3 +41,13 @@ def test_the_next_bookable_half_days_skip_sunday() -> None:
 
 def test_a_window_starts_at_its_hour_in_paris() -> None:
     assert starts_at(date(2026, 7, 1), 9).utcoffset().total_seconds() == 2 * 3600  # type: ignore[union-attr]
+
+
+def test_the_client_is_offered_only_half_days_with_a_window_left() -> None:
+    """The half-days the client picks from (``flows.visit_calendar``) are those the optician can
+    still book a window in, at every moment of a day."""
+    assert {part: hours[-1] for part, hours in WINDOWS.items()} == BOOKABLE_UNTIL
+    now = datetime(2026, 12, 2, 6, 0, tzinfo=SERVICE_TIME_ZONE)
+    while now.hour < 20:
+        assert next_half_days(now, 4) == bookable_half_days(now, 4), now
+        now += timedelta(minutes=15)
