@@ -18,12 +18,13 @@ from bot.privacy import PrivacyDesk, WithdrawVisit
 from bot.replies import reply_row
 from bot.rows import case_row, channel_phone, conversation_row, inbound_row
 from flows.catalog import Catalog
-from flows.followup import CaseView, FollowUpFlow
+from flows.followup import CANCEL_NO, CANCEL_YES, CaseView, FollowUpFlow, appointment_case
 from flows.intake import IntakeFlow
 from flows.lifecycle import OPEN_STATES, CaseLifecycle, follow_up_of, move
 from flows.types import (
     AppointmentAnswer,
     CancelCase,
+    Choice,
     ClientInput,
     ConversationState,
     CreateCase,
@@ -40,12 +41,15 @@ from flows.types import (
 )
 from storage import cases as case_store
 from storage import conversations as store
+from storage.appointments import appointment_view
 from storage.database import Connection
 from storage.outbound import Recipient
 from storage.payloads import ReceiptData
 from storage.privacy import client_files, record_access
 
 CLIENT_CANCEL_REASON = "Annulée par le client."
+# A visit's appointment the client may ask to move in words: it has an hour.
+_WITH_AN_HOUR = ("proposed", "confirmed")
 
 
 class Bookings(Protocol):
@@ -104,11 +108,18 @@ class ConversationHandler:
         label = label or booking_label
         writes.messages.append(inbound_row(convo, said, label, now))
         # The pressed button's message is marked with the choice when it was taken (not stale).
+        elsewhere = await self._named_elsewhere(connection, said, convo, case)
         receipt = inbound.receipt
         if receipt is not None:
             taken = said.choice is not None and said.step == convo.state and convo.owner == "bot"
-            taken = taken or (booking_label is not None and convo.owner != "bot")
+            taken = taken or (booking_label is not None and (convo.owner != "bot" or elsewhere is not None))
             receipt = {**receipt, "label": label if taken else None}
+        if elsewhere is not None:  # the conversation itself is left as it is
+            answers = await self._answer_elsewhere(connection, elsewhere, said, convo, now)
+            for index, reply in enumerate(answers):
+                self._reply(convo, reply, writes, now, receipt=receipt if index == 0 else None)
+            writes.conversation_updates.append(conversation_row(convo, now))
+            return None
         state = ConversationState(
             state=convo.state,
             language=as_language(convo.language),
@@ -125,7 +136,8 @@ class ConversationHandler:
             )
             result = self.flow.handle(state, said, context)
         elif case is not None:
-            result = self._follow(convo, case, state, said)
+            has_hour = await self._has_hour(connection, case, said)
+            result = self._follow(convo, case, state, said, has_hour)
             if convo.owner == "closed" and state.owner == "operator":  # back with its holder
                 await store.assign_operator(connection, convo.conversation_id, case.holder)
         else:  # handed off with no case left (erased by an admin meanwhile): kept, not answered
@@ -181,6 +193,8 @@ class ConversationHandler:
                     )
                 if answered is None:  # no appointment to act on: the advisors read it
                     writes.client_wrote.append(case.id)
+                    if effect.step is None:  # a yes to "move it?" that came too late
+                        replies.append(self._text(convo, "followup.move_unavailable", case.reference))
                 else:
                     replies.extend(answered)
         # Once erased, the goodbye is outside any conversation and not kept once delivered.
@@ -200,6 +214,7 @@ class ConversationHandler:
         case: case_store.CaseOfConversation,
         state: ConversationState,
         said: ClientInput,
+        has_hour: bool,
     ) -> FlowResult:
         """After hand-off: the follow-up table answers. An ended conversation whose case is still
         live is the case's again (its holder's, or the queue's)."""
@@ -212,8 +227,75 @@ class ConversationHandler:
             if live:
                 state.owner = "operator" if case.status != "queued" and case.holder else "queue"
                 state.notice_sent = False
-        view = CaseView(case.reference, open=live)
+        view = CaseView(case.reference, open=live, has_hour=has_hour)
         return self.followup.handle(state, view, said)
+
+    async def _has_hour(
+        self, connection: Connection, case: case_store.CaseOfConversation, said: ClientInput
+    ) -> bool:
+        """Whether the case's visit has an hour the client may ask to move in words (read for a
+        written message to a live case only: a button names its proposal itself)."""
+        if self.bookings is None or not said.text or case.status not in OPEN_STATES:
+            return False
+        appointment = await appointment_view(connection, case.id)
+        return appointment is not None and appointment.status in _WITH_AN_HOUR
+
+    async def _named_elsewhere(
+        self,
+        connection: Connection,
+        said: ClientInput,
+        convo: store.OpenConversation,
+        case: case_store.CaseOfConversation | None,
+    ) -> case_store.CaseOfConversation | None:
+        """The case a visit's button names (``rdv.<case>.<n>``) when this conversation does not
+        follow it (the client started a new request since), if it is this client's case."""
+        public_id = appointment_case(said)
+        if public_id is None:
+            return None
+        named = await case_store.case_of_client(connection, public_id, convo.client_id)
+        followed = case is not None and convo.owner != "bot" and named is not None and named.id == case.id
+        return None if followed else named
+
+    async def _answer_elsewhere(
+        self,
+        connection: Connection,
+        named: case_store.CaseOfConversation,
+        said: ClientInput,
+        convo: store.OpenConversation,
+        now: datetime,
+    ) -> list[Reply]:
+        """A visit's button pressed outside its case's conversation: the answer to a proposal and
+        "Déplacer" go to dispatch as in the follow-up; "Annuler la visite" asks first, with buttons
+        that name the case (this conversation's own question is not disturbed)."""
+        live = named.status in OPEN_STATES
+        stale = Reply(
+            "appointment.stale", self.catalog.text(as_language(convo.language), "appointment.stale")
+        )
+        if said.choice == "rdv_cancel":
+            if not live:
+                return [stale]
+            language = as_language(convo.language)
+            choices = (
+                Choice(CANCEL_YES, self.catalog.text(language, "followup.cancel_confirm")),
+                Choice(CANCEL_NO, self.catalog.text(language, "followup.cancel_keep")),
+            )
+            question = self._text(convo, "followup.cancel_question", named.reference)
+            return [Reply(question.key, question.text, choices, said.step)]
+        if said.choice == CANCEL_YES:
+            if not live:
+                return [stale]
+            await self._cancel(connection, named, now)
+            return [self._text(convo, "followup.cancelled", named.reference)]
+        if said.choice == CANCEL_NO:
+            return [self._text(convo, "followup.kept", named.reference)]
+        if self.bookings is None or said.choice is None:
+            return [stale]
+        answer = AppointmentAnswer(said.choice, said.step)
+        answered = await self.bookings.client_answer(connection, named.id, answer, convo.language, now)
+        return answered or [stale]
+
+    def _text(self, convo: store.OpenConversation, key: str, reference: str) -> Reply:
+        return Reply(key, self.catalog.text(as_language(convo.language), key, reference=reference))
 
     async def _relay(
         self,

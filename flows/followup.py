@@ -10,7 +10,11 @@ commands working at every point of the case's life, without ever restarting the 
 - "conseiller", "aide", "langue", "mes données", "supprimer mes données" (confirmed) keep working;
 - "nouvelle demande" (a command or the button) closes this conversation and starts a new one;
 - the buttons of a visit's proposed hour ("Je confirme", "Proposer un autre moment", their step
-  ``rdv.<case>.<proposal>``) go to dispatch (``AppointmentAnswer``), which checks and answers them.
+  ``rdv.<case>.<proposal>``) go to dispatch (``AppointmentAnswer``), which checks and answers them;
+- a short request in words to move the visit's hour ("je voudrais décaler le rdv", "can we move the
+  appointment?"), when it has one, reaches the case like any message and asks "Voulez-vous déplacer
+  le rendez-vous ?" first: only a yes moves it. A negated one, or one about another thing (the
+  address, the door code, a name, a phone...), is only a message for the advisors.
 
 Like the intake, the machine is built once and fires events on a short-lived model per message;
 the engine applies the effects (``RelayToCase``, ``CancelCase``, ``NewRequest``, ``ExportData``,
@@ -45,18 +49,24 @@ from flows.types import (
 
 # The step of the client's answer to a visit's proposed hour: "rdv.<case public id>.<proposal>".
 APPOINTMENT_STEP = "rdv"
+MOVE = "rdv_move"  # the value of "Déplacer le rendez-vous", and what a yes to the question sends
+# "Annuler la visite" pressed in another conversation than the case's (the client started a new
+# request since): the question's buttons name the case themselves (see bot/conversation.py).
+CANCEL_YES, CANCEL_NO = "rdv_cancel_yes", "rdv_cancel_no"
+# The questions the follow-up asks (its states that wait for an answer).
+_ASKING = ["cancel_asked", "move_asked", "erase_asked"]
 
-FOLLOW_UP_STATES = ["handed_off", "cancel_asked", "erase_asked", "ended", "new_request"]
+FOLLOW_UP_STATES = ["handed_off", "cancel_asked", "move_asked", "erase_asked", "ended", "new_request"]
 
 FOLLOW_UP_TRANSITIONS: list[dict[str, Any]] = [
     # What the client writes reaches the case; a pending question is dropped (they moved on).
     {"trigger": "message", "source": "handed_off", "dest": None, "after": "relay"},
-    {"trigger": "message", "source": ["cancel_asked", "erase_asked"], "dest": "handed_off", "after": "relay"},
+    {"trigger": "message", "source": [*_ASKING], "dest": "handed_off", "after": "relay"},
     {"trigger": "advisor", "source": "*", "dest": "handed_off", "after": "relay_to_advisor"},
     {"trigger": "appointment", "source": "*", "dest": "handed_off", "after": "answer_appointment"},
     {
         "trigger": "cancel",
-        "source": ["handed_off", "cancel_asked"],
+        "source": ["handed_off", *_ASKING],
         "dest": "cancel_asked",
         "conditions": "case_is_open",
         "after": "ask_cancel",
@@ -64,6 +74,16 @@ FOLLOW_UP_TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "cancel", "source": "*", "dest": "handed_off", "after": "nothing_to_cancel"},
     {"trigger": "yes", "source": "cancel_asked", "dest": "ended", "after": "cancel_case"},
     {"trigger": "no", "source": "cancel_asked", "dest": "handed_off", "after": "keep_case"},
+    # Words asking to move the visit's hour: the message reaches the case, and a yes moves it.
+    {
+        "trigger": "move",
+        "source": ["handed_off", *_ASKING],
+        "dest": "move_asked",
+        "conditions": "has_hour",
+        "after": "ask_move",
+    },
+    {"trigger": "yes", "source": "move_asked", "dest": "handed_off", "after": "move_appointment"},
+    {"trigger": "no", "source": "move_asked", "dest": "handed_off", "after": "keep_appointment"},
     {"trigger": "delete_data", "source": "*", "dest": "erase_asked", "after": "ask_erase"},
     {"trigger": "erase", "source": "erase_asked", "dest": "ended", "after": "erase"},
     {"trigger": "keep", "source": "erase_asked", "dest": "handed_off", "after": "keep_data"},
@@ -77,24 +97,75 @@ FOLLOW_UP_TRANSITIONS: list[dict[str, Any]] = [
 _BUTTONS: dict[str, dict[str, str]] = {
     "handed_off": {"new_request": "new_request"},
     "cancel_asked": {"yes": "yes", "no": "no"},
+    "move_asked": {"yes": "yes", "no": "no"},
     "erase_asked": {"erase": "erase", "keep": "keep"},
 }
-_ASKING = ("cancel_asked", "erase_asked")
 # The values of a proposed hour's buttons and their labels (what dispatch writes on them).
 _APPOINTMENT_LABELS = {
     "rdv_ok": "appointment.confirm",
     "rdv_other": "appointment.other",
     "rdv_move": "appointment.move",
     "rdv_cancel": "appointment.cancel",
+    CANCEL_YES: "followup.cancel_confirm",
+    CANCEL_NO: "followup.cancel_keep",
 }
-# Words that ask to move the visit's appointment ("décaler le rendez-vous", "reporter", "move"),
-# and to cancel it ("annuler le rdv": the case's cancellation, confirmed first). Folded text.
+# Words that cancel the visit's appointment ("annuler le rdv": the case's cancellation, confirmed
+# first), read on folded text.
 _APPOINTMENT_NOUN = r"(?:rdv|rendez ?vous|visite|heure|creneau|appointment|visit)"
-_MOVE_WORDS = re.compile(
-    r"^(?:deplacer|decaler|reporter|move|reschedule|postpone)$"
-    rf"|\b(?:deplac|decal|report|chang|modifi|reschedul|postpon|move)\w*\b.*\b{_APPOINTMENT_NOUN}\b"
-)
 _CANCEL_WORDS = re.compile(rf"\b(?:annul|cancel)\w*\b.*\b{_APPOINTMENT_NOUN}\b")
+# A request to move the visit's hour is short, names the appointment within a few words of a verb
+# in the infinitive, the imperative or a noun ("décaler le rdv", "un report de la visite", "move
+# the appointment"), or is that verb alone ("déplacer", as the reminder says); a past participle
+# ("j'ai changé d'avis"), a negation, or another thing named (the address, the door code...) makes
+# it a message for the advisors: a miss costs a question, a misreading moves a visit.
+_MOVE_VERBS = frozenset(
+    {
+        *(
+            f"{stem}{end}"
+            for stem in ("deplac", "decal", "report", "chang", "modifi")
+            for end in ("er", "ez", "ons")
+        ),
+        *("report", "changement", "modification", "decalage", "deplacement"),
+        *("move", "moving", "reschedule", "rescheduling", "postpone", "change", "shift"),
+    }
+)
+_APPOINTMENT_WORDS = frozenset(
+    {"rdv", "rendez", "rendezvous", "visite", "heure", "horaire", "creneau", "appointment", "visit", "time"}
+)
+_NEGATIONS = frozenset(
+    {
+        "pas",
+        "ne",
+        "n",
+        "jamais",
+        "sans",
+        "ni",
+        "non",
+        "not",
+        "no",
+        "never",
+        "don",
+        "dont",
+        "t",
+        "cant",
+        "cannot",
+    }
+)
+# Before the verb, a past tense: "j'ai changé l'heure" (folded "change") is news, not a request.
+_AUXILIARIES = frozenset(
+    {"ai", "jai", "a", "as", "avez", "avons", "ont", "est", "suis", "ete", "have", "has", "had", "was"}
+)
+_OTHER_THINGS = frozenset(
+    {
+        *("adresse", "address", "code", "digicode", "porte", "door", "interphone", "etage", "floor"),
+        *("batiment", "appartement", "lieu", "nom", "name", "numero", "number", "telephone", "phone"),
+        *("tel", "portable", "mail", "email", "avis", "mind", "opticien", "opticienne", "optician"),
+    }
+)
+_WORDS = "words"  # an event's value when a sentence, not a command or a button, raised it
+_MOVE_BARE = frozenset({"deplacer", "decaler", "reporter", "move", "reschedule", "postpone"})
+_MOVE_MAX_WORDS = 12  # longer, the message says more than "move it": the advisors read it
+_MOVE_REACH = 3  # words between the verb and the appointment ("changer l'heure du rdv")
 _COMMAND_EVENTS = {
     "cancel": "cancel",
     "help": "help",
@@ -109,10 +180,12 @@ _COMMAND_EVENTS = {
 
 @dataclass(frozen=True, slots=True)
 class CaseView:
-    """The case of the conversation as the follow-up reads it."""
+    """The case of the conversation as the follow-up reads it; ``has_hour``: its visit has an hour
+    proposed or confirmed, which the client may ask to move."""
 
     reference: str
     open: bool
+    has_hour: bool = False
 
 
 class FollowUpModel:
@@ -139,6 +212,9 @@ class FollowUpModel:
     def case_is_open(self, event: EventData) -> bool:
         return self.case.open
 
+    def has_hour(self, event: EventData) -> bool:
+        return self.case.open and self.case.has_hour
+
     # actions
     def relay(self, event: EventData) -> None:
         reopen = not self.case.open
@@ -162,8 +238,22 @@ class FollowUpModel:
             self.result.effects.append(AppointmentAnswer(self.pressed.choice, self.pressed.step))
 
     def ask_cancel(self, event: EventData) -> None:
+        if event.kwargs.get("value") == _WORDS:
+            self.relay(event)
         choices = (("yes", "followup.cancel_confirm"), ("no", "followup.cancel_keep"))
         self.say("followup.cancel_question", choices, "cancel_asked")
+
+    def ask_move(self, event: EventData) -> None:
+        """The request reaches the case like any message; the visit moves only on a yes."""
+        self.relay(event)
+        choices = (("yes", "followup.move_confirm"), ("no", "followup.move_keep"))
+        self.say("followup.move_question", choices, "move_asked")
+
+    def move_appointment(self, event: EventData) -> None:
+        self.result.effects.append(AppointmentAnswer(MOVE))
+
+    def keep_appointment(self, event: EventData) -> None:
+        self.say("followup.move_kept")
 
     def nothing_to_cancel(self, event: EventData) -> None:
         self.offer_new_request("followup.already_closed")
@@ -222,10 +312,8 @@ class FollowUpFlow:
         result = FlowResult()
         model = FollowUpModel(convo, case, self, result)
         event, value = self._event(model.state, said)
-        if event == "appointment" and value is not None and not case.open:
-            event, value = "message", None  # words about a visit of a case already over
         if event == "appointment":
-            model.pressed = said if value is None else ClientInput(choice=value)
+            model.pressed = said
         if event == "stale":
             model.say("stale_button")
         elif not self._fire(model, event, value):
@@ -255,18 +343,20 @@ class FollowUpFlow:
             return ("message", None)
         command = parsing.parse_command(text)
         if command is not None:
+            if state == "erase_asked" and command[0] == "cancel":
+                return ("keep", None)  # "annuler" cancels the deletion, as in the intake
             return (_COMMAND_EVENTS.get(command[0], "message"), command[1])
         folded = _folded(text)
         if _CANCEL_WORDS.search(folded):
-            return ("cancel", None)
-        if state == "handed_off" and _MOVE_WORDS.search(folded):
-            return ("appointment", "rdv_move")
-        if state in ("cancel_asked", "erase_asked"):
+            return ("cancel", _WORDS)  # a sentence, not the command: it reaches the case too
+        if asks_to_move(folded):
+            return ("move", None)
+        if state in _ASKING:
             answer = parsing.parse_yes_no(text)
             if answer is not None:
-                if state == "cancel_asked":
-                    return ("yes" if answer else "no", None)
-                return ("erase" if answer else "keep", None)
+                if state == "erase_asked":
+                    return ("erase" if answer else "keep", None)
+                return ("yes" if answer else "no", None)
         return ("message", None)
 
     def _fire(self, model: FollowUpModel, event: str, value: str | None) -> bool:
@@ -275,6 +365,32 @@ class FollowUpFlow:
             return transition is not None and bool(transition.trigger(model, value=value))
         except MachineError:
             return False
+
+
+def appointment_case(said: ClientInput) -> str | None:
+    """The public id of the case whose visit a pressed button answers (``rdv.<case>.<n>``), or None."""
+    if said.choice is None:
+        return None
+    prefix, _, rest = (said.step or "").partition(".")
+    case_id, _, number = rest.rpartition(".")
+    return case_id if prefix == APPOINTMENT_STEP and case_id and number.isdigit() else None
+
+
+def asks_to_move(folded: str) -> bool:
+    """Whether folded text is a short request to move the visit's hour (see ``_MOVE_VERBS``)."""
+    words = re.findall(r"[a-z0-9]+", folded)
+    if not words or len(words) > _MOVE_MAX_WORDS:
+        return False
+    if _NEGATIONS.intersection(words) or _OTHER_THINGS.intersection(words):
+        return False
+    if len(words) == 1:
+        return words[0] in _MOVE_BARE
+    for start, word in enumerate(words):
+        if word in _MOVE_VERBS and (start == 0 or words[start - 1] not in _AUXILIARIES):
+            near = words[start + 1 : start + 2 + _MOVE_REACH]
+            if _APPOINTMENT_WORDS.intersection(near):
+                return True
+    return False
 
 
 def _folded(text: str) -> str:

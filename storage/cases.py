@@ -84,6 +84,25 @@ async def latest_cases(
     return found
 
 
+async def case_of_client(
+    connection: AsyncConnection, public_id: str, client_id: int
+) -> CaseOfConversation | None:
+    """The case ``public_id`` (a button names it) if it is this client's, whatever conversation
+    they are in now; None for another client's case, or one anonymised."""
+    row = (
+        await connection.execute(
+            sa.select(
+                cases.c.id, cases.c.reference, cases.c.status, cases.c.done_at, cases.c.claimed_by
+            ).where(
+                cases.c.public_id == public_id,
+                cases.c.client_id == client_id,
+                cases.c.anonymised_at.is_(None),
+            )
+        )
+    ).first()
+    return None if row is None else CaseOfConversation(*row)
+
+
 class Transition(Protocol):
     """A move of the case lifecycle table (``flows.lifecycle.move``): storage does not import the
     flows, it applies what they decide."""
