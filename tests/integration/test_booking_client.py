@@ -8,7 +8,14 @@ from pathlib import Path
 
 from storage.tables import cases, conversations
 from tests.fakes.telegram import FakeTelegram
-from tests.integration.test_booking import OPTICIAN, OTHER_HALF_DAY, _accepted, _appointment, _windows
+from tests.integration.test_booking import (
+    OPTICIAN,
+    OTHER_HALF_DAY,
+    _accepted,
+    _appointment,
+    _book_a_later_half_day,
+    _windows,
+)
 from tests.integration.test_dispatch import CLIENT, VISIT_ANSWERED, fake, serve
 from tests.integration.test_telegram import Client
 
@@ -71,3 +78,28 @@ async def test_after_a_new_request_the_first_case_s_proposal_is_still_answered(
         # And the new request goes on where it was.
         await fake.say(CLIENT, "mes lunettes sont cassées")
         await client.expect(VISIT_ANSWERED[1], within=15)
+
+
+async def test_a_yes_to_move_a_visit_that_can_no_longer_move_says_so_and_reaches_the_advisors(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _accepted(fake, service)
+        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        await _book_a_later_half_day(fake, client, optician)
+        await fake.say(CLIENT, "on peut reporter la visite ?")
+        question = (await client.expect("Voulez-vous déplacer le rendez-vous ?", within=15))[-1]
+        (case,) = await service.rows(cases)
+        assert case.client_wrote_at is not None  # the request reached the advisors at once
+
+        # Before the client answers, the optician reports the visit impossible.
+        await fake.press_button(OPTICIAN, "Visite impossible")
+        await optician.expect("Pourquoi la visite", within=15)
+        await fake.press_button(OPTICIAN, "Autre empêchement")
+        await client.expect("n'a pas pu venir", within=15)
+        assert (await _appointment(service)).status == "impossible"
+
+        await fake.press(CLIENT, "move_asked:yes", message_id=question.message_id)
+        await client.expect("ne peut plus être déplacé", within=15)
+        assert (await _appointment(service)).status == "impossible"
