@@ -392,19 +392,34 @@ class Booking:
         return [self.notices.client_reply(language, "appointment.expired", name=name)]
 
     def _calendar_file(
-        self, appointment: Appointment, proposal: int, day: date, hour: int, now: datetime
+        self,
+        appointment: Appointment,
+        proposal: int,
+        day: date,
+        hour: int,
+        now: datetime,
+        *,
+        cancelled: bool = False,
     ) -> dict[str, str] | None:
-        """The confirmed visit as an .ics file for the optician's calendar (stored encrypted with
-        the exports: purged after a day, erased with the case's messages)."""
+        """The confirmed visit as an .ics file for the optician's calendar, or its cancellation
+        (moved, cancelled). One event per appointment (its UID: the case's and the appointment's
+        ids); its SEQUENCE follows the proposals, 2n for proposal n confirmed and 2n+1 for its
+        cancellation, so each file replaces the one before in the calendar.
+
+        Stored encrypted with the exports (purged after a day, erased with the case's messages)
+        while the transaction is still open: the outbox row that sends it must name it. A file
+        whose transaction rolls back is an orphan, purged with the exports within a day."""
         if self.files is None:
             return None
         content = visit_event(
-            uid=f"{appointment.case_public_id}-{proposal}",
+            uid=f"{appointment.case_public_id}-{appointment.id}",
             reference=appointment.reference,
             starts=starts_at(day, hour),
             address=appointment.address or "",
             summary=self.notices.text("appointment.calendar_title", reference=appointment.reference),
             now=now,
+            sequence=2 * proposal + int(cancelled),
+            cancelled=cancelled,
         )
         path = self.files.save_document(content, ".ics", EXPORTS)
         return {"path": path, "filename": f"visite-{appointment.reference}.ics", "mime": "text/calendar"}
@@ -430,6 +445,14 @@ class Booking:
         ):
             return None if answer.step is None else stale
         if appointment.telegram_chat is not None:
+            # A confirmed visit is in the optician's calendar: it is withdrawn from it.
+            withdrawn = (
+                self._calendar_file(
+                    appointment, appointment.proposal, appointment.day, appointment.hour, now, cancelled=True
+                )
+                if appointment.status == "confirmed"
+                else None
+            )
             await self._ask_again(
                 connection,
                 appointment,
@@ -438,6 +461,7 @@ class Booking:
                 appointment.hour,
                 "appointment.moved_optician",
                 now,
+                document=withdrawn,
             )
         name = first_name(appointment.optician)
         return [self.notices.client_reply(language, "appointment.moving", name=name)]
@@ -451,16 +475,19 @@ class Booking:
         hour: int,
         key: str,
         now: datetime,
+        *,
+        document: dict[str, str] | None = None,
     ) -> None:
         """The optician is told the client wants another moment than ``day`` at ``hour``, with the
-        windows of that half-day still open to pick again (or other half-days)."""
+        windows of that half-day still open to pick again (or other half-days); ``document``: the
+        calendar's cancellation of the visit confirmed at that moment."""
         local = now.astimezone(SERVICE_TIME_ZONE)
         part = part_of(hour) or "am"
         hours = open_windows(day, part, local)
         windows = (day, part, hours) if hours else None
         question = self.pick_hour(appointment.case_public_id, appointment.reference, windows)
         told = self.notices.text(key, reference=appointment.reference, when=self.when(day, hour))
-        reply = Reply(key, f"{told}\n{question.text}", question.choices, question.step)
+        reply = Reply(key, f"{told}\n{question.text}", question.choices, question.step, document=document)
         await self.notices.to_optician(connection, chat, reply, now, case_id=appointment.case_id)
 
 

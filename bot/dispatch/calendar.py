@@ -11,17 +11,29 @@ _FOLD_AT = 75  # octets per line, continuation lines start with a space
 
 
 def visit_event(
-    *, uid: str, reference: str, starts: datetime, address: str, summary: str, now: datetime
+    *,
+    uid: str,
+    reference: str,
+    starts: datetime,
+    address: str,
+    summary: str,
+    now: datetime,
+    sequence: int = 0,
+    cancelled: bool = False,
 ) -> bytes:
-    """The event of a one-hour visit starting at ``starts`` (aware)."""
+    """The event of a one-hour visit starting at ``starts`` (aware). The same ``uid`` with a higher
+    ``sequence`` replaces the event in the optician's calendar; ``cancelled``: it is withdrawn
+    (``METHOD:CANCEL``, ``STATUS:CANCELLED``)."""
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
         "PRODID:-//optibot//visite//FR",
         "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
+        "METHOD:CANCEL" if cancelled else "METHOD:PUBLISH",
         "BEGIN:VEVENT",
         f"UID:{_text(uid)}@optibot",
+        f"SEQUENCE:{sequence}",
+        "STATUS:CANCELLED" if cancelled else "STATUS:CONFIRMED",
         f"DTSTAMP:{_utc(now)}",
         f"DTSTART:{_utc(starts)}",
         f"DTEND:{_utc(starts + timedelta(hours=1))}",

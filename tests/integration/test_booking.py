@@ -507,3 +507,44 @@ async def test_a_proposal_whose_window_started_is_refused_and_the_optician_asked
         row = await _appointment(service)
         assert (row.status, row.confirmed_at) == ("moved", None)
         assert not fake.documents_to(OPTICIAN)  # no calendar file of a moment past
+
+
+def _ics_line(ics: bytes, name: str) -> str:
+    return next(line for line in ics.decode().split("\r\n") if line.startswith(f"{name}:"))
+
+
+async def test_a_moved_visit_leaves_the_opticians_calendar_and_comes_back_as_the_same_event(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _accepted(fake, service)
+        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        await _book_a_later_half_day(fake, client, optician)
+        await fake.wait_for(lambda: len(fake.documents_to(OPTICIAN)) == 1, 15)
+        await fake.press_button(CLIENT, "Déplacer le rendez-vous")
+        await client.expect("va vous proposer un autre moment", within=15)
+        await fake.wait_for(lambda: len(fake.documents_to(OPTICIAN)) == 2, 15)
+        (_, confirmed), (_, withdrawn) = fake.documents_to(OPTICIAN)
+        assert _ics_line(withdrawn, "UID") == _ics_line(confirmed, "UID")
+        assert (_ics_line(confirmed, "METHOD"), _ics_line(confirmed, "SEQUENCE")) == (
+            "METHOD:PUBLISH",
+            "SEQUENCE:2",
+        )
+        assert (_ics_line(withdrawn, "METHOD"), _ics_line(withdrawn, "SEQUENCE")) == (
+            "METHOD:CANCEL",
+            "SEQUENCE:3",
+        )
+        assert _ics_line(withdrawn, "STATUS") == "STATUS:CANCELLED"
+
+        # Proposed and confirmed again: the same event, a later sequence.
+        asked = _last_with(fake, OPTICIAN, "demande à déplacer le rendez-vous")  # before its file
+        windows = _windows([str(b["text"]) for b in asked.buttons()])
+        await fake.press_button(OPTICIAN, windows[-1])
+        await client.expect("propose de venir", within=15)
+        await fake.press_button(CLIENT, "Je confirme")
+        await client.expect("C'est confirmé", within=15)
+        await fake.wait_for(lambda: len(fake.documents_to(OPTICIAN)) == 3, 15)
+        (_, again) = fake.documents_to(OPTICIAN)[-1]
+        assert _ics_line(again, "UID") == _ics_line(confirmed, "UID")
+        assert [_ics_line(again, n) for n in ("METHOD", "SEQUENCE")] == ["METHOD:PUBLISH", "SEQUENCE:4"]

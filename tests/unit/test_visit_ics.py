@@ -38,3 +38,24 @@ def test_text_is_escaped_and_long_lines_folded() -> None:
     (location,) = [line for line in unfolded.split("\r\n") if line.startswith("LOCATION:")]
     assert location.startswith("LOCATION:Bât. B\\; 3e étage\\, code 1234\\n12 avenue des Champs-Élysées")
     assert location.endswith("75008 Paris")
+
+
+def test_a_cancellation_is_the_same_event_withdrawn_with_a_later_sequence() -> None:
+    starts = datetime(2026, 11, 27, 9, tzinfo=SERVICE_TIME_ZONE)
+
+    def event(sequence: int, *, cancelled: bool) -> set[str]:
+        content = visit_event(
+            uid="k1-7",
+            reference="OB-1",
+            starts=starts,
+            address="",
+            summary="Visite",
+            now=NOW,
+            sequence=sequence,
+            cancelled=cancelled,
+        )
+        return set(content.decode().split("\r\n"))
+
+    confirmed, cancelled = event(2, cancelled=False), event(3, cancelled=True)
+    assert {"METHOD:PUBLISH", "STATUS:CONFIRMED", "SEQUENCE:2", "UID:k1-7@optibot"} <= confirmed
+    assert {"METHOD:CANCEL", "STATUS:CANCELLED", "SEQUENCE:3", "UID:k1-7@optibot"} <= cancelled
