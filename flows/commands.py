@@ -17,7 +17,9 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
         "recommencer", "recommencer depuis le debut", "reprendre a zero",
         "reprendre depuis le debut", "on recommence", "recommence", "recommencons",
         "tout recommencer", "repartir de zero", "depuis le debut", "restart", "start over",
-        "start again", "reset", "start", "reinitialiser",
+        "start again", "reset", "start", "reinitialiser", "retour au debut", "revenir au debut",
+        "retourner au debut", "retour a zero", "retour au depart", "back to the start",
+        "back to the beginning", "go back to the start", "go back to the beginning",
     ),
     ("cancel", None): (
         "annuler", "annule", "annulez", "annulation", "stop", "arreter", "arrete", "arretez",
@@ -93,7 +95,8 @@ _POLITE_PREFIXES: Final = tuple(
         "vous parlez", "can we speak", "can you speak", "can we", "can you", "on", "speak to",
         "talk to", "speak with", "talk with", "parler a", "parler avec", "je prefere",
         "je prefererais", "j aimerais mieux", "plutot", "i d rather", "i would rather", "i prefer",
-        "i d prefer to", "i would prefer to",
+        "i d prefer to", "i would prefer to", "switch to", "change to", "passer en", "passe en",
+        "passons en", "passez en",
     )
 )  # fmt: skip
 _PREFIXES_BY_WORD: Final[Mapping[str, tuple[str, ...]]] = {

@@ -111,6 +111,9 @@ _NAME_STOPWORDS: Final = frozenset(
         "bonne", "nuit", "night", "see", "bye", "allo", "vite", "sos", "robot", "test", "essai",
         "retour", "precedent", "suivant", "valider", "envoyer", "haha", "hihi", "hehe", "hmm",
         "hum", "mmm", "pff", "azerty", "qwerty",
+        # texting spellings of little words ("c pr ma fille": "pr" is "pour", never a name)
+        "pr", "ds", "pa", "plu", "ke", "pk", "pq", "pkoi", "qd", "tt", "tjs", "tjrs", "bcp", "vs",
+        "dsl", "mrc", "mci", "pls", "plz", "thx", "jen", "jle", "jla", "jles", "jvais", "kc",
         # family, not the family name
         "maman", "papa", "mamie", "mamy", "papi", "papy", "mere", "pere", "femme", "enfant",
         "enfants", "bebe", "mom", "mum", "dad", "mother", "father", "wife", "husband", "daughter",
@@ -190,10 +193,16 @@ def parse_name(text: str) -> str | None:
     None for a question, a moment ("samedi"), an address, a phone number, a hesitation or an
     answer to another question: the name is asked again rather than a wrong one recorded. A
     request made for someone else names them after a comma or a colon ("c'est pour mon père :
-    Gérard Lefèvre", "this is for my wife, Laura Bianchi")."""
+    Gérard Lefèvre", "this is for my wife, Laura Bianchi") or just after the relative ("c pr ma
+    fille Camille Girard")."""
     found = _name_in(text)
     if found is not None:
         return found
+    relative = _FOR_RELATIVE.search(text[: _MAX_NAME_LEN * 4])
+    if relative is not None and normalize(relative.group("who")) in _RELATIVES:
+        found = _name_in(text[relative.end() : _MAX_NAME_LEN * 4].lstrip(" ,:;-–"))
+        if found is not None:
+            return found
     parts = [part for part in _FOR_SOMEONE_MARK.split(text[: _MAX_NAME_LEN * 4]) if part.strip()]
     if len(parts) >= 2 and _FOR_SOMEONE & set(_tokens(parts[0])):
         return _name_in(parts[-1])
@@ -202,6 +211,18 @@ def parse_name(text: str) -> str | None:
 
 # What separates the person a request is for from their name: a comma or a colon.
 _FOR_SOMEONE_MARK: Final = re.compile(r"[,:]")
+# The person a request is for, whose name may follow with no mark ("c pr ma fille Camille Girard").
+_FOR_RELATIVE: Final = re.compile(
+    r"\b(?:pour|pr|for)\s+(?:ma|mon|my|notre|our)\s+(?P<who>[^\W\d_]+)\b", re.IGNORECASE
+)
+_RELATIVES: Final = frozenset(
+    ("mere", "pere", "maman", "papa", "fils", "fille", "mari", "femme", "epoux", "epouse",
+     "conjoint", "conjointe", "compagnon", "compagne", "frere", "soeur", "enfant", "mamie", "mamy",
+     "papi", "papy", "tante", "oncle", "neveu", "niece", "cousin", "cousine", "voisin", "voisine",
+     "mother", "father", "mom", "mum", "dad", "son", "daughter", "wife", "husband", "partner",
+     "brother", "sister", "child", "aunt", "uncle", "grandmother", "grandfather", "grandma",
+     "grandpa", "neighbour", "neighbor")
+)  # fmt: skip
 
 
 def _name_in(text: str) -> str | None:

@@ -190,7 +190,7 @@ MODE: Final = _Matcher(
             "shipment", "delivery", "deliver", "post", "by post", "mail", "send", "parcel",
             "chrono", "recevoir", "receive", "courier", "by courier", "livree", "livrees", "shipped",
             "mailed", "posted",
-            "etre livre",
+            "etre livre", "livre", "livres",
         ),
     }
 )  # fmt: skip
@@ -241,9 +241,12 @@ PRIORITY: Final = _Matcher(
             "factrice", "postier", "postiere", "courrier", "livraison", "livraisons", "routier",
             "courier", "delivery driver", "delivery man", "postman", "mail carrier",
             "a la poste", "deliveroo", "uber eats", "amazon",
+            # delivering said as a verb ("je livre des pizzas")
+            "je livre", "on livre", "i deliver", "we deliver", "delivering",
         ),
         "firefighter": (
-            "pompier", "pompiers", "sapeur pompier", "sapeurs pompiers", "firefighter",
+            "pompier", "pompiers", "pompiere", "pompieres", "sapeur pompier", "sapeurs pompiers",
+            "firefighter",
             "fire fighter", "fireman", "fire brigade", "fire service", "fire department",
         ),
         "other": (

@@ -36,6 +36,13 @@ _URGENCY: Final = _Matcher(
             "grave", "rien pour depanner", "rien pour me depanner", "rien de rechange",
             "dois conduire", "dois travailler", "dois bosser",
             "need to drive", "have to drive", "need to work", "have to work",
+            # work said the way it is spoken ("j'en ai besoin pour le taf")
+            "pour le boulot", "pour mon boulot", "pour le taf", "pour mon taf", "pour le job",
+            "pour mon job", "for my job", "for my work",
+            # driving for a living: a driver cannot wait
+            "routier", "routiere", "chauffeur", "chauffeuse", "conducteur", "conductrice",
+            "conduis", "reprends la route", "reprendre la route", "prends la route",
+            "drive for a living", "i drive", "driver", "truck driver",
         ),
         # What turns a spare pair said just before into none ("mon ancienne paire est partie à
         # la poubelle", "my spare pair is broken as well"): a yes.

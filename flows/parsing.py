@@ -22,12 +22,13 @@ fuzzy-matches another keyword: each module adds its tables to ``KNOWN_WORDS`` wh
 and this module imports them all before anything is read. So "non" can never read as "oui" and
 "caisse" never reads as "cassé". Texting spellings are expanded first ("g", "pa", "jen", "kc")
 and an elision glued to a keyword split off ("jaccepte"). Overlapping keyword hits are resolved
-longest first ("aucun problème" is a yes, "pas du tout" a no); a hit is negated by a free
+longest first ("aucun problème" is a yes, "pas du tout" a no), then by the closest spelling
+("pompière" is one letter from "pompier", two from "postière"); a hit is negated by a free
 "pas"/"not"/"jamais"/"sans" (or "ne ... plus", "rien de", "nothing") in the two words before,
 intensifiers aside ("pas du tout urgent"), not past another hit ("pas perdues, cassées"), or by a
 "pas" just after ("carrément pas"). A bare "plus" before a hit ("plus urgent": more, or no
-longer?) and a question back ("c'est quoi chronopost ?") make the answer not understood: a miss
-asks again, a misreading would change the case.
+longer?) and a question back ("c'est quoi chronopost ?", "il faut payer la livraison ?") make
+the answer not understood: a miss asks again, a misreading would change the case.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ _SUMMARY: Final = _Matcher(
             "door code",
         ),
         "change_slot": (
-            "creneau", "creneaux", "horaire", "horaires", "heure", "heures", "date", "jour",
-            "moment", "rendez vous", "demi journee", "matin", "apres midi", "aprem", "soir",
+            "creneau", "creneaux", "creno", "crenos", "horaire", "horaires", "heure", "heures",
+            "date", "jour", "moment", "rendez vous", "demi journee", "matin", "apres midi", "aprem",
+            "soir",
             "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "slot", "time", "day",
             "morning", "afternoon", "appointment",
         ),
@@ -34,10 +35,16 @@ _SUMMARY: Final = _Matcher(
             "phone number",
         ),
         "change_mode": (
-            "mode", "mode de service", "service", "envoi", "visite", "livraison", "livree", "poste",
-            "shipped", "mailed",
-            "chronopost", "colis", "courrier", "expedition", "shipping", "shipment", "visit",
-            "delivery", "post",
+            "mode", "mode de service", "service", "envoi", "visite", "livraison", "livree", "livre",
+            "livres", "poste", "shipped", "mailed", "chronopost", "colis", "courrier", "expedition",
+            "shipping", "shipment", "visit", "delivery", "post",
+        ),
+        # The glasses asked to be sent: a change of mode when said as one ("je préfère
+        # finalement qu'on me les envoie"); alone, maybe the request sent ("envoyez-les moi").
+        "sent": (
+            "les envoie", "les envoient", "les envoyer", "les envoyez", "envoyez les", "envoie les",
+            "les expedie", "les expedier", "les expediez", "send them", "ship them", "mail them",
+            "deliver them",
         ),
     }
 )  # fmt: skip
@@ -72,13 +79,17 @@ def parse_summary(text: str) -> SummaryAction | None:
     changes: list[str] = []
     clauses = _clauses(head)
     for clause in clauses:
-        fields = [hit.label for hit in _SUMMARY.find(clause)]
+        changed = any(token in _CHANGES for token in clause)
+        fields = [
+            "change_mode" if hit.label == "sent" else hit.label
+            for hit in _SUMMARY.find(clause)
+            if hit.label != "sent" or changed
+        ]
         # A name spelt out ("Dupond avec un d"), unless approved ("..., c'est bien ça").
         if not fields and _spells(clause) and not any(map(_approves, clauses)):
             fields = ["change_name"]
         if not fields:
             continue
-        changed = any(token in _CHANGES for token in clause)
         approved = any(token in _APPROVALS for token in clause)
         if approved and not changed:
             continue

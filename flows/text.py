@@ -195,6 +195,13 @@ def _similar(word: str, key: str) -> bool:
     return OSA.distance(word, key, score_cutoff=budget) <= budget
 
 
+def _edits(word: str, key: str) -> int:
+    """How far a word matched as ``key`` is from it (0 when spelt right)."""
+    if word == key:
+        return 0
+    return OSA.distance(_REPEATS.sub(r"\1", word), _REPEATS.sub(r"\1", key))
+
+
 def _swapped(word: str, key: str) -> bool:
     """Two neighbouring letters swapped, and nothing else."""
     diffs = [k for k in range(len(key)) if word[k] != key[k]]
@@ -253,7 +260,7 @@ class _Matcher:
         return word == key or (word not in KNOWN_WORDS and _similar(word, key))
 
     def find(self, tokens: Sequence[str]) -> list[_Hit]:
-        found: list[tuple[int, int, str]] = []
+        found: list[tuple[int, int, int, str]] = []
         for start, token in enumerate(tokens):
             initial = token[0]
             candidates = self._by_initial.get(initial, ())
@@ -264,11 +271,14 @@ class _Matcher:
                 if end <= len(tokens) and all(
                     self._matches(tokens[start + k], key) for k, key in enumerate(words)
                 ):
-                    found.append((start, end, label))
-        found.sort(key=lambda hit: (hit[0] - hit[1], hit[0]))  # longest first, then leftmost
+                    edits = sum(_edits(tokens[start + k], key) for k, key in enumerate(words))
+                    found.append((start, end, edits, label))
+        # Longest first, then leftmost, then the closest spelling: "pompière" is one letter from
+        # "pompier", two from "postière".
+        found.sort(key=lambda hit: (hit[0] - hit[1], hit[0], hit[2]))
         taken = [False] * len(tokens)
         kept: list[tuple[int, int, str]] = []
-        for start, end, label in found:
+        for start, end, _, label in found:
             if not any(taken[start:end]):
                 taken[start:end] = [True] * (end - start)
                 kept.append((start, end, label))

@@ -21,23 +21,22 @@ YES_NO: Final = _Matcher(
             "oki", "okok", "d accord", "dac", "bien sur", "bien sur que oui", "mais oui",
             "absolument", "exact", "exactement", "c est exact", "tout a fait", "volontiers",
             "avec plaisir", "je confirme", "confirme", "je valide", "c est ca", "c est bien ca",
-            "c est bon", "c est correct", "correct", "ca marche", "ca me va", "parfait",
-            "tres bien", "entendu", "bien entendu", "carrement", "evidemment", "certainement",
-            "affirmatif", "aucun probleme", "aucun souci", "pas de probleme", "pas de souci",
-            "sans probleme", "sans souci", "nickel", "impeccable", "yes", "yeah", "yep", "yup",
+            "c est correct", "correct", "ca marche", "ca me va", "parfait", "tres bien", "entendu",
+            "bien entendu", "carrement", "evidemment", "certainement", "affirmatif",
+            "aucun probleme", "aucun souci", "pas de probleme", "pas de souci", "sans probleme",
+            "sans souci", "nickel", "impeccable", "yes", "yeah", "yep", "yup",
             "sure", "of course", "absolutely", "definitely", "certainly", "exactly",
             "that s right", "alright", "all right", "i confirm", "no problem", "yes please",
             # confirmations in a hurry
             "valide", "validee", "valider", "validez", "c est valide", "go", "on y va", "allez y",
             "vas y", "c est tout bon", "tout bon", "tout est bon", "tout est correct",
-            "tout est ok", "c bon", "ce bon", "c ok", "c parfait", "c nickel", "super", "top",
-            "genial", "impec", "ca roule", "ca me convient", "ca convient", "c est bien",
-            "c est parfait", "c est good", "d acc", "tout est juste", "tout est exact", "c est juste",
+            "tout est ok", "c parfait", "c nickel", "super", "top", "genial", "impec", "ca roule",
+            "ca me convient", "ca convient", "c est bien", "c est parfait", "c est good", "d acc",
+            "tout est juste", "tout est exact", "c est juste",
             "je suis sur", "je suis sure", "c est sur", "sur et certain", "i m sure",
             "rien a changer", "rien a modifier", "rien a corriger", "nothing to change", "we",
-            "great", "perfect", "looks good", "all good", "sounds good",
-            "good to go", "that s fine", "it s fine", "fine by me", "go ahead", "confirmed",
-            "all fine",
+            "great", "perfect", "looks good", "all good", "sounds good", "good to go", "fine by me",
+            "go ahead", "confirmed", "all fine",
         ),
         "no": (
             "non", "nan", "nn", "nope", "no", "nah", "non merci", "je pense pas", "je crois pas",
@@ -49,12 +48,12 @@ YES_NO: Final = _Matcher(
             "no thank you", "not really", "not at all", "never", "no way", "not ok",
             "don t think so", "i don t", "negative",
             # polite refusals
-            "pas la peine", "ca ira", "non ca ira", "non c est bon", "nan c est bon",
-            "non merci c est bon", "non ca va", "nan ca va", "plutot pas", "plutot non",
-            "je prefere pas", "je prefere ne pas", "finalement non", "non non", "c est non",
-            "rather not", "i d rather not", "no need", "not needed", "i m good", "no thank",
-            "non c bon", "nan c bon", "non c ok", "nan c ok", "non c est ok", "nan c est ok",
+            "pas la peine", "ca ira", "non ca ira", "non ca va", "nan ca va", "plutot pas",
+            "plutot non", "je prefere pas", "je prefere ne pas", "finalement non", "non non",
+            "c est non", "rather not", "i d rather not", "no need", "not needed", "i m good", "no thank",
         ),
+        # A yes by itself, the no's own just after one ("nn c bon", "no, it's fine").
+        "fine": ("c est bon", "c bon", "ce bon", "c ok", "c est ok", "that s fine", "it s fine"),
         "unsure": (
             "peut etre", "bof", "je sais pas", "je ne sais pas", "sais pas", "pas sur",
             "pas sure", "pas certain", "pas certaine", "aucune idee", "je verrai",
@@ -82,7 +81,8 @@ def parse_yes_no(text: str, own: _Matcher | None = None, *, nothing_turns: bool 
     prévenir") and, with ``nothing_turns``, by a "ne rien" just before ("ne rien effacer") or a
     "rien"/"anything" after it negated ("je ne garde rien", "don't delete anything"). A "bof"
     then a clear no is a no ("bof, pas tant que ça"). A question back ("ma demande sera annulée
-    aussi ?") is no answer unless a general yes or no is in it."""
+    aussi ?") is no answer unless a general yes or no is in it. A "c'est bon" is a yes, but the
+    no's own just after one ("nn c bon", "non merci, c'est bon", "no, it's fine")."""
     head = text[:_MAX_SCAN]
     tokens = _keyword_tokens(head)
     if tokens == ["si"]:
@@ -118,14 +118,23 @@ def _verdict(head: str, tokens: list[str], own: _Matcher | None, nothing_turns: 
     if own is not None:  # the general words, in what the question's own words left
         general = YES_NO.find(tokens)
     answered = False
+    last: _Hit | None = None
     for hit in general:
         if hit.doubtful:
             return None
         answered = True
-        if hit.label == "yes":
+        said_fine_to_no = (
+            hit.label == "fine"
+            and last is not None
+            and last.label == "no"
+            and not last.negated
+            and is_near(last, hit)
+        )
+        if hit.label in ("yes", "fine") and not said_fine_to_no:
             verdicts.add(not hit.negated)
-        elif not hit.negated:
+        elif hit.label == "no" and not hit.negated:
             verdicts.add(False)
+        last = hit
     if any(emoji in head for emoji in _YES_EMOJI):
         answered = True
         verdicts.add(True)
@@ -203,12 +212,21 @@ _QUESTION_WORDS: Final = frozenset(
      "lequel", "laquelle", "what", "why", "how", "when", "which", "where", "who")
 )  # fmt: skip
 _QUESTION_OPENINGS: Final = (("qu", "est", "ce"), ("est", "ce", "que"), ("est", "ce", "qu"))
+# What a question on the terms asks about ("il faut payer la livraison ?", "c'est gratuit ?").
+_TERMS_WORDS: Final = frozenset(
+    ("faut", "payer", "paye", "payant", "payante", "payants", "payantes", "gratuit", "gratuite",
+     "gratuits", "gratuites", "coute", "coutent", "couter", "cout", "prix", "tarif", "tarifs",
+     "frais", "supplement", "pay", "paid", "free", "cost", "costs", "price", "fee", "fees",
+     "charge", "charged")
+)  # fmt: skip
+_ASKED: Final = _QUESTION_WORDS | _TERMS_WORDS
 
 
 def asks_back(text: str, tokens: list[str], *, opening: bool = True) -> bool:
-    """A question word in a message with a "?" ("c'est quoi chronopost ?") or, for a yes or a no
-    (``opening``), opening it ("qu'est-ce qui sera effacé")."""
-    if "?" in text and any(token in _QUESTION_WORDS for token in tokens):
+    """A question word or a question on the terms (what it costs, what it takes) in a message
+    with a "?" ("c'est quoi chronopost ?", "il faut payer la livraison ?") or, for a yes or a no
+    (``opening``), a question word opening it ("qu'est-ce qui sera effacé")."""
+    if "?" in text and any(token in _ASKED for token in tokens):
         return True
     return opening and (
         tuple(tokens[:3]) in _QUESTION_OPENINGS or (bool(tokens) and tokens[0] in _QUESTION_WORDS)

@@ -42,6 +42,7 @@ from flows.parsing import (
     parse_yes_no,
 )
 from flows.steps import STEPS, Hint
+from flows.text import _Matcher
 from flows.types import SERVICE_TIME_ZONE, FlowContext
 
 TODAY = date(2026, 11, 26)  # a Thursday
@@ -140,6 +141,12 @@ YES_NO = [
     ("je pense pas", False),
     ("bah oui", True),
     ("non, je ne suis pas mobilisé", False),
+    # "c'est bon" is a yes, but the no's own just after one
+    ("c'est bon", True),
+    ("nn c bon", False),
+    ("non merci, c'est bon", False),
+    ("no, it's fine", False),
+    ("c'est bon, non", None),  # a yes, then a no
     # unknown or ambiguous
     ("bof", None),
     ("peut-être", None),
@@ -269,6 +276,11 @@ MODE: list[tuple[str, Mode | None]] = [
     ("ship", "shipment"),
     ("delivery", "shipment"),
     ("post", "shipment"),
+    ("je préfère qu'on me les livre", "shipment"),  # "livré" without its accent
+    ("livré à domicile", "shipment"),
+    ("il faut payer la livraison ?", None),  # a question on the terms is no choice
+    ("la visite est gratuite ?", None),
+    ("livraison gratuite", "shipment"),  # ... but said without a question mark, a choice
     ("bof", None),
     ("venir ou envoyer, je ne sais pas", None),
     ("", None),
@@ -312,6 +324,10 @@ PRIORITY: list[tuple[str, Priority | None]] = [
     ("pompier", "firefighter"),
     ("pompié", "firefighter"),
     ("sapeur-pompier volontaire", "firefighter"),
+    ("pompière volontaire dans le Jura", "firefighter"),  # the feminine
+    ("pompiere", "firefighter"),
+    ("je livre des pizzas le soir en scooter", "delivery"),  # delivering said as a verb
+    ("I deliver parcels", "delivery"),
     ("firefighter", "firefighter"),
     ("autre", "other"),
     ("autre métier mobilisé", "other"),
@@ -473,6 +489,13 @@ URGENCY: list[tuple[str, bool | None]] = [
     ("ça dépend, c'est urgent", None),
     ("it depends", None),
     ("pas la peine de se presser", False),  # a needless "de" turns "pressé" over
+    ("g besoin pr le taf", True),  # work as it is spoken
+    ("j'en ai besoin pour le boulot", True),
+    ("je suis routier, je reprends la route lundi", True),  # driving for a living
+    ("routier", True),
+    ("I drive for a living", True),
+    ("je conduis pas, j'ai une vieille paire", False),
+    ("nn c bon j'ai une vieille paire", False),  # "c bon" after a no is that no's
 ]
 
 
@@ -608,6 +631,9 @@ SUMMARY: list[tuple[str, SummaryAction | None]] = [
     ("Dupont avec un t, c'est bien ça", "confirm"),  # the spelling approved
     ("avec un autre numéro", "change_phone"),  # "avec un" and a word: nothing spelt
     ("envoyez-les moi", None),  # not the request: the glasses
+    ("je préfère finalement qu'on me les envoie", "change_mode"),  # ... said as a change
+    ("I'd rather you ship them", "change_mode"),
+    ("c pas le bon créno", "change_slot"),  # "créno" is "créneau" as it sounds
     ("non", None),
     ("non c'est pas bon", None),
 ]
@@ -636,6 +662,13 @@ FALSE_FRIENDS: list[tuple[Callable[[str], object], str]] = [
 @pytest.mark.parametrize(("read", "text"), [pytest.param(r, t, id=_slug(t)) for r, t in FALSE_FRIENDS])
 def test_false_friends_are_not_answers(read: Callable[[str], object], text: str) -> None:
     assert read(text) is None
+
+
+def test_a_typo_reads_as_the_closest_keyword() -> None:
+    """Two keywords of different labels both within a typo's reach: the closer one wins, whatever
+    the table's order ("pompière" was once read "postière", a delivery)."""
+    matcher = _Matcher({"far": ("bortelle",), "near": ("bartello",)})
+    assert [hit.label for hit in matcher.find(["bartelli"])] == ["near"]
 
 
 PRIORITY_OF_THE_CLIENT: list[tuple[str, Priority]] = [
@@ -1034,6 +1067,11 @@ NAME: list[tuple[str, str | None]] = [
     ("this is for my wife, Laura Bianchi", "Laura Bianchi"),  # in English, after a weak intro
     ("Marie Dupont, c'est pour ma mère", "Marie Dupont"),
     ("c'est pour ma mère : samedi", None),  # what follows must still be a name
+    ("c pr ma fille Camille Girard", "Camille Girard"),  # just after the relative
+    ("pour mon père Gérard Lefèvre", "Gérard Lefèvre"),
+    ("c'est pour ma fille qui a cassé ses lunettes", None),
+    ("pr", None),  # a texting "pour" is never a name
+    ("c pr ma fille", None),
     ("je sais pas, Paris", None),  # only a request for someone else is followed by their name
     ("au nom de mon père, Ahmed Haddad", "Ahmed Haddad"),
     ("It's under Emily Clarke", "Emily Clarke"),
@@ -1136,6 +1174,10 @@ COMMAND: list[tuple[str, tuple[Command, str | None] | None]] = [
     ("stop, stop !", ("cancel", None)),
     ("speak to an advisor", ("advisor", None)),
     ("je veux parler à quelqu'un", ("advisor", None)),  # each wrapper cut in turn
+    ("switch to english", ("language", "en")),  # a switch wraps a language
+    ("passer en français", ("language", "fr")),
+    ("retour au début", ("restart", None)),
+    ("go back to the start", ("restart", None)),
     # not commands
     ("aide stop", None),  # two commands: which one?
     ("au secours", None),
@@ -1147,6 +1189,8 @@ COMMAND: list[tuple[str, tuple[Command, str | None] | None]] = [
     ("oui", None),
     ("non", None),
     ("tout", None),  # a wrapper alone is no command
+    ("switch to", None),
+    ("retour", None),
     ("on", None),
     ("/unknown", None),
     ("/", None),
