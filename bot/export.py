@@ -6,6 +6,7 @@ from __future__ import annotations
 from flows.answers import case_fields, format_phone, format_slot
 from flows.catalog import Catalog
 from flows.types import as_language
+from storage.appointments import appointments_of_client
 from storage.conversations import OpenConversation
 from storage.database import Connection
 from storage.privacy.records import client_overview
@@ -33,6 +34,7 @@ async def client_export(connection: Connection, catalog: Catalog, convo: OpenCon
     """Everything stored about the client, written for them in their language."""
     lang = as_language(convo.language)
     stored = await client_overview(connection, convo.client_id)
+    booked = await appointments_of_client(connection, convo.client_id)
     lines = [catalog.text(lang, "my_data.channel", channel=channel) for channel in stored.channels]
     for case in stored.cases:
         fields: dict[str, object] = {
@@ -58,6 +60,19 @@ async def client_export(connection: Connection, catalog: Catalog, convo: OpenCon
                 details=_details(catalog, lang, fields),
             )
         )
+        if case.reference in booked:
+            status, day, hour = booked[case.reference]
+            lines.append(
+                catalog.text(
+                    lang,
+                    "my_data.appointment",
+                    reference=case.reference,
+                    date=day.isoformat(),
+                    start=hour,
+                    end=hour + 1,
+                    status=catalog.text(lang, f"appointment_status.{status}"),
+                )
+            )
     for version, given_at in stored.consents:
         lines.append(catalog.text(lang, "my_data.consent", version=version, date=given_at.date().isoformat()))
     for joined_at in stored.waitlist:

@@ -62,6 +62,21 @@ async def appointment_view(connection: AsyncConnection, case_id: int) -> Appoint
     return None if row is None else AppointmentView(*row)
 
 
+async def appointments_of_client(
+    connection: AsyncConnection, client_id: int
+) -> dict[str, tuple[AppointmentStatus, date, int]]:
+    """The client's appointments that name a moment, by their case's reference (for "mes
+    données")."""
+    rows = await connection.execute(
+        sa.select(cases.c.reference, appointments.c.status, appointments.c.day, appointments.c.hour)
+        .join(cases, cases.c.id == appointments.c.case_id)
+        .where(
+            cases.c.client_id == client_id, appointments.c.day.is_not(None), appointments.c.hour.is_not(None)
+        )
+    )
+    return {row.reference: (row.status, row.day, row.hour) for row in rows}
+
+
 @dataclass(frozen=True, slots=True)
 class Appointment:
     """An appointment with what its messages say: the case, the optician and their chat."""

@@ -548,3 +548,10 @@ async def test_a_moved_visit_leaves_the_opticians_calendar_and_comes_back_as_the
         (_, again) = fake.documents_to(OPTICIAN)[-1]
         assert _ics_line(again, "UID") == _ics_line(confirmed, "UID")
         assert [_ics_line(again, n) for n in ("METHOD", "SEQUENCE")] == ["METHOD:PUBLISH", "SEQUENCE:4"]
+
+        # The client's "mes données" lists the appointment: its day, hours and status.
+        await fake.say(CLIENT, "mes données")
+        await fake.wait_for(lambda: any("Voici les données" in m.text for m in fake.messages_to(CLIENT)), 15)
+        summary = _last_with(fake, CLIENT, "Voici les données").text
+        row = await _appointment(service)
+        assert f"le {row.day.isoformat()}, entre {row.hour}h et {row.hour + 1}h (confirmé)" in summary
