@@ -179,10 +179,17 @@ async def lock_case(connection: AsyncConnection, public_id: str, now: datetime) 
     """The case and its conversation, the conversation locked like the engine locks it; None if
     there is no such case.
 
-    The first statement writes the case's row (``updated_at``): on SQLite it takes the database's
-    write lock (the engine takes it too before it reads a conversation), on PostgreSQL the row's
-    lock, so what is read next cannot change before this transaction ends. Then the
-    conversation's advisory lock, then its owner."""
+    On PostgreSQL the conversation's advisory lock comes first, then the case's row (written:
+    ``updated_at``), in the order the engine and dispatch take them (the engine holds the
+    conversation before it writes a case or its appointment): two transactions never wait on each
+    other in reverse. On SQLite the first statement writes the case's row, which takes the
+    database's write lock (the engine takes it too before it reads a conversation), so what is read
+    next cannot change before this transaction ends. Then the conversation's owner."""
+    if connection.dialect.name == "postgresql":
+        party = await case_party(connection, cases.c.public_id == public_id)
+        if party is None:
+            return None
+        await lock_conversations(connection, [party.key])
     touched = await connection.execute(
         sa.update(cases).where(cases.c.public_id == public_id).values(updated_at=now).returning(cases.c.id)
     )

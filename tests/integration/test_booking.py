@@ -9,12 +9,8 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 
-import storage.cases
-import storage.conversations
-import storage.outbound
 from bot.engine import utcnow
 from flows.types import SERVICE_TIME_ZONE
 from storage.tables import appointments, cases, messages
@@ -70,39 +66,35 @@ def _last_with(fake: FakeTelegram, chat: int, fragment: str) -> Any:
 
 class LockOrder:
     """What each committed transaction of the service locked, in order: "conversation" (the
-    client's conversation lock), "case" (a write of a case's row), "appointment" (of its
-    appointment's). Every path that writes an appointment takes them in that order (PostgreSQL
-    would otherwise deadlock two of them waiting on each other)."""
+    client's conversation's advisory lock: PostgreSQL only, SQLite has one writer), "case" (a
+    write of a case's row), "appointment" (of its appointment's). Every path that writes an
+    appointment takes them in that order (PostgreSQL would otherwise deadlock two of them
+    waiting on each other)."""
 
-    def __init__(self, service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, service: Service) -> None:
         self.open: dict[int, list[str]] = {}
         self.committed: list[list[str]] = []
         engine = service.services.database.sync_engine
+        self.postgres = engine.dialect.name == "postgresql"
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", lambda conn: self.committed.append(self.open.pop(id(conn), [])))
         event.listen(engine, "rollback", lambda conn: self.open.pop(id(conn), None))
-        for module in (storage.conversations, storage.outbound, storage.cases):
-            original = module.lock_conversations
-
-            async def locked(connection: Any, keys: Any, original: Any = original) -> None:
-                if keys:
-                    self.open.setdefault(id(connection.sync_connection), []).append("conversation")
-                await original(connection, keys)
-
-            monkeypatch.setattr(module, "lock_conversations", locked)
 
     def _statement(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         words = statement.split(None, 3)[:3]
         table = words[1] if words[:1] == ["UPDATE"] else words[2] if words[:2] == ["INSERT", "INTO"] else ""
         name = {"cases": "case", "appointments": "appointment"}.get(table.strip('"'))
+        if "pg_advisory_xact_lock" in statement:
+            name = "conversation"
         if name is not None:
             self.open.setdefault(id(conn), []).append(name)
 
     def assert_one_order(self) -> None:
         writes = [t for t in self.committed if "appointment" in t]
         assert writes
+        names = ("conversation", "case", "appointment") if self.postgres else ("case", "appointment")
         for locks in writes:
-            firsts = [locks.index(name) for name in ("conversation", "case", "appointment")]
+            firsts = [locks.index(name) for name in names]
             assert firsts == sorted(firsts), locks
 
 
@@ -117,11 +109,11 @@ def _windows(labels: list[str]) -> list[str]:
 
 
 async def test_a_visit_booked_to_the_hour_is_confirmed_to_both(
-    database_url: str, tmp_path: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    database_url: str, tmp_path: Path, fake: FakeTelegram
 ) -> None:
     clock = RealClock()
     async with serve(database_url, tmp_path, fake, clock=clock) as service:
-        locks = LockOrder(service, monkeypatch)
+        locks = LockOrder(service)
         case_id, labels = await _accepted(fake, service)
         windows = _windows(labels)
         assert labels == [*windows, OTHER_HALF_DAY, "Visite faite", "Visite impossible"]
@@ -429,11 +421,13 @@ async def test_a_case_closed_from_the_console_ends_its_appointment_and_no_remind
     told not to come, and the morning reminder does not go."""
     clock = RealClock()
     async with serve(database_url, tmp_path, fake, clock=clock) as service:
+        locks = LockOrder(service)
         case_id, _ = await _accepted(fake, service)
         client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
         client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
         await _book_a_later_half_day(fake, client, optician)
         await service.services.console.done(ALICE, str(case_id))
+        locks.assert_one_order()  # the console's too
         await optician.expect("n'y allez pas", within=15)
         row = await _appointment(service)
         assert row.status == "cancelled"
@@ -444,11 +438,11 @@ async def test_a_case_closed_from_the_console_ends_its_appointment_and_no_remind
 
 
 async def test_on_the_way_is_said_on_the_visits_day_only(
-    database_url: str, tmp_path: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    database_url: str, tmp_path: Path, fake: FakeTelegram
 ) -> None:
     clock = RealClock()
     async with serve(database_url, tmp_path, fake, clock=clock) as service:
-        locks = LockOrder(service, monkeypatch)
+        locks = LockOrder(service)
         _, labels = await _accepted(fake, service)
         client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
         client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
