@@ -30,6 +30,7 @@ from bot.dispatch.offers import OfferRounds, OfferSweep
 from bot.dispatch.registry import OpticianDetails, OpticianSummary, Registry, code_hash
 from bot.dispatch.reminders import Reminders
 from flows.catalog import Catalog
+from storage import appointments
 from storage.database import Connection, Database
 from storage.files import FileStore
 
@@ -82,7 +83,10 @@ class Dispatch:
         return await self.rounds.offer(connection, case_id, wider=wider)
 
     async def withdraw(self, connection: Connection, case_id: int) -> None:
+        booked = await appointments.appointment_of(connection, case_id)
         await self.rounds.withdraw(connection, case_id)
+        if booked is not None:  # a confirmed visit leaves the optician's calendar
+            await self.booking.withdrawn(connection, booked, self.booking.clock())
 
     # --- a chat channel: the opticians' desk (bot.desk.OpticianDesk) --------------------------------
 

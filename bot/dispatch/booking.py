@@ -300,6 +300,24 @@ class Booking:
         )
         await self.notices.to_optician(connection, chat, reply, now, case_id=case_id)
 
+    async def withdrawn(self, connection: Connection, booked: Appointment, now: datetime) -> None:
+        """The case left home visits (cancelled, closed, erased) while its appointment was
+        ``booked``: a visit that was confirmed (or under way) is withdrawn from the optician's
+        calendar with the .ics's cancellation (the optician is told not to come by the offers)."""
+        if (
+            booked.status not in ("confirmed", "en_route")
+            or booked.telegram_chat is None
+            or booked.day is None
+            or booked.hour is None
+        ):
+            return
+        document = self._calendar_file(booked, booked.proposal, booked.day, booked.hour, now, cancelled=True)
+        if document is None:
+            return
+        text = self.notices.text("appointment.calendar_cancelled", reference=booked.reference)
+        reply = Reply("appointment.calendar_cancelled", text, document=document)
+        await self.notices.to_optician(connection, booked.telegram_chat, reply, now, case_id=booked.case_id)
+
     # --- the client's side (in the engine's transaction) --------------------------------------------
 
     async def client_answer(

@@ -340,7 +340,10 @@ async def test_the_client_moves_then_cancels_the_appointment_and_the_optician_is
         await client.expect("Voulez-vous vraiment annuler", within=15)
         await fake.press_button(CLIENT, "Oui, l'annuler")
         await client.expect("est annulée", within=30)  # the client's chat is past its burst: paced
-        await optician.expect("n'y allez pas", within=15)
+        # Told not to come, then the calendar's cancellation (its own message and file).
+        withdrawn = "Pour votre agenda"
+        await fake.wait_for(lambda: any(withdrawn in m.text for m in fake.messages_to(OPTICIAN)), 15)
+        assert any("n'y allez pas" in m.text for m in fake.messages_to(OPTICIAN))
         assert (await _appointment(service)).status == "cancelled"
         (case,) = await service.rows(cases)
         assert case.status == "cancelled"
@@ -428,7 +431,12 @@ async def test_a_case_closed_from_the_console_ends_its_appointment_and_no_remind
         await _book_a_later_half_day(fake, client, optician)
         await service.services.console.done(ALICE, str(case_id))
         locks.assert_one_order()  # the console's too
-        await optician.expect("n'y allez pas", within=15)
+        # Told not to come, and the visit leaves their calendar (the same event, cancelled).
+        await fake.wait_for(lambda: len(fake.documents_to(OPTICIAN)) == 2, 15)
+        (_, confirmed), (_, withdrawn) = fake.documents_to(OPTICIAN)
+        assert _ics_line(withdrawn, "UID") == _ics_line(confirmed, "UID")
+        assert _ics_line(withdrawn, "METHOD") == "METHOD:CANCEL"
+        assert any("n'y allez pas" in m.text for m in fake.messages_to(OPTICIAN))
         row = await _appointment(service)
         assert row.status == "cancelled"
         clock.shift = row.remind_at - clock() + timedelta(minutes=1)
