@@ -18,7 +18,7 @@ from bot.privacy import PrivacyDesk, WithdrawVisit
 from bot.replies import reply_row
 from bot.rows import case_row, channel_phone, conversation_row, inbound_row
 from flows.catalog import Catalog
-from flows.followup import CANCEL_NO, CANCEL_YES, CaseView, FollowUpFlow, appointment_case
+from flows.followup import CANCEL_NO, CANCEL_YES, CaseView, FollowUpFlow, appointment_case, may_ask_to_move
 from flows.intake import IntakeFlow
 from flows.lifecycle import OPEN_STATES, CaseLifecycle, follow_up_of, move
 from flows.types import (
@@ -234,8 +234,11 @@ class ConversationHandler:
         self, connection: Connection, case: case_store.CaseOfConversation, said: ClientInput
     ) -> bool:
         """Whether the case's visit has an hour the client may ask to move in words (read for a
-        written message to a live case only: a button names its proposal itself)."""
+        written request to move, to a live case, only: a button names its proposal itself, and
+        any other message needs no query in the batch)."""
         if self.bookings is None or not said.text or case.status not in OPEN_STATES:
+            return False
+        if not may_ask_to_move(said.text):
             return False
         appointment = await appointment_view(connection, case.id)
         return appointment is not None and appointment.status in _WITH_AN_HOUR

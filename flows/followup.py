@@ -376,6 +376,12 @@ def appointment_case(said: ClientInput) -> str | None:
     return case_id if prefix == APPOINTMENT_STEP and case_id and number.isdigit() else None
 
 
+def may_ask_to_move(text: str) -> bool:
+    """Whether a client's text is a short request to move the visit's hour: the only reading for
+    which the engine needs to know whether the visit has one (a query it skips otherwise)."""
+    return asks_to_move(_folded(text))
+
+
 def asks_to_move(folded: str) -> bool:
     """Whether folded text is a short request to move the visit's hour (see ``_MOVE_VERBS``)."""
     words = re.findall(r"[a-z0-9]+", folded)
