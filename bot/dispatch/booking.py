@@ -371,16 +371,8 @@ class Booking:
             return [Reply(confirmed.key, confirmed.text, choices, pressed.step)]
         if not await store.ask_another_moment(connection, case_id, pressed.proposal, now):
             return [self.notices.client_reply(language, "appointment.stale")]
-        if appointment.telegram_chat is not None:
-            await self._ask_again(
-                connection,
-                appointment,
-                appointment.telegram_chat,
-                day,
-                hour,
-                "appointment.other_asked_optician",
-                now,
-            )
+        asked = "appointment.other_asked_optician"
+        await self._ask_again(connection, appointment, asked, now, at=(day, hour))
         return [self.notices.client_reply(language, "appointment.other_asked", name=name)]
 
     async def _expired(
@@ -396,16 +388,7 @@ class Booking:
         for another moment (as if the client had asked for one)."""
         if not await store.ask_another_moment(connection, case_id, proposal, now):
             return [self.notices.client_reply(language, "appointment.stale")]
-        if appointment.telegram_chat is not None and appointment.day and appointment.hour is not None:
-            await self._ask_again(
-                connection,
-                appointment,
-                appointment.telegram_chat,
-                appointment.day,
-                appointment.hour,
-                "appointment.expired_optician",
-                now,
-            )
+        await self._ask_again(connection, appointment, "appointment.expired_optician", now)
         name = first_name(appointment.optician)
         return [self.notices.client_reply(language, "appointment.expired", name=name)]
 
@@ -471,16 +454,8 @@ class Booking:
                 if appointment.status == "confirmed"
                 else None
             )
-            await self._ask_again(
-                connection,
-                appointment,
-                appointment.telegram_chat,
-                appointment.day,
-                appointment.hour,
-                "appointment.moved_optician",
-                now,
-                document=withdrawn,
-            )
+            moved = "appointment.moved_optician"
+            await self._ask_again(connection, appointment, moved, now, document=withdrawn)
         name = first_name(appointment.optician)
         return [self.notices.client_reply(language, "appointment.moving", name=name)]
 
@@ -488,17 +463,19 @@ class Booking:
         self,
         connection: Connection,
         appointment: Appointment,
-        chat: str,
-        day: date,
-        hour: int,
         key: str,
         now: datetime,
         *,
+        at: tuple[date, int] | None = None,
         document: dict[str, str] | None = None,
     ) -> None:
-        """The optician is told the client wants another moment than ``day`` at ``hour``, with the
-        windows of that half-day still open to pick again (or other half-days); ``document``: the
-        calendar's cancellation of the visit confirmed at that moment."""
+        """The optician (if linked) is told the client wants another moment than ``at`` (by default
+        the appointment's day and hour), with the windows of that half-day still open to pick again
+        (or other half-days); ``document``: the calendar's cancellation of the visit confirmed then."""
+        chat = appointment.telegram_chat
+        day, hour = at if at is not None else (appointment.day, appointment.hour)
+        if chat is None or day is None or hour is None:
+            return
         local = now.astimezone(SERVICE_TIME_ZONE)
         part = part_of(hour) or "am"
         hours = open_windows(day, part, local)
