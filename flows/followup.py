@@ -24,7 +24,6 @@ the engine applies the effects (``RelayToCase``, ``CancelCase``, ``NewRequest``,
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from transitions import EventData, Machine, MachineError
 
 from flows import parsing
 from flows.catalog import Catalog
+from flows.text import _fold
 from flows.types import (
     AppointmentAnswer,
     CancelCase,
@@ -400,7 +400,5 @@ def asks_to_move(folded: str) -> bool:
 
 
 def _folded(text: str) -> str:
-    """Lower case, no accents, apostrophes and dashes as spaces."""
-    plain = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
-    return re.sub(r"[\s'’\-]+", " ", plain).strip()
+    """Lower case, no accents (the readers' own folding), apostrophes and dashes as spaces."""
+    return re.sub(r"[\s'’\-]+", " ", _fold(text)).strip()
