@@ -33,6 +33,7 @@ def case_fields(answers: dict[str, Any]) -> dict[str, Any]:
     """The answers a case is made of (partial for an advisor request)."""
     address = answers.get("address") or {}
     priority = answers.get("priority")
+    insurance = answers.get("insurance") or {}
     return {
         "need": answers.get("need"),
         "urgent": answers.get("urgent"),
@@ -47,6 +48,9 @@ def case_fields(answers: dict[str, Any]) -> dict[str, Any]:
         "phone": answers.get("phone"),
         "prescription": answers.get("prescription"),
         "consent": answers.get("consent"),
+        "insurance": insurance.get("status"),
+        "insurer": insurance.get("name"),
+        "insurance_card": answers.get("insurance_card"),
     }
 
 
@@ -110,6 +114,19 @@ def slot_short_label(catalog: Catalog, language: str, value: str) -> str | None:
     return f"{when}, {part}"
 
 
+def format_insurance(
+    catalog: Catalog, language: str, status: str | None, insurer: str | None, card: bool
+) -> str:
+    """The insurance as the client, the operator and the optician read it: "MGEN (carte reçue)",
+    "aucune", "non précisée"; "—" when it was not asked."""
+    if status is None:
+        return "—"
+    if status != "insured":
+        return catalog.text(language, f"insurance.status_{status}")
+    name = insurer or catalog.text(language, "insurance.on_card")
+    return catalog.text(language, "insurance.with_card", name=name) if card else name
+
+
 def render_summary(catalog: Catalog, language: str, answers: dict[str, Any]) -> str:
     """Everything the client said, read back before the case is sent."""
     fields = case_fields(answers)
@@ -133,5 +150,8 @@ def render_summary(catalog: Catalog, language: str, answers: dict[str, Any]) -> 
         slot=slot,
         name=fields["name"] or "—",
         phone=format_phone(fields["phone"]) if fields["phone"] else "—",
+        insurance=format_insurance(
+            catalog, language, fields["insurance"], fields["insurer"], bool(fields["insurance_card"])
+        ),
     )
     return f"{catalog.text(language, 'summary.intro')}\n{body}"

@@ -101,10 +101,19 @@ class IntakeModel:
         if field == "mode" and value == "shipment":
             self.answers.pop("slot", None)
             self.answers.pop("consent", None)
+        if field == "insurance":  # a new answer: the card of an earlier one is not this one's
+            self.answers.pop("insurance_card", None)
 
     def receive(self, event: EventData) -> None:
         self.record(event)
         self.say("prescription.received")
+
+    def receive_card(self, event: EventData) -> None:
+        """A photo of the insurance card: enough by itself (the name is on it)."""
+        self.answers["insurance_card"] = event.kwargs.get("value")
+        if (self.answers.get("insurance") or {}).get("status") != "insured":
+            self.answers["insurance"] = {"status": "insured", "name": None}
+        self.say("insurance_card.received")
 
     def explain(self, event: EventData) -> None:
         assert event.transition is not None
@@ -238,7 +247,7 @@ class IntakeFlow:
             model.say("prescription.refused_file" if said.unsupported == "file" else "unsupported")
             self._ask(model)
         elif said.media is not None:
-            if model.state == "prescription":
+            if model.state in STEPS and STEPS[model.state].expects == "photo":
                 self._fire(model, "received", said.media)
                 self._ask(model)
             elif model.state == "need":

@@ -16,7 +16,7 @@ STATES = ["greeting", *STEPS, *FINAL_STATES]
 
 # Answer-taking steps that go straight back to the summary when the client is changing one field
 # and everything the summary needs is already known.
-_BACK_TO_SUMMARY = ("shipping_address", "visit_address", "visit_slot", "contact_name")
+_BACK_TO_SUMMARY = ("shipping_address", "visit_address", "visit_slot", "contact_name", "contact_phone")
 
 _FORWARD: list[dict[str, Any]] = [
     {"trigger": "begin", "source": "greeting", "dest": "need"},
@@ -49,7 +49,14 @@ _FORWARD: list[dict[str, Any]] = [
     {"trigger": "given", "source": "visit_slot", "dest": "contact_name", "after": "record"},
     {"trigger": "given", "source": "shipping_address", "dest": "contact_name", "after": "record"},
     {"trigger": "given", "source": "contact_name", "dest": "contact_phone", "after": "record"},
-    {"trigger": "given", "source": "contact_phone", "dest": "summary", "after": "record"},
+    {"trigger": "given", "source": "contact_phone", "dest": "insurance", "after": "record"},
+    # The optional insurance question: a name asks for the card's photo; a photo is enough.
+    {"trigger": "given", "source": "insurance", "dest": "insurance_card", "after": "record"},
+    {"trigger": "none", "source": "insurance", "dest": "summary", "after": "record"},
+    {"trigger": "skip", "source": "insurance", "dest": "summary", "after": "record"},
+    {"trigger": "received", "source": "insurance", "dest": "summary", "after": "receive_card"},
+    {"trigger": "received", "source": "insurance_card", "dest": "summary", "after": "receive_card"},
+    {"trigger": "skip", "source": "insurance_card", "dest": "summary"},
     {"trigger": "confirm", "source": "summary", "dest": "handed_off", "after": "create_case"},
     {"trigger": "change_mode", "source": "summary", "dest": "mode", "after": "edit"},
     {
@@ -69,6 +76,7 @@ _FORWARD: list[dict[str, Any]] = [
     },
     {"trigger": "change_name", "source": "summary", "dest": "contact_name", "after": "edit"},
     {"trigger": "change_phone", "source": "summary", "dest": "contact_phone", "after": "edit"},
+    {"trigger": "change_insurance", "source": "summary", "dest": "insurance", "after": "edit"},
     {"trigger": "join", "source": "waitlist_offer", "dest": "ended", "after": "join_waitlist"},
     {"trigger": "decline", "source": "waitlist_offer", "dest": "ended", "after": "decline"},
     {"trigger": "erase", "source": "confirm_delete", "dest": "ended", "after": "erase"},
@@ -123,4 +131,5 @@ FIELD_OF_STEP = {
     "shipping_address": "address",
     "contact_name": "name",
     "contact_phone": "phone",
+    "insurance": "insurance",
 }

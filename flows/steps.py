@@ -15,6 +15,7 @@ from rapidfuzz import fuzz, process
 
 from flows import parsing, visit_calendar
 from flows.answers import format_phone
+from flows.insurers import parse_insurance
 from flows.types import FlowContext
 from flows.visit_calendar import HalfDayPart
 
@@ -199,6 +200,26 @@ def _read_phone(text: str, ctx: FlowContext) -> Reading | None:
     return None if phone is None else ("given", phone)
 
 
+def _read_insurance(text: str, ctx: FlowContext) -> Reading | Hint | None:
+    """An insurer named (as listed, or as typed), none, or a wish to skip the question."""
+    said = parse_insurance(text)
+    if said is None:
+        return None
+    if said == "which":
+        return Hint("insurance.which")
+    if said in ("none", "skip"):
+        return (said, {"status": "none" if said == "none" else "skipped"})
+    return ("given", {"status": "insured", "name": said})
+
+
+def _read_insurance_card(text: str, ctx: FlowContext) -> Reading | None:
+    """No photo of the card: skipped ("passer", "non", "je ne l'ai pas sur moi")."""
+    said = parse_insurance(text)
+    if said in ("none", "skip") or parsing.parse_yes_no(text) is False:
+        return ("skip", None)
+    return None
+
+
 def _read_summary(text: str, ctx: FlowContext) -> Reading | None:
     # A change named wins over a "yes": "oui mais changez le nom" is a change (flows.parsing).
     action = parsing.parse_summary(text)
@@ -298,6 +319,25 @@ STEPS: dict[str, Step] = {
             offers_channel_phone=True,
         ),
         Step(
+            "insurance",
+            "insurance.question",
+            "insurance.hint",
+            (
+                ChoiceSpec("none", "insurance.none", "none", {"status": "none"}),
+                ChoiceSpec("skip", "insurance.skip", "skip", {"status": "skipped"}),
+            ),
+            _read_insurance,
+            expects="photo",
+        ),
+        Step(
+            "insurance_card",
+            "insurance_card.question",
+            "insurance_card.hint",
+            (ChoiceSpec("skip", "insurance_card.skip", "skip"),),
+            _read_insurance_card,
+            expects="photo",
+        ),
+        Step(
             "summary",
             "summary.question",
             "summary.hint",
@@ -309,6 +349,7 @@ STEPS: dict[str, Step] = {
                 "change_slot",
                 "change_name",
                 "change_phone",
+                "change_insurance",
             ),
             _read_summary,
         ),

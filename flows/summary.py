@@ -11,7 +11,13 @@ from flows.text import _MAX_SCAN, KNOWN_WORDS, _keyword_tokens, _Matcher
 from flows.yes_no import parse_yes_no
 
 SummaryAction = Literal[
-    "confirm", "change_mode", "change_address", "change_slot", "change_name", "change_phone"
+    "confirm",
+    "change_mode",
+    "change_address",
+    "change_slot",
+    "change_name",
+    "change_phone",
+    "change_insurance",
 ]
 # What can be changed at the summary, by the words naming it.
 _SUMMARY: Final = _Matcher(
@@ -30,6 +36,11 @@ _SUMMARY: Final = _Matcher(
             "morning", "afternoon", "appointment",
         ),
         "change_name": ("nom", "prenom", "nom de famille", "name", "surname"),
+        "change_insurance": (
+            "mutuelle", "mutuel", "mutuelles", "complementaire", "complementaire sante",
+            "carte de mutuelle", "carte vitale", "assurance", "assurance sante", "insurance",
+            "insurer", "health insurance", "insurance card",
+        ),
         "change_phone": (
             "telephone", "tel", "numero", "num", "portable", "mobile", "phone", "number",
             "phone number",

@@ -1,0 +1,160 @@
+"""The client's complementary health insurance ("mutuelle"), read at the intake's optional question.
+
+The insurers, care networks and third-party payment operators clients most often name are shipped
+in ``flows/data/insurers.toml``; a name found there is recorded as the list writes it ("mgen" ->
+"MGEN", "harmonie" -> "Harmonie Mutuelle"), one not found is kept as the client typed it, when it
+reads as a name and not as a sentence or a question. The answer may also be "none" ("pas de
+mutuelle"), a wish to skip ("je ne sais pas", "passer"), or a bare yes — then the client is asked
+which one (a :class:`Hint`, in ``flows.steps``).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Final, Literal
+
+from flows.commands import parse_command
+from flows.contact import parse_phone
+from flows.text import _MAX_SCAN, _keyword_tokens, _Matcher, _tokens
+from flows.yes_no import YES_NO, parse_yes_no
+
+MAX_INSURER_LENGTH: Final = 80
+MAX_INSURER_WORDS: Final = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Insurer:
+    key: str
+    name: str
+    kind: str
+
+
+InsuranceReading = Literal["none", "skip", "which"] | str
+
+
+@cache
+def insurers() -> dict[str, Insurer]:
+    """The shipped list, by key (read once)."""
+    raw = tomllib.loads(resources.files("flows").joinpath("data/insurers.toml").read_text("utf-8"))
+    return {
+        key: Insurer(key, str(entry["name"]), str(entry["kind"])) for key, entry in raw["insurers"].items()
+    }
+
+
+@cache
+def _matcher() -> _Matcher:
+    raw = tomllib.loads(resources.files("flows").joinpath("data/insurers.toml").read_text("utf-8"))
+    return _Matcher({key: tuple(entry["aliases"]) for key, entry in raw["insurers"].items()})
+
+
+def known(name: str | None) -> Insurer | None:
+    """The shipped entry a recorded name is, or None (a name kept as typed)."""
+    if not name:
+        return None
+    return next((i for i in insurers().values() if i.name == name), None)
+
+
+# No insurance ("pas de mutuelle", "j'en ai pas", "aucune"), a wish to skip the question, and the
+# words of the question itself (said around a name: "ma mutuelle c'est la MGEN").
+_OWN: Final = _Matcher(
+    {
+        "none": (
+            "pas de mutuelle", "pas mutuelle", "aucune mutuelle", "sans mutuelle", "pas de complementaire",
+            "aucune complementaire", "j en ai pas", "j en ai aucune", "je n en ai pas", "n en ai pas",
+            "j en ai plus", "je n en ai plus", "n en ai plus", "pas d assurance", "aucune assurance",
+            "pas de mutuel", "pas de mutuelles", "aucune", "pas du tout", "rien", "nothing", "none",
+            "no insurance", "no insurer", "i don t have one", "i have none", "not insured",
+            "pas assure", "pas assuree", "je suis pas assure", "je suis pas assuree",
+            "je ne suis pas assure", "je ne suis pas assuree", "pas couvert", "pas couverte",
+            "que la secu", "juste la secu", "seulement la secu", "uniquement la secu",
+            "que la securite sociale", "seulement la securite sociale", "secu seulement",
+        ),
+        "skip": (
+            "passer", "je passe", "on passe", "passe", "passons", "skip", "plus tard", "later",
+            "je ne sais pas", "je sais pas", "sais pas", "je sais plus", "je ne sais plus",
+            "aucune idee", "je ne me souviens pas", "je me souviens pas", "je m en souviens pas",
+            "je ne m en souviens pas", "je me rappelle pas", "je ne me rappelle plus", "pas sur",
+            "pas sure", "je prefere ne pas dire", "je prefere ne pas repondre", "je prefere pas",
+            "je prefere pas dire", "pas envie", "peu importe", "facultatif", "i don t know", "dunno",
+            "no idea", "not sure", "don t remember", "i don t remember", "rather not say",
+            "prefer not to say", "pass", "next", "suivant", "je verrai", "on verra",
+        ),
+    }
+)  # fmt: skip
+# Words that open an answer around the name and are not part of it.
+_WRAPPER: Final = re.compile(
+    r"^\s*(?:(?:bonjour|bonsoir|salut|hello|hi|alors|euh+|bah|ben|donc|voil[aà]|oui|ouais|yes|yeah|"
+    r"ok|okay|bien\s+s[uû]r|si|j'?\s*ai|j'?\s*en\s+ai\s+une|i\s+have(?:\s+one)?|c'?\s*est|c|it'?s|"
+    r"it\s+is|(?:ma|la|mon|my|the)\s+(?:mutuelle|compl[ée]mentaire(?:\s+sant[ée])?|assurance"
+    r"(?:\s+sant[ée])?|insurer|insurance)(?:(?=\s*:)|\s+(?:c'?\s*est|est|is|s'?\s*appelle))|chez|avec|"
+    r"with|at|la|le|les|l'|une|un|a|an)\b[\s,.:!\-–]*)+",
+    re.IGNORECASE,
+)
+_END: Final = re.compile(r"[\s,.;:!\-–]*(?:merci|thanks|svp|stp|please)?[\s,.;:!]*$", re.IGNORECASE)
+# Words that make a sentence, not a name: the client talks, asks, or hesitates.
+_SENTENCE_WORDS: Final = frozenset(
+    ("je", "j", "tu", "vous", "il", "elle", "on", "nous", "i", "you", "we", "pourquoi", "comment",
+     "quoi", "quand", "combien", "why", "what", "how", "when", "est", "sont", "suis", "ai", "avez",
+     "faut", "dois", "doit", "sert", "comprends", "comprend", "understand", "need", "must", "is",
+     "are", "am", "do", "does", "don", "t", "pas", "not", "ne", "n", "veux", "voudrais", "want",
+     "obligatoire", "mandatory", "required", "rembourse", "remboursement", "payer", "pay", "prix",
+     "cout", "gratuit", "free", "urgent", "lunettes", "glasses", "verres", "monture", "lundi",
+     "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "demain", "aujourd", "hui",
+     "matin", "soir", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+     "tomorrow", "today")
+)  # fmt: skip
+# Words of the question alone name no insurer ("oui, j'ai une mutuelle").
+_GENERIC: Final = frozenset(
+    ("mutuelle", "mutuelles", "mutuel", "complementaire", "sante", "assurance", "insurance", "insurer",
+     "une", "un", "a", "one", "de", "oui", "yes")
+)  # fmt: skip
+_LETTERS: Final = re.compile(r"[^\W\d_]{2,}")
+
+
+def parse_insurance(text: str) -> InsuranceReading | None:
+    """The insurer's name (as the shipped list writes it, or as typed), "none", "skip", "which"
+    (a yes without the name), or None when the text is not an answer (a question, a sentence)."""
+    head = text[:_MAX_SCAN]
+    tokens = _keyword_tokens(head)
+    if not tokens:
+        return None
+    found = [hit for hit in _matcher().find(tokens) if not hit.negated]
+    own = {hit.label for hit in _OWN.find(tokens) if not hit.negated}
+    if found:
+        # "pas la MGEN, la MNH": the last one named that is not negated.
+        return insurers()[found[-1].label].name
+    if "none" in own:
+        return "none"
+    if "skip" in own:
+        return "skip"
+    said = parse_yes_no(head)
+    if said is False:
+        return "none"
+    if parse_command(head) is not None or parse_phone(head) is not None:
+        return None
+    name = _name_in(head)
+    if name is not None:
+        return name
+    return "which" if said is True else None
+
+
+def _name_in(text: str) -> str | None:
+    """A name as typed, its opening words and a polite ending stripped; None for a sentence, a
+    question, a yes or no, a number."""
+    if "?" in text or "\n" in text:
+        return None
+    candidate = _END.sub("", _WRAPPER.sub("", text.strip(), count=1)).strip(" \"'«»“”")
+    if not candidate or len(candidate) > MAX_INSURER_LENGTH or not _LETTERS.search(candidate):
+        return None
+    words = _tokens(candidate)
+    if not words or len(words) > MAX_INSURER_WORDS or any(w in _SENTENCE_WORDS for w in words):
+        return None
+    if all(w in _GENERIC for w in words) or any(
+        hit.label in ("yes", "no", "unsure", "fine") for hit in YES_NO.find(words)
+    ):
+        return None
+    return candidate
