@@ -108,7 +108,9 @@ GOOD_ANSWERS = {
     "shipping_address": ["Route du Port 20000 Ajaccio"],
     "contact_name": ["Marie Curie"],
     "contact_phone": ["06 12 34 56 78"],
-    "summary": ["oui", "changer l'adresse"],
+    "insurance": ["non", "la MGEN", "Mutuelle Saint-Christophe", "passer", "oui"],
+    "insurance_card": ["passer", "non"],
+    "summary": ["oui", "changer l'adresse", "changer la mutuelle"],
     "waitlist_offer": ["oui", "non"],
     "confirm_delete": ["non"],
 }
@@ -194,6 +196,14 @@ class ConversationMachine(RuleBasedStateMachine):
                 assert missing_fields(answers) == [], missing_fields(answers)
                 assert effect.fields["need"] in ("broken", "lost", "unsuitable")
                 assert effect.fields["urgent"] is True
+                # The insurance question comes before the summary: always answered, consistently.
+                status, insurer, card = (effect.fields[k] for k in ("insurance", "insurer", "insurance_card"))
+                assert status in ("insured", "none", "skipped"), status
+                if status != "insured":
+                    assert insurer is None, (status, insurer)
+                    assert card is None, (status, card)
+                elif insurer is None:
+                    assert card is not None, "an insurer neither named nor on a card"
 
 
 TestAnySequenceOfInputs = ConversationMachine.TestCase
@@ -249,3 +259,45 @@ def test_the_deletion_question_reads_its_own_words_before_the_commands(text: str
     understood = FLOW.understand("need", "annuler", context, "fr", {})
     assert understood is not None
     assert understood.command == ("cancel", None)
+
+
+def _at_the_insurance_question() -> tuple[ConversationState, FlowContext]:
+    convo = ConversationState()
+    context = FlowContext(now=NOW, new_reference=lambda: "OB-INS001")
+    for text in ["perdu", "oui", "non", "envoi", "3 place Bellecour 69002 Lyon", "Paul Martin", "0612345678"]:
+        FLOW.handle(convo, ClientInput(text=text), context)
+    assert convo.state == "insurance"
+    return convo, context
+
+
+def test_a_new_insurance_answer_drops_the_card_of_the_earlier_one() -> None:
+    convo, context = _at_the_insurance_question()
+    FLOW.handle(convo, ClientInput(text="la MGEN"), context)
+    assert convo.state == "insurance_card"
+    result = FLOW.handle(convo, ClientInput(media="files/card.enc"), context)
+    assert [r.key for r in result.replies] == ["insurance_card.received", "summary.question"]
+    assert "• Mutuelle : MGEN (carte reçue)\n" in result.replies[-1].text
+    FLOW.handle(convo, ClientInput(text="changer la mutuelle"), context)
+    assert convo.state == "insurance"
+    FLOW.handle(convo, ClientInput(text="Harmonie"), context)
+    result = FLOW.handle(convo, ClientInput(choice="skip", step="insurance_card"), context)
+    assert convo.state == "summary"
+    assert "• Mutuelle : Harmonie Mutuelle\n" in result.replies[-1].text  # no "(carte reçue)"
+    result = FLOW.handle(convo, ClientInput(text="oui"), context)
+    (case,) = [e for e in result.effects if isinstance(e, CreateCase)]
+    assert (case.fields["insurance"], case.fields["insurer"], case.fields["insurance_card"]) == (
+        "insured",
+        "Harmonie Mutuelle",
+        None,
+    )
+
+
+def test_changing_the_phone_at_the_summary_does_not_ask_the_insurance_again() -> None:
+    convo, context = _at_the_insurance_question()
+    FLOW.handle(convo, ClientInput(choice="none", step="insurance"), context)
+    assert convo.state == "summary"
+    FLOW.handle(convo, ClientInput(choice="change_phone", step="summary"), context)
+    assert convo.state == "contact_phone"
+    result = FLOW.handle(convo, ClientInput(text="07 56 34 12 78"), context)
+    assert [r.key for r in result.replies] == ["summary.question"]
+    assert "• Mutuelle : aucune\n" in result.replies[-1].text
