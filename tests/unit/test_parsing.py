@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flows.insurers import MAX_INSURER_LENGTH, parse_insurance
 from flows.parsing import (
     Command,
     HalfDay,
@@ -634,6 +635,14 @@ SUMMARY: list[tuple[str, SummaryAction | None]] = [
     ("je préfère finalement qu'on me les envoie", "change_mode"),  # ... said as a change
     ("I'd rather you ship them", "change_mode"),
     ("c pas le bon créno", "change_slot"),  # "créno" is "créneau" as it sounds
+    ("changer la mutuelle", "change_insurance"),
+    ("tout est bon sauf la mutuelle", "change_insurance"),
+    ("je me suis trompé de mutuelle", "change_insurance"),
+    ("c pas la bonne mutuel", "change_insurance"),  # a typo on the field
+    ("en fait je n'ai pas de mutuelle", "change_insurance"),
+    ("change my insurer", "change_insurance"),
+    ("oui, la mutuelle est bonne", "confirm"),  # a field said right is no change
+    ("oui c'est bien la MGEN", "confirm"),
     ("non", None),
     ("non c'est pas bon", None),
 ]
@@ -1251,6 +1260,11 @@ READERS: list[tuple[str, Callable[[str], object], Callable[[object], bool]]] = [
     ("postcode", parse_postcode, lambda r: r is None or (isinstance(r, str) and len(r) == 5 and r.isdigit())),
     ("department", department_of, lambda r: r is None or (isinstance(r, str) and len(r) <= 3)),
     ("phone", parse_phone, lambda r: r is None or (isinstance(r, str) and r.startswith("+"))),
+    (
+        "insurance",
+        parse_insurance,
+        lambda r: r is None or (isinstance(r, str) and 0 < len(r) <= MAX_INSURER_LENGTH),
+    ),
     (
         "half_day",
         lambda text: parse_half_day(text, TODAY),

@@ -64,7 +64,7 @@ def test_pressing_it_records_the_number_like_a_typed_one() -> None:
     pressed, typed = at_phone_step(), at_phone_step()
     FLOW.handle(pressed, ClientInput(choice=NUMBER, step="contact_phone"), context())
     FLOW.handle(typed, ClientInput(text="06 12 34 56 78"), context())
-    assert pressed.state == typed.state == "summary"
+    assert pressed.state == typed.state == "insurance"  # the next question, then the summary
     assert pressed.answers["phone"] == typed.answers["phone"] == NUMBER
     assert FLOW.choice_label("contact_phone", NUMBER, "fr") == "Utiliser ce numéro (06 12 34 56 78)"
 
@@ -97,15 +97,17 @@ def test_a_number_button_pressed_at_another_step_is_refused() -> None:
 def test_another_number_can_still_be_typed_or_the_button_chosen_by_its_number() -> None:
     convo = at_phone_step()
     FLOW.handle(convo, ClientInput(text="07 81 22 33 44"), context())
-    assert (convo.state, convo.answers["phone"]) == ("summary", "+33781223344")
+    assert (convo.state, convo.answers["phone"]) == ("insurance", "+33781223344")
     convo = at_phone_step()
     FLOW.handle(convo, ClientInput(text="1"), context())  # the first (only) choice, by its number
-    assert (convo.state, convo.answers["phone"]) == ("summary", NUMBER)
+    assert (convo.state, convo.answers["phone"]) == ("insurance", NUMBER)
 
 
 def test_changing_the_phone_at_the_summary_offers_it_too() -> None:
     convo = at_phone_step()
     FLOW.handle(convo, ClientInput(text="07 81 22 33 44"), context())
+    FLOW.handle(convo, ClientInput(text="non"), context())  # no insurance
+    assert convo.state == "summary"
     result = FLOW.handle(convo, ClientInput(choice="change_phone", step="summary"), context())
     assert convo.state == "contact_phone"
     assert [c.value for c in result.replies[-1].choices] == [NUMBER]
