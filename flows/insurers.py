@@ -19,7 +19,7 @@ from typing import Final, Literal
 
 from flows.commands import parse_command
 from flows.contact import parse_phone
-from flows.text import _MAX_SCAN, _keyword_tokens, _Matcher, _tokens
+from flows.text import _MAX_SCAN, KNOWN_WORDS, _keyword_tokens, _Matcher, _tokens
 from flows.yes_no import YES_NO, parse_yes_no
 
 MAX_INSURER_LENGTH: Final = 80
@@ -45,10 +45,27 @@ def insurers() -> dict[str, Insurer]:
     }
 
 
+# Everyday words a letter away from an insurer's name, never read as its typo ("la générale"
+# may be La Mutuelle Générale as well as Generali, "avril" is no "April").
+_PLAIN_WORDS: Final = frozenset(
+    ("generale", "general", "generales", "generaux", "avril", "alliances", "harmonies", "malaise",
+     "matmuts", "macis", "axes", "gens")
+)  # fmt: skip
+
+
+class _InsurerMatcher(_Matcher):
+    """The shipped names, with typos allowed on no word of everyday speech."""
+
+    __slots__ = ()
+
+    def _matches(self, word: str, key: str) -> bool:
+        return word == key or (word not in _PLAIN_WORDS and super()._matches(word, key))
+
+
 @cache
 def _matcher() -> _Matcher:
     raw = tomllib.loads(resources.files("flows").joinpath("data/insurers.toml").read_text("utf-8"))
-    return _Matcher({key: tuple(entry["aliases"]) for key, entry in raw["insurers"].items()})
+    return _InsurerMatcher({key: tuple(entry["aliases"]) for key, entry in raw["insurers"].items()})
 
 
 def known(name: str | None) -> Insurer | None:
@@ -58,6 +75,15 @@ def known(name: str | None) -> Insurer | None:
     return next((i for i in insurers().values() if i.name == name), None)
 
 
+# The public scheme everyone has, which is no complementary insurance ("que la sécu").
+_BASE_COVER: Final = (
+    "secu", "la secu", "securite sociale", "la securite sociale", "carte vitale", "la carte vitale",
+    "cpam", "la cpam", "ameli", "assurance maladie", "l assurance maladie", "regime general",
+    "social security", "the social security", "state cover", "the state cover",
+    "basic state cover", "the basic state cover", "basic cover", "the basic cover",
+    "the carte vitale", "public insurance", "state insurance", "the state insurance",
+)  # fmt: skip
+_ONLY: Final = ("que", "juste", "seulement", "uniquement", "rien que", "only", "just")
 # No insurance ("pas de mutuelle", "j'en ai pas", "aucune"), a wish to skip the question, and the
 # words of the question itself (said around a name: "ma mutuelle c'est la MGEN").
 _OWN: Final = _Matcher(
@@ -70,9 +96,14 @@ _OWN: Final = _Matcher(
             "no insurance", "no insurer", "i don t have one", "i have none", "not insured",
             "pas assure", "pas assuree", "je suis pas assure", "je suis pas assuree",
             "je ne suis pas assure", "je ne suis pas assuree", "pas couvert", "pas couverte",
-            "que la secu", "juste la secu", "seulement la secu", "uniquement la secu",
-            "que la securite sociale", "seulement la securite sociale", "secu seulement",
+            "pas d mutuelle", "pas d mutuel", "pas d complementaire", "plus de mutuelle",
+            "plus de mutuel", "plus de complementaire", "plus d assurance", "plus maintenant",
+            "not anymore", "no longer", "i don t have any", "i have no insurance", "no coverage",
+            *(f"{only} {base}" for only in _ONLY for base in _BASE_COVER),
+            *(f"{base} {only}" for only in ("seulement", "uniquement", "only") for base in _BASE_COVER),
         ),
+        # Only the public scheme named, without "only": no insurer, but maybe not "none" either.
+        "base": _BASE_COVER,
         "skip": (
             "passer", "je passe", "on passe", "passe", "passons", "skip", "plus tard", "later",
             "je ne sais pas", "je sais pas", "sais pas", "je sais plus", "je ne sais plus",
@@ -82,16 +113,25 @@ _OWN: Final = _Matcher(
             "je prefere pas dire", "pas envie", "peu importe", "facultatif", "i don t know", "dunno",
             "no idea", "not sure", "don t remember", "i don t remember", "rather not say",
             "prefer not to say", "pass", "next", "suivant", "je verrai", "on verra",
+            "je ne me souviens plus", "je me souviens plus", "me souviens plus",
+            "je ne m en souviens plus", "je m en souviens plus", "je me rappelle plus",
+            "me rappelle plus", "j ai oublie", "oublie le nom", "i forgot", "forgot the name",
+            # No card at hand (also the card's step's own "no"): the name may come later.
+            "je ne l ai pas", "je l ai pas", "jlai pas", "jl ai pas", "pas sur moi",
+            "pas sous la main", "pas la carte", "pas ma carte", "pas de carte", "pas maintenant",
+            "pas tout de suite", "la trouve pas", "trouve pas", "l ai perdue", "l ai perdu",
+            "perdu ma carte", "perdu la carte", "not now", "lost it", "lost my card", "no card",
+            "don t have it", "not on me", "can t find it",
         ),
     }
 )  # fmt: skip
 # Words that open an answer around the name and are not part of it.
 _WRAPPER: Final = re.compile(
     r"^\s*(?:(?:bonjour|bonsoir|salut|hello|hi|alors|euh+|bah|ben|donc|voil[aà]|oui|ouais|yes|yeah|"
-    r"ok|okay|bien\s+s[uû]r|si|j'?\s*ai|j'?\s*en\s+ai\s+une|i\s+have(?:\s+one)?|c'?\s*est|c|it'?s|"
+    r"ok|okay|bien\s+s[uû]r|si|j'?\s*ai|i\s+do|j'?\s*en\s+ai\s+une|i\s+have(?:\s+one)?|c'?\s*est|c|it'?s|"
     r"it\s+is|(?:ma|la|mon|my|the)\s+(?:mutuelle|compl[ée]mentaire(?:\s+sant[ée])?|assurance"
     r"(?:\s+sant[ée])?|insurer|insurance)(?:(?=\s*:)|\s+(?:c'?\s*est|est|is|s'?\s*appelle))|chez|avec|"
-    r"with|at|la|le|les|l'|une|un|a|an)\b[\s,.:!\-–]*)+",
+    r"with|at|la|le|les|l'|une|un|a|an|the)\b[\s,.:!\-–]*)+",
     re.IGNORECASE,
 )
 _END: Final = re.compile(r"[\s,.;:!\-–]*(?:merci|thanks|svp|stp|please)?[\s,.;:!]*$", re.IGNORECASE)
@@ -105,8 +145,31 @@ _SENTENCE_WORDS: Final = frozenset(
      "cout", "gratuit", "free", "urgent", "lunettes", "glasses", "verres", "monture", "lundi",
      "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "demain", "aujourd", "hui",
      "matin", "soir", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-     "tomorrow", "today")
+     "tomorrow", "today",
+     # waiting, looking, greeting: no name ("un instant", "attendez")
+     "instant", "moment", "seconde", "secondes", "minute", "minutes", "sec", "attendez", "attends",
+     "patientez", "cherche", "regarde", "hold", "wait", "check", "merci", "bof", "hein", "quoi",
+     "ok", "cool", "super", "parfait", "top", "pardon", "desole", "sorry", "coucou", "slt",
+     "bjr", "hey", "lol", "mdr", "ah", "oh", "hmm", "heu", "pff", "test", "moi", "toi",
+     # an address
+     "rue", "avenue", "boulevard", "bd", "chemin", "allee", "impasse", "place", "route", "quai",
+     "cedex", "street", "road", "lane")
 )  # fmt: skip
+# Words that say what an unknown name is: a name of two words or more without one of them, or an
+# acronym, is more likely a person's ("Jean Dupont") than an insurer's.
+_INSURER_WORDS: Final = frozenset(
+    ("mutuelle", "mutuelles", "mutuel", "mutualite", "mutualiste", "mutual", "assurance",
+     "assurances", "assureur", "prevoyance", "groupe", "group", "sante", "insurance", "health",
+     "complementaire", "caisse")
+)  # fmt: skip
+_ACRONYM: Final = re.compile(r"\b[A-Z][A-Z0-9]+\b")
+# Words that put an insurer in the past ("j'avais la MGEN", "I had MGEN") and those that close
+# that clause ("..., maintenant c'est Harmonie").
+_PAST: Final = frozenset(
+    ("avais", "avait", "etais", "etait", "eu", "ancienne", "ancien", "avant", "had", "was",
+     "used", "former", "previously", "before")
+)  # fmt: skip
+_NOW: Final = frozenset(("mais", "maintenant", "now", "but", "desormais", "aujourd"))
 # Words of the question alone name no insurer ("oui, j'ai une mutuelle").
 _GENERIC: Final = frozenset(
     ("mutuelle", "mutuelles", "mutuel", "complementaire", "sante", "assurance", "insurance", "insurer",
@@ -122,24 +185,40 @@ def parse_insurance(text: str) -> InsuranceReading | None:
     tokens = _keyword_tokens(head)
     if not tokens:
         return None
-    found = [hit for hit in _matcher().find(tokens) if not hit.negated]
+    if "?" in head and any(token in _SENTENCE_WORDS for token in tokens):
+        return None  # a question ("est-ce que la MGEN rembourse ?"), even naming an insurer
+    named = [hit for hit in _matcher().find(tokens) if not hit.negated]
+    found = {hit.label for hit in named if not _past(tokens, hit.start)}
     own = {hit.label for hit in _OWN.find(tokens) if not hit.negated}
-    if found:
-        # "pas la MGEN, la MNH": the last one named that is not negated.
-        return insurers()[found[-1].label].name
+    if len(found) > 1:  # "la MGEN ou la MNH", "MGEN et Harmonie": which one is the client's?
+        return None
+    if found:  # "pas la MGEN, la MNH": the one named that is not negated nor past
+        return insurers()[found.pop()].name
     if "none" in own:
         return "none"
     if "skip" in own:
         return "skip"
+    if named:  # only a former one ("j'avais la MGEN"): no name to keep either
+        return None
     said = parse_yes_no(head)
     if said is False:
         return "none"
-    if parse_command(head) is not None or parse_phone(head) is not None:
+    if "base" in own or parse_command(head) is not None or parse_phone(head) is not None:
         return None
     name = _name_in(head)
     if name is not None:
         return name
     return "which" if said is True else None
+
+
+def _past(tokens: list[str], start: int) -> bool:
+    """An insurer named in the past, in its own clause ("j'avais la MGEN", "I had MGEN before")."""
+    for token in reversed(tokens[:start]):
+        if token in _NOW:
+            return False
+        if token in _PAST:
+            return True
+    return False
 
 
 def _name_in(text: str) -> str | None:
@@ -157,4 +236,12 @@ def _name_in(text: str) -> str | None:
         hit.label in ("yes", "no", "unsure", "fine") for hit in YES_NO.find(words)
     ):
         return None
+    if len(words) == 1 and words[0] in KNOWN_WORDS:  # another step's word ("photo", "deux")
+        return None
+    if any(c.isdigit() for c in candidate):  # an address, a time, a number: no insurer's name
+        return None
+    if len(words) > 1 and not any(w in _INSURER_WORDS for w in words):
+        acronyms = _ACRONYM.findall(candidate)
+        if not acronyms or candidate.isupper():  # "Jean Dupont", "JEAN DUPONT"
+            return None
     return candidate
