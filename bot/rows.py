@@ -109,6 +109,9 @@ def case_row(convo: store.OpenConversation, effect: CreateCase, now: datetime) -
         "contact_name": fields.get("name"),
         "contact_phone": fields.get("phone") or channel_phone(convo.channel, convo.user),
         "prescription_path": fields.get("prescription"),
+        "insurance_status": fields.get("insurance"),
+        "insurer": fields.get("insurer"),
+        "insurance_card_path": fields.get("insurance_card"),
         "consent_id": None,  # linked to the conversation's consent when saved
         "created_at": now,
         "updated_at": now,

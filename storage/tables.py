@@ -197,6 +197,11 @@ cases = sa.Table(
     sa.Column("contact_name", sa.String(128), nullable=True),
     sa.Column("contact_phone", sa.String(32), nullable=True),
     sa.Column("prescription_path", sa.String(255), nullable=True),
+    # The client's insurance ("mutuelle"), optional: insured | none | skipped (NULL: not asked);
+    # the insurer's name (as the shipped list writes it, or as typed); the card's photo.
+    sa.Column("insurance_status", sa.String(16), nullable=True),
+    sa.Column("insurer", sa.String(120), nullable=True),
+    sa.Column("insurance_card_path", sa.String(255), nullable=True),
     _fk("consent_id", "consents.id", nullable=True, ondelete="SET NULL"),
     sa.Column("claimed_by", sa.String(64), nullable=True),
     sa.Column("cancel_reason", sa.Text, nullable=True),

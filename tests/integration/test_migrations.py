@@ -42,7 +42,7 @@ WATCHED = {
 }
 # Columns that do not exist at revision 0003 (0004 adds the receipts columns to ``messages``, 0005
 # the case a message is about and the follow-up and anonymisation times of ``cases``, 0007 the
-# "as soon as possible" visit wish).
+# "as soon as possible" visit wish, 0009 the client's insurance).
 ADDED_SINCE_0003 = {
     "delivered_at",
     "read_at",
@@ -51,6 +51,9 @@ ADDED_SINCE_0003 = {
     "reopened_at",
     "anonymised_at",
     "slot_asap",
+    "insurance_status",
+    "insurer",
+    "insurance_card_path",
 }
 
 
