@@ -151,6 +151,10 @@ _SENTENCE_WORDS: Final = frozenset(
      "patientez", "cherche", "regarde", "hold", "wait", "check", "merci", "bof", "hein", "quoi",
      "ok", "cool", "super", "parfait", "top", "pardon", "desole", "sorry", "coucou", "slt",
      "bjr", "hey", "lol", "mdr", "ah", "oh", "hmm", "heu", "pff", "test", "moi", "toi",
+     # a date ("April" is an insurer's name, read before)
+     "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
+     "octobre", "novembre", "decembre", "january", "february", "march", "june", "july", "august",
+     "september", "october", "november", "december",
      # an address
      "rue", "avenue", "boulevard", "bd", "chemin", "allee", "impasse", "place", "route", "quai",
      "cedex", "street", "road", "lane")
