@@ -13,6 +13,22 @@ no case / waitlist: 1               counts
 lang: en                            (first line) the client starts in English
 clock: 2026-11-27 09:00             the service's clock moves to this Paris time (else: Thursday
                                     26 November 2026, 10:30 in Paris, tests/harness.py)
+
+The opticians' side (home visits booked to the hour):
+optician: Claire Martin 75          an optician (linked Telegram chat, available, kit valid, these
+                                    departments) exists; the optician verbs below are theirs
+dispatch                            an advisor takes the case and sends it to the opticians
+optician press: accept              the optician presses that button on the last message of their
+                                    chat that has it, through the Telegram channel's inbound:
+                                    accept, decline, window 09, half_day 2026-11-27 pm,
+                                    other_half_day, en_route, done, fail, absent, address, other
+optician gets: appointment.proposed the keys of what the optician was sent by the last action
+                                    (edits of a message included; "optician gets:" alone: nothing)
+optician reads: 9h                  the last of those contains this
+sweep                               dispatch's periodic sweep, once, at the script's clock (no-taker
+                                    alerts, automatic offers, morning reminders)
+appointment: status=confirmed hour=9   the case's appointment row (times in Paris: 2026-11-27 07:00)
+After an optician's action, "dispatch" or "sweep", "bot:" lists what the client was sent by it.
 """
 
 from __future__ import annotations
