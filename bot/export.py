@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flows.answers import case_fields, format_phone, format_slot
+from flows.answers import case_fields, format_insurance, format_phone, format_slot
 from flows.catalog import Catalog
 from flows.types import as_language
 from storage.appointments import appointments_of_client
@@ -27,6 +27,17 @@ def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
     slot = fields.get("slot")
     if isinstance(slot, dict) and slot.get("date"):
         parts.append(format_slot(catalog, lang, slot))
+    insurance = fields.get("insurance")
+    if isinstance(insurance, str):  # the question answered (not asked of older cases)
+        insurer = fields.get("insurer")
+        said = format_insurance(
+            catalog,
+            lang,
+            insurance,
+            insurer if isinstance(insurer, str) else None,
+            bool(fields.get("insurance_card")),
+        )
+        parts.append(catalog.text(lang, "insurance_staff.my_data", insurance=said))
     return ", ".join(parts) or "—"
 
 
@@ -43,6 +54,9 @@ async def client_export(connection: Connection, catalog: Catalog, convo: OpenCon
             "address": case.address,
             "name": case.contact_name,
             "phone": case.contact_phone,
+            "insurance": case.insurance_status,
+            "insurer": case.insurer,
+            "insurance_card": case.insurance_card_path,
         }
         if case.slot_date:
             fields["slot"] = {

@@ -31,6 +31,7 @@ PURGE_WORDS = {
     "clients erased (nothing live, inactive)": "clients inactifs sans dossier en cours (effacés)",
     "closed cases anonymised": "dossiers clos (anonymisés)",
     "prescription files deleted": "ordonnances de dossiers clos",
+    "insurance card files deleted": "cartes de mutuelle de dossiers clos",
     "waitlist entries": "inscriptions sur la liste d'attente",
     "access journal lines": "lignes du journal d'accès",
     "webhooks set aside": "webhooks mis de côté (sans donnée personnelle)",

@@ -66,17 +66,15 @@ async def anonymise_cases(
     """Remove the personal data of these cases and keep what reports need (need, mode, priority,
     department, times, outcome). Their notes, consents and the messages about them (the
     optician's brief...) are deleted; messages written after ``spare_after`` (telling an optician
-    not to come, which carry no personal data) are kept but unlinked. Returns their files."""
+    not to come, which carry no personal data) are kept but unlinked. Returns their files (the
+    prescriptions and insurance cards; the documents of the deleted messages are the caller's)."""
     if not case_ids:
         return []
     ids = list(case_ids)
     files = [
         str(p)
-        for p in await connection.scalars(
-            sa.select(cases.c.prescription_path).where(
-                cases.c.id.in_(ids), cases.c.prescription_path.is_not(None)
-            )
-        )
+        for column in (cases.c.prescription_path, cases.c.insurance_card_path)
+        for p in await connection.scalars(sa.select(column).where(cases.c.id.in_(ids), column.is_not(None)))
     ]
     consent_ids = [
         c

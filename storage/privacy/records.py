@@ -118,7 +118,7 @@ async def client_record(
     Identifiers per channel; every case with all its fields, its notes, offers and optician, its
     consent; every conversation with its answers and transcript; messages about their cases sent
     to opticians; waitlist entries; inbound messages still in the inbox; and, with ``read_file``,
-    the prescription files themselves (base64).
+    the files themselves (base64): prescriptions, insurance cards, what they sent.
     """
     client = (await connection.execute(sa.select(clients).where(clients.c.id == client_id))).first()
     if client is None:
@@ -261,7 +261,8 @@ async def client_files(connection: AsyncConnection, client_id: int, *, exports: 
     """Data-folder paths of every file of the client: what they sent (each is named in the
     transcript row of the message that carried it: kept, replaced, or sent at a step that did not
     expect it), their cases' prescriptions, the exports of their data sent to them, and what was
-    sent about their cases outside their conversation (a visit's calendar file to the optician)."""
+    sent about their cases outside their conversation (a visit's calendar file and the copy of their
+    insurance card sent to the optician)."""
     theirs = sa.select(conversations.c.id).where(conversations.c.client_id == client_id)
     their_cases = sa.select(cases.c.id).where(cases.c.client_id == client_id)
     result = await connection.execute(
@@ -277,14 +278,13 @@ async def client_files(connection: AsyncConnection, client_id: int, *, exports: 
             paths.add(str(payload["media"]))
         document = payload.get("document")
         if exports and direction == "out" and isinstance(document, dict) and document.get("path"):
-            # an export of their data, or a visit's calendar file sent to its optician
+            # an export of their data, or a visit's calendar file or insurance card sent to its optician
             paths.add(str(document["path"]))
-    result = await connection.execute(
-        sa.select(cases.c.prescription_path).where(
-            cases.c.client_id == client_id, cases.c.prescription_path.is_not(None)
+    for column in (cases.c.prescription_path, cases.c.insurance_card_path):
+        result = await connection.execute(
+            sa.select(column).where(cases.c.client_id == client_id, column.is_not(None))
         )
-    )
-    paths.update(str(row[0]) for row in result)
+        paths.update(str(row[0]) for row in result)
     return sorted(paths)
 
 
@@ -306,6 +306,9 @@ class CaseSummary:
     slot_date: date | None
     slot_part: str | None
     slot_asap: bool
+    insurance_status: str | None = None
+    insurer: str | None = None
+    insurance_card_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +339,9 @@ async def client_overview(connection: AsyncConnection, client_id: int) -> Client
             cases.c.slot_date,
             cases.c.slot_part,
             cases.c.slot_asap,
+            cases.c.insurance_status,
+            cases.c.insurer,
+            cases.c.insurance_card_path,
         )
         .where(cases.c.client_id == client_id)
         .order_by(cases.c.id)

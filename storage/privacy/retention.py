@@ -44,6 +44,7 @@ class Purge:
     clients_erased: int = 0
     cases_anonymised: int = 0
     prescriptions_deleted: int = 0
+    insurance_cards_deleted: int = 0
     waitlist_entries: int = 0
     journal_lines: int = 0
     set_aside: int = 0
@@ -57,6 +58,7 @@ class Purge:
             ("clients erased (nothing live, inactive)", self.clients_erased),
             ("closed cases anonymised", self.cases_anonymised),
             ("prescription files deleted", self.prescriptions_deleted),
+            ("insurance card files deleted", self.insurance_cards_deleted),
             ("waitlist entries", self.waitlist_entries),
             ("access journal lines", self.journal_lines),
             ("webhooks set aside", self.set_aside),
@@ -131,23 +133,11 @@ async def purge(
             await connection.execute(
                 sa.update(conversations).where(conversations.c.id.in_(convos)).values(answers={})
             )
-    # 3. Prescriptions of cases closed past the file delay.
-    file_cutoff = now - policy.files
-    old_files = (
-        await connection.execute(
-            sa.select(cases.c.id, cases.c.prescription_path).where(
-                cases.c.prescription_path.is_not(None),
-                cases.c.status.not_in(live),
-                sa.func.coalesce(cases.c.done_at, cases.c.updated_at) < file_cutoff,
-            )
-        )
-    ).all()
-    if old_files:
-        await connection.execute(
-            sa.update(cases).where(cases.c.id.in_([r.id for r in old_files])).values(prescription_path=None)
-        )
-        done.files += [r.prescription_path for r in old_files]
-        done.prescriptions_deleted = len(old_files)
+    # 3. Prescriptions and insurance cards of cases closed past the file delay.
+    prescriptions = await _forget_files(connection, cases.c.prescription_path, live, now - policy.files)
+    cards = await _forget_files(connection, cases.c.insurance_card_path, live, now - policy.files)
+    done.prescriptions_deleted, done.insurance_cards_deleted = len(prescriptions), len(cards)
+    done.files += prescriptions + cards
     # 4. The rest, by age.
     done.inbox_rows = (
         await connection.execute(
@@ -178,3 +168,23 @@ async def purge(
     done.goodbyes = len(gone)
     done.files = sorted(set(done.files))
     return done
+
+
+async def _forget_files(
+    connection: AsyncConnection, column: sa.Column[str], live: Sequence[str], cutoff: datetime
+) -> list[str]:
+    """The files of this column of cases closed before ``cutoff``, unlinked from their cases."""
+    old = (
+        await connection.execute(
+            sa.select(cases.c.id, column.label("path")).where(
+                column.is_not(None),
+                cases.c.status.not_in(list(live)),
+                sa.func.coalesce(cases.c.done_at, cases.c.updated_at) < cutoff,
+            )
+        )
+    ).all()
+    if old:
+        await connection.execute(
+            sa.update(cases).where(cases.c.id.in_([r.id for r in old])).values({column.name: None})
+        )
+    return [str(r.path) for r in old]
