@@ -19,7 +19,7 @@ from typing import Final, Literal
 
 from flows.commands import parse_command
 from flows.contact import parse_phone
-from flows.text import _MAX_SCAN, KNOWN_WORDS, _keyword_tokens, _Matcher, _tokens
+from flows.text import _MAX_SCAN, KNOWN_WORDS, _Hit, _keyword_tokens, _Matcher, _swapped, _tokens
 from flows.yes_no import YES_NO, parse_yes_no
 
 MAX_INSURER_LENGTH: Final = 80
@@ -53,19 +53,35 @@ _PLAIN_WORDS: Final = frozenset(
 )  # fmt: skip
 
 
+_ACRONYM_SWAP_LENGTH: Final = 4
+
+
 class _InsurerMatcher(_Matcher):
     """The shipped names, with typos allowed on no word of everyday speech."""
 
     __slots__ = ()
 
     def _matches(self, word: str, key: str) -> bool:
-        return word == key or (word not in _PLAIN_WORDS and super()._matches(word, key))
+        if word == key:
+            return True
+        if word in _PLAIN_WORDS:
+            return False
+        # An acronym of four letters with two neighbours swapped ("MGNE"); other typos on words
+        # that short stay unread (MAAF and MAIF are one letter apart).
+        if len(word) == len(key) == _ACRONYM_SWAP_LENGTH and _swapped(word, key):
+            return True
+        return super()._matches(word, key)
 
 
 @cache
 def _matcher() -> _Matcher:
     raw = tomllib.loads(resources.files("flows").joinpath("data/insurers.toml").read_text("utf-8"))
     return _InsurerMatcher({key: tuple(entry["aliases"]) for key, entry in raw["insurers"].items()})
+
+
+def insurer_hits(tokens: list[str]) -> list[_Hit]:
+    """The listed insurers named in these tokens (by their entry's key)."""
+    return _matcher().find(tokens)
 
 
 def known(name: str | None) -> Insurer | None:
@@ -121,14 +137,17 @@ _OWN: Final = _Matcher(
             "pas sous la main", "pas la carte", "pas ma carte", "pas de carte", "pas maintenant",
             "pas tout de suite", "la trouve pas", "trouve pas", "l ai perdue", "l ai perdu",
             "perdu ma carte", "perdu la carte", "not now", "lost it", "lost my card", "no card",
-            "don t have it", "not on me", "can t find it",
+            "don t have it", "not on me", "can t find it", "chez moi", "a la maison",
+            "dans mon autre sac", "mon autre sac", "autre sac", "at home", "left it",
+            "in my other bag", "pas avec moi", "not with me",
         ),
     }
 )  # fmt: skip
 # Words that open an answer around the name and are not part of it.
 _WRAPPER: Final = re.compile(
     r"^\s*(?:(?:bonjour|bonsoir|salut|hello|hi|alors|euh+|bah|ben|donc|voil[aà]|oui|ouais|yes|yeah|"
-    r"ok|okay|bien\s+s[uû]r|si|j'?\s*ai|i\s+do|j'?\s*en\s+ai\s+une|i\s+have(?:\s+one)?|c'?\s*est|c|it'?s|"
+    r"ok|okay|bien\s+s[uû]r|si|(?:je\s+suis|j'?\s*suis|chuis|i'?\s*m|i\s+am)\s+(?:[àa]|chez|avec|at|with)|"
+    r"(?:(?:il|elle|[çc]a)\s+)?s'?\s*appel+e|(?:it'?s\s+|it\s+is\s+)?(?:called|named)|j'?\s*ai|i\s+do|j'?\s*en\s+ai\s+une|i\s+have(?:\s+one)?|c'?\s*est|c|it'?s|"
     r"it\s+is|(?:ma|la|mon|my|the)\s+(?:mutuelle|compl[ée]mentaire(?:\s+sant[ée])?|assurance"
     r"(?:\s+sant[ée])?|insurer|insurance)(?:(?=\s*:)|\s+(?:c'?\s*est|est|is|s'?\s*appelle))|chez|avec|"
     r"with|at|la|le|les|l'|une|un|a|an|the)\b[\s,.:!\-–]*)+",
@@ -191,7 +210,7 @@ def parse_insurance(text: str) -> InsuranceReading | None:
         return None
     if "?" in head and any(token in _SENTENCE_WORDS for token in tokens):
         return None  # a question ("est-ce que la MGEN rembourse ?"), even naming an insurer
-    named = [hit for hit in _matcher().find(tokens) if not hit.negated]
+    named = [hit for hit in _matcher().find(tokens) if not hit.negated and not _extended(tokens, hit.end)]
     found = {hit.label for hit in named if not _past(tokens, hit.start)}
     own = {hit.label for hit in _OWN.find(tokens) if not hit.negated}
     if len(found) > 1:  # "la MGEN ou la MNH", "MGEN et Harmonie": which one is the client's?
@@ -213,6 +232,20 @@ def parse_insurance(text: str) -> InsuranceReading | None:
     if name is not None:
         return name
     return "which" if said is True else None
+
+
+# "La Mutuelle Familiale du Jura" is another mutuelle than "La Mutuelle Familiale"; "la MGEN de
+# mon mari" is the MGEN.
+_OF: Final = frozenset(("de", "du", "des", "d", "of"))
+_WHOSE: Final = frozenset(
+    ("mon", "ma", "mes", "son", "sa", "ses", "notre", "nos", "votre", "vos", "leur", "leurs",
+     "my", "his", "her", "our", "their")
+)  # fmt: skip
+
+
+def _extended(tokens: list[str], end: int) -> bool:
+    """A listed name followed by "de/du/des …" naming another body: an unlisted name."""
+    return end + 1 < len(tokens) and tokens[end] in _OF and tokens[end + 1] not in _WHOSE
 
 
 def _past(tokens: list[str], start: int) -> bool:

@@ -7,6 +7,7 @@ from itertools import pairwise
 from typing import Final, Literal, cast
 
 from flows.contact import parse_phone
+from flows.insurers import insurer_hits
 from flows.text import _MAX_SCAN, KNOWN_WORDS, _keyword_tokens, _Matcher
 from flows.yes_no import parse_yes_no
 
@@ -107,12 +108,24 @@ def parse_summary(text: str) -> SummaryAction | None:
         if approved and len(set(fields)) > 1:
             return None
         changes += fields
+    if not changes and any(map(_insurer_corrected, clauses)):  # "c'est pas la MGEN, c'est la MNT"
+        changes = ["change_insurance"]
     if changes:
         return cast(SummaryAction, changes[0])
     said_yes = parse_yes_no(head, _SUMMARY_YES) is True
     if not said_yes and parse_phone(head) is not None:  # "non, c'est le 06 12 34 56 78"
         return "change_phone"
     return "confirm" if said_yes else None
+
+
+# Listed insurers whose names are also first names or months: at the summary, a name's change.
+_INSURERS_ALSO_NAMES: Final = frozenset(("alan", "april"))
+
+
+def _insurer_corrected(clause: list[str]) -> bool:
+    """An insurer named where something is said wrong ("pas la MGEN", "not MGEN")."""
+    named = [h for h in insurer_hits(clause) if h.label not in _INSURERS_ALSO_NAMES]
+    return bool(named) and any(token in _CHANGES for token in clause)
 
 
 def _approves(clause: list[str]) -> bool:
