@@ -69,6 +69,9 @@ class CaseDetailRow(CaseSummaryRow):
     slot_part: str | None
     slot_asap: bool  # "dès que possible": the slot is the first half-day free when asked
     prescription_path: str | None
+    insurance_status: str | None  # insured | none | skipped; None: not asked
+    insurer: str | None
+    insurance_card_path: str | None
     tracking_number: str | None
     cancel_reason: str | None
     first_response_at: datetime | None
@@ -136,7 +139,9 @@ class ClientWrote:
 
 
 @dataclass(frozen=True, slots=True)
-class PrescriptionRef:
+class CaseFileRef:
+    """A file of a case (the prescription, the insurance card), with whose it is."""
+
     case_id: int
     client_id: int | None
     path: str | None
@@ -177,6 +182,9 @@ _DETAIL = (
     cases.c.slot_part,
     cases.c.slot_asap,
     cases.c.prescription_path,
+    cases.c.insurance_status,
+    cases.c.insurer,
+    cases.c.insurance_card_path,
     cases.c.tracking_number,
     cases.c.cancel_reason,
     cases.c.first_response_at,
@@ -370,12 +378,20 @@ async def written_since(connection: AsyncConnection, holder: str, since: datetim
     return [ClientWrote(row.public_id, row.reference, row.client_wrote_at) for row in rows]
 
 
-async def prescription_of(connection: AsyncConnection, public_id: str) -> PrescriptionRef | None:
+async def prescription_of(connection: AsyncConnection, public_id: str) -> CaseFileRef | None:
+    return await _file_of(connection, public_id, cases.c.prescription_path)
+
+
+async def insurance_card_of(connection: AsyncConnection, public_id: str) -> CaseFileRef | None:
+    return await _file_of(connection, public_id, cases.c.insurance_card_path)
+
+
+async def _file_of(connection: AsyncConnection, public_id: str, column: sa.Column[str]) -> CaseFileRef | None:
     found = (
         await connection.execute(
-            sa.select(cases.c.id, cases.c.client_id, cases.c.prescription_path).where(
+            sa.select(cases.c.id, cases.c.client_id, column.label("path")).where(
                 cases.c.public_id == public_id
             )
         )
     ).first()
-    return None if found is None else PrescriptionRef(found.id, found.client_id, found.prescription_path)
+    return None if found is None else CaseFileRef(found.id, found.client_id, found.path)

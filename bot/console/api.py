@@ -275,18 +275,13 @@ def build_router(
     async def prescription(case_id: str, session: SignedIn) -> Response:
         """The prescription file, for staff only, never rendered as a page of its own."""
         content, kind = await console.prescription(session.operator, case_id)
-        media = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}[kind]
-        disposition = "inline" if kind != ".pdf" else "attachment"
-        return Response(
-            content,
-            media_type=media,
-            headers={
-                "Content-Disposition": f'{disposition}; filename="prescription{kind}"',
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": "default-src 'none'; sandbox",
-                "Cache-Control": "private, no-store",
-            },
-        )
+        return _case_file(content, kind, "prescription")
+
+    @router.get("/cases/{case_id}/insurance-card", response_class=Response)
+    async def insurance_card(case_id: str, session: SignedIn) -> Response:
+        """The photo of the client's insurance card, for staff only, like the prescription."""
+        content, kind = await console.insurance_card(session.operator, case_id)
+        return _case_file(content, kind, "carte-mutuelle")
 
     @router.post("/cases/{case_id}/widen")
     async def widen(case_id: str, session: Changing) -> CaseDetail:
@@ -404,3 +399,19 @@ def build_router(
 
 def _too_many(retry_after: int) -> HTTPException:
     return HTTPException(429, "trop de tentatives", headers={"Retry-After": str(retry_after)})
+
+
+def _case_file(content: bytes, kind: str, name: str) -> Response:
+    """A file the client sent (its type checked), never rendered as a page of its own."""
+    media = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}[kind]
+    disposition = "inline" if kind != ".pdf" else "attachment"
+    return Response(
+        content,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{name}{kind}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )

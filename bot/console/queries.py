@@ -1,5 +1,6 @@
 """What the console reads: the queue, a case's page, what changed since the live view last looked,
-and the prescription file. Opening a case's page or its prescription is journaled."""
+and the case's files (prescription, insurance card). Opening a case's page or one of its files is
+journaled."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from flows.catalog import Catalog
 from flows.lifecycle import HELD_STATES, OPEN_STATES
 from storage import appointments, case_views, set_aside
 from storage import privacy as privacy_store
-from storage.case_views import CaseDetailRow, ClientWrote
+from storage.case_views import CaseDetailRow, CaseFileRef, ClientWrote
 from storage.database import Connection, Database
 from storage.files import FileStore, RejectedFileError, sniff
 
@@ -163,15 +164,27 @@ class CaseQueries:
         """The prescription file and its checked type; every download is journaled."""
         async with self.database.connect() as connection:
             found = await case_views.prescription_of(connection, public_id)
+        return await self._case_file(me, found, "prescription", "pas d'ordonnance")
+
+    async def insurance_card(self, me: Operator, public_id: str) -> tuple[bytes, str]:
+        """The photo of the client's insurance card and its checked type; every download is
+        journaled (``insurance_card``), like the prescription's."""
+        async with self.database.connect() as connection:
+            found = await case_views.insurance_card_of(connection, public_id)
+        return await self._case_file(me, found, "insurance_card", "pas de carte de mutuelle")
+
+    async def _case_file(
+        self, me: Operator, found: CaseFileRef | None, action: str, absent: str
+    ) -> tuple[bytes, str]:
         if found is None or not found.path:
-            raise RefusedError(404, "pas d'ordonnance")
+            raise RefusedError(404, absent)
         try:
             content = self.files.read(found.path)
         except (OSError, ValueError):  # erased meanwhile, or unreadable
-            raise RefusedError(404, "pas d'ordonnance") from None
+            raise RefusedError(404, absent) from None
         try:
             kind = sniff(content)
         except RejectedFileError:  # files are checked when received: not expected, never served
-            raise RefusedError(404, "pas d'ordonnance") from None
-        await self.privacy.note(me.name, "prescription", client_id=found.client_id, case_id=found.case_id)
+            raise RefusedError(404, absent) from None
+        await self.privacy.note(me.name, action, client_id=found.client_id, case_id=found.case_id)
         return content, kind

@@ -71,6 +71,9 @@ class Console:
     async def prescription(self, me: Operator, public_id: str) -> tuple[bytes, str]:
         return await self.queries.prescription(me, public_id)
 
+    async def insurance_card(self, me: Operator, public_id: str) -> tuple[bytes, str]:
+        return await self.queries.insurance_card(me, public_id)
+
     # --- a case's actions ------------------------------------------------------------------------
 
     async def claim(self, me: Operator, public_id: str) -> CaseDetail:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from flows.insurers import known
 from flows.lifecycle import OPEN_STATES
 from storage.appointments import AppointmentView
 from storage.case_views import (
@@ -75,6 +76,23 @@ class Prescription(BaseModel):
     kind: Literal["image", "pdf"]
 
 
+class InsuranceCard(BaseModel):
+    url: str
+    kind: Literal["image", "pdf"]
+
+
+class Insurance(BaseModel):
+    """The client's answer to the optional insurance question (null: not asked, older cases)."""
+
+    status: Literal["insured", "none", "skipped"]
+    insurer: str | None = Field(description="As the shipped list writes it, or as the client typed it.")
+    listed: bool = Field(description="The insurer is one of the shipped list (flows/data/insurers.toml).")
+    kind: str | None = Field(
+        description="A listed insurer's kind (mutuelle, assureur, réseau de soins, tiers payant...)."
+    )
+    card: InsuranceCard | None
+
+
 class Note(BaseModel):
     author: str
     text: str
@@ -127,6 +145,7 @@ class CaseDetail(CaseSummary):
     slot: str | None
     consent: Consent | None
     prescription: Prescription | None
+    insurance: Insurance | None = Field(default=None, description="Asked after the phone; optional.")
     tracking_number: str | None
     tracking_url: str | None
     cancel_reason: str | None
@@ -189,8 +208,9 @@ def case_detail(
     """A case with its client's details, transcript, notes and offers (the case's page)."""
     prescription = None
     if row.prescription_path:
-        kind = "pdf" if row.prescription_path.endswith(".pdf.enc") else "image"
-        prescription = Prescription(url=f"/api/console/cases/{row.public_id}/prescription", kind=kind)
+        prescription = Prescription(
+            url=f"/api/console/cases/{row.public_id}/prescription", kind=_file_kind(row.prescription_path)
+        )
     return CaseDetail(
         **_summary_fields(row, now, overdue_after),
         contact_name=row.contact_name,
@@ -206,6 +226,7 @@ def case_detail(
             given_at=consent.given_at.isoformat(),
         ),
         prescription=prescription,
+        insurance=insurance_of(row),
         tracking_number=row.tracking_number,
         tracking_url=tracking_url(row.tracking_number),
         cancel_reason=row.cancel_reason,
@@ -219,6 +240,37 @@ def case_detail(
         offers=[Offer(optician=o.optician, status=o.status, round=o.round) for o in offers],
         window=window,
         appointment=None if appointment is None else appointment_out(appointment),
+    )
+
+
+_INSURANCE_STATUSES: dict[str, Literal["insured", "none", "skipped"]] = {
+    "insured": "insured",
+    "none": "none",
+    "skipped": "skipped",
+}
+
+
+def _file_kind(path: str) -> Literal["image", "pdf"]:
+    return "pdf" if path.endswith(".pdf.enc") else "image"
+
+
+def insurance_of(row: CaseDetailRow) -> Insurance | None:
+    """The insurance as the case's page shows it; the card is a link to its own route."""
+    status = _INSURANCE_STATUSES.get(row.insurance_status or "")
+    if status is None:
+        return None
+    listed = known(row.insurer)
+    card = None
+    if row.insurance_card_path:
+        card = InsuranceCard(
+            url=f"/api/console/cases/{row.public_id}/insurance-card", kind=_file_kind(row.insurance_card_path)
+        )
+    return Insurance(
+        status=status,
+        insurer=row.insurer,
+        listed=listed is not None,
+        kind=None if listed is None else listed.kind,
+        card=card,
     )
 
 

@@ -1,4 +1,5 @@
-/* What the case page shows of the case: its header, the client's side, the facts, the prescription. */
+/* What the case page shows of the case: its header, the client's side, the facts, the insurance, the
+ * prescription. */
 
 import { claimGraceActive } from "./actions.js";
 import { current } from "./case.js";
@@ -147,7 +148,45 @@ export function renderClient(d) {
   if (d.done_at) dates.push(`terminé ${longTime(d.done_at)}`);
   el.cDates.textContent = dates.join(" · ");
 
+  renderInsurance(d);
   renderPrescription(d);
+}
+
+/** "MGEN (mutuelle, liste) — carte", "Mutuelle des Motards (nom saisi) — carte", "aucune",
+ * "non précisée"; "—" when the question was not asked (older cases). The card opens in a new tab
+ * through its own route (staff only, journaled). */
+function renderInsurance(d) {
+  const box = el.cInsurance;
+  box.replaceChildren();
+  const i = d.insurance;
+  if (!i || typeof i !== "object") {
+    box.append(make("span", "muted", "—"));
+    return;
+  }
+  if (i.status === "none") {
+    box.textContent = "aucune";
+    return;
+  }
+  if (i.status !== "insured") {
+    box.append(make("span", "muted", "non précisée"));
+    return;
+  }
+  if (i.insurer) {
+    const about = i.listed ? `${i.kind || "liste"}, liste` : "nom saisi par le client";
+    box.append(document.createTextNode(`${i.insurer} (${about})`));
+  } else {
+    box.append(make("span", "muted", "nom non donné"));
+  }
+  const url = i.card ? sameOriginUrl(i.card.url) : null;
+  if (url) {
+    box.append(document.createTextNode(" — "));
+    const a = make("a", "insurance-card-link", i.card.kind === "pdf" ? "carte (PDF)" : "carte");
+    a.href = url;
+    a.target = "_blank";
+    a.rel = "noopener";
+    a.title = "Ouvrir la carte de mutuelle";
+    box.append(a);
+  }
 }
 
 function renderPrescription(d) {

@@ -69,6 +69,7 @@ export const el = {
   cSlot: $("c-slot"),
   cNeed: $("c-need"),
   cMode: $("c-mode"),
+  cInsurance: $("c-insurance"),
   cChannel: $("c-channel"),
   cConsent: $("c-consent"),
   cConversation: $("c-conversation"),

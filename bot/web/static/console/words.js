@@ -53,6 +53,7 @@ export const APPOINTMENT = {
 export const JOURNAL_ACTION = {
   view_case: "Consultation du dossier",
   prescription: "Ordonnance ouverte",
+  insurance_card: "Carte de mutuelle ouverte",
   export: "Export des données",
   erase: "Effacement des données",
 };
