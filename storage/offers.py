@@ -234,7 +234,8 @@ class GivenConsent:
 
 @dataclass(frozen=True, slots=True)
 class VisitBrief:
-    """What the optician who took a visit learns: who, where, when, and the client's consent."""
+    """What the optician who took a visit learns: who, where, when, the client's consent and
+    insurance (never in an offer: ``CaseToOffer`` has none of these)."""
 
     public_id: str
     reference: str
@@ -247,6 +248,9 @@ class VisitBrief:
     language: str
     optician: str  # the optician's name, for the client
     consent: GivenConsent | None
+    insurance_status: str | None = None  # insured | none | skipped; None: not asked
+    insurer: str | None = None
+    insurance_card_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +320,9 @@ async def visit_brief(connection: AsyncConnection, case_id: int) -> VisitBrief:
                 cases.c.language,
                 opticians.c.name.label("optician"),
             )
-            .add_columns(cases.c.consent_id)
+            .add_columns(
+                cases.c.consent_id, cases.c.insurance_status, cases.c.insurer, cases.c.insurance_card_path
+            )
             .join(opticians, opticians.c.id == cases.c.optician_id)
             .where(cases.c.id == case_id)
         )
@@ -343,6 +349,9 @@ async def visit_brief(connection: AsyncConnection, case_id: int) -> VisitBrief:
         row.language,
         row.optician,
         consent,
+        row.insurance_status,
+        row.insurer,
+        row.insurance_card_path,
     )
 
 

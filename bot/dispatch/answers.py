@@ -1,28 +1,36 @@
 """An optician's answers: a visit offered, accepted or declined (the first accept wins with one
 conditional UPDATE; the other offers are edited to "already taken"), and the outcome of a visit
-they took. The winner gets the address, phone and consent record, and the client is told who is
-coming and when."""
+they took. The winner gets the address, phone, consent record and insurance (with the card's photo),
+and the client is told who is coming and when."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 
 from bot.dispatch.booking import Booking, first_name
 from bot.dispatch.buttons import FAIL_REASONS, OfferAnswer, SlotPick, VisitOutcome, parse
-from bot.dispatch.notices import Notices, service_day
+from bot.dispatch.notices import OPTICIANS_LANGUAGE, Notices, service_day
 from bot.dispatch.offers import OfferRounds
+from bot.privacy import EXPORTS
+from flows.answers import format_insurance
 from flows.lifecycle import move
 from flows.types import SERVICE_TIME_ZONE, Choice, Reply, as_language
 from storage import appointments, conversations
 from storage import offers as store
 from storage.cases import move_case
 from storage.database import Connection, Database
+from storage.files import sniff
 from storage.outbound import client_of_case
 
 ALREADY_ANSWERED = "optician.already_answered"
 # An offer pressed after it closed: why (taken by another optician, or withdrawn).
 _CLOSED = {"taken": "optician.taken", "withdrawn": "optician.withdrawn"}
+# The insurance card's copy for the optician, by its checked type.
+_MIME = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}
+
+log = logging.getLogger(__name__)
 
 
 class OpticianAnswers:
@@ -102,8 +110,8 @@ class OpticianAnswers:
     async def _brief_winner(
         self, connection: Connection, case_id: int, chat: str, on_message: int | None, now: datetime
     ) -> None:
-        """The address, phone and consent to the winner, with the windows to propose to the client
-        (or another half-day); the client told who comes."""
+        """The address, phone, consent and insurance to the winner (the card attached), with the
+        windows to propose to the client (or another half-day); the client told who comes."""
         notices = self.notices
         brief = await store.visit_brief(connection, case_id)
         consent = notices.text("optician.no_consent")
@@ -122,13 +130,28 @@ class OpticianAnswers:
             slot=notices.slot(brief.slot_date, brief.slot_part, asap=brief.slot_asap),
             consent=consent,
         )
+        if brief.insurance_status is not None:  # asked at the intake (not of older cases)
+            insurance = format_insurance(
+                notices.catalog,
+                OPTICIANS_LANGUAGE,
+                brief.insurance_status,
+                brief.insurer,
+                bool(brief.insurance_card_path),
+            )
+            text = f"{text}\n{notices.text('insurance_staff.optician_line', insurance=insurance)}"
         windows = self.booking.first_windows(brief.slot_date, brief.slot_part, brief.slot_asap, now)
         question = self.booking.pick_hour(brief.public_id, brief.reference, windows)
         # "Visite faite" / "Visite impossible" stay as they were: the hour is offered, not imposed
         # (a visit agreed on the phone is still reported), and an optician who cannot go says so.
         outcomes = self.booking.outcomes(brief.public_id)
         text = f"{text}\n{question.text}"
-        reply = Reply("optician.won", text, choices=(*question.choices, *outcomes), step=SlotPick.step)
+        reply = Reply(
+            "optician.won",
+            text,
+            choices=(*question.choices, *outcomes),
+            step=SlotPick.step,
+            document=self._insurance_card(brief.insurance_card_path, brief.reference),
+        )
         await notices.to_optician(connection, chat, reply, now, case_id=case_id)
         told = notices.client_reply(
             brief.language,
@@ -143,6 +166,26 @@ class OpticianAnswers:
         if on_message is not None:  # the offer's buttons go: the brief follows just below
             accepted = Reply("optician.offer", f"✅ {notices.text('optician.accept')}")
             await notices.to_optician(connection, chat, accepted, now, case_id=case_id, on_message=on_message)
+
+    def _insurance_card(self, path: str | None, reference: str) -> dict[str, str] | None:
+        """A copy of the client's insurance card for the optician who took the visit, attached to
+        their brief; None without a card (or a file store), or when the file is gone or is not an
+        image or a PDF (the brief then goes without it).
+
+        Stored as the visit's calendar file is: encrypted with the exports (purged after a day,
+        erased with the case's messages, whose row names it), while the transaction is open."""
+        files = self.booking.files
+        if files is None or not path:
+            return None
+        try:
+            content = files.read(path)
+            suffix = sniff(content)
+        except (OSError, ValueError):  # erased or purged meanwhile, or unreadable
+            log.warning("dispatch: the insurance card could not be read; the brief goes without it")
+            return None
+        copy = files.save_document(content, suffix, EXPORTS)
+        name = self.notices.text("insurance_staff.card_filename", reference=reference)
+        return {"path": copy, "filename": f"{name}{suffix}", "mime": _MIME[suffix]}
 
     async def _report_visit(self, chat: str, pressed: VisitOutcome, on_message: int | None) -> None:
         now = self.clock()
