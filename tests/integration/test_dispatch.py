@@ -36,6 +36,7 @@ VISIT = [
     "dès que possible",  # any day of the week (the real clock: "demain" may be a Sunday)
     "Marie Curie",
     "06 12 34 56 78",
+    "pas de mutuelle",
     "oui",
 ]
 # What the bot's last message says once it has answered each of VISIT's lines.
@@ -49,6 +50,7 @@ VISIT_ANSWERED = [
     "Quelle demi-journée",
     "À quel nom",
     "À quel numéro",
+    "avez-vous une mutuelle",
     "Voici votre demande",
     "référence",
 ]

@@ -147,6 +147,20 @@ SPELLINGS = (
         "37000 · Indre-et-Loire",
     ),
 )
+# The client's insurer (one a client, in turn): shown to the optician who accepted, never in an offer.
+INSURERS = (
+    "Malakoff Humanis",
+    "c'est la Mutuelle Saint-Christophe",
+    "Groupe Pasteur Mutualité",
+    "Klesia",
+    "Ociane Matmut",
+)
+
+
+def _insurer(index: int) -> str:
+    return INSURERS[index % len(INSURERS)]
+
+
 # Three groups of five visits, each group's departments covered by its own two opticians: a taker
 # and a bystander who never accepts (so that no chat goes past Telegram's burst and waits).
 GROUPS = 3
@@ -195,6 +209,8 @@ async def _ask_for_a_visit(engine: Engine, index: int, spelling: Spelling) -> No
     said[said.index("12 rue Oberkampf 75011 Paris")] = spelling.address
     said[said.index("Marie Curie")] = spelling.name
     said[said.index("06 12 34 56 78")] = _phone(index)
+    at = said.index("pas de mutuelle")
+    said[at : at + 1] = [_insurer(index), "passer"]  # named, the card's photo skipped
     for step, text in enumerate(said):
         await engine.handle(Inbound("script", f"client{index}", f"{index}-{step}", ClientInput(text=text)))
 
@@ -335,8 +351,8 @@ async def _shows(fake: FakeTelegram, chat: int, *fragments: str) -> None:
 def _assert_no_word_of_the_client(texts: list[str], made: list[Any]) -> None:
     catalog = _catalog_words() | _words("Anne Bruno")
     secret = [
-        (case.reference, set(s.hidden) | (_words(f"{s.address} {s.name}") - catalog), s.place)
-        for case, s in zip(made, SPELLINGS, strict=True)
+        (case.reference, set(s.hidden) | (_words(f"{s.address} {s.name} {_insurer(i)}") - catalog), s.place)
+        for i, (case, s) in enumerate(zip(made, SPELLINGS, strict=True))
     ]
     phones = [_phone(i) for i in range(len(made))]
     phones += [p.replace(" ", "") for p in phones] + ["+33" + p.replace(" ", "")[1:] for p in phones]
