@@ -99,9 +99,14 @@ async def _through_to_urgency(fake: FakeTelegram, client: Client) -> list[dict[s
     return [hello, pressed]
 
 
+# A photo of the client's insurance card (a JPEG's opening bytes: the file store sniffs the type).
+INSURANCE_CARD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 carte de mutuelle, recto"
+
+
 async def shipment_with_prescription(fake: FakeTelegram, client: Client) -> str:
-    """The whole conversation as a Telegram user has it: buttons, free text, a prescription photo
-    and the number shared with one tap. Returns the case reference the bot gave."""
+    """The whole conversation as a Telegram user has it: buttons, free text, a prescription photo,
+    the number shared with one tap, the insurer named and its card's photo. Returns the case
+    reference the bot gave."""
     await fake.say(client.chat, "Bonjour")
     await client.expect("Quelle est votre urgence")
     await fake.press_button(client.chat, "Plus adaptées")
@@ -120,8 +125,14 @@ async def shipment_with_prescription(fake: FakeTelegram, client: Client) -> str:
     phone = await client.expect("numéro")
     assert [b["request_contact"] for b in phone[-1].keyboard()] == [True]
     await fake.share_contact(client.chat, "+33611223344")
+    insurance = await client.expect("avez-vous une mutuelle")
+    assert [b["text"] for b in insurance[-1].buttons()] == ["Pas de mutuelle", "Passer"]
+    await fake.say(client.chat, "la MGEN")
+    await client.expect("photo de votre carte de mutuelle")
+    await fake.send_photo(client.chat, INSURANCE_CARD)
     summary = await client.expect("Tout est correct")
     assert "Ange Pieri" in "".join(m.text for m in summary)
+    assert "• Mutuelle : MGEN (carte reçue)" in summary[-1].text
     assert summary[-1].buttons()
     await fake.press_button(client.chat, "Oui, envoyer")
     done = await client.expect("OB-")
@@ -141,6 +152,9 @@ async def test_a_whole_conversation_by_polling(database_url: str, tmp_path: Path
         assert case.contact_phone == "+33611223344"
         assert case.prescription_path is not None
         assert service.services.files.read(case.prescription_path) == tiny_png()
+        assert (case.insurance_status, case.insurer) == ("insured", "MGEN")
+        assert case.insurance_card_path is not None
+        assert service.services.files.read(case.insurance_card_path) == INSURANCE_CARD
 
     # Every pressed keyboard now shows the choice taken, inert; every press was acknowledged.
     pressed = [m for m in fake.messages_to(CHAT) if m.edits]

@@ -34,6 +34,7 @@ from tests.harness import RealClock
 from tests.integration.serving import Service, serve_app
 from tests.integration.test_console import PASSWORD, Staff, _open_clients
 from tests.integration.test_conversations import tiny_png
+from tests.integration.test_telegram import INSURANCE_CARD
 
 ALICE = "33612345678"
 BRUNO = "33698765432"
@@ -132,8 +133,13 @@ async def shipment_with_prescription(client: Client) -> str:
     await client.say("Ange Pieri")
     await client.expect("numéro")
     await client.say("06 11 22 33 44")
+    insurance = await client.expect("avez-vous une mutuelle")
+    assert insurance[-1].interactive_type == "button"
+    assert [title for _, title in insurance[-1].buttons] == ["Pas de mutuelle", "Passer"]
+    await client.press("Pas de mutuelle")
     summary = await client.expect("Tout est correct")
     assert "Ange Pieri" in "".join(m.text for m in summary)
+    assert "• Mutuelle : aucune" in summary[-1].text
     await client.press("Oui, envoyer")
     done = await client.expect("OB-")
     return done[-1].text.split("référence ", 1)[1].split()[0].rstrip(".")
@@ -539,8 +545,12 @@ async def test_the_phone_step_offers_the_client_s_whatsapp_number_and_an_advisor
         assert question[-1].interactive_type == "button"
         assert question[-1].buttons == [("contact_phone:+33612345678", "Au 06 12 34 56 78")]
         await client.press("Au 06 12 34 56 78")
+        await client.expect("avez-vous une mutuelle")
+        # A photo of the card straight away: enough, the name is on it.
+        await client.fake.send_image(client.wa_id, INSURANCE_CARD, user_id=client.user_id)
         summary = await client.expect("Tout est correct")
         assert "06 12 34 56 78" in summary[-1].text
+        assert "• Mutuelle : voir la carte (carte reçue)" in summary[-1].text
         await client.press("Oui, envoyer")
         await client.expect("OB-")
         # Asking for an advisor before giving a number: the operator sees the WhatsApp number,
@@ -552,3 +562,6 @@ async def test_the_phone_step_offers_the_client_s_whatsapp_number_and_an_advisor
             await someone.expect("conseiller", "OB-")
         phones = {(c.kind, c.contact_phone) for c in await _rows(service, cases)}
         assert phones == {("emergency", "+33612345678"), ("advisor", "+33781223344"), ("advisor", None)}
+        (visit,) = [c for c in await _rows(service, cases) if c.kind == "emergency"]
+        assert (visit.insurance_status, visit.insurer) == ("insured", None)
+        assert service.services.files.read(visit.insurance_card_path) == INSURANCE_CARD
