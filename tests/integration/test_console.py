@@ -29,6 +29,8 @@ SHIPMENT = [
     "8 avenue Jean Jaurès 69007 Lyon",
     "Jean Dupont",
     "06 98 76 54 32",
+    "Malakoff Humanis",  # the insurer
+    "je l'ai pas sur moi",  # no photo of the card
     "oui",
 ]
 
@@ -434,7 +436,14 @@ async def test_a_visit_wished_as_soon_as_possible_reads_so_on_its_case_page(app:
     for text in ("bonjour", "mes lunettes sont cassées", "oui", "non", "à domicile", "j'accepte"):
         await client.say(text)
         await _settle(app)
-    for text in ("12 rue Oberkampf 75011 Paris", "dès que possible", "Jean Dupont", "06 98 76 54 32", "oui"):
+    for text in (
+        "12 rue Oberkampf 75011 Paris",
+        "dès que possible",
+        "Jean Dupont",
+        "06 98 76 54 32",
+        "aucune",
+        "oui",
+    ):
         await client.say(text)
         await _settle(app)
     (case,) = await app.rows(cases)

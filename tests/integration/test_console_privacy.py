@@ -27,6 +27,7 @@ from tests.integration.test_console import (
 NAME = "Jeanne Martin"
 PHONE = "+33698765432"
 STREET = "8 avenue Jean Jaurès"
+INSURER = "Malakoff Humanis"  # tests.integration.test_console.SHIPMENT's
 
 
 @pytest.fixture
@@ -75,11 +76,21 @@ class TestErasure:
         for field in ("contact_name", "contact_phone", "address", "postal_code", "cancel_reason"):
             assert detail[field] is None, field
         assert NAME not in json.dumps(detail)
+        assert INSURER not in json.dumps(detail)
 
         (row,) = await app.rows(cases)
         assert row.status == "cancelled"
         assert row.anonymised_at is not None
-        personal = ("contact_name", "contact_phone", "address", "postal_code", "prescription_path")
+        personal = (
+            "contact_name",
+            "contact_phone",
+            "address",
+            "postal_code",
+            "prescription_path",
+            "insurance_status",
+            "insurer",
+            "insurance_card_path",
+        )
         assert [getattr(row, c) for c in personal] == [None] * len(personal)
         assert row.client_wrote_at is None
         assert row.cancel_reason is None
@@ -89,6 +100,7 @@ class TestErasure:
         assert NAME not in everything
         assert "54 32" not in everything
         assert STREET not in everything
+        assert INSURER not in everything
 
         again = await alice.post(f"/cases/{case_id}/erase")
         assert again.status_code == 409
@@ -115,6 +127,7 @@ class TestErasure:
         (case,) = record["cases"]
         assert case["contact_name"] == NAME
         assert case["contact_phone"] == PHONE
+        assert (case["insurance_status"], case["insurer"]) == ("insured", INSURER)
         assert record["conversations"][0]["transcript"][0]["text"] == "bonjour"
         (line,) = [j for j in await _journal(app) if j.action == "export"]
         assert (line.actor, line.detail, line.case_id) == ("alice", "admin", (await app.rows(cases))[0].id)
