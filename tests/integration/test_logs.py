@@ -17,11 +17,13 @@ from bot.messages import Inbound
 from flows.types import ClientInput
 from storage.tables import cases, identities
 from tests.harness import CHANNEL, Harness, harness
+from tests.integration.test_conversations import tiny_png
 
 NAME = "Zéphyrine Canarius"
 PHONE = "06 47 58 69 70"
 ADDRESS = "17 rue du Canari 75011 Paris"
 E164 = "+33647586970"
+INSURER = "Mutuelle des Pinsons Zébrés"  # a name the shipped list does not know: kept as typed
 # Spellings that must never reach a log line (compared case-insensitively).
 CANARIES = (
     NAME,
@@ -37,6 +39,10 @@ CANARIES = (
     "33647586970",
     "47 58 69 70",
     ADDRESS,
+    INSURER,
+    "Pinsons Zébrés",
+    "Pinsons Zebres",
+    "Z\\u00e9br\\u00e9s",
 )
 PHONE_DIGITS = "647586970"
 _PHONE_LIKE = re.compile(r"\d[\d .\-/()+]*")
@@ -106,17 +112,23 @@ async def test_no_personal_data_in_logs(
         await said(h, first, ["visit_slot.question"], text=ADDRESS)
         await said(h, first, ["contact_name.question"], text="demain matin")
         await said(h, first, ["contact_phone.question"], text=NAME)
-        replies = await said(h, first, ["summary.question"], text=PHONE)
+        await said(h, first, ["insurance.question"], text=PHONE)
+        await said(h, first, ["insurance_card.question"], text=INSURER)
+        card = h.services.files.save(tiny_png())
+        replies = await said(h, first, ["insurance_card.received", "summary.question"], media=card)
         assert NAME in replies[-1]["text"]
         assert PHONE in replies[-1]["text"]
+        assert f"{INSURER} (carte reçue)" in replies[-1]["text"]
         replies = await said(h, first, ["my_data.header", "summary.question"], text="mes données")
         assert NAME in replies[0]["text"]
         assert ADDRESS in replies[0]["text"]
+        assert INSURER in replies[0]["text"]
         replies = await said(h, first, ["handoff.done"], text="oui")
         assert "OB-CANARY" in replies[0]["text"]
         await said(h, first, ["followup.notice"], text=f"c'est {NAME}, rappelez-moi au {PHONE}")
         stored = await h.rows(cases)
         assert [(c.contact_name, c.contact_phone, c.address) for c in stored] == [(NAME, E164, ADDRESS)]
+        assert [(c.insurer, c.insurance_card_path) for c in stored] == [(INSURER, card)]
 
         # 2. A second client: export, then erasure.
         second = "canary-erase"
@@ -126,10 +138,13 @@ async def test_no_personal_data_in_logs(
         await said(h, second, ["shipping_address.question"], text="envoi")
         await said(h, second, ["contact_name.question"], text=ADDRESS)
         await said(h, second, ["contact_phone.question"], text=f"je m'appelle {NAME}")
-        await said(h, second, ["summary.question"], contact_phone=E164)
+        await said(h, second, ["insurance.question"], contact_phone=E164)
+        await said(h, second, ["insurance_card.question"], text=f"oui, la {INSURER}")
+        await said(h, second, ["summary.question"], text="passer")
         replies = await said(h, second, ["my_data.header", "summary.question"], text="mes données")
         assert NAME in replies[0]["text"]
         assert PHONE in replies[0]["text"]
+        assert INSURER in replies[0]["text"]
         replies = await said(h, second, ["delete.question"], text="supprimer mes données")
         await said(h, second, ["delete.done"], choice="erase", step=replies[-1]["step"])
         assert await h.rows(identities, identities.c.key == f"{CHANNEL}:{second}") == []
@@ -142,7 +157,9 @@ async def test_no_personal_data_in_logs(
         await said(h, third, ["shipping_address.question"], text="envoi")
         await said(h, third, ["contact_name.question"], text=ADDRESS)
         await said(h, third, ["contact_phone.question"], text=NAME)
-        await said(h, third, ["summary.question"], text=PHONE)
+        await said(h, third, ["insurance.question"], text=PHONE)
+        await said(h, third, ["insurance_card.question"], text=f"ma mutuelle c'est la {INSURER}")
+        await said(h, third, ["summary.question"], text="je n'ai pas la carte")
         with pytest.raises(sa.exc.IntegrityError):
             await h.send(third, text="oui")
         assert [r["key"] for r in await h.delivered_to(third)] == ["technical_error"]
@@ -150,7 +167,7 @@ async def test_no_personal_data_in_logs(
 
         # 4. A message stored but not processed before the process stopped.
         fourth = "canary-recovered"
-        text = f"{NAME}, {PHONE}, {ADDRESS} : mes lunettes sont cassées"
+        text = f"{NAME}, {PHONE}, {ADDRESS}, {INSURER} : mes lunettes sont cassées"
         inbound = Inbound(CHANNEL, fourth, uuid.uuid4().hex, ClientInput(text=text))
         accepted = await h.engine.accept(inbound)
         assert not accepted.duplicate
@@ -191,6 +208,8 @@ def test_the_leak_detector_finds_every_spelling() -> None:
         "06.47.58.69.70",
         "tel=0033647586970",
         '{"name": "Z\\u00e9phyrine"}',
+        "insurer='mutuelle des pinsons zébrés'",
+        '{"insurer": "Pinsons Z\\u00e9br\\u00e9s"}',
     ):
         assert leaks(text), text
     assert leaks("recovered 1 unprocessed inbound messages; took 647 ms, 586 rows") == []

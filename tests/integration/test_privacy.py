@@ -38,6 +38,8 @@ VISIT = [
     "demain matin",
     "Zephyrine Quarkwell",
     "06 47 11 92 38",
+    "Mutuelle Farfadette",  # an insurer the shipped list does not know
+    "passer",  # no photo of the card
 ]
 
 
@@ -83,10 +85,13 @@ async def test_the_export_holds_everything_stored_about_the_client(database_url:
         await h.send(user, text="mes lunettes ne me conviennent plus")
         path = h.services.files.save(tiny_png())
         await h.send(user, media=path)
-        for text in VISIT[1:]:
+        for text in VISIT[1:-1]:
             await h.send(user, text=text)
+        card = h.services.files.save(tiny_png(), folder="insurance")
+        await h.send(user, media=card)  # the insurance card's photo, not "passer"
         await h.send(user, text="oui")
         case = await _case_of(h, user)
+        assert (case.insurer, case.insurance_card_path) == ("Mutuelle Farfadette", card)
         await h.send(user, text="est-ce que c'est parti ? Pistachiox")
         async with h.services.database.begin() as connection:
             await connection.execute(
@@ -115,6 +120,7 @@ async def test_the_export_holds_everything_stored_about_the_client(database_url:
         missing = [(where, v) for where, v in stored if v not in exported]
         assert not missing, missing
         assert record["files"][0]["base64"]  # the prescription itself
+        assert len([f for f in record["files"] if f["base64"]]) == 2  # and the insurance card
         assert document["filename"].startswith("optibot-mes-donnees-")
         (line,) = await h.rows(access_journal, access_journal.c.action == "export")
         assert (line.actor, line.client_id, line.detail) == ("client", case.client_id, "script")
@@ -140,7 +146,17 @@ async def _personal_values(h: Harness, client_id: int) -> list[tuple[str, str]]:
     }
     personal = {
         "identities": ["external_id"],
-        "cases": ["contact_name", "contact_phone", "address", "postal_code", "reference", "need", "mode"],
+        "cases": [
+            "contact_name",
+            "contact_phone",
+            "address",
+            "postal_code",
+            "reference",
+            "need",
+            "mode",
+            "insurance_status",
+            "insurer",
+        ],
         "messages": ["text"],
         "case_notes": ["text"],
         "consents": ["wording_version"],
@@ -218,6 +234,7 @@ async def test_retention_with_a_fake_clock(database_url: str, tmp_path: Path) ->
             None,
             None,
         )
+        assert (anonymous[0].insurance_status, anonymous[0].insurer) == (None, None)
         assert (anonymous[0].need, anonymous[0].department, anonymous[0].status) == (
             "unsuitable",
             "75",
