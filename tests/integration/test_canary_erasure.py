@@ -41,14 +41,25 @@ from tests.integration.test_whatsapp import Client as WhatsAppClient
 NAME = "Zephyrine Quarkwell"
 PHONE = "06 47 11 92 38"
 ADDRESS = "17 rue Canaryhill 75011 Paris"
+INSURER = "Mutuelle Plumocanard"  # not in the shipped list: kept as typed
 WORDS = "est-ce que c'est parti ? Pistachiox"
 NOTE = "Zephyrine préfère être appelée le soir (Quarkwell)"
 TELEGRAM_CHAT = 739184265
 WHATSAPP = "33647119238"
 PIXELS = b"CANARYPIXELS-9f3c"
 # Everything that must be gone: the name, the phone in every spelling, the street, what the client
-# wrote, the operator's note, the chat id, the WhatsApp number, the prescription's bytes.
-CANARIES = ["Zephyrine", "Quarkwell", "647119238", "47 11 92 38", "Canaryhill", "Pistachiox", "739184265"]
+# wrote, the operator's note, the chat id, the WhatsApp number, the insurer, the prescription's and
+# the insurance card's bytes.
+CANARIES = [
+    "Zephyrine",
+    "Quarkwell",
+    "647119238",
+    "47 11 92 38",
+    "Canaryhill",
+    "Pistachiox",
+    "739184265",
+    "Plumocanard",
+]
 ADMIN = Operator(0, "a", "alice", "admin")
 
 
@@ -79,7 +90,8 @@ async def _until(predicate: Any, what: str, within: float = 20.0) -> None:
 
 
 async def _telegram_client(service: Service, telegram: FakeTelegram) -> str:
-    """A home visit accepted by an optician, a note, a photo after hand-off, an export, erased."""
+    """A home visit accepted by an optician (who gets the insurance card's photo), a note, a photo
+    after hand-off, an export, erased."""
     client = Client(telegram, TELEGRAM_CHAT)
     said = [
         "mes lunettes sont cassées",
@@ -91,11 +103,14 @@ async def _telegram_client(service: Service, telegram: FakeTelegram) -> str:
         "dès que possible",  # any day of the week (the real clock: "demain" may be a Sunday)
         NAME,
         PHONE,
-        "oui",
+        INSURER,
     ]
     for text in said:
         await telegram.say(TELEGRAM_CHAT, text)
         await client.expect(within=15)
+    await telegram.send_photo(TELEGRAM_CHAT, canary_png())  # the insurance card
+    await client.expect("Tout est correct", within=15)
+    await telegram.say(TELEGRAM_CHAT, "oui")
     if not any("référence" in m.text for m in telegram.messages_to(TELEGRAM_CHAT)):
         await client.expect("référence", within=15)
     (case,) = await service.rows(cases, cases.c.channel == "telegram")
@@ -115,6 +130,7 @@ async def _telegram_client(service: Service, telegram: FakeTelegram) -> str:
     _, exported = telegram.documents_to(TELEGRAM_CHAT)[0]
     assert b"Canaryhill" in exported
     assert b"Pistachiox" in exported
+    assert b"Plumocanard" in exported
     await telegram.say(TELEGRAM_CHAT, "supprimer mes données")
     await client.expect("effacer", within=15)
     await telegram.press_button(TELEGRAM_CHAT, "Oui, tout effacer")
@@ -128,7 +144,17 @@ async def _whatsapp_client(service: Service, whatsapp: FakeWhatsApp) -> str:
     await client.say("mes lunettes ne me conviennent plus")
     await client.expect("ordonnance")
     await whatsapp.send_image(WHATSAPP, canary_png(), mime_type="image/png")
-    for text in ("oui", "je suis livreur", "par envoi", ADDRESS, NAME, PHONE, "oui"):
+    for text in (
+        "oui",
+        "je suis livreur",
+        "par envoi",
+        ADDRESS,
+        NAME,
+        PHONE,
+        f"c'est la {INSURER}",
+        "passer",
+        "oui",
+    ):
         await client.expect(within=15)
         await client.say(text)
     await client.expect("référence", within=15)

@@ -363,6 +363,7 @@ async def test_a_client_who_cannot_be_reached_is_shown_on_their_case(
         for text in ("perdu", "oui", "non", "envoi", "8 avenue Jean Jaurès 69007 Lyon", "Jean Dupont"):
             await h.send("gone", text=text)
         await h.send("gone", text="06 98 76 54 32")
+        await h.send("gone", text="pas de mutuelle")
         await h.send("gone", text="oui")
         (case,) = await list_cases(h.services.database)
         assert case["reachable"] is True

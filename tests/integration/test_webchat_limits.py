@@ -34,6 +34,7 @@ CONVERSATION = [
     "8 avenue Jean Jaurès 69007 Lyon",
     "Jean Dupont",
     "06 98 76 54 32",
+    "je ne sais pas",  # the insurance
     "oui",
 ]
 NAMES = ["Jean Dupont", "Marie Curie", "Paul Martin", "Lucie Bernard", "Hugo Petit"]
