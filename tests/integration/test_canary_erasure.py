@@ -122,6 +122,8 @@ async def _telegram_client(service: Service, telegram: FakeTelegram) -> str:
     await optician.expect("Nouvelle visite", within=15)
     await telegram.press_button(501, "J'accepte")
     await optician.expect("Quarkwell", within=15)  # the brief: name, phone, address
+    # ... and a copy of the insurance card, which erasure must reach too.
+    await telegram.wait_for(lambda: any(PIXELS in content for _, content in telegram.documents_to(501)), 15)
     await client.expect(within=15)  # "who comes and when"
     await telegram.say(TELEGRAM_CHAT, WORDS)
     await telegram.send_photo(TELEGRAM_CHAT, canary_png())
