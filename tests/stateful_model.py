@@ -25,8 +25,12 @@ OPERATORS = (
 PATHS = ("handle", "webhook", "submit")
 OWNERS = ("bot", "queue", "operator", "closed")
 
-# Answers the flow understands at each step (to get deep into it: cases, hand-off, follow-up).
-GOOD_ANSWERS = {
+# A photo of the insurance card, as a channel hands it over (a stored file's path; the engine does
+# not open it: an optician's copy of a missing file is left out of their brief).
+CARD_PHOTO = ClientInput(media="insurance/stateful-card.png.enc")
+# Answers the flow understands at each step (to get deep into it: cases, hand-off, follow-up): text,
+# or what else the client sends there.
+GOOD_ANSWERS: dict[str, list[str | ClientInput]] = {
     "greeting": ["mes lunettes sont cassées", "j'ai perdu mes lunettes", "bonjour"],
     "need": ["mes lunettes sont cassées", "j'ai perdu mes lunettes", "autre chose"],
     "prescription": ["je n'ai pas d'ordonnance"],
@@ -39,7 +43,9 @@ GOOD_ANSWERS = {
     "shipping_address": ["8 avenue Jean Jaurès 69007 Lyon"],
     "contact_name": ["Jean Dupont"],
     "contact_phone": ["06 98 76 54 32"],
-    "summary": ["oui", "changer l'adresse"],
+    "insurance": ["non", "la MGEN", "Mutuelle Saint-Christophe", "passer", CARD_PHOTO],
+    "insurance_card": ["passer", CARD_PHOTO],
+    "summary": ["oui", "changer l'adresse", "changer la mutuelle"],
     "waitlist_offer": ["oui", "conseiller"],
     "handed_off": ["vous êtes là ?", "annuler", "oui", "non", "nouvelle demande", "conseiller"],
 }
@@ -70,6 +76,9 @@ SAID = st.one_of(
             ("urgency", "yes"),
             ("priority", "none"),
             ("mode", "shipment"),
+            ("insurance", "none"),
+            ("insurance_card", "skip"),
+            ("summary", "change_insurance"),
             ("summary", "confirm"),
             ("waitlist_offer", "advisor"),
             ("need", "not-a-choice"),

@@ -112,8 +112,11 @@ class EngineMachine(Checks, Replay, RuleBasedStateMachine):
 
     async def _write(self, client: tuple[str, str], saying: Saying) -> Sent:
         if isinstance(saying, Well):
-            options = GOOD_ANSWERS.get(await self._state_of(client), ["bonjour"])
-            saying = ClientInput(text=options[saying.pick % len(options)])
+            state = await self._state_of(client)
+            options = GOOD_ANSWERS.get(state, ["bonjour"])
+            option = options[saying.pick % len(options)]
+            TALLY[f"answered at {state}"] += 1
+            saying = option if isinstance(option, ClientInput) else ClientInput(text=option)
         return self._compose(client, saying)
 
     def _compose(self, client: tuple[str, str], said: ClientInput) -> Sent:
