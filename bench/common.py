@@ -61,6 +61,7 @@ SHIPMENT = [
     T("8 avenue Jean Jaurès 69007 Lyon"),
     T("Jean Dupont"),
     T("06 98 76 54 32"),
+    B("Pas de mutuelle"),
     B("Oui, envoyer"),
     T("merci !"),
 ]
@@ -75,6 +76,8 @@ VISIT = [
     T("demain matin"),
     T("Marie Curie"),
     T("06 12 34 56 78"),
+    T("la MGEN"),
+    B("Passer"),  # no photo of the card
     T("oui"),
     T("merci"),
 ]
@@ -104,6 +107,7 @@ def replies() -> list[Any]:
         slot="",
         name="Jean Dupont",
         phone="06 98 76 54 32",
+        insurance=catalog.text(fr, "insurance.status_none"),
     )
     found.append(
         Reply(

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from bot.messages import Accepted, Inbound
 from flows.types import ClientInput
 
-# Two complete conversations, alternated: a shipment (10 messages) and a home visit (12).
+# Two complete conversations, alternated: a shipment (11 messages) and a home visit (14).
 SHIPMENT = [
     "bonjour",
     "j'ai perdu mes lunettes",
@@ -35,6 +35,7 @@ SHIPMENT = [
     "8 avenue Jean Jaurès 69007 Lyon",
     "Jean Dupont",
     "06 98 76 54 32",
+    "pas de mutuelle",
     "oui",
     "merci !",
 ]
@@ -49,6 +50,8 @@ VISIT = [
     "demain matin",
     "Marie Curie",
     "06 12 34 56 78",
+    "la MGEN",
+    "passer",  # no photo of the card
     "oui",
     "merci",
 ]
