@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import cases, optician_links, opticians
+from storage.tables import appointments, cases, optician_links, opticians
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,10 @@ class TakenVisit:
     slot_part: str | None
     postal_code: str | None
     department: str | None
+    # Its appointment, once the optician has it (None before a visit booked to the hour).
+    appointment: str | None = None
+    day: date | None = None
+    hour: int | None = None
 
 
 _COLUMNS = (
@@ -207,8 +211,12 @@ async def taken_visits(connection: AsyncConnection, chat: str) -> list[TakenVisi
             cases.c.slot_part,
             cases.c.postal_code,
             cases.c.department,
+            appointments.c.status,
+            appointments.c.day,
+            appointments.c.hour,
         )
         .join(opticians, opticians.c.id == cases.c.optician_id)
+        .outerjoin(appointments, appointments.c.case_id == cases.c.id)
         .where(opticians.c.telegram_chat == chat, cases.c.status == "dispatched")
         .order_by(cases.c.slot_date, cases.c.id)
     )

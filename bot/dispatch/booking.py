@@ -66,12 +66,7 @@ class Booking:
 
     def when(self, day: date, hour: int, language: str = "fr") -> str:
         """ "vendredi 27 novembre entre 9h et 10h"."""
-        catalog = self.notices.catalog
-        weekday = catalog.raw(language, "calendar.days")[day.weekday()]
-        month = catalog.raw(language, "calendar.months")[day.month - 1]
-        number = catalog.text(language, "calendar.first") if day.day == 1 else str(day.day)
-        on = catalog.text(language, "calendar.date", weekday=weekday, day=number, month=month)
-        return catalog.text(language, "appointment.when", date=on, start=hour, end=hour + 1)
+        return self.notices.when(day, hour, language)
 
     def first_windows(
         self, slot_date: date | None, slot_part: str | None, asap: bool, now: datetime

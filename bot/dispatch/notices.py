@@ -54,6 +54,15 @@ class Notices:
             self.catalog, language, {"date": slot_date.isoformat(), "part": part, "asap": asap}
         )
 
+    def when(self, day: date, hour: int, language: str = OPTICIANS_LANGUAGE) -> str:
+        """An appointment's day and hour: "vendredi 27 novembre entre 9h et 10h"."""
+        catalog = self.catalog
+        weekday = catalog.raw(language, "calendar.days")[day.weekday()]
+        month = catalog.raw(language, "calendar.months")[day.month - 1]
+        number = catalog.text(language, "calendar.first") if day.day == 1 else str(day.day)
+        on = catalog.text(language, "calendar.date", weekday=weekday, day=number, month=month)
+        return catalog.text(language, "appointment.when", date=on, start=hour, end=hour + 1)
+
     async def to_optician(
         self,
         connection: Connection,

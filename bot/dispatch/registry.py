@@ -18,7 +18,10 @@ from flows.parsing import parse_phone
 from flows.types import Reply
 from storage import opticians as registry
 from storage.database import Database
-from storage.opticians import Optician, OpticianValues
+from storage.opticians import Optician, OpticianValues, TakenVisit
+
+# The appointment's statuses /mescas says more of than "accepted" (flows/texts: optician.status_*).
+_HOURLY = frozenset(("pending", "proposed", "confirmed", "en_route", "moved"))
 
 LINK_LIFETIME = timedelta(hours=24)
 
@@ -164,6 +167,18 @@ class Registry:
             await self.notices.tell_optician(connection, chat, key, now, case_id=None)
         self.notify()
 
+    def _status(self, visit: TakenVisit) -> str:
+        """Where a taken visit stands for its optician: the hour to fix, proposed, confirmed…"""
+        status = visit.appointment
+        if status is None or status not in _HOURLY:
+            return self.notices.text("optician.status_accepted")
+        when = (
+            self.notices.when(visit.day, visit.hour)
+            if visit.day is not None and visit.hour is not None
+            else "—"
+        )
+        return self.notices.text(f"optician.status_{status}", when=when)
+
     async def my_cases(self, chat: str) -> None:
         """``/mescas``: the optician's open visits, one message each (so each names its case), with
         no personal data — reference, half-day, place, status; the brief already gave the rest."""
@@ -173,14 +188,13 @@ class Registry:
             visits = await registry.taken_visits(connection, chat)
             if not visits:
                 await notices.tell_optician(connection, chat, "optician.no_cases", now, case_id=None)
-            status = notices.text("optician.status_accepted")
             for index, visit in enumerate(visits):
                 line = notices.text(
                     "optician.my_case",
                     reference=visit.reference,
                     slot=notices.slot(visit.slot_date, visit.slot_part),
                     place=place_of(visit.postal_code, visit.department) or "—",
-                    status=status,
+                    status=self._status(visit),
                 )
                 if index == 0:
                     line = f"{notices.text('optician.my_cases')}\n{line}"

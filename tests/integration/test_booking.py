@@ -55,6 +55,19 @@ async def _accepted(fake: FakeTelegram, service: Service) -> tuple[str, list[str
     return case_id, [str(b["text"]) for b in brief.buttons()]
 
 
+def _watching(fake: FakeTelegram) -> tuple[Client, Client]:
+    """The client's and the optician's chats, read from their next message on."""
+    client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
+    client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+    return client, optician
+
+
+# How long to wait for a message to the client once their chat is past its burst (20 messages in
+# under a second: the intake and the booking, walked at a test's speed): from then on its messages
+# are paced, one a second on average, as Telegram requires.
+PACED = 30
+
+
 async def _appointment(service: Service) -> Any:
     (row,) = await service.rows(appointments)
     return row
@@ -281,8 +294,7 @@ async def test_the_morning_reminder_goes_once_to_the_client_and_the_optician(
     clock = RealClock()
     async with serve(database_url, tmp_path, fake, clock=clock) as service:
         await _accepted(fake, service)
-        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
-        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        client, optician = _watching(fake)
         await _book_a_later_half_day(fake, client, optician)
         row = await _appointment(service)
         due = datetime.combine(row.day, time(min(7, row.hour - 1)), tzinfo=SERVICE_TIME_ZONE)
@@ -309,8 +321,7 @@ async def test_the_client_moves_then_cancels_the_appointment_and_the_optician_is
 ) -> None:
     async with serve(database_url, tmp_path, fake) as service:
         await _accepted(fake, service)
-        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
-        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        client, optician = _watching(fake)
         await _book_a_later_half_day(fake, client, optician)
         confirmed = fake.messages_to(CLIENT)[-1]
         assert [b["text"] for b in confirmed.buttons()] == ["Déplacer le rendez-vous", "Annuler la visite"]
@@ -337,9 +348,9 @@ async def test_the_client_moves_then_cancels_the_appointment_and_the_optician_is
 
         # With the button: the visit is cancelled once confirmed, and the optician told not to come.
         await fake.press_button(CLIENT, "Annuler la visite")
-        await client.expect("Voulez-vous vraiment annuler", within=15)
+        await client.expect("Voulez-vous vraiment annuler", within=PACED)
         await fake.press_button(CLIENT, "Oui, l'annuler")
-        await client.expect("est annulée", within=30)  # the client's chat is past its burst: paced
+        await client.expect("est annulée", within=PACED)
         # Told not to come, then the calendar's cancellation (its own message and file).
         withdrawn = "Pour votre agenda"
         await fake.wait_for(lambda: any(withdrawn in m.text for m in fake.messages_to(OPTICIAN)), 15)
@@ -397,8 +408,7 @@ async def test_a_visit_confirmed_after_its_reminder_moment_gets_none_and_none_is
     clock = RealClock()
     async with serve(database_url, tmp_path, fake, clock=clock) as service:
         await _accepted(fake, service)
-        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
-        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        client, optician = _watching(fake)
         await fake.press_button(OPTICIAN, OTHER_HALF_DAY)
         question = (await optician.expect("Quelle demi-journée proposer", within=15))[-1]
         await fake.press_button(OPTICIAN, str(question.buttons()[-1]["text"]))
@@ -426,8 +436,7 @@ async def test_a_case_closed_from_the_console_ends_its_appointment_and_no_remind
     async with serve(database_url, tmp_path, fake, clock=clock) as service:
         locks = LockOrder(service)
         case_id, _ = await _accepted(fake, service)
-        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
-        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        client, optician = _watching(fake)
         await _book_a_later_half_day(fake, client, optician)
         await service.services.console.done(ALICE, str(case_id))
         locks.assert_one_order()  # the console's too
@@ -452,8 +461,7 @@ async def test_on_the_way_is_said_on_the_visits_day_only(
     async with serve(database_url, tmp_path, fake, clock=clock) as service:
         locks = LockOrder(service)
         _, labels = await _accepted(fake, service)
-        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
-        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        client, optician = _watching(fake)
         # A first proposal declined by the client (the engine's path), then a later half-day.
         await fake.press_button(OPTICIAN, _windows(labels)[0])
         await client.expect("propose de venir", within=15)
@@ -487,8 +495,7 @@ async def test_a_proposal_whose_window_started_is_refused_and_the_optician_asked
     clock = RealClock()
     async with serve(database_url, tmp_path, fake, clock=clock) as service:
         _, labels = await _accepted(fake, service)
-        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
-        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        client, optician = _watching(fake)
         windows = _windows(labels)
         await fake.press_button(OPTICIAN, windows[0])
         await client.expect("propose de venir", within=15)
@@ -520,8 +527,7 @@ async def test_a_moved_visit_leaves_the_opticians_calendar_and_comes_back_as_the
 ) -> None:
     async with serve(database_url, tmp_path, fake) as service:
         await _accepted(fake, service)
-        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
-        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        client, optician = _watching(fake)
         await _book_a_later_half_day(fake, client, optician)
         await fake.wait_for(lambda: len(fake.documents_to(OPTICIAN)) == 1, 15)
         await fake.press_button(CLIENT, "Déplacer le rendez-vous")
@@ -557,3 +563,19 @@ async def test_a_moved_visit_leaves_the_opticians_calendar_and_comes_back_as_the
         summary = _last_with(fake, CLIENT, "Voici les données").text
         row = await _appointment(service)
         assert f"le {row.day.isoformat()}, entre {row.hour}h et {row.hour + 1}h (confirmé)" in summary
+
+
+async def test_mescas_says_where_each_visit_stands_with_its_hour(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _accepted(fake, service)
+        client, optician = _watching(fake)
+        await fake.say(OPTICIAN, "/mescas")
+        await optician.expect("Vos visites en cours", "acceptée, heure à fixer", within=15)
+        await _book_a_later_half_day(fake, client, optician)
+        row = await _appointment(service)
+        await fake.say(OPTICIAN, "/mescas")
+        listed = (await optician.expect("rendez-vous confirmé", within=15))[-1]
+        assert f"entre {row.hour}h et {row.hour + 1}h" in listed.text
+        assert "Oberkampf" not in listed.text  # no address in the list: the brief gave it
