@@ -11,9 +11,11 @@ from tests.fakes.telegram import FakeTelegram
 from tests.integration.test_booking import (
     OPTICIAN,
     OTHER_HALF_DAY,
+    PACED,
     _accepted,
     _appointment,
     _book_a_later_half_day,
+    _watching,
     _windows,
 )
 from tests.integration.test_dispatch import CLIENT, VISIT_ANSWERED, fake, serve
@@ -64,11 +66,11 @@ async def test_after_a_new_request_the_first_case_s_proposal_is_still_answered(
 
         # "Annuler la visite" from there too: asked first, with buttons naming the case.
         await fake.press_button(CLIENT, "Annuler la visite")
-        question = (await client.expect("Voulez-vous vraiment annuler", within=15))[-1]
+        question = (await client.expect("Voulez-vous vraiment annuler", within=PACED))[-1]
         first = min(await service.rows(cases), key=lambda row: row.id)
         assert first.reference in question.text
         await fake.press_button(CLIENT, "Oui, l'annuler")
-        await client.expect("est annulée", within=15)
+        await client.expect("est annulée", within=PACED)
         await Client(fake, OPTICIAN).expect("n'y allez pas", within=15)
         first = min(await service.rows(cases), key=lambda row: row.id)
         assert (first.status, (await _appointment(service)).status) == ("cancelled", "cancelled")
@@ -77,7 +79,7 @@ async def test_after_a_new_request_the_first_case_s_proposal_is_still_answered(
 
         # And the new request goes on where it was.
         await fake.say(CLIENT, "mes lunettes sont cassées")
-        await client.expect(VISIT_ANSWERED[1], within=15)
+        await client.expect(VISIT_ANSWERED[1], within=PACED)
 
 
 async def test_a_yes_to_move_a_visit_that_can_no_longer_move_says_so_and_reaches_the_advisors(
@@ -85,8 +87,7 @@ async def test_a_yes_to_move_a_visit_that_can_no_longer_move_says_so_and_reaches
 ) -> None:
     async with serve(database_url, tmp_path, fake) as service:
         await _accepted(fake, service)
-        client, optician = Client(fake, CLIENT), Client(fake, OPTICIAN)
-        client.seen, optician.seen = len(fake.messages_to(CLIENT)), len(fake.messages_to(OPTICIAN))
+        client, optician = _watching(fake)
         await _book_a_later_half_day(fake, client, optician)
         await fake.say(CLIENT, "on peut reporter la visite ?")
         question = (await client.expect("Voulez-vous déplacer le rendez-vous ?", within=15))[-1]
