@@ -22,6 +22,7 @@ from storage.tables import access_journal, cases, clients, conversations, inbox,
 from tests.e2e.servers import ROOT, service_env
 from tests.harness import harness
 from tests.integration.test_conversations import tiny_png
+from tests.integration.test_telegram import INSURANCE_CARD
 
 REFERENCE = re.compile(r"\bOB-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{6}\b")
 FRENCH_GREETING = "Bonjour, vous êtes bien au service d'urgence des Opticiens Mobiles"
@@ -73,6 +74,8 @@ def lines(*typed: str) -> str:
 async def test_chat_whole_conversation_then_list_cases(database_url: str, tmp_path: Path) -> None:
     prescription = tmp_path / "ordonnance.png"
     prescription.write_bytes(tiny_png())
+    card = tmp_path / "carte-mutuelle.jpg"
+    card.write_bytes(INSURANCE_CARD)
     before = datetime.now(UTC)
     chat = optibot(
         "chat",
@@ -90,6 +93,8 @@ async def test_chat_whole_conversation_then_list_cases(database_url: str, tmp_pa
             "dès que possible",  # any day of the week (the real clock: "demain" may be a Sunday)
             "Marie Curie",
             "06 12 34 56 78",
+            "la MGEN",  # the insurer
+            str(card),  # its card's photo
             "1",  # the summary is right: send it
         ),
     )
@@ -100,6 +105,8 @@ async def test_chat_whole_conversation_then_list_cases(database_url: str, tmp_pa
     assert "Ordonnance bien reçue, merci." in out  # the path was read as a file, not as text
     assert "  4. Pompier\n" in out
     assert "  1. J'accepte la visite\n" in out
+    assert "  1. Pas de mutuelle\n" in out
+    assert "Carte de mutuelle bien reçue, merci." in out  # the path was read as a file, not as a name
     summary = out[out.index("Voici votre demande :") :]
     for shown in (
         "Plus adaptées (nouvelle ordonnance)",
@@ -108,6 +115,7 @@ async def test_chat_whole_conversation_then_list_cases(database_url: str, tmp_pa
         "17 rue Oberkampf 75011 Paris",
         "Marie Curie",
         "06 12 34 56 78",
+        "Mutuelle : MGEN (carte reçue)",
     ):
         assert shown in summary, shown
     assert "Ce bouton n'est plus valable" not in out
@@ -117,8 +125,10 @@ async def test_chat_whole_conversation_then_list_cases(database_url: str, tmp_pa
     reference = references.pop()
     assert f"Votre demande est enregistrée sous la référence {reference}." in out
     stored = list((tmp_path / "data" / "prescriptions").glob("*.enc"))
-    assert len(stored) == 1
-    assert tiny_png() not in stored[0].read_bytes()  # encrypted at rest
+    assert len(stored) == 2  # the prescription and the insurance card
+    for file in stored:
+        assert tiny_png() not in file.read_bytes()  # encrypted at rest
+        assert b"carte de mutuelle" not in file.read_bytes()
 
     listed = optibot("cases", "list", "--json", database_url=database_url, workdir=tmp_path)
     found = json.loads(listed.stdout)
@@ -357,10 +367,12 @@ VISIT = [
     "dès que possible",  # any day of the week (the real clock: "demain" may be a Sunday)
     "Marie Curie",
     "06 12 34 56 78",
+    "Mutuelle Saint-Christophe",  # an insurer the shipped list does not know
+    "passer",  # no photo of the card
     "oui",
 ]
 PHONE = "+33612345678"
-PERSONAL = ("Marie Curie", "Oberkampf", PHONE.removeprefix("+33"))
+PERSONAL = ("Marie Curie", "Oberkampf", PHONE.removeprefix("+33"), "Saint-Christophe")
 
 
 async def _client_with_a_case(database_url: str, workdir: Path) -> tuple[int, str]:
@@ -410,6 +422,7 @@ async def test_officer_finds_exports_and_erases_a_client(database_url: str, tmp_
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     record = json.loads(out.read_text(encoding="utf-8"))
     assert [(c["reference"], c["contact_name"]) for c in record["cases"]] == [(reference, "Marie Curie")]
+    assert [c["insurer"] for c in record["cases"]] == ["Mutuelle Saint-Christophe"]
     assert "Marie Curie" not in exported.result().stdout  # the data went to the file only
     assert "--yes" in refused.result().stderr
     kept = await _select(database_url, sa.select(cases.c.reference, cases.c.contact_name))
@@ -424,8 +437,8 @@ async def test_officer_finds_exports_and_erases_a_client(database_url: str, tmp_
             assert await find_clients(connection, reference, [PHONE]) == []
     finally:
         await database.dispose()
-    left = await _select(database_url, sa.select(cases.c.reference, cases.c.contact_name))
-    assert [row.contact_name for row in left] == [None]
+    left = await _select(database_url, sa.select(cases.c.reference, cases.c.contact_name, cases.c.insurer))
+    assert [(row.contact_name, row.insurer) for row in left] == [(None, None)]
     assert not left[0].reference.startswith("OB-")
     journal = await _select(
         database_url,

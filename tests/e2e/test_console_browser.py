@@ -51,6 +51,8 @@ SHIPMENT = [
     "8 avenue Jean Jaurès 69007 Lyon",
     "Jean Dupont",
     "06 98 76 54 32",
+    "Malakoff Humanis",  # the insurer
+    "passer",  # no photo of the card
     "oui",
 ]
 XSS = '<img src=x onerror="window.__xss=1">'
@@ -257,6 +259,8 @@ async def _console_scenario(browser: Browser, base: str, client: ChatClient, ref
             assert (detail["status"], detail["claimed_by"]) == ("claimed", winner.name)
             assert detail["conversation"] == {"owner": "operator", "operator": winner.name}
             assert detail["mine"] is (operator is winner)
+            insurance = detail["insurance"]
+            assert (insurance["status"], insurance["insurer"]) == ("insured", "Malakoff Humanis")
         await loser.shot("loser.png")
 
         # 5. The winner reads the transcript: the client's words, and their markup as plain text.

@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.servers import running_service, service_process
 from tests.integration.test_conversations import tiny_png
+from tests.integration.test_telegram import INSURANCE_CARD
 
 
 class Browser:
@@ -91,9 +92,21 @@ async def test_a_whole_conversation_in_the_web_chat(database_url: str, tmp_path:
         await browser.say("envoi par la poste")
         await browser.say("5 rue des Lilas 33000 Bordeaux")
         await browser.say("Camille Durand")
-        summary = await browser.say("06 12 34 56 78")
-        assert "Camille Durand" in summary[0]
-        assert "33000 Bordeaux" in summary[0]
+        insurance = await browser.say("06 12 34 56 78")
+        assert "avez-vous une mutuelle" in insurance[0]
+        assert [c["value"] for c in browser.last[-1]["choices"]] == ["none", "skip"]
+        # The card's photo straight away, sent like a prescription: the name is on it.
+        upload = await browser.client.post(
+            "/api/chat/files",
+            data={"id": "f-card-01"},
+            files={"file": ("carte.jpg", INSURANCE_CARD, "image/jpeg")},
+        )
+        assert upload.status_code == 202
+        received, summary = [m["text"] for m in await browser.replies(2)]
+        assert received == "Carte de mutuelle bien reçue, merci."
+        assert "Camille Durand" in summary
+        assert "33000 Bordeaux" in summary
+        assert "• Mutuelle : voir la carte (carte reçue)" in summary
         done = await browser.press("confirm")
         assert "OB-" in done[0]
         history = await browser.open()
