@@ -132,7 +132,10 @@ _OWN: Final = _Matcher(
             "je ne me souviens plus", "je me souviens plus", "me souviens plus",
             "je ne m en souviens plus", "je m en souviens plus", "je me rappelle plus",
             "me rappelle plus", "j ai oublie", "oublie le nom", "i forgot", "forgot the name",
-            # No card at hand (also the card's step's own "no"): the name may come later.
+        ),
+        # No card at hand (also the card's step's own "no"): at the insurance question, a skip
+        # unless a name is said before it ("la Mutuelle Plumocanard, je n'ai pas la carte").
+        "no_card": (
             "je ne l ai pas", "je l ai pas", "jlai pas", "jl ai pas", "pas sur moi",
             "pas sous la main", "pas la carte", "pas ma carte", "pas de carte", "pas maintenant",
             "pas tout de suite", "la trouve pas", "trouve pas", "l ai perdue", "l ai perdu",
@@ -143,6 +146,8 @@ _OWN: Final = _Matcher(
         ),
     }
 )  # fmt: skip
+# Where a clause ends ("la MGEN, je n'ai pas la carte").
+_CLAUSE: Final = re.compile(r"\s*(?:[,;.!]|\s(?:mais|but)\s)\s*", re.IGNORECASE)
 # Words that open an answer around the name and are not part of it.
 _WRAPPER: Final = re.compile(
     r"^\s*(?:(?:bonjour|bonsoir|salut|hello|hi|alors|euh+|bah|ben|donc|voil[aà]|oui|ouais|yes|yeah|"
@@ -221,6 +226,10 @@ def parse_insurance(text: str) -> InsuranceReading | None:
         return "none"
     if "skip" in own:
         return "skip"
+    if "no_card" in own:
+        before = _CLAUSE.split(head, maxsplit=1)[0]
+        first = parse_insurance(before) if before != head else None
+        return first if first not in (None, "none", "skip", "which") else "skip"
     if named:  # only a former one ("j'avais la MGEN"): no name to keep either
         return None
     said = parse_yes_no(head)

@@ -111,7 +111,9 @@ class IntakeModel:
     def receive_card(self, event: EventData) -> None:
         """A photo of the insurance card: enough by itself (the name is on it)."""
         self.answers["insurance_card"] = event.kwargs.get("value")
-        if (self.answers.get("insurance") or {}).get("status") != "insured":
+        at_question = event.transition is not None and event.transition.source == "insurance"
+        if at_question or (self.answers.get("insurance") or {}).get("status") != "insured":
+            # A photo answering the question itself is a new answer: an earlier name goes.
             self.answers["insurance"] = {"status": "insured", "name": None}
         self.say("insurance_card.received")
 

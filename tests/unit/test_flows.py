@@ -292,6 +292,18 @@ def test_a_new_insurance_answer_drops_the_card_of_the_earlier_one() -> None:
     )
 
 
+def test_a_card_sent_as_the_new_answer_replaces_the_earlier_insurer() -> None:
+    convo, context = _at_the_insurance_question()
+    FLOW.handle(convo, ClientInput(text="la MGEN"), context)
+    FLOW.handle(convo, ClientInput(choice="skip", step="insurance_card"), context)
+    FLOW.handle(convo, ClientInput(text="changer la mutuelle"), context)
+    assert convo.state == "insurance"
+    result = FLOW.handle(convo, ClientInput(media="files/card.enc"), context)
+    assert convo.state == "summary"
+    assert "• Mutuelle : voir la carte (carte reçue)\n" in result.replies[-1].text  # not the MGEN
+    assert convo.answers["insurance"] == {"status": "insured", "name": None}
+
+
 def test_changing_the_phone_at_the_summary_does_not_ask_the_insurance_again() -> None:
     convo, context = _at_the_insurance_question()
     FLOW.handle(convo, ClientInput(choice="none", step="insurance"), context)
