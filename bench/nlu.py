@@ -108,8 +108,8 @@ def canonical(step: str, understood: Understood | None) -> str | None:
     if understood.command is not None:
         name, argument = understood.command
         return f"/{name}" + (f" {argument}" if argument else "")
-    if step == "insurance":  # the insurer's name as recorded, or "none", "skip"
-        if understood.event == "given":
+    if step in ("insurance", "insurance_card"):  # the insurer's name as recorded, or "none", "skip"
+        if understood.event in ("given", "named"):
             return str(understood.value["name"])
         return understood.event
     if step not in VALUE_STEPS:

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from flows.commands import parse_command
 from flows.contact import parse_phone
@@ -23,7 +23,7 @@ from flows.text import _MAX_SCAN, KNOWN_WORDS, _Hit, _keyword_tokens, _Matcher, 
 from flows.yes_no import YES_NO, parse_yes_no
 
 MAX_INSURER_LENGTH: Final = 80
-MAX_INSURER_WORDS: Final = 6
+MAX_INSURER_WORDS: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +37,17 @@ InsuranceReading = Literal["none", "skip", "which"] | str
 
 
 @cache
-def insurers() -> dict[str, Insurer]:
-    """The shipped list, by key (read once)."""
+def _shipped() -> dict[str, Any]:
+    """``flows/data/insurers.toml``'s entries, by key (read once)."""
     raw = tomllib.loads(resources.files("flows").joinpath("data/insurers.toml").read_text("utf-8"))
-    return {
-        key: Insurer(key, str(entry["name"]), str(entry["kind"])) for key, entry in raw["insurers"].items()
-    }
+    entries: dict[str, Any] = raw["insurers"]
+    return entries
+
+
+@cache
+def insurers() -> dict[str, Insurer]:
+    """The shipped list, by key."""
+    return {key: Insurer(key, str(entry["name"]), str(entry["kind"])) for key, entry in _shipped().items()}
 
 
 # Everyday words a letter away from an insurer's name, never read as its typo ("la générale"
@@ -75,8 +80,26 @@ class _InsurerMatcher(_Matcher):
 
 @cache
 def _matcher() -> _Matcher:
-    raw = tomllib.loads(resources.files("flows").joinpath("data/insurers.toml").read_text("utf-8"))
-    return _InsurerMatcher({key: tuple(entry["aliases"]) for key, entry in raw["insurers"].items()})
+    return _InsurerMatcher({key: tuple(entry["aliases"]) for key, entry in _shipped().items()})
+
+
+def says_no_insurance(text: str) -> bool:
+    """No insurance said in words that name it ("en fait je n'ai pas de mutuelle"), not a bare
+    "non" (at the card's step, that is no photo)."""
+    tokens = _keyword_tokens(text[:_MAX_SCAN])
+    return any(
+        hit.label == "none"
+        and not hit.negated
+        and any(t in _INSURANCE_NOUNS for t in tokens[hit.start : hit.end])
+        for hit in _OWN.find(tokens)
+    )
+
+
+def no_card_at_hand(text: str) -> bool:
+    """The client says the card is not at hand ("je n'ai pas la carte", "elle est chez moi")."""
+    return any(
+        hit.label == "no_card" and not hit.negated for hit in _OWN.find(_keyword_tokens(text[:_MAX_SCAN]))
+    )
 
 
 def insurer_hits(tokens: list[str]) -> list[_Hit]:
@@ -146,6 +169,11 @@ _OWN: Final = _Matcher(
         ),
     }
 )  # fmt: skip
+# The words naming insurance in a "none" phrase ("pas de mutuelle"; "aucune" alone does not).
+_INSURANCE_NOUNS: Final = frozenset(
+    ("mutuelle", "mutuel", "mutuelles", "complementaire", "assurance", "assure", "assuree", "insurance",
+     "insurer", "insured", "secu", "securite", "couvert", "couverte", "coverage")
+)  # fmt: skip
 # Where a clause ends ("la MGEN, je n'ai pas la carte").
 _CLAUSE: Final = re.compile(r"\s*(?:[,;.!]|\s(?:mais|but)\s)\s*", re.IGNORECASE)
 # Words that open an answer around the name and are not part of it.
@@ -175,6 +203,9 @@ _SENTENCE_WORDS: Final = frozenset(
      "patientez", "cherche", "regarde", "hold", "wait", "check", "merci", "bof", "hein", "quoi",
      "ok", "cool", "super", "parfait", "top", "pardon", "desole", "sorry", "coucou", "slt",
      "bjr", "hey", "lol", "mdr", "ah", "oh", "hmm", "heu", "pff", "test", "moi", "toi",
+     # going back, a slip: no name ("retour", "oups")
+     "retour", "revenir", "precedent", "precedente", "back", "previous", "erreur", "error",
+     "oups", "oops", "zut", "mince", "allo", "allô", "annule", "undo",
      # a date ("April" is an insurer's name, read before)
      "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
      "octobre", "novembre", "decembre", "january", "february", "march", "june", "july", "august",

@@ -97,6 +97,9 @@ class IntakeModel:
         assert event.transition is not None
         field = FIELD_OF_STEP[event.transition.source]
         value = event.kwargs.get("value")
+        skipped = field == "insurance" and value == {"status": "skipped"}
+        if skipped and self.answers.get("editing") and self.answers.get("insurance"):
+            return  # "Passer" while changing it: as it was
         self.answers[field] = value
         if field == "mode" and value == "shipment":
             self.answers.pop("slot", None)

@@ -52,11 +52,15 @@ _FORWARD: list[dict[str, Any]] = [
     {"trigger": "given", "source": "contact_phone", "dest": "insurance", "after": "record"},
     # The optional insurance question: a name asks for the card's photo; a photo is enough.
     {"trigger": "given", "source": "insurance", "dest": "insurance_card", "after": "record"},
+    {"trigger": "named", "source": "insurance", "dest": "summary", "after": "record"},
     {"trigger": "none", "source": "insurance", "dest": "summary", "after": "record"},
     {"trigger": "skip", "source": "insurance", "dest": "summary", "after": "record"},
     {"trigger": "received", "source": "insurance", "dest": "summary", "after": "receive_card"},
     {"trigger": "received", "source": "insurance_card", "dest": "summary", "after": "receive_card"},
     {"trigger": "skip", "source": "insurance_card", "dest": "summary"},
+    # At the card's step, the client corrects the insurance itself.
+    {"trigger": "none", "source": "insurance_card", "dest": "summary", "after": "record"},
+    {"trigger": "given", "source": "insurance_card", "dest": "insurance_card", "after": "record"},
     {"trigger": "confirm", "source": "summary", "dest": "handed_off", "after": "create_case"},
     {"trigger": "change_mode", "source": "summary", "dest": "mode", "after": "edit"},
     {
@@ -132,4 +136,5 @@ FIELD_OF_STEP = {
     "contact_name": "name",
     "contact_phone": "phone",
     "insurance": "insurance",
+    "insurance_card": "insurance",
 }

@@ -15,7 +15,7 @@ from rapidfuzz import fuzz, process
 
 from flows import parsing, visit_calendar
 from flows.answers import format_phone
-from flows.insurers import parse_insurance
+from flows.insurers import known, no_card_at_hand, parse_insurance, says_no_insurance
 from flows.types import FlowContext
 from flows.visit_calendar import HalfDayPart
 
@@ -209,15 +209,35 @@ def _read_insurance(text: str, ctx: FlowContext) -> Reading | Hint | None:
         return Hint("insurance.which")
     if said in ("none", "skip"):
         return (said, {"status": "none" if said == "none" else "skipped"})
-    return ("given", {"status": "insured", "name": said})
+    # "la MGEN, je n'ai pas la carte": the card is not asked for.
+    event = "named" if no_card_at_hand(text) else "given"
+    return (event, {"status": "insured", "name": said})
 
 
 def _read_insurance_card(text: str, ctx: FlowContext) -> Reading | None:
-    """No photo of the card: skipped ("passer", "non", "je ne l'ai pas sur moi")."""
+    """No photo of the card: skipped ("passer", "non", "je ne l'ai pas sur moi"); no insurance
+    after all ("en fait je n'ai pas de mutuelle"); another listed insurer ("en fait c'est la
+    MNT"), whose card is then asked for."""
+    if says_no_insurance(text):
+        return ("none", {"status": "none"})
     said = parse_insurance(text)
     if said in ("none", "skip") or parsing.parse_yes_no(text) is False:
         return ("skip", None)
+    if said is not None and known(said) is not None and _corrects(text):
+        return ("given", {"status": "insured", "name": said})
     return None
+
+
+# Words that make an insurer named at the card's step a correction ("en fait c'est la MNT"); the
+# name alone there may just repeat the answer before.
+_CORRECTIONS = frozenset(
+    ("fait", "plutot", "pardon", "erreur", "trompe", "trompee", "finalement", "corrige", "correction",
+     "actually", "sorry", "rather", "instead", "mistake", "wrong")
+)  # fmt: skip
+
+
+def _corrects(text: str) -> bool:
+    return not _CORRECTIONS.isdisjoint(parsing.normalize(text).split())
 
 
 def _read_summary(text: str, ctx: FlowContext) -> Reading | None:

@@ -313,7 +313,12 @@ def _negated(tokens: Sequence[str], taken: Sequence[bool], start: int, end: int)
                 break
     if end + 1 < len(tokens) and taken[end + 1]:  # "cassées, pas perdues": the next one's
         return False
+    if end + 2 < len(tokens) and tokens[end + 1] in _ARTICLES and taken[end + 2]:  # "X pas la Y"
+        return False
     return end < len(tokens) and not taken[end] and tokens[end] == "pas"
+
+
+_ARTICLES: Final = frozenset(("la", "le", "les", "l", "un", "une", "des", "du", "the", "a", "an"))
 
 
 def _after_ne(tokens: Sequence[str], at: int) -> bool:

@@ -304,6 +304,37 @@ def test_a_card_sent_as_the_new_answer_replaces_the_earlier_insurer() -> None:
     assert convo.answers["insurance"] == {"status": "insured", "name": None}
 
 
+def test_at_the_card_s_step_the_client_may_correct_the_insurance_itself() -> None:
+    convo, context = _at_the_insurance_question()
+    FLOW.handle(convo, ClientInput(text="la MGEN"), context)
+    FLOW.handle(convo, ClientInput(text="MGEN"), context)  # said again: still the card's question
+    assert convo.state == "insurance_card"
+    FLOW.handle(convo, ClientInput(text="en fait c'est la MNT"), context)
+    assert convo.state == "insurance_card"
+    assert convo.answers["insurance"] == {"status": "insured", "name": "MNT"}
+    result = FLOW.handle(convo, ClientInput(text="en fait je n'ai pas de mutuelle"), context)
+    assert (convo.state, convo.answers["insurance"]) == ("summary", {"status": "none"})
+    assert "• Mutuelle : aucune\n" in result.replies[-1].text
+
+
+def test_a_name_said_with_no_card_at_hand_goes_straight_to_the_summary() -> None:
+    convo, context = _at_the_insurance_question()
+    FLOW.handle(convo, ClientInput(text="c'est la MGEN, je n'ai pas la carte sur moi"), context)
+    assert (convo.state, convo.answers["insurance"]) == ("summary", {"status": "insured", "name": "MGEN"})
+
+
+def test_skipping_while_changing_the_insurance_keeps_it_as_it_was() -> None:
+    convo, context = _at_the_insurance_question()
+    FLOW.handle(convo, ClientInput(text="la MGEN"), context)
+    FLOW.handle(convo, ClientInput(media="files/card.enc"), context)
+    FLOW.handle(convo, ClientInput(text="changer la mutuelle"), context)
+    result = FLOW.handle(convo, ClientInput(choice="skip", step="insurance"), context)
+    assert convo.state == "summary"
+    assert convo.answers["insurance"] == {"status": "insured", "name": "MGEN"}
+    assert convo.answers["insurance_card"] == "files/card.enc"
+    assert "• Mutuelle : MGEN (carte reçue)\n" in result.replies[-1].text
+
+
 def test_changing_the_phone_at_the_summary_does_not_ask_the_insurance_again() -> None:
     convo, context = _at_the_insurance_question()
     FLOW.handle(convo, ClientInput(choice="none", step="insurance"), context)
