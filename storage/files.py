@@ -12,6 +12,8 @@ from cryptography.fernet import Fernet, InvalidToken
 
 KEY_FILE = ".file-key"
 ACCEPTED = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png", b"%PDF-": ".pdf"}
+# The media type of each accepted file, by the extension :func:`sniff` gives.
+MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}
 
 
 class RejectedFileError(ValueError):

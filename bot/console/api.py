@@ -32,6 +32,7 @@ from bot.desk import LINK_PREFIX
 from bot.dispatch import Dispatch, OpticianDetails
 from bot.throttle import client_address, throttle_of
 from flows.lifecycle import CASE_STATES, OPEN_STATES
+from storage.files import MEDIA_TYPES
 
 COOKIE = "optibot_console"
 DEVICE_COOKIE = "optibot_device"  # the devices operators signed in from (bot/console/auth.py)
@@ -403,7 +404,7 @@ def _too_many(retry_after: int) -> HTTPException:
 
 def _case_file(content: bytes, kind: str, name: str) -> Response:
     """A file the client sent (its type checked), never rendered as a page of its own."""
-    media = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}[kind]
+    media = MEDIA_TYPES[kind]
     disposition = "inline" if kind != ".pdf" else "attachment"
     return Response(
         content,

@@ -5,6 +5,7 @@ and the client is told who is coming and when."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
@@ -21,14 +22,12 @@ from storage import appointments, conversations
 from storage import offers as store
 from storage.cases import move_case
 from storage.database import Connection, Database
-from storage.files import sniff
+from storage.files import MEDIA_TYPES, sniff
 from storage.outbound import client_of_case
 
 ALREADY_ANSWERED = "optician.already_answered"
 # An offer pressed after it closed: why (taken by another optician, or withdrawn).
 _CLOSED = {"taken": "optician.taken", "withdrawn": "optician.withdrawn"}
-# The insurance card's copy for the optician, by its checked type.
-_MIME = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +149,7 @@ class OpticianAnswers:
             text,
             choices=(*question.choices, *outcomes),
             step=SlotPick.step,
-            document=self._insurance_card(brief.insurance_card_path, brief.reference),
+            document=await self._insurance_card(brief.insurance_card_path, brief.reference),
         )
         await notices.to_optician(connection, chat, reply, now, case_id=case_id)
         told = notices.client_reply(
@@ -167,25 +166,30 @@ class OpticianAnswers:
             accepted = Reply("optician.offer", f"✅ {notices.text('optician.accept')}")
             await notices.to_optician(connection, chat, accepted, now, case_id=case_id, on_message=on_message)
 
-    def _insurance_card(self, path: str | None, reference: str) -> dict[str, str] | None:
+    async def _insurance_card(self, path: str | None, reference: str) -> dict[str, str] | None:
         """A copy of the client's insurance card for the optician who took the visit, attached to
         their brief; None without a card (or a file store), or when the file is gone or is not an
         image or a PDF (the brief then goes without it).
 
         Stored as the visit's calendar file is: encrypted with the exports (purged after a day,
-        erased with the case's messages, whose row names it), while the transaction is open."""
+        erased with the case's messages, whose row names it), while the transaction is open; the
+        decryption and encryption run in a thread, so that the event loop goes on meanwhile."""
         files = self.booking.files
         if files is None or not path:
             return None
-        try:
+
+        def copy_of() -> tuple[str, str]:
             content = files.read(path)
             suffix = sniff(content)
-        except (OSError, ValueError):  # erased or purged meanwhile, or unreadable
-            log.warning("dispatch: the insurance card could not be read; the brief goes without it")
+            return files.save_document(content, suffix, EXPORTS), suffix
+
+        try:
+            copy, suffix = await asyncio.to_thread(copy_of)
+        except (OSError, ValueError):  # erased or purged meanwhile, unreadable, or a full disk
+            log.warning("dispatch: the insurance card could not be copied; the brief goes without it")
             return None
-        copy = files.save_document(content, suffix, EXPORTS)
         name = self.notices.text("insurance_staff.card_filename", reference=reference)
-        return {"path": copy, "filename": f"{name}{suffix}", "mime": _MIME[suffix]}
+        return {"path": copy, "filename": f"{name}{suffix}", "mime": MEDIA_TYPES[suffix]}
 
     async def _report_visit(self, chat: str, pressed: VisitOutcome, on_message: int | None) -> None:
         now = self.clock()

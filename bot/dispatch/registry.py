@@ -17,11 +17,9 @@ from flows.departments import DEPARTMENTS, place_of
 from flows.parsing import parse_phone
 from flows.types import Reply
 from storage import opticians as registry
+from storage.appointments import LIVE
 from storage.database import Database
 from storage.opticians import Optician, OpticianValues, TakenVisit
-
-# The appointment's statuses /mescas says more of than "accepted" (flows/texts: optician.status_*).
-_HOURLY = frozenset(("pending", "proposed", "confirmed", "en_route", "moved"))
 
 LINK_LIFETIME = timedelta(hours=24)
 
@@ -170,7 +168,7 @@ class Registry:
     def _status(self, visit: TakenVisit) -> str:
         """Where a taken visit stands for its optician: the hour to fix, proposed, confirmed…"""
         status = visit.appointment
-        if status is None or status not in _HOURLY:
+        if status is None or status not in LIVE:  # (flows/texts: optician.status_<status>)
             return self.notices.text("optician.status_accepted")
         when = (
             self.notices.when(visit.day, visit.hour)
