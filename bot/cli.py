@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.add_argument("--status", default=None, choices=CASE_STATES, help="only this status")
 
+    kits = commands.add_parser("kits", help="the opticians' protection kits")
+    kit_commands = kits.add_subparsers(dest="kits_command", required=True)
+    kit_list = kit_commands.add_parser("list", help="opticians whose kit expires soon or has expired")
+    kit_list.add_argument("--within", type=int, default=14, metavar="DAYS", help="days ahead (default: 14)")
+    kit_list.add_argument("--json", action="store_true", help="print a JSON array")
+
     ops = commands.add_parser("operators", help="console accounts")
     op_commands = ops.add_subparsers(dest="operators_command", required=True)
     add = op_commands.add_parser("add", help="create an account (password from stdin, or asked twice)")
@@ -102,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_upgrade(settings))
     if args.command == "cases":
         return asyncio.run(_cases(settings, args.json, args.status))
+    if args.command == "kits":
+        return asyncio.run(_kits(settings, args.within, args.json))
     if args.command == "operators":
         return asyncio.run(_operators(settings, args))
     if args.command == "clients":
@@ -198,6 +206,25 @@ async def _cases(settings: Settings, as_json: bool, status: str | None) -> int:
     return 0
 
 
+async def _kits(settings: Settings, within: int, as_json: bool) -> int:
+    from dataclasses import asdict
+
+    from bot.app import build, opened
+
+    if within < 0:
+        print("optibot: --within: a number of days, 0 or more", file=sys.stderr)
+        return 2
+    async with opened(build(settings)) as services:
+        found = [asdict(kit) for kit in await services.dispatch.kits.to_renew(within)]
+    if as_json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+    elif not found:
+        print(f"no kit expires within {within} days")
+    else:
+        print(_table(found, _KIT_COLUMNS))
+    return 0
+
+
 def _read_password() -> str:
     """From standard input when it is not a terminal (scripts), else asked twice, unseen."""
     if not sys.stdin.isatty():
@@ -242,12 +269,15 @@ _COLUMNS = (
 )  # fmt: skip
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
+_KIT_COLUMNS = ("name", "departments", "kit_expires_on", "days_left", "active", "linked", "reminded")
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str] = _COLUMNS) -> str:
     if not rows:
         return "no cases"
-    cells = [[_cell(row.get(c)) for c in _COLUMNS] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(_COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True))]
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(lines)
@@ -258,6 +288,8 @@ def _cell(value: object) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
     return str(value)[:19]
 
 

@@ -335,6 +335,10 @@ opticians = sa.Table(
     sa.Column("phone", sa.String(32), nullable=False),
     sa.Column("departments", Json, nullable=False),  # ["75", "92", ...]
     sa.Column("kit_expires_on", sa.Date, nullable=True),  # protection kit attested until
+    # The last kit reminder sent (bot/dispatch/kits.py): the expiry date it was about, and its
+    # stage (14 or 3 days before, 0 once expired). Another expiry date re-arms the reminders.
+    sa.Column("kit_reminded_on", sa.Date, nullable=True),
+    sa.Column("kit_reminded_days", sa.SmallInteger, nullable=True),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("available", sa.Boolean, nullable=False, server_default=sa.true()),  # /indisponible
     sa.Column("telegram_chat", sa.String(64), nullable=True, unique=True),

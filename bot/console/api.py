@@ -118,6 +118,23 @@ class OpticianList(BaseModel):
     opticians: list[OpticianOut]
 
 
+class KitOut(BaseModel):
+    id: str
+    name: str
+    departments: list[str]
+    kit_expires_on: str
+    days_left: int  # negative once expired
+    expired: bool
+    active: bool
+    linked: bool
+    reminded: Literal["14_days", "3_days", "expired"] | None  # the last reminder for this date
+
+
+class KitList(BaseModel):
+    within: int
+    kits: list[KitOut]
+
+
 class LinkOut(BaseModel):
     link: str | None  # None until the bot's name is known (Telegram not configured or not reached)
     command: str  # what the optician can also type: /start optician_<code>
@@ -336,6 +353,16 @@ def build_router(
     @router.get("/opticians")
     async def list_opticians(session: SignedIn) -> OpticianList:
         return OpticianList(opticians=[OpticianOut(**o) for o in await registry().opticians()])
+
+    @router.get("/opticians/kits", responses={403: {}})
+    async def kits_to_renew(session: SignedIn, within: Annotated[int, Query(ge=0, le=366)] = 14) -> KitList:
+        """Admins: the opticians whose kit expires within ``within`` days or has expired, soonest
+        first, with the last reminder they were sent about it."""
+        admin(session)
+        found = await registry().kits.to_renew(within)
+        return KitList(
+            within=within, kits=[KitOut.model_validate(kit, from_attributes=True) for kit in found]
+        )
 
     @router.post("/opticians", status_code=201)
     async def add_optician(body: OpticianIn, session: Changing) -> OpticianOut:

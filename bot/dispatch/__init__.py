@@ -11,6 +11,7 @@ told who is coming and when. The parts:
 - :mod:`bot.dispatch.booking`: the visit booked to the hour (the optician proposes, the client
   confirms), its windows (:mod:`bot.dispatch.windows`), its .ics file (:mod:`bot.dispatch.calendar`)
   and morning reminder (:mod:`bot.dispatch.reminders`);
+- :mod:`bot.dispatch.kits`: the protection kits' expiry reminders and the kits to renew;
 - :mod:`bot.dispatch.buttons`: what the optician's buttons carry;
 - :mod:`bot.dispatch.notices`: every message, through the one reply path.
 
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 
 from bot.dispatch.answers import OpticianAnswers
 from bot.dispatch.booking import Booking
+from bot.dispatch.kits import KitReminders
 from bot.dispatch.notices import Notices
 from bot.dispatch.offers import OfferRounds, OfferSweep
 from bot.dispatch.registry import OpticianDetails, OpticianSummary, Registry, code_hash
@@ -57,6 +59,7 @@ class Dispatch:
         self.rounds = OfferRounds(notices, clock)
         self.booking = Booking(database, notices, clock, notify, reminder_hour=reminder_hour, files=files)
         self.reminders = Reminders(database, self.booking, clock, notify)
+        self.kits = KitReminders(database, notices, clock, notify)
         self.answers = OpticianAnswers(database, notices, self.rounds, self.booking, clock, notify)
         self.sweep = OfferSweep(
             database,
@@ -65,7 +68,7 @@ class Dispatch:
             notify,
             accept_within=accept_within,
             automatic=automatic,
-            reminders=self.reminders.remind,
+            reminders=self._reminders,
         )
 
     # --- the console: the registry and the offers of a case ----------------------------------------
@@ -119,3 +122,12 @@ class Dispatch:
     async def remind(self, now: datetime | None = None) -> int:
         """The morning reminders due (see :mod:`bot.dispatch.reminders`)."""
         return await self.reminders.remind(now)
+
+    async def _reminders(self) -> int:
+        """What the sweep sends after its offers: the visits' reminders, the kits' (either failing
+        does not hold back the other)."""
+        try:
+            visits = await self.reminders.remind()
+        finally:
+            kits = await self.kits.remind()
+        return visits + kits

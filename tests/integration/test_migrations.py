@@ -42,7 +42,7 @@ WATCHED = {
 }
 # Columns that do not exist at revision 0003 (0004 adds the receipts columns to ``messages``, 0005
 # the case a message is about and the follow-up and anonymisation times of ``cases``, 0007 the
-# "as soon as possible" visit wish, 0009 the client's insurance).
+# "as soon as possible" visit wish, 0009 the client's insurance, 0010 the opticians' kit reminders).
 ADDED_SINCE_0003 = {
     "delivered_at",
     "read_at",
@@ -54,6 +54,8 @@ ADDED_SINCE_0003 = {
     "insurance_status",
     "insurer",
     "insurance_card_path",
+    "kit_reminded_on",
+    "kit_reminded_days",
 }
 
 

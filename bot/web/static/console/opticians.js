@@ -1,4 +1,5 @@
-/* The opticians' registry: the list (everyone) and the form to add or change one (admins). */
+/* The opticians' registry: the list (everyone), the form to add or change one and the kits to
+   renew (admins). */
 
 import { api, ApiError, messageFor } from "./api.js";
 import { badge, el, make, setError, show } from "./dom.js";
@@ -9,6 +10,17 @@ import { isAdmin, session } from "./session.js";
 let opticians = []; // Optician[] as last fetched
 let opticiansAbort = null;
 let opticianEditing = null; // id of the optician in the form, null when adding
+let kitsAbort = null;
+const KITS_WITHIN = 14; // days ahead, as the reminders (bot/dispatch/kits.py)
+// The section's own elements (dom.js lists the page's shared ones).
+const kitsEl = {
+  section: document.getElementById("kits-section"),
+  list: document.getElementById("kits-list"),
+  count: document.getElementById("kits-count"),
+  empty: document.getElementById("kits-empty"),
+  error: document.getElementById("kits-error"),
+};
+const REMINDED = { "14_days": "rappel J-14 envoyé", "3_days": "rappel J-3 envoyé", expired: "avis d'expiration envoyé" };
 
 function openOpticians() {
   const admin = isAdmin();
@@ -19,6 +31,8 @@ function openOpticians() {
   setError(el.opticianSaved, "");
   clearLink();
   loadOpticians();
+  show(kitsEl.section, admin);
+  if (admin) loadKits();
   if (!el.opticiansPanel.open) el.opticiansPanel.showModal();
   (admin ? el.opticianName : el.opticiansClose).focus();
 }
@@ -40,6 +54,56 @@ async function loadOpticians() {
     if (error instanceof ApiError && error.status === 401) return;
     setError(el.opticiansLoadError, messageFor(error, "Le registre n'a pas pu être chargé :"));
   }
+}
+
+async function loadKits() {
+  if (kitsAbort) kitsAbort.abort();
+  const abort = new AbortController();
+  kitsAbort = abort;
+  try {
+    const data = await api("GET", `/opticians/kits?within=${KITS_WITHIN}`, { signal: abort.signal });
+    if (abort !== kitsAbort) return;
+    kitsAbort = null;
+    setError(kitsEl.error, "");
+    renderKits(Array.isArray(data.kits) ? data.kits : []);
+  } catch (error) {
+    if (error && error.name === "AbortError") return;
+    if (abort === kitsAbort) kitsAbort = null;
+    if (error instanceof ApiError && error.status === 401) return;
+    setError(kitsEl.error, messageFor(error, "Les kits à renouveler n'ont pas pu être chargés :"));
+  }
+}
+
+/** 5 → "dans 5 jours", 1 → "demain", 0 → "aujourd'hui", -3 → "expiré depuis 3 jours". */
+function daysLeftLabel(days) {
+  if (days > 1) return `dans ${days} jours`;
+  if (days === 1) return "demain";
+  if (days === 0) return "aujourd'hui";
+  return days === -1 ? "expiré depuis hier" : `expiré depuis ${-days} jours`;
+}
+
+function kitItem(k) {
+  const li = make("li", "kit-item");
+  li.dataset.testid = "kit-item";
+  li.classList.toggle("expired", Boolean(k.expired));
+  li.append(make("strong", "kit-name", k.name || "—"), " ");
+  const codes = Array.isArray(k.departments) ? k.departments.map(String) : [];
+  for (const code of codes) li.append(make("span", "dept", code), " ");
+  li.append(make("span", "kit-date", dayLabel(k.kit_expires_on) || k.kit_expires_on || "—"), " ");
+  const days = Number(k.days_left);
+  const left = badge(daysLeftLabel(days), k.expired ? "kit-expired" : "kit-soon");
+  left.dataset.testid = "kit-days-left";
+  li.append(left);
+  if (!k.linked) li.append(" ", badge("non lié", "unlinked"));
+  if (!k.active) li.append(" ", badge("inactif", "unlinked"));
+  if (k.reminded && REMINDED[k.reminded]) li.append(" ", make("span", "muted", REMINDED[k.reminded]));
+  return li;
+}
+
+function renderKits(kits) {
+  kitsEl.list.replaceChildren(...kits.map(kitItem));
+  show(kitsEl.empty, kits.length === 0);
+  kitsEl.count.textContent = kits.length ? `(${kits.length})` : "";
 }
 
 function yesNo(value, yes, no) {
@@ -198,6 +262,7 @@ async function onOpticianSave(event) {
     const who = (saved && saved.name) || name;
     setError(el.opticianSaved, editing ? `${who} : modifications enregistrées.` : `${who} ajouté(e) au registre.`);
     await loadOpticians();
+    loadKits(); // a kit date may have changed
     el.opticianName.focus();
   } catch (error) {
     setError(el.opticianError, messageFor(error, "Opticien non enregistré :"));
@@ -216,6 +281,7 @@ export function bindOpticians() {
   });
   el.opticiansPanel.addEventListener("close", () => {
     if (opticiansAbort) opticiansAbort.abort();
+    if (kitsAbort) kitsAbort.abort();
     clearLink(); // the one-time code does not stay on screen
     resetOpticianForm();
     setError(el.opticianSaved, "");
