@@ -6,7 +6,9 @@ buttons fails here, with the page's errors listed."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import async_playwright, expect
@@ -103,11 +105,19 @@ async def test_every_console_panel_works_in_the_browser(
             await expect(alice.by("optician-row")).to_have_count(1)
             await expect(page.locator("#optician-saved")).to_contain_text("ajouté(e) au registre")
             assert await page.locator('[data-field="departments"] .dept').all_text_contents() == ["2A", "69"]
+            await expect(page.locator("#kits-empty")).to_be_visible()  # a kit valid until 2099
             await alice.by("optician-edit").click()
             assert await page.input_value("#optician-departments") == "2A, 69"
             await page.fill("#optician-name", "Optique Test 2")
+            soon = datetime.now(ZoneInfo("Europe/Paris")).date() + timedelta(days=5)
+            await page.fill("#optician-kit", soon.isoformat())
             await page.click("#optician-save")
             await expect(page.locator("#optician-saved")).to_contain_text("modifications enregistrées")
+            # The kit now expires within 14 days: listed among the kits to renew, days left shown.
+            kit = alice.by("kit-item").filter(has_text="Optique Test 2")
+            await expect(kit).to_have_count(1)
+            await expect(kit.get_by_test_id("kit-days-left")).to_contain_text("jours")
+            await expect(page.locator("#kits-empty")).to_be_hidden()
             await alice.by("optician-link").click()
             await expect(alice.by("link-expiry")).to_be_visible()
             await alice.shot("console-opticians.png")
