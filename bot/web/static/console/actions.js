@@ -114,11 +114,13 @@ export async function runAction(action, body, { errorNode, fallback, button } = 
       // Reads started while the action was on its way may predate its change: the answer is
       // what the case is now. Any such read is dropped, and the case read again after it (a
       // client's message may have come meanwhile).
+      // A read still waiting for its debounce is owed too: the change that asked for it (the
+      // delivery of this very reply, failed or sent) may be newer than the answer.
       const readMeanwhile = caseReadsStarted() !== readsBefore;
-      abandonCaseRead();
+      const owed = abandonCaseRead();
       clearActionErrors(); // a refresh may have failed meanwhile: this answer is newer
       if (detail) applyDetail(detail, { scrollToEnd: false, fromAction: true });
-      if (readMeanwhile) scheduleCase();
+      if (readMeanwhile || owed) scheduleCase();
     }
     scheduleQueue();
     return detail;
