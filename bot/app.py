@@ -13,14 +13,18 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.broadcasts import Broadcasts
 from bot.console.auth import Accounts
 from bot.console.live import Wakeup
 from bot.console.service import Console
 from bot.dispatch import Dispatch
 from bot.engine import Engine, new_reference, utcnow
+from bot.levels import ServiceLevels
 from bot.logs import configure_logging
 from bot.outbox import Channel, OutboxSender
 from bot.ratelimit import RateLimiter
+from bot.recruitment import Recruitment
+from bot.reports import Reports
 from bot.settings import Settings
 from bot.signals import Commits
 from flows.catalog import Catalog
@@ -48,6 +52,10 @@ class Services:
     console: Console
     dispatch: Dispatch
     wakeup: Wakeup
+    levels: ServiceLevels
+    broadcasts: Broadcasts
+    reports: Reports
+    recruitment: Recruitment
     telegram: TelegramChannel | None = None
     whatsapp: WhatsAppChannel | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -164,8 +172,12 @@ def build(
         console,
         dispatch,
         wakeup,
-        bot_channel,
-        wa_channel,
+        levels=ServiceLevels(database, clock, commits),
+        broadcasts=Broadcasts(database, catalog, clock, commits, settings),
+        reports=Reports(database, clock),
+        recruitment=Recruitment(database, clock, dispatch),
+        telegram=bot_channel,
+        whatsapp=wa_channel,
     )
 
 

@@ -18,6 +18,13 @@ from flows.types import as_language
 
 DEFAULT_TERMINAL_USER = "local"
 GRACEFUL_SHUTDOWN_SECONDS = 3  # open web chat streams must not hold a stop forever
+ADMIN_COMMANDS = ("levels", "waitlist", "report", "candidates")  # modules of bot/admin
+
+
+def _admin_modules() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(f"bot.admin.{name}") for name in ADMIN_COMMANDS]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge", help="remove what is past its retention delay")
     purge.add_argument("--dry-run", action="store_true", help="count what would go, remove nothing")
 
+    for module in _admin_modules():
+        module.add(commands)
+
     diagram = commands.add_parser("diagram", help="write the flows' mermaid diagrams to docs/")
     diagram.add_argument("--out", type=Path, default=Path("docs"), help="folder (default: docs)")
     return parser
@@ -116,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.officer import clients
 
         return asyncio.run(clients(settings, args))
+    for module in _admin_modules():
+        if args.command == module.COMMAND:
+            code: int = asyncio.run(module.run(settings, args))
+            return code
     if args.command == "purge":
         from bot.officer import purge
 

@@ -32,7 +32,18 @@ class Catalog:
         texts: dict[Language, dict[str, Any]] = {}
         for language in LANGUAGES:
             raw = (folder / f"{language}.toml").read_text(encoding="utf-8")
-            texts[language] = _flatten(tomllib.loads(raw))
+            table = _flatten(tomllib.loads(raw))
+            # A feature may keep its texts in a file of its own: ``texts/<language>/<feature>.toml``.
+            extra = folder / language
+            if extra.is_dir():
+                parts = sorted((p for p in extra.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+                for part in parts:
+                    more = _flatten(tomllib.loads(part.read_text(encoding="utf-8")))
+                    clash = table.keys() & more.keys()
+                    if clash:
+                        raise ValueError(f"{language}/{part.name} repeats {sorted(clash)[:3]}")
+                    table.update(more)
+            texts[language] = table
         return cls(texts)
 
     def _table(self, language: str) -> dict[str, Any]:

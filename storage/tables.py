@@ -240,6 +240,12 @@ waitlist = sa.Table(
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("notified_at", Time, nullable=True),
+    # Where the client waits (asked when they join; None: not given) and, for web chat clients who
+    # cannot be reached once the page is closed, an e-mail address or a phone number to call back.
+    sa.Column("department", sa.String(3), nullable=True),
+    sa.Column("contact_email", sa.String(254), nullable=True),
+    sa.Column("contact_phone", sa.String(32), nullable=True),
+    sa.Index(None, "notified_at", "department"),
 )
 
 inbox = sa.Table(
@@ -438,4 +444,80 @@ appointments = sa.Table(
     sa.Column("ended_at", Time, nullable=True),
     sa.UniqueConstraint("case_id"),
     sa.Index(None, "status", "remind_at"),
+)
+
+
+# --- running the crisis (issue 15) -------------------------------------------------------------------
+
+# The service level, national (scope "national") and per department (scope "75", "2A", "971"...):
+# normal (every need), crisis (emergencies only), suspended (no new requests). A department's row
+# overrides the national one there; no row: the national level (crisis when none was ever set).
+service_levels = sa.Table(
+    "service_levels",
+    metadata,
+    sa.Column("scope", sa.String(8), primary_key=True),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("set_by", sa.String(64), nullable=False),  # an operator's name or "cli:<user>"
+    sa.Column("set_at", Time, nullable=False),
+)
+
+# A message to the clients on the waitlist who match a filter (a level change or an admin's
+# "Prévenir"): one row per client in ``broadcast_deliveries``, written when the broadcast starts,
+# so a restart resumes it and a client is never told twice.
+broadcasts = sa.Table(
+    "broadcasts",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("trigger", sa.String(16), nullable=False),  # level | manual
+    sa.Column("level", sa.String(16), nullable=False),  # the level announced
+    sa.Column("department", sa.String(3), nullable=True),  # filter: None for all
+    sa.Column("reason", sa.String(32), nullable=True),  # filter
+    sa.Column("channel", sa.String(16), nullable=True),  # filter
+    sa.Column("status", sa.String(16), nullable=False),  # running | done | cancelled
+    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("finished_at", Time, nullable=True),
+    sa.Index(None, "status"),
+)
+
+broadcast_deliveries = sa.Table(
+    "broadcast_deliveries",
+    metadata,
+    _id(),
+    _fk("broadcast_id", "broadcasts.id"),
+    _fk("waitlist_id", "waitlist.id"),
+    # telegram | whatsapp | whatsapp_template | webchat | email | callback (a phone to call back)
+    sa.Column("route", sa.String(24), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed | callback
+    # The outbound row that carries it (no foreign key: messages go on their own retention).
+    sa.Column("message_id", Id, nullable=True),
+    sa.Column("error", sa.String(64), nullable=True),  # an error's kind, never personal data
+    sa.Column("updated_at", Time, nullable=False),
+    sa.UniqueConstraint("broadcast_id", "waitlist_id"),
+    sa.Index(None, "broadcast_id", "status"),
+)
+
+# Opticians who asked to join the network ("Rejoindre le réseau": /rejoindre and the public page):
+# new → contacted → accepted → registered (an optician's entry is created and linked), or declined.
+candidates = sa.Table(
+    "candidates",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("phone", sa.String(32), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("departments", Json, nullable=False),  # ["75", "92", ...]
+    sa.Column("registration", sa.String(16), nullable=False),  # RPPS (11 digits) or ADELI (9)
+    sa.Column("has_kit", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # web | telegram | whatsapp
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("note", sa.String(500), nullable=True),  # staff's note (no client data)
+    _fk("optician_id", "opticians.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("status_by", sa.String(64), nullable=True),
+    sa.Index(None, "status", "created_at"),
 )

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 import segno
-from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -18,12 +18,11 @@ from bot.console.auth import (
     Accounts,
     DeviceCookies,
     Operator,
-    Session,
     ThrottledError,
-    csrf_matches,
 )
 from bot.console.canned import MAX_TITLE
 from bot.console.checks import MAX_OPERATOR_TEXT
+from bot.console.guards import Changing, SignedIn, require_admin
 from bot.console.live import Wakeup as Wakeup  # the composition root builds it (bot/app.py)
 from bot.console.live import live_events
 from bot.console.service import Console, QueueFilter
@@ -153,23 +152,6 @@ def build_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/api/console", tags=["console"])
     devices = DeviceCookies(console.files.derived_key("console-device"), console.clock)
-
-    async def signed_in(optibot_console: Annotated[str | None, Cookie()] = None) -> Session:
-        session = await accounts.session(optibot_console)
-        if session is None:
-            raise HTTPException(401, "connectez-vous")
-        return session
-
-    async def changing(
-        session: Annotated[Session, Depends(signed_in)],
-        x_csrf_token: Annotated[str | None, Header()] = None,
-    ) -> Session:
-        if not csrf_matches(session, x_csrf_token):
-            raise HTTPException(403, "jeton CSRF absent ou faux")
-        return session
-
-    SignedIn = Annotated[Session, Depends(signed_in)]  # noqa: N806 (a type alias)
-    Changing = Annotated[Session, Depends(changing)]  # noqa: N806
 
     @router.post("/login", responses={401: {}, 429: {}})
     async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
@@ -340,10 +322,6 @@ def build_router(
             raise HTTPException(404, "pas de visites à domicile")
         return opticians
 
-    def admin(session: Session) -> None:
-        if not session.operator.admin:
-            raise HTTPException(403, "réservé aux administrateurs")
-
     async def save(optician_id: str | None, body: OpticianIn) -> OpticianOut:
         given = OpticianDetails(
             body.name, body.phone, body.departments, body.kit_expires_on, body.active, body.available
@@ -358,7 +336,7 @@ def build_router(
     async def kits_to_renew(session: SignedIn, within: Annotated[int, Query(ge=0, le=366)] = 14) -> KitList:
         """Admins: the opticians whose kit expires within ``within`` days or has expired, soonest
         first, with the last reminder they were sent about it."""
-        admin(session)
+        require_admin(session)
         found = await registry().kits.to_renew(within)
         return KitList(
             within=within, kits=[KitOut.model_validate(kit, from_attributes=True) for kit in found]
@@ -366,18 +344,18 @@ def build_router(
 
     @router.post("/opticians", status_code=201)
     async def add_optician(body: OpticianIn, session: Changing) -> OpticianOut:
-        admin(session)
+        require_admin(session)
         return await save(None, body)
 
     @router.put("/opticians/{optician_id}")
     async def change_optician(optician_id: str, body: OpticianIn, session: Changing) -> OpticianOut:
-        admin(session)
+        require_admin(session)
         return await save(optician_id, body)
 
     @router.post("/opticians/{optician_id}/link")
     async def link_optician(optician_id: str, session: Changing) -> LinkOut:
         """A one-time code linking the optician's Telegram (valid 24 h), as a link and a QR code."""
-        admin(session)
+        require_admin(session)
         code, expires = await registry().new_link(optician_id, session.operator.name)
         username = bot_username()
         link = f"https://t.me/{username}?start={LINK_PREFIX}{code}" if username else None

@@ -15,11 +15,13 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.app import Services, build, running
 from bot.channels.webchat import FORM_OVERHEAD, WebChatChannel, WebChatHub, build_router
+from bot.console import levels_api, network_api, reports_api, waitlist_api
 from bot.console.api import build_router as build_console_router
 from bot.engine import utcnow
 from bot.errors import RefusedError
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.web import join
 from bot.web.guard import CSP, WEBHOOK_BYTES, Door, Guard
 from storage import set_aside
 from storage.database import ping
@@ -99,6 +101,8 @@ def create_app(
             bot_username=lambda: services.telegram.username if services.telegram else None,
         )
     )
+    for feature in (levels_api, waitlist_api, reports_api, network_api, join):
+        app.include_router(feature.build_router(services))
     if services.telegram is not None and settings.telegram_mode == "webhook":
         app.include_router(services.telegram.router())
     if services.whatsapp is not None:

@@ -42,7 +42,8 @@ WATCHED = {
 }
 # Columns that do not exist at revision 0003 (0004 adds the receipts columns to ``messages``, 0005
 # the case a message is about and the follow-up and anonymisation times of ``cases``, 0007 the
-# "as soon as possible" visit wish, 0009 the client's insurance, 0010 the opticians' kit reminders).
+# "as soon as possible" visit wish, 0009 the client's insurance, 0010 the opticians' kit reminders,
+# 0011 the waitlist's department and contact).
 ADDED_SINCE_0003 = {
     "delivered_at",
     "read_at",
@@ -56,6 +57,9 @@ ADDED_SINCE_0003 = {
     "insurance_card_path",
     "kit_reminded_on",
     "kit_reminded_days",
+    "department",
+    "contact_email",
+    "contact_phone",
 }
 
 

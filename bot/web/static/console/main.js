@@ -12,18 +12,23 @@
 
 import { bindActions } from "./actions.js";
 import { api, ApiError } from "./api.js";
+import { bindCandidates } from "./candidates.js";
 import { bindCanned } from "./canned.js";
 import { bindCase, scheduleCase, current } from "./case.js";
 import { bindComposer } from "./composer.js";
 import { el, show } from "./dom.js";
+import { bindLevels } from "./levels.js";
 import { bindLogin, enterConsole, showLogin } from "./login.js";
+import { bindMap } from "./map.js";
 import { bindNotes } from "./notes.js";
 import { bindOpticians } from "./opticians.js";
 import { bindPrivacy } from "./privacy.js";
 import { bindQueue, fetchQueue } from "./queue.js";
+import { bindReports } from "./reports.js";
 import { session } from "./session.js";
 import { bindTransfer } from "./transfer.js";
 import { bindVisit } from "./visit.js";
+import { bindWaitlist } from "./waitlist.js";
 
 function sleep(ms) {
   return new Promise((resolve) => window.setTimeout(resolve, ms));
@@ -57,6 +62,11 @@ function bind() {
   bindVisit();
   bindPrivacy();
   bindOpticians();
+  bindLevels();
+  bindWaitlist();
+  bindReports();
+  bindMap();
+  bindCandidates();
   // Back from sleep or another tab: the clock moved on and events may have been missed.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && session.me) {
