@@ -123,6 +123,11 @@ PERSONAL_DATA: dict[str, dict[str, Treatment] | Treatment] = {
     "canned_replies": _STAFF_ALL,
     "opticians": _STAFF_ALL,
     "optician_links": _STAFF_ALL,
+    "service_levels": _STAFF_ALL,  # the level and which admin set it
+    "broadcasts": _STAFF_ALL,  # filters, counts and the admin who started it: no client data
+    "broadcast_deliveries": _KEEP_ALL,  # route and status; deleted with their waitlist row
+    # Opticians who asked to join: not clients (docs/PRIVACY.md says how long they are kept).
+    "candidates": _STAFF_ALL,
 }
 
 HASH_PREFIX = "h1:"
