@@ -3,21 +3,69 @@ own channel through the outbox at the channels' rate limits (WhatsApp outside th
 through an approved template; web chat clients by e-mail or listed for a call-back). One row per
 client in ``broadcast_deliveries``, written when the broadcast starts: a restart resumes it and
 nobody is told twice.
+
+- Telegram and WhatsApp: a delivery is marked sent in the transaction that writes its outbound
+  row with :func:`bot.replies.enqueue_reply` (the project's one way to speak to a client), so a kill
+  between the two cannot make a second row; the outbox paces, retries and sends it (WhatsApp, when
+  the client's window is closed, as the approved template). Its progress is its outbound row's.
+- E-mail: the delivery is committed ``sending`` before the SMTP exchange, retried in place on a
+  temporary failure, then ``sent`` or ``failed``. One left ``sending`` by a process that died is
+  given up as ``interrupted`` after ``BROADCAST_SENDING_TIMEOUT`` and never sent again: at most
+  once (the SMTP server may have taken it before the kill; an e-mail twice is the worse fault).
+- Web chat without e-mail (or with e-mail off) but with a phone: ``callback``, listed for staff.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import secrets
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from bot import windows
+from bot.mail import Mailer, MailError
+from bot.replies import enqueue_reply
 from bot.settings import Settings
 from bot.signals import Commits
 from flows.catalog import Catalog
-from storage.database import Database
+from flows.types import Reply
+from storage import broadcasts as store
+from storage import waitlist as waitlist_store
+from storage.broadcasts import NewDelivery, Progress
+from storage.conversations import lock_conversations
+from storage.database import Connection, Database
+from storage.outbound import Recipient
+from storage.privacy.journal import record_access
+from storage.waitlist import Target, WaitlistFilter
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("normal", "crisis")  # the levels a broadcast announces (nothing to tell of "suspended")
+TRIGGERS = ("level", "manual")
+CHAT_BATCH = 100  # chat deliveries handed to the outbox per transaction
+IDLE_SECONDS = 2.0  # how often an idle worker looks for a broadcast started by another process
+BUSY_SECONDS = 0.5  # how often a running broadcast's progress is looked at
+EMAIL_ATTEMPTS = 4  # tries of one e-mail on temporary failures
+EMAIL_BACKOFF = (1.0, 2.0, 4.0)  # seconds between them
+
+
+class BroadcastError(ValueError):
+    """A broadcast that cannot start (a bad level or filter): said to the admin as is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """How many clients a broadcast would tell, by route (telegram, whatsapp, email, callback...)."""
+
+    total: int
+    routes: dict[str, int]
 
 
 class Broadcasts:
-    """Starts, runs and reports broadcasts (helper B fills this)."""
+    """Starts, runs and reports broadcasts."""
 
     def __init__(
         self,
@@ -26,16 +74,257 @@ class Broadcasts:
         clock: Callable[[], datetime],
         commits: Commits,
         settings: Settings,
+        *,
+        mailer: Mailer | None = None,
     ) -> None:
         self.database = database
         self.catalog = catalog
         self.clock = clock
         self.commits = commits
         self.settings = settings
+        self.mailer = mailer or Mailer(settings)
+        self.email_interval = 1.0 / settings.broadcast_emails_per_second
+        self.sending_timeout = timedelta(seconds=settings.broadcast_sending_timeout)
+        self._wake = asyncio.Event()
+
+    # --- starting --------------------------------------------------------------------------------
+
+    async def preview(
+        self,
+        *,
+        department: str | None = None,
+        reason: str | None = None,
+        channel: str | None = None,
+        again: bool = False,
+    ) -> Preview:
+        """Who a broadcast with this filter would tell, counted by route; sends nothing."""
+        async with self.database.connect() as connection:
+            found = await waitlist_store.targets(
+                connection, WaitlistFilter(department, reason, channel), again=again
+            )
+            planned = [await self._route(connection, target) for target in found]
+        routes: dict[str, int] = {}
+        for delivery in planned:
+            key = delivery.route if delivery.status != "failed" else "unreachable"
+            routes[key] = routes.get(key, 0) + 1
+        return Preview(len(planned), routes)
 
     async def start(
-        self, *, by: str, trigger: str, level: str, department: str | None = None, dry_run: bool = False
+        self,
+        *,
+        by: str,
+        trigger: str,
+        level: str,
+        department: str | None = None,
+        dry_run: bool = False,
+        reason: str | None = None,
+        channel: str | None = None,
+        again: bool = False,
     ) -> str | None:
         """Start a broadcast to the waiting clients of ``department`` (None: all) announcing
-        ``level``; returns its public id (None when nobody waits). ``trigger``: level | manual."""
-        raise NotImplementedError  # helper B
+        ``level``; returns its public id (None when nobody waits, for a dry run, or for the level
+        ``suspended``, which announces nothing). ``trigger``: level | manual. ``again``: clients
+        told by an earlier broadcast are told again (an admin's explicit choice). Journaled."""
+        if trigger not in TRIGGERS:
+            raise BroadcastError(f"déclencheur inconnu : {trigger}")
+        if level == "suspended":
+            return None
+        if level not in LEVELS:
+            raise BroadcastError(f"niveau inconnu : {level}")
+        if dry_run:
+            return None
+        chosen = WaitlistFilter(department, reason, channel)
+        now = self.clock()
+        public_id = secrets.token_hex(8)
+        async with self.database.begin() as connection:
+            found = await waitlist_store.targets(connection, chosen, again=again)
+            if not found:
+                return None
+            planned = [await self._route(connection, target) for target in found]
+            await store.create(
+                connection,
+                public_id=public_id,
+                trigger=trigger,
+                level=level,
+                department=department,
+                reason=reason,
+                channel=channel,
+                by=by,
+                now=now,
+                deliveries=planned,
+            )
+            detail = f"{public_id} {level} {department or '*'} {len(planned)}"
+            await record_access(connection, now, by, "broadcast", detail=detail)
+        log.info("broadcast %s started (%s, %d clients)", public_id, level, len(planned))
+        self._wake.set()
+        self.commits()
+        return public_id
+
+    async def _route(self, connection: Connection, target: Target) -> NewDelivery:
+        """How this client is told: their chat, e-mail, a call-back, or not at all."""
+        if target.channel == "webchat":
+            if target.has_email and self.mailer.enabled:
+                return NewDelivery(target.waitlist_id, store.EMAIL, "pending")
+            if target.has_phone:
+                return NewDelivery(target.waitlist_id, store.CALLBACK, store.CALLBACK)
+            error = "email_off" if target.has_email else "unreachable"
+            return NewDelivery(target.waitlist_id, "none", "failed", error)
+        if target.external_id is None or target.channel not in store.CHAT_ROUTES:
+            return NewDelivery(target.waitlist_id, "none", "failed", "unreachable")
+        if windows.has_window(target.channel):
+            closes = await windows.closes_at(connection, target.channel, target.external_id)
+            if not windows.is_open(closes, self.clock()):
+                return NewDelivery(target.waitlist_id, f"{target.channel}_template", "pending")
+        return NewDelivery(target.waitlist_id, target.channel, "pending")
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def progress(self, public_id: str) -> Progress | None:
+        async with self.database.connect() as connection:
+            found = await store.progress(connection, [public_id])
+        return found[0] if found else None
+
+    async def list(self, limit: int = 20) -> list[Progress]:
+        """The newest broadcasts with their progress, newest first."""
+        async with self.database.connect() as connection:
+            return await store.progress(connection, None, limit)
+
+    # --- the worker ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Hand the pending chat deliveries to the outbox, send the e-mails, close the broadcasts
+        that are done; resumes what a previous process left (the deliveries are in the database)."""
+        async with self.database.begin() as connection:
+            given_up = await store.give_up_interrupted(
+                connection, self.clock() - self.sending_timeout, self.clock()
+            )
+        if given_up:
+            log.warning(
+                "broadcasts: %d e-mail(s) interrupted by a stop, given up (never sent twice)", given_up
+            )
+        email = asyncio.create_task(self._emails(), name="optibot-broadcast-emails")
+        try:
+            while True:
+                busy = await self._chat_round()
+                await self._sleep(BUSY_SECONDS if busy else IDLE_SECONDS)
+        finally:
+            email.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await email
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _chat_round(self) -> bool:
+        """Every pending chat delivery to the outbox, batch by batch; the finished broadcasts
+        closed. Whether a broadcast is still running."""
+        try:
+            while await self._chat_batch():
+                pass
+            async with self.database.begin() as connection:
+                closed = await store.close_finished(connection, self.clock())
+                running = await store.has_work(connection)
+        except Exception:  # a database hiccup: the next round tries again
+            log.exception("broadcasts: round failed")
+            return True
+        for public_id in closed:
+            log.info("broadcast %s done", public_id)
+        if closed:
+            self.commits()
+        return running
+
+    async def _chat_batch(self) -> int:
+        now = self.clock()
+        async with self.database.begin() as connection:
+            claimed = await store.claim_chat(connection, now, CHAT_BATCH)
+            if not claimed:
+                return 0
+            found = await waitlist_store.addresses(connection, [c.waitlist_id for c in claimed])
+            gone = [
+                c.id
+                for c in claimed
+                if c.waitlist_id not in found or found[c.waitlist_id].external_id is None
+            ]
+            await store.fail(connection, gone, "erased", now)
+            made = [c for c in claimed if c.id not in gone]
+            keys = [f"{found[c.waitlist_id].channel}:{found[c.waitlist_id].external_id}" for c in made]
+            await lock_conversations(connection, keys)
+            carried: list[tuple[int, int]] = []
+            for delivery in made:
+                address = found[delivery.waitlist_id]
+                to = Recipient(
+                    address.channel, str(address.external_id), address.conversation_id, address.language
+                )
+                message_id = await enqueue_reply(
+                    connection, to, self._reply(address.language, delivery.level), now
+                )
+                carried.append((delivery.id, message_id))
+            await store.set_messages(connection, carried)
+            await waitlist_store.mark_told(
+                connection, sorted({found[c.waitlist_id].client_id for c in made}), now
+            )
+        self.commits()  # wakes the outbox
+        return len(claimed)
+
+    def _reply(self, language: str, level: str) -> Reply:
+        key = f"broadcast.{level}"
+        return Reply(key=key, text=self.catalog.text(language, key))
+
+    async def _emails(self) -> None:
+        """One e-mail at a time, ``BROADCAST_EMAILS_PER_SECOND`` at most."""
+        if not self.mailer.enabled:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                sent = await self._one_email()
+            except Exception:  # a database hiccup: try again shortly
+                log.exception("broadcasts: e-mail round failed")
+                sent = False
+            if not sent:
+                await asyncio.sleep(IDLE_SECONDS)
+                continue
+            await asyncio.sleep(max(self.email_interval - (loop.time() - started), 0.0))
+
+    async def _one_email(self) -> bool:
+        now = self.clock()
+        async with self.database.begin() as connection:
+            claimed = await store.claim_email(connection, now)
+            if claimed is None:
+                return False
+            found = await waitlist_store.addresses(connection, [claimed.waitlist_id])
+        address = found.get(claimed.waitlist_id)
+        if address is None or address.email is None:
+            async with self.database.begin() as connection:
+                await store.finish(connection, claimed.id, "failed", self.clock(), "erased")
+            return True
+        error = await self._send_email(address.email, address.language, claimed.level)
+        async with self.database.begin() as connection:
+            finished = await store.finish(
+                connection, claimed.id, "failed" if error else "sent", self.clock(), error
+            )
+            if finished and error is None:
+                await waitlist_store.mark_told(connection, [address.client_id], self.clock())
+        self.commits()
+        return True
+
+    async def _send_email(self, to: str, language: str, level: str) -> str | None:
+        """Send, retrying temporary failures in place; None when sent, else the error's kind."""
+        subject = self.catalog.text(language, "broadcast.email_subject")
+        body = "\n\n".join(
+            self.catalog.text(language, f"broadcast.{key}")
+            for key in ("email_greeting", f"email_{level}", "email_footer")
+        )
+        for attempt in range(EMAIL_ATTEMPTS):
+            try:
+                await self.mailer.send(to, subject, body)
+                return None
+            except MailError as error:
+                if not error.temporary or attempt == EMAIL_ATTEMPTS - 1:
+                    log.warning("broadcasts: e-mail failed (%s)", error.kind)
+                    return error.kind
+                await asyncio.sleep(EMAIL_BACKOFF[min(attempt, len(EMAIL_BACKOFF) - 1)])
+        return "attempts"

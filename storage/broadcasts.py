@@ -1,0 +1,339 @@
+"""The broadcasts' queries: a broadcast and its deliveries written at once, the next deliveries
+claimed, e-mails marked sending then sent or failed, the progress, the list.
+
+A delivery is ``pending`` until it is made. A chat delivery (Telegram, WhatsApp) becomes ``sent``
+in the transaction that writes its outbound row (the outbox then delivers it: its progress is read
+from that row); an e-mail becomes ``sending`` before the SMTP exchange and ``sent`` or ``failed``
+after it; ``callback`` is a web chat client to call back (listed for staff). Every claim starts
+with its UPDATE, so on SQLite the transaction holds the write lock from its first statement, and on
+PostgreSQL a row another process claimed meanwhile is no longer ``pending`` when its lock is
+released (the outer WHERE is read again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.tables import broadcast_deliveries, broadcasts, messages, waitlist
+
+CHAT_ROUTES = ("telegram", "whatsapp", "whatsapp_template", "terminal")
+EMAIL = "email"
+CALLBACK = "callback"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    waitlist_id: int
+    route: str
+    status: str  # pending | callback | failed
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    broadcast_id: int
+    waitlist_id: int
+    route: str
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    public_id: str
+    trigger: str
+    level: str
+    department: str | None
+    status: str
+    total: int
+    sent: int
+    failed: int
+    callback: int
+    remaining: int
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+async def create(
+    connection: AsyncConnection,
+    *,
+    public_id: str,
+    trigger: str,
+    level: str,
+    department: str | None,
+    reason: str | None,
+    channel: str | None,
+    by: str,
+    now: datetime,
+    deliveries: list[NewDelivery],
+) -> int:
+    """The broadcast and one delivery per entry, in the caller's transaction; its row id."""
+    inserted = await connection.execute(
+        sa.insert(broadcasts)
+        .values(
+            public_id=public_id,
+            trigger=trigger,
+            level=level,
+            department=department,
+            reason=reason,
+            channel=channel,
+            status="running",
+            total=len(deliveries),
+            created_by=by[:64],
+            created_at=now,
+        )
+        .returning(broadcasts.c.id)
+    )
+    broadcast_id = int(inserted.scalar_one())
+    if deliveries:
+        await connection.execute(
+            sa.insert(broadcast_deliveries),
+            [
+                {
+                    "broadcast_id": broadcast_id,
+                    "waitlist_id": d.waitlist_id,
+                    "route": d.route,
+                    "status": d.status,
+                    "error": d.error,
+                    "updated_at": now,
+                }
+                for d in deliveries
+            ],
+        )
+    return broadcast_id
+
+
+def _claim(routes: tuple[str, ...], limit: int, status: str, now: datetime) -> Any:
+    running = sa.select(broadcasts.c.id).where(broadcasts.c.status == "running")
+    due = (
+        sa.select(broadcast_deliveries.c.id)
+        .where(
+            broadcast_deliveries.c.status == "pending",
+            broadcast_deliveries.c.route.in_(routes),
+            broadcast_deliveries.c.broadcast_id.in_(running),
+        )
+        .order_by(broadcast_deliveries.c.id)
+        .limit(limit)
+    )
+    return (
+        sa.update(broadcast_deliveries)
+        .where(
+            broadcast_deliveries.c.id.in_(due.scalar_subquery()), broadcast_deliveries.c.status == "pending"
+        )
+        .values(status=status, updated_at=now)
+        .returning(
+            broadcast_deliveries.c.id,
+            broadcast_deliveries.c.broadcast_id,
+            broadcast_deliveries.c.waitlist_id,
+            broadcast_deliveries.c.route,
+        )
+    )
+
+
+async def _with_levels(connection: AsyncConnection, rows: list[Any]) -> list[Claimed]:
+    if not rows:
+        return []
+    ids = sorted({r.broadcast_id for r in rows})
+    levels = dict(
+        (
+            await connection.execute(
+                sa.select(broadcasts.c.id, broadcasts.c.level).where(broadcasts.c.id.in_(ids))
+            )
+        ).all()
+    )
+    return sorted(
+        (Claimed(r.id, r.broadcast_id, r.waitlist_id, r.route, levels[r.broadcast_id]) for r in rows),
+        key=lambda c: c.id,
+    )
+
+
+async def claim_chat(connection: AsyncConnection, now: datetime, limit: int) -> list[Claimed]:
+    """The next ``limit`` chat deliveries, marked sent: the caller writes their outbound rows in
+    this same transaction (a rollback leaves them pending, a commit has them in the outbox)."""
+    rows = list(await connection.execute(_claim(CHAT_ROUTES, limit, "sent", now)))
+    return await _with_levels(connection, rows)
+
+
+async def claim_email(connection: AsyncConnection, now: datetime) -> Claimed | None:
+    """The next e-mail delivery, marked ``sending`` (committed before the SMTP exchange)."""
+    rows = list(await connection.execute(_claim((EMAIL,), 1, "sending", now)))
+    claimed = await _with_levels(connection, rows)
+    return claimed[0] if claimed else None
+
+
+async def set_messages(connection: AsyncConnection, carried: list[tuple[int, int]]) -> None:
+    """Each delivery ``(id, message id)``: the outbound row that carries it."""
+    if carried:
+        await connection.execute(
+            sa.update(broadcast_deliveries)
+            .where(broadcast_deliveries.c.id == sa.bindparam("b_id"))
+            .values(message_id=sa.bindparam("b_message")),
+            [{"b_id": d, "b_message": m} for d, m in carried],
+        )
+
+
+async def finish(
+    connection: AsyncConnection, delivery_id: int, status: str, now: datetime, error: str | None = None
+) -> bool:
+    """An e-mail delivery ``sending`` → ``status`` (sent | failed); whether it still was sending."""
+    result = await connection.execute(
+        sa.update(broadcast_deliveries)
+        .where(broadcast_deliveries.c.id == delivery_id, broadcast_deliveries.c.status == "sending")
+        .values(status=status, error=None if error is None else error[:64], updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def give_up_interrupted(connection: AsyncConnection, before: datetime, now: datetime) -> int:
+    """E-mails left ``sending`` since before ``before`` (their process died mid-exchange): failed
+    as ``interrupted``, never sent again — the SMTP server may have taken them (at most once)."""
+    result = await connection.execute(
+        sa.update(broadcast_deliveries)
+        .where(broadcast_deliveries.c.status == "sending", broadcast_deliveries.c.updated_at < before)
+        .values(status="failed", error="interrupted", updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+def _counts() -> Any:
+    d = broadcast_deliveries
+    chat = d.c.route.in_(CHAT_ROUTES)
+    sent = sa.or_(
+        sa.and_(chat, d.c.status == "sent", messages.c.sent_at.is_not(None)),
+        sa.and_(~chat, d.c.status == "sent"),
+    )
+    failed = sa.or_(
+        d.c.status == "failed", sa.and_(chat, d.c.status == "sent", messages.c.failed_at.is_not(None))
+    )
+    return (
+        sa.select(
+            d.c.broadcast_id,
+            sa.func.count().label("total"),
+            sa.func.sum(sa.case((sent, 1), else_=0)).label("sent"),
+            sa.func.sum(sa.case((failed, 1), else_=0)).label("failed"),
+            sa.func.sum(sa.case((d.c.status == CALLBACK, 1), else_=0)).label("callback"),
+        )
+        .select_from(d.outerjoin(messages, messages.c.id == d.c.message_id))
+        .group_by(d.c.broadcast_id)
+    )
+
+
+async def progress(
+    connection: AsyncConnection, public_ids: list[str] | None = None, limit: int = 20
+) -> list[Progress]:
+    """The broadcasts (these, or the newest ``limit``) with their counts, newest first. A chat
+    delivery counts as sent once its outbound row is, failed once that row failed."""
+    counts = _counts().subquery()
+    query = (
+        sa.select(broadcasts, counts.c.sent, counts.c.failed, counts.c.callback)
+        .select_from(broadcasts.outerjoin(counts, counts.c.broadcast_id == broadcasts.c.id))
+        .order_by(broadcasts.c.id.desc())
+    )
+    query = (
+        query.where(broadcasts.c.public_id.in_(public_ids)) if public_ids is not None else query.limit(limit)
+    )
+    found = []
+    for r in await connection.execute(query):
+        sent, failed, callback = int(r.sent or 0), int(r.failed or 0), int(r.callback or 0)
+        found.append(
+            Progress(
+                r.public_id,
+                r.trigger,
+                r.level,
+                r.department,
+                r.status,
+                r.total,
+                sent,
+                failed,
+                callback,
+                max(r.total - sent - failed - callback, 0),
+                r.created_by,
+                r.created_at,
+                r.finished_at,
+            )
+        )
+    return found
+
+
+async def close_finished(connection: AsyncConnection, now: datetime) -> list[str]:
+    """Running broadcasts with nothing left to do (every delivery made, every outbound row sent or
+    failed) become ``done``; their public ids."""
+    running = [
+        p
+        for p in await progress(
+            connection,
+            list(
+                (
+                    await connection.execute(
+                        sa.select(broadcasts.c.public_id).where(broadcasts.c.status == "running")
+                    )
+                ).scalars()
+            ),
+        )
+        if p.remaining == 0
+    ]
+    if running:
+        await connection.execute(
+            sa.update(broadcasts)
+            .where(
+                broadcasts.c.public_id.in_([p.public_id for p in running]), broadcasts.c.status == "running"
+            )
+            .values(status="done", finished_at=now)
+        )
+    return [p.public_id for p in running]
+
+
+async def has_work(connection: AsyncConnection) -> bool:
+    """Whether a broadcast is running."""
+    found = await connection.scalar(
+        sa.select(sa.func.count()).select_from(broadcasts).where(broadcasts.c.status == "running")
+    )
+    return bool(found)
+
+
+async def callbacks(connection: AsyncConnection) -> list[dict[str, Any]]:
+    """The web chat clients to call back (from broadcasts' ``callback`` deliveries whose entry is
+    still not told): phone, department, language, since; oldest first, one per entry."""
+    d = broadcast_deliveries
+    result = await connection.execute(
+        sa.select(
+            waitlist.c.id,
+            waitlist.c.contact_phone,
+            waitlist.c.department,
+            waitlist.c.language,
+            waitlist.c.reason,
+            waitlist.c.created_at,
+        )
+        .where(
+            waitlist.c.id.in_(sa.select(d.c.waitlist_id).where(d.c.status == CALLBACK)),
+            waitlist.c.notified_at.is_(None),
+            waitlist.c.contact_phone.is_not(None),
+        )
+        .order_by(waitlist.c.created_at, waitlist.c.id)
+    )
+    return [
+        {
+            "phone": r.contact_phone,
+            "department": r.department,
+            "language": r.language,
+            "reason": r.reason,
+            "since": r.created_at,
+        }
+        for r in result
+    ]
+
+
+async def fail(connection: AsyncConnection, delivery_ids: list[int], error: str, now: datetime) -> None:
+    """These claimed deliveries cannot be made (``error``: a kind, never personal data)."""
+    if delivery_ids:
+        await connection.execute(
+            sa.update(broadcast_deliveries)
+            .where(broadcast_deliveries.c.id.in_(delivery_ids))
+            .values(status="failed", error=error[:64], updated_at=now)
+        )
