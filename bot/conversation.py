@@ -33,10 +33,12 @@ from flows.types import (
     FlowContext,
     FlowResult,
     JoinWaitlist,
+    Levels,
     NewRequest,
     RecordConsent,
     RelayToCase,
     Reply,
+    WaitlistDetails,
     as_language,
 )
 from storage import cases as case_store
@@ -47,6 +49,7 @@ from storage.outbound import Recipient
 from storage.payloads import ReceiptData
 from storage.privacy import client_files, record_access
 
+NO_LEVELS_SET = Levels()  # nothing set: the default level everywhere
 CLIENT_CANCEL_REASON = "Annulée par le client."
 # A visit's appointment the client may ask to move in words: it has an hour.
 _WITH_AN_HOUR = ("proposed", "confirmed")
@@ -98,6 +101,8 @@ class ConversationHandler:
         case: case_store.CaseOfConversation | None,
         writes: store.BatchWrites,
         now: datetime,
+        *,
+        levels: Levels = NO_LEVELS_SET,
     ) -> list[str] | None:
         """Handle one message; returns the files of the client if they were erased (else None)."""
         said = inbound.said
@@ -133,6 +138,8 @@ class ConversationHandler:
                 now=now,
                 new_reference=self.reference_factory,
                 channel_phone=channel_phone(convo.channel, convo.user),
+                levels=levels,
+                channel=convo.channel,
             )
             result = self.flow.handle(state, said, context)
         elif case is not None:
@@ -172,7 +179,17 @@ class ConversationHandler:
                         "language": convo.language,
                         "reason": effect.reason,
                         "created_at": now,
+                        "department": effect.department,
                     }
+                )
+            elif isinstance(effect, WaitlistDetails):
+                details = {
+                    "department": effect.department,
+                    "contact_email": effect.contact_email,
+                    "contact_phone": effect.contact_phone,
+                }
+                writes.waitlist_details.append(
+                    (convo.conversation_id, {k: v for k, v in details.items() if v is not None})
                 )
             elif isinstance(effect, ExportData):
                 replies.insert(0, await self._export(connection, convo, now))
@@ -205,7 +222,7 @@ class ConversationHandler:
         if erased is None:
             writes.conversation_updates.append(conversation_row(convo, now))
         if fresh is not None:  # the new conversation greets the client
-            await self._apply_fresh(connection, fresh, writes, now)
+            await self._apply_fresh(connection, fresh, writes, now, levels)
         return erased
 
     def _follow(
@@ -352,12 +369,15 @@ class ConversationHandler:
         fresh: store.OpenConversation,
         writes: store.BatchWrites,
         now: datetime,
+        levels: Levels,
     ) -> None:
         state = ConversationState(language=as_language(fresh.language))
         context = FlowContext(
             now=now,
             new_reference=self.reference_factory,
             channel_phone=channel_phone(fresh.channel, fresh.user),
+            levels=levels,
+            channel=fresh.channel,
         )
         result = self.flow.handle(state, ClientInput(), context)
         fresh.state, fresh.answers = state.state, state.answers

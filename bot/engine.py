@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.conversation import Bookings, ConversationHandler
+from bot.levels import read_levels
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
 from bot.pipeline import Again, Pipeline, reason_of
@@ -340,6 +341,9 @@ class Engine:
             handed = [c.conversation_id for c in current.values() if c.conversation_id and c.owner != "bot"]
             followed = await case_store.latest_cases(connection, handed)
             current.update(await self._open(connection, messages, current, followed, now))
+            # The service levels, read in this transaction: a switch committed by any process
+            # applies to this batch (one small query; no cache to go stale across processes).
+            levels = await read_levels(connection)
             writes = store.BatchWrites(at=now)
             # A client who writes can be reached again (a WhatsApp 131026 is often an old app).
             writes.reachable_clients = sorted({c.client_id for c in current.values() if c.unreachable})
@@ -347,7 +351,7 @@ class Engine:
                 convo = current[inbound.key]
                 case = followed.get(convo.conversation_id) if convo.owner != "bot" else None
                 files[inbox_id] = await self.conversations.apply(
-                    connection, inbound, convo, case, writes, now
+                    connection, inbound, convo, case, writes, now, levels=levels
                 )
             await store.save_batch(connection, writes)
             if writes.erase_clients:  # after the flush: the batch's own rows of theirs go too

@@ -8,7 +8,7 @@ generated diagram in ``docs/``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from transitions import EventData, MachineError
 
@@ -16,6 +16,7 @@ from flows import parsing
 from flows.answers import case_fields, missing_fields, render_summary, slot_label
 from flows.catalog import Catalog
 from flows.commands import Command
+from flows.departments import name_of as department_name
 from flows.intake_table import FIELD_OF_STEP, build_machine
 from flows.steps import SLOT_LABEL, STEPS, ChoiceSpec, Hint, Step, channel_phone_choice, match_label
 from flows.types import (
@@ -31,12 +32,19 @@ from flows.types import (
     Language,
     RecordConsent,
     Reply,
+    ServiceLevel,
+    WaitlistDetails,
+    as_level,
     next_language,
+    stricter,
 )
 
 CONSENT_WORDING_VERSION = "visit-consent-v1"
 MAX_MISSES = 3
 MAX_TEXT = 4096
+WEB_CHAT = "webchat"
+# The need buttons offered in normal service only (in crisis, said in words they are "other").
+NORMAL_ONLY_NEEDS = frozenset(("renewal", "lenses"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,54 @@ class IntakeModel:
 
     def is_visit(self, event: EventData) -> bool:
         return bool(self.answers.get("mode") == "visit")
+
+    @property
+    def level(self) -> ServiceLevel:
+        """The level this conversation goes through: the national one when it started (a
+        conversation begun before levels existed went through the crisis gate)."""
+        return as_level(self.answers.get("level"))
+
+    def in_normal(self, event: EventData) -> bool:
+        return self.level == "normal"
+
+    def suspended_now(self, event: EventData) -> bool:
+        return self.ctx.levels.national == "suspended"
+
+    def locked_out(self, event: EventData) -> bool:
+        return self._lockout(event) is not None
+
+    def department_unknown(self, event: EventData) -> bool:
+        return self._department() is None
+
+    def needs_contact(self, event: EventData) -> bool:
+        """A web chat client cannot be reached once the page is closed: asked how to tell them."""
+        return self.ctx.channel == WEB_CHAT
+
+    def _department(self) -> str | None:
+        address = self.answers.get("address") or {}
+        postal_code = address.get("postal_code") if isinstance(address, dict) else None
+        return parsing.department_of(postal_code) if postal_code else None
+
+    def _lockout(self, event: EventData) -> tuple[str, str] | None:
+        """(reason, department) when the client's department has a stricter level than the one
+        the conversation went through: a local lockdown (or a switch since it started)."""
+        source = event.transition.source if event.transition else None
+        value = event.kwargs.get("value")
+        if source in ("visit_address", "shipping_address") and isinstance(value, dict):
+            department = parsing.department_of(str(value.get("postal_code") or ""))
+        else:
+            department = self._department()
+        if department is None:
+            return None
+        here = self.ctx.levels.of(department)
+        if not stricter(here, self.level):
+            return None
+        if here == "suspended":
+            local = any(code == department for code, _ in self.ctx.levels.departments)
+            return ("suspended_local" if local else "suspended", department)
+        if self.answers.get("urgent") is True:  # an emergency is taken in crisis too
+            return None
+        return ("not_urgent", department)
 
     def ready_for_summary(self, event: EventData) -> bool:
         if not self.answers.get("editing"):
@@ -132,6 +188,35 @@ class IntakeModel:
             self.say("prescription.none_explain")
         self.say("other.explain")
 
+    def explain_suspended(self, event: EventData) -> None:
+        self.answers["waitlist_reason"] = "suspended"
+
+    def explain_local(self, event: EventData) -> None:
+        """The department's level stops the request here: what the client said is kept (the
+        address too), the waitlist is offered."""
+        lockout = self._lockout(event)
+        assert lockout is not None
+        assert event.transition is not None
+        reason, department = lockout
+        if event.transition.source in FIELD_OF_STEP:
+            self.record(event)
+        self.answers["waitlist_reason"] = reason
+        place = department_name(department) or department
+        key = "level.local_crisis" if reason == "not_urgent" else "level.local_suspended"
+        self.say(key, department=place)
+
+    def take_request(self, event: EventData) -> None:
+        """Normal service: a routine need, or an emergency said not urgent, is an ordinary request."""
+        assert event.transition is not None
+        source = event.transition.source
+        if source == "need":
+            self.answers["need"] = event.kwargs.get("value")
+        elif source == "prescription":  # no new prescription: the optician checks the sight
+            self.answers["need"] = "renewal"
+            self.answers.pop("prescription", None)
+        self.answers["urgent"] = False
+        self.say("level.request_taken")
+
     def explain_other(self, event: EventData) -> None:
         self.answers["need"] = "other"
         self.answers["waitlist_reason"] = "other"
@@ -156,10 +241,12 @@ class IntakeModel:
 
     def create_case(self, event: EventData) -> None:
         reference = self.ctx.new_reference()
-        self.result.effects.append(CreateCase("emergency", reference, case_fields(self.answers)))
+        # Not urgent, and past the gate: an ordinary request of normal service.
+        kind: Literal["emergency", "request"] = "emergency" if self.answers.get("urgent") else "request"
+        self.result.effects.append(CreateCase(kind, reference, case_fields(self.answers)))
         self.answers["reference"] = reference
         self.convo.owner = "queue"
-        self.say("handoff.done", reference=reference)
+        self.say("handoff.done" if kind == "emergency" else "level.handoff_request", reference=reference)
 
     def call_advisor(self, event: EventData) -> None:
         reference = self.ctx.new_reference()
@@ -169,17 +256,46 @@ class IntakeModel:
         self.say("handoff.advisor", reference=reference)
 
     def join_waitlist(self, event: EventData) -> None:
-        self.result.effects.append(JoinWaitlist(self.answers.get("waitlist_reason", "other")))
-        self.convo.owner = "closed"
+        reason = self.answers.get("waitlist_reason", "other")
+        self.result.effects.append(JoinWaitlist(reason, self._department()))
         self.say("waitlist.joined")
+        if event.transition is not None and event.transition.dest == "ended":
+            self.convo.owner = "closed"
+
+    def waitlist_department(self, event: EventData) -> None:
+        self.result.effects.append(WaitlistDetails(department=event.kwargs.get("value")))
+        self.say("waitlist_department.noted")
+        self._waitlist_end(event)
+
+    def waitlist_contact(self, event: EventData) -> None:
+        kind, value = event.kwargs.get("value") or (None, None)
+        if kind == "email":
+            self.result.effects.append(WaitlistDetails(contact_email=value))
+        elif kind == "phone":
+            self.result.effects.append(WaitlistDetails(contact_phone=value))
+        self.say("waitlist_contact.noted")
+        self._waitlist_end(event)
+
+    def waitlist_done(self, event: EventData) -> None:
+        self._waitlist_end(event)
+
+    def _waitlist_end(self, event: EventData) -> None:
+        if event.transition is not None and event.transition.dest == "ended":
+            self.convo.owner = "closed"
+            self.say("waitlist.done")
 
     def decline(self, event: EventData) -> None:
         self.convo.owner = "closed"
         self.say("waitlist.declined")
 
     def restart(self, event: EventData) -> None:
-        self.convo.answers = {}
+        self.convo.answers = {"level": self.ctx.levels.national}
         self.say("restarted")
+
+    def restart_suspended(self, event: EventData) -> None:
+        self.convo.answers = {"level": "suspended", "waitlist_reason": "suspended"}
+        self.say("restarted")
+        self.say("level.suspended_explain")
 
     def cancel(self, event: EventData) -> None:
         self.convo.owner = "closed"
@@ -226,8 +342,20 @@ class IntakeFlow:
         return result
 
     def _greet(self, model: IntakeModel, said: ClientInput, text: str) -> None:
-        """Greet, then read the first message as an answer to the need question when it is one."""
-        model.say("greeting")
+        """Greet, then read the first message as an answer to the need question when it is one.
+        The greeting follows the service level; suspended, the waitlist is offered at once."""
+        level = model.ctx.levels.national
+        model.answers["level"] = level
+        if level == "suspended":
+            model.say("level.greeting_suspended")
+            self._fire(model, "suspend", None)
+            command = parsing.parse_command(text) if said.choice is None and text else None
+            if command is not None and command[0] not in ("restart", "help", "new_request"):
+                self._command(model, command)
+            else:
+                self._ask(model)
+            return
+        model.say("greeting" if level == "crisis" else "level.greeting_normal")
         self._fire(model, "begin", None)
         if said.media is not None:  # a prescription sent before anything else: keep it
             self._keep_media(model, said.media)
@@ -418,7 +546,10 @@ class IntakeFlow:
         if step is None:
             return
         language: Language = model.convo.language
-        text = self.catalog.text(language, step.question)
+        question = step.question
+        if step.name == "need" and model.level == "normal":
+            question = "level.need_question"
+        text = self.catalog.text(language, question)
         if key is not None:
             text = f"{self.catalog.text(language, key)}\n{text}"
         if model.state == "summary":
@@ -428,7 +559,7 @@ class IntakeFlow:
         choices = tuple(Choice(c.value, self._label(language, c)) for c in offered)
         if with_advisor and all(c.value != "advisor" for c in offered):
             choices += (Choice("advisor", self.catalog.text(language, "choice.advisor")),)
-        model.result.replies.append(Reply(key or step.question, text, choices, model.state, step.expects))
+        model.result.replies.append(Reply(key or question, text, choices, model.state, step.expects))
 
     def _offered(self, model: IntakeModel, step: Step) -> tuple[ChoiceSpec, ...]:
         return self._offered_at(step, model.answers, model.ctx)
@@ -436,6 +567,8 @@ class IntakeFlow:
     def _offered_at(self, step: Step, answers: dict[str, Any], ctx: FlowContext) -> tuple[ChoiceSpec, ...]:
         if step.name == "summary" and answers.get("mode") != "visit":
             return tuple(c for c in step.choices if c.value != "change_slot")
+        if step.name == "need" and as_level(answers.get("level")) != "normal":
+            return tuple(c for c in step.choices if c.value not in NORMAL_ONLY_NEEDS)
         return self._choices(step, ctx)
 
     @staticmethod

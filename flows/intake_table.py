@@ -18,6 +18,53 @@ STATES = ["greeting", *STEPS, *FINAL_STATES]
 # and everything the summary needs is already known.
 _BACK_TO_SUMMARY = ("shipping_address", "visit_address", "visit_slot", "contact_name", "contact_phone")
 
+# The service level (issue 15). The level a conversation goes through is the national one when it
+# starts (``answers["level"]``; in *normal* service every need is an ordinary request, in *crisis*
+# only emergencies); *suspended* sends a new conversation straight to the waitlist's offer. Once the
+# address is known, its department's level applies when it is stricter (a local lockdown).
+_LEVEL: list[dict[str, Any]] = [
+    {"trigger": "suspend", "source": "greeting", "dest": "waitlist_offer", "after": "explain_suspended"},
+    {
+        "trigger": "given",
+        "source": ["visit_address", "shipping_address"],
+        "dest": "waitlist_offer",
+        "conditions": "locked_out",
+        "after": "explain_local",
+    },
+    {
+        "trigger": "confirm",
+        "source": "summary",
+        "dest": "waitlist_offer",
+        "conditions": "locked_out",
+        "after": "explain_local",
+    },
+    # Normal service: a routine need is booked as an ordinary request, no urgency gate.
+    *(
+        {
+            "trigger": need,
+            "source": "need",
+            "dest": "mode",
+            "conditions": "in_normal",
+            "after": "take_request",
+        }
+        for need in ("renewal", "lenses", "other")
+    ),
+    {
+        "trigger": "no",
+        "source": "urgency",
+        "dest": "mode",
+        "conditions": "in_normal",
+        "after": "take_request",
+    },
+    {
+        "trigger": "missing",
+        "source": "prescription",
+        "dest": "mode",
+        "conditions": "in_normal",
+        "after": "take_request",
+    },
+]
+
 _FORWARD: list[dict[str, Any]] = [
     {"trigger": "begin", "source": "greeting", "dest": "need"},
     {"trigger": "broken", "source": "need", "dest": "urgency", "after": "record"},
@@ -31,6 +78,9 @@ _FORWARD: list[dict[str, Any]] = [
     },
     {"trigger": "unsuitable", "source": "need", "dest": "prescription", "after": "record"},
     {"trigger": "other", "source": "need", "dest": "waitlist_offer", "after": "explain_other"},
+    # In crisis, a renewal or contact lenses are "something else": the waitlist.
+    {"trigger": "renewal", "source": "need", "dest": "waitlist_offer", "after": "explain_other"},
+    {"trigger": "lenses", "source": "need", "dest": "waitlist_offer", "after": "explain_other"},
     {"trigger": "received", "source": "prescription", "dest": "urgency", "after": "receive"},
     {"trigger": "missing", "source": "prescription", "dest": "waitlist_offer", "after": "explain"},
     {"trigger": "yes", "source": "urgency", "dest": "priority", "after": "record"},
@@ -81,7 +131,40 @@ _FORWARD: list[dict[str, Any]] = [
     {"trigger": "change_name", "source": "summary", "dest": "contact_name", "after": "edit"},
     {"trigger": "change_phone", "source": "summary", "dest": "contact_phone", "after": "edit"},
     {"trigger": "change_insurance", "source": "summary", "dest": "insurance", "after": "edit"},
+    # Joining the waitlist: where the client waits (unless the address said it), then, for a web
+    # chat client only, an e-mail address or a phone number to be told by. Both may be skipped.
+    {
+        "trigger": "join",
+        "source": "waitlist_offer",
+        "dest": "waitlist_department",
+        "conditions": "department_unknown",
+        "after": "join_waitlist",
+    },
+    {
+        "trigger": "join",
+        "source": "waitlist_offer",
+        "dest": "waitlist_contact",
+        "conditions": "needs_contact",
+        "after": "join_waitlist",
+    },
     {"trigger": "join", "source": "waitlist_offer", "dest": "ended", "after": "join_waitlist"},
+    {
+        "trigger": "given",
+        "source": "waitlist_department",
+        "dest": "waitlist_contact",
+        "conditions": "needs_contact",
+        "after": "waitlist_department",
+    },
+    {"trigger": "given", "source": "waitlist_department", "dest": "ended", "after": "waitlist_department"},
+    {
+        "trigger": "skip",
+        "source": "waitlist_department",
+        "dest": "waitlist_contact",
+        "conditions": "needs_contact",
+    },
+    {"trigger": "skip", "source": "waitlist_department", "dest": "ended", "after": "waitlist_done"},
+    {"trigger": "given", "source": "waitlist_contact", "dest": "ended", "after": "waitlist_contact"},
+    {"trigger": "skip", "source": "waitlist_contact", "dest": "ended", "after": "waitlist_done"},
     {"trigger": "decline", "source": "waitlist_offer", "dest": "ended", "after": "decline"},
     {"trigger": "erase", "source": "confirm_delete", "dest": "ended", "after": "erase"},
     {"trigger": "keep", "source": "confirm_delete", "dest": None, "after": "resume"},
@@ -101,6 +184,13 @@ _SHORTCUTS: list[dict[str, Any]] = [
 ]
 
 _GLOBAL: list[dict[str, Any]] = [
+    {
+        "trigger": "restart",
+        "source": "*",
+        "dest": "waitlist_offer",
+        "conditions": "suspended_now",
+        "after": "restart_suspended",
+    },
     {"trigger": "restart", "source": "*", "dest": "need", "after": "restart"},
     {"trigger": "cancel", "source": "*", "dest": "ended", "after": "cancel"},
     {"trigger": "advisor", "source": "*", "dest": "handed_off", "after": "call_advisor"},
@@ -108,7 +198,7 @@ _GLOBAL: list[dict[str, Any]] = [
 ]
 
 # Shortcuts are listed before the ordinary transitions they override: transitions tries them in order.
-TRANSITIONS: list[dict[str, Any]] = _SHORTCUTS + _FORWARD + _GLOBAL
+TRANSITIONS: list[dict[str, Any]] = _LEVEL + _SHORTCUTS + _FORWARD + _GLOBAL
 
 
 def build_machine() -> Machine:

@@ -12,7 +12,7 @@ from typing import Final, Literal
 from flows.text import _MAX_SCAN, KNOWN_WORDS, _keyword_tokens, _Matcher
 from flows.yes_no import asks_back, is_near, parse_yes_no
 
-Need = Literal["broken", "lost", "unsuitable", "other"]
+Need = Literal["broken", "lost", "unsuitable", "renewal", "lenses", "other"]
 Mode = Literal["visit", "shipment"]
 Priority = Literal["health", "food_retail", "delivery", "firefighter", "other", "none"]
 
@@ -100,10 +100,20 @@ NEED: Final = _Matcher(
             "pas la bonne", "pas bonne", "mauvaise", "mauvaises", "trop faible", "trop forte",
             "trop fortes", "plus assez", "no longer right", "wrong",
         ),
+        # Routine needs, booked in normal service (in crisis they are "something else").
+        "renewal": (
+            "renouvellement", "renouveler", "renouvelle", "renewal", "renew", "a refaire",
+            "refaire mes lunettes", "refaire des lunettes", "refaire une paire", "a renouveler",
+            "nouvelles lunettes", "nouvelle paire", "new glasses", "new pair",
+        ),
+        "lenses": (
+            "lentilles", "lentille", "lentilles de contact", "contact lenses", "contact lens",
+            "contacts",
+        ),
         "other": (
-            "renouvellement", "renouveler", "lentilles", "lentille", "question", "renseignement",
+            "question", "renseignement",
             "information", "rendez vous de controle", "controle", "examen de vue", "devis",
-            "autre chose", "autre", "something else", "other", "contact lenses", "renewal",
+            "autre chose", "autre", "something else", "other",
             "check up", "checkup",
             # glasses wanted besides the everyday pair
             "lunettes de soleil", "solaire", "solaires", "sunglasses", "deuxieme paire",
@@ -125,11 +135,11 @@ NEED: Final = _Matcher(
         ),
     }
 )  # fmt: skip
-_NEED_ORDER: Final[tuple[Need, ...]] = ("broken", "lost", "unsuitable", "other")
+_NEED_ORDER: Final[tuple[Need, ...]] = ("broken", "lost", "unsuitable", "renewal", "lenses", "other")
 
 
 def parse_need(text: str) -> Need | None:
-    """broken > lost > unsuitable > other when several are mentioned."""
+    """broken > lost > unsuitable > renewal > lenses > other when several are mentioned."""
     tokens = _keyword_tokens(text)
     if asks_back(text[:_MAX_SCAN], tokens, opening=False):
         return None

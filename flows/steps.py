@@ -13,7 +13,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from flows import parsing, visit_calendar
+from flows import parsing, visit_calendar, waitlist_questions
 from flows.answers import format_phone
 from flows.insurers import known, no_card_at_hand, parse_insurance, says_no_insurance
 from flows.types import FlowContext
@@ -247,6 +247,24 @@ def _read_summary(text: str, ctx: FlowContext) -> Reading | None:
 
 
 _read_waitlist = _yes_no("join", "decline", parsing.parse_waitlist)
+
+
+def _read_waitlist_department(text: str, ctx: FlowContext) -> Reading | None:
+    """Where the client waits: a postal code, a department's code or name; or skipped."""
+    department = waitlist_questions.parse_department(text)
+    if department is not None:
+        return ("given", department)
+    return ("skip", None) if waitlist_questions.says_skip(text) else None
+
+
+def _read_waitlist_contact(text: str, ctx: FlowContext) -> Reading | None:
+    """An e-mail address or a phone number to be told by (web chat), or skipped."""
+    reach = waitlist_questions.parse_reach(text)
+    if reach is not None:
+        return ("given", reach)
+    return ("skip", None) if waitlist_questions.says_skip(text) else None
+
+
 _read_delete = _yes_no("erase", "keep", parsing.parse_erase)
 
 
@@ -273,7 +291,8 @@ STEPS: dict[str, Step] = {
             "need",
             "need.question",
             "need.hint",
-            _choices("need", "broken", "lost", "unsuitable", "other"),
+            # "renewal" and "lenses" are offered in normal service only (IntakeFlow._offered_at).
+            _choices("need", "broken", "lost", "unsuitable", "renewal", "lenses", "other"),
             _read_need,
         ),
         Step(
@@ -383,6 +402,20 @@ STEPS: dict[str, Step] = {
                 ChoiceSpec("advisor", "choice.advisor", "advisor"),
             ),
             _read_waitlist,
+        ),
+        Step(
+            "waitlist_department",
+            "waitlist_department.question",
+            "waitlist_department.hint",
+            (ChoiceSpec("skip", "waitlist_department.skip", "skip"),),
+            _read_waitlist_department,
+        ),
+        Step(
+            "waitlist_contact",
+            "waitlist_contact.question",
+            "waitlist_contact.hint",
+            (ChoiceSpec("skip", "waitlist_contact.skip", "skip"),),
+            _read_waitlist_contact,
         ),
         Step(
             "confirm_delete",

@@ -14,6 +14,38 @@ Owner = Literal["bot", "queue", "operator", "closed"]
 Language = Literal["fr", "en"]
 LANGUAGES: tuple[Language, ...] = ("fr", "en")
 
+# The service level (issue 15): "normal" takes every need, "crisis" emergencies only (mobilised
+# workers first), "suspended" no new request. Stricter is later in LEVELS.
+ServiceLevel = Literal["normal", "crisis", "suspended"]
+LEVELS: tuple[ServiceLevel, ...] = ("normal", "crisis", "suspended")
+DEFAULT_LEVEL: ServiceLevel = "crisis"  # the seed's service, until an admin says otherwise
+
+
+def as_level(value: object) -> ServiceLevel:
+    """A stored level as one we know (an unknown or missing one: the default)."""
+    return next((level for level in LEVELS if level == value), DEFAULT_LEVEL)
+
+
+def stricter(level: ServiceLevel, than: ServiceLevel) -> bool:
+    return LEVELS.index(level) > LEVELS.index(than)
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """The service levels in force as the engine read them for this batch: the national level and
+    the departments' own ones (a local lockdown; a department not listed follows the national)."""
+
+    national: ServiceLevel = DEFAULT_LEVEL
+    departments: tuple[tuple[str, ServiceLevel], ...] = ()
+
+    def of(self, department: str | None) -> ServiceLevel:
+        """The level for a client of ``department`` (None: not known yet, the national level)."""
+        if department is not None:
+            for code, level in self.departments:
+                if code == department:
+                    return level
+        return self.national
+
 
 def as_language(value: str | None) -> Language:
     """A stored or requested language as one we speak: English if asked, French otherwise."""
@@ -105,7 +137,8 @@ class ConversationState:
 
 @dataclass(frozen=True, slots=True)
 class CreateCase:
-    kind: Literal["emergency", "advisor"]
+    # "request": an ordinary request taken in normal service (after emergencies in the queue)
+    kind: Literal["emergency", "advisor", "request"]
     reference: str
     fields: dict[str, Any]
 
@@ -120,6 +153,17 @@ class RecordConsent:
 @dataclass(frozen=True, slots=True)
 class JoinWaitlist:
     reason: str
+    department: str | None = None  # known from the address given before the offer
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistDetails:
+    """Asked after joining the waitlist: where the client waits (to filter the announcement) and,
+    for a web chat client, an e-mail address or a phone number to be told by. Set fields only."""
+
+    department: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +207,7 @@ Effect = (
     CreateCase
     | RecordConsent
     | JoinWaitlist
+    | WaitlistDetails
     | ExportData
     | EraseData
     | RelayToCase
@@ -181,6 +226,11 @@ class FlowContext:
     # The client's number as their channel knows it ("+" and digits: a WhatsApp ``wa_id``), or
     # None; offered as a button at the phone step. No channel is imported to know it.
     channel_phone: str | None = None
+    # The service levels in force (read from the database once per batch by the engine).
+    levels: Levels = Levels()
+    # The client's channel ("webchat", "telegram", "whatsapp", "terminal"), for what depends on it
+    # (a web chat client cannot be reached once the page is closed).
+    channel: str | None = None
 
     @property
     def local_now(self) -> datetime:

@@ -58,6 +58,8 @@ class BatchWrites:
     consents: list[dict[str, Any]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
     waitlist: list[dict[str, Any]] = field(default_factory=list)
+    # What a client said after joining the waitlist: (conversation id, the columns to set).
+    waitlist_details: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     client_languages: list[dict[str, Any]] = field(default_factory=list)
     erase_clients: list[int] = field(default_factory=list)  # erased by the engine after the flush
     reachable_clients: list[int] = field(default_factory=list)  # marked unreachable, yet they wrote
@@ -265,7 +267,13 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
         await _link_consents(connection, writes.cases)
         await connection.execute(sa.insert(cases), writes.cases)
     if writes.waitlist:
+        # executemany takes its columns from the first row: every row has the same keys.
         await connection.execute(sa.insert(waitlist), writes.waitlist)
+    for conversation_id, values in writes.waitlist_details:  # rare: one statement each
+        if values:
+            await connection.execute(
+                sa.update(waitlist).where(waitlist.c.conversation_id == conversation_id).values(**values)
+            )
     if writes.client_wrote:  # "le client a écrit" until an operator answers
         await connection.execute(
             sa.update(cases)

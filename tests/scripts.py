@@ -9,7 +9,10 @@ bot: urgency.question               the reply keys, in order ("bot:" alone: no r
 says: Marie                         the last reply's text contains this
 state: urgency / owner: queue       the stored conversation
 case: need=broken mode=visit ...    the one case of the script's client has these fields
-no case / waitlist: 1               counts
+no case / waitlist: 1               counts ("waitlist: 1 department=29 reason=suspended": and the
+                                    last entry's columns)
+level: normal / level: suspended 75 an admin switches the service level (national, or a
+                                    department's) before what follows
 lang: en                            (first line) the client starts in English
 clock: 2026-11-27 09:00             the service's clock moves to this Paris time (else: Thursday
                                     26 November 2026, 10:30 in Paris, tests/harness.py)

@@ -115,10 +115,18 @@ class Player:
             found = await self.cases()
             if found:
                 self.fail(line, f"expected no case, found {len(found)}")
-        elif verb == "waitlist":
-            count = len(await self.h.rows(waitlist, waitlist.c.client_id.in_(await self.client_ids())))
-            if count != int(arg):
-                self.fail(line, f"waitlist has {count} entries, expected {arg}")
+        elif verb == "waitlist":  # "1", or "1 department=29 reason=suspended": the last entry's columns
+            count, *pairs = arg.split()
+            rows = await self.h.rows(waitlist, waitlist.c.client_id.in_(await self.client_ids()))
+            if len(rows) != int(count):
+                self.fail(line, f"waitlist has {len(rows)} entries, expected {count}")
+            for name, _, want in (pair.partition("=") for pair in pairs):
+                got = getattr(rows[-1], name)
+                if ("null" if got is None else str(got)) != want:
+                    self.fail(line, f"waitlist {name} is {got!r}, expected {want!r}")
+        elif verb == "level":  # "normal", or "suspended 75": an admin switches the service level
+            level, *department = arg.split()
+            await self.h.services.levels.set(level, department=(department or [None])[0], by="script")
         elif verb == "erased":
             if await self.client_ids():
                 self.fail(line, "the client's data is still stored")

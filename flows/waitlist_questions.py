@@ -1,0 +1,81 @@
+"""The waitlist's join-time questions (issue 15): where the client waits (a postal code, a
+department's code or name) and, for web chat clients, an e-mail address or a phone number to be
+told by when the service resumes. Both may be skipped ("passer", "non", "je préfère pas").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from flows.contact import parse_phone
+from flows.departments import DEPARTMENTS, department_of, name_of
+from flows.text import _MAX_SCAN, normalize
+from flows.yes_no import parse_yes_no
+
+_SKIP: Final = frozenset(
+    (
+        "passer", "passe", "je passe", "skip", "sauter", "aucun", "aucune", "rien", "pas envie",
+        "je prefere pas", "je prefere ne pas", "prefere pas", "non merci", "no thanks", "no thank you",
+        "pas de mail", "pas d email", "pas de telephone", "ni l un ni l autre", "neither", "none",
+        "i d rather not", "rather not", "later", "plus tard", "je ne sais pas", "sais pas",
+        "i don t know", "don t know",
+    )
+)  # fmt: skip
+_DIGITS: Final = re.compile(r"(?<![\d])(\d{5}|\d{3}|\d{2}|2[ABab])(?![\dA-Za-z])")
+# A plain address: something@domain.tld, no spaces, one "@" (checked as the RFC's common subset).
+_EMAIL: Final = re.compile(
+    r"(?<![\w.+-])([\w.+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})(?![\w@])"
+)
+_NAMES: Final = {normalize(name): code for code in DEPARTMENTS if (name := name_of(code))}
+
+
+def says_skip(text: str) -> bool:
+    """The client would rather not answer ("passer", "non", "no thanks")."""
+    words = normalize(text[:_MAX_SCAN])
+    if not words:
+        return False
+    return (
+        words in _SKIP
+        or any(f" {s} " in f" {words} " for s in _SKIP if " " in s)
+        or (parse_yes_no(text) is False and not any(c.isdigit() for c in text) and "@" not in text)
+    )
+
+
+def parse_department(text: str) -> str | None:
+    """A department from a postal code ("75011"), its code ("75", "2A", "971") or its name
+    ("Finistère"); None when none, or two different ones, are said."""
+    head = text[:_MAX_SCAN]
+    found: set[str] = set()
+    for match in _DIGITS.finditer(head):
+        token = match.group(1).upper()
+        code = department_of(token) if len(token) == 5 else (token if token in DEPARTMENTS else None)
+        if code is not None:
+            found.add(code)
+    words = f" {normalize(head)} "
+    for name, code in _NAMES.items():
+        if f" {name} " in words:
+            found.add(code)
+    return found.pop() if len(found) == 1 else None
+
+
+def parse_email(text: str) -> str | None:
+    """One e-mail address in the text (lowercased domain), or None (none, or two)."""
+    found = _EMAIL.findall(text[:_MAX_SCAN])
+    if len(found) != 1:
+        return None
+    local, _, domain = found[0].partition("@")
+    if local.startswith(".") or local.endswith(".") or ".." in local or ".." in domain:
+        return None
+    return f"{local}@{domain.lower()}"
+
+
+def parse_reach(text: str) -> tuple[str, str] | None:
+    """("email", address) or ("phone", E.164 number) or None."""
+    email = parse_email(text)
+    if email is not None:
+        return ("email", email)
+    if "@" in text:
+        return None
+    phone = parse_phone(text)
+    return None if phone is None else ("phone", phone)
