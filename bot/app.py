@@ -197,6 +197,7 @@ async def running(
         services.tasks.append(asyncio.create_task(services.sender.run(), name="optibot-outbox"))
     services.tasks.append(asyncio.create_task(services.engine.sweep(), name="optibot-sweep"))
     services.tasks.append(asyncio.create_task(services.dispatch.run(), name="optibot-dispatch"))
+    services.tasks.append(asyncio.create_task(services.broadcasts.run(), name="optibot-broadcasts"))
     if retention:
         sweep = services.engine.privacy.sweep(settings.retention_sweep_minutes * 60.0)
         services.tasks.append(asyncio.create_task(sweep, name="optibot-retention"))

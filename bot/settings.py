@@ -65,6 +65,27 @@ class Settings(BaseSettings):
     whatsapp_template_language_en: str = "en"
     whatsapp_max_per_second: int = Field(default=80, ge=1, le=1000, description="This process's share.")
 
+    # E-mail to web chat clients on the waitlist (bot/mail.py, bot/broadcasts.py); no SMTP_HOST: no
+    # e-mail (those clients are listed for a call-back when they left a phone number).
+    smtp_host: str = Field(default="", description="SMTP server; empty: no e-mail.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="587 (STARTTLS) or 465 (TLS).")
+    smtp_username: str = Field(default="", description="Empty: no login.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="The SMTP account's password.")
+    smtp_from: str = Field(default="", description="The sender, e.g. Opticiens Mobiles <contact@example.fr>.")
+    smtp_starttls: bool = Field(
+        default=True, description="STARTTLS on a plain port (false: TLS at connect on 465)."
+    )
+    smtp_timeout: float = Field(default=30.0, gt=0, le=300, description="Seconds an SMTP exchange may take.")
+    broadcast_emails_per_second: float = Field(
+        default=2.0, gt=0, le=100, description="E-mails a broadcast sends per second (this process)."
+    )
+    broadcast_sending_timeout: int = Field(
+        default=600,
+        ge=1,
+        le=24 * 3600,
+        description="Seconds before an e-mail left 'sending' by a dead process is given up.",
+    )
+
     console_cookie_secure: bool = Field(default=False, description="Secure session cookie (https).")
     console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     console_priority_alert_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -104,6 +125,10 @@ class Settings(BaseSettings):
         return bool(self.telegram_bot_token.get_secret_value())
 
     @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
     def whatsapp_enabled(self) -> bool:
         return bool(self.whatsapp_access_token.get_secret_value())
 
@@ -128,6 +153,10 @@ class Settings(BaseSettings):
                 raise ValueError("PUBLIC_URL must be https in production: Telegram only calls https webhooks")
         if self.whatsapp_enabled:
             self._check_whatsapp()
+        if self.smtp_host and "@" not in self.smtp_from:
+            raise ValueError(
+                "SMTP_FROM (the sender's address, e.g. contact@example.fr) is needed with SMTP_HOST"
+            )
         self._check_limits()
         return self
 
