@@ -1,8 +1,11 @@
-"""``optibot report --from DAY --to DAY [--department D] [--format csv|json|html]``."""
+"""``optibot report --from DAY --to DAY [--department D] [--format text|csv|json|html] [--table T]``:
+the figures the console's reports show, for the same period (bot/reports.py makes both)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
 
 from bot.settings import Settings
@@ -11,6 +14,8 @@ COMMAND = "report"
 
 
 def add(commands: Any) -> None:
+    from bot.reports import TABLE_NAMES
+
     parser: argparse.ArgumentParser = commands.add_parser(
         COMMAND, help="the federation's figures for a period"
     )
@@ -18,7 +23,35 @@ def add(commands: Any) -> None:
     parser.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD, included")
     parser.add_argument("--department", default=None, help="only this department")
     parser.add_argument("--format", choices=("text", "csv", "json", "html"), default="text")
+    parser.add_argument(
+        "--table",
+        choices=TABLE_NAMES,
+        default=None,
+        help="csv: only this table (the console's CSV file); default: every table, each under its title",
+    )
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    raise NotImplementedError  # helper C
+    from bot.app import build, opened
+    from bot.reports import ReportError, as_csv, as_html, as_json, as_text, period_of, tables
+
+    try:
+        period = period_of(args.start, args.end, args.department)
+    except ReportError as error:
+        print(f"optibot: {error}", file=sys.stderr)
+        return 2
+    async with opened(build(settings)) as services:
+        report = await services.reports.report(period)
+    if args.format == "json":
+        print(json.dumps(as_json(report), ensure_ascii=False, indent=2))
+    elif args.format == "html":
+        sys.stdout.write(as_html(report))
+    elif args.format == "csv":
+        chosen = [t for t in tables(report) if args.table in (None, t.name)]
+        if args.table is not None:
+            sys.stdout.write(as_csv(chosen[0]))
+        else:
+            sys.stdout.write("\r\n".join(f"{t.name}: {t.title}\r\n{as_csv(t)}" for t in chosen))
+    else:
+        print(as_text(report))
+    return 0
