@@ -252,6 +252,7 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
         files=timedelta(days=settings.retention_file_days),
         waitlist=timedelta(days=settings.retention_waitlist_days),
         journal=timedelta(days=settings.retention_journal_days),
+        candidates=timedelta(days=settings.retention_candidate_days),
     )
 
 

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     retention_file_days: int = Field(default=30, ge=0, le=3650, description="Prescriptions after the end.")
     retention_waitlist_days: int = Field(default=180, ge=1, le=3650, description="Waitlist entries.")
     retention_journal_days: int = Field(default=365, ge=30, le=3650, description="The access journal.")
+    retention_candidate_days: int = Field(
+        default=365, ge=30, le=3650, description="Candidates declined or left untouched (issue 15)."
+    )
     retention_sweep_minutes: int = Field(default=60, ge=1, le=24 * 60, description="How often to purge.")
 
     @property

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import set_aside
+from storage.candidates import purge_candidates
 from storage.privacy.classification import (
     Pseudonyms,
 )
@@ -34,6 +35,7 @@ class RetentionPolicy:
     waitlist: timedelta = timedelta(days=180)
     journal: timedelta = timedelta(days=365)
     goodbyes: timedelta = timedelta(minutes=5)  # delivered "forget" rows (the web page shows them)
+    candidates: timedelta = timedelta(days=365)  # opticians who asked to join, untouched since
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class Purge:
     journal_lines: int = 0
     set_aside: int = 0
     goodbyes: int = 0
+    candidates: int = 0
     files: list[str] = field(default_factory=list)
     erased_clients: list[int] = field(default_factory=list)
 
@@ -63,6 +66,7 @@ class Purge:
             ("access journal lines", self.journal_lines),
             ("webhooks set aside", self.set_aside),
             ("delivered goodbyes", self.goodbyes),
+            ("candidates declined or left untouched", self.candidates),
         ]
 
 
@@ -166,6 +170,7 @@ async def purge(
     if gone:
         await delete_messages(connection, messages.c.id.in_(gone))
     done.goodbyes = len(gone)
+    done.candidates = await purge_candidates(connection, now - policy.candidates)
     done.files = sorted(set(done.files))
     return done
 

@@ -1,0 +1,455 @@
+"""Recruitment and the map (issue 15), on both databases: demand against coverage per department
+and "où recruter" against figures worked out by hand; the public form "Rejoindre le réseau" (each
+field checked, RPPS key, rate limit, cross-site refused, nothing in the logs); the candidates'
+pipeline in the console (admins act, operators read, anonymous refused, journal lines), the
+registration that makes the optician's entry and the Telegram link; retention; the CLI list."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from bot.dispatch import OpticianDetails
+from bot.dispatch.notices import service_day
+from bot.recruitment import check_registration, luhn_valid
+from flows.types import SERVICE_TIME_ZONE
+from storage.tables import access_journal, candidates, cases, clients, conversations, identities, opticians
+from tests.e2e.test_cli import optibot
+from tests.integration.serving import Service, serve_app
+from tests.integration.test_console import PASSWORD, Staff, _open_clients
+
+RPPS = "10003245676"  # a made-up number whose last digit is the Luhn key of the first ten
+ADELI = "759912345"
+FORM = {
+    "name": "Camille Verrier",
+    "phone": "06 71 23 45 67",
+    "email": "Camille.Verrier@Example.fr",
+    "departments": ["13", "971"],
+    "registration": "1000 324 5676",
+    "has_kit": True,
+}
+
+
+def _paris(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=SERVICE_TIME_ZONE)
+
+
+async def _seed_cases(service: Service, moments: list[tuple[str | None, datetime]]) -> None:
+    """Cases of one client, each in a department (None: without) created at a moment."""
+    now = datetime.now(SERVICE_TIME_ZONE)
+    async with service.services.database.begin() as connection:
+        client_id = (
+            await connection.execute(sa.insert(clients).values(created_at=now))
+        ).inserted_primary_key[0]
+        identity_id = (
+            await connection.execute(
+                sa.insert(identities).values(
+                    client_id=client_id, channel="web", external_id="seed", key="web:seed", created_at=now
+                )
+            )
+        ).inserted_primary_key[0]
+        conversation_id = (
+            await connection.execute(
+                sa.insert(conversations).values(
+                    public_id=secrets.token_hex(8),
+                    client_id=client_id,
+                    identity_id=identity_id,
+                    channel="web",
+                    state="done",
+                    owner="closed",
+                    answers={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        ).inserted_primary_key[0]
+        await connection.execute(
+            sa.insert(cases),
+            [
+                {
+                    "reference": f"OB-{index:06d}",
+                    "public_id": secrets.token_hex(8),
+                    "client_id": client_id,
+                    "conversation_id": conversation_id,
+                    "kind": "emergency",
+                    "status": "queued",
+                    "channel": "web",
+                    "language": "fr",
+                    "priority_rank": 1,
+                    "department": department,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+                for index, (department, at) in enumerate(moments)
+            ],
+        )
+
+
+async def _optician(
+    service: Service, name: str, departments: list[str], kit: date | None, **state: Any
+) -> None:
+    """An optician through the registry; ``chat`` links them, ``active`` / ``available`` as given."""
+    chat = state.pop("chat", None)
+    saved = await service.services.dispatch.save(
+        None, OpticianDetails(name, "06 11 22 33 44", departments, kit, **state)
+    )
+    if chat is not None:
+        async with service.services.database.begin() as connection:
+            await connection.execute(
+                sa.update(opticians).where(opticians.c.public_id == saved["id"]).values(telegram_chat=chat)
+            )
+
+
+async def _candidate(service: Service, departments: list[str], status: str) -> None:
+    now = datetime.now(SERVICE_TIME_ZONE)
+    async with service.services.database.begin() as connection:
+        await connection.execute(
+            sa.insert(candidates).values(
+                public_id=secrets.token_hex(8),
+                name="Seed",
+                phone="+33600000000",
+                email="seed@example.fr",
+                departments=departments,
+                registration=ADELI,
+                has_kit=True,
+                source="web",
+                status=status,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def _row(answer: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(r for r in answer["departments"] if r["code"] == code)
+
+
+async def test_demand_coverage_and_where_to_recruit_match_the_figures_worked_out_by_hand(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with serve_app(database_url, tmp_path) as service:
+        today = service_day(datetime.now(SERVICE_TIME_ZONE))
+        start = today - timedelta(days=9)
+        moments: list[tuple[str | None, datetime]] = []
+        moments += [("75", _paris(start + timedelta(days=i), 12)) for i in range(6)]
+        moments += [("75", _paris(start - timedelta(days=1), 12))]  # the day before: out
+        moments += [("92", _paris(start, 9)), ("92", _paris(today, 0, 1))]
+        moments += [("13", _paris(start + timedelta(days=i), 15)) for i in range(4)]
+        moments += [("971", _paris(start + timedelta(days=2), 8)) for _ in range(3)]
+        moments += [("69", _paris(start + timedelta(days=i % 9), 10)) for i in range(12)]
+        # Paris days: 00:30 on the first day is in (22:30 UTC the day before); 23:30 the day before is out.
+        moments += [("2A", _paris(start, 0, 30)), ("2A", _paris(start - timedelta(days=1), 23, 30))]
+        moments += [(None, _paris(start, 12))]
+        await _seed_cases(service, moments)
+
+        in_60 = today + timedelta(days=60)
+        await _optician(service, "A", ["75", "92"], in_60, chat="1")
+        await _optician(service, "B", ["75"], today + timedelta(days=5), chat="2")  # covers; kit expiring
+        await _optician(service, "C", ["13"], today - timedelta(days=1), chat="3")  # kit expired
+        await _optician(service, "D", ["13"], in_60)  # not linked
+        await _optician(service, "E", ["971"], in_60, chat="5", available=False)
+        await _optician(service, "F", ["2A"], in_60, chat="6", active=False)
+        await _optician(service, "G", ["92"], today, chat="7")  # valid through today; expiring
+        await _optician(service, "H", ["59"], in_60, chat="8")  # covers, no demand
+        await _optician(service, "I", ["69"], in_60, chat="9")
+        await _candidate(service, ["13", "971"], "new")
+        await _candidate(service, ["69"], "contacted")
+        await _candidate(service, ["13"], "declined")  # out of the pipeline
+        await _candidate(service, ["13"], "registered")  # likewise
+
+        answer = dict(await service.services.recruitment.coverage(start, today))
+        figures = {
+            code: (r["demand"], r["covering"], r["kits_expiring"], r["candidates"], r["shade"], r["unmet"])
+            for code in ("75", "92", "13", "971", "69", "2A", "59", "01")
+            for r in [_row(answer, code)]
+        }
+        # Reference load: demand where someone covers / those opticians = (6 + 2 + 12) / (2 + 2 + 1 + 1).
+        assert answer["reference_load"] == round(20 / 6, 2)
+        assert figures == {
+            "75": (6, 2, 1, 0, "covered", 0),
+            "92": (2, 2, 1, 0, "covered", 0),
+            "13": (4, 0, 0, 1, "gap", 4),
+            "971": (3, 0, 0, 1, "gap", 3),
+            "69": (12, 1, 0, 1, "strained", 9),  # 12 ≥ 3 × 3.33; unmet 12 − 1 × 3.33 ≈ 9
+            "2A": (1, 0, 0, 0, "gap", 1),
+            "59": (0, 1, 0, 0, "ready", 0),
+            "01": (0, 0, 0, 0, "idle", 0),
+        }
+        assert [r["code"] for r in answer["recruit"]] == ["69", "13", "971", "2A"]
+        assert answer["totals"] == {"demand": 28, "unmet": 17, "gaps": 3, "strained": 1}
+        assert len(answer["departments"]) == 102
+        assert _row(answer, "971")["overseas"] is True
+        assert _row(answer, "971")["name"] == "Guadeloupe"
+
+        # Through the API: signed-in staff only, the period in Paris days, a bad period refused.
+        bob = Staff(service.base)
+        anonymous = httpx.AsyncClient(base_url=service.base)
+        try:
+            await service.services.accounts.add("bob", PASSWORD, "operator")
+            assert (await anonymous.get("/api/console/coverage")).status_code == 401
+            await bob.login("bob")
+            got = await bob.get("/coverage", **{"from": start.isoformat(), "to": today.isoformat()})
+            assert got.status_code == 200
+            assert got.json()["recruit"] == answer["recruit"]
+            one_day = (
+                await bob.get("/coverage", **{"from": start.isoformat(), "to": start.isoformat()})
+            ).json()
+            assert _row(one_day, "2A")["demand"] == 1
+            assert _row(one_day, "75")["demand"] == 1
+            upside_down = await bob.get("/coverage", **{"from": today.isoformat(), "to": start.isoformat()})
+            assert upside_down.status_code == 422
+        finally:
+            await anonymous.aclose()
+            await _open_clients()
+
+
+def _client(service: Service, address: str = "10.0.0.1") -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=service.base, headers={"X-Forwarded-For": address}, timeout=15)
+
+
+def _join(**overrides: Any) -> dict[str, Any]:
+    return {**FORM, **overrides}
+
+
+def test_registration_numbers_rpps_with_its_luhn_key_or_adeli() -> None:
+    assert luhn_valid(RPPS)
+    assert not luhn_valid("10003245671")
+    assert check_registration("1000 324 5676") == RPPS
+    assert check_registration("10003245671") is None  # wrong key
+    assert check_registration(ADELI) == ADELI
+    assert check_registration("75991234") is None  # 8 digits
+    assert check_registration("7599123456") is None  # 10 digits
+    assert check_registration("75991234a") is None
+    assert check_registration("٧٥٩٩١٢٣٤٥") is None  # other scripts' digits
+
+
+async def test_the_public_form_stores_a_valid_candidate_and_says_what_is_wrong_field_by_field(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with serve_app(database_url, tmp_path, forwarded_allow_ips="127.0.0.1") as service:
+        async with _client(service) as web:
+            page = await web.get("/rejoindre")
+            assert page.status_code == 200
+            assert "Rejoindre le réseau" in page.text
+            assert "script-src 'self'" in page.headers["content-security-policy"]
+            departments = (await web.get("/api/join/departments")).json()
+            assert len(departments) == 102
+            assert {"code": "2A", "name": "Corse-du-Sud"} in departments
+
+            made = await web.post("/api/join", json=FORM)
+            assert made.status_code == 201, made.text
+            assert "Merci" in made.json()["message"]
+            (row,) = await service.rows(candidates)
+            assert (row.name, row.phone, row.email, row.departments, row.registration, row.has_kit) == (
+                "Camille Verrier",
+                "+33671234567",
+                "camille.verrier@example.fr",
+                ["13", "971"],
+                RPPS,
+                True,
+            )
+            assert (row.status, row.source) == ("new", "web")
+
+            wrong = {
+                "name": "   ",
+                "phone": "06 12",
+                "email": "camille@",
+                "departments": ["99"],
+                "registration": "10003245671",  # the Luhn key is wrong
+                "has_kit": None,
+            }
+            messages = {
+                "name": "nom",
+                "phone": "téléphone",
+                "email": "e-mail",
+                "departments": "départements",
+                "registration": "RPPS",
+                "has_kit": "kit",
+            }
+            for field, value in wrong.items():
+                refused = await web.post("/api/join", json=_join(**{field: value}))
+                assert refused.status_code == 422, field
+                assert list(refused.json()["fields"]) == [field]
+                assert messages[field] in refused.json()["fields"][field]
+            everything = await web.post("/api/join", json=wrong)
+            assert sorted(everything.json()["fields"]) == sorted(wrong)
+            adeli = await web.post("/api/join", json=_join(registration=ADELI, departments=["2a", "1"]))
+            assert adeli.status_code == 201
+            unreadable = await web.post("/api/join", json={"name": ["x"]})
+            assert unreadable.status_code == 422
+            assert "illisible" in unreadable.json()["detail"]
+
+        async with _client(service, "10.0.0.2") as other:
+            cross = await other.post("/api/join", json=FORM, headers={"Origin": "https://evil.example"})
+            assert cross.status_code == 403
+            marked = await other.post("/api/join", json=FORM, headers={"Sec-Fetch-Site": "cross-site"})
+            assert marked.status_code == 403
+            form = await other.post(
+                "/api/join", content=json.dumps(FORM), headers={"Content-Type": "text/plain"}
+            )
+            assert form.status_code == 415
+            same = await other.post("/api/join", json=FORM, headers={"Origin": service.base})
+            assert same.status_code == 201
+            big = await other.post("/api/join", json=_join(name="x" * 20_000))
+            assert big.status_code == 413
+        assert len(await service.rows(candidates)) == 3
+    for secret in ("Camille", "Verrier", "71 23 45 67", "671234567", "example.fr", "0003245676", "3245671"):
+        assert secret not in caplog.text, secret
+
+
+async def test_the_form_is_rate_limited_per_address(database_url: str, tmp_path: Path) -> None:
+    async with serve_app(database_url, tmp_path, forwarded_allow_ips="127.0.0.1") as service:
+        async with _client(service, "10.0.0.3") as web, _client(service, "10.0.0.4") as neighbour:
+            for _ in range(10):
+                assert (await web.post("/api/join", json=_join(phone="06"))).status_code == 422
+            refused = await web.post("/api/join", json=FORM)
+            assert refused.status_code == 429
+            assert int(refused.headers["retry-after"]) > 0
+            assert (await neighbour.post("/api/join", json=FORM)).status_code == 201
+        assert len(await service.rows(candidates)) == 1
+
+
+async def test_the_pipeline_admins_move_candidates_operators_read_and_registered_makes_the_optician(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with serve_app(database_url, tmp_path, forwarded_allow_ips="127.0.0.1") as service:
+        accounts = service.services.accounts
+        await accounts.add("alice", PASSWORD, "admin")
+        await accounts.add("bob", PASSWORD, "operator")
+        alice, bob = Staff(service.base), Staff(service.base)
+        anonymous = httpx.AsyncClient(base_url=service.base)
+        try:
+            await alice.login("alice")
+            await bob.login("bob")
+            async with _client(service) as web:
+                assert (await web.post("/api/join", json=FORM)).status_code == 201
+                assert (
+                    await web.post("/api/join", json=_join(departments=["75"], email="b@example.fr"))
+                ).status_code == 201
+            assert (await anonymous.get("/api/console/candidates")).status_code == 401
+            listed = (await bob.get("/candidates")).json()["candidates"]
+            assert len(listed) == 2
+            by_department = (await bob.get("/candidates", department="971")).json()["candidates"]
+            assert [c["email"] for c in by_department] == ["camille.verrier@example.fr"]
+            camille = by_department[0]
+            assert camille["registration_kind"] == "RPPS"
+            assert camille["status"] == "new"
+            cid = camille["id"]
+            assert (await bob.get(f"/candidates/{cid}")).json()["name"] == "Camille Verrier"
+            assert (await bob.get("/candidates", status="bogus")).status_code == 422
+
+            # Operators read only; anonymous is refused; a change without the CSRF token too.
+            assert (await bob.post(f"/candidates/{cid}/status", {"status": "contacted"})).status_code == 403
+            assert (await bob.post(f"/candidates/{cid}/note", {"text": "x"})).status_code == 403
+            assert (await bob.post(f"/candidates/{cid}/register")).status_code == 403
+            assert (
+                await anonymous.post(f"/api/console/candidates/{cid}/status", json={"status": "contacted"})
+            ).status_code == 401
+            no_token = await alice.http.post(
+                f"/api/console/candidates/{cid}/status", json={"status": "contacted"}
+            )
+            assert no_token.status_code == 403
+
+            # new → contacted → accepted → registered, each once; registering before accepting is refused.
+            assert (await alice.post(f"/candidates/{cid}/register")).status_code == 409
+            contacted = await alice.post(f"/candidates/{cid}/status", {"status": "contacted"})
+            assert contacted.status_code == 200
+            assert contacted.json()["status"] == "contacted"
+            assert contacted.json()["status_by"] == "alice"
+            again = await alice.post(f"/candidates/{cid}/status", {"status": "contacted"})
+            assert again.status_code == 409
+            assert "contactée" in again.json()["detail"]
+            noted = await alice.post(f"/candidates/{cid}/note", {"text": "Rappeler lundi,  dispo le soir"})
+            assert noted.json()["note"] == "Rappeler lundi, dispo le soir"
+            assert (await alice.post(f"/candidates/{cid}/status", {"status": "accepted"})).status_code == 200
+            registered = await alice.post(f"/candidates/{cid}/register")
+            assert registered.status_code == 200, registered.text
+            answer = registered.json()
+            assert answer["candidate"]["status"] == "registered"
+            assert answer["candidate"]["optician"]
+            assert answer["command"].startswith("/start optician_")
+            assert answer["link"] is None  # no Telegram bot configured here: the command is shown
+            assert (await alice.post(f"/candidates/{cid}/register")).status_code == 409
+
+            # The optician's entry, as the console's "Ajouter" makes it; the code links their chat once.
+            (optician,) = await service.rows(opticians)
+            assert (optician.public_id, optician.name, optician.phone, optician.departments) == (
+                answer["candidate"]["optician"],
+                "Camille Verrier",
+                "+33671234567",
+                ["13", "971"],
+            )
+            assert optician.telegram_chat is None
+            assert optician.kit_expires_on is None
+            await service.services.dispatch.link("4242", answer["command"].removeprefix("/start optician_"))
+            (optician,) = await service.rows(opticians)
+            assert optician.telegram_chat == "4242"
+
+            # The other candidate is declined; a declined candidate cannot be contacted again.
+            other = next(c for c in listed if c["id"] != cid)["id"]
+            assert (
+                await alice.post(f"/candidates/{other}/status", {"status": "declined"})
+            ).status_code == 200
+            assert (
+                await alice.post(f"/candidates/{other}/status", {"status": "contacted"})
+            ).status_code == 409
+            assert [
+                c["status"] for c in (await bob.get("/candidates", status="declined")).json()["candidates"]
+            ] == ["declined"]
+
+            lines = [
+                (r.actor, r.action, r.detail)
+                for r in await service.rows(access_journal, access_journal.c.action == "candidate")
+            ]
+            assert lines == [
+                ("alice", "candidate", f"contacted {cid}"),
+                ("alice", "candidate", f"note {cid}"),
+                ("alice", "candidate", f"accepted {cid}"),
+                ("alice", "candidate", f"registered {cid}"),
+                ("alice", "candidate", f"declined {other}"),
+            ]
+        finally:
+            await anonymous.aclose()
+            await _open_clients()
+
+
+async def test_retention_deletes_candidates_left_untouched_past_the_delay_and_the_cli_lists_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with serve_app(database_url, tmp_path, forwarded_allow_ips="127.0.0.1") as service:
+        async with _client(service) as web:
+            assert (await web.post("/api/join", json=FORM)).status_code == 201
+            assert (
+                await web.post("/api/join", json=_join(name="Old Timer", email="old@example.fr"))
+            ).status_code == 201
+        async with service.services.database.begin() as connection:
+            await connection.execute(
+                sa.update(candidates)
+                .where(candidates.c.name == "Old Timer")
+                .values(status="declined", updated_at=datetime.now(SERVICE_TIME_ZONE) - timedelta(days=366))
+            )
+        done = await service.services.engine.privacy.purge()
+        assert done.candidates == 1
+        assert ("candidates declined or left untouched", 1) in done.lines()
+        assert [r.name for r in await service.rows(candidates)] == ["Camille Verrier"]
+
+    listed = json.loads(
+        optibot("candidates", "list", "--json", database_url=database_url, workdir=tmp_path).stdout
+    )
+    assert [(c["name"], c["status"], c["departments"]) for c in listed] == [
+        ("Camille Verrier", "new", ["13", "971"])
+    ]
+    table = optibot("candidates", "list", database_url=database_url, workdir=tmp_path).stdout.splitlines()
+    assert table[0].split()[:3] == ["id", "statut", "reçue"]
+    assert "Camille Verrier" in table[1]
+    assert "RPPS 10003245676" in table[1]
+    assert "13,971" in table[1]
