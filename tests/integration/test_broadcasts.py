@@ -35,8 +35,8 @@ from storage.tables import (
     waitlist,
 )
 from tests.e2e.servers import free_port
-from tests.fakes.telegram import FakeTelegram
 from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERIFY_TOKEN, FakeWhatsApp
 from tests.integration.serving import Service, serve_app
 
@@ -56,7 +56,7 @@ class Mailbox:
     refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
             if self.refuse > 0:
                 self.refuse -= 1
@@ -143,7 +143,13 @@ async def _waiting(
     identity_id = (
         await connection.execute(
             sa.insert(identities)
-            .values(client_id=client_id, channel=channel, external_id=user, key=f"{channel}:{user}", created_at=now)
+            .values(
+                client_id=client_id,
+                channel=channel,
+                external_id=user,
+                key=f"{channel}:{user}",
+                created_at=now,
+            )
             .returning(identities.c.id)
         )
     ).scalar_one()
@@ -198,7 +204,9 @@ async def seed(
         async with database.begin() as connection:
             for i in range(telegram):
                 crowd.telegram.append(7000 + i)
-                await _waiting(connection, "telegram", str(7000 + i), now, language="en" if i % 5 == 0 else "fr")
+                await _waiting(
+                    connection, "telegram", str(7000 + i), now, language="en" if i % 5 == 0 else "fr"
+                )
             for i in range(whatsapp_open + whatsapp_closed):
                 wa_id = f"3361{i:07d}"
                 await _waiting(connection, "whatsapp", wa_id, now, department="13")
@@ -287,7 +295,7 @@ async def until(check: Callable[[], Any], within: float, what: str) -> None:
 
 
 def assert_paced(times: list[float], per_second: float) -> None:
-    """No more than the rate in any stretch of the sends (three of slack: the server thread takes them late at times)."""
+    """No more than the rate in any stretch of the sends (slack of three: the server thread lags)."""
     for i in range(len(times)):
         for j in range(i + 1, len(times)):
             span = times[j] - times[i]
@@ -336,7 +344,13 @@ async def test_a_broadcast_to_300_clients_tells_each_once_on_their_channel_at_th
             elapsed = time.monotonic() - started
             progress = await service.services.broadcasts.progress(public_id)
             assert progress is not None
-            assert (progress.total, progress.sent, progress.failed, progress.callback, progress.remaining) == (
+            assert (
+                progress.total,
+                progress.sent,
+                progress.failed,
+                progress.callback,
+                progress.remaining,
+            ) == (
                 300,
                 280,
                 10,
@@ -350,7 +364,8 @@ async def test_a_broadcast_to_300_clients_tells_each_once_on_their_channel_at_th
                 assert len(sent) == 1, (chat, [m.text for m in sent])
                 english = chat % 5 == 0
                 assert ("Good news" if english else "Bonne nouvelle") in sent[0].text
-            assert telegram.too_many == 0 and telegram.flood_rejected == 0
+            assert telegram.too_many == 0
+            assert telegram.flood_rejected == 0
             for wa_id in crowd.whatsapp_open:
                 (sent_wa,) = whatsapp.messages_to(wa_id)
                 assert sent_wa.type != "template"
@@ -360,7 +375,8 @@ async def test_a_broadcast_to_300_clients_tells_each_once_on_their_channel_at_th
             assert not [c.error_code for c in whatsapp.calls() if c.error_code]
             for address in crowd.emails:
                 (mail,) = mailbox.to(address)
-                assert "Bonjour," in mail and "reprennent leur service normal" in mail
+                assert "Bonjour," in mail
+                assert "reprennent leur service normal" in mail
             assert mailbox.refused == 2
             # At the rate limits: Telegram's 30 a second (the fake refuses more), e-mails at theirs.
             assert_paced(mailbox.times(), EMAILS_PER_SECOND)
@@ -373,7 +389,8 @@ async def test_a_broadcast_to_300_clients_tells_each_once_on_their_channel_at_th
             assert len(told) == 280
             assert {r.contact_phone for r in rows if r.notified_at is None} == {*crowd.phones, None}
             (line,) = await service.rows(access_journal, access_journal.c.action == "broadcast")
-            assert line.actor == "admin" and line.detail.startswith(public_id)
+            assert line.actor == "admin"
+            assert line.detail.startswith(public_id)
             assert "@" not in line.detail
 
             # A second broadcast tells only those not told yet (the 20 of the web chat): no chat
