@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flows.answers import case_fields, format_insurance, format_phone, format_slot
 from flows.catalog import Catalog
+from flows.departments import name_of as department_name
 from flows.types import as_language
 from storage.appointments import appointments_of_client
 from storage.conversations import OpenConversation
@@ -15,7 +16,7 @@ from storage.privacy.records import client_overview
 def _details(catalog: Catalog, language: str, fields: dict[str, object]) -> str:
     lang = as_language(language)
     parts: list[str] = []
-    if fields.get("need") in ("broken", "lost", "unsuitable", "other"):
+    if fields.get("need") in ("broken", "lost", "unsuitable", "renewal", "lenses", "other"):
         parts.append(catalog.text(lang, f"need.{fields['need']}"))
     if fields.get("mode") in ("visit", "shipment"):
         parts.append(catalog.text(lang, f"mode.{fields['mode']}"))
@@ -89,8 +90,15 @@ async def client_export(connection: Connection, catalog: Catalog, convo: OpenCon
             )
     for version, given_at in stored.consents:
         lines.append(catalog.text(lang, "my_data.consent", version=version, date=given_at.date().isoformat()))
-    for joined_at in stored.waitlist:
-        lines.append(catalog.text(lang, "my_data.waitlist", date=joined_at.date().isoformat()))
+    for entry in stored.waitlist:
+        lines.append(catalog.text(lang, "my_data.waitlist", date=entry.joined_at.date().isoformat()))
+        # Where they wait and how to reach them, as they gave them when joining (issue 15).
+        if entry.department is not None:
+            place = department_name(entry.department) or entry.department
+            lines.append(catalog.text(lang, "my_data.waitlist_department", department=place))
+        reach = entry.contact_email or (format_phone(entry.contact_phone) if entry.contact_phone else None)
+        if reach is not None:
+            lines.append(catalog.text(lang, "my_data.waitlist_contact", contact=reach))
     current = case_fields(convo.answers)
     if any(current.get(k) for k in ("need", "mode", "address", "name", "phone")):
         lines.append(catalog.text(lang, "my_data.current", details=_details(catalog, lang, current)))

@@ -224,7 +224,8 @@ async def client_record(
     record["consents"] = [_plain(c) for c in given]
     entries = await connection.execute(
         sa.select(waitlist.c.channel, waitlist.c.language, waitlist.c.reason, waitlist.c.created_at)
-        .add_columns(waitlist.c.notified_at)
+        .add_columns(waitlist.c.notified_at, waitlist.c.department)
+        .add_columns(waitlist.c.contact_email, waitlist.c.contact_phone)
         .where(waitlist.c.client_id == client_id)
         .order_by(waitlist.c.id)
     )
@@ -318,7 +319,17 @@ class ClientOverview:
     channels: list[str]
     cases: list[CaseSummary]
     consents: list[tuple[str, datetime]]  # wording version, given at
-    waitlist: list[datetime]  # joined at
+    waitlist: list[WaitlistEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistEntry:
+    """A waitlist entry as the client's summary lists it: when, where, how to reach them."""
+
+    joined_at: datetime
+    department: str | None
+    contact_email: str | None
+    contact_phone: str | None
 
 
 async def client_overview(connection: AsyncConnection, client_id: int) -> ClientOverview:
@@ -352,11 +363,18 @@ async def client_overview(connection: AsyncConnection, client_id: int) -> Client
         .order_by(consents.c.id)
     )
     waiting = await connection.execute(
-        sa.select(waitlist.c.created_at).where(waitlist.c.client_id == client_id)
+        sa.select(
+            waitlist.c.created_at, waitlist.c.department, waitlist.c.contact_email, waitlist.c.contact_phone
+        )
+        .where(waitlist.c.client_id == client_id)
+        .order_by(waitlist.c.id)
     )
     return ClientOverview(
         channels=[row.channel for row in channels],
         cases=[CaseSummary(**row._mapping) for row in found],
         consents=[(row.wording_version, row.given_at) for row in given],
-        waitlist=[row.created_at for row in waiting],
+        waitlist=[
+            WaitlistEntry(row.created_at, row.department, row.contact_email, row.contact_phone)
+            for row in waiting
+        ],
     )
