@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from bot.signals import Commits
 from flows.departments import DEPARTMENTS
 from flows.types import DEFAULT_LEVEL as DEFAULT_LEVEL
 from flows.types import LEVELS as LEVELS
-from flows.types import Levels, as_level
+from flows.types import Levels, as_level, stricter
 from flows.types import ServiceLevel as Level
 from storage import levels as store
 from storage.database import Connection, Database
@@ -26,7 +27,17 @@ from storage.privacy import record_access
 NATIONAL = "national"
 JOURNAL_ACTION = "service_level"
 
-__all__ = ["DEFAULT_LEVEL", "LEVELS", "NATIONAL", "Level", "LevelError", "ScopeLevel", "ServiceLevels"]
+__all__ = [
+    "DEFAULT_LEVEL",
+    "LEVELS",
+    "NATIONAL",
+    "CurrentLevels",
+    "Level",
+    "LevelError",
+    "ScopeLevel",
+    "ServiceLevels",
+    "announce",
+]
 
 
 class LevelError(ValueError):
@@ -123,3 +134,26 @@ class ServiceLevels:
             await record_access(connection, self.clock(), by, JOURNAL_ACTION, detail=f"national {scope}")
         self.commits()
         return before, levels.national
+
+
+class Announcer(Protocol):
+    """The waitlist's broadcasts (``bot/broadcasts.py``), as a level switch starts one."""
+
+    async def start(
+        self, *, by: str, trigger: str, level: str, department: str | None = None
+    ) -> str | None: ...
+
+
+def lets_more_in(before: Level, after: Level) -> bool:
+    """suspended → crisis or normal, crisis → normal: clients waiting may now be served."""
+    return stricter(before, after)
+
+
+async def announce(
+    broadcasts: Announcer, before: Level, after: Level, *, by: str, department: str | None
+) -> str | None:
+    """The one place a level switch tells the waitlist: when it lets more clients in, the
+    broadcast to those waiting (of ``department``, or all) starts; its public id, or None."""
+    if not lets_more_in(before, after):
+        return None
+    return await broadcasts.start(by=by, trigger="level", level=after, department=department)
