@@ -21,6 +21,7 @@ from bot.dispatch import OpticianDetails
 from bot.dispatch.notices import service_day
 from bot.recruitment import check_registration, luhn_valid
 from flows.types import SERVICE_TIME_ZONE
+from storage.database import Database
 from storage.tables import access_journal, candidates, cases, clients, conversations, identities, opticians
 from tests.e2e.test_cli import optibot
 from tests.integration.serving import Service, serve_app
@@ -42,10 +43,10 @@ def _paris(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=SERVICE_TIME_ZONE)
 
 
-async def _seed_cases(service: Service, moments: list[tuple[str | None, datetime]]) -> None:
+async def seed_cases(database: Database, moments: list[tuple[str | None, datetime]]) -> None:
     """Cases of one client, each in a department (None: without) created at a moment."""
     now = datetime.now(SERVICE_TIME_ZONE)
-    async with service.services.database.begin() as connection:
+    async with database.begin() as connection:
         client_id = (
             await connection.execute(sa.insert(clients).values(created_at=now))
         ).inserted_primary_key[0]
@@ -75,7 +76,7 @@ async def _seed_cases(service: Service, moments: list[tuple[str | None, datetime
             sa.insert(cases),
             [
                 {
-                    "reference": f"OB-{index:06d}",
+                    "reference": f"OB-{secrets.token_hex(3).upper()}",
                     "public_id": secrets.token_hex(8),
                     "client_id": client_id,
                     "conversation_id": conversation_id,
@@ -148,7 +149,7 @@ async def test_demand_coverage_and_where_to_recruit_match_the_figures_worked_out
         # Paris days: 00:30 on the first day is in (22:30 UTC the day before); 23:30 the day before is out.
         moments += [("2A", _paris(start, 0, 30)), ("2A", _paris(start - timedelta(days=1), 23, 30))]
         moments += [(None, _paris(start, 12))]
-        await _seed_cases(service, moments)
+        await seed_cases(service.services.database, moments)
 
         in_60 = today + timedelta(days=60)
         await _optician(service, "A", ["75", "92"], in_60, chat="1")
