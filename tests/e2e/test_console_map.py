@@ -67,6 +67,10 @@ async def test_the_map_shows_where_to_recruit_and_a_candidate_goes_from_the_publ
             public.on("pageerror", lambda error: errors.append(str(error)))
             await public.goto("/rejoindre")
             await expect(public.locator("#join-departments option")).to_have_count(102)
+            await public.click("#join-lang")  # English and back
+            await expect(public.locator("#join-title")).to_have_text("Join the network")
+            await public.click("#join-lang")
+            await expect(public.locator("#join-title")).to_have_text("Rejoindre le réseau")
             await public.fill("#join-name", "Camille Verrier")
             await public.fill("#join-phone", "06 12")
             await public.fill("#join-email", "camille@example.fr")
@@ -95,6 +99,7 @@ async def test_the_map_shows_where_to_recruit_and_a_candidate_goes_from_the_publ
             await expect(svg.locator('path[data-code="75"]')).to_have_class("dept shade-covered")
             await expect(svg.locator('path[data-code="01"]')).to_have_class("dept shade-idle")
             await expect(alice.by("map-overseas").locator("button.dept-tile")).to_have_count(6)
+            await expect(alice.by("map-inset").locator('path[data-code="75"]')).to_have_class("dept shade-covered")
             recruit = alice.by("map-recruit").locator("li")
             await expect(recruit).to_have_count(1)
             await expect(recruit.first).to_contain_text("13 Bouches-du-Rhône")
@@ -107,7 +112,9 @@ async def test_the_map_shows_where_to_recruit_and_a_candidate_goes_from_the_publ
             await svg.locator('path[data-code="13"]').focus()
             await expect(alice.by("map-details")).to_contain_text("13 Bouches-du-Rhône")
             await expect(alice.by("map-details")).to_contain_text("4 demandes")
+            await page.set_viewport_size({"width": 1400, "height": 1800})  # the whole dialog in the shot
             await alice.shot("map.png")
+            await page.set_viewport_size({"width": 1400, "height": 1000})
             await page.click("#map-close")
 
             # 3. The candidate in the console: contacted, accepted, registered with the link.

@@ -78,6 +78,30 @@ async function drawMap() {
     drawn.set(path.id, shape);
   }
   shapes = drawn;
+  drawInset(drawn);
+}
+
+// Paris and its inner ring are a few pixels on the whole map: drawn again, enlarged, in an inset.
+const INSET = ["75", "92", "93", "94"];
+
+function drawInset(drawn) {
+  const inset = $("map-inset");
+  const group = document.createElementNS(SVG_NS, "g");
+  inset.append(group);
+  for (const code of INSET) {
+    const source = drawn.get(code);
+    if (!source) continue;
+    const shape = document.createElementNS(SVG_NS, "path");
+    shape.setAttribute("d", source.getAttribute("d"));
+    shape.setAttribute("class", "dept shade-idle");
+    shape.setAttribute("role", "img");
+    shape.dataset.inset = "true";
+    focusable(shape, code);
+    shape.append(document.createElementNS(SVG_NS, "title"));
+    group.append(shape);
+  }
+  const box = group.getBBox();
+  if (box.width && box.height) inset.setAttribute("viewBox", `${box.x} ${box.y} ${box.width} ${box.height}`);
 }
 
 function paint() {
@@ -86,10 +110,13 @@ function paint() {
   for (const row of rows.values()) {
     const shape = shapes.get(row.code);
     if (shape) {
-      shape.setAttribute("class", `dept shade-${row.shade}`);
-      shape.dataset.shade = row.shade;
-      shape.setAttribute("aria-label", label(row));
-      shape.firstChild.textContent = label(row);
+      const copies = [shape, ...$("map-inset").querySelectorAll(`path[data-code="${CSS.escape(row.code)}"]`)];
+      for (const node of copies) {
+        node.setAttribute("class", `dept shade-${row.shade}`);
+        node.dataset.shade = row.shade;
+        node.setAttribute("aria-label", label(row));
+        node.firstChild.textContent = label(row);
+      }
     } else if (row.overseas) {
       const tile = make("button", `dept-tile shade-${row.shade}`);
       tile.type = "button";
