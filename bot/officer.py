@@ -36,6 +36,7 @@ PURGE_WORDS = {
     "access journal lines": "lignes du journal d'accès",
     "webhooks set aside": "webhooks mis de côté (sans donnée personnelle)",
     "delivered goodbyes": "messages d'au revoir déjà remis",
+    "candidates declined or left untouched": "candidatures refusées ou sans suite",
 }
 
 
