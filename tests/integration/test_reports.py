@@ -45,7 +45,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.reports import Period, Reports, period_of
+from bot.reports import Period, Reports, midnight, paris_day, period_of
 from storage.database import Connection, create_engine
 from storage.tables import (
     appointments,
@@ -571,3 +571,13 @@ async def test_the_console_api_and_the_command_line_give_the_same_figures(
         expect=2,
     )
     assert "La date de début doit précéder la date de fin" in wrong.stderr
+
+
+def test_a_paris_day_begins_at_its_own_midnight_in_winter_and_in_summer() -> None:
+    # Winter (UTC+1), the spring change on Sunday 29 March 2026, then summer (UTC+2).
+    assert midnight(date(2026, 1, 12)) == datetime(2026, 1, 11, 23, tzinfo=UTC)
+    assert midnight(date(2026, 3, 29)) == datetime(2026, 3, 28, 23, tzinfo=UTC)
+    assert midnight(date(2026, 3, 30)) == datetime(2026, 3, 29, 22, tzinfo=UTC)
+    window = period_of("2026-03-29", "2026-03-29").window()
+    assert window.end - window.start == timedelta(hours=23)  # the short day
+    assert paris_day(datetime(2026, 7, 1, 22, 30, tzinfo=UTC)) == date(2026, 7, 2)
