@@ -287,6 +287,7 @@ class Reports:
     async def report(self, period: Period) -> Report:
         window = period.window()
         async with self.database.connect() as connection:
+            await store.read_as_one(connection)
             by = {
                 dimension: await store.cases_by(connection, window, dimension)
                 for dimension in store.DIMENSIONS

@@ -58,6 +58,15 @@ class Acceptance:
     accepted_at: datetime
 
 
+async def read_as_one(connection: AsyncConnection) -> None:
+    """Before the first query: on PostgreSQL, every read of the connection's transaction sees the
+    same snapshot (REPEATABLE READ), so that a report's tables add up while cases keep coming. (On
+    SQLite the reads follow each other within milliseconds: a case committed in between may show
+    in one table and not yet in another.)"""
+    if connection.dialect.name == "postgresql":
+        await connection.execution_options(isolation_level="REPEATABLE READ")
+
+
 async def cases_by(connection: AsyncConnection, window: Window, dimension: str) -> dict[str | None, int]:
     """How many cases of the window per value of ``dimension`` (one of :data:`DIMENSIONS`)."""
     if dimension not in DIMENSIONS:
