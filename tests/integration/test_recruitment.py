@@ -6,6 +6,7 @@ registration that makes the optician's entry and the Telegram link; retention; t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -24,9 +25,14 @@ from flows.types import SERVICE_TIME_ZONE
 from storage.database import Database
 from storage.tables import access_journal, candidates, cases, clients, conversations, identities, opticians
 from tests.e2e.test_cli import optibot
+from tests.fakes.telegram import FakeTelegram
 from tests.integration.serving import Service, serve_app
 from tests.integration.test_console import PASSWORD, Staff, _open_clients
+from tests.integration.test_dispatch import fake
+from tests.integration.test_telegram import Client
+from tests.integration.test_telegram import serve as serve_telegram
 
+__all__ = ["fake"]
 RPPS = "10003245676"  # a made-up number whose last digit is the Luhn key of the first ten
 ADELI = "759912345"
 FORM = {
@@ -242,6 +248,8 @@ async def test_the_public_form_stores_a_valid_candidate_and_says_what_is_wrong_f
             assert page.status_code == 200
             assert "Rejoindre le réseau" in page.text
             assert "script-src 'self'" in page.headers["content-security-policy"]
+            assert "<script>" not in page.text
+            assert " style=" not in page.text
             departments = (await web.get("/api/join/departments")).json()
             assert len(departments) == 102
             assert {"code": "2A", "name": "Corse-du-Sud"} in departments
@@ -454,3 +462,38 @@ async def test_retention_deletes_candidates_left_untouched_past_the_delay_and_th
     assert "Camille Verrier" in table[1]
     assert "RPPS 10003245676" in table[1]
     assert "13,971" in table[1]
+
+
+async def test_two_admins_registering_at_once_make_one_optician_and_the_link_works_in_telegram(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve_telegram(database_url, tmp_path, fake) as service:
+        await service.services.accounts.add("alice", PASSWORD, "admin")
+        await service.services.accounts.add("carol", PASSWORD, "admin")
+        alice, carol = Staff(service.base), Staff(service.base)
+        try:
+            await alice.login("alice")
+            await carol.login("carol")
+            async with _client(service) as web:
+                assert (await web.post("/api/join", json=FORM)).status_code == 201
+            (cid,) = [c["id"] for c in (await alice.get("/candidates")).json()["candidates"]]
+            assert (await alice.post(f"/candidates/{cid}/status", {"status": "accepted"})).status_code == 200
+            await fake.wait_for(
+                lambda: (
+                    service.services.telegram is not None and service.services.telegram.username is not None
+                )
+            )
+            answers = await asyncio.gather(
+                alice.post(f"/candidates/{cid}/register"), carol.post(f"/candidates/{cid}/register")
+            )
+            assert sorted(a.status_code for a in answers) == [200, 409]
+            assert len(await service.rows(opticians)) == 1
+            won = next(a for a in answers if a.status_code == 200).json()
+            assert won["link"].startswith("https://t.me/optibot_test_bot?start=optician_")
+            assert won["qr"].startswith("data:image/svg+xml")
+            await fake.say(611, won["command"])
+            await Client(fake, 611).expect("relié")
+            (optician,) = await service.rows(opticians)
+            assert optician.telegram_chat == "611"
+        finally:
+            await _open_clients()
