@@ -99,7 +99,9 @@ async def test_the_map_shows_where_to_recruit_and_a_candidate_goes_from_the_publ
             await expect(svg.locator('path[data-code="75"]')).to_have_class("dept shade-covered")
             await expect(svg.locator('path[data-code="01"]')).to_have_class("dept shade-idle")
             await expect(alice.by("map-overseas").locator("button.dept-tile")).to_have_count(6)
-            await expect(alice.by("map-inset").locator('path[data-code="75"]')).to_have_class("dept shade-covered")
+            await expect(alice.by("map-inset").locator('path[data-code="75"]')).to_have_class(
+                "dept shade-covered"
+            )
             recruit = alice.by("map-recruit").locator("li")
             await expect(recruit).to_have_count(1)
             await expect(recruit.first).to_contain_text("13 Bouches-du-Rhône")
