@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -465,12 +466,14 @@ def document(report: Report) -> ReportDocument:
     return ReportDocument(report, tables(report))
 
 
-_DOCUMENT = TypeAdapter(ReportDocument)
+@cache
+def _serialiser() -> TypeAdapter[ReportDocument]:
+    return TypeAdapter(ReportDocument)  # built on first use: nothing is created at import time
 
 
 def as_json(report: Report) -> dict[str, Any]:
     """The document as JSON values, exactly as the console's API sends it."""
-    found: dict[str, Any] = _DOCUMENT.dump_python(document(report), mode="json")
+    found: dict[str, Any] = _serialiser().dump_python(document(report), mode="json")
     return found
 
 

@@ -14,8 +14,6 @@ COMMAND = "report"
 
 
 def add(commands: Any) -> None:
-    from bot.reports import TABLE_NAMES
-
     parser: argparse.ArgumentParser = commands.add_parser(
         COMMAND, help="the federation's figures for a period"
     )
@@ -25,20 +23,24 @@ def add(commands: Any) -> None:
     parser.add_argument("--format", choices=("text", "csv", "json", "html"), default="text")
     parser.add_argument(
         "--table",
-        choices=TABLE_NAMES,
         default=None,
-        help="csv: only this table (the console's CSV file); default: every table, each under its title",
+        metavar="NAME",
+        help="csv: only this table, as the console's CSV file (summary, needs, days…); default: every "
+        "table, each under its name and title",
     )
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build, opened
-    from bot.reports import ReportError, as_csv, as_html, as_json, as_text, period_of, tables
+    from bot.reports import TABLE_NAMES, ReportError, as_csv, as_html, as_json, as_text, period_of, tables
 
     try:
         period = period_of(args.start, args.end, args.department)
     except ReportError as error:
         print(f"optibot: {error}", file=sys.stderr)
+        return 2
+    if args.table is not None and args.table not in TABLE_NAMES:
+        print(f"optibot: --table: one of {', '.join(TABLE_NAMES)}", file=sys.stderr)
         return 2
     async with opened(build(settings)) as services:
         report = await services.reports.report(period)

@@ -571,6 +571,18 @@ async def test_the_console_api_and_the_command_line_give_the_same_figures(
         expect=2,
     )
     assert "La date de début doit précéder la date de fin" in wrong.stderr
+    unknown = optibot(
+        "report",
+        *period,
+        "--format",
+        "csv",
+        "--table",
+        "nope",
+        database_url=database_url,
+        workdir=tmp_path,
+        expect=2,
+    )
+    assert "--table: one of summary, kinds, needs" in unknown.stderr
 
 
 def test_a_paris_day_begins_at_its_own_midnight_in_winter_and_in_summer() -> None:
