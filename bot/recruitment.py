@@ -384,12 +384,13 @@ class Recruitment:
             async with self.database.begin() as connection:
                 await store.move_candidate(connection, public_id, ("registered",), "accepted", by=by, now=now)
             raise
-        code, expires = await self.dispatch.new_link(saved["id"], by)
         async with self.database.begin() as connection:
             optician_id = await optician_id_of(connection, saved["id"])
             if optician_id is not None:
                 await store.set_optician(connection, public_id, optician_id, self.clock())
             await record_access(connection, now, by, "candidate", detail=f"registered {public_id}")
+        # Last: should it fail, the optician is registered and "Lier Telegram" makes another code.
+        code, expires = await self.dispatch.new_link(saved["id"], by)
         return await self.candidate(public_id), code, expires
 
 

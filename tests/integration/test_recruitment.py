@@ -497,3 +497,26 @@ async def test_two_admins_registering_at_once_make_one_optician_and_the_link_wor
             assert optician.telegram_chat == "611"
         finally:
             await _open_clients()
+
+
+async def test_a_registration_the_registry_refuses_leaves_the_candidate_accepted(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with serve_app(database_url, tmp_path) as service:
+        await service.services.accounts.add("alice", PASSWORD, "admin")
+        alice = Staff(service.base)
+        try:
+            await alice.login("alice")
+            await _candidate(service, ["75"], "accepted")
+            async with service.services.database.begin() as connection:  # a number the registry refuses
+                await connection.execute(sa.update(candidates).values(phone="not a phone"))
+            (cid,) = [c["id"] for c in (await alice.get("/candidates")).json()["candidates"]]
+            refused = await alice.post(f"/candidates/{cid}/register")
+            assert refused.status_code == 422
+            assert "téléphone" in refused.json()["detail"]
+            (row,) = await service.rows(candidates)
+            assert (row.status, row.optician_id) == ("accepted", None)
+            assert await service.rows(opticians) == []
+            assert await service.rows(access_journal, access_journal.c.action == "candidate") == []
+        finally:
+            await _open_clients()
