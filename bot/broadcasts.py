@@ -194,14 +194,6 @@ class Broadcasts:
     async def run(self) -> None:
         """Hand the pending chat deliveries to the outbox, send the e-mails, close the broadcasts
         that are done; resumes what a previous process left (the deliveries are in the database)."""
-        async with self.database.begin() as connection:
-            given_up = await store.give_up_interrupted(
-                connection, self.clock() - self.sending_timeout, self.clock()
-            )
-        if given_up:
-            log.warning(
-                "broadcasts: %d e-mail(s) interrupted by a stop, given up (never sent twice)", given_up
-            )
         email = asyncio.create_task(self._emails(), name="optibot-broadcast-emails")
         try:
             while True:
@@ -221,14 +213,23 @@ class Broadcasts:
         """Every pending chat delivery to the outbox, batch by batch; the finished broadcasts
         closed. Whether a broadcast is still running."""
         try:
+            async with self.database.connect() as connection:
+                if not await store.has_work(connection):  # idle: no write at all
+                    return False
             while await self._chat_batch():
                 pass
             async with self.database.begin() as connection:
+                now = self.clock()
+                given_up = await store.give_up_interrupted(connection, now - self.sending_timeout, now)
                 closed = await store.close_finished(connection, self.clock())
                 running = await store.has_work(connection)
         except Exception:  # a database hiccup: the next round tries again
             log.exception("broadcasts: round failed")
             return True
+        if given_up:
+            log.warning(
+                "broadcasts: %d e-mail(s) interrupted by a stop, given up (never sent twice)", given_up
+            )
         for public_id in closed:
             log.info("broadcast %s done", public_id)
         if closed:
