@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.export import client_export
+from bot.levels import BatchLevels
 from bot.messages import Inbound
 from bot.privacy import PrivacyDesk, WithdrawVisit
 from bot.replies import reply_row
@@ -102,7 +103,7 @@ class ConversationHandler:
         writes: store.BatchWrites,
         now: datetime,
         *,
-        levels: Levels = NO_LEVELS_SET,
+        levels: BatchLevels | None = None,
     ) -> list[str] | None:
         """Handle one message; returns the files of the client if they were erased (else None)."""
         said = inbound.said
@@ -138,7 +139,7 @@ class ConversationHandler:
                 now=now,
                 new_reference=self.reference_factory,
                 channel_phone=channel_phone(convo.channel, convo.user),
-                levels=levels,
+                levels=await levels.get() if levels is not None else NO_LEVELS_SET,
                 channel=convo.channel,
             )
             result = self.flow.handle(state, said, context)
@@ -369,14 +370,14 @@ class ConversationHandler:
         fresh: store.OpenConversation,
         writes: store.BatchWrites,
         now: datetime,
-        levels: Levels,
+        levels: BatchLevels | None,
     ) -> None:
         state = ConversationState(language=as_language(fresh.language))
         context = FlowContext(
             now=now,
             new_reference=self.reference_factory,
             channel_phone=channel_phone(fresh.channel, fresh.user),
-            levels=levels,
+            levels=await levels.get() if levels is not None else NO_LEVELS_SET,
             channel=fresh.channel,
         )
         result = self.flow.handle(state, ClientInput(), context)

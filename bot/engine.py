@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.conversation import Bookings, ConversationHandler
-from bot.levels import read_levels
+from bot.levels import BatchLevels
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
 from bot.pipeline import Again, Pipeline, reason_of
@@ -150,7 +150,8 @@ class Engine:
         """Store the message durably. A re-delivery (same channel and id) is reported duplicate."""
         row = inbox_row(sanitized(inbound), self.pseudonyms)
         # A database that stays down makes the channel answer an error: the sender will retry.
-        inbox_id = await asyncio.wait_for(self.pipeline.accept(row), self.accept_timeout)
+        async with asyncio.timeout(self.accept_timeout):  # never wait_for: see bot.signals.wait_set
+            inbox_id = await self.pipeline.accept(row)
         return Accepted(inbox_id)
 
     async def process(self, accepted: Accepted, inbound: Inbound) -> None:
@@ -186,9 +187,8 @@ class Engine:
         must acknowledge before processing (webhooks) use :meth:`accept` then :meth:`process`.
         """
         inbound = sanitized(inbound)
-        outcome = await asyncio.wait_for(
-            self.pipeline.process(inbound.key, _Work(None, inbound)), self.accept_timeout
-        )
+        async with asyncio.timeout(self.accept_timeout):
+            outcome = await self.pipeline.process(inbound.key, _Work(None, inbound))
         return Accepted(outcome.inbox_id)
 
     async def recover(self, received_before: datetime | None = None, *, wait: bool = True) -> int:
@@ -341,9 +341,10 @@ class Engine:
             handed = [c.conversation_id for c in current.values() if c.conversation_id and c.owner != "bot"]
             followed = await case_store.latest_cases(connection, handed)
             current.update(await self._open(connection, messages, current, followed, now))
-            # The service levels, read in this transaction: a switch committed by any process
-            # applies to this batch (one small query; no cache to go stale across processes).
-            levels = await read_levels(connection)
+            # The service levels, read in this transaction when a message reaches the intake: a
+            # switch committed by any process applies to this batch (one small query at most; no
+            # cache to go stale across processes).
+            levels = BatchLevels(connection)
             writes = store.BatchWrites(at=now)
             # A client who writes can be reached again (a WhatsApp 131026 is often an old app).
             writes.reachable_clients = sorted({c.client_id for c in current.values() if c.unreachable})

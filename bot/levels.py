@@ -81,6 +81,22 @@ async def read_levels(connection: Connection) -> Levels:
     return _current(await store.read_levels(connection)).as_levels()
 
 
+class BatchLevels:
+    """The levels as one batch's transaction reads them: at most once, and only if a message of
+    the batch reaches the intake (a follow-up of a case never needs them)."""
+
+    __slots__ = ("_connection", "_read")
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._read: Levels | None = None
+
+    async def get(self) -> Levels:
+        if self._read is None:
+            self._read = await read_levels(self._connection)
+        return self._read
+
+
 def _current(rows: list[store.LevelRow]) -> CurrentLevels:
     national = ScopeLevel(NATIONAL, DEFAULT_LEVEL, None, None)
     departments: list[ScopeLevel] = []
