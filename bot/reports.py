@@ -221,6 +221,8 @@ NEEDS = {
     "broken": "Lunettes cassées",
     "lost": "Lunettes perdues",
     "unsuitable": "Plus adaptées",
+    "renewal": "Renouvellement",  # normal service only (issue 15)
+    "lenses": "Lentilles de contact",  # normal service only
     "other": "Autre chose",
 }
 CHANNELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "webchat": "Web chat"}

@@ -373,7 +373,9 @@ async def test_the_figures_of_a_period_equal_those_counted_by_hand(database_url:
     # X1 (23:59 Paris on the 11th) and X2 (00:30 Paris on the 19th) are out. C10 is anonymised.
     assert (report.cases, report.mobilised, report.others) == (12, 8, 4)
     assert counts(report.by_kind) == {"emergency": 11, "advisor": 1}
-    assert counts(report.by_need) == {"broken": 6, "lost": 3, "unsuitable": 1, "other": 1, "unknown": 1}
+    assert counts(report.by_need) == {
+        "broken": 6, "lost": 3, "unsuitable": 1, "renewal": 0, "lenses": 0, "other": 1, "unknown": 1,
+    }  # fmt: skip
     assert counts(report.by_channel) == {"telegram": 7, "whatsapp": 3, "webchat": 2}
     assert counts(report.by_mode) == {"visit": 7, "shipment": 4, "unknown": 1}
     assert counts(report.by_priority) == {
@@ -434,7 +436,14 @@ async def test_one_department_and_the_day_boundaries(database_url: str) -> None:
     # In the 75: C1 C2 C4 C5 C8 C9 C11 C12.
     assert (report.cases, report.mobilised, report.others) == (8, 7, 1)
     assert report.department_name == "Paris"
-    assert counts(report.by_need) == {"broken": 4, "lost": 2, "unsuitable": 1, "other": 1}
+    assert counts(report.by_need) == {
+        "broken": 4,
+        "lost": 2,
+        "unsuitable": 1,
+        "renewal": 0,
+        "lenses": 0,
+        "other": 1,
+    }
     # Mobilised claimed after C1 10, C5 2, C11 16, C12 8 → [2, 8, 10, 16]: p50 the 2nd, p90 the 4th.
     claim = {d.group: (d.claimed, d.p50_s, d.p90_s, d.unclaimed) for d in report.claim}
     assert claim["mobilised"] == (4, 8 * 60, 16 * 60, 3)
@@ -518,6 +527,8 @@ async def test_the_console_api_and_the_command_line_give_the_same_figures(
                 "Lunettes cassées,broken,4",
                 "Lunettes perdues,lost,2",
                 "Plus adaptées,unsuitable,1",
+                "Renouvellement,renewal,0",
+                "Lentilles de contact,lenses,0",
                 "Autre chose,other,1",
             ]
             # Refused, politely, with a reason and never the input echoed.
