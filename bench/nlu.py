@@ -52,6 +52,8 @@ STEPS = (
     "insurance_card",
     "summary",
     "waitlist_offer",
+    "waitlist_department",
+    "waitlist_contact",
     "confirm_delete",
 )
 TARGETS = {"dev": 0.97, "heldout": 0.95}
@@ -112,6 +114,11 @@ def canonical(step: str, understood: Understood | None) -> str | None:
         if understood.event in ("given", "named"):
             return str(understood.value["name"])
         return understood.event
+    if step in ("waitlist_department", "waitlist_contact"):  # the department, the e-mail or phone
+        if understood.event != "given":
+            return understood.event
+        given = understood.value
+        return str(given[1] if isinstance(given, tuple) else given)
     if step not in VALUE_STEPS:
         return understood.event
     value: Any = understood.value

@@ -19,7 +19,7 @@ _SKIP: Final = frozenset(
         "je prefere pas", "je prefere ne pas", "prefere pas", "non merci", "no thanks", "no thank you",
         "pas de mail", "pas d email", "pas de telephone", "ni l un ni l autre", "neither", "none",
         "i d rather not", "rather not", "later", "plus tard", "je ne sais pas", "sais pas",
-        "i don t know", "don t know",
+        "i don t know", "don t know", "jsp", "chais pas",
     )
 )  # fmt: skip
 _DIGITS: Final = re.compile(r"(?<![\d])(\d{5}|\d{3}|\d{2}|2[ABab])(?![\dA-Za-z])")
@@ -28,6 +28,17 @@ _EMAIL: Final = re.compile(
     r"(?<![\w.+-])([\w.+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})(?![\w@])"
 )
 _NAMES: Final = {normalize(name): code for code in DEPARTMENTS if (name := name_of(code))}
+# The largest cities, said instead of their department ("à Lyon"); not those that are also common
+# words ("Nice", "Tours").
+_CITIES: Final = {
+    "lyon": "69", "marseille": "13", "toulouse": "31", "nantes": "44",
+    "strasbourg": "67", "montpellier": "34", "bordeaux": "33", "lille": "59", "rennes": "35",
+    "reims": "51", "toulon": "83", "grenoble": "38", "dijon": "21", "angers": "49", "nimes": "30",
+    "brest": "29", "le havre": "76", "saint etienne": "42", "clermont ferrand": "63",
+    "limoges": "87", "amiens": "80", "metz": "57", "besancon": "25", "perpignan": "66",
+    "orleans": "45", "rouen": "76", "caen": "14", "nancy": "54", "ajaccio": "2A", "bastia": "2B",
+}  # fmt: skip
+_PLACES: Final = sorted({**_CITIES, **_NAMES}.items(), key=lambda item: -len(item[0]))
 
 
 def says_skip(text: str) -> bool:
@@ -53,9 +64,10 @@ def parse_department(text: str) -> str | None:
         if code is not None:
             found.add(code)
     words = f" {normalize(head)} "
-    for name, code in _NAMES.items():
+    for name, code in _PLACES:  # longest first: "Bouches-du-Rhône" is not also the Rhône
         if f" {name} " in words:
             found.add(code)
+            words = words.replace(f" {name} ", " | ")
     return found.pop() if len(found) == 1 else None
 
 
