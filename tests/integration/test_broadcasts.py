@@ -143,7 +143,7 @@ async def _waiting(
     email: str | None = None,
     phone: str | None = None,
     language: str = "fr",
-    reason: str = "renewal",
+    reason: str = "not_urgent",
 ) -> None:
     client_id = (
         await connection.execute(
