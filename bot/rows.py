@@ -99,7 +99,7 @@ def case_row(convo: store.OpenConversation, effect: CreateCase, now: datetime) -
         "urgent": fields.get("urgent"),
         "mode": fields.get("mode"),
         "priority": fields.get("priority"),
-        "priority_rank": priority_rank(fields.get("priority")),
+        "priority_rank": priority_rank(fields.get("priority"), effect.kind),
         "address": fields.get("address"),
         "postal_code": fields.get("postal_code"),
         "department": fields.get("department"),

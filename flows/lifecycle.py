@@ -56,6 +56,8 @@ FollowUp = Literal["case", "reopen", "new"]
 # Mobilised workers first; within a rank, the oldest case first.
 PRIORITY_RANK = {"health": 0, "firefighter": 0, "food_retail": 0, "delivery": 0, "other": 0}
 NOT_MOBILISED_RANK = 1
+# An ordinary request of normal service (issue 15): after every emergency in the queue.
+REQUEST_RANK = 2
 
 
 class InvalidCaseTransitionError(ValueError):
@@ -139,7 +141,11 @@ def move(action: str) -> Move:
     return _MOVES[action] if action in _MOVES else Move(action, sources_of(action), destination_of(action))
 
 
-def priority_rank(priority: str | None) -> int:
+def priority_rank(priority: str | None, kind: str = "emergency") -> int:
+    """The queue's order: mobilised workers' emergencies, the other emergencies, then ordinary
+    requests (an advisor's case ranks by the priority said, like an emergency)."""
+    if kind == "request":
+        return REQUEST_RANK
     return PRIORITY_RANK.get(priority or "", NOT_MOBILISED_RANK)
 
 
