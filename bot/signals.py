@@ -7,6 +7,7 @@ to each of them, so no object needs another one built later.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 
@@ -22,3 +23,20 @@ class Commits:
     def __call__(self) -> None:
         for listener in self._listeners:
             listener()
+
+
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` pass (True: it was set).
+
+    Every wait with a timeout in bot/ goes through this or ``asyncio.timeout``, never
+    ``asyncio.wait_for``: on Python 3.11, a task cancelled while the awaited thing completes in the
+    same turn of the loop gets its result from ``wait_for`` instead of the cancellation, and a
+    ``while True`` loop around it then never ends — a shutdown that waited on such a task hung
+    forever (the woken event was a commit's signal, arriving as the service stopped).
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from bot.channels import documents
 from bot.engine import Engine
 from bot.messages import Inbound
+from bot.signals import wait_set
 from bot.throttle import Door, Throttle, client_address, throttle_of
 from flows.catalog import Catalog
 from flows.types import ClientInput, as_language
@@ -369,9 +370,7 @@ async def _stream(
             if found:
                 idle = 0.0
                 continue
-            try:
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
-            except TimeoutError:
+            if not await wait_set(wake, POLL_SECONDS):
                 idle += POLL_SECONDS
                 if idle >= KEEPALIVE_SECONDS:
                     idle = 0.0

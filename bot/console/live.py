@@ -11,6 +11,7 @@ from fastapi import Request
 
 from bot.console.auth import Operator
 from bot.console.service import Console
+from bot.signals import wait_set
 from bot.throttle import KINDS, Throttle
 
 KEEPALIVE_SECONDS = 15.0
@@ -67,9 +68,7 @@ async def live_events(
         idle = 0.0
         checked = time.monotonic()
         while not await request.is_disconnected():
-            try:
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
-            except TimeoutError:
+            if not await wait_set(wake, POLL_SECONDS):
                 idle += POLL_SECONDS
             wake.clear()
             if time.monotonic() - checked >= SESSION_CHECK_SECONDS:

@@ -9,7 +9,6 @@ never a word the client wrote (``place_of``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 from bot.dispatch.buttons import OfferAnswer
 from bot.dispatch.notices import Notices, service_day
 from bot.logs import describe
+from bot.signals import wait_set
 from flows.departments import neighbours, place_of
 from flows.lifecycle import move
 from flows.types import Choice, Reply
@@ -174,8 +174,7 @@ class OfferSweep:
                     await self.reminders()
             except Exception as error:
                 log.error("dispatch sweep failed: %s", describe(error))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+            await wait_set(self._wake, interval)
             self._wake.clear()
 
     async def sweep_once(self, now: datetime | None = None) -> int:

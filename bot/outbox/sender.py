@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ from typing import cast
 from bot.logs import describe
 from bot.outbox.channel import Channel, Delivered, DeliveryError, PacedChannel
 from bot.outbox.outcomes import Failure, Outcomes, stored_with
+from bot.signals import wait_set
 from storage.conversations import set_reachable
 from storage.database import Database
 from storage.outbox import (
@@ -106,8 +106,7 @@ class OutboxSender:
                     await self._round()
                 except Exception as error:
                     log.error("outbox delivery round failed: %s", describe(error))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await wait_set(self._wake, self.poll_interval)
                 self._wake.clear()
         finally:
             for helper in helpers:

@@ -11,7 +11,6 @@ could not deliver marks its client unreachable.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -20,6 +19,7 @@ from bot.channels.whatsapp.messenger import UNDELIVERABLE, WINDOW_CLOSED
 from bot.channels.whatsapp.updates import Receipt
 from bot.logs import describe
 from bot.pipeline import is_poison
+from bot.signals import wait_set
 from storage.database import Database
 from storage.receipts import apply_receipts, insert_receipts
 
@@ -62,8 +62,7 @@ class DeliveryReceipts:
         engine's notice to live views and the outbox); send again as a template what Meta
         refused for the closed window."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), RECONCILE_SECONDS)
+            await wait_set(self._due, RECONCILE_SECONDS)
             self._due.clear()
             try:
                 async with self.database.begin() as connection:
