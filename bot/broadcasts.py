@@ -29,7 +29,7 @@ from bot import windows
 from bot.mail import Mailer, MailError
 from bot.replies import enqueue_reply
 from bot.settings import Settings
-from bot.signals import Commits
+from bot.signals import Commits, wait_set
 from flows.catalog import Catalog
 from flows.types import Reply
 from storage import broadcasts as store
@@ -205,8 +205,7 @@ class Broadcasts:
                 await email
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        await wait_set(self._wake, seconds)
         self._wake.clear()
 
     async def _chat_round(self) -> bool:
