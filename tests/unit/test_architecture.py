@@ -115,3 +115,15 @@ def test_one_writer_of_a_case_status() -> None:
                     writers.append(f"{name}:{node.lineno}")
     assert writers, "the lifecycle's writer was not found: this test no longer sees it"
     assert {w.split(":")[0] for w in writers} == {"storage/cases.py"}, writers
+
+
+def test_no_wait_for_in_the_service() -> None:
+    """``asyncio.wait_for`` can swallow a cancellation on Python 3.11 (bot.signals.wait_set): a
+    background loop around it then outlives its shutdown, which waits for it forever."""
+    found = [
+        name
+        for name, tree in _modules("bot")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr == "wait_for"
+    ]
+    assert found == []
