@@ -177,6 +177,10 @@ class Broadcasts:
                 return NewDelivery(target.waitlist_id, f"{target.channel}_template", "pending")
         return NewDelivery(target.waitlist_id, target.channel, "pending")
 
+    def wake(self) -> None:
+        """Look for work now (a broadcast started elsewhere; the worker also looks every 2 s)."""
+        self._wake.set()
+
     # --- reading ---------------------------------------------------------------------------------
 
     async def progress(self, public_id: str) -> Progress | None:

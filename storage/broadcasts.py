@@ -202,22 +202,28 @@ async def give_up_interrupted(connection: AsyncConnection, before: datetime, now
 
 
 def _counts() -> Any:
+    """Per broadcast: sent, failed, to call back and remaining, from its deliveries as they are now
+    (an erased client's delivery is gone with their entry: it counts in none). A chat delivery is
+    its outbound row's: sent or failed once that row is (sent if the row was purged since)."""
     d = broadcast_deliveries
     chat = d.c.route.in_(CHAT_ROUTES)
-    sent = sa.or_(
-        sa.and_(chat, d.c.status == "sent", messages.c.sent_at.is_not(None)),
-        sa.and_(~chat, d.c.status == "sent"),
-    )
-    failed = sa.or_(
-        d.c.status == "failed", sa.and_(chat, d.c.status == "sent", messages.c.failed_at.is_not(None))
+    handed = sa.and_(chat, d.c.status == "sent")
+    row_sent = sa.or_(messages.c.id.is_(None), messages.c.sent_at.is_not(None))
+    sent = sa.or_(sa.and_(handed, row_sent), sa.and_(~chat, d.c.status == "sent"))
+    failed = sa.or_(d.c.status == "failed", sa.and_(handed, messages.c.failed_at.is_not(None)))
+    waiting = sa.or_(
+        d.c.status.in_(("pending", "sending")),
+        sa.and_(
+            handed, messages.c.id.is_not(None), messages.c.sent_at.is_(None), messages.c.failed_at.is_(None)
+        ),
     )
     return (
         sa.select(
             d.c.broadcast_id,
-            sa.func.count().label("total"),
             sa.func.sum(sa.case((sent, 1), else_=0)).label("sent"),
             sa.func.sum(sa.case((failed, 1), else_=0)).label("failed"),
             sa.func.sum(sa.case((d.c.status == CALLBACK, 1), else_=0)).label("callback"),
+            sa.func.sum(sa.case((waiting, 1), else_=0)).label("remaining"),
         )
         .select_from(d.outerjoin(messages, messages.c.id == d.c.message_id))
         .group_by(d.c.broadcast_id)
@@ -231,7 +237,7 @@ async def progress(
     delivery counts as sent once its outbound row is, failed once that row failed."""
     counts = _counts().subquery()
     query = (
-        sa.select(broadcasts, counts.c.sent, counts.c.failed, counts.c.callback)
+        sa.select(broadcasts, counts.c.sent, counts.c.failed, counts.c.callback, counts.c.remaining)
         .select_from(broadcasts.outerjoin(counts, counts.c.broadcast_id == broadcasts.c.id))
         .order_by(broadcasts.c.id.desc())
     )
@@ -252,7 +258,7 @@ async def progress(
                 sent,
                 failed,
                 callback,
-                max(r.total - sent - failed - callback, 0),
+                int(r.remaining or 0),
                 r.created_by,
                 r.created_at,
                 r.finished_at,

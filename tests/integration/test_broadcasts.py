@@ -562,3 +562,73 @@ async def test_a_broadcast_killed_mid_way_resumes_in_a_new_process_without_telli
     assert sum(per_address.values()) >= 60 - len(interrupted)
     assert {d.status for d in deliveries} <= {"sent", "failed"}
     assert len([d for d in deliveries if d.status == "failed"]) == len(interrupted)
+
+
+async def test_a_client_erased_while_a_broadcast_waits_is_not_told_and_the_broadcast_still_ends(
+    database_url: str, tmp_path: Path
+) -> None:
+    crowd = await seed(
+        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=4, phones=1, unreachable=0
+    )
+    with smtp_server() as (mailbox, port):
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=database_url,
+            optibot_data_dir=tmp_path / "data",
+            **smtp_settings(port),
+        )
+        # Started while no service runs; the client then asks for their data to be erased.
+        async with opened(build(settings)) as services:
+            public_id = await services.broadcasts.start(by="admin", trigger="manual", level="normal")
+            assert public_id is not None
+            async with services.database.connect() as connection:
+                erased = await connection.scalar(
+                    sa.select(waitlist.c.client_id).where(waitlist.c.contact_email == crowd.emails[0])
+                )
+            await services.engine.privacy.erase(erased, actor="admin", detail="test")
+        async with serve_app(database_url, tmp_path, **smtp_settings(port)) as service:
+            await until(lambda: _status(service, public_id), 20, "the broadcast to finish")
+            progress = await service.services.broadcasts.progress(public_id)
+            assert progress is not None
+            assert (
+                progress.total,
+                progress.sent,
+                progress.failed,
+                progress.callback,
+                progress.remaining,
+            ) == (
+                5,
+                3,
+                0,
+                1,
+                0,
+            )
+        assert mailbox.to(crowd.emails[0]) == []
+        assert sorted(rcpt for _, rcpt, _ in mailbox.received) == sorted(crowd.emails[1:])
+
+
+async def test_two_processes_share_a_broadcast_and_tell_each_client_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Several processes are a PostgreSQL deployment: each claims deliveries the other did not."""
+    crowd = await seed(
+        postgres_url, telegram=200, whatsapp_open=0, whatsapp_closed=0, emails=40, phones=0, unreachable=0
+    )
+    with smtp_server() as (mailbox, port):
+        async with (
+            serve_app(postgres_url, tmp_path / "a", **smtp_settings(port)) as first,
+            serve_app(postgres_url, tmp_path / "b", **smtp_settings(port)) as second,
+        ):
+            public_id = await first.services.broadcasts.start(by="admin", trigger="manual", level="normal")
+            assert public_id is not None
+            second.services.broadcasts.wake()  # both at once
+
+            async def handed_over() -> bool:
+                rows = await second.rows(broadcast_deliveries)
+                return all(r.status in ("sent", "failed") for r in rows)
+
+            await until(handed_over, 30, "every delivery made")
+            outbound = await first.rows(messages, messages.c.direction == "out")
+        # No Telegram channel here: the rows wait in the outbox, one per client.
+        assert sorted(int(r.party) for r in outbound) == crowd.telegram
+        assert sorted(rcpt for _, rcpt, _ in mailbox.received) == sorted(crowd.emails)
