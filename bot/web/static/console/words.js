@@ -56,5 +56,8 @@ export const JOURNAL_ACTION = {
   insurance_card: "Carte de mutuelle ouverte",
   export: "Export des données",
   erase: "Effacement des données",
+  broadcast: "Liste d'attente prévenue",
+  waitlist_export: "Liste d'attente exportée (CSV)",
+  waitlist_phones: "Numéros à rappeler consultés",
 };
 export const JOURNAL_DETAIL = { admin: "par un administrateur", retention: "durée de conservation écoulée" };
