@@ -14,6 +14,8 @@ export const NEED = {
   broken: "Lunettes cassées",
   lost: "Lunettes perdues",
   unsuitable: "Plus adaptées",
+  renewal: "Renouvellement",
+  lenses: "Lentilles",
   other: "Autre",
 };
 export const MODE = { visit: "Visite", shipment: "Envoi" };
