@@ -21,6 +21,7 @@ from bot.levels import LevelError
 from bot.messages import Inbound
 from bot.settings import Settings
 from flows.types import ClientInput
+from storage.privacy.records import client_record
 from storage.tables import access_journal, clients, service_levels, waitlist
 from tests.harness import Clock, Harness, RecordingChannel, harness
 
@@ -217,6 +218,16 @@ async def test_a_web_chat_client_leaves_a_department_and_an_e_mail(database_url:
         text = next(r["text"] for r in export if r["key"] == "my_data.header")
         assert "Finistère" in text
         assert "marie.durand@exemple.fr" in text
+
+        # The whole record (the JSON document of "mes données", `optibot clients export`) too.
+        async with h.services.database.connect() as connection:
+            record = await client_record(connection, row.client_id)
+        (entry,) = record["waitlist"]
+        assert (entry["department"], entry["contact_email"], entry["contact_phone"]) == (
+            "29",
+            "marie.durand@exemple.fr",
+            None,
+        )
 
         # Erasure removes the waitlist row with the rest.
         await say(h, "page-1", text="supprimer mes données")
