@@ -227,6 +227,9 @@ cases = sa.Table(
     sa.Column("anonymised_at", Time, nullable=True),
     sa.Index(None, "status", "priority_rank", "created_at"),
     sa.Index(None, "client_id"),
+    # The reports and the map read a period of cases, everywhere or in one department.
+    sa.Index(None, "created_at"),
+    sa.Index(None, "department", "created_at"),
 )
 
 waitlist = sa.Table(
