@@ -2,12 +2,20 @@
 path new → contacted → accepted → registered (which creates the optician's entry and the
 Telegram link), or declined; and the map of demand against coverage that says where to recruit.
 
-"Où recruter" (docs/DECISIONS.md): a department is listed when it has demand in the period and
-either nobody covering it today (a *gap*: its unmet demand is all of its demand), or a load per
-covering optician at least :data:`STRAIN_FACTOR` times the reference load — the demand of the
-covered departments divided by their covering opticians — and at least :data:`STRAIN_MINIMUM`
-cases (*strained*: its unmet demand is what exceeds the reference load). Sorted by unmet demand,
-gaps before strained departments at equal figures, then by code.
+"Où recruter" (docs/DECISIONS.md) counts the *visit* demand (cases asked as a home visit, or
+offered to the opticians): a department's unmet demand is
+
+* with nobody covering it today (a *gap*): its visits that no optician took;
+* elsewhere: the larger of its visits that really found no taker (offered, never accepted, the
+  no-taker alert up or turned into a shipment — the reports' rule) and its *strain excess*: when
+  its visits per covering optician reach :data:`STRAIN_FACTOR` times the reference load and at
+  least :data:`STRAIN_MINIMUM`, what exceeds the reference load. The reference load is judged
+  WITHOUT the department itself (the visits of the *other* covered departments divided by their
+  covering opticians), else, when no other department is covered, :data:`FALLBACK_DAILY_LOAD`
+  visits per optician and per day of the period.
+
+A covered department with unmet demand is *strained*. Sorted by unmet demand, gaps before strained
+departments at equal figures, then by code.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ KIT_WINDOW = timedelta(days=14)  # kits expiring within this are shown as a risk
 MAX_PERIOD_DAYS = 366
 STRAIN_FACTOR = 3.0
 STRAIN_MINIMUM = 3
+FALLBACK_DAILY_LOAD = 1.0  # visits per optician and day, when no other department gives a reference
 STATUSES = ("new", "contacted", "accepted", "registered", "declined")
 Status = Literal["new", "contacted", "accepted", "registered", "declined"]
 # Where a candidate may go from: registered only once accepted; declined from any open status.
@@ -200,6 +209,8 @@ class DepartmentRow(TypedDict):
     kits_expiring: int
     candidates: int
     shade: Shade
+    visits: int  # the visit cases among the demand
+    no_taker: int  # visits offered that nobody took (the reports' rule)
     unmet: int  # the demand without a taker ("où recruter"); 0 elsewhere
 
 
@@ -218,25 +229,35 @@ def coverage_rows(
     covering: dict[str, int],
     kits: dict[str, int],
     candidates: dict[str, int],
+    visits: dict[str, tuple[int, int, int]] | None = None,
+    days: int = 30,
 ) -> tuple[list[DepartmentRow], list[DepartmentRow], float | None]:
-    """Every department's row, the "où recruter" list and the reference load (see the module)."""
+    """Every department's row, the "où recruter" list and the reference load over all covered
+    departments (shown; each department is judged against the others', see the module).
+    ``visits``: per department ``(visits, taken, no_taker)``; ``days``: the period's length."""
+    visits = visits or {}
     covered = [code for code in DEPARTMENTS if covering.get(code, 0) > 0]
-    load_demand = sum(demand.get(code, 0) for code in covered)
+    load_visits = sum(visits.get(code, (0, 0, 0))[0] for code in covered)
     load_opticians = sum(covering.get(code, 0) for code in covered)
-    reference = load_demand / load_opticians if load_opticians and load_demand else None
+    reference = load_visits / load_opticians if load_opticians and load_visits else None
     rows: list[DepartmentRow] = []
     for code in DEPARTMENTS:
         asked, cover = demand.get(code, 0), covering.get(code, 0)
+        wanted, taken, no_taker = visits.get(code, (0, 0, 0))
         shade: Shade
         unmet = 0
-        if asked == 0:
+        if asked == 0 and wanted == 0:
             shade = "ready" if cover else "idle"
         elif cover == 0:
-            shade, unmet = "gap", asked
-        elif reference is not None and asked >= STRAIN_MINIMUM and asked / cover >= STRAIN_FACTOR * reference:
-            shade, unmet = "strained", max(1, round(asked - cover * reference))
+            shade, unmet = "gap", wanted - taken
         else:
-            shade = "covered"
+            others = load_opticians - cover
+            judged = (load_visits - wanted) / others if others else FALLBACK_DAILY_LOAD * days
+            excess = 0
+            if wanted >= STRAIN_MINIMUM and wanted / cover >= STRAIN_FACTOR * judged:
+                excess = max(1, round(wanted - cover * judged))
+            unmet = max(no_taker, excess)
+            shade = "strained" if unmet else "covered"
         rows.append(
             {
                 "code": code,
@@ -247,6 +268,8 @@ def coverage_rows(
                 "kits_expiring": kits.get(code, 0),
                 "candidates": candidates.get(code, 0),
                 "shade": shade,
+                "visits": wanted,
+                "no_taker": no_taker,
                 "unmet": unmet,
             }
         )
@@ -289,11 +312,15 @@ class Recruitment:
         first, last = self.period(start, end)
         today = service_day(self.clock())
         async with self.database.connect() as connection:
-            asked = await coverage.demand(connection, _midnight(first), _midnight(last + timedelta(days=1)))
+            since, until = _midnight(first), _midnight(last + timedelta(days=1))
+            asked = await coverage.demand(connection, since, until)
+            visits = await coverage.visits(connection, since, until)
             cover = await coverage.covering(connection, today)
             kits = await coverage.kits_expiring(connection, today, today + KIT_WINDOW)
             pipeline = await coverage.candidates_in_pipeline(connection)
-        rows, recruit, reference = coverage_rows(asked, cover, kits, pipeline)
+        rows, recruit, reference = coverage_rows(
+            asked, cover, kits, pipeline, visits, (last - first).days + 1
+        )
         return {
             "start": first.isoformat(),
             "end": last.isoformat(),

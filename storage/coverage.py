@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.opticians import eligible_opticians
-from storage.tables import candidates, cases, opticians
+from storage.tables import appointments, candidates, cases, opticians
 
 # The statuses of a candidate still in the pipeline (counted against the map's gaps).
 PIPELINE = ("new", "contacted", "accepted")
@@ -36,6 +36,40 @@ async def demand(connection: AsyncConnection, start: datetime, end: datetime) ->
         .group_by(cases.c.department)
     )
     return Counter({str(row[0]): int(row[1]) for row in rows})
+
+
+async def visits(
+    connection: AsyncConnection, start: datetime, end: datetime
+) -> dict[str, tuple[int, int, int]]:
+    """Per department, the visit cases created in ``[start, end)`` (asked as a home visit, or offered
+    to the opticians and later turned into a shipment): ``(visits, taken, no_taker)``. *taken*: an
+    optician accepted (the appointment exists); *no_taker*: offered (``dispatch_round > 0``), never
+    taken, and the no-taker alert went up or the visit became a shipment — the reports' rule
+    (``storage.reports.dispatch_results``)."""
+    taken = sa.exists().where(appointments.c.case_id == cases.c.id)
+    no_taker = sa.and_(
+        cases.c.dispatch_round > 0,
+        sa.not_(taken),
+        sa.or_(cases.c.no_taker_at.is_not(None), cases.c.mode == "shipment"),
+    )
+    one = sa.literal(1)
+    zero = sa.literal(0)
+    rows = await connection.execute(
+        sa.select(
+            cases.c.department,
+            sa.func.count(),
+            sa.func.sum(sa.case((taken, one), else_=zero)),
+            sa.func.sum(sa.case((no_taker, one), else_=zero)),
+        )
+        .where(
+            cases.c.created_at >= start,
+            cases.c.created_at < end,
+            cases.c.department.is_not(None),
+            sa.or_(cases.c.mode == "visit", cases.c.dispatch_round > 0),
+        )
+        .group_by(cases.c.department)
+    )
+    return {str(row[0]): (int(row[1]), int(row[2] or 0), int(row[3] or 0)) for row in rows}
 
 
 async def covering(connection: AsyncConnection, today: date) -> Counter[str]:

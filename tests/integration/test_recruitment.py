@@ -23,7 +23,16 @@ from bot.dispatch.notices import service_day
 from bot.recruitment import check_registration, luhn_valid
 from flows.types import SERVICE_TIME_ZONE
 from storage.database import Database
-from storage.tables import access_journal, candidates, cases, clients, conversations, identities, opticians
+from storage.tables import (
+    access_journal,
+    appointments,
+    candidates,
+    cases,
+    clients,
+    conversations,
+    identities,
+    opticians,
+)
 from tests.e2e.test_cli import optibot
 from tests.fakes.telegram import FakeTelegram
 from tests.integration.serving import Service, serve_app
@@ -49,8 +58,11 @@ def _paris(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=SERVICE_TIME_ZONE)
 
 
-async def seed_cases(database: Database, moments: list[tuple[str | None, datetime]]) -> None:
-    """Cases of one client, each in a department (None: without) created at a moment."""
+async def seed_cases(
+    database: Database, moments: list[tuple[str | None, datetime]], **values: Any
+) -> list[int]:
+    """Cases of one client, each in a department (None: without) created at a moment: home visits
+    not yet offered, unless ``values`` say otherwise; their ids."""
     now = datetime.now(SERVICE_TIME_ZONE)
     async with database.begin() as connection:
         client_id = (
@@ -59,7 +71,11 @@ async def seed_cases(database: Database, moments: list[tuple[str | None, datetim
         identity_id = (
             await connection.execute(
                 sa.insert(identities).values(
-                    client_id=client_id, channel="web", external_id="seed", key="web:seed", created_at=now
+                    client_id=client_id,
+                    channel="web",
+                    external_id=(seed := f"seed-{secrets.token_hex(4)}"),
+                    key=f"web:{seed}",
+                    created_at=now,
                 )
             )
         ).inserted_primary_key[0]
@@ -78,26 +94,27 @@ async def seed_cases(database: Database, moments: list[tuple[str | None, datetim
                 )
             )
         ).inserted_primary_key[0]
-        await connection.execute(
-            sa.insert(cases),
-            [
-                {
-                    "reference": f"OB-{secrets.token_hex(3).upper()}",
-                    "public_id": secrets.token_hex(8),
-                    "client_id": client_id,
-                    "conversation_id": conversation_id,
-                    "kind": "emergency",
-                    "status": "queued",
-                    "channel": "web",
-                    "language": "fr",
-                    "priority_rank": 1,
-                    "department": department,
-                    "created_at": at,
-                    "updated_at": at,
-                }
-                for index, (department, at) in enumerate(moments)
-            ],
-        )
+        made = []
+        for department, at in moments:
+            row = {
+                "reference": f"OB-{secrets.token_hex(3).upper()}",
+                "public_id": secrets.token_hex(8),
+                "client_id": client_id,
+                "conversation_id": conversation_id,
+                "kind": "emergency",
+                "status": "queued",
+                "channel": "web",
+                "language": "fr",
+                "priority_rank": 1,
+                "mode": "visit",
+                "department": department,
+                "created_at": at,
+                "updated_at": at,
+                **values,
+            }
+            inserted = await connection.execute(sa.insert(cases).values(**row))
+            made.append(int(inserted.inserted_primary_key[0]))
+        return made
 
 
 async def _optician(
@@ -185,13 +202,14 @@ async def test_demand_coverage_and_where_to_recruit_match_the_figures_worked_out
             "92": (2, 2, 1, 0, "covered", 0),
             "13": (4, 0, 0, 1, "gap", 4),
             "971": (3, 0, 0, 1, "gap", 3),
-            "69": (12, 1, 0, 1, "strained", 9),  # 12 ≥ 3 × 3.33; unmet 12 − 1 × 3.33 ≈ 9
+            # Judged against the others: (6 + 2 + 0) / (2 + 2 + 1) = 1.6; 12 ≥ 3 × 1.6; unmet 12 − 1.6 ≈ 10.
+            "69": (12, 1, 0, 1, "strained", 10),
             "2A": (1, 0, 0, 0, "gap", 1),
             "59": (0, 1, 0, 0, "ready", 0),
             "01": (0, 0, 0, 0, "idle", 0),
         }
         assert [r["code"] for r in answer["recruit"]] == ["69", "13", "971", "2A"]
-        assert answer["totals"] == {"demand": 28, "unmet": 17, "gaps": 3, "strained": 1}
+        assert answer["totals"] == {"demand": 28, "unmet": 18, "gaps": 3, "strained": 1}
         assert len(answer["departments"]) == 102
         assert _row(answer, "971")["overseas"] is True
         assert _row(answer, "971")["name"] == "Guadeloupe"
@@ -216,6 +234,67 @@ async def test_demand_coverage_and_where_to_recruit_match_the_figures_worked_out
         finally:
             await anonymous.aclose()
             await _open_clients()
+
+
+async def test_where_to_recruit_judges_a_department_against_the_others_and_counts_visits_nobody_took(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with serve_app(database_url, tmp_path) as service:
+        database = service.services.database
+        today = service_day(datetime.now(SERVICE_TIME_ZONE))
+        start = today - timedelta(days=9)
+        day = _paris(start + timedelta(days=1), 11)
+        in_60 = today + timedelta(days=60)
+        # 75: one optician, 20 visits; 92: two opticians, 4 visits; 33 (below): one, 5 visits. With
+        # 75 in its own reference ((20 + 4 + 5) / 4 ≈ 7.25), 20 < 3 × 7.25 hid it; against the others
+        # ((4 + 5) / 3 = 3) 20 ≥ 9: unmet 20 − 3 = 17.
+        await seed_cases(database, [("75", day)] * 20)
+        await seed_cases(database, [("92", day)] * 4)
+        await _optician(service, "A", ["75"], in_60, chat="1")
+        await _optician(service, "B", ["92"], in_60, chat="2")
+        await _optician(service, "C", ["92"], in_60, chat="3")
+        # 33: no strain (5 < 3 × (20 + 4) / 3), but what really happened:
+        # 2 offered with the no-taker alert up, 1 offered then turned into a shipment (3 no taker),
+        # 1 offered and taken, 1 offered and still open (pending): unmet 3.
+        await _optician(service, "D", ["33"], in_60, chat="4")
+        await seed_cases(database, [("33", day)] * 2, dispatch_round=1, no_taker_at=day)
+        await seed_cases(database, [("33", day)], dispatch_round=2, mode="shipment")
+        (taken,) = await seed_cases(database, [("33", day)], dispatch_round=1, no_taker_at=day)
+        await seed_cases(database, [("33", day)], dispatch_round=1)
+        # Not visits: an advisor's case and a shipment never offered count as demand only.
+        await seed_cases(database, [("33", day)], mode=None, kind="advisor")
+        await seed_cases(database, [("13", day)], mode="shipment")
+        async with database.begin() as connection:
+            await connection.execute(
+                sa.insert(appointments).values(
+                    case_id=taken, status="proposed", created_at=day, updated_at=day
+                )
+            )
+
+        answer = dict(await service.services.recruitment.coverage(start, today))
+        figures = {
+            code: (r["demand"], r["visits"], r["no_taker"], r["covering"], r["shade"], r["unmet"])
+            for code in ("75", "92", "33", "13")
+            for r in [_row(answer, code)]
+        }
+        assert figures == {
+            "75": (20, 20, 0, 1, "strained", 17),
+            "92": (4, 4, 0, 2, "covered", 0),  # 2 each against (20 + 5) / 2 = 12.5
+            "33": (6, 5, 3, 1, "strained", 3),
+            "13": (1, 0, 0, 0, "gap", 0),  # a shipment never offered: no optician was needed
+        }
+        assert [r["code"] for r in answer["recruit"]] == ["75", "33"]
+
+        # Alone in the country, a department is judged against 1 visit a day per optician:
+        # 10 days, 31 visits ≥ 3 × 10 → unmet 31 − 10 = 21.
+        async with database.begin() as connection:
+            await connection.execute(sa.delete(appointments))
+            await connection.execute(sa.delete(cases))
+            await connection.execute(sa.update(opticians).values(active=False))
+        await seed_cases(database, [("69", day)] * 31)
+        await _optician(service, "E", ["69"], in_60, chat="5")
+        alone = dict(await service.services.recruitment.coverage(start, today))
+        assert (_row(alone, "69")["shade"], _row(alone, "69")["unmet"]) == ("strained", 21)
 
 
 def _client(service: Service, address: str = "10.0.0.1") -> httpx.AsyncClient:
