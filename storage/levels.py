@@ -12,6 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.bulk import dialect_insert
 from storage.tables import service_levels
 
 
@@ -35,13 +36,11 @@ async def read_levels(connection: AsyncConnection) -> list[LevelRow]:
 
 
 async def set_level(connection: AsyncConnection, scope: str, level: str, set_by: str, now: datetime) -> None:
-    """Set one scope's level (an upsert that works on both databases: update, else insert)."""
+    """Set one scope's level: one upsert (two admins setting a scope never set before at the same
+    moment: the later commit wins, neither fails)."""
     values = {"level": level, "set_by": set_by[:64], "set_at": now}
-    updated = await connection.execute(
-        sa.update(service_levels).where(service_levels.c.scope == scope).values(**values)
-    )
-    if updated.rowcount == 0:
-        await connection.execute(sa.insert(service_levels).values(scope=scope, **values))
+    statement = dialect_insert(service_levels, connection.dialect.name).values(scope=scope, **values)
+    await connection.execute(statement.on_conflict_do_update(index_elements=["scope"], set_=values))
 
 
 async def remove_level(connection: AsyncConnection, scope: str) -> bool:

@@ -7,6 +7,7 @@ address stored in the waitlist row, shown in the client's data export, gone with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -127,6 +128,24 @@ async def test_a_switch_in_one_process_applies_at_once_in_the_other(
         await bot.send("in-29-again", choice="shipment", step="mode")
         free = await bot.send("in-29-again", text="3 rue de Siam 29200 Brest")
         assert keys(free) == ["contact_name.question"]
+
+
+async def test_two_admins_setting_a_new_department_at_once_both_succeed(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with (
+        harness(database_url, tmp_path / "a") as first,
+        harness(database_url, tmp_path / "b") as second,
+    ):
+        for round_ in range(5):
+            department = f"{round_ + 1:02d}"
+            await asyncio.gather(
+                first.services.levels.set("normal", department=department, by="alice"),
+                second.services.levels.set("suspended", department=department, by="bob"),
+            )
+        current = await first.services.levels.current()
+        assert [d.scope for d in current.departments] == ["01", "02", "03", "04", "05"]
+        assert len(await first.rows(access_journal, access_journal.c.action == "service_level")) == 10
 
 
 async def test_a_conversation_begun_in_normal_service_stops_at_a_stricter_department(
