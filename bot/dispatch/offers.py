@@ -29,7 +29,7 @@ from storage.opticians import eligible_opticians
 
 log = logging.getLogger(__name__)
 
-_NEEDS = ("broken", "lost", "unsuitable")
+_NEEDS = ("broken", "lost", "unsuitable", "renewal", "lenses")  # an ordinary request too (issue 15)
 # An optician whose offer was only closed (taken by another, withdrawn) may be offered the case
 # again; one who declined, could not serve, or still has an open offer is not.
 _MAY_BE_OFFERED_AGAIN = ("taken", "withdrawn")
