@@ -18,8 +18,7 @@ import csv
 import html
 import io
 import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -28,12 +27,16 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from flows.departments import DEPARTMENTS, name_of
+from flows.lifecycle import PRIORITY_RANK
 from flows.types import SERVICE_TIME_ZONE
 from storage import reports as store
 from storage.database import Database
 
 MAX_DAYS = 366  # the longest period a report covers (a leap year)
 UNKNOWN = "unknown"  # the code of a value the case never got (an advisor case has no need)
+# The mobilised workers' priority codes (health, food retail, delivery, firefighter, other): the
+# queue ranks their emergencies first. A case is mobilised by its priority, whatever its kind.
+MOBILISED = tuple(PRIORITY_RANK)
 
 Cell = str | int | float | None
 
@@ -57,7 +60,13 @@ class Period:
     def window(self) -> store.Window:
         """The instants the period covers: the first day's midnight in Paris, to the midnight after
         the last day (a case at 23:30 UTC on a winter evening belongs to the next Paris day)."""
-        return store.Window(midnight(self.start), midnight(self.end + timedelta(days=1)), self.department)
+        return store.Window(
+            midnight(self.start), midnight(self.end + timedelta(days=1)), self.department, mobilised=MOBILISED
+        )
+
+    def bounds(self) -> list[datetime]:
+        """The instants the period's second, third… days begin (Paris midnights)."""
+        return [midnight(self.start + timedelta(days=n)) for n in range(1, self.days)]
 
 
 def midnight(day: date) -> datetime:
@@ -121,7 +130,8 @@ class ClaimDelay:
 
 @dataclass(frozen=True, slots=True)
 class AcceptanceDelay:
-    """An offer sent to an optician, to that optician's accept (accepted offers still standing)."""
+    """The visits an optician took, from the offer to the first accept (an accept later reported
+    impossible, or withdrawn, counts: see ``storage.reports.acceptances``)."""
 
     accepted: int
     p50_s: int | None
@@ -160,11 +170,13 @@ class WaitlistFigures:
 
 @dataclass(frozen=True, slots=True)
 class Day:
-    """One Paris day of the period: the cases handed off, by kind and priority; waitlist joins."""
+    """One Paris day of the period: the cases handed off, by kind (emergencies, ordinary requests of
+    normal service, advisor cases) and priority; waitlist joins."""
 
     day: date
     cases: int
     emergency: int
+    requests: int
     advisor: int
     mobilised: int
     others: int
@@ -216,7 +228,7 @@ class ReportDocument:
 # --- words ------------------------------------------------------------------------------------------
 
 # In the staff's words (French, as the console); a value not listed here shows as its code.
-KINDS = {"emergency": "Urgence", "advisor": "Conseiller"}
+KINDS = {"emergency": "Urgence", "request": "Demande ordinaire", "advisor": "Conseiller"}
 NEEDS = {
     "broken": "Lunettes cassées",
     "lost": "Lunettes perdues",
@@ -288,29 +300,35 @@ class Reports:
         self.clock = clock
 
     async def report(self, period: Period) -> Report:
-        window = period.window()
+        window, bounds = period.window(), period.bounds()
         async with self.database.connect() as connection:
             await store.read_as_one(connection)
             by = {
                 dimension: await store.cases_by(connection, window, dimension)
                 for dimension in store.DIMENSIONS
             }
-            times = await store.case_times(connection, window)
+            counted = await store.case_counts(connection, window, bounds)
+            claimed = await store.claims(connection, window)
             accepted = await store.acceptances(connection, window)
             visits = await store.visit_outcomes(connection, window)
             dispatch = await store.dispatch_results(connection, window)
-            joins = await store.waitlist_joins(connection, window)
+            joins = await store.waitlist_joins(connection, window, bounds)
             waiting = await store.waiting_now(connection, window)
-        mobilised = sum(1 for case in times if case.mobilised)
+        total = sum(c.cases for c in counted)
+        mobilised = sum(c.cases for c in counted if c.mobilised)
+        unclaimed = {
+            group: sum(c.cases for c in counted if not c.claimed and c.mobilised == (group == "mobilised"))
+            for group in ("mobilised", "others")
+        }
         return Report(
             start=period.start,
             end=period.end,
             department=period.department,
             department_name=name_of(period.department) if period.department else None,
             generated_at=self.clock().astimezone(UTC),
-            cases=len(times),
+            cases=total,
             mobilised=mobilised,
-            others=len(times) - mobilised,
+            others=total - mobilised,
             by_kind=_counts(by["kind"], KINDS),
             by_need=_counts(by["need"], NEEDS),
             by_channel=_counts(by["channel"], CHANNELS),
@@ -318,27 +336,27 @@ class Reports:
             by_priority=_counts(by["priority"], PRIORITIES),
             by_outcome=_counts(by["status"], OUTCOMES),
             claim=[
-                _claim_delay("mobilised", [c for c in times if c.mobilised]),
-                _claim_delay("others", [c for c in times if not c.mobilised]),
-                _claim_delay("all", times),
+                _claim_delay("mobilised", [c for c in claimed if c.mobilised], unclaimed["mobilised"]),
+                _claim_delay("others", [c for c in claimed if not c.mobilised], unclaimed["others"]),
+                _claim_delay("all", claimed, sum(unclaimed.values())),
             ],
             acceptance=_acceptance(accepted),
             visits=_visits(visits),
             dispatch=_dispatch(dispatch),
-            waitlist=WaitlistFigures(joined=len(joins), waiting_now=waiting),
-            days=_days(period, times, joins),
+            waitlist=WaitlistFigures(joined=sum(joins.values()), waiting_now=waiting),
+            days=_days(period, counted, joins),
         )
 
 
-def _claim_delay(group: str, times: Sequence[store.CaseTimes]) -> ClaimDelay:
-    waits = [_seconds(c.created_at, c.claimed_at) for c in times if c.claimed_at is not None]
+def _claim_delay(group: str, claimed: Sequence[store.Claim], unclaimed: int) -> ClaimDelay:
+    waits = [_seconds(c.created_at, c.claimed_at) for c in claimed]
     return ClaimDelay(
         group=group,
         label=GROUPS[group],
         claimed=len(waits),
         p50_s=percentile(waits, 50),
         p90_s=percentile(waits, 90),
-        unclaimed=len(times) - len(waits),
+        unclaimed=unclaimed,
     )
 
 
@@ -361,20 +379,28 @@ def _dispatch(found: dict[str, int]) -> DispatchFigures:
     return DispatchFigures(offered, taken, no_taker, pending, rate)
 
 
-def _days(period: Period, times: Iterable[store.CaseTimes], joins: Iterable[datetime]) -> list[Day]:
-    per_day: dict[date, Counter[str]] = {
-        period.start + timedelta(days=n): Counter() for n in range(period.days)
-    }
-    for case in times:
-        counter = per_day[paris_day(case.created_at)]
-        counter["cases"] += 1
-        counter["emergency" if case.kind == "emergency" else "advisor"] += 1
-        counter["mobilised" if case.mobilised else "others"] += 1
-    for joined in joins:
-        per_day[paris_day(joined)]["waitlist_joins"] += 1
+def _days(period: Period, counted: Sequence[store.CaseCount], joins: dict[int, int]) -> list[Day]:
+    """Every day of the period, zeros included (``counted`` and ``joins`` by day index)."""
+
+    def total(day: int, *, kind: str | None = None, mobilised: bool | None = None) -> int:
+        return sum(
+            c.cases
+            for c in counted
+            if c.day == day and kind in (None, c.kind) and mobilised in (None, c.mobilised)
+        )
+
     return [
-        Day(day, c["cases"], c["emergency"], c["advisor"], c["mobilised"], c["others"], c["waitlist_joins"])
-        for day, c in per_day.items()
+        Day(
+            day=period.start + timedelta(days=n),
+            cases=total(n),
+            emergency=total(n, kind="emergency"),
+            requests=total(n, kind="request"),
+            advisor=total(n, kind="advisor"),
+            mobilised=total(n, mobilised=True),
+            others=total(n, mobilised=False),
+            waitlist_joins=joins.get(n, 0),
+        )
+        for n in range(period.days)
     ]
 
 
@@ -382,8 +408,9 @@ def _days(period: Period, times: Iterable[store.CaseTimes], joins: Iterable[date
 
 
 def minutes(seconds: int | None) -> float | None:
-    """Seconds as minutes, to the tenth (None stays None)."""
-    return None if seconds is None else round(seconds / 60, 1)
+    """Seconds as minutes, to the tenth, a half rounded up (None stays None): exactly as the
+    console's figure cards round the same seconds (``Math.round(seconds / 6) / 10``)."""
+    return None if seconds is None else math.floor(seconds / 6 + 0.5) / 10
 
 
 def _count_table(name: str, title: str, what: str, counts: Sequence[Count]) -> Table:
@@ -449,9 +476,27 @@ def tables(report: Report) -> list[Table]:
         Table(
             "days",
             "Par jour",
-            ["jour", "dossiers", "urgences", "conseiller", "mobilisés", "autres", "inscrits liste d'attente"],
             [
-                [d.day.isoformat(), d.cases, d.emergency, d.advisor, d.mobilised, d.others, d.waitlist_joins]
+                "jour",
+                "dossiers",
+                "urgences",
+                "demandes ordinaires",
+                "conseiller",
+                "mobilisés",
+                "autres",
+                "inscrits liste d'attente",
+            ],
+            [
+                [
+                    d.day.isoformat(),
+                    d.cases,
+                    d.emergency,
+                    d.requests,
+                    d.advisor,
+                    d.mobilised,
+                    d.others,
+                    d.waitlist_joins,
+                ]
                 for d in report.days
             ],
         ),

@@ -1,7 +1,9 @@
 """The reports' reads (issue 15): what the federation steers by, for the cases handed off between two
-instants and, optionally, in one department. Counts are grouped in SQL; the durations and the
-per-day series come back as plain instants, for ``bot/reports.py`` to measure (percentiles, Paris
-days: neither is portable SQL between SQLite and PostgreSQL).
+instants and, optionally, in one department. Everything that can be counted is counted in SQL
+(grouped counts, the per-day series by a Paris day's bounds passed in); only durations come back as
+instants — the two timestamps of each measured case and its group, nothing else — for
+``bot/reports.py`` to take percentiles of (neither percentiles nor a difference of instants is
+portable SQL between SQLite and PostgreSQL).
 
 Nothing here reads a column that holds personal data: a report names no one. Anonymised cases keep
 every column read here (``storage/privacy/classification.py``), so they still count.
@@ -9,7 +11,8 @@ every column read here (``storage/privacy/classification.py``), so they still co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -23,11 +26,19 @@ DIMENSIONS = ("need", "channel", "mode", "priority", "status", "kind")
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """Cases handed off in ``[start, end)`` (UTC instants), in ``department`` if given."""
+    """Cases handed off in ``[start, end)`` (UTC instants), in ``department`` if given;
+    ``mobilised``: the priority codes of the mobilised workers (``flows.lifecycle``: storage does not
+    import flows), whatever the case's kind or queue rank."""
 
     start: datetime
     end: datetime
     department: str | None = None
+    mobilised: tuple[str, ...] = field(kw_only=True)
+
+    def is_mobilised(self) -> sa.ColumnElement[bool]:
+        """The case's client is a mobilised worker: by the ``priority`` they gave, not by the queue's
+        rank (a mobilised worker's ordinary request ranks after every emergency)."""
+        return sa.func.coalesce(cases.c.priority.in_(self.mobilised), sa.false())
 
     def cases(self) -> list[sa.ColumnElement[bool]]:
         where = [cases.c.created_at >= self.start, cases.c.created_at < self.end]
@@ -40,19 +51,30 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
-class CaseTimes:
-    """One case's hand-off and first claim (None: never claimed), and whether its client is a
-    mobilised worker (``priority_rank`` 0)."""
+class CaseCount:
+    """How many cases of the window were handed off on day ``day`` (an index into the bounds
+    given), of ``kind``, mobilised or not, claimed or not."""
+
+    day: int
+    kind: str
+    mobilised: bool
+    claimed: bool
+    cases: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claimed case: its hand-off, its first claim, and whether its client is mobilised."""
 
     created_at: datetime
-    claimed_at: datetime | None
+    claimed_at: datetime
     mobilised: bool
-    kind: str
 
 
 @dataclass(frozen=True, slots=True)
 class Acceptance:
-    """An accepted offer: when it was made and when the optician accepted it."""
+    """A visit an optician took: when the offer they accepted first was made, and when they
+    accepted it."""
 
     offered_at: datetime
     accepted_at: datetime
@@ -78,30 +100,86 @@ async def cases_by(connection: AsyncConnection, window: Window, dimension: str) 
     return {value: int(count) for value, count in rows}
 
 
-async def case_times(connection: AsyncConnection, window: Window) -> list[CaseTimes]:
-    """Every case of the window: hand-off, first claim, mobilised or not, kind (oldest first)."""
-    rows = await connection.execute(
-        sa.select(cases.c.created_at, cases.c.claimed_at, cases.c.priority_rank == 0, cases.c.kind)
+def day_of(column: sa.ColumnElement[datetime], bounds: Sequence[datetime]) -> sa.ColumnElement[int]:
+    """The index of the day ``column`` falls in: 0 before ``bounds[0]``, k from ``bounds[k-1]`` to
+    ``bounds[k]`` (``bounds``: the instants the second, third… day begin, ascending). A balanced tree
+    of CASE expressions: about log2(days) comparisons a row, portable to both databases."""
+
+    def between(low: int, high: int) -> sa.ColumnElement[int]:
+        if low == high:
+            return sa.literal_column(str(low), sa.Integer)
+        middle = (low + high) // 2
+        return sa.case((column < bounds[middle], between(low, middle)), else_=between(middle + 1, high))
+
+    return between(0, len(bounds))
+
+
+async def case_counts(
+    connection: AsyncConnection, window: Window, bounds: Sequence[datetime]
+) -> list[CaseCount]:
+    """The window's cases counted in SQL by day (:func:`day_of`), kind, mobilised, claimed: at most
+    days × kinds × 4 rows, however many cases."""
+    grouped = (
+        sa.select(
+            day_of(cases.c.created_at, bounds).label("day"),
+            cases.c.kind.label("kind"),
+            window.is_mobilised().label("mobilised"),
+            cases.c.claimed_at.is_not(None).label("claimed"),
+        )
         .where(*window.cases())
-        .order_by(cases.c.created_at, cases.c.id)
+        .subquery()
     )
-    return [CaseTimes(created, claimed, bool(mobilised), kind) for created, claimed, mobilised, kind in rows]
+    columns = (grouped.c.day, grouped.c.kind, grouped.c.mobilised, grouped.c.claimed)
+    rows = await connection.execute(sa.select(*columns, sa.func.count()).group_by(*columns))
+    return [
+        CaseCount(int(day), kind, bool(mobilised), bool(claimed), int(n))
+        for day, kind, mobilised, claimed, n in rows
+    ]
+
+
+async def claims(connection: AsyncConnection, window: Window) -> list[Claim]:
+    """The window's claimed cases: the two instants and the group only (for the percentiles)."""
+    rows = await connection.execute(
+        sa.select(cases.c.created_at, cases.c.claimed_at, window.is_mobilised()).where(
+            *window.cases(), cases.c.claimed_at.is_not(None)
+        )
+    )
+    return [Claim(created, claimed, bool(mobilised)) for created, claimed, mobilised in rows]
+
+
+# An offer an optician accepted at some point: still standing, or later reported impossible, or
+# withdrawn (both rewrite its answer time, never its creation).
+ONCE_ACCEPTED = ("accepted", "failed", "withdrawn")
 
 
 async def acceptances(connection: AsyncConnection, window: Window) -> list[Acceptance]:
-    """The offers of the window's cases that an optician accepted and that still stand (``accepted``:
-    a visit later reported impossible, or withdrawn, had its answer time rewritten)."""
-    rows = await connection.execute(
-        sa.select(dispatch_offers.c.created_at, dispatch_offers.c.answered_at)
-        .join(cases, cases.c.id == dispatch_offers.c.case_id)
+    """The window's visits an optician took, each measured from the offer to the first accept.
+
+    The first accept is exact: the case's appointment is created in the accepting transaction, at
+    its instant, and never re-created (a later optician's accept, after an impossible visit,
+    updates it). The offer it answered is the case's once-accepted offer made last before that
+    instant (offers of one round share their instant; a re-offer rewrites an offer's creation, so
+    an offer re-made since is not mistaken for it). A visit taken without an offer (none found)
+    is not measured."""
+    offered = (
+        sa.select(sa.func.max(dispatch_offers.c.created_at))
         .where(
-            *window.cases(),
-            dispatch_offers.c.status == "accepted",
-            dispatch_offers.c.answered_at.is_not(None),
+            dispatch_offers.c.case_id == appointments.c.case_id,
+            dispatch_offers.c.status.in_(ONCE_ACCEPTED),
+            dispatch_offers.c.created_at <= appointments.c.created_at,
         )
-        .order_by(dispatch_offers.c.id)
+        .scalar_subquery()
     )
-    return [Acceptance(offered, accepted) for offered, accepted in rows]
+    taken = (
+        sa.select(offered.label("offered_at"), appointments.c.created_at.label("accepted_at"))
+        .select_from(cases.join(appointments, appointments.c.case_id == cases.c.id))
+        .where(*window.cases())
+        .subquery()
+    )
+    rows = await connection.execute(
+        sa.select(taken.c.offered_at, taken.c.accepted_at).where(taken.c.offered_at.is_not(None))
+    )
+    return [Acceptance(offered_at, accepted_at) for offered_at, accepted_at in rows]
 
 
 def _taken() -> sa.Exists:
@@ -145,14 +223,17 @@ async def dispatch_results(connection: AsyncConnection, window: Window) -> dict[
     return {str(value): int(count) for value, count in rows}
 
 
-async def waitlist_joins(connection: AsyncConnection, window: Window) -> list[datetime]:
-    """When each client still on the waitlist joined it within the window (oldest first)."""
-    rows = await connection.execute(
-        sa.select(waitlist.c.created_at)
+async def waitlist_joins(
+    connection: AsyncConnection, window: Window, bounds: Sequence[datetime]
+) -> dict[int, int]:
+    """How many clients still on the waitlist joined it within the window, by day (:func:`day_of`)."""
+    joined = (
+        sa.select(day_of(waitlist.c.created_at, bounds).label("day"))
         .where(waitlist.c.created_at >= window.start, waitlist.c.created_at < window.end, *window.waitlist())
-        .order_by(waitlist.c.created_at)
+        .subquery()
     )
-    return [created for (created,) in rows]
+    rows = await connection.execute(sa.select(joined.c.day, sa.func.count()).group_by(joined.c.day))
+    return {int(day): int(n) for day, n in rows}
 
 
 async def waiting_now(connection: AsyncConnection, window: Window) -> int:

@@ -11,10 +11,11 @@ C2  12th 11:00  emergency lost whatsapp visit firefighter 75; never claimed; A a
 C3  13th 09:00  emergency broken webchat visit none 92; 30 min; no taker (the alert is up)
 C4  13th 14:00  emergency unsuitable telegram shipment none 75; 60 min; offered, nobody took
                 it, turned into a shipment
-C5  14th 08:00  emergency broken telegram visit delivery 75; 2 min; A took it, the visit was
-                impossible (client absent)
-C6  14th 12:00  emergency lost whatsapp visit food_retail 92; 4 min; A took it, then withdrawn:
-                the visit cancelled
+C5  14th 08:00  emergency broken telegram visit delivery 75; 2 min; A accepted after 30 min
+                (08:33), the visit was impossible (client absent): the offer failed, its answer
+                time rewritten (11:00)
+C6  14th 12:00  emergency lost whatsapp visit food_retail 92; 4 min; A accepted after 15 min 30 s
+                (12:25:30), then withdrawn (13:00): the visit cancelled
 C7  15th 16:00  advisor (no need, mode, priority) webchat, no department; 6 min
 C8  16th 07:30  emergency other telegram shipment other 75; never claimed
 C9  18th 22:30  (23:30 Paris, the 18th) emergency broken whatsapp visit health 75; never
@@ -23,11 +24,17 @@ C10 17th 10:00  emergency broken telegram shipment none 69, anonymised; 90 min
 C11 15th 09:00  emergency broken telegram visit health 75; 16 min; A accepted after 10 min;
                 closed by the operator while A was on the way (done)
 C12 11th 23:00  (midnight Paris, the 12th) emergency lost telegram shipment health 75; 8 min
+R1  16th 09:00  normal service's ordinary request: renewal telegram shipment, a mobilised worker
+                (health, queue rank 2) 75; never claimed
+R2  17th 14:00  ordinary request: lenses webchat shipment none 92; 40 min
 X1  11th 22:59  (23:59 Paris, the 11th): out of the period; claimed after 1 min
 X2  18th 23:30  (00:30 Paris, the 19th): out of the period; no taker
 
 Waitlist: W1 12th 09:00 (75), W2 12th 15:00 (92), W3 16th 10:00 (75, already told), W4 5th (75),
 W5 18th 23:10 UTC (75; the 19th in Paris).
+
+An appointment is created at the optician's first accept (``storage.appointments``), which is when
+the seed creates it; an offer's ``answered_at`` is its last answer (failed, withdrawn: rewritten).
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ import asyncio
 import json
 import secrets
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -45,7 +54,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.reports import Period, Reports, midnight, paris_day, period_of
+from bot.reports import Period, Reports, midnight, minutes, paris_day, period_of
+from flows.lifecycle import priority_rank
 from storage.database import Connection, create_engine
 from storage.tables import (
     appointments,
@@ -92,11 +102,10 @@ class Seeded:
     no_taker: bool = False
     visit_outcome: str | None = None
     appointment: str | None = None  # its status
+    taken_at: datetime | None = None  # the first accept: the appointment's creation
     offers: list[Offer] = field(default_factory=list)
     anonymised: bool = False
 
-
-MOBILISED = ("health", "food_retail", "delivery", "firefighter", "other")
 
 CASES = [
     Seeded(
@@ -110,6 +119,7 @@ CASES = [
         dispatch_round=1,
         visit_outcome="done",
         appointment="done",
+        taken_at=at(12, 10, 17),
         offers=[
             Offer("A", at(12, 10, 12), "accepted", at(12, 10, 17)),
             Offer("B", at(12, 10, 12), "declined", at(12, 10, 13)),
@@ -125,6 +135,7 @@ CASES = [
         status="dispatched",
         dispatch_round=1,
         appointment="confirmed",
+        taken_at=at(12, 11, 21),
         offers=[Offer("A", at(12, 11, 1), "accepted", at(12, 11, 21))],
     ),
     Seeded(
@@ -151,6 +162,7 @@ CASES = [
         no_taker=True,
         visit_outcome="failed:absent",
         appointment="impossible",
+        taken_at=at(14, 8, 33),
         offers=[Offer("A", at(14, 8, 3), "failed", at(14, 11))],
     ),
     Seeded(
@@ -165,6 +177,7 @@ CASES = [
         claimed_after=4,
         dispatch_round=1,
         appointment="cancelled",
+        taken_at=at(14, 12, 25) + timedelta(seconds=30),
         offers=[Offer("A", at(14, 12, 10), "withdrawn", at(14, 13))],
     ),
     Seeded(
@@ -200,9 +213,21 @@ CASES = [
         claimed_after=16,
         dispatch_round=1,
         appointment="done",
+        taken_at=at(15, 9, 30),
         offers=[Offer("A", at(15, 9, 20), "accepted", at(15, 9, 30))],
     ),
     Seeded("C12", at(11, 23), need="lost", priority="health", status="done", claimed_after=8),
+    Seeded("R1", at(16, 9), kind="request", need="renewal", priority="health", status="queued"),
+    Seeded(
+        "R2",
+        at(17, 14),
+        kind="request",
+        need="lenses",
+        channel="webchat",
+        department="92",
+        status="claimed",
+        claimed_after=40,
+    ),
     Seeded("X1", at(11, 22, 59), priority="health", status="done", claimed_after=1),
     Seeded("X2", at(18, 23, 30), mode="visit", priority="health", dispatch_round=1, no_taker=True),
 ]
@@ -253,8 +278,8 @@ async def _client(connection: Connection, name: str, channel: str, now: datetime
     return int(client_id), int(conversation_id)
 
 
-async def seed(database_url: str) -> None:
-    """The data set above, by plain inserts."""
+async def seed(database_url: str, extra: Sequence[Seeded] = ()) -> None:
+    """The data set above (and ``extra`` cases), by plain inserts."""
     engine = create_engine(database_url)
     try:
         async with engine.begin() as connection:
@@ -275,7 +300,7 @@ async def seed(database_url: str) -> None:
                         .returning(opticians.c.id)
                     )
                 ).scalar_one()
-            for case in CASES:
+            for case in [*CASES, *extra]:
                 client_id, conversation_id = await _client(connection, case.name, case.channel, case.created)
                 claimed = (
                     None
@@ -297,7 +322,7 @@ async def seed(database_url: str) -> None:
                             need=case.need,
                             mode=case.mode,
                             priority=case.priority,
-                            priority_rank=0 if case.priority in MOBILISED else 1,
+                            priority_rank=priority_rank(case.priority, case.kind),
                             postal_code=None if case.anonymised else "75011",
                             department=case.department,
                             claimed_by=None if claimed is None else "alice",
@@ -326,13 +351,14 @@ async def seed(database_url: str) -> None:
                         )
                     )
                 if case.appointment is not None:
+                    assert case.taken_at is not None
                     await connection.execute(
                         sa.insert(appointments).values(
                             case_id=case_id,
                             optician_id=optician_ids["A"],
                             status=case.appointment,
-                            created_at=case.created,
-                            updated_at=case.created,
+                            created_at=case.taken_at,
+                            updated_at=case.taken_at,
                         )
                     )
             for name, joined, department, told in WAITLIST:
@@ -369,39 +395,46 @@ async def test_the_figures_of_a_period_equal_those_counted_by_hand(database_url:
     await seed(database_url)
     report = await _report(database_url, period_of("2026-01-12", "2026-01-18"))
 
-    # C1…C12: C12 was handed off at midnight Paris on the 12th, C9 at 23:30 Paris on the 18th;
-    # X1 (23:59 Paris on the 11th) and X2 (00:30 Paris on the 19th) are out. C10 is anonymised.
-    assert (report.cases, report.mobilised, report.others) == (12, 8, 4)
-    assert counts(report.by_kind) == {"emergency": 11, "advisor": 1}
+    # C1…C12, R1, R2: C12 was handed off at midnight Paris on the 12th, C9 at 23:30 Paris on the
+    # 18th; X1 (23:59 Paris on the 11th) and X2 (00:30 Paris on the 19th) are out. C10 is
+    # anonymised. Mobilised by the priority given: C1 C2 C5 C6 C8 C9 C11 C12, and R1 — a mobilised
+    # worker's ordinary request, though it ranks after every emergency in the queue.
+    assert (report.cases, report.mobilised, report.others) == (14, 9, 5)
+    assert counts(report.by_kind) == {"emergency": 11, "request": 2, "advisor": 1}
+    assert [c.label for c in report.by_kind] == ["Urgence", "Demande ordinaire", "Conseiller"]
     assert counts(report.by_need) == {
-        "broken": 6, "lost": 3, "unsuitable": 1, "renewal": 0, "lenses": 0, "other": 1, "unknown": 1,
+        "broken": 6, "lost": 3, "unsuitable": 1, "renewal": 1, "lenses": 1, "other": 1, "unknown": 1,
     }  # fmt: skip
-    assert counts(report.by_channel) == {"telegram": 7, "whatsapp": 3, "webchat": 2}
-    assert counts(report.by_mode) == {"visit": 7, "shipment": 4, "unknown": 1}
+    assert counts(report.by_channel) == {"telegram": 8, "whatsapp": 3, "webchat": 3}
+    assert counts(report.by_mode) == {"visit": 7, "shipment": 6, "unknown": 1}
     assert counts(report.by_priority) == {
-        "health": 4, "food_retail": 1, "delivery": 1, "firefighter": 1, "other": 1, "none": 3, "unknown": 1,
+        "health": 5, "food_retail": 1, "delivery": 1, "firefighter": 1, "other": 1, "none": 4, "unknown": 1,
     }  # fmt: skip
+    # The report agrees with its own priority table: the mobilised are the five jobs' cases.
+    assert report.mobilised == sum(c.cases for c in report.by_priority if c.code not in ("none", "unknown"))
     assert counts(report.by_outcome) == {
-        "queued": 1,
-        "claimed": 2,
+        "queued": 2,
+        "claimed": 3,
         "dispatched": 3,
         "done": 5,
         "cancelled": 1,
     }
 
     # Claimed after (min): mobilised C1 10, C5 2, C6 4, C11 16, C12 8 → [2, 4, 8, 10, 16]: p50 the
-    # 3rd (8 min), p90 the 5th (16 min); C2, C8, C9 never claimed. Others C3 30, C4 60, C7 6, C10 90
-    # → [6, 30, 60, 90]: p50 the 2nd (30), p90 the 4th (90). All nine: p50 the 5th (10), p90 the 9th.
+    # 3rd (8 min), p90 the 5th (16 min); C2, C8, C9, R1 never claimed. Others C3 30, C4 60, C7 6,
+    # C10 90, R2 40 → [6, 30, 40, 60, 90]: p50 the 3rd (40), p90 the 5th (90). All ten: p50 the 5th
+    # (10), p90 the 9th (60).
     claim = {d.group: (d.claimed, d.p50_s, d.p90_s, d.unclaimed) for d in report.claim}
     assert claim == {
-        "mobilised": (5, 8 * 60, 16 * 60, 3),
-        "others": (4, 30 * 60, 90 * 60, 0),
-        "all": (9, 10 * 60, 90 * 60, 3),
+        "mobilised": (5, 8 * 60, 16 * 60, 4),
+        "others": (5, 40 * 60, 90 * 60, 0),
+        "all": (10, 10 * 60, 60 * 60, 4),
     }
-    # Accepted offers still standing: C1 5 min, C2 20, C11 10 → p50 10 min, p90 20 min (C5's failed
-    # and C6's withdrawn lost their accept time; C9's is open; declines do not count).
+    # Offer to the first accept, of every visit an optician took: C1 5 min, C2 20, C5 30 (failed
+    # since), C6 15.5 (withdrawn since), C11 10 → [5, 10, 15.5, 20, 30]: p50 the 3rd (15 min 30 s),
+    # p90 the 5th (30 min). C9's offer is open; declines do not count.
     acceptance = report.acceptance
-    assert (acceptance.accepted, acceptance.p50_s, acceptance.p90_s) == (3, 10 * 60, 20 * 60)
+    assert (acceptance.accepted, acceptance.p50_s, acceptance.p90_s) == (5, 15 * 60 + 30, 30 * 60)
     # Visits taken by an optician: C1 done, C11 done (closed on the way), C5 impossible (absent),
     # C6 cancelled, C2 open.
     assert (report.visits.done, report.visits.impossible) == (2, 1)
@@ -416,43 +449,52 @@ async def test_the_figures_of_a_period_equal_those_counted_by_hand(database_url:
     # W1 W2 W3 joined in the period (W4 before, W5 on the 19th in Paris); W1 W2 W4 W5 wait now.
     assert (report.waitlist.joined, report.waitlist.waiting_now) == (3, 4)
     days = [
-        (d.day.day, d.cases, d.emergency, d.advisor, d.mobilised, d.others, d.waitlist_joins)
+        (d.day.day, d.cases, d.emergency, d.requests, d.advisor, d.mobilised, d.others, d.waitlist_joins)
         for d in report.days
     ]
     assert days == [
-        (12, 3, 3, 0, 3, 0, 2),  # C12 C1 C2; W1 W2
-        (13, 2, 2, 0, 0, 2, 0),  # C3 C4
-        (14, 2, 2, 0, 2, 0, 0),  # C5 C6
-        (15, 2, 1, 1, 1, 1, 0),  # C11, C7 (advisor)
-        (16, 1, 1, 0, 1, 0, 1),  # C8; W3
-        (17, 1, 1, 0, 0, 1, 0),  # C10
-        (18, 1, 1, 0, 1, 0, 0),  # C9 at 23:30 Paris
+        (12, 3, 3, 0, 0, 3, 0, 2),  # C12 C1 C2; W1 W2
+        (13, 2, 2, 0, 0, 0, 2, 0),  # C3 C4
+        (14, 2, 2, 0, 0, 2, 0, 0),  # C5 C6
+        (15, 2, 1, 0, 1, 1, 1, 0),  # C11, C7 (advisor)
+        (16, 2, 1, 1, 0, 2, 0, 1),  # C8, R1 (a mobilised worker's request); W3
+        (17, 2, 1, 1, 0, 0, 2, 0),  # C10, R2
+        (18, 1, 1, 0, 0, 1, 0, 0),  # C9 at 23:30 Paris
     ]
 
 
 async def test_one_department_and_the_day_boundaries(database_url: str) -> None:
     await seed(database_url)
     report = await _report(database_url, period_of("2026-01-12", "2026-01-18", "75"))
-    # In the 75: C1 C2 C4 C5 C8 C9 C11 C12.
-    assert (report.cases, report.mobilised, report.others) == (8, 7, 1)
+    # In the 75: C1 C2 C4 C5 C8 C9 C11 C12 R1.
+    assert (report.cases, report.mobilised, report.others) == (9, 8, 1)
     assert report.department_name == "Paris"
     assert counts(report.by_need) == {
         "broken": 4,
         "lost": 2,
         "unsuitable": 1,
-        "renewal": 0,
+        "renewal": 1,
         "lenses": 0,
         "other": 1,
     }
     # Mobilised claimed after C1 10, C5 2, C11 16, C12 8 → [2, 8, 10, 16]: p50 the 2nd, p90 the 4th.
     claim = {d.group: (d.claimed, d.p50_s, d.p90_s, d.unclaimed) for d in report.claim}
-    assert claim["mobilised"] == (4, 8 * 60, 16 * 60, 3)
+    assert claim["mobilised"] == (4, 8 * 60, 16 * 60, 4)
     assert claim["others"] == (1, 60 * 60, 60 * 60, 0)
+    # Accepted in the 75: C1 5, C2 20, C5 30, C11 10 → [5, 10, 20, 30]: p50 the 2nd, p90 the 4th
+    # (C6, accepted after 15.5 min, is in the 92).
+    acceptance = report.acceptance
+    assert (acceptance.accepted, acceptance.p50_s, acceptance.p90_s) == (4, 10 * 60, 30 * 60)
     # Offered: C1 C2 C5 C11 taken, C4 no taker, C9 open → 1 of 6.
     dispatch = report.dispatch
     assert (dispatch.offered, dispatch.taken, dispatch.no_taker, dispatch.pending) == (6, 4, 1, 1)
     assert dispatch.no_taker_rate == 0.1667
     assert (report.visits.done, report.visits.impossible) == (2, 1)
+    # C1 C11 done, C5 impossible, C2 open; C6's cancelled visit is in the 92.
+    assert counts(report.visits.outcomes) == {
+        "done": 2, "failed:absent": 1, "failed:address": 0, "failed:other": 0, "cancelled": 0, "open": 1,
+    }  # fmt: skip
+    assert [(d.day.day, d.requests, d.mobilised) for d in report.days if d.requests] == [(16, 1, 2)]  # R1
     # W1 W3 joined in the 75; W1 W4 W5 wait there now.
     assert (report.waitlist.joined, report.waitlist.waiting_now) == (2, 3)
 
@@ -463,6 +505,41 @@ async def test_one_department_and_the_day_boundaries(database_url: str) -> None:
     assert eleventh.claim[0].p50_s == 60  # X1, claimed after a minute
     assert nineteenth.dispatch.no_taker == 1  # X2
     assert nineteenth.waitlist.joined == 1  # W5, 00:10 Paris on the 19th
+
+
+async def test_a_whole_year_counts_each_case_on_its_paris_day_across_both_clock_changes(
+    database_url: str,
+) -> None:
+    """The longest period (366 days, 365 bounds: the per-day series is counted in SQL), with cases a
+    minute either side of the Paris midnights around the autumn and spring clock changes."""
+    around = [
+        datetime(2025, 10, 25, 21, 59, tzinfo=UTC),  # 23:59 Paris (UTC+2), the 25th
+        datetime(2025, 10, 25, 22, 0, tzinfo=UTC),  # 00:00 Paris, the 26th (the long day)
+        datetime(2025, 10, 26, 22, 59, tzinfo=UTC),  # 23:59 Paris (UTC+1), the 26th
+        datetime(2026, 3, 28, 22, 59, tzinfo=UTC),  # 23:59 Paris (UTC+1), the 28th
+        datetime(2026, 3, 28, 23, 0, tzinfo=UTC),  # 00:00 Paris, the 29th (the short day)
+        datetime(2026, 3, 29, 21, 59, tzinfo=UTC),  # 23:59 Paris (UTC+2), the 29th
+        datetime(2026, 3, 29, 22, 0, tzinfo=UTC),  # 00:00 Paris, the 30th
+        datetime(2026, 7, 1, 21, 59, tzinfo=UTC),  # 23:59 Paris, the 1st of July: the last day
+        datetime(2026, 7, 1, 22, 0, tzinfo=UTC),  # the 2nd of July: out
+    ]
+    extra = [Seeded(f"Y{n}", instant) for n, instant in enumerate(around)]
+    await seed(database_url, extra)
+    report = await _report(database_url, period_of("2025-07-01", "2026-07-01"))
+    assert len(report.days) == 366
+    expected = Counter(paris_day(c.created) for c in [*CASES, *extra[:-1]])
+    found = {d.day: d.cases for d in report.days if d.cases}
+    assert found == dict(expected)
+    assert [found[date(2025, 10, day)] for day in (25, 26)] == [1, 2]
+    assert [found[date(2026, 3, day)] for day in (28, 29, 30)] == [1, 2, 1]
+    assert found[date(2026, 7, 1)] == 1
+    assert report.cases == sum(found.values()) == len(CASES) + len(extra) - 1
+    assert (report.days[0].day, report.days[-1].day) == (date(2025, 7, 1), date(2026, 7, 1))
+
+
+def test_delays_show_in_minutes_to_the_tenth_a_half_rounded_up() -> None:
+    # As the console's cards round the same seconds (Math.round(seconds / 6) / 10).
+    assert [minutes(s) for s in (None, 0, 9, 15, 930, 3 * 3600 + 33)] == [None, 0.0, 0.2, 0.3, 15.5, 180.6]
 
 
 @pytest.mark.parametrize(
@@ -510,7 +587,7 @@ async def test_the_console_api_and_the_command_line_give_the_same_figures(
             response = await http.get("/api/console/reports", params=query)
             assert response.status_code == 200, response.text
             api = response.json()
-            assert api["report"]["cases"] == 8
+            assert api["report"]["cases"] == 9
             # C4 and now C9 found no taker, of the six offered in the 75.
             assert api["report"]["dispatch"]["no_taker_rate"] == 0.3333
             assert [t["name"] for t in api["tables"]][:3] == ["summary", "kinds", "needs"]
@@ -527,10 +604,17 @@ async def test_the_console_api_and_the_command_line_give_the_same_figures(
                 "Lunettes cassées,broken,4",
                 "Lunettes perdues,lost,2",
                 "Plus adaptées,unsuitable,1",
-                "Renouvellement,renewal,0",
+                "Renouvellement,renewal,1",
                 "Lentilles de contact,lenses,0",
                 "Autre chose,other,1",
             ]
+            days = await http.get("/api/console/reports/days.csv", params=query)
+            assert days.text.splitlines()[:2] == [
+                "jour,dossiers,urgences,demandes ordinaires,conseiller,mobilisés,autres,"
+                "inscrits liste d'attente",
+                "2026-01-12,3,3,0,0,3,0,1",
+            ]
+            assert "2026-01-16,2,1,1,0,2,0,1" in days.text.splitlines()  # C8 and R1; W3
             # Refused, politely, with a reason and never the input echoed.
             refused = {
                 "from after to": {**query, "from": "2026-01-19"},
