@@ -54,7 +54,8 @@ async def test_the_reports_dialog_draws_the_figures_of_a_period(
             assert await page.input_value("#reports-from") == (today - timedelta(days=29)).isoformat()
             await expect(body).to_have_attribute("data-charts", "drawn")
 
-            # The seeded week, everywhere: 12 cases, 8 of them mobilised workers'.
+            # The seeded week, everywhere: 14 cases, 9 of them mobilised workers' (R1 an ordinary
+            # request).
             await page.fill("#reports-from", "2026-01-12")
             await page.fill("#reports-to", "2026-01-18")
             await bob.by("reports-show").click()
@@ -63,10 +64,17 @@ async def test_the_reports_dialog_draws_the_figures_of_a_period(
             )
             await expect(body).to_have_attribute("data-charts", "drawn")
             cases_card = bob.by("card-cases")
-            await expect(cases_card.locator(".reports-card-value")).to_have_text("12")
-            await expect(cases_card).to_contain_text("8 mobilisés, 4 autres")
+            await expect(cases_card.locator(".reports-card-value")).to_have_text("14")
+            await expect(cases_card).to_contain_text("9 mobilisés, 5 autres")
             await expect(bob.by("card-claim-mobilised").locator(".reports-card-value")).to_have_text("8 min")
-            await expect(bob.by("card-claim-others").locator(".reports-card-value")).to_have_text("30 min")
+            await expect(bob.by("card-claim-mobilised")).to_contain_text("90 % en 16 min")
+            await expect(bob.by("card-claim-others").locator(".reports-card-value")).to_have_text("40 min")
+            # The cards show the tables' tenths: the median acceptance is 15 min 30 s (930 s).
+            acceptance_card = bob.by("card-acceptance")
+            await expect(acceptance_card.locator(".reports-card-value")).to_have_text("15,5 min")
+            await expect(acceptance_card).to_contain_text("5 acceptée(s)")
+            summary = page.locator('[data-table="summary"] tbody tr', has_text="Acceptation")
+            await expect(summary.locator("td").nth(1)).to_have_text("15,5")
             # Three charts drawn on their canvases.
             for canvas in ("reports-chart-days", "reports-chart-needs", "reports-chart-claim"):
                 width = await page.evaluate(f"document.getElementById('{canvas}').width")
@@ -76,7 +84,14 @@ async def test_the_reports_dialog_draws_the_figures_of_a_period(
             await expect(needs.first).to_have_text("Lunettes casséesbroken6")
             days = page.locator('[data-table="days"] tbody tr')
             await expect(days).to_have_count(7)
-            await expect(days.first).to_have_text("2026-01-12330302")
+            await expect(days.first).to_have_text("2026-01-123300302")
+            await expect(days.nth(4)).to_have_text("2026-01-162110201")  # C8, R1 (a request); W3
+            # The per-day chart draws the ordinary requests too.
+            requests = await page.evaluate(
+                "Object.values(window.Chart.instances).find((c) => c.canvas.id === 'reports-chart-days')"
+                ".data.datasets.find((d) => d.label === 'dont demandes ordinaires').data"
+            )
+            assert requests == [0, 0, 0, 0, 1, 1, 0]
 
             # One department: the 75.
             await page.fill("#reports-department", "75")
@@ -85,7 +100,7 @@ async def test_the_reports_dialog_draws_the_figures_of_a_period(
                 "Du 12/01/2026 au 18/01/2026, département 75 (Paris)"
             )
             await expect(body).to_have_attribute("data-charts", "drawn")
-            await expect(cases_card.locator(".reports-card-value")).to_have_text("8")
+            await expect(cases_card.locator(".reports-card-value")).to_have_text("9")
             # The dialog is as tall as the window allows: a tall window shows it whole in the shot.
             await page.set_viewport_size({"width": 1400, "height": 2600})
             await bob.shot("console-reports.png")

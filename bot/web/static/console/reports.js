@@ -21,6 +21,7 @@ const COLOURS = {
   mobilised: "#6a3fb5", // the console's priority colour
   others: "#0b5e6b", // the brand's
   waitlist: "#b34700",
+  requests: "#4d7c0f",
   p50: "#0b5e6b",
   p90: "#8fb9c0",
 };
@@ -75,12 +76,12 @@ function query() {
   return params;
 }
 
+/** Seconds as minutes to the tenth, as the tables, the CSV files and `optibot report` show them
+    (bot/reports.py `minutes`: a half rounded up). */
 function minutes(seconds) {
-  if (seconds === null || seconds === undefined) return "—";
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
-  const hours = Math.floor(seconds / 3600);
-  const rest = Math.round((seconds % 3600) / 60);
-  return `${hours} h ${String(rest).padStart(2, "0")}`;
+  const value = toMinutes(seconds ?? null);
+  if (value === null) return "—";
+  return `${value.toLocaleString("fr-FR", { maximumFractionDigits: 1 })} min`;
 }
 
 function percent(rate) {
@@ -239,7 +240,18 @@ function renderCharts(report) {
             data: days.map((d) => d.waitlist_joins),
             borderColor: COLOURS.waitlist,
             backgroundColor: COLOURS.waitlist,
+            stack: "waitlist", // a line of its own, not piled on another
             order: -1, // drawn over the bars
+          },
+          {
+            type: "line",
+            label: "dont demandes ordinaires",
+            data: days.map((d) => d.requests),
+            borderColor: COLOURS.requests,
+            backgroundColor: COLOURS.requests,
+            borderDash: [6, 4],
+            stack: "requests",
+            order: -1,
           },
         ],
       },
