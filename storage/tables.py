@@ -249,6 +249,7 @@ waitlist = sa.Table(
     sa.Column("contact_email", sa.String(254), nullable=True),
     sa.Column("contact_phone", sa.String(32), nullable=True),
     sa.Index(None, "notified_at", "department"),
+    sa.Index(None, "client_id"),
 )
 
 inbox = sa.Table(
@@ -500,6 +501,8 @@ broadcast_deliveries = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
     sa.UniqueConstraint("broadcast_id", "waitlist_id"),
     sa.Index(None, "broadcast_id", "status"),
+    sa.Index(None, "waitlist_id"),
+    sa.Index(None, "status"),
 )
 
 # Opticians who asked to join the network ("Rejoindre le réseau": /rejoindre and the public page):
