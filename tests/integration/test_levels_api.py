@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from storage.tables import access_journal
+from storage.tables import access_journal, broadcasts, waitlist
 from tests.integration.serving import Service, serve_app
-from tests.integration.test_console import PASSWORD, Staff, _open_clients
+from tests.integration.test_console import PASSWORD, Staff, WebClient, _open_clients, _settle
 
 
 @pytest.fixture
@@ -120,3 +120,30 @@ async def test_notify_starts_the_waitlist_broadcast_only_when_more_clients_are_l
         {"by": "alice", "trigger": "level", "level": "normal", "department": None},
         {"by": "alice", "trigger": "level", "level": "normal", "department": "29"},
     ]
+
+
+async def test_a_switch_with_notify_starts_a_real_broadcast_to_the_waiting_web_chat_client(
+    app: Service,
+) -> None:
+    alice = await signed_in(app, "alice")
+    await put(alice, "national", {"level": "suspended", "notify": True})
+    client = WebClient(app.base)
+    for text in ("bonjour", "oui", "29200", "marie@exemple.fr"):
+        await client.say(text)
+        await _settle(app)
+    (waiting,) = await app.rows(waitlist)
+    assert (waiting.channel, waiting.department, waiting.contact_email) == (
+        "webchat",
+        "29",
+        "marie@exemple.fr",
+    )
+    switched = await put(alice, "national", {"level": "normal", "notify": True})
+    started = switched.json()["broadcast"]
+    assert started is not None
+    (broadcast,) = await app.rows(broadcasts)
+    assert (broadcast.public_id, broadcast.trigger, broadcast.level, broadcast.department) == (
+        started,
+        "level",
+        "normal",
+        None,
+    )
