@@ -688,3 +688,64 @@ def test_a_paris_day_begins_at_its_own_midnight_in_winter_and_in_summer() -> Non
     window = period_of("2026-03-29", "2026-03-29").window()
     assert window.end - window.start == timedelta(hours=23)  # the short day
     assert paris_day(datetime(2026, 7, 1, 22, 30, tzinfo=UTC)) == date(2026, 7, 2)
+
+
+async def test_an_accept_later_reported_impossible_counts_from_its_offer_to_its_first_accept(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Through the real dispatch (the fake Bot API): Anne accepts, reports the visit impossible (her
+    offer's answer time is rewritten), the case goes to Bruno, who accepts, then the case is
+    cancelled (his offer withdrawn). The report measures Anne's offer to Anne's accept, the first.
+    The services' clock moves on 3 minutes before each accept, so that each delay is minutes long."""
+    from tests.fakes.telegram import FakeTelegram
+    from tests.harness import RealClock
+    from tests.integration.test_dispatch import ALICE, _dispatch, _offers_to, _optician, _visit_case, serve
+    from tests.integration.test_telegram import Client
+
+    clock = RealClock()
+    async with (
+        FakeTelegram(chat_limit=(40, 1.0)) as fake,
+        serve(database_url, tmp_path, fake, clock=clock) as service,
+    ):
+        await _optician(fake, service, 701, "Anne Paris", ["75"])
+        await _optician(fake, service, 702, "Bruno Paris", ["75"])
+        case_id = await _visit_case(fake, service)
+        await _dispatch(service, case_id)
+        await fake.wait_for(lambda: bool(_offers_to(fake, 701)) and bool(_offers_to(fake, 702)))
+        clock.shift += timedelta(minutes=3)
+        await fake.press_button(701, "J'accepte")
+        await Client(fake, 701).expect("est pour vous", within=15)
+        (anne,) = await service.rows(dispatch_offers, dispatch_offers.c.status == "accepted")
+        (appointment,) = await service.rows(appointments)
+        assert appointment.created_at == anne.answered_at  # the appointment is made at the accept
+        await fake.press_button(701, "Visite impossible")
+        await fake.wait_for(lambda: "Pourquoi" in fake.messages_to(701)[-1].text)
+        await fake.press_button(701, "Adresse introuvable")
+        await fake.wait_for(lambda: "rendue au service client" in fake.messages_to(701)[-1].text, 15)
+        console = service.services.console
+        await console.dispatch(ALICE, case_id)
+        await fake.wait_for(
+            lambda: len(_offers_to(fake, 702)) == 1 and bool(fake.messages_to(702)[-1].buttons())
+        )
+        clock.shift += timedelta(minutes=3)
+        await fake.press_button(702, "J'accepte")
+        await Client(fake, 702).expect("est pour vous", within=15)
+        await console.cancel(ALICE, case_id, "le client a trouvé un autre opticien")
+        await fake.wait_for(lambda: "annulée" in fake.messages_to(702)[-1].text, 15)
+
+        offers = {o.optician_id: o for o in await service.rows(dispatch_offers)}
+        failed, withdrawn = offers[anne.optician_id], offers[next(i for i in offers if i != anne.optician_id)]
+        assert (failed.status, withdrawn.status) == ("failed", "withdrawn")
+        assert failed.answered_at > anne.answered_at  # the accept's time is gone from the offer
+        assert withdrawn.created_at > anne.answered_at  # Bruno's second-round offer
+        (kept,) = await service.rows(appointments)
+        assert (kept.created_at, kept.optician_id) == (anne.answered_at, withdrawn.optician_id)
+
+        today = paris_day(clock())
+        report = await service.services.reports.report(
+            period_of(today - timedelta(days=1), today + timedelta(days=1), "75")
+        )
+        waited = round((anne.answered_at - anne.created_at).total_seconds())
+        assert 180 <= waited < 240
+        acceptance = report.acceptance
+        assert (acceptance.accepted, acceptance.p50_s, acceptance.p90_s) == (1, waited, waited)
