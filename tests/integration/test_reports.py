@@ -749,3 +749,34 @@ async def test_an_accept_later_reported_impossible_counts_from_its_offer_to_its_
         assert 180 <= waited < 240
         acceptance = report.acceptance
         assert (acceptance.accepted, acceptance.p50_s, acceptance.p90_s) == (1, waited, waited)
+
+
+async def test_a_report_reads_grouped_counts_not_every_case(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 more cases, never claimed, on one day: the report counts them, yet what its reads hand to
+    Python does not grow with them (counts come grouped; only claimed cases' instants come one by
+    one, for the percentiles)."""
+    from storage import reports as store
+
+    extra = [Seeded(f"Z{n}", at(13, 10) + timedelta(seconds=n), priority="health") for n in range(200)]
+    await seed(database_url, extra)
+    received: dict[str, int] = {}
+    for name in ("cases_by", "case_counts", "claims", "acceptances", "visit_outcomes", "waitlist_joins"):
+        read = getattr(store, name)
+
+        async def counted(*args: Any, _read: Any = read, _name: str = name) -> Any:
+            found = await _read(*args)
+            received[_name] = received.get(_name, 0) + len(found)
+            return found
+
+        monkeypatch.setattr(store, name, counted)
+    report = await _report(database_url, period_of("2026-01-12", "2026-01-18"))
+    assert (report.cases, report.mobilised) == (214, 209)
+    assert report.days[1].cases == 202  # the 13th: C3 C4 and the 200
+    assert report.claim[0].unclaimed == 204
+    # The same as without the 200: grouped rows, the ten claimed cases, the five visits taken.
+    assert received["claims"] == 10
+    assert received["acceptances"] == 5
+    assert received["case_counts"] <= 7 * 3 * 2 * 2
+    assert sum(received.values()) < 100, received
