@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -58,6 +59,9 @@ MOVES: dict[str, tuple[str, ...]] = {
 }
 Shade = Literal["idle", "ready", "covered", "strained", "gap"]
 MAX_NOTE = 500
+REGISTER_RETRY_AFTER = timedelta(minutes=2)  # a registration without its optician this long: crashed
+PAGE = 100  # candidates per page (console and CLI)
+MAX_PAGE = 500
 MAX_DEPARTMENTS = 20
 _EMAIL = re.compile(
     r"^[^@\s<>\"'(),;:]{1,64}@(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
@@ -65,6 +69,24 @@ _EMAIL = re.compile(
 
 
 # --- checking the form ----------------------------------------------------------------------------
+
+# Invisible or control characters (controls, format characters such as bidi overrides or zero-width
+# joiners, line/paragraph separators, surrogates, private use): refused in every free text, so that
+# nothing a candidate types can reorder or hide what the staff read in the console or a terminal.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+
+
+def has_hidden(text: str) -> bool:
+    """Whether ``text`` holds a control or format character (ordinary spaces are fine)."""
+    return any(unicodedata.category(char) in _HIDDEN for char in text)
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: every non-printable character escaped (``\\x1b``, ``\\u202e``)."""
+    return "".join(
+        char if char.isprintable() else (f"\\x{ord(char):02x}" if ord(char) < 256 else f"\\u{ord(char):04x}")
+        for char in text
+    )
 
 
 def luhn_valid(digits: str) -> bool:
@@ -127,10 +149,12 @@ def check_application(
     name = " ".join(given.name.split())
     if not name or len(name) > 128:
         problems["name"] = "Indiquez votre nom et votre prénom (128 caractères au plus)."
-    phone = parse_phone(given.phone[:64]) if given.phone.strip() else None
+    elif has_hidden(name):
+        problems["name"] = "Votre nom contient des caractères invisibles ou de contrôle : retapez-le."
+    phone = None if has_hidden(given.phone) or not given.phone.strip() else parse_phone(given.phone[:64])
     if phone is None:
         problems["phone"] = "Ce numéro de téléphone n'est pas valable : par exemple 06 12 34 56 78."
-    email = check_email(given.email[:300])
+    email = None if has_hidden(given.email) else check_email(given.email[:300])
     if email is None:
         problems["email"] = "Cette adresse e-mail n'est pas valable : par exemple nom@exemple.fr."
     departments = check_departments(given.departments[:100])
@@ -138,7 +162,7 @@ def check_application(
         problems["departments"] = (
             f"Choisissez entre 1 et {MAX_DEPARTMENTS} départements parmi les départements français."
         )
-    registration = check_registration(given.registration[:40])
+    registration = None if has_hidden(given.registration) else check_registration(given.registration[:40])
     if registration is None:
         problems["registration"] = (
             "Numéro professionnel non valable : RPPS (11 chiffres) ou ADELI (9 chiffres)."
@@ -193,6 +217,35 @@ def view(candidate: Candidate) -> CandidateView:
         "source": candidate.source,
         "status": candidate.status,
         "note": candidate.note,
+        "optician": candidate.optician,
+        "created_at": candidate.created_at.isoformat(),
+        "updated_at": candidate.updated_at.isoformat(),
+        "status_by": candidate.status_by,
+    }
+
+
+class CandidateSummary(TypedDict):
+    """A candidate as the list shows it to every signed-in staff member: no contact details, no
+    registration number, no note (an admin opens the details, journaled)."""
+
+    id: str
+    name: str
+    departments: list[str]
+    has_kit: bool
+    status: str
+    optician: str | None
+    created_at: str
+    updated_at: str
+    status_by: str | None
+
+
+def summary(candidate: Candidate) -> CandidateSummary:
+    return {
+        "id": candidate.public_id,
+        "name": candidate.name,
+        "departments": candidate.departments,
+        "has_kit": candidate.has_kit,
+        "status": candidate.status,
         "optician": candidate.optician,
         "created_at": candidate.created_at.isoformat(),
         "updated_at": candidate.updated_at.isoformat(),
@@ -347,20 +400,40 @@ class Recruitment:
             return await store.add_candidate(connection, secrets.token_urlsafe(12), values, self.clock())
 
     async def candidates(
-        self, statuses: Sequence[str] = (), department: str | None = None
-    ) -> list[CandidateView]:
+        self,
+        statuses: Sequence[str] = (),
+        department: str | None = None,
+        *,
+        limit: int = PAGE,
+        offset: int = 0,
+    ) -> tuple[list[Candidate], int]:
+        """One page of candidates (newest first) and how many match in all; 422 for an unknown
+        status or department."""
         unknown = [s for s in statuses if s not in STATUSES]
         if unknown:
             raise RefusedError(422, f"statut inconnu : {', '.join(unknown)}")
+        if department is not None:
+            code = department.strip().upper()
+            code = f"0{code}" if len(code) == 1 and code.isdigit() else code
+            if code not in DEPARTMENTS:
+                raise RefusedError(422, "département inconnu")
+            department = code
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise RefusedError(422, f"de 1 à {MAX_PAGE} candidatures par page")
         async with self.database.connect() as connection:
-            found = await store.list_candidates(connection, statuses=statuses, department=department)
-        return [view(c) for c in found]
+            return await store.list_candidates(
+                connection, statuses=statuses, department=department, limit=limit, offset=offset
+            )
 
-    async def candidate(self, public_id: str) -> CandidateView:
-        async with self.database.connect() as connection:
+    async def candidate(self, public_id: str, by: str | None = None) -> CandidateView:
+        """A candidate's details; ``by``: an admin reads them, and the access journal says so
+        (``view_candidate``, the candidate's id only)."""
+        async with self.database.begin() as connection:
             found = await store.candidate(connection, public_id)
-        if found is None:
-            raise RefusedError(404, "candidature introuvable")
+            if found is None:
+                raise RefusedError(404, "candidature introuvable")
+            if by is not None:
+                await record_access(connection, self.clock(), by, "view_candidate", detail=public_id)
         return view(found)
 
     async def move(self, public_id: str, target: str, by: str) -> CandidateView:
@@ -380,6 +453,8 @@ class Recruitment:
 
     async def note(self, public_id: str, text: str, by: str) -> CandidateView:
         note = " ".join(text.split())[:MAX_NOTE] or None
+        if note is not None and has_hidden(note):
+            raise RefusedError(422, "la note contient des caractères invisibles ou de contrôle")
         now = self.clock()
         async with self.database.begin() as connection:
             if not await store.set_note(connection, public_id, note, now):
@@ -393,31 +468,53 @@ class Recruitment:
         the candidate, the code and when it expires.
 
         The status moves first (one conditional UPDATE: two admins cannot both register the same
-        candidate); if the registry refuses the entry the move is undone."""
+        candidate); if the registry refuses the entry the move is undone. A registration left
+        half-done by a crash (``registered`` without its optician for :data:`REGISTER_RETRY_AFTER`:
+        sooner, another admin's may still be under way) can be done again: the retry claims it
+        (one conditional UPDATE), links the optician the first attempt made if there is
+        one (same name and phone, entered since), else makes it, then the code."""
         now = self.clock()
         async with self.database.begin() as connection:
             current = await store.candidate(connection, public_id)
             if current is None:
                 raise RefusedError(404, "candidature introuvable")
-            if not await store.move_candidate(
-                connection, public_id, MOVES["registered"], "registered", by=by, now=now
-            ):
+            retry = current.status == "registered" and current.optician is None
+            if retry and now - current.updated_at < REGISTER_RETRY_AFTER:
+                raise RefusedError(409, "inscription en cours : réessayez dans quelques minutes")
+            if retry:
+                claimed = await store.claim_retry(connection, public_id, current.updated_at, by=by, now=now)
+            else:
+                claimed = await store.move_candidate(
+                    connection, public_id, MOVES["registered"], "registered", by=by, now=now
+                )
+            if not claimed:
                 raise RefusedError(409, f"candidature « {_LABELS[current.status]} » : acceptez-la d'abord")
-        try:
-            saved = await self.dispatch.save(
-                None, OpticianDetails(current.name, current.phone, current.departments, kit_expires_on=None)
+            made = (
+                await store.optician_like(connection, current.name, current.phone, current.updated_at)
+                if retry
+                else None
             )
-        except BaseException:
-            async with self.database.begin() as connection:
-                await store.move_candidate(connection, public_id, ("registered",), "accepted", by=by, now=now)
-            raise
+        if made is None:
+            try:
+                saved = await self.dispatch.save(
+                    None,
+                    OpticianDetails(current.name, current.phone, current.departments, kit_expires_on=None),
+                )
+            except BaseException:
+                if not retry:
+                    async with self.database.begin() as connection:
+                        await store.move_candidate(
+                            connection, public_id, ("registered",), "accepted", by=by, now=now
+                        )
+                raise
+            made = saved["id"]
         async with self.database.begin() as connection:
-            optician_id = await optician_id_of(connection, saved["id"])
+            optician_id = await optician_id_of(connection, made)
             if optician_id is not None:
                 await store.set_optician(connection, public_id, optician_id, self.clock())
             await record_access(connection, now, by, "candidate", detail=f"registered {public_id}")
         # Last: should it fail, the optician is registered and "Lier Telegram" makes another code.
-        code, expires = await self.dispatch.new_link(saved["id"], by)
+        code, expires = await self.dispatch.new_link(made, by)
         return await self.candidate(public_id), code, expires
 
 

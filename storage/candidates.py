@@ -116,21 +116,27 @@ async def list_candidates(
     *,
     statuses: Sequence[str] = (),
     department: str | None = None,
-    limit: int = 500,
-) -> list[Candidate]:
-    """Candidates, newest first, with these statuses (all when empty) and covering ``department``
-    (the departments are a JSON list: filtered here, the table is small)."""
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Candidate], int]:
+    """One page of candidates, newest first, with these statuses (all when empty) and naming
+    ``department`` (a known code: matched as ``"<code>"`` in the JSON list's text, the same on
+    SQLite and PostgreSQL), and how many match in all (the page is cut in SQL)."""
+    where: list[sa.ColumnElement[bool]] = []
+    if statuses:
+        where.append(candidates.c.status.in_(list(statuses)))
+    if department is not None:
+        where.append(sa.cast(candidates.c.departments, sa.Text).like(f'%"{department}"%'))
+    total = await connection.scalar(sa.select(sa.func.count()).select_from(candidates).where(*where))
     query = (
         sa.select(*_COLUMNS)
         .select_from(_JOINED)
+        .where(*where)
         .order_by(candidates.c.created_at.desc(), candidates.c.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
-    if statuses:
-        query = query.where(candidates.c.status.in_(list(statuses)))
-    found = [_candidate(row) for row in await connection.execute(query)]
-    if department is not None:
-        found = [c for c in found if department in c.departments]
-    return found[:limit]
+    return [_candidate(row) for row in await connection.execute(query)], int(total or 0)
 
 
 async def move_candidate(
@@ -154,6 +160,37 @@ async def move_candidate(
         .values(**values)
     )
     return bool(moved.rowcount)
+
+
+async def claim_retry(
+    connection: AsyncConnection, public_id: str, seen: datetime, *, by: str, now: datetime
+) -> bool:
+    """Take a registration left half-done (``registered`` without its optician: a crash between the
+    steps) to finish it: one conditional UPDATE on the ``updated_at`` read, so that of two admins
+    retrying at once one wins; whether this one did."""
+    claimed = await connection.execute(
+        sa.update(candidates)
+        .where(
+            candidates.c.public_id == public_id,
+            candidates.c.status == "registered",
+            candidates.c.optician_id.is_(None),
+            candidates.c.updated_at == seen,
+        )
+        .values(status_by=by[:64], updated_at=now)
+    )
+    return bool(claimed.rowcount)
+
+
+async def optician_like(connection: AsyncConnection, name: str, phone: str, since: datetime) -> str | None:
+    """The public id of an optician with this name and phone entered since ``since`` (the one a
+    half-done registration may already have made), newest first; None when there is none."""
+    found = await connection.scalar(
+        sa.select(opticians.c.public_id)
+        .where(opticians.c.name == name, opticians.c.phone == phone, opticians.c.created_at >= since)
+        .order_by(opticians.c.id.desc())
+        .limit(1)
+    )
+    return None if found is None else str(found)
 
 
 async def set_optician(connection: AsyncConnection, public_id: str, optician_id: int, now: datetime) -> None:

@@ -1,7 +1,9 @@
 """The console's network routes (issue 15), under /api/console; documented in docs/CONSOLE.md.
 
-The map (demand against coverage, "où recruter") and the candidates who asked to join: every
-signed-in staff member reads them; only admins change a candidate (status, note, registration).
+The map (demand against coverage, "où recruter") and the list of the candidates who asked to join
+(name, departments, status: no contact details) are for every signed-in staff member; a
+candidate's details (phone, e-mail, registration number, note) are for admins, each read journaled
+(``view_candidate``); only admins change a candidate (status, note, registration).
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from pydantic import BaseModel, Field
 
 from bot.console.guards import Changing, SignedIn, require_admin
 from bot.desk import LINK_PREFIX
-from bot.recruitment import MAX_NOTE, CandidateView, CoverageView
+from bot.recruitment import MAX_NOTE, MAX_PAGE, PAGE, CandidateSummary, CandidateView, CoverageView, summary
 
 if TYPE_CHECKING:
     from bot.app import Services
 
 
 class CandidateList(BaseModel):
-    candidates: list[CandidateView]
+    candidates: list[CandidateSummary]
+    total: int  # how many match the filters in all
+    offset: int
+    more: int  # how many come after this page
 
 
 class StatusIn(BaseModel):
@@ -60,13 +65,23 @@ def build_router(services: Services) -> APIRouter:
         session: SignedIn,
         status: Annotated[list[str] | None, Query(max_length=5)] = None,
         department: Annotated[str | None, Query(max_length=3)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> CandidateList:
-        found = await recruitment.candidates(status or (), department.upper() if department else None)
-        return CandidateList(candidates=found)
+        """One page of candidates, newest first (name, departments, status: no contact details)."""
+        found, total = await recruitment.candidates(status or (), department, limit=limit, offset=offset)
+        return CandidateList(
+            candidates=[summary(c) for c in found],
+            total=total,
+            offset=offset,
+            more=max(0, total - offset - len(found)),
+        )
 
-    @router.get("/candidates/{candidate_id}")
+    @router.get("/candidates/{candidate_id}", responses={403: {}, 404: {}})
     async def candidate(candidate_id: str, session: SignedIn) -> CandidateView:
-        return await recruitment.candidate(candidate_id)
+        """A candidate's details: admins only, each read journaled (``view_candidate``)."""
+        require_admin(session)
+        return await recruitment.candidate(candidate_id, session.operator.name)
 
     @router.post("/candidates/{candidate_id}/status", responses={403: {}, 409: {}})
     async def move(candidate_id: str, body: StatusIn, session: Changing) -> CandidateView:

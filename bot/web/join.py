@@ -6,18 +6,22 @@
 
 * **size**: the body is read whole only up to :data:`JOIN_BYTES` (413 past it; the app's guard has
   already bounded the stream);
-* **rate**: :data:`JOIN_PER_ADDRESS` per client address, counted before anything is checked, in the
-  throttle's storage (shared by the processes with Redis); refusals are tallied as the web chat's;
+* **rate**: :data:`JOIN_PER_ADDRESS` per client address (an IPv6 address counts with its whole /64:
+  one subscriber's network), and :data:`JOIN_PER_HOUR` for everyone together, counted before anything
+  is checked, in the throttle's storage (shared by the processes with Redis); refusals are tallied as
+  the web chat's;
 * **cross-site requests**: the body must be ``application/json`` (a cross-site form cannot send that
-  without a CORS preflight, which this app never grants), and a request whose ``Origin`` is another
-  site, or that the browser marks ``Sec-Fetch-Site: cross-site``, is refused (403). No token: the page
-  is static and a token would prove nothing more for an anonymous form;
+  without a CORS preflight, which this app never grants). ``Sec-Fetch-Site: same-origin`` is enough;
+  ``cross-site`` is refused (403); otherwise an ``Origin``, when sent, must be the service's own:
+  PUBLIC_URL's origin when set (behind a proxy that rewrites ``Host``), else the ``Host`` asked. No
+  token: the page is static and a token would prove nothing more for an anonymous form;
 * **privacy**: nothing of the form is logged, not even on failure (only the field names at fault
   are returned to the sender).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from pathlib import Path
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
 
 JOIN_BYTES = 16 * 1024
 JOIN_PER_ADDRESS = "10/hour;30/day"
+JOIN_PER_HOUR = "200/hour"  # every address together: a flood from many addresses stops here
 PAGE = "join.html"
 THANKS = (
     "Merci ! Votre candidature est bien reçue. La fédération vous contactera par téléphone ou par "
@@ -61,29 +66,67 @@ def _problem(status: int, detail: str, **extra: object) -> JSONResponse:
     return JSONResponse({"detail": detail, **extra}, status_code=status)
 
 
-def _same_site(request: Request) -> bool:
-    if request.headers.get("sec-fetch-site", "same-origin") == "cross-site":
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, the default port left out."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + ("" if port is None or port == default else f":{port}")
+
+
+def same_site(request: Request, public_url: str) -> bool:
+    """Whether the request comes from this service's own page (see the module)."""
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    if fetch_site == "same-origin":
+        return True
+    if fetch_site == "cross-site":
         return False
     origin = request.headers.get("origin")
     if origin is None:
         return True  # not sent by some browsers on a same-origin request
+    if public_url:
+        return _origin(origin) == _origin(public_url) != ""
     return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+def address_key(address: str) -> str:
+    """The rate limit's key for a client address: an IPv6 address's /64 network (a subscriber is
+    given a whole /64 and picks any address in it), an IPv4 address as it is."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def build_router(services: Services) -> APIRouter:
     router = APIRouter(tags=["join"])
     static = Path(__file__).parent / "static"
-    limits = tuple(parse_many(JOIN_PER_ADDRESS))
+    checks = [(item, "join") for item in parse_many(JOIN_PER_ADDRESS)]
+    checks += [(item, "join-all") for item in parse_many(JOIN_PER_HOUR)]
+    public_url = services.settings.public_url
 
     async def admitted(request: Request) -> int | None:
         """None, or the seconds to wait (the request is then counted as refused)."""
         throttle = throttle_of(request)
         limiter = MovingWindowRateLimiter(throttle.storage)
-        address = client_address(request)
-        for item in limits:
-            if not await limiter.hit(item, throttle.namespace, "join", address):
+        address = address_key(client_address(request))
+        for item, scope in checks:
+            key = (throttle.namespace, scope) + ((address,) if scope == "join" else ())
+            if not await limiter.hit(item, *key):
                 await throttle.refused("webchat")
-                stats = await limiter.get_window_stats(item, throttle.namespace, "join", address)
+                stats = await limiter.get_window_stats(item, *key)
                 return max(1, math.ceil(stats.reset_time - time.time()))
         return None
 
@@ -99,7 +142,7 @@ def build_router(services: Services) -> APIRouter:
     @router.post("/api/join", status_code=201, responses={403: {}, 413: {}, 415: {}, 422: {}, 429: {}})
     async def join(request: Request) -> JSONResponse:
         """An optician's application to join the network."""
-        if not _same_site(request):
+        if not same_site(request, public_url):
             return _problem(403, "Envoyez le formulaire depuis la page « Rejoindre le réseau ».")
         wait = await admitted(request)
         if wait is not None:

@@ -22,7 +22,7 @@ from bot.dispatch import OpticianDetails
 from bot.dispatch.notices import service_day
 from bot.recruitment import check_registration, luhn_valid
 from flows.types import SERVICE_TIME_ZONE
-from storage.database import Database
+from storage.database import Database, create_engine
 from storage.tables import (
     access_journal,
     appointments,
@@ -424,16 +424,26 @@ async def test_the_pipeline_admins_move_candidates_operators_read_and_registered
                     await web.post("/api/join", json=_join(departments=["75"], email="b@example.fr"))
                 ).status_code == 201
             assert (await anonymous.get("/api/console/candidates")).status_code == 401
-            listed = (await bob.get("/candidates")).json()["candidates"]
+            page = (await bob.get("/candidates")).json()
+            assert (page["total"], page["offset"], page["more"]) == (2, 0, 0)
+            listed = page["candidates"]
             assert len(listed) == 2
+            # An operator's list: name, departments, status — no contact details, no number, no note.
+            summary = {"id", "name", "departments", "has_kit", "status", "optician", "created_at"}
+            assert all(set(c) == summary | {"updated_at", "status_by"} for c in listed)
             by_department = (await bob.get("/candidates", department="971")).json()["candidates"]
-            assert [c["email"] for c in by_department] == ["camille.verrier@example.fr"]
-            camille = by_department[0]
+            assert [c["name"] for c in by_department] == ["Camille Verrier"]
+            cid = by_department[0]["id"]
+            # The details are an admin's, and each read is journaled (the id only).
+            assert (await bob.get(f"/candidates/{cid}")).status_code == 403
+            camille = (await alice.get(f"/candidates/{cid}")).json()
+            assert (camille["email"], camille["phone"]) == ("camille.verrier@example.fr", "+33671234567")
             assert camille["registration_kind"] == "RPPS"
             assert camille["status"] == "new"
-            cid = camille["id"]
-            assert (await bob.get(f"/candidates/{cid}")).json()["name"] == "Camille Verrier"
+            views = await service.rows(access_journal, access_journal.c.action == "view_candidate")
+            assert [(r.actor, r.detail) for r in views] == [("alice", cid)]
             assert (await bob.get("/candidates", status="bogus")).status_code == 422
+            assert (await bob.get("/candidates", department="99")).status_code == 422
 
             # Operators read only; anonymous is refused; a change without the CSRF token too.
             assert (await bob.post(f"/candidates/{cid}/status", {"status": "contacted"})).status_code == 403
@@ -533,7 +543,8 @@ async def test_retention_deletes_candidates_left_untouched_past_the_delay_and_th
     listed = json.loads(
         optibot("candidates", "list", "--json", database_url=database_url, workdir=tmp_path).stdout
     )
-    assert [(c["name"], c["status"], c["departments"]) for c in listed] == [
+    assert (listed["total"], listed["more"]) == (1, 0)
+    assert [(c["name"], c["status"], c["departments"]) for c in listed["candidates"]] == [
         ("Camille Verrier", "new", ["13", "971"])
     ]
     table = optibot("candidates", "list", database_url=database_url, workdir=tmp_path).stdout.splitlines()
@@ -597,5 +608,230 @@ async def test_a_registration_the_registry_refuses_leaves_the_candidate_accepted
             assert (row.status, row.optician_id) == ("accepted", None)
             assert await service.rows(opticians) == []
             assert await service.rows(access_journal, access_journal.c.action == "candidate") == []
+        finally:
+            await _open_clients()
+
+
+async def test_behind_a_proxy_the_origin_is_public_url_and_sec_fetch_site_same_origin_is_enough(
+    database_url: str, tmp_path: Path
+) -> None:
+    public = "https://optibot.example"
+    async with serve_app(
+        database_url, tmp_path, forwarded_allow_ips="127.0.0.1", public_url=public
+    ) as service:
+        async with _client(service) as web:
+            # The proxy rewrote Host (here 127.0.0.1:port): the page's Origin is PUBLIC_URL's.
+            assert (await web.post("/api/join", json=FORM, headers={"Origin": public})).status_code == 201
+            assert (
+                await web.post("/api/join", json=FORM, headers={"Origin": f"{public}:443"})
+            ).status_code == 201
+            # Once PUBLIC_URL is set, the Host is not the service's origin; nor is a look-alike.
+            for other in (service.base, "https://optibot.example.evil", "http://optibot.example"):
+                refused = await web.post("/api/join", json=FORM, headers={"Origin": other})
+                assert refused.status_code == 403, other
+            # The browser's own word that the request is same-origin is enough.
+            same = await web.post(
+                "/api/join", json=FORM, headers={"Origin": service.base, "Sec-Fetch-Site": "same-origin"}
+            )
+            assert same.status_code == 201
+            cross = await web.post(
+                "/api/join", json=FORM, headers={"Origin": public, "Sec-Fetch-Site": "cross-site"}
+            )
+            assert cross.status_code == 403
+        assert len(await service.rows(candidates)) == 3
+
+
+async def test_the_rate_limit_counts_an_ipv6_64_as_one_address_and_caps_everyone_together(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.web.join.JOIN_PER_HOUR", "13/hour")
+    async with serve_app(database_url, tmp_path, forwarded_allow_ips="127.0.0.1") as service:
+        async with _client(service, "2001:db8:1:2::1") as web:
+            for _ in range(10):
+                assert (await web.post("/api/join", json=_join(phone="06"))).status_code == 422
+        async with _client(service, "2001:db8:1:2:ffff::9") as same_network:
+            refused = await same_network.post("/api/join", json=FORM)
+            assert refused.status_code == 429  # another address of the same /64
+        async with _client(service, "2001:db8:1:3::1") as next_network:
+            assert (await next_network.post("/api/join", json=FORM)).status_code == 201
+        # 11 counted so far (a request refused for its address is not); everyone together: 13 an hour.
+        for address in ("10.0.1.1", "10.0.1.2"):
+            async with _client(service, address) as web:
+                assert (await web.post("/api/join", json=FORM)).status_code == 201
+        async with _client(service, "10.0.1.3") as web:
+            capped = await web.post("/api/join", json=FORM)
+            assert capped.status_code == 429
+            assert int(capped.headers["retry-after"]) > 0
+        assert len(await service.rows(candidates)) == 3
+
+
+async def test_hidden_characters_are_refused_in_the_form_and_escaped_by_the_cli(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with serve_app(database_url, tmp_path, forwarded_allow_ips="127.0.0.1") as service:
+        async with _client(service) as web:
+            for field, value in (
+                ("name", "Camille \u202eVerrier"),  # a right-to-left override
+                ("name", "Camille\x1b[2JVerrier"),  # a terminal's escape sequence
+                ("name", "Cam\u200bille"),  # a zero-width space
+                ("email", "camille\u200b@example.fr"),
+                ("phone", "06 71 23\u200e 45 67"),  # a left-to-right mark
+                ("registration", "1000\u2028 324 5676"),
+            ):
+                refused = await web.post("/api/join", json=_join(**{field: value}))
+                assert refused.status_code == 422, (field, value)
+                assert list(refused.json()["fields"]) == [field]
+            # Ordinary spaces and accents are fine.
+            assert (await web.post("/api/join", json=_join(name="Éloïse  Martin-Dubœuf"))).status_code == 201
+        await service.services.accounts.add("alice", PASSWORD, "admin")
+        alice = Staff(service.base)
+        try:
+            await alice.login("alice")
+            ((cid,),) = [[c["id"] for c in (await alice.get("/candidates")).json()["candidates"]]]
+            note = await alice.post(f"/candidates/{cid}/note", {"text": "appeler\u202e demain"})
+            assert note.status_code == 422
+        finally:
+            await _open_clients()
+        # A row stored before the check (or by hand): the CLI shows its characters escaped.
+        async with service.services.database.begin() as connection:
+            await connection.execute(sa.update(candidates).values(name="Camille\x1b[2J\u202eVerrier"))
+    table = optibot("candidates", "list", database_url=database_url, workdir=tmp_path).stdout
+    assert "Camille\\x1b[2J\\u202eVerrier" in table
+    assert "\x1b" not in table
+    assert "\u202e" not in table
+    raw = optibot("candidates", "list", "--json", database_url=database_url, workdir=tmp_path).stdout
+    assert "\x1b" not in raw
+    assert "\u202e" not in raw
+    assert json.loads(raw)["candidates"][0]["name"] == "Camille\x1b[2J\u202eVerrier"
+
+
+async def test_pages_of_candidates_say_how_many_more_and_the_cli_does_what_the_console_does(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with serve_app(database_url, tmp_path) as service:
+        await service.services.accounts.add("bob", PASSWORD, "operator")
+        bob = Staff(service.base)
+        for departments in (["13"], ["130"], ["13", "75"], ["75"], ["2A"]):
+            await _candidate(service, departments, "new")
+        try:
+            await bob.login("bob")
+            page = (await bob.get("/candidates", limit="2", offset="1")).json()
+            assert (len(page["candidates"]), page["total"], page["more"]) == (2, 5, 2)
+            everyone = (await bob.get("/candidates")).json()["candidates"]
+            assert page["candidates"] == everyone[1:3]
+            thirteen = (await bob.get("/candidates", department="13")).json()
+            assert sorted(c["departments"] for c in thirteen["candidates"]) == [["13"], ["13", "75"]]
+            assert thirteen["total"] == 2
+            assert (await bob.get("/candidates", department="2a")).json()["total"] == 1
+            assert (await bob.get("/candidates", limit="0")).status_code == 422
+        finally:
+            await _open_clients()
+
+    def cli(*args: str, expect: int = 0) -> str:
+        return optibot("candidates", *args, database_url=database_url, workdir=tmp_path, expect=expect).stdout
+
+    table = cli("list", "--limit", "2").splitlines()
+    assert len(table) == 4
+    assert table[-1] == "… 3 de plus (--offset 2)"
+    last = json.loads(cli("list", "--json", "--limit", "2", "--offset", "4"))
+    assert (len(last["candidates"]), last["total"], last["more"]) == (1, 5, 0)
+    cid = json.loads(cli("list", "--json", "--department", "2A"))["candidates"][0]["id"]
+
+    # The console's moves from the command line, same rules and journal (cli:<user>).
+    assert "contacted" in cli("set", cid, "contacted")
+    assert "note enregistrée" in cli("note", cid, "Rappeler lundi")
+    assert (
+        "acceptez-la d'abord"
+        in optibot(
+            "candidates", "register", cid, database_url=database_url, workdir=tmp_path, expect=1
+        ).stderr
+    )
+    cli("set", cid, "accepted")
+    registered = cli("register", cid)
+    assert "inscrite, opticien" in registered
+    assert "commande à taper dans le bot : /start optician_" in registered
+    refused = optibot(
+        "candidates", "set", cid, "contacted", database_url=database_url, workdir=tmp_path, expect=1
+    )
+    assert "inscrite" in refused.stderr
+    database = create_engine(database_url)
+    try:
+        async with database.connect() as connection:
+            lines = (
+                await connection.execute(
+                    sa.select(access_journal.c.actor, access_journal.c.detail)
+                    .where(access_journal.c.action == "candidate")
+                    .order_by(access_journal.c.id)
+                )
+            ).all()
+            (row,) = (
+                await connection.execute(sa.select(candidates).where(candidates.c.public_id == cid))
+            ).all()
+            (optician,) = (await connection.execute(sa.select(opticians))).all()
+    finally:
+        await database.dispose()
+    assert all(actor.startswith("cli:") for actor, _ in lines)
+    assert [detail for _, detail in lines] == [
+        f"contacted {cid}",
+        f"note {cid}",
+        f"accepted {cid}",
+        f"registered {cid}",
+    ]
+    assert (row.status, row.note, row.optician_id) == ("registered", "Rappeler lundi", optician.id)
+    assert row.status_by.startswith("cli:")
+
+
+async def test_a_registration_a_crash_left_half_done_is_done_again(database_url: str, tmp_path: Path) -> None:
+    async with serve_app(database_url, tmp_path) as service:
+        await service.services.accounts.add("alice", PASSWORD, "admin")
+        alice = Staff(service.base)
+        long_ago = datetime.now(SERVICE_TIME_ZONE) - timedelta(minutes=10)
+        try:
+            await alice.login("alice")
+            # A crash right after the move: registered, no optician.
+            await _candidate(service, ["75"], "registered")
+            async with service.services.database.begin() as connection:
+                await connection.execute(sa.update(candidates).values(updated_at=long_ago))
+            (cid,) = [c["id"] for c in (await alice.get("/candidates")).json()["candidates"]]
+            done = await alice.post(f"/candidates/{cid}/register")
+            assert done.status_code == 200, done.text
+            assert done.json()["command"].startswith("/start optician_")
+            (optician,) = await service.rows(opticians)
+            (row,) = await service.rows(candidates)
+            assert (row.status, row.optician_id, optician.name) == ("registered", optician.id, "Seed")
+            assert (await alice.post(f"/candidates/{cid}/register")).status_code == 409  # done now
+
+            # A crash after the optician's entry was made: the retry links it, no second entry.
+            await _candidate(service, ["13"], "accepted")
+            async with service.services.database.begin() as connection:
+                await connection.execute(
+                    sa.update(candidates)
+                    .where(candidates.c.optician_id.is_(None))
+                    .values(status="registered", updated_at=long_ago, name="Other Seed")
+                )
+            other = next(
+                c["id"] for c in (await alice.get("/candidates")).json()["candidates"] if c["id"] != cid
+            )
+            made = await service.services.dispatch.save(
+                None, OpticianDetails("Other Seed", "+33600000000", ["13"], None)
+            )
+            # A registration under way (moved a moment ago) is not taken over.
+            async with service.services.database.begin() as connection:
+                await connection.execute(
+                    sa.update(candidates)
+                    .where(candidates.c.public_id == other)
+                    .values(updated_at=datetime.now(SERVICE_TIME_ZONE))
+                )
+            busy = await alice.post(f"/candidates/{other}/register")
+            assert busy.status_code == 409
+            assert "en cours" in busy.json()["detail"]
+            async with service.services.database.begin() as connection:
+                await connection.execute(
+                    sa.update(candidates).where(candidates.c.public_id == other).values(updated_at=long_ago)
+                )
+            linked = await alice.post(f"/candidates/{other}/register")
+            assert linked.status_code == 200, linked.text
+            assert linked.json()["candidate"]["optician"] == made["id"]
+            assert len(await service.rows(opticians)) == 2
         finally:
             await _open_clients()

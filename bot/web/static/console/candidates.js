@@ -1,6 +1,8 @@
-/* The candidates dialog (issue 15): opticians who asked to join (GET /candidates), filtered by
-   status and department; a candidate's details; admins move them along new → contacted →
-   accepted → registered (the optician's entry and a Telegram link) or declined, and keep a note. */
+/* The candidates dialog (issue 15): opticians who asked to join (GET /candidates: one page of
+   names, departments and statuses, and how many more), filtered by status and department; an
+   admin opens a candidate's details (GET /candidates/{id}, journaled: phone, e-mail, registration
+   number, note) and moves them along new → contacted → accepted → registered (the optician's entry
+   and a Telegram link) or declined, and keeps a note. */
 
 import { api, ApiError, messageFor } from "./api.js";
 import { make, setError, show } from "./dom.js";
@@ -42,14 +44,15 @@ async function load() {
   try {
     const search = query.toString();
     const data = await api("GET", `/candidates${search ? `?${search}` : ""}`);
-    render(data.candidates);
+    render(data);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return;
     setError($("candidates-error"), messageFor(error, "Les candidatures n'ont pas pu être chargées :"));
   }
 }
 
-function render(candidates) {
+function render(data) {
+  const candidates = data.candidates;
   const body = $("candidates-rows");
   body.replaceChildren();
   for (const candidate of candidates) {
@@ -58,7 +61,7 @@ function render(candidates) {
     const open = make("button", "btn ghost", "Voir");
     open.type = "button";
     open.setAttribute("aria-label", `Voir la candidature de ${candidate.name}`);
-    open.addEventListener("click", () => showDetail(candidate));
+    open.addEventListener("click", () => openCandidate(candidate));
     tr.append(
       make("td", "", day(candidate.created_at)),
       make("td", "", candidate.name),
@@ -71,11 +74,23 @@ function render(candidates) {
     tr.append(cell);
     body.append(tr);
   }
-  $("candidates-count").textContent = `${candidates.length} candidature${candidates.length > 1 ? "s" : ""}`;
+  const total = data.total;
+  $("candidates-count").textContent =
+    `${total} candidature${total > 1 ? "s" : ""}` +
+    (data.more ? ` — ${candidates.length} affichées, ${data.more} de plus (affinez les filtres)` : "");
   show($("candidates-empty"), candidates.length === 0);
-  if (selected) {
-    const still = candidates.find((c) => c.id === selected.id);
-    if (still) showDetail(still, false);
+}
+
+async function openCandidate(candidate) {
+  setError($("candidate-error"), "");
+  if (!isAdmin()) {
+    showDetail(candidate);
+    return;
+  }
+  try {
+    showDetail(await api("GET", `/candidates/${encodeURIComponent(candidate.id)}`));
+  } catch (error) {
+    setError($("candidates-error"), messageFor(error, "La candidature n'a pas pu être ouverte :"));
   }
 }
 
@@ -101,10 +116,11 @@ function showDetail(candidate, focus = true) {
   $("candidate-name").textContent = `${candidate.name} — ${STATUS[candidate.status]}`;
   const list = $("candidate-fields");
   list.replaceChildren();
-  field(list, "Téléphone", link(`tel:${candidate.phone}`, candidate.phone));
-  field(list, "E-mail", link(`mailto:${candidate.email}`, candidate.email));
+  // Operators see the list's summary only (no contact details: bot/console/network_api.py).
+  if (candidate.phone) field(list, "Téléphone", link(`tel:${candidate.phone}`, candidate.phone));
+  if (candidate.email) field(list, "E-mail", link(`mailto:${candidate.email}`, candidate.email));
   field(list, "Départements", candidate.departments.join(", "));
-  field(list, candidate.registration_kind, candidate.registration);
+  if (candidate.registration) field(list, candidate.registration_kind, candidate.registration);
   field(list, "Kit de protection", candidate.has_kit ? "oui" : "non");
   field(list, "Reçue le", day(candidate.created_at));
   if (candidate.status_by) field(list, "Dernier changement", `${candidate.status_by}, le ${day(candidate.updated_at)}`);
