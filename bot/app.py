@@ -113,6 +113,7 @@ def build(
         bookings=dispatch.booking,
         retention=retention_policy(settings),
         commits=commits,
+        join_url=f"{settings.public_url.rstrip('/')}/rejoindre",
     )
     bot_channel = None
     if telegram and settings.telegram_enabled:

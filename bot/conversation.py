@@ -79,8 +79,10 @@ class ConversationHandler:
         reopen_within: timedelta,
         withdraw_visit: WithdrawVisit | None,
         bookings: Bookings | None = None,
+        join_url: str = "/rejoindre",
     ) -> None:
         self.catalog = catalog
+        self.join_url = join_url
         self.privacy = privacy
         self.flow = IntakeFlow(catalog)
         self.followup = FollowUpFlow(catalog)
@@ -141,6 +143,7 @@ class ConversationHandler:
                 channel_phone=channel_phone(convo.channel, convo.user),
                 levels=await levels.get() if levels is not None else NO_LEVELS_SET,
                 channel=convo.channel,
+                join_url=self.join_url,
             )
             result = self.flow.handle(state, said, context)
         elif case is not None:
@@ -379,6 +382,7 @@ class ConversationHandler:
             channel_phone=channel_phone(fresh.channel, fresh.user),
             levels=await levels.get() if levels is not None else NO_LEVELS_SET,
             channel=fresh.channel,
+            join_url=self.join_url,
         )
         result = self.flow.handle(state, ClientInput(), context)
         fresh.state, fresh.answers = state.state, state.answers

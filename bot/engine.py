@@ -97,6 +97,7 @@ class Engine:
         bookings: Bookings | None = None,
         retention: RetentionPolicy | None = None,
         commits: Commits | None = None,
+        join_url: str = "/rejoindre",
     ) -> None:
         self.database = database
         self.catalog = catalog
@@ -109,6 +110,7 @@ class Engine:
             reopen_within=reopen_within,
             withdraw_visit=withdraw_visit,
             bookings=bookings,
+            join_url=join_url,
         )
         self.pseudonyms = self.privacy.pseudonyms
         self.default_language = default_language

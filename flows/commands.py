@@ -7,7 +7,17 @@ from typing import Final, Literal
 
 from flows.text import _ALIASES, _similar, normalize
 
-Command = Literal["restart", "cancel", "help", "language", "advisor", "my_data", "delete_data", "new_request"]
+Command = Literal[
+    "restart",
+    "cancel",
+    "help",
+    "language",
+    "advisor",
+    "my_data",
+    "delete_data",
+    "new_request",
+    "join_network",
+]
 
 # ------------------------------------------------------------------------------- command
 
@@ -52,6 +62,13 @@ _COMMAND_PHRASES: Final[Mapping[_Reading, tuple[str, ...]]] = {
         "voir mes donnees", "consulter mes donnees", "exporter mes donnees", "exporter",
         "export", "my data", "my info", "export my data", "see my data",
     ),
+    ("join_network", None): (
+        "rejoindre", "rejoindre le reseau", "rejoindre votre reseau", "rejoindre la federation",
+        "devenir partenaire", "devenir opticien partenaire", "je suis opticien",
+        "je suis opticienne", "je suis opticien et je veux aider", "candidature opticien",
+        "recrutement", "recrutez vous", "join", "join the network", "i am an optician",
+        "become a partner",
+    ),
     ("new_request", None): (
         "nouvelle demande", "une nouvelle demande", "autre demande", "une autre demande",
         "faire une nouvelle demande", "nouvelle urgence", "une autre urgence", "new request",
@@ -80,6 +97,7 @@ _SLASH_NAMES: Final[Mapping[_Reading, tuple[str, ...]]] = {
     ("my_data", None): ("mesdonnees", "mydata", "donnees", "data", "export"),
     ("new_request", None): ("nouvelle", "nouvelledemande", "new", "newrequest"),
     ("delete_data", None): ("supprimer", "delete", "effacer", "oubli", "deletedata", "forget"),
+    ("join_network", None): ("rejoindre", "join", "rejoindrelereseau", "jointhenetwork"),
 }
 _SLASH: Final[Mapping[str, _Reading]] = {
     name: reading for reading, names in _SLASH_NAMES.items() for name in names

@@ -509,6 +509,9 @@ class IntakeFlow:
         elif name == "my_data":
             model.result.effects.append(ExportData())
             self._ask(model)
+        elif name == "join_network":
+            model.say("join.link", url=model.ctx.join_url)
+            self._ask(model)
         else:
             self._fire(model, name, None)
             self._ask(model)

@@ -231,6 +231,9 @@ class FlowContext:
     # The client's channel ("webchat", "telegram", "whatsapp", "terminal"), for what depends on it
     # (a web chat client cannot be reached once the page is closed).
     channel: str | None = None
+    # The public page where an optician asks to join the network (``/rejoindre``): the service's
+    # public URL, or the bare path where none is set.
+    join_url: str = "/rejoindre"
 
     @property
     def local_now(self) -> datetime:

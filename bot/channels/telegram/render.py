@@ -26,7 +26,7 @@ MAX_CALLBACK_DATA = 64  # bytes
 # The data of a button already answered: pressing it again does nothing.
 ANSWERED = "-"
 # Commands offered in Telegram's menu, by the flow's name for them (the names are in the catalogue).
-COMMANDS = ("restart", "help", "cancel", "language", "advisor", "my_data", "delete_data")
+COMMANDS = ("restart", "help", "cancel", "language", "advisor", "my_data", "delete_data", "join_network")
 _SHORT_LABEL = 18  # two buttons per row when every label is at most this long
 
 
