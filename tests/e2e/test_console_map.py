@@ -2,7 +2,8 @@
 /rejoindre (a wrong field said next to it, then the thank-you); the console's map shows the
 departments coloured by demand against coverage, the overseas tiles and "où recruter" with the
 candidate counted (screenshot kept); the candidate appears in the candidates dialog, where an
-admin takes them to "registered" and gets the Telegram link (screenshot kept)."""
+admin opens the details and takes them to "registered" and gets the Telegram link (screenshot
+kept); an operator sees the candidate's name and departments but no contact details."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ async def test_the_map_shows_where_to_recruit_and_a_candidate_goes_from_the_publ
     await _seed(database_url)
     with service_process(database_url, tmp_path) as (base, _):
         add_operator("alice", "admin", database_url, tmp_path)
+        add_operator("bob", "operator", database_url, tmp_path)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path=str(chromium), args=["--no-sandbox"], headless=True
@@ -141,4 +143,18 @@ async def test_the_map_shows_where_to_recruit_and_a_candidate_goes_from_the_publ
             await alice.shot("candidates.png")
             assert alice.errors == []
             assert alice.dialogs == []
+
+            # 4. An operator sees the candidate's name and departments, never the contact details.
+            bob = await Operator.open(browser, base, "bob")
+            await bob.login()
+            await bob.by("candidates-open").click()
+            rows = bob.by("candidates-table").locator("tbody tr")
+            await expect(rows.first).to_contain_text("Camille Verrier")
+            await rows.first.get_by_role("button").click()
+            detail = bob.by("candidate-detail")
+            await expect(detail).to_contain_text("13, 971")
+            await expect(bob.page.locator("#candidate-readonly")).to_be_visible()
+            assert "+33671234567" not in await detail.inner_text()
+            assert "RPPS" not in await detail.inner_text()
+            assert bob.errors == []
             await browser.close()
