@@ -113,7 +113,8 @@ def build(
         bookings=dispatch.booking,
         retention=retention_policy(settings),
         commits=commits,
-        join_url=f"{settings.public_url.rstrip('/')}/rejoindre",
+        # Where no public address is set (a laptop), the one this service listens on.
+        join_url=f"{(settings.public_url or f'http://{settings.web_host}:{settings.web_port}').rstrip('/')}/rejoindre",
     )
     bot_channel = None
     if telegram and settings.telegram_enabled:
