@@ -107,7 +107,7 @@ async def test_the_map_shows_where_to_recruit_and_a_candidate_goes_from_the_publ
             recruit = alice.by("map-recruit").locator("li")
             await expect(recruit).to_have_count(1)
             await expect(recruit.first).to_contain_text("13 Bouches-du-Rhône")
-            await expect(recruit.first).to_contain_text("4 demandes sans opticien")
+            await expect(recruit.first).to_contain_text("4 visites sans opticien")
             await expect(recruit.first).to_contain_text("1 candidat en cours")
             await expect(alice.by("map-table").locator('tr[data-code="971"]')).to_contain_text(
                 "971 Guadeloupe"

@@ -10,7 +10,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const MAP_URL = "/static/vendor/france-departments/france.departments.svg";
 const SHADE_LABEL = {
   gap: "demande sans opticien",
-  strained: "demande très au-dessus de la moyenne par opticien",
+  strained: "visites sans preneur ou très au-dessus de la moyenne par opticien",
   covered: "demande couverte",
   ready: "opticiens, pas de demande",
   idle: "ni demande ni opticien",
@@ -29,7 +29,7 @@ function plural(count, one, many) {
 
 function figures(row) {
   const parts = [
-    plural(row.demand, "demande", "demandes"),
+    plural(row.demand, "demande", "demandes") + (row.visits ? ` (${plural(row.visits, "visite", "visites")})` : ""),
     plural(row.covering, "opticien disponible", "opticiens disponibles"),
   ];
   if (row.kits_expiring) parts.push(plural(row.kits_expiring, "kit expirant sous 14 j", "kits expirant sous 14 j"));
@@ -157,10 +157,15 @@ function fillRecruit(recruit) {
   const list = $("map-recruit");
   list.replaceChildren();
   for (const row of recruit) {
-    const text =
-      row.shade === "gap"
-        ? `${plural(row.demand, "demande", "demandes")} sans opticien`
-        : `${plural(row.demand, "demande", "demandes")} pour ${plural(row.covering, "opticien", "opticiens")} (≈ ${row.unmet} de trop)`;
+    // Visits (not every case needs an optician): bot/recruitment.py, "Où recruter".
+    const visits = plural(row.visits, "visite", "visites");
+    let text;
+    if (row.shade === "gap") text = `${visits} sans opticien`;
+    else {
+      text = `${visits} pour ${plural(row.covering, "opticien", "opticiens")}`;
+      if (row.no_taker) text += `, ${row.no_taker} sans preneur`;
+      text += ` (≈ ${row.unmet} à couvrir)`;
+    }
     const item = make("li", `recruit-${row.shade}`);
     item.dataset.code = row.code;
     item.append(make("strong", "", `${row.code} ${row.name}`), document.createTextNode(` — ${text}`));
