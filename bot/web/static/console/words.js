@@ -61,5 +61,7 @@ export const JOURNAL_ACTION = {
   broadcast: "Liste d'attente prévenue",
   waitlist_export: "Liste d'attente exportée (CSV)",
   waitlist_phones: "Numéros à rappeler consultés",
+  candidate: "Candidature modifiée",
+  view_candidate: "Candidature consultée",
 };
 export const JOURNAL_DETAIL = { admin: "par un administrateur", retention: "durée de conservation écoulée" };
