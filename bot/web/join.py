@@ -117,8 +117,8 @@ def build_router(services: Services) -> APIRouter:
     checks += [(item, "join-all") for item in parse_many(JOIN_PER_HOUR)]
     public_url = services.settings.public_url
 
-    async def admitted(request: Request) -> int | None:
-        """None, or the seconds to wait (the request is then counted as refused)."""
+    async def admitted(request: Request) -> tuple[int, str] | None:
+        """None, or the seconds to wait and which limit (the request is then counted as refused)."""
         throttle = throttle_of(request)
         limiter = MovingWindowRateLimiter(throttle.storage)
         address = address_key(client_address(request))
@@ -127,7 +127,7 @@ def build_router(services: Services) -> APIRouter:
             if not await limiter.hit(item, *key):
                 await throttle.refused("webchat")
                 stats = await limiter.get_window_stats(item, *key)
-                return max(1, math.ceil(stats.reset_time - time.time()))
+                return max(1, math.ceil(stats.reset_time - time.time())), scope
         return None
 
     @router.get("/rejoindre", include_in_schema=False)
@@ -144,13 +144,15 @@ def build_router(services: Services) -> APIRouter:
         """An optician's application to join the network."""
         if not same_site(request, public_url):
             return _problem(403, "Envoyez le formulaire depuis la page « Rejoindre le réseau ».")
-        wait = await admitted(request)
-        if wait is not None:
-            return JSONResponse(
-                {"detail": "Trop d'envois depuis votre connexion : réessayez plus tard."},
-                status_code=429,
-                headers={"Retry-After": str(wait)},
+        refused = await admitted(request)
+        if refused is not None:
+            wait, scope = refused
+            detail = (
+                "Trop d'envois depuis votre connexion : réessayez plus tard."
+                if scope == "join"
+                else "Trop de candidatures en ce moment : réessayez dans une heure."
             )
+            return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": str(wait)})
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return _problem(415, "Le formulaire doit être envoyé en JSON.")
         declared = request.headers.get("content-length", "")

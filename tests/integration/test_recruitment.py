@@ -652,6 +652,7 @@ async def test_the_rate_limit_counts_an_ipv6_64_as_one_address_and_caps_everyone
         async with _client(service, "2001:db8:1:2:ffff::9") as same_network:
             refused = await same_network.post("/api/join", json=FORM)
             assert refused.status_code == 429  # another address of the same /64
+            assert "votre connexion" in refused.json()["detail"]
         async with _client(service, "2001:db8:1:3::1") as next_network:
             assert (await next_network.post("/api/join", json=FORM)).status_code == 201
         # 11 counted so far (a request refused for its address is not); everyone together: 13 an hour.
@@ -661,6 +662,7 @@ async def test_the_rate_limit_counts_an_ipv6_64_as_one_address_and_caps_everyone
         async with _client(service, "10.0.1.3") as web:
             capped = await web.post("/api/join", json=FORM)
             assert capped.status_code == 429
+            assert "en ce moment" in capped.json()["detail"]
             assert int(capped.headers["retry-after"]) > 0
         assert len(await service.rows(candidates)) == 3
 
