@@ -250,6 +250,7 @@ waitlist = sa.Table(
     sa.Column("contact_phone", sa.String(32), nullable=True),
     sa.Index(None, "notified_at", "department"),
     sa.Index(None, "client_id"),
+    sa.Index(None, "conversation_id"),  # the join-time answers update the conversation's entry
 )
 
 inbox = sa.Table(

@@ -1,5 +1,5 @@
 """Indexes for a period of cases, everywhere or in one department (the reports and the map), and
-for the waitlist's broadcasts (a client's entries, an entry's deliveries, deliveries by status)
+for the waitlist (a client's entries, a conversation's entry, an entry's deliveries, deliveries by status)
 (issue 15)
 
 Revision ID: 0012
@@ -21,6 +21,7 @@ def upgrade() -> None:
     op.create_index("ix_cases_created_at", "cases", ["created_at"])
     op.create_index("ix_cases_department_created_at", "cases", ["department", "created_at"])
     op.create_index("ix_waitlist_client_id", "waitlist", ["client_id"])
+    op.create_index("ix_waitlist_conversation_id", "waitlist", ["conversation_id"])
     op.create_index("ix_broadcast_deliveries_waitlist_id", "broadcast_deliveries", ["waitlist_id"])
     op.create_index("ix_broadcast_deliveries_status", "broadcast_deliveries", ["status"])
 
@@ -28,6 +29,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_broadcast_deliveries_status", table_name="broadcast_deliveries")
     op.drop_index("ix_broadcast_deliveries_waitlist_id", table_name="broadcast_deliveries")
+    op.drop_index("ix_waitlist_conversation_id", table_name="waitlist")
     op.drop_index("ix_waitlist_client_id", table_name="waitlist")
     op.drop_index("ix_cases_department_created_at", table_name="cases")
     op.drop_index("ix_cases_created_at", table_name="cases")
