@@ -436,6 +436,13 @@ class Recruitment:
                 await record_access(connection, self.clock(), by, "view_candidate", detail=public_id)
         return view(found)
 
+    async def viewed(self, public_ids: Sequence[str], by: str) -> None:
+        """Journal that ``by`` read these candidates' details (the CLI's list shows them all)."""
+        now = self.clock()
+        async with self.database.begin() as connection:
+            for public_id in public_ids:
+                await record_access(connection, now, by, "view_candidate", detail=public_id)
+
     async def move(self, public_id: str, target: str, by: str) -> CandidateView:
         """contacted, accepted or declined (registered: :meth:`register`); 409 when the candidate is
         no longer where the move starts from."""

@@ -4,6 +4,7 @@ The same service methods, rules and journal as the console's "Candidatures" (the
 ``cli:<user>``): ``set ID contacted|accepted|declined``, ``note ID TEXT`` (empty clears),
 ``register ID`` (accepted → registered: the optician's entry, and the one-time Telegram link and
 command printed). ``list`` prints one page (``--limit``, ``--offset``) and says how many more match;
+it shows the candidates' details, so each one listed is journaled (``view_candidate``);
 every character a candidate typed is printed escaped when it is not printable (a terminal's escape
 sequences cannot come through).
 """
@@ -81,6 +82,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 found, total = await recruitment.candidates(
                     args.status or (), args.department, limit=args.limit, offset=args.offset
                 )
+                # The list shows every candidate's details: each read is journaled, as the console's.
+                await recruitment.viewed([c.public_id for c in found], by)
                 return _print_list([view(c) for c in found], total, args)
             if args.candidates_command == "set":
                 changed = await recruitment.move(args.id, args.status, by)

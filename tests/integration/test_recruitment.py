@@ -770,8 +770,18 @@ async def test_pages_of_candidates_say_how_many_more_and_the_cli_does_what_the_c
                 await connection.execute(sa.select(candidates).where(candidates.c.public_id == cid))
             ).all()
             (optician,) = (await connection.execute(sa.select(opticians))).all()
+            views = (
+                await connection.execute(
+                    sa.select(access_journal.c.actor, access_journal.c.detail).where(
+                        access_journal.c.action == "view_candidate"
+                    )
+                )
+            ).all()
     finally:
         await database.dispose()
+    # Each candidate a list showed is journaled: 2, then 1, then the one of 2A.
+    assert len(views) == 4
+    assert all(actor.startswith("cli:") for actor, _ in views)
     assert all(actor.startswith("cli:") for actor, _ in lines)
     assert [detail for _, detail in lines] == [
         f"contacted {cid}",
