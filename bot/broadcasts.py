@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot import windows
+from bot.levels import read_levels
 from bot.mail import Mailer, MailError
 from bot.replies import enqueue_reply
 from bot.settings import Settings
 from bot.signals import Commits, wait_set
 from flows.catalog import Catalog
-from flows.types import Reply
+from flows.types import Levels, Reply, as_level, stricter
 from storage import broadcasts as store
 from storage import waitlist as waitlist_store
 from storage.broadcasts import NewDelivery, Progress
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("normal", "crisis")  # the levels a broadcast announces (nothing to tell of "suspended")
 TRIGGERS = ("level", "manual")
+# The waitlist reasons crisis service serves (emergencies stopped by a suspension): announcing crisis
+# tells only these; the others (not_urgent, no_prescription, other) still wait for normal service.
+CRISIS_SERVES = ("suspended", "suspended_local")
 CHAT_BATCH = 100  # chat deliveries handed to the outbox per transaction
 IDLE_SECONDS = 2.0  # how often an idle worker looks for a broadcast started by another process
 BUSY_SECONDS = 0.5  # how often a running broadcast's progress is looked at
@@ -96,11 +100,17 @@ class Broadcasts:
         reason: str | None = None,
         channel: str | None = None,
         again: bool = False,
+        level: str | None = None,
     ) -> Preview:
-        """Who a broadcast with this filter would tell, counted by route; sends nothing."""
+        """Who a broadcast with this filter would tell (announcing ``level``: None for the level
+        in force), counted by route; sends nothing."""
         async with self.database.connect() as connection:
-            found = await waitlist_store.targets(
-                connection, WaitlistFilter(department, reason, channel), again=again
+            levels = await read_levels(connection)
+            announced = level or levels.of(department)
+            if announced not in LEVELS:
+                return Preview(0, {})
+            found = await self._targets(
+                connection, levels, announced, WaitlistFilter(department, reason, channel), again
             )
             planned = [await self._route(connection, target) for target in found]
         routes: dict[str, int] = {}
@@ -137,7 +147,14 @@ class Broadcasts:
         now = self.clock()
         public_id = secrets.token_hex(8)
         async with self.database.begin() as connection:
-            found = await waitlist_store.targets(connection, chosen, again=again)
+            await store.lock_starts(connection)  # first: targets + create serialised across processes
+            levels = await read_levels(connection)
+            in_force = levels.of(department)
+            if stricter(in_force, as_level(level)):
+                raise BroadcastError(
+                    f"niveau annoncé ({level}) moins strict que celui en vigueur ({in_force})"
+                )
+            found = await self._targets(connection, levels, level, chosen, again)
             if not found:
                 return None
             planned = [await self._route(connection, target) for target in found]
@@ -159,6 +176,16 @@ class Broadcasts:
         self._wake.set()
         self.commits()
         return public_id
+
+    async def _targets(
+        self, connection: Connection, levels: Levels, level: str, chosen: WaitlistFilter, again: bool
+    ) -> list[Target]:
+        """The waiting clients a broadcast announcing ``level`` tells: crisis only those it serves;
+        never a client whose department has a stricter level of its own than the one announced."""
+        reasons = CRISIS_SERVES if level == "crisis" else None
+        found = await waitlist_store.targets(connection, chosen, again=again, reasons=reasons)
+        announced = as_level(level)
+        return [t for t in found if not stricter(levels.of(t.department), announced)]
 
     async def _route(self, connection: Connection, target: Target) -> NewDelivery:
         """How this client is told: their chat, e-mail, a call-back, or not at all."""

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.tables import broadcast_deliveries, broadcasts, messages, waitlist
 
 CHAT_ROUTES = ("telegram", "whatsapp", "whatsapp_template", "terminal")
+START_LOCK = 0x0B0ADCA5  # PostgreSQL advisory lock serialising the broadcasts' starts
 EMAIL = "email"
 CALLBACK = "callback"
 
@@ -58,6 +59,17 @@ class Progress:
     created_by: str
     created_at: datetime
     finished_at: datetime | None
+
+
+async def lock_starts(connection: AsyncConnection) -> None:
+    """Serialise starting broadcasts (who is targeted, then the deliveries written) until the
+    caller's transaction ends: two started at once would otherwise both pick the same clients.
+    PostgreSQL: a transaction-scoped advisory lock; SQLite: a first write (matching no row) takes
+    the database's write lock for the whole transaction. Call it first in the transaction."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(START_LOCK)))
+    else:
+        await connection.execute(sa.update(broadcasts).where(sa.false()).values(status=broadcasts.c.status))
 
 
 async def create(

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import broadcast_deliveries, broadcasts, conversations, identities, waitlist
+from storage.tables import broadcast_deliveries, broadcasts, cases, conversations, identities, waitlist
 
 ACTIVE = ("pending", "sending")  # a delivery still to be made
 
@@ -57,6 +57,7 @@ class Target:
     conversation_id: int
     has_email: bool
     has_phone: bool
+    department: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,27 +130,47 @@ async def count(connection: AsyncConnection, chosen: WaitlistFilter) -> int:
 
 
 def _being_told() -> sa.ColumnElement[bool]:
-    """The entry has a delivery still to be made by a running broadcast."""
+    """The entry's client (through any of their entries) has a delivery still to be made by a
+    running broadcast."""
+    theirs = waitlist.alias("theirs")
     return sa.exists(
         sa.select(broadcast_deliveries.c.id)
         .join(broadcasts, broadcasts.c.id == broadcast_deliveries.c.broadcast_id)
+        .join(theirs, theirs.c.id == broadcast_deliveries.c.waitlist_id)
         .where(
-            broadcast_deliveries.c.waitlist_id == waitlist.c.id,
+            theirs.c.client_id == waitlist.c.client_id,
             broadcast_deliveries.c.status.in_(ACTIVE),
             broadcasts.c.status == "running",
         )
     )
 
 
+def _served() -> sa.ColumnElement[bool]:
+    """The client no longer waits: a case of theirs was created since the entry."""
+    return sa.exists(
+        sa.select(cases.c.id).where(
+            cases.c.client_id == waitlist.c.client_id, cases.c.created_at >= waitlist.c.created_at
+        )
+    )
+
+
 async def targets(
-    connection: AsyncConnection, chosen: WaitlistFilter, *, again: bool = False
+    connection: AsyncConnection,
+    chosen: WaitlistFilter,
+    *,
+    again: bool = False,
+    reasons: tuple[str, ...] | None = None,
 ) -> list[Target]:
     """The entries a broadcast with ``chosen`` tells: those still waiting (every one with ``again``),
-    none that a running broadcast is already telling; one per client (their newest entry)."""
+    of these ``reasons`` (None: any), whose client no running broadcast is already telling and who
+    has no case since (served: no longer waiting); one per client (their newest entry)."""
     conditions = _conditions(WaitlistFilter(chosen.department, chosen.reason, chosen.channel))
     if not again:
         conditions.append(waitlist.c.notified_at.is_(None))
+    if reasons is not None:
+        conditions.append(waitlist.c.reason.in_(reasons))
     conditions.append(sa.not_(_being_told()))
+    conditions.append(sa.not_(_served()))
     result = await connection.execute(
         sa.select(
             waitlist.c.id,
@@ -160,6 +181,7 @@ async def targets(
             waitlist.c.conversation_id,
             waitlist.c.contact_email.is_not(None).label("has_email"),
             waitlist.c.contact_phone.is_not(None).label("has_phone"),
+            waitlist.c.department,
         )
         .select_from(waitlist)
         .join(conversations, conversations.c.id == waitlist.c.conversation_id)
@@ -179,6 +201,7 @@ async def targets(
                 r.conversation_id,
                 bool(r.has_email),
                 bool(r.has_phone),
+                r.department,
             )
     return sorted(newest.values(), key=lambda t: t.waitlist_id)
 

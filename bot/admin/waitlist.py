@@ -18,6 +18,7 @@ from typing import Any
 from bot.broadcasts import BroadcastError
 from bot.settings import Settings
 from flows.departments import DEPARTMENTS
+from flows.types import as_level, stricter
 
 COMMAND = "waitlist"
 WATCH_SECONDS = 1.0
@@ -88,13 +89,20 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"{len(rows)} en attente")
             return 0
         broadcasts = services.broadcasts
-        level = args.level or await services.levels.level_for(department)
+        in_force = await services.levels.level_for(department)
+        level = args.level or in_force
+        if stricter(in_force, as_level(level)):
+            print(
+                f"optibot: niveau annoncé ({level}) moins strict que celui en vigueur ({in_force})",
+                file=sys.stderr,
+            )
+            return 2
         if level not in ("normal", "crisis"):
             print(
                 "optibot: le service est suspendu : rien à annoncer (--level normal|crisis)", file=sys.stderr
             )
             return 1
-        preview = await broadcasts.preview(department=department, again=args.again)
+        preview = await broadcasts.preview(department=department, again=args.again, level=level)
         routes = ", ".join(f"{route} {n}" for route, n in sorted(preview.routes.items()))
         print(f"{preview.total} client(s) à prévenir ({level}){': ' + routes if routes else ''}")
         if args.dry_run or preview.total == 0:

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 MAX_ENTRIES = 2000  # entries listed at once (the count says how many there are)
 Channel = Literal["telegram", "whatsapp", "webchat", "terminal"]
 Told = Literal["waiting", "told", "all"]
-DEPARTMENT = r"^(\d{2}|2[AB]|97\d)$"
 
 
 class EntryOut(BaseModel):
@@ -49,14 +48,15 @@ class WaitlistOut(BaseModel):
 
 
 class FilterIn(BaseModel):
-    department: str | None = Field(default=None, pattern=DEPARTMENT)
+    department: str | None = Field(default=None, max_length=3)  # checked as the list's filter
     reason: str | None = Field(default=None, max_length=32)
     channel: Channel | None = None
     again: bool = False  # tell again clients told by an earlier broadcast
+    level: Literal["normal", "crisis"] | None = None  # the level announced (None: the one in force)
 
 
 class BroadcastIn(FilterIn):
-    level: Literal["normal", "crisis"]
+    level: Literal["normal", "crisis"] | None = Field(...)
 
 
 class PreviewOut(BaseModel):
@@ -139,11 +139,18 @@ def _broadcast_out(progress: Progress) -> BroadcastOut:
     )
 
 
-def _filter(department: str | None, reason: str | None, channel: str | None, told: Told) -> WaitlistFilter:
-    if department is not None and department.upper() not in DEPARTMENTS:
+def _department(department: str | None) -> str | None:
+    """A department as the filters take it (``2a`` is ``2A``); 422 in French when unknown."""
+    if not department:
+        return None
+    if department.strip().upper() not in DEPARTMENTS:
         raise HTTPException(422, "département inconnu")
+    return department.strip().upper()
+
+
+def _filter(department: str | None, reason: str | None, channel: str | None, told: Told) -> WaitlistFilter:
     return WaitlistFilter(
-        department.upper() if department else None,
+        _department(department),
         reason or None,
         channel or None,
         None if told == "all" else told == "told",
@@ -230,7 +237,11 @@ def build_router(services: Services) -> APIRouter:
         """Admins: how many clients a broadcast with this filter would tell, by route."""
         require_admin(session)
         found = await broadcasts.preview(
-            department=body.department, reason=body.reason, channel=body.channel, again=body.again
+            department=_department(body.department),
+            reason=body.reason,
+            channel=body.channel,
+            again=body.again,
+            level=body.level,
         )
         return PreviewOut(total=found.total, routes=found.routes)
 
@@ -238,12 +249,15 @@ def build_router(services: Services) -> APIRouter:
     async def start(body: BroadcastIn, session: Changing) -> StartedOut:
         """Admins: tell the waiting clients matching the filter (journaled); its public id."""
         require_admin(session)
+        department = _department(body.department)
+        if body.level is None:
+            raise HTTPException(422, "niveau annoncé manquant (normal ou crisis)")
         try:
             public_id = await broadcasts.start(
                 by=session.operator.name,
                 trigger="manual",
                 level=body.level,
-                department=body.department,
+                department=department,
                 reason=body.reason,
                 channel=body.channel,
                 again=body.again,

@@ -20,8 +20,17 @@ async def test_the_waitlist_dialog_lists_tells_and_shows_the_progress(
 ) -> None:
     expect.set_options(timeout=TIMEOUT_MS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # Suspended clients, crisis service in force: what a crisis announcement tells.
     crowd = await seed(
-        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=3, phones=1, unreachable=1
+        database_url,
+        telegram=0,
+        whatsapp_open=0,
+        whatsapp_closed=0,
+        emails=3,
+        phones=1,
+        unreachable=1,
+        level="crisis",
+        reason="suspended",
     )
     with smtp_server() as (mailbox, port):
         env = {key.upper(): str(value) for key, value in smtp_settings(port).items()}

@@ -38,6 +38,7 @@ from storage.tables import (
     identities,
     inbox,
     messages,
+    service_levels,
     waitlist,
 )
 from tests.e2e.servers import free_port, service_env
@@ -205,21 +206,33 @@ async def seed(
     phones: int,
     unreachable: int,
     whatsapp: FakeWhatsApp | None = None,
+    level: str = "normal",
+    reason: str = "not_urgent",
 ) -> Crowd:
-    """Waiting clients on every channel; WhatsApp ones in the window wrote an hour ago."""
+    """Waiting clients on every channel; WhatsApp ones in the window wrote an hour ago. The
+    national level is ``level`` (normal: the service resumed, what a broadcast announces; a
+    broadcast may not announce a level looser than the one in force)."""
     crowd = Crowd()
     now = utcnow()
     database = create_engine(database_url)
     try:
         async with database.begin() as connection:
+            await connection.execute(
+                sa.insert(service_levels).values(scope="national", level=level, set_by="seed", set_at=now)
+            )
             for i in range(telegram):
                 crowd.telegram.append(7000 + i)
                 await _waiting(
-                    connection, "telegram", str(7000 + i), now, language="en" if i % 5 == 0 else "fr"
+                    connection,
+                    "telegram",
+                    str(7000 + i),
+                    now,
+                    language="en" if i % 5 == 0 else "fr",
+                    reason=reason,
                 )
             for i in range(whatsapp_open + whatsapp_closed):
                 wa_id = f"3361{i:07d}"
-                await _waiting(connection, "whatsapp", wa_id, now, department="13")
+                await _waiting(connection, "whatsapp", wa_id, now, department="13", reason=reason)
                 if i < whatsapp_open:
                     crowd.whatsapp_open.append(wa_id)
                     await connection.execute(
@@ -236,12 +249,16 @@ async def seed(
                     crowd.whatsapp_closed.append(wa_id)
             for i in range(emails):
                 crowd.emails.append(f"client{i}@mail.example")
-                await _waiting(connection, "webchat", f"web-e{i}", now, email=f"client{i}@mail.example")
+                await _waiting(
+                    connection, "webchat", f"web-e{i}", now, email=f"client{i}@mail.example", reason=reason
+                )
             for i in range(phones):
                 crowd.phones.append(f"+3360000{i:04d}")
-                await _waiting(connection, "webchat", f"web-p{i}", now, phone=f"+3360000{i:04d}")
+                await _waiting(
+                    connection, "webchat", f"web-p{i}", now, phone=f"+3360000{i:04d}", reason=reason
+                )
             for i in range(unreachable):
-                await _waiting(connection, "webchat", f"web-n{i}", now)
+                await _waiting(connection, "webchat", f"web-n{i}", now, reason=reason)
             crowd.unreachable = unreachable
     finally:
         await database.dispose()
@@ -411,7 +428,7 @@ async def test_a_broadcast_to_300_clients_tells_each_once_on_their_channel_at_th
 
             # A second broadcast tells only those not told yet (the 20 of the web chat): no chat
             # message, no e-mail again.
-            again = await service.services.broadcasts.start(by="admin", trigger="manual", level="crisis")
+            again = await service.services.broadcasts.start(by="admin", trigger="manual", level="normal")
             assert again is not None
             await until(lambda: _status(service, again), 20, "the second broadcast")
             assert sum(len(telegram.messages_to(c)) for c in crowd.telegram) == 120

@@ -34,7 +34,15 @@ async def optibot(
 
 async def test_list_and_notify_from_the_command_line(database_url: str, tmp_path: Path) -> None:
     crowd = await seed(
-        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=4, phones=1, unreachable=0
+        database_url,
+        telegram=0,
+        whatsapp_open=0,
+        whatsapp_closed=0,
+        emails=4,
+        phones=1,
+        unreachable=0,
+        level="crisis",
+        reason="suspended",
     )
     code, out = await optibot(database_url, tmp_path, "waitlist", "list", "--json")
     assert code == 0, out
@@ -53,12 +61,16 @@ async def test_list_and_notify_from_the_command_line(database_url: str, tmp_path
     with smtp_server() as (mailbox, port):
         smtp = {key.upper(): str(value) for key, value in smtp_settings(port).items()}
         smtp["SMTP_STARTTLS"] = "false"
-        # The dry run counts, sends nothing, starts nothing.
+        # Normal service is not announced while crisis is in force (review 3).
         code, out = await optibot(
             database_url, tmp_path, "waitlist", "notify", "--dry-run", "--level", "normal", env=smtp
         )
+        assert code == 2, out
+        assert "moins strict" in out
+        # The dry run counts, sends nothing, starts nothing.
+        code, out = await optibot(database_url, tmp_path, "waitlist", "notify", "--dry-run", env=smtp)
         assert code == 0, out
-        assert "5 client(s) à prévenir (normal): callback 1, email 4" in out
+        assert "5 client(s) à prévenir (crisis): callback 1, email 4" in out
         async with serve_app(database_url, tmp_path, **smtp_settings(port)) as service:
             assert await service.rows(broadcasts) == []
             code, out = await optibot(

@@ -24,8 +24,17 @@ async def _journal(service: Service, action: str) -> list[tuple[str, str | None]
 async def test_operators_read_the_waitlist_admins_tell_it_and_watch_the_progress(
     database_url: str, tmp_path: Path
 ) -> None:
+    # Suspended clients, crisis service in force: what a crisis announcement tells.
     crowd = await seed(
-        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=3, phones=2, unreachable=1
+        database_url,
+        telegram=0,
+        whatsapp_open=0,
+        whatsapp_closed=0,
+        emails=3,
+        phones=2,
+        unreachable=1,
+        level="crisis",
+        reason="suspended",
     )
     with smtp_server() as (mailbox, port):
         async with serve_app(database_url, tmp_path, **smtp_settings(port)) as service:
@@ -88,6 +97,15 @@ async def test_operators_read_the_waitlist_admins_tell_it_and_watch_the_progress
                 assert (
                     await boss.post("/broadcasts", {"level": "normal", "department": "7"})
                 ).status_code == 422
+                # Normal service may not be announced while crisis is in force (review 3).
+                looser = await boss.post("/broadcasts", {"level": "normal"})
+                assert looser.status_code == 422
+                assert "moins strict" in looser.json()["detail"]
+                assert (
+                    await boss.post("/broadcasts", {"level": "crisis", "department": "00"})
+                ).status_code == 422
+                lowered = await boss.post("/waitlist/preview", {"department": "2a"})
+                assert lowered.json() == {"total": 0, "routes": {}}  # 2a read as 2A (nobody waits there)
                 preview = await boss.post("/waitlist/preview", {})
                 assert preview.json() == {"total": 6, "routes": {"email": 3, "callback": 2, "unreachable": 1}}
                 assert mailbox.received == []  # a preview sends nothing

@@ -1,0 +1,274 @@
+"""Waitlist broadcasts after review (issue 15): two broadcasts started at once tell each client
+once; an e-mail whose answer is late (the server may have taken it) is never sent again; a
+broadcast never tells a department whose own level is stricter than the one announced, nor
+announces a level looser than the one in force; crisis tells only the clients it serves; a client
+with a case since their entry no longer waits. Real databases (both), a real SMTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bot.app import Services, build, opened
+from bot.broadcasts import BroadcastError
+from bot.engine import utcnow
+from bot.levels import announce
+from bot.settings import Settings
+from storage.tables import broadcast_deliveries, broadcasts, cases, waitlist
+from tests.integration.test_broadcasts import _waiting, seed, smtp_server, smtp_settings, until
+
+
+def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=database_url, optibot_data_dir=tmp_path / "data", **overrides
+    )
+
+
+@contextlib.asynccontextmanager
+async def services_of(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Services]:
+    async with opened(build(settings_for(database_url, tmp_path, **overrides))) as services:
+        yield services
+
+
+async def deliveries(services: Services) -> list[Any]:
+    async with services.database.connect() as connection:
+        return list(
+            await connection.execute(
+                sa.select(
+                    broadcast_deliveries.c.broadcast_id,
+                    broadcast_deliveries.c.status,
+                    broadcast_deliveries.c.error,
+                    waitlist.c.client_id,
+                    waitlist.c.department,
+                    waitlist.c.reason,
+                ).join(waitlist, waitlist.c.id == broadcast_deliveries.c.waitlist_id)
+            )
+        )
+
+
+async def add_waiting(services: Services, **kwargs: Any) -> int:
+    """One waiting Telegram client (``_waiting``'s keywords); their client id."""
+    user = str(900000 + secrets.randbelow(99999))
+    async with services.database.begin() as connection:
+        await _waiting(connection, "telegram", user, utcnow(), **kwargs)
+        return int(
+            await connection.scalar(sa.select(sa.func.max(waitlist.c.client_id)))  # type: ignore[arg-type]
+        )
+
+
+# --- review 1: two broadcasts at once ------------------------------------------------------------
+
+
+async def test_two_broadcasts_started_at_once_tell_each_client_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    await seed(
+        database_url, telegram=60, whatsapp_open=0, whatsapp_closed=0, emails=0, phones=0, unreachable=0
+    )
+    async with (
+        services_of(database_url, tmp_path / "a") as first,
+        services_of(database_url, tmp_path / "b") as second,
+    ):
+        started = await asyncio.gather(
+            first.broadcasts.start(by="alice", trigger="manual", level="normal"),
+            second.broadcasts.start(by="bob", trigger="level", level="normal", department="75"),
+        )
+        made = await deliveries(first)
+    assert [s for s in started if s is not None]  # one of them tells them
+    per_client: dict[int, int] = {}
+    for row in made:
+        per_client[row.client_id] = per_client.get(row.client_id, 0) + 1
+    assert len(per_client) == 60
+    assert max(per_client.values()) == 1
+
+
+async def test_a_client_being_told_through_one_entry_is_not_picked_through_another(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with services_of(database_url, tmp_path) as services:
+        await services.levels.set("normal", department=None, by="alice")
+        client_id = await add_waiting(services, department="75")
+        async with services.database.begin() as connection:  # the same client waits in 13 too
+            first = (
+                await connection.execute(sa.select(waitlist).where(waitlist.c.client_id == client_id))
+            ).one()
+            await connection.execute(
+                sa.insert(waitlist).values(
+                    client_id=client_id,
+                    conversation_id=first.conversation_id,
+                    channel="telegram",
+                    language="fr",
+                    reason="not_urgent",
+                    created_at=first.created_at - timedelta(days=1),
+                    department="13",
+                )
+            )
+        assert await services.broadcasts.start(by="alice", trigger="manual", level="normal", department="75")
+        # The first broadcast (no worker runs: still pending) is telling them: not picked again.
+        assert (
+            await services.broadcasts.start(by="bob", trigger="manual", level="normal", department="13")
+            is None
+        )
+        assert len(await deliveries(services)) == 1
+
+
+# --- review 2: an e-mail answered late is not sent again ------------------------------------------
+
+
+async def test_an_email_whose_answer_is_late_is_failed_and_never_sent_again(
+    database_url: str, tmp_path: Path
+) -> None:
+    crowd = await seed(
+        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=1, phones=0, unreachable=0
+    )
+    with smtp_server() as (mailbox, port):
+        mailbox.delay = 1.5  # the message taken, its answer later than the timeout
+        overrides = {**smtp_settings(port), "smtp_timeout": 1.0}
+        async with services_of(database_url, tmp_path, **overrides) as services:
+            assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+            worker = asyncio.create_task(services.broadcasts.run())
+            try:
+
+                async def finished() -> bool:
+                    return all(r.status in ("sent", "failed") for r in await deliveries(services))
+
+                await until(finished, 30, "the e-mail delivery to end")
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            (row,) = await deliveries(services)
+        await asyncio.sleep(0)  # nothing else to wait for: the worker is stopped
+    assert len(mailbox.to(crowd.emails[0])) == 1
+    assert (row.status, row.error) == ("failed", "timeout after data")
+
+
+async def test_an_email_refused_for_now_is_tried_again_and_sent_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    crowd = await seed(
+        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=1, phones=0, unreachable=0
+    )
+    with smtp_server() as (mailbox, port):
+        mailbox.refuse = 1  # an explicit 451: safe to try again
+        async with services_of(database_url, tmp_path, **smtp_settings(port)) as services:
+            assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+            worker = asyncio.create_task(services.broadcasts.run())
+            try:
+
+                async def finished() -> bool:
+                    return all(r.status in ("sent", "failed") for r in await deliveries(services))
+
+                await until(finished, 30, "the e-mail delivery to end")
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            (row,) = await deliveries(services)
+    assert (mailbox.refused, len(mailbox.to(crowd.emails[0])), row.status) == (1, 1, "sent")
+
+
+# --- review 3 and 4: the levels in force --------------------------------------------------------
+
+
+async def test_a_national_announcement_leaves_out_departments_stricter_of_their_own(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with services_of(database_url, tmp_path) as services:
+        levels = services.levels
+        await levels.set("suspended", department=None, by="alice")
+        await levels.set("suspended", department="75", by="alice")  # a local lockdown
+        paris = {await add_waiting(services, department="75", reason="suspended") for _ in range(3)}
+        marseille = {await add_waiting(services, department="13", reason="suspended") for _ in range(2)}
+        before, after = await levels.set("normal", department=None, by="alice")
+        assert await announce(services.broadcasts, before, after, by="alice", department=None)
+        told = {r.client_id for r in await deliveries(services)}
+        assert told == marseille
+        assert not told & paris
+        # Nor may anyone announce normal service in Paris while it is suspended there.
+        with pytest.raises(BroadcastError):
+            await services.broadcasts.start(by="alice", trigger="manual", level="normal", department="75")
+        assert (await services.broadcasts.preview(department="75", level="normal")).total == 0
+
+
+async def test_announcing_a_level_looser_than_in_force_is_refused(database_url: str, tmp_path: Path) -> None:
+    async with services_of(database_url, tmp_path) as services:
+        await services.levels.set("crisis", department=None, by="alice")
+        await add_waiting(services, department="13", reason="suspended")
+        with pytest.raises(BroadcastError):
+            await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+        assert await services.broadcasts.start(by="alice", trigger="manual", level="crisis")
+
+
+async def test_a_crisis_announcement_tells_only_those_crisis_serves(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with services_of(database_url, tmp_path) as services:
+        await services.levels.set("crisis", department=None, by="alice")
+        served = {
+            await add_waiting(services, department="13", reason=reason)
+            for reason in ("suspended", "suspended_local")
+        }
+        waiting = {
+            await add_waiting(services, department="13", reason=reason)
+            for reason in ("not_urgent", "no_prescription", "other")
+        }
+        assert (await services.broadcasts.preview(level="crisis")).total == 2
+        crisis = await services.broadcasts.start(by="alice", trigger="manual", level="crisis")
+        assert crisis
+        assert {r.client_id for r in await deliveries(services)} == served
+        # The others still wait for normal service: told when it comes.
+        async with services.database.begin() as connection:  # the crisis broadcast done
+            await connection.execute(sa.update(broadcasts).values(status="done"))
+        await services.levels.set("normal", department=None, by="alice")
+        assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+        normal = {
+            r.client_id
+            for r in await deliveries(services)
+            if r.reason not in ("suspended", "suspended_local")
+        }
+        assert normal == waiting
+
+
+# --- review 9: a client with a case since no longer waits ---------------------------------------
+
+
+async def test_a_client_with_a_case_since_their_entry_is_not_told(database_url: str, tmp_path: Path) -> None:
+    async with services_of(database_url, tmp_path) as services:
+        await services.levels.set("normal", department=None, by="alice")
+        still = await add_waiting(services, department="13")
+        served = await add_waiting(services, department="13")
+        earlier = await add_waiting(services, department="13")
+        async with services.database.begin() as connection:
+            for n, (client_id, days) in enumerate(((served, 1), (earlier, 10))):
+                entry = (
+                    await connection.execute(sa.select(waitlist).where(waitlist.c.client_id == client_id))
+                ).one()
+                at = utcnow() - timedelta(days=days)
+                await connection.execute(
+                    sa.insert(cases).values(
+                        reference=f"OB-T{n}{secrets.token_hex(2)}",
+                        public_id=secrets.token_hex(8),
+                        client_id=client_id,
+                        conversation_id=entry.conversation_id,
+                        kind="advisor",
+                        status="new",
+                        channel="telegram",
+                        language="fr",
+                        priority_rank=0,
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+        assert (await services.broadcasts.preview()).total == 2
+        assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+        assert {r.client_id for r in await deliveries(services)} == {still, earlier}
