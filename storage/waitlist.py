@@ -43,6 +43,7 @@ class Entry:
     has_email: bool
     has_phone: bool
     phone: str | None
+    served: bool = False  # a case of theirs was created since: no longer waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +85,9 @@ def _conditions(chosen: WaitlistFilter) -> list[sa.ColumnElement[bool]]:
         conditions.append(waitlist.c.channel == chosen.channel)
     if chosen.told is True:
         conditions.append(waitlist.c.notified_at.is_not(None))
-    elif chosen.told is False:
+    elif chosen.told is False:  # still waiting: not told, and no case of theirs since the entry
         conditions.append(waitlist.c.notified_at.is_(None))
+        conditions.append(sa.not_(_served()))
     return conditions
 
 
@@ -101,6 +103,7 @@ async def entries(connection: AsyncConnection, chosen: WaitlistFilter, limit: in
             waitlist.c.notified_at,
             waitlist.c.contact_email.is_not(None).label("has_email"),
             waitlist.c.contact_phone,
+            _served().label("served"),
         )
         .where(*_conditions(chosen))
         .order_by(waitlist.c.created_at, waitlist.c.id)
@@ -117,6 +120,7 @@ async def entries(connection: AsyncConnection, chosen: WaitlistFilter, limit: in
             bool(r.has_email),
             r.contact_phone is not None,
             r.contact_phone,
+            bool(r.served),
         )
         for r in result
     ]

@@ -40,6 +40,7 @@ class EntryOut(BaseModel):
     since: datetime
     told_at: datetime | None
     contact: list[Literal["e-mail", "téléphone"]]
+    served: bool  # a case of theirs since the entry: no longer waiting (never told by a broadcast)
 
 
 class WaitlistOut(BaseModel):
@@ -118,6 +119,7 @@ def _entry_out(entry: Entry) -> EntryOut:
         since=entry.since,
         told_at=entry.notified_at,
         contact=_contact(entry),
+        served=entry.served,
     )
 
 

@@ -23,7 +23,9 @@ from bot.broadcasts import BroadcastError
 from bot.engine import utcnow
 from bot.levels import announce
 from bot.settings import Settings
+from storage import waitlist as waitlist_store
 from storage.tables import broadcast_deliveries, broadcasts, cases, waitlist
+from storage.waitlist import WaitlistFilter
 from tests.integration.test_broadcasts import _waiting, seed, smtp_server, smtp_settings, until
 
 
@@ -269,6 +271,13 @@ async def test_a_client_with_a_case_since_their_entry_is_not_told(database_url: 
                         updated_at=at,
                     )
                 )
+        # The console and the CLI list them as no longer waiting.
+        async with services.database.connect() as connection:
+            waiting = await waitlist_store.entries(connection, WaitlistFilter(told=False))
+            everyone = await waitlist_store.entries(connection, WaitlistFilter())
+        assert len(waiting) == 2
+        assert not any(e.served for e in waiting)
+        assert sorted(e.served for e in everyone) == [False, False, True]
         assert (await services.broadcasts.preview()).total == 2
         assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
         assert {r.client_id for r in await deliveries(services)} == {still, earlier}

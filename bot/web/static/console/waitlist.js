@@ -114,7 +114,7 @@ function renderEntries(entries, count) {
         make("td", null, e.department || "—"),
         make("td", null, CHANNELS[e.channel] || e.channel),
         make("td", null, (e.language || "").toUpperCase()),
-        make("td", null, e.told_at ? `oui, ${shortTime(e.told_at)}` : "non"),
+        make("td", null, e.told_at ? `oui, ${shortTime(e.told_at)}` : e.served ? "non, pris en charge depuis" : "non"),
         make("td", null, e.contact && e.contact.length ? e.contact.join(", ") : "—"),
       );
       return row;
@@ -193,7 +193,7 @@ function routesText(routes) {
 
 async function previewBroadcast() {
   setError(w.notifyError, "");
-  const filter = { ...chosen(), again: w.again.checked };
+  const filter = { ...chosen(), again: w.again.checked, level: w.level.value };
   try {
     const data = await api("POST", "/waitlist/preview", { body: filter });
     if (!data.total) {
