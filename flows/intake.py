@@ -30,6 +30,7 @@ from flows.types import (
     FlowResult,
     JoinWaitlist,
     Language,
+    Levels,
     RecordConsent,
     Reply,
     ServiceLevel,
@@ -45,6 +46,41 @@ MAX_TEXT = 4096
 WEB_CHAT = "webchat"
 # The need buttons offered in normal service only (in crisis, said in words they are "other").
 NORMAL_ONLY_NEEDS = frozenset(("renewal", "lenses"))
+# Asked once the client has joined the waitlist (issue 15).
+JOIN_QUESTIONS = frozenset(("waitlist_department", "waitlist_contact"))
+# The waitlist's reasons, and the levels that serve them: "suspended" (an emergency stopped by a
+# national suspension) and "suspended_local" (by its department's) are served from crisis on; the
+# others — "not_urgent", "no_prescription", "other" (a routine need) — by normal service only.
+SERVED_FROM_CRISIS = frozenset(("suspended", "suspended_local"))
+
+
+def department_in(answers: dict[str, Any]) -> str | None:
+    """The client's department as far as the conversation knows it: their address's, else the one
+    they gave the waitlist."""
+    address = answers.get("address") or {}
+    postal_code = address.get("postal_code") if isinstance(address, dict) else None
+    if postal_code:
+        return parsing.department_of(str(postal_code))
+    department = answers.get("waitlist_department")
+    return department if isinstance(department, str) else None
+
+
+def level_for(answers: dict[str, Any], levels: Levels) -> ServiceLevel:
+    """The level in force now for this client: their department's once it is known; before, the
+    most open level in force anywhere (the address re-checks it)."""
+    department = department_in(answers)
+    return levels.of(department) if department is not None else levels.mildest()
+
+
+def in_normal_service(answers: dict[str, Any], levels: Levels) -> bool:
+    """A routine need is taken: the conversation began in normal service, or the level in force
+    for the client is normal now (a switch to normal lets a conversation in at once)."""
+    return as_level(answers.get("level")) == "normal" or level_for(answers, levels) == "normal"
+
+
+def served(reason: object, level: ServiceLevel) -> bool:
+    """Whether ``level`` takes a request that was sent to the waitlist for ``reason``."""
+    return level == "normal" or (level == "crisis" and reason in SERVED_FROM_CRISIS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +129,16 @@ class IntakeModel:
         conversation begun before levels existed went through the crisis gate)."""
         return as_level(self.answers.get("level"))
 
+    @property
+    def current(self) -> ServiceLevel:
+        """The level in force now for this client (:func:`level_for`)."""
+        return level_for(self.answers, self.ctx.levels)
+
     def in_normal(self, event: EventData) -> bool:
-        return self.level == "normal"
+        return in_normal_service(self.answers, self.ctx.levels)
 
     def suspended_now(self, event: EventData) -> bool:
-        return self.ctx.levels.national == "suspended"
+        return self.ctx.levels.mildest() == "suspended"
 
     def locked_out(self, event: EventData) -> bool:
         return self._lockout(event) is not None
@@ -110,13 +151,13 @@ class IntakeModel:
         return self.ctx.channel == WEB_CHAT
 
     def _department(self) -> str | None:
-        address = self.answers.get("address") or {}
-        postal_code = address.get("postal_code") if isinstance(address, dict) else None
-        return parsing.department_of(postal_code) if postal_code else None
+        return department_in(self.answers)
 
     def _lockout(self, event: EventData) -> tuple[str, str] | None:
-        """(reason, department) when the client's department has a stricter level than the one
-        the conversation went through: a local lockdown (or a switch since it started)."""
+        """(reason, department) when the level in force in the client's department does not take
+        this request: a local lockdown, a department stricter than the most open one the
+        conversation was offered, or a switch since it started. An emergency is taken in crisis;
+        a routine request (or one said not urgent) in normal service only."""
         source = event.transition.source if event.transition else None
         value = event.kwargs.get("value")
         if source in ("visit_address", "shipping_address") and isinstance(value, dict):
@@ -126,13 +167,12 @@ class IntakeModel:
         if department is None:
             return None
         here = self.ctx.levels.of(department)
-        if not stricter(here, self.level):
+        urgent = self.answers.get("urgent") is True
+        if here == "normal" or (here == "crisis" and urgent):
             return None
-        if here == "suspended":
+        if here == "suspended" and urgent:  # the reason says crisis would take it
             local = any(code == department for code, _ in self.ctx.levels.departments)
             return ("suspended_local" if local else "suspended", department)
-        if self.answers.get("urgent") is True:  # an emergency is taken in crisis too
-            return None
         return ("not_urgent", department)
 
     def ready_for_summary(self, event: EventData) -> bool:
@@ -202,7 +242,8 @@ class IntakeModel:
             self.record(event)
         self.answers["waitlist_reason"] = reason
         place = department_name(department) or department
-        key = "level.local_crisis" if reason == "not_urgent" else "level.local_suspended"
+        suspended = self.ctx.levels.of(department) == "suspended"
+        key = "level.local_suspended" if suspended else "level.local_crisis"
         self.say(key, department=place)
 
     def take_request(self, event: EventData) -> None:
@@ -263,7 +304,10 @@ class IntakeModel:
             self.convo.owner = "closed"
 
     def waitlist_department(self, event: EventData) -> None:
-        self.result.effects.append(WaitlistDetails(department=event.kwargs.get("value")))
+        department = event.kwargs.get("value")
+        if department is not None:
+            self.answers["waitlist_department"] = department
+        self.result.effects.append(WaitlistDetails(department=department))
         self.say("waitlist_department.noted")
         self._waitlist_end(event)
 
@@ -289,7 +333,7 @@ class IntakeModel:
         self.say("waitlist.declined")
 
     def restart(self, event: EventData) -> None:
-        self.convo.answers = {"level": self.ctx.levels.national}
+        self.convo.answers = {"level": self.ctx.levels.mildest()}
         self.say("restarted")
 
     def restart_suspended(self, event: EventData) -> None:
@@ -336,15 +380,55 @@ class IntakeFlow:
             model.say("too_long")
         if model.state == "greeting":
             self._greet(model, said, text)
+        elif model.state == "waitlist_offer" and self._resumed(model):
+            self._resume(model, said, text)
+        elif model.state in JOIN_QUESTIONS and not self._answers_question(model, said, text):
+            if self._resumed(model):
+                self._resume(model, said, text)
+            else:  # a message that is no answer ends the questions: a fresh conversation
+                convo.answers, convo.misses, model.state = {}, 0, "greeting"
+                self._greet(model, said, text)
         else:
             self._dispatch(model, said, text)
         convo.state = model.state
         return result
 
+    def _resume(self, model: IntakeModel, said: ClientInput, text: str) -> None:
+        """The service now takes what sent this client to the waitlist (offered, or joined and
+        asked where they wait): they are told, and their message is read as a fresh need."""
+        model.convo.answers, model.convo.misses = {"level": model.current}, 0
+        model.state = "need"
+        model.say("level.resumed")
+        command = parsing.parse_command(text) if said.choice is None and text else None
+        if command is not None:
+            self._command(model, command)
+        elif said.media is not None:
+            self._keep_media(model, said.media)
+        elif said.choice is not None or not text or not self._read(model, text, numbers=False):
+            self._ask(model)
+
+    @staticmethod
+    def _resumed(model: IntakeModel) -> bool:
+        """The level in force for this client now takes what sent them to the waitlist."""
+        return served(model.answers.get("waitlist_reason"), model.current)
+
+    def _answers_question(self, model: IntakeModel, said: ClientInput, text: str) -> bool:
+        """At the waitlist's join-time questions (the client is already on the list), whether the
+        message is one of their answers (or a button, a file, a command). Any other message ends
+        them (a need said once service resumes is not read as a wrong postal code)."""
+        if said.text is None or said.choice is not None or self._command_at(model.state, text, model.ctx):
+            return True
+        understood = self._reading(
+            model.state, text, model.ctx, model.convo.language, model.answers, numbers=True
+        )
+        return understood is not None
+
     def _greet(self, model: IntakeModel, said: ClientInput, text: str) -> None:
         """Greet, then read the first message as an answer to the need question when it is one.
-        The greeting follows the service level; suspended, the waitlist is offered at once."""
-        level = model.ctx.levels.national
+        The greeting follows the most open level in force (the address re-checks the client's
+        department's, and the greeting says so when the national level is stricter); suspended
+        everywhere, the waitlist is offered at once."""
+        level = model.ctx.levels.mildest()
         model.answers["level"] = level
         if level == "suspended":
             model.say("level.greeting_suspended")
@@ -356,6 +440,8 @@ class IntakeFlow:
                 self._ask(model)
             return
         model.say("greeting" if level == "crisis" else "level.greeting_normal")
+        if stricter(model.ctx.levels.national, level):
+            model.say("level.greeting_varies")
         self._fire(model, "begin", None)
         if said.media is not None:  # a prescription sent before anything else: keep it
             self._keep_media(model, said.media)
@@ -550,7 +636,7 @@ class IntakeFlow:
             return
         language: Language = model.convo.language
         question = step.question
-        if step.name == "need" and model.level == "normal":
+        if step.name == "need" and in_normal_service(model.answers, model.ctx.levels):
             question = "level.need_question"
         text = self.catalog.text(language, question)
         if key is not None:
@@ -570,7 +656,7 @@ class IntakeFlow:
     def _offered_at(self, step: Step, answers: dict[str, Any], ctx: FlowContext) -> tuple[ChoiceSpec, ...]:
         if step.name == "summary" and answers.get("mode") != "visit":
             return tuple(c for c in step.choices if c.value != "change_slot")
-        if step.name == "need" and as_level(answers.get("level")) != "normal":
+        if step.name == "need" and not in_normal_service(answers, ctx.levels):
             return tuple(c for c in step.choices if c.value not in NORMAL_ONLY_NEEDS)
         return self._choices(step, ctx)
 

@@ -46,6 +46,11 @@ class Levels:
                     return level
         return self.national
 
+    def mildest(self) -> ServiceLevel:
+        """The most open level in force anywhere: what a client whose department is not known yet
+        may be offered (re-checked against their department's level once their address is known)."""
+        return min((self.national, *(level for _, level in self.departments)), key=LEVELS.index)
+
 
 def as_language(value: str | None) -> Language:
     """A stored or requested language as one we speak: English if asked, French otherwise."""

@@ -71,7 +71,13 @@ def test_a_switch_to_crisis_before_the_summary_is_sent_stops_a_routine_request()
 
 def test_a_conversation_begun_before_levels_existed_goes_through_the_crisis_gate() -> None:
     convo = ConversationState(state="need", answers={})  # no "level" in its answers
-    assert say(convo, ctx("normal"), "c'est pour un renouvellement") == ["other.explain", "waitlist.question"]
+    assert say(convo, ctx("crisis"), "c'est pour un renouvellement") == ["other.explain", "waitlist.question"]
+    # ... unless the service is normal now: a switch to normal lets it in (review, point 4)
+    convo = ConversationState(state="need", answers={})
+    assert say(convo, ctx("normal"), "c'est pour un renouvellement") == [
+        "level.request_taken",
+        "mode.question",
+    ]
 
 
 def test_restarting_under_a_suspended_service_comes_back_to_the_waitlist() -> None:
@@ -97,3 +103,128 @@ def test_commands_still_work_when_suspended() -> None:
     convo = ConversationState()
     assert say(convo, ctx("suspended"), "conseiller") == ["level.greeting_suspended", "handoff.advisor"]
     assert convo.owner == "queue"
+
+
+# --- after review (issue 15, point 1): a department's level both ways, nobody stuck ----------------
+
+
+def shipped_to(convo: ConversationState, context: FlowContext, address: str) -> list[str]:
+    say(convo, context, "par la poste")
+    return say(convo, context, address)
+
+
+def test_a_department_in_normal_service_takes_a_renewal_while_the_country_is_in_crisis() -> None:
+    context = ctx("crisis", d75="normal")
+    convo = ConversationState()
+    assert say(convo, context, "renouvellement") == [
+        "level.greeting_normal",
+        "level.greeting_varies",  # the country is stricter: checked at the address
+        "level.request_taken",
+        "mode.question",
+    ]
+    assert shipped_to(convo, context, "12 rue Oberkampf 75011 Paris") == ["contact_name.question"]
+    # elsewhere, the country's crisis applies at the address: a routine request waits
+    convo = ConversationState()
+    say(convo, context, "renouvellement")
+    assert shipped_to(convo, context, "3 rue de Siam 29200 Brest") == [
+        "level.local_crisis",
+        "waitlist.question",
+    ]
+    say(convo, context, "oui")
+    assert [JoinWaitlist("not_urgent", "29")] == EFFECTS
+
+
+def test_a_broken_pair_said_not_urgent_is_taken_where_the_department_is_normal() -> None:
+    context = ctx("crisis", d75="normal")
+    convo = ConversationState()
+    say(convo, context, "mes lunettes sont cassées")
+    assert say(convo, context, "non") == ["level.request_taken", "mode.question"]
+    assert shipped_to(convo, context, "12 rue Oberkampf 75011 Paris") == ["contact_name.question"]
+    for text in ("Jean Dupont", "06 98 76 54 32", "passer"):
+        say(convo, context, text)
+    assert say(convo, context, "oui") == ["level.handoff_request"]
+    (created,) = EFFECTS
+    assert isinstance(created, CreateCase)
+    assert created.kind == "request"
+
+
+def test_a_country_suspended_with_one_department_in_crisis_takes_that_department_s_emergencies() -> None:
+    context = ctx("suspended", d13="crisis")
+    convo = ConversationState()
+    assert say(convo, context, "mes lunettes sont cassées") == [
+        "greeting",
+        "level.greeting_varies",
+        "urgency.question",
+    ]
+    for text in ("oui", "non"):
+        say(convo, context, text)
+    assert shipped_to(convo, context, "10 La Canebière 13001 Marseille") == ["contact_name.question"]
+    # an emergency elsewhere is stopped at the address, as one crisis would take
+    convo = ConversationState()
+    for text in ("mes lunettes sont cassées", "oui", "non"):
+        say(convo, context, text)
+    assert shipped_to(convo, context, "3 rue de Siam 29200 Brest") == [
+        "level.local_suspended",
+        "waitlist.question",
+    ]
+    say(convo, context, "oui")
+    assert [JoinWaitlist("suspended", "29")] == EFFECTS
+
+
+def test_a_routine_request_stopped_by_a_suspension_waits_for_normal_service() -> None:
+    context = ctx("normal", d29="suspended")
+    convo = ConversationState()
+    say(convo, context, "des lentilles")
+    assert shipped_to(convo, context, "3 rue de Siam 29200 Brest") == [
+        "level.local_suspended",
+        "waitlist.question",
+    ]
+    say(convo, context, "oui")
+    assert [JoinWaitlist("not_urgent", "29")] == EFFECTS  # not "suspended_local": crisis won't take it
+
+
+def test_a_switch_to_normal_lets_a_conversation_begun_in_crisis_in_at_once() -> None:
+    convo = ConversationState()
+    say(convo, ctx("crisis"), "mes lunettes sont cassées")
+    assert say(convo, ctx("normal"), "non") == ["level.request_taken", "mode.question"]
+
+
+def test_a_client_at_the_waitlist_questions_when_service_resumes_is_not_stuck() -> None:
+    convo = ConversationState()
+    say(convo, ctx("crisis"), "autre chose")
+    say(convo, ctx("crisis"), "oui")
+    assert convo.state == "waitlist_department"
+    # still in crisis: a new emergency is not read as a wrong postal code; it starts afresh
+    assert say(convo, ctx("crisis"), "mes lunettes sont cassées") == ["greeting", "urgency.question"]
+    assert EFFECTS == []
+    assert convo.answers["need"] == "broken"
+    # normal service now: the client who waited is let in, their message read as a need
+    convo = ConversationState()
+    say(convo, ctx("crisis"), "autre chose")
+    say(convo, ctx("crisis"), "oui")
+    assert say(convo, ctx("normal"), "renouvellement") == [
+        "level.resumed",
+        "level.request_taken",
+        "mode.question",
+    ]
+    # an answer to the question is still an answer
+    convo = ConversationState()
+    say(convo, ctx("crisis"), "autre chose")
+    say(convo, ctx("crisis"), "oui")
+    assert say(convo, ctx("crisis"), "29200") == ["waitlist_department.noted", "waitlist.done"]
+
+
+def test_a_conversation_begun_while_suspended_restarts_at_the_need_once_service_resumes() -> None:
+    convo = ConversationState()
+    say(convo, ctx("suspended"), "bonjour")
+    assert convo.state == "waitlist_offer"
+    assert say(convo, ctx("crisis"), "j'ai perdu mes lunettes") == ["level.resumed", "urgency.question"]
+    convo = ConversationState()
+    say(convo, ctx("suspended"), "bonjour")
+    assert say(convo, ctx("crisis"), "oui") == ["level.resumed", "need.question"]
+    assert EFFECTS == []  # no suspended entry filed while service is open
+    # still suspended where the client waits: the questions go on
+    convo = ConversationState()
+    say(convo, ctx("suspended"), "bonjour")
+    say(convo, ctx("suspended"), "oui")
+    assert say(convo, ctx("suspended", d13="crisis"), "29") == ["waitlist_department.noted", "waitlist.done"]
