@@ -50,6 +50,9 @@ TRIGGERS = ("level", "manual")
 # tells only these; the others (not_urgent, no_prescription, other) still wait for normal service.
 CRISIS_SERVES = ("suspended", "suspended_local")
 CHAT_BATCH = 100  # chat deliveries handed to the outbox per transaction
+# At most this many of the broadcasts' messages wait unsent in the outbox per channel: the outbox
+# sends oldest first, so a live reply never waits behind more than these (not a whole broadcast).
+OUTBOX_SHARE = 20
 IDLE_SECONDS = 2.0  # how often an idle worker looks for a broadcast started by another process
 BUSY_SECONDS = 0.5  # how often a running broadcast's progress is looked at
 EMAIL_ATTEMPTS = 4  # tries of one e-mail on temporary failures
@@ -269,7 +272,12 @@ class Broadcasts:
     async def _chat_batch(self) -> int:
         now = self.clock()
         async with self.database.begin() as connection:
-            claimed = await store.claim_chat(connection, now, CHAT_BATCH)
+            unsent = await store.unsent_by_channel(connection)
+            room = {
+                channel: min(CHAT_BATCH, OUTBOX_SHARE - unsent.get(channel, 0))
+                for channel in store.CHANNEL_ROUTES
+            }
+            claimed = await store.claim_chat(connection, now, room)
             if not claimed:
                 return 0
             found = await waitlist_store.addresses(connection, [c.waitlist_id for c in claimed])

@@ -22,6 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.tables import broadcast_deliveries, broadcasts, messages, waitlist
 
 CHAT_ROUTES = ("telegram", "whatsapp", "whatsapp_template", "terminal")
+# The outbox channel each chat route's messages go out on (a share of the outbox is kept per channel).
+CHANNEL_ROUTES = {
+    "telegram": ("telegram",),
+    "whatsapp": ("whatsapp", "whatsapp_template"),
+    "terminal": ("terminal",),
+}
 START_LOCK = 0x0B0ADCA5  # PostgreSQL advisory lock serialising the broadcasts' starts
 EMAIL = "email"
 CALLBACK = "callback"
@@ -165,11 +171,35 @@ async def _with_levels(connection: AsyncConnection, rows: list[Any]) -> list[Cla
     )
 
 
-async def claim_chat(connection: AsyncConnection, now: datetime, limit: int) -> list[Claimed]:
-    """The next ``limit`` chat deliveries, marked sent: the caller writes their outbound rows in
-    this same transaction (a rollback leaves them pending, a commit has them in the outbox)."""
-    rows = list(await connection.execute(_claim(CHAT_ROUTES, limit, "sent", now)))
+async def claim_chat(connection: AsyncConnection, now: datetime, limits: dict[str, int]) -> list[Claimed]:
+    """The next chat deliveries, at most ``limits[channel]`` per outbox channel, marked sent: the
+    caller writes their outbound rows in this same transaction (a rollback leaves them pending, a
+    commit has them in the outbox)."""
+    rows: list[Any] = []
+    for channel, routes in CHANNEL_ROUTES.items():
+        if limits.get(channel, 0) > 0:
+            rows.extend(await connection.execute(_claim(routes, limits[channel], "sent", now)))
     return await _with_levels(connection, rows)
+
+
+async def unsent_by_channel(connection: AsyncConnection) -> dict[str, int]:
+    """Per outbox channel, how many outbound rows of running broadcasts are not sent (nor failed)
+    yet: the broadcasts' share of the outbox, kept small so that live replies never queue behind
+    a whole broadcast."""
+    d = broadcast_deliveries
+    running = sa.select(broadcasts.c.id).where(broadcasts.c.status == "running")
+    result = await connection.execute(
+        sa.select(messages.c.channel, sa.func.count())
+        .select_from(d.join(messages, messages.c.id == d.c.message_id))
+        .where(
+            d.c.broadcast_id.in_(running),
+            d.c.status == "sent",
+            messages.c.sent_at.is_(None),
+            messages.c.failed_at.is_(None),
+        )
+        .group_by(messages.c.channel)
+    )
+    return {str(channel): int(n) for channel, n in result}
 
 
 async def claim_email(connection: AsyncConnection, now: datetime) -> Claimed | None:

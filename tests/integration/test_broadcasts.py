@@ -625,15 +625,17 @@ async def test_a_client_erased_while_a_broadcast_waits_is_not_told_and_the_broad
 
 
 async def test_two_processes_share_a_broadcast_and_tell_each_client_once(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path, telegram: FakeTelegram, whatsapp: FakeWhatsApp
 ) -> None:
-    """Several processes are a PostgreSQL deployment: each claims deliveries the other did not."""
+    """Several processes are a PostgreSQL deployment: each claims deliveries the other did not.
+    The first sends on Telegram (a broadcast keeps only a share of the outbox unsent: its
+    messages must go for the rest to be handed over); both hand deliveries to the outbox."""
     crowd = await seed(
         postgres_url, telegram=200, whatsapp_open=0, whatsapp_closed=0, emails=40, phones=0, unreachable=0
     )
     with smtp_server() as (mailbox, port):
         async with (
-            serve_app(postgres_url, tmp_path / "a", **smtp_settings(port)) as first,
+            serve(postgres_url, tmp_path / "a", telegram, whatsapp, **smtp_settings(port)) as first,
             serve_app(postgres_url, tmp_path / "b", **smtp_settings(port)) as second,
         ):
             public_id = await first.services.broadcasts.start(by="admin", trigger="manual", level="normal")
@@ -645,7 +647,11 @@ async def test_two_processes_share_a_broadcast_and_tell_each_client_once(
                 return all(r.status in ("sent", "failed") for r in rows)
 
             await until(handed_over, 30, "every delivery made")
+            await until(
+                lambda: all(telegram.messages_to(c) for c in crowd.telegram), 30, "every message sent"
+            )
             outbound = await first.rows(messages, messages.c.direction == "out")
-        # No Telegram channel here: the rows wait in the outbox, one per client.
+        # One outbound row per client, one message each.
         assert sorted(int(r.party) for r in outbound) == crowd.telegram
+        assert all(len(telegram.messages_to(chat)) == 1 for chat in crowd.telegram)
         assert sorted(rcpt for _, rcpt, _ in mailbox.received) == sorted(crowd.emails)

@@ -26,7 +26,9 @@ from bot.settings import Settings
 from storage import waitlist as waitlist_store
 from storage.tables import broadcast_deliveries, broadcasts, cases, waitlist
 from storage.waitlist import WaitlistFilter
-from tests.integration.test_broadcasts import _waiting, seed, smtp_server, smtp_settings, until
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.whatsapp import FakeWhatsApp
+from tests.integration.test_broadcasts import _waiting, seed, serve, smtp_server, smtp_settings, until
 
 
 def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -281,3 +283,41 @@ async def test_a_client_with_a_case_since_their_entry_is_not_told(database_url: 
         assert (await services.broadcasts.preview()).total == 2
         assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
         assert {r.client_id for r in await deliveries(services)} == {still, earlier}
+
+
+# --- review 8: live replies do not queue behind a broadcast --------------------------------------
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def whatsapp() -> AsyncIterator[FakeWhatsApp]:
+    async with FakeWhatsApp() as server:
+        yield server
+
+
+async def test_a_live_reply_is_sent_while_a_big_broadcast_is_still_going_out(
+    database_url: str, tmp_path: Path, telegram: FakeTelegram, whatsapp: FakeWhatsApp
+) -> None:
+    crowd = await seed(
+        database_url, telegram=300, whatsapp_open=0, whatsapp_closed=0, emails=0, phones=0, unreachable=0
+    )
+    waiting = set(crowd.telegram)
+    live = 555001
+
+    def told() -> int:
+        return sum(1 for m in telegram.sent if m.chat_id in waiting)
+
+    async with serve(database_url, tmp_path, telegram, whatsapp) as service:
+        assert await service.services.broadcasts.start(by="alice", trigger="manual", level="normal")
+        await until(lambda: told() >= 10, 30, "the broadcast to start going out")
+        await telegram.say(live, "bonjour")
+        await until(lambda: telegram.messages_to(live), 30, "the live client's reply")
+        # Answered within the broadcast's share of the outbox, not after the whole broadcast.
+        assert told() < 150, told()
+        await until(lambda: told() == 300, 60, "the whole broadcast")
+    assert all(len(telegram.messages_to(chat)) == 1 for chat in crowd.telegram)
