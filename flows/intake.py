@@ -414,9 +414,12 @@ class IntakeFlow:
 
     def _answers_question(self, model: IntakeModel, said: ClientInput, text: str) -> bool:
         """At the waitlist's join-time questions (the client is already on the list), whether the
-        message is one of their answers (or a button, a file, a command). Any other message ends
-        them (a need said once service resumes is not read as a wrong postal code)."""
+        message is one of their answers, or tries to be (a mistyped number or address: asked
+        again), or is a button, a file, a command. Any other message ends them (a need said once
+        service resumes is not read as a wrong postal code)."""
         if said.text is None or said.choice is not None or self._command_at(model.state, text, model.ctx):
+            return True
+        if "@" in text or any(c.isdigit() for c in text):
             return True
         understood = self._reading(
             model.state, text, model.ctx, model.convo.language, model.answers, numbers=True

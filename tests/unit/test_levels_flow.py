@@ -207,7 +207,11 @@ def test_a_client_at_the_waitlist_questions_when_service_resumes_is_not_stuck() 
         "level.request_taken",
         "mode.question",
     ]
-    # an answer to the question is still an answer
+    # a mistyped answer is asked again; an answer to the question is still an answer
+    convo = ConversationState()
+    say(convo, ctx("crisis"), "autre chose")
+    say(convo, ctx("crisis"), "oui")
+    assert say(convo, ctx("crisis"), "999") == ["waitlist_department.hint"]
     convo = ConversationState()
     say(convo, ctx("crisis"), "autre chose")
     say(convo, ctx("crisis"), "oui")
