@@ -27,6 +27,10 @@ _DIGITS: Final = re.compile(r"(?<![\d])(\d{5}|\d{3}|\d{2}|2[ABab])(?![\dA-Za-z])
 _EMAIL: Final = re.compile(
     r"(?<![\w.+-])([\w.+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})(?![\w@])"
 )
+# An address's limits (RFC 5321 §4.5.3.1, RFC 1035 §2.3.4); waitlist.contact_email holds 254.
+MAX_EMAIL: Final = 254
+MAX_DOMAIN: Final = 253
+MAX_LABEL: Final = 63
 _NAMES: Final = {normalize(name): code for code in DEPARTMENTS if (name := name_of(code))}
 # The largest cities, said instead of their department ("à Lyon"); not those that are also common
 # words ("Nice", "Tours").
@@ -79,6 +83,9 @@ def parse_email(text: str) -> str | None:
     local, _, domain = found[0].partition("@")
     if local.startswith(".") or local.endswith(".") or ".." in local or ".." in domain:
         return None
+    too_long = len(found[0]) > MAX_EMAIL or len(domain) > MAX_DOMAIN
+    if too_long or any(len(label) > MAX_LABEL for label in domain.split(".")):
+        return None  # no such address (and longer than waitlist.contact_email holds)
     return f"{local}@{domain.lower()}"
 
 
