@@ -267,8 +267,7 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
         await _link_consents(connection, writes.cases)
         await connection.execute(sa.insert(cases), writes.cases)
     if writes.waitlist:
-        # executemany takes its columns from the first row: every row has the same keys.
-        await connection.execute(sa.insert(waitlist), writes.waitlist)
+        await _join_waitlist(connection, writes.waitlist)
     for conversation_id, values in writes.waitlist_details:  # rare: one statement each
         if values:
             await connection.execute(
@@ -280,6 +279,34 @@ async def save_batch(connection: AsyncConnection, writes: BatchWrites) -> None:
             .where(cases.c.id.in_(writes.client_wrote))
             .values(client_wrote_at=writes.at, updated_at=writes.at)
         )
+
+
+async def _join_waitlist(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """One entry per conversation still waiting: a conversation that joins again ("recommencer",
+    then yes again) updates its entry not yet told (its reason, and its department when known)
+    rather than adding a second one. Joins are rare: one SELECT for the batch's."""
+    ids = {row["conversation_id"] for row in rows}
+    found = await connection.execute(
+        sa.select(waitlist.c.conversation_id, sa.func.max(waitlist.c.id))
+        .where(waitlist.c.conversation_id.in_(ids), waitlist.c.notified_at.is_(None))
+        .group_by(waitlist.c.conversation_id)
+    )
+    waiting: dict[int, int] = {int(conversation): int(entry) for conversation, entry in found.all()}
+    new: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        conversation = row["conversation_id"]
+        again = {"reason": row["reason"], **({"department": row["department"]} if row["department"] else {})}
+        if conversation in new:
+            new[conversation].update(again)
+        elif conversation in waiting:
+            await connection.execute(
+                sa.update(waitlist).where(waitlist.c.id == waiting[conversation]).values(**again)
+            )
+        else:
+            new[conversation] = dict(row)
+    if new:
+        # executemany takes its columns from the first row: every row has the same keys.
+        await connection.execute(sa.insert(waitlist), list(new.values()))
 
 
 async def _link_consents(connection: AsyncConnection, new_cases: list[dict[str, Any]]) -> None:

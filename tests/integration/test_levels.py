@@ -266,3 +266,41 @@ async def test_a_telegram_like_client_is_not_asked_for_an_e_mail(database_url: s
         assert keys(await h.send("chat", text="69003")) == ["waitlist_department.noted", "waitlist.done"]
         (row,) = await h.rows(waitlist)
         assert (row.department, row.contact_email, row.contact_phone) == ("69", None, None)
+
+
+async def test_a_conversation_that_joins_the_waitlist_again_keeps_one_entry(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Joined, "recommencer", joined again (review, point 7): the entry not yet told is updated
+    (the latest reason; the department once given), not counted twice. Once told, a new wait is a
+    new entry."""
+    async with harness(database_url, tmp_path) as h:
+        await h.send("chat", text="autre chose")
+        assert keys(await h.send("chat", text="oui")) == ["waitlist.joined", "waitlist_department.question"]
+        await h.send("chat", text="recommencer")
+        await h.send("chat", text="mes lunettes sont cassées")
+        assert keys(await h.send("chat", text="non")) == [
+            "urgency.not_urgent",
+            "other.explain",
+            "waitlist.question",
+        ]
+        await h.send("chat", text="oui")
+        assert keys(await h.send("chat", text="29200")) == ["waitlist_department.noted", "waitlist.done"]
+        (row,) = await h.rows(waitlist)
+        assert (row.reason, row.department) == ("not_urgent", "29")
+
+        # A new conversation (that one ended) joins; told since, it waits again: a new entry.
+        await h.send("chat", text="c'est pour des lentilles")
+        await h.send("chat", text="oui")
+        async with h.services.database.begin() as connection:
+            await connection.execute(sa.update(waitlist).values(notified_at=h.clock.now))
+        await h.send("chat", text="recommencer")
+        await h.send("chat", text="autre chose")
+        await h.send("chat", text="oui")
+        rows = await h.rows(waitlist)
+        assert [(r.reason, r.notified_at is not None) for r in rows] == [
+            ("not_urgent", True),
+            ("other", True),
+            ("other", False),
+        ]
+        assert rows[1].conversation_id == rows[2].conversation_id != rows[0].conversation_id
