@@ -70,7 +70,7 @@ def build_router(services: Services) -> APIRouter:
         """An admin switches the national level (``national``) or a department's."""
         require_admin(session)
         by = session.operator.name
-        department = None if scope == NATIONAL else scope
+        department = None if scope.strip().lower() == NATIONAL else scope.strip().upper()
         try:
             before, after = await levels.set(body.level, department=department, by=by)
         except LevelError as error:

@@ -164,6 +164,7 @@ async def _settle(app: Service) -> None:
             if not pending:
                 return
         await asyncio.sleep(0.02)
+    raise AssertionError("messages still unprocessed or undelivered after 4 s")
 
 
 async def test_every_console_route_needs_a_session_and_every_change_a_csrf_token(app: Service) -> None:

@@ -86,12 +86,17 @@ async def test_operators_read_the_levels_admins_switch_them(app: Service) -> Non
     removed = await delete(alice, "2A")
     assert removed.status_code == 200
     assert removed.json()["levels"]["departments"] == []
+    # The scope's name in any case (review, point 14).
+    crisis = await put(alice, "National", {"level": "crisis", "notify": False})
+    assert crisis.status_code == 200, crisis.text
+    assert crisis.json()["levels"]["national"]["level"] == "crisis"
 
     journal = await app.rows(access_journal, access_journal.c.action == "service_level")
     assert [(r.actor, r.detail) for r in journal] == [
         ("alice", "normal national"),
         ("alice", "suspended 2A"),
         ("alice", "national 2A"),
+        ("alice", "crisis national"),
     ]
 
 
