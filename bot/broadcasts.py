@@ -92,6 +92,9 @@ class Broadcasts:
         self.mailer = mailer or Mailer(settings)
         self.email_interval = 1.0 / settings.broadcast_emails_per_second
         self.sending_timeout = timedelta(seconds=settings.broadcast_sending_timeout)
+        # One SMTP attempt's cap: refreshed before each attempt, a delivery is never left longer
+        # than this plus a back-off without news, well inside the give-up timeout.
+        self.attempt_timeout = max(settings.broadcast_sending_timeout / 2 - max(EMAIL_BACKOFF), 0.5)
         self._wake = asyncio.Event()
 
     # --- starting --------------------------------------------------------------------------------
@@ -277,9 +280,19 @@ class Broadcasts:
                 channel: min(CHAT_BATCH, OUTBOX_SHARE - unsent.get(channel, 0))
                 for channel in store.CHANNEL_ROUTES
             }
-            claimed = await store.claim_chat(connection, now, room)
-            if not claimed:
+            due = await store.due_chat(connection, room)
+            if not due:
                 return 0
+            # The conversations' locks first, then the deliveries' rows: the order erasure takes
+            # them in (PostgreSQL; on SQLite the claim's UPDATE takes the write lock).
+            found = await waitlist_store.addresses(connection, [w for _, w in due])
+            await lock_conversations(
+                connection,
+                [f"{a.channel}:{a.external_id}" for a in found.values() if a.external_id is not None],
+            )
+            claimed = await store.claim_chat(connection, now, [d for d, _ in due])
+            if not claimed:  # another process took them meanwhile
+                return len(due)
             found = await waitlist_store.addresses(connection, [c.waitlist_id for c in claimed])
             gone = [
                 c.id
@@ -288,8 +301,6 @@ class Broadcasts:
             ]
             await store.fail(connection, gone, "erased", now)
             made = [c for c in claimed if c.id not in gone]
-            keys = [f"{found[c.waitlist_id].channel}:{found[c.waitlist_id].external_id}" for c in made]
-            await lock_conversations(connection, keys)
             carried: list[tuple[int, int]] = []
             for delivery in made:
                 address = found[delivery.waitlist_id]
@@ -329,41 +340,52 @@ class Broadcasts:
             await asyncio.sleep(max(self.email_interval - (loop.time() - started), 0.0))
 
     async def _one_email(self) -> bool:
-        now = self.clock()
-        async with self.database.begin() as connection:
-            claimed = await store.claim_email(connection, now)
-            if claimed is None:
+        async with self.database.connect() as connection:  # idle: a read, no write
+            if not await store.has_pending_email(connection):
                 return False
-            found = await waitlist_store.addresses(connection, [claimed.waitlist_id])
-        address = found.get(claimed.waitlist_id)
-        if address is None or address.email is None:
-            async with self.database.begin() as connection:
-                await store.finish(connection, claimed.id, "failed", self.clock(), "erased")
-            return True
-        error = await self._send_email(address.email, address.language, claimed.level)
+        async with self.database.begin() as connection:
+            claimed = await store.claim_email(connection, self.clock())
+        if claimed is None:
+            return False
+        error, client_id = await self._send_email(claimed)
         async with self.database.begin() as connection:
             finished = await store.finish(
                 connection, claimed.id, "failed" if error else "sent", self.clock(), error
             )
-            if finished and error is None:
-                await waitlist_store.mark_told(connection, [address.client_id], self.clock())
+            if finished and error is None and client_id is not None:
+                await waitlist_store.mark_told(connection, [client_id], self.clock())
         self.commits()
         return True
 
-    async def _send_email(self, to: str, language: str, level: str) -> str | None:
-        """Send, retrying temporary failures in place; None when sent, else the error's kind."""
-        subject = self.catalog.text(language, "broadcast.email_subject")
-        body = "\n\n".join(
-            self.catalog.text(language, f"broadcast.{key}")
-            for key in ("email_greeting", f"email_{level}", "email_footer")
-        )
+    async def _send_email(self, claimed: store.Claimed) -> tuple[str | None, int | None]:
+        """Send, retrying temporary failures in place: (None, the client's id) when sent, else
+        (the error's kind, None). Before each attempt the delivery is refreshed (a live exchange
+        is never given up as interrupted) and the address read again (a client erased meanwhile
+        is not written to); each attempt is capped (an overrun is ambiguous: never retried)."""
         for attempt in range(EMAIL_ATTEMPTS):
+            async with self.database.begin() as connection:
+                alive = await store.touch(connection, claimed.id, self.clock())
+                found = await waitlist_store.addresses(connection, [claimed.waitlist_id]) if alive else {}
+            if not alive:  # erased with its entry, or given up meanwhile: not ours to send now
+                return "gone", None
+            address = found.get(claimed.waitlist_id)
+            if address is None or address.email is None:
+                return "erased", None
+            subject = self.catalog.text(address.language, "broadcast.email_subject")
+            body = "\n\n".join(
+                self.catalog.text(address.language, f"broadcast.{key}")
+                for key in ("email_greeting", f"email_{claimed.level}", "email_footer")
+            )
             try:
-                await self.mailer.send(to, subject, body)
-                return None
+                async with asyncio.timeout(self.attempt_timeout):
+                    await self.mailer.send(address.email, subject, body)
+                return None, address.client_id
+            except TimeoutError:
+                log.warning("broadcasts: e-mail attempt over %.0f s, given up", self.attempt_timeout)
+                return "attempt timeout", None
             except MailError as error:
                 if not error.temporary or attempt == EMAIL_ATTEMPTS - 1:
                     log.warning("broadcasts: e-mail failed (%s)", error.kind)
-                    return error.kind
-                await asyncio.sleep(EMAIL_BACKOFF[min(attempt, len(EMAIL_BACKOFF) - 1)])
-        return "attempts"
+                    return error.kind, None
+            await asyncio.sleep(EMAIL_BACKOFF[min(attempt, len(EMAIL_BACKOFF) - 1)])
+        return "attempts", None

@@ -4,10 +4,11 @@ claimed, e-mails marked sending then sent or failed, the progress, the list.
 A delivery is ``pending`` until it is made. A chat delivery (Telegram, WhatsApp) becomes ``sent``
 in the transaction that writes its outbound row (the outbox then delivers it: its progress is read
 from that row); an e-mail becomes ``sending`` before the SMTP exchange and ``sent`` or ``failed``
-after it; ``callback`` is a web chat client to call back (listed for staff). Every claim starts
-with its UPDATE, so on SQLite the transaction holds the write lock from its first statement, and on
-PostgreSQL a row another process claimed meanwhile is no longer ``pending`` when its lock is
-released (the outer WHERE is read again).
+after it; ``callback`` is a web chat client to call back (listed for staff). Every claim is an
+UPDATE that re-checks ``status = 'pending'``: on SQLite it takes the write lock, on PostgreSQL a row
+another process claimed meanwhile is no longer ``pending`` when its lock is released (the WHERE is
+read again). Chat deliveries are first read without a lock, then their conversations' locks are
+taken, then they are claimed: the order erasure takes its locks in (no deadlock).
 """
 
 from __future__ import annotations
@@ -171,14 +172,47 @@ async def _with_levels(connection: AsyncConnection, rows: list[Any]) -> list[Cla
     )
 
 
-async def claim_chat(connection: AsyncConnection, now: datetime, limits: dict[str, int]) -> list[Claimed]:
-    """The next chat deliveries, at most ``limits[channel]`` per outbox channel, marked sent: the
-    caller writes their outbound rows in this same transaction (a rollback leaves them pending, a
-    commit has them in the outbox)."""
-    rows: list[Any] = []
+async def due_chat(connection: AsyncConnection, limits: dict[str, int]) -> list[tuple[int, int]]:
+    """The next pending chat deliveries, at most ``limits[channel]`` per outbox channel: (id,
+    entry id), read without a lock (the caller takes the conversations' locks, then claims them)."""
+    running = sa.select(broadcasts.c.id).where(broadcasts.c.status == "running")
+    due: list[tuple[int, int]] = []
     for channel, routes in CHANNEL_ROUTES.items():
-        if limits.get(channel, 0) > 0:
-            rows.extend(await connection.execute(_claim(routes, limits[channel], "sent", now)))
+        if limits.get(channel, 0) <= 0:
+            continue
+        result = await connection.execute(
+            sa.select(broadcast_deliveries.c.id, broadcast_deliveries.c.waitlist_id)
+            .where(
+                broadcast_deliveries.c.status == "pending",
+                broadcast_deliveries.c.route.in_(routes),
+                broadcast_deliveries.c.broadcast_id.in_(running),
+            )
+            .order_by(broadcast_deliveries.c.id)
+            .limit(limits[channel])
+        )
+        due.extend((int(r.id), int(r.waitlist_id)) for r in result)
+    return due
+
+
+async def claim_chat(connection: AsyncConnection, now: datetime, delivery_ids: list[int]) -> list[Claimed]:
+    """These chat deliveries, those still pending, marked sent: the caller writes their outbound
+    rows in this same transaction (a rollback leaves them pending, a commit has them in the
+    outbox). Claimed after the conversations' locks, as erasure takes them (no deadlock)."""
+    if not delivery_ids:
+        return []
+    rows = list(
+        await connection.execute(
+            sa.update(broadcast_deliveries)
+            .where(broadcast_deliveries.c.id.in_(delivery_ids), broadcast_deliveries.c.status == "pending")
+            .values(status="sent", updated_at=now)
+            .returning(
+                broadcast_deliveries.c.id,
+                broadcast_deliveries.c.broadcast_id,
+                broadcast_deliveries.c.waitlist_id,
+                broadcast_deliveries.c.route,
+            )
+        )
+    )
     return await _with_levels(connection, rows)
 
 
@@ -207,6 +241,32 @@ async def claim_email(connection: AsyncConnection, now: datetime) -> Claimed | N
     rows = list(await connection.execute(_claim((EMAIL,), 1, "sending", now)))
     claimed = await _with_levels(connection, rows)
     return claimed[0] if claimed else None
+
+
+async def has_pending_email(connection: AsyncConnection) -> bool:
+    """Whether a running broadcast has an e-mail still to send (a read: an idle worker writes nothing)."""
+    running = sa.select(broadcasts.c.id).where(broadcasts.c.status == "running")
+    found = await connection.scalar(
+        sa.select(broadcast_deliveries.c.id)
+        .where(
+            broadcast_deliveries.c.status == "pending",
+            broadcast_deliveries.c.route == EMAIL,
+            broadcast_deliveries.c.broadcast_id.in_(running),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def touch(connection: AsyncConnection, delivery_id: int, now: datetime) -> bool:
+    """An e-mail about to be tried (again): still ``sending`` (not erased, not given up)? Its
+    ``updated_at`` refreshed, so a live exchange is never given up as interrupted."""
+    result = await connection.execute(
+        sa.update(broadcast_deliveries)
+        .where(broadcast_deliveries.c.id == delivery_id, broadcast_deliveries.c.status == "sending")
+        .values(updated_at=now)
+    )
+    return bool(result.rowcount)
 
 
 async def set_messages(connection: AsyncConnection, carried: list[tuple[int, int]]) -> None:

@@ -321,3 +321,95 @@ async def test_a_live_reply_is_sent_while_a_big_broadcast_is_still_going_out(
         assert told() < 150, told()
         await until(lambda: told() == 300, 60, "the whole broadcast")
     assert all(len(telegram.messages_to(chat)) == 1 for chat in crowd.telegram)
+
+
+# --- review 10, 11: erasure and timeouts during the e-mails --------------------------------------
+
+
+async def test_a_client_erased_between_two_email_attempts_is_not_written_to(
+    database_url: str, tmp_path: Path
+) -> None:
+    crowd = await seed(
+        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=2, phones=0, unreachable=0
+    )
+    with smtp_server() as (mailbox, port):
+        mailbox.refuse = 1  # the first e-mail refused for now: tried again after a back-off
+        async with services_of(database_url, tmp_path, **smtp_settings(port)) as services:
+            assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+            async with services.database.connect() as connection:
+                erased = await connection.scalar(
+                    sa.select(waitlist.c.client_id).where(waitlist.c.contact_email == crowd.emails[0])
+                )
+            worker = asyncio.create_task(services.broadcasts.run())
+            try:
+                await until(lambda: mailbox.refused == 1, 20, "the first attempt refused")
+                await services.engine.privacy.erase(erased, actor="admin", detail="test")  # in the back-off
+                await until(lambda: mailbox.to(crowd.emails[1]), 20, "the next client's e-mail")
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            rows = await deliveries(services)
+    assert mailbox.to(crowd.emails[0]) == []
+    assert [(r.status, r.client_id) for r in rows] == [("sent", r.client_id) for r in rows]
+    assert len(rows) == 1
+
+
+async def test_an_email_attempt_is_capped_and_a_long_exchange_is_not_given_up_as_interrupted(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The SMTP server answers after 3 s; the give-up timeout is 4 s: one attempt's cap (0.5 s here,
+    the exchange too slow) fails it as ambiguous, not sent again, and the delivery was refreshed
+    before the attempt (never given up as interrupted meanwhile)."""
+    crowd = await seed(
+        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=1, phones=0, unreachable=0
+    )
+    with smtp_server() as (mailbox, port):
+        mailbox.delay = 3.0
+        overrides = {**smtp_settings(port), "smtp_timeout": 30.0, "broadcast_sending_timeout": 4}
+        async with services_of(database_url, tmp_path, **overrides) as services:
+            assert services.broadcasts.attempt_timeout == 0.5
+            assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+            worker = asyncio.create_task(services.broadcasts.run())
+            try:
+
+                async def finished() -> bool:
+                    return all(r.status in ("sent", "failed") for r in await deliveries(services))
+
+                await until(finished, 30, "the e-mail delivery to end")
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            (row,) = await deliveries(services)
+        await until(lambda: mailbox.to(crowd.emails[0]), 10, "the server to take it")
+    assert len(mailbox.to(crowd.emails[0])) == 1
+    assert (row.status, row.error) == ("failed", "attempt timeout")
+
+
+async def test_an_email_retried_for_longer_than_the_give_up_timeout_is_still_sent_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Refused for now three times (back-offs 1 + 2 + 4 s) with a give-up timeout of 4 s: each
+    attempt refreshes the delivery, so the live exchange is not given up as interrupted."""
+    crowd = await seed(
+        database_url, telegram=0, whatsapp_open=0, whatsapp_closed=0, emails=1, phones=0, unreachable=0
+    )
+    with smtp_server() as (mailbox, port):
+        mailbox.refuse = 3
+        overrides = {**smtp_settings(port), "broadcast_sending_timeout": 4}
+        async with services_of(database_url, tmp_path, **overrides) as services:
+            assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+            worker = asyncio.create_task(services.broadcasts.run())
+            try:
+
+                async def finished() -> bool:
+                    return all(r.status in ("sent", "failed") for r in await deliveries(services))
+
+                await until(finished, 30, "the e-mail delivery to end")
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            (row,) = await deliveries(services)
+    assert (mailbox.refused, len(mailbox.to(crowd.emails[0])), row.status) == (3, 1, "sent")
