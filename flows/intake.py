@@ -52,6 +52,12 @@ JOIN_QUESTIONS = frozenset(("waitlist_department", "waitlist_contact"))
 # national suspension) and "suspended_local" (by its department's) are served from crisis on; the
 # others — "not_urgent", "no_prescription", "other" (a routine need) — by normal service only.
 SERVED_FROM_CRISIS = frozenset(("suspended", "suspended_local"))
+EMERGENCY_NEEDS = frozenset(("broken", "lost", "unsuitable"))
+GREETING: dict[ServiceLevel, str] = {
+    "normal": "level.greeting_normal",
+    "crisis": "greeting",
+    "suspended": "level.greeting_suspended",
+}
 
 
 def department_in(answers: dict[str, Any]) -> str | None:
@@ -138,7 +144,7 @@ class IntakeModel:
         return in_normal_service(self.answers, self.ctx.levels)
 
     def suspended_now(self, event: EventData) -> bool:
-        return self.ctx.levels.mildest() == "suspended"
+        return self.current == "suspended"
 
     def locked_out(self, event: EventData) -> bool:
         return self._lockout(event) is not None
@@ -229,7 +235,12 @@ class IntakeModel:
         self.say("other.explain")
 
     def explain_suspended(self, event: EventData) -> None:
-        self.answers["waitlist_reason"] = "suspended"
+        """Suspended: the need is asked first, so the waitlist's reason says which level will take
+        it — "suspended" for an emergency (crisis on), "other" for a routine need (normal)."""
+        need = event.event.name
+        self.answers["need"] = need
+        self.answers["waitlist_reason"] = "suspended" if need in EMERGENCY_NEEDS else "other"
+        self.say("level.suspended_explain")
 
     def explain_local(self, event: EventData) -> None:
         """The department's level stops the request here: what the client said is kept (the
@@ -335,11 +346,8 @@ class IntakeModel:
     def restart(self, event: EventData) -> None:
         self.convo.answers = {"level": self.ctx.levels.mildest()}
         self.say("restarted")
-
-    def restart_suspended(self, event: EventData) -> None:
-        self.convo.answers = {"level": "suspended", "waitlist_reason": "suspended"}
-        self.say("restarted")
-        self.say("level.suspended_explain")
+        if self.current == "suspended":
+            self.say("level.suspended_explain")
 
     def cancel(self, event: EventData) -> None:
         self.convo.owner = "closed"
@@ -430,19 +438,10 @@ class IntakeFlow:
         """Greet, then read the first message as an answer to the need question when it is one.
         The greeting follows the most open level in force (the address re-checks the client's
         department's, and the greeting says so when the national level is stricter); suspended
-        everywhere, the waitlist is offered at once."""
+        everywhere, the need is asked, then the waitlist offered."""
         level = model.ctx.levels.mildest()
         model.answers["level"] = level
-        if level == "suspended":
-            model.say("level.greeting_suspended")
-            self._fire(model, "suspend", None)
-            command = parsing.parse_command(text) if said.choice is None and text else None
-            if command is not None and command[0] not in ("restart", "help", "new_request"):
-                self._command(model, command)
-            else:
-                self._ask(model)
-            return
-        model.say("greeting" if level == "crisis" else "level.greeting_normal")
+        model.say(GREETING[level])
         if stricter(model.ctx.levels.national, level):
             model.say("level.greeting_varies")
         self._fire(model, "begin", None)

@@ -20,10 +20,21 @@ _BACK_TO_SUMMARY = ("shipping_address", "visit_address", "visit_slot", "contact_
 
 # The service level (issue 15). The level a conversation goes through is the national one when it
 # starts (``answers["level"]``; in *normal* service every need is an ordinary request, in *crisis*
-# only emergencies); *suspended* sends a new conversation straight to the waitlist's offer. Once the
-# address is known, its department's level applies when it is stricter (a local lockdown).
+# only emergencies); *suspended* asks the need, then offers the waitlist (the reason says which
+# level will take it: "suspended" for an emergency, crisis on; "other" for a routine need). Until
+# the address is known, the most open level in force anywhere is offered; the address's
+# department's level then applies (a local lockdown, or a department stricter than the country).
 _LEVEL: list[dict[str, Any]] = [
-    {"trigger": "suspend", "source": "greeting", "dest": "waitlist_offer", "after": "explain_suspended"},
+    *(
+        {
+            "trigger": need,
+            "source": "need",
+            "dest": "waitlist_offer",
+            "conditions": "suspended_now",
+            "after": "explain_suspended",
+        }
+        for need in ("broken", "lost", "unsuitable", "renewal", "lenses", "other")
+    ),
     {
         "trigger": "given",
         "source": ["visit_address", "shipping_address"],
@@ -184,13 +195,6 @@ _SHORTCUTS: list[dict[str, Any]] = [
 ]
 
 _GLOBAL: list[dict[str, Any]] = [
-    {
-        "trigger": "restart",
-        "source": "*",
-        "dest": "waitlist_offer",
-        "conditions": "suspended_now",
-        "after": "restart_suspended",
-    },
     {"trigger": "restart", "source": "*", "dest": "need", "after": "restart"},
     {"trigger": "cancel", "source": "*", "dest": "ended", "after": "cancel"},
     {"trigger": "advisor", "source": "*", "dest": "handed_off", "after": "call_advisor"},

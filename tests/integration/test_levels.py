@@ -106,7 +106,7 @@ async def test_a_switch_in_one_process_applies_at_once_in_the_other(
 
         await levels.set("suspended", department=None, by="alice")
         suspended = await bot.send("in-suspended", text="mes lunettes sont cassées")
-        assert keys(suspended) == ["level.greeting_suspended", "waitlist.question"]
+        assert keys(suspended) == ["level.greeting_suspended", "level.suspended_explain", "waitlist.question"]
 
         await levels.set("crisis", department=None, by="alice")
         await levels.set("suspended", department="29", by="alice")
@@ -201,8 +201,8 @@ async def say(h: Harness, user: str, **said: Any) -> list[dict[str, Any]]:
 async def test_a_web_chat_client_leaves_a_department_and_an_e_mail(database_url: str, tmp_path: Path) -> None:
     async with webchat_harness(database_url, tmp_path) as h:
         await h.services.levels.set("suspended", department=None, by="alice")
-        greeted = await say(h, "page-1", text="bonjour")
-        assert keys(greeted) == ["level.greeting_suspended", "waitlist.question"]
+        greeted = await say(h, "page-1", text="j'ai perdu mes lunettes")
+        assert keys(greeted) == ["level.greeting_suspended", "level.suspended_explain", "waitlist.question"]
         joined = await say(h, "page-1", choice="join", step="waitlist_offer")
         assert keys(joined) == ["waitlist.joined", "waitlist_department.question"]
         asked = await say(h, "page-1", text="Finistère")
@@ -222,7 +222,7 @@ async def test_a_web_chat_client_leaves_a_department_and_an_e_mail(database_url:
         )
 
         # Another client skips the department and leaves a phone number.
-        await say(h, "page-2", text="bonjour")
+        await say(h, "page-2", text="mes lunettes sont cassées")
         await say(h, "page-2", choice="join", step="waitlist_offer")
         assert keys(await say(h, "page-2", choice="skip", step="waitlist_department")) == [
             "waitlist_contact.question"
@@ -261,7 +261,7 @@ async def test_a_telegram_like_client_is_not_asked_for_an_e_mail(database_url: s
     """Reached again on their own channel: only the department is asked."""
     async with harness(database_url, tmp_path) as h:
         await h.services.levels.set("suspended", department=None, by="alice")
-        await h.send("chat", text="bonjour")
+        await h.send("chat", text="mes lunettes sont cassées")
         await h.send("chat", choice="join", step="waitlist_offer")
         assert keys(await h.send("chat", text="69003")) == ["waitlist_department.noted", "waitlist.done"]
         (row,) = await h.rows(waitlist)

@@ -133,7 +133,7 @@ async def test_a_switch_with_notify_starts_a_real_broadcast_to_the_waiting_web_c
     alice = await signed_in(app, "alice")
     await put(alice, "national", {"level": "suspended", "notify": True})
     client = WebClient(app.base)
-    for text in ("bonjour", "oui", "29200", "marie@exemple.fr"):
+    for text in ("mes lunettes sont cassées", "oui", "29200", "marie@exemple.fr"):
         await client.say(text)
         await _settle(app)
     (waiting,) = await app.rows(waitlist)

@@ -86,9 +86,37 @@ def test_restarting_under_a_suspended_service_comes_back_to_the_waitlist() -> No
     assert say(convo, ctx("suspended"), "recommencer") == [
         "restarted",
         "level.suspended_explain",
+        "need.question",
+    ]
+    assert convo.answers == {"level": "suspended"}
+    assert say(convo, ctx("suspended"), "mes lunettes sont cassées") == [
+        "level.suspended_explain",
         "waitlist.question",
     ]
-    assert convo.answers == {"level": "suspended", "waitlist_reason": "suspended"}
+    assert convo.state == "waitlist_offer"
+
+
+def test_suspended_the_need_is_asked_first_and_the_reason_says_which_level_takes_it() -> None:
+    """Review, point 8: an emergency waits for crisis ("suspended"), a routine need for normal
+    service ("other"): a crisis restart does not call back a client it would refuse again."""
+    for text, reason in (
+        ("j'ai perdu mes lunettes", "suspended"),
+        ("elles ne me conviennent plus", "suspended"),
+        ("c'est pour un renouvellement", "other"),
+        ("autre chose", "other"),
+    ):
+        convo = ConversationState()
+        assert say(convo, ctx("suspended"), "bonjour") == ["level.greeting_suspended", "need.question"]
+        assert say(convo, ctx("suspended"), text) == ["level.suspended_explain", "waitlist.question"], text
+        say(convo, ctx("suspended"), "oui")
+        assert [JoinWaitlist(reason, None)] == EFFECTS, text
+    # A routine need's client is not let in by crisis; an emergency's is.
+    convo = ConversationState()
+    say(convo, ctx("suspended"), "renouvellement")
+    assert say(convo, ctx("crisis"), "oui") == ["waitlist.joined", "waitlist_department.question"]
+    convo = ConversationState()
+    say(convo, ctx("suspended"), "mes lunettes sont cassées")
+    assert say(convo, ctx("crisis"), "oui") == ["level.resumed", "need.question"]
 
 
 def test_an_emergency_is_taken_where_only_emergencies_are() -> None:
@@ -220,15 +248,15 @@ def test_a_client_at_the_waitlist_questions_when_service_resumes_is_not_stuck() 
 
 def test_a_conversation_begun_while_suspended_restarts_at_the_need_once_service_resumes() -> None:
     convo = ConversationState()
-    say(convo, ctx("suspended"), "bonjour")
+    say(convo, ctx("suspended"), "mes lunettes sont cassées")
     assert convo.state == "waitlist_offer"
     assert say(convo, ctx("crisis"), "j'ai perdu mes lunettes") == ["level.resumed", "urgency.question"]
     convo = ConversationState()
-    say(convo, ctx("suspended"), "bonjour")
+    say(convo, ctx("suspended"), "mes lunettes sont cassées")
     assert say(convo, ctx("crisis"), "oui") == ["level.resumed", "need.question"]
     assert EFFECTS == []  # no suspended entry filed while service is open
     # still suspended where the client waits: the questions go on
     convo = ConversationState()
-    say(convo, ctx("suspended"), "bonjour")
+    say(convo, ctx("suspended"), "mes lunettes sont cassées")
     say(convo, ctx("suspended"), "oui")
     assert say(convo, ctx("suspended", d13="crisis"), "29") == ["waitlist_department.noted", "waitlist.done"]
