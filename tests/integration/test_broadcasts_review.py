@@ -24,7 +24,7 @@ from bot.engine import utcnow
 from bot.levels import announce
 from bot.settings import Settings
 from storage import waitlist as waitlist_store
-from storage.tables import broadcast_deliveries, broadcasts, cases, waitlist
+from storage.tables import broadcast_deliveries, broadcasts, cases, identities, messages, waitlist
 from storage.waitlist import WaitlistFilter
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
@@ -413,3 +413,62 @@ async def test_an_email_retried_for_longer_than_the_give_up_timeout_is_still_sen
                     await worker
             (row,) = await deliveries(services)
     assert (mailbox.refused, len(mailbox.to(crowd.emails[0])), row.status) == (3, 1, "sent")
+
+
+async def test_erasures_while_chat_deliveries_are_handed_over_never_deadlock(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: erasure takes the conversations' locks, then deletes the deliveries (cascade);
+    the hand-over takes them in the same order. Clients erased while their deliveries are handed
+    over: no deadlock, and none of them has a message in the outbox."""
+    monkeypatch.setattr("bot.broadcasts.OUTBOX_SHARE", 10_000)  # no channel sends here: no share
+    crowd = await seed(
+        postgres_url, telegram=400, whatsapp_open=0, whatsapp_closed=0, emails=0, phones=0, unreachable=0
+    )
+    async with services_of(postgres_url, tmp_path) as services:
+        assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+        async with services.database.connect() as connection:
+            ids = list(
+                (
+                    await connection.execute(sa.select(waitlist.c.client_id).order_by(waitlist.c.id.desc()))
+                ).scalars()
+            )
+        doomed = ids[:200]  # the last entries: handed over last, erased meanwhile
+        async with services.database.connect() as connection:
+            doomed_users = set(
+                (
+                    await connection.execute(
+                        sa.select(identities.c.external_id).where(identities.c.client_id.in_(doomed))
+                    )
+                ).scalars()
+            )
+        assert len(doomed_users) == 200
+
+        async def hand_over() -> None:
+            while await services.broadcasts._chat_batch():
+                pass
+
+        async def erase(chunk: list[int]) -> None:
+            for client_id in chunk:
+                await services.engine.privacy.erase(client_id, actor="admin", detail="test")
+
+        await asyncio.gather(hand_over(), hand_over(), *(erase(doomed[i::8]) for i in range(8)))
+        async with services.database.connect() as connection:
+            parties = {
+                int(p)
+                for p in (
+                    await connection.execute(sa.select(messages.c.party).where(messages.c.direction == "out"))
+                ).scalars()
+            }
+            left = await connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(broadcast_deliveries)
+                .where(broadcast_deliveries.c.status == "pending")
+            )
+    assert left == 0
+    assert parties <= set(crowd.telegram)
+    assert len(parties) == 200  # the others', each once; none of the erased
+    assert not parties & {int(u) for u in doomed_users}
+    async with services.database.connect() as connection:
+        remaining = set((await connection.execute(sa.select(waitlist.c.client_id))).scalars())
+    assert not remaining & set(doomed)
