@@ -310,7 +310,12 @@ class IntakeModel:
     def join_waitlist(self, event: EventData) -> None:
         reason = self.answers.get("waitlist_reason", "other")
         self.result.effects.append(JoinWaitlist(reason, self._department()))
-        self.say("waitlist.joined")
+        if self.ctx.channel == WEB_CHAT:  # not reachable here once the page is closed: asked next
+            self.say("level.joined_webchat")
+        elif reason in SERVED_FROM_CRISIS:  # told when emergencies are taken again, not "normal"
+            self.say("level.joined_emergency")
+        else:
+            self.say("waitlist.joined")
         if event.transition is not None and event.transition.dest == "ended":
             self.convo.owner = "closed"
 

@@ -204,7 +204,8 @@ async def test_a_web_chat_client_leaves_a_department_and_an_e_mail(database_url:
         greeted = await say(h, "page-1", text="j'ai perdu mes lunettes")
         assert keys(greeted) == ["level.greeting_suspended", "level.suspended_explain", "waitlist.question"]
         joined = await say(h, "page-1", choice="join", step="waitlist_offer")
-        assert keys(joined) == ["waitlist.joined", "waitlist_department.question"]
+        assert keys(joined) == ["level.joined_webchat", "waitlist_department.question"]
+        assert "ici" not in joined[0]["text"]  # not reachable here once the page is closed
         asked = await say(h, "page-1", text="Finistère")
         assert keys(asked) == ["waitlist_department.noted", "waitlist_contact.question"]
         assert "e-mail" in asked[-1]["text"]

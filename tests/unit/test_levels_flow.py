@@ -260,3 +260,20 @@ def test_a_conversation_begun_while_suspended_restarts_at_the_need_once_service_
     say(convo, ctx("suspended"), "mes lunettes sont cassées")
     say(convo, ctx("suspended"), "oui")
     assert say(convo, ctx("suspended", d13="crisis"), "29") == ["waitlist_department.noted", "waitlist.done"]
+
+
+def test_the_joined_text_says_how_and_when_the_client_will_be_told() -> None:
+    """Review, point 9: a web chat client is not told "here"; an emergency waiting for crisis is
+    not told "when normal service resumes"."""
+    for channel, text, key in (
+        ("telegram", "autre chose", "waitlist.joined"),
+        ("telegram", "mes lunettes sont cassées", "level.joined_emergency"),
+        ("webchat", "mes lunettes sont cassées", "level.joined_webchat"),
+        ("webchat", "autre chose", "level.joined_webchat"),
+    ):
+        context = FlowContext(
+            now=NOW, new_reference=lambda: "OB-LEVEL", levels=Levels("suspended"), channel=channel
+        )
+        convo = ConversationState()
+        say(convo, context, text)
+        assert say(convo, context, "oui")[0] == key, (channel, text)
