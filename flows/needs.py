@@ -41,6 +41,8 @@ NEED: Final = _Matcher(
             "a reparer", "repair", "repaired", "desserrees", "desserree", "pete", "petee", "petees",
             "nique", "niquee", "niquees", "raille", "raillee", "raillees", "ecrabouille", "ecrabouillee",
             "ecrabouillees",
+            # a contact lens torn (review, issue 15): damaged, as a broken pair
+            "dechire", "dechiree", "dechires", "dechirees", "torn", "tore", "ripped",
         ),
         # A part that came off ("un verre est tombé", "la branche s'est détachée") is damage;
         # a lost part ("perdu une vis") too.
@@ -109,6 +111,9 @@ NEED: Final = _Matcher(
         "lenses": (
             "lentilles", "lentille", "lentilles de contact", "contact lenses", "contact lens",
             "contacts",
+            # run out of them ("j'ai plus de lentilles": not "more", nor a "no")
+            "plus de lentilles", "plus de lentille", "plus de lentilles de contact",
+            "no more lenses", "no more contact lenses", "out of lenses", "out of contact lenses",
         ),
         "other": (
             "question", "renseignement",

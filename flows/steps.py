@@ -252,7 +252,9 @@ _read_waitlist = _yes_no("join", "decline", parsing.parse_waitlist)
 def _read_waitlist_department(text: str, ctx: FlowContext) -> Reading | None:
     """Where the client waits: a postal code, a department's code or name; or skipped."""
     department = waitlist_questions.parse_department(text)
-    if department is not None:
+    # "je ne sais pas, thanks a lot": the skip is read before a place's name (not before a code)
+    named_only = not any(c.isdigit() for c in text)
+    if department is not None and not (named_only and waitlist_questions.skip_phrase(text)):
         return ("given", department)
     return ("skip", None) if waitlist_questions.says_skip(text) else None
 

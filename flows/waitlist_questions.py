@@ -43,35 +43,53 @@ _CITIES: Final = {
     "orleans": "45", "rouen": "76", "caen": "14", "nancy": "54", "ajaccio": "2A", "bastia": "2B",
 }  # fmt: skip
 _PLACES: Final = sorted({**_CITIES, **_NAMES}.items(), key=lambda item: -len(item[0]))
+# Departments whose name is also a common word ("thanks a lot", "cher", "la somme"): read only as
+# the whole answer or after "dans le / dans la / en".
+_COMMON_WORDS: Final = frozenset(("lot", "cher", "var", "somme", "manche", "vienne", "nord", "ain"))
+_BEFORE_PLACE: Final = ("dans le", "dans la", "dans l", "en")
+# A city said with its arrondissement ("Paris 15", "Marseille 8e", "Lyon 3ème"): the number is not
+# a department.
+_ARRONDISSEMENT: Final = re.compile(
+    r"\b(paris|marseille|lyon)\s*\(?\s*(\d{1,2})\s*(?:e|eme|ème|er|ere|è)?\b\)?", re.IGNORECASE
+)
 
 
 def says_skip(text: str) -> bool:
     """The client would rather not answer ("passer", "non", "no thanks")."""
-    words = normalize(text[:_MAX_SCAN])
-    if not words:
-        return False
-    return (
-        words in _SKIP
-        or any(f" {s} " in f" {words} " for s in _SKIP if " " in s)
-        or (parse_yes_no(text) is False and not any(c.isdigit() for c in text) and "@" not in text)
+    return skip_phrase(text) or (
+        parse_yes_no(text) is False and not any(c.isdigit() for c in text) and "@" not in text
     )
+
+
+def skip_phrase(text: str) -> bool:
+    """One of the skip's own phrases ("passer", "je ne sais pas", "no thanks"), not a bare "non"."""
+    words = normalize(text[:_MAX_SCAN])
+    return bool(words) and (words in _SKIP or any(f" {s} " in f" {words} " for s in _SKIP if " " in s))
 
 
 def parse_department(text: str) -> str | None:
     """A department from a postal code ("75011"), its code ("75", "2A", "971") or its name
     ("Finistère"); None when none, or two different ones, are said."""
-    head = text[:_MAX_SCAN]
+    head = _ARRONDISSEMENT.sub(r"\1", text[:_MAX_SCAN])
     found: set[str] = set()
     for match in _DIGITS.finditer(head):
         token = match.group(1).upper()
         code = department_of(token) if len(token) == 5 else (token if token in DEPARTMENTS else None)
         if code is not None:
             found.add(code)
-    words = f" {normalize(head)} "
+    said = normalize(head)
+    words = f" {said} "
     for name, code in _PLACES:  # longest first: "Bouches-du-Rhône" is not also the Rhône
-        if f" {name} " in words:
-            found.add(code)
-            words = words.replace(f" {name} ", " | ")
+        if f" {name} " not in words:
+            continue
+        if (
+            name in _COMMON_WORDS
+            and said != name
+            and not any(f" {b} {name} " in words for b in _BEFORE_PLACE)
+        ):
+            continue
+        found.add(code)
+        words = words.replace(f" {name} ", " | ")
     return found.pop() if len(found) == 1 else None
 
 
