@@ -261,8 +261,8 @@ class IntakeModel:
         """Normal service: a routine need, or an emergency said not urgent, is an ordinary request."""
         assert event.transition is not None
         source = event.transition.source
-        if source == "need":
-            self.answers["need"] = event.kwargs.get("value")
+        if source == "need":  # the event is the need ("other" carries no value of its own)
+            self.answers["need"] = event.kwargs.get("value") or event.event.name
         elif source == "prescription":  # no new prescription: the optician checks the sight
             self.answers["need"] = "renewal"
             self.answers.pop("prescription", None)

@@ -60,7 +60,10 @@ class OfferRounds:
         chosen = [c for c in candidates if c.id not in already and zone & set(c.departments)]
         round_number = case.dispatch_round + 1
         await store.start_round(connection, case_id, round_number, now, reached=bool(chosen))
-        need = notices.text(f"need.{case.need}") if case.need in _NEEDS else "—"
+        if case.need in _NEEDS:
+            need = notices.text(f"need.{case.need}")
+        else:  # "other" (stored as no need): an ordinary request of normal service, said to be one
+            need = notices.text("optician.other_request")
         # Where, from tables only: the client's address is free text and may hold anything.
         text = notices.text(
             "optician.offer",
