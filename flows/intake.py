@@ -645,6 +645,8 @@ class IntakeFlow:
         question = step.question
         if step.name == "need" and in_normal_service(model.answers, model.ctx.levels):
             question = "level.need_question"
+        elif step.name == "waitlist_offer" and model.answers.get("waitlist_reason") in SERVED_FROM_CRISIS:
+            question = "level.waitlist_question_emergency"  # not "when normal service resumes"
         text = self.catalog.text(language, question)
         if key is not None:
             text = f"{self.catalog.text(language, key)}\n{text}"

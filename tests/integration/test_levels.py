@@ -106,7 +106,11 @@ async def test_a_switch_in_one_process_applies_at_once_in_the_other(
 
         await levels.set("suspended", department=None, by="alice")
         suspended = await bot.send("in-suspended", text="mes lunettes sont cassées")
-        assert keys(suspended) == ["level.greeting_suspended", "level.suspended_explain", "waitlist.question"]
+        assert keys(suspended) == [
+            "level.greeting_suspended",
+            "level.suspended_explain",
+            "level.waitlist_question_emergency",
+        ]
 
         await levels.set("crisis", department=None, by="alice")
         await levels.set("suspended", department="29", by="alice")
@@ -115,7 +119,7 @@ async def test_a_switch_in_one_process_applies_at_once_in_the_other(
         await bot.send("in-29", choice="none", step="priority")
         await bot.send("in-29", choice="shipment", step="mode")
         locked = await bot.send("in-29", text="3 rue de Siam 29200 Brest")
-        assert keys(locked) == ["level.local_suspended", "waitlist.question"]
+        assert keys(locked) == ["level.local_suspended", "level.waitlist_question_emergency"]
         assert "Finistère" in locked[0]["text"]
         elsewhere = await bot.send("in-69", text="mes lunettes sont cassées")
         assert keys(elsewhere) == ["greeting", "urgency.question"]
@@ -202,7 +206,11 @@ async def test_a_web_chat_client_leaves_a_department_and_an_e_mail(database_url:
     async with webchat_harness(database_url, tmp_path) as h:
         await h.services.levels.set("suspended", department=None, by="alice")
         greeted = await say(h, "page-1", text="j'ai perdu mes lunettes")
-        assert keys(greeted) == ["level.greeting_suspended", "level.suspended_explain", "waitlist.question"]
+        assert keys(greeted) == [
+            "level.greeting_suspended",
+            "level.suspended_explain",
+            "level.waitlist_question_emergency",
+        ]
         joined = await say(h, "page-1", choice="join", step="waitlist_offer")
         assert keys(joined) == ["level.joined_webchat", "waitlist_department.question"]
         assert "ici" not in joined[0]["text"]  # not reachable here once the page is closed

@@ -91,7 +91,7 @@ def test_restarting_under_a_suspended_service_comes_back_to_the_waitlist() -> No
     assert convo.answers == {"level": "suspended"}
     assert say(convo, ctx("suspended"), "mes lunettes sont cassées") == [
         "level.suspended_explain",
-        "waitlist.question",
+        "level.waitlist_question_emergency",  # told when emergencies are taken, not normal service
     ]
     assert convo.state == "waitlist_offer"
 
@@ -107,7 +107,8 @@ def test_suspended_the_need_is_asked_first_and_the_reason_says_which_level_takes
     ):
         convo = ConversationState()
         assert say(convo, ctx("suspended"), "bonjour") == ["level.greeting_suspended", "need.question"]
-        assert say(convo, ctx("suspended"), text) == ["level.suspended_explain", "waitlist.question"], text
+        question = "level.waitlist_question_emergency" if reason == "suspended" else "waitlist.question"
+        assert say(convo, ctx("suspended"), text) == ["level.suspended_explain", question], text
         say(convo, ctx("suspended"), "oui")
         assert [JoinWaitlist(reason, None)] == EFFECTS, text
     # A routine need's client is not let in by crisis; an emergency's is.
@@ -193,7 +194,7 @@ def test_a_country_suspended_with_one_department_in_crisis_takes_that_department
         say(convo, context, text)
     assert shipped_to(convo, context, "3 rue de Siam 29200 Brest") == [
         "level.local_suspended",
-        "waitlist.question",
+        "level.waitlist_question_emergency",
     ]
     say(convo, context, "oui")
     assert [JoinWaitlist("suspended", "29")] == EFFECTS
