@@ -210,6 +210,46 @@ class Broadcasts:
                 return NewDelivery(target.waitlist_id, f"{target.channel}_template", "pending")
         return NewDelivery(target.waitlist_id, target.channel, "pending")
 
+    async def cancel(self, public_id: str, *, by: str) -> bool:
+        """An admin stops a running broadcast (journaled); whether it was running."""
+        now = self.clock()
+        async with self.database.begin() as connection:
+            if not await store.cancel(connection, [public_id], now):
+                return False
+            await record_access(connection, now, by, "broadcast_cancel", detail=public_id)
+        log.info("broadcast %s cancelled", public_id)
+        self.commits()
+        return True
+
+    async def cancel_looser(self) -> list[str]:
+        """Running broadcasts announcing a level looser than the one now in force where they tell
+        (the level switched back: e.g. "service normal" while suspended again) are cancelled; a
+        national one's deliveries to departments now stricter of their own are. Their ids."""
+        async with self.database.connect() as connection:  # a read: nothing to cancel, no write
+            levels = await read_levels(connection)
+            found = await store.running(connection)
+        looser = [b.public_id for b in found if stricter(levels.of(b.department), as_level(b.level))]
+        # A national one goes on elsewhere, but not in departments now stricter of their own.
+        local = {
+            b.public_id: [code for code, level in levels.departments if stricter(level, as_level(b.level))]
+            for b in found
+            if b.department is None and b.public_id not in looser
+        }
+        if not looser and not any(local.values()):
+            return []
+        async with self.database.begin() as connection:
+            for public_id, departments in local.items():
+                await store.cancel_in(connection, public_id, departments, self.clock())
+            cancelled = await store.cancel(connection, looser, self.clock())
+            for public_id in cancelled:
+                detail = f"{public_id} level"
+                await record_access(connection, self.clock(), "system", "broadcast_cancel", detail=detail)
+        for public_id in cancelled:
+            log.info("broadcast %s cancelled: the level in force is stricter", public_id)
+        if cancelled:
+            self.commits()
+        return cancelled
+
     def wake(self) -> None:
         """Look for work now (a broadcast started elsewhere; the worker also looks every 2 s)."""
         self._wake.set()
@@ -252,6 +292,7 @@ class Broadcasts:
             async with self.database.connect() as connection:
                 if not await store.has_work(connection):  # idle: no write at all
                     return False
+            await self.cancel_looser()  # the level switched back meanwhile: stop announcing it
             while await self._chat_batch():
                 pass
             async with self.database.begin() as connection:

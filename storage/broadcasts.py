@@ -445,3 +445,69 @@ async def fail(connection: AsyncConnection, delivery_ids: list[int], error: str,
             .where(broadcast_deliveries.c.id.in_(delivery_ids))
             .values(status="failed", error=error[:64], updated_at=now)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    public_id: str
+    level: str
+    department: str | None
+
+
+async def running(connection: AsyncConnection) -> list[Running]:
+    """The running broadcasts: what each announces, where."""
+    result = await connection.execute(
+        sa.select(broadcasts.c.public_id, broadcasts.c.level, broadcasts.c.department).where(
+            broadcasts.c.status == "running"
+        )
+    )
+    return [Running(r.public_id, r.level, r.department) for r in result]
+
+
+async def cancel(connection: AsyncConnection, public_ids: list[str], now: datetime) -> list[str]:
+    """These broadcasts, those still running, cancelled: their deliveries not made yet are failed
+    as ``cancelled`` (an e-mail being sent finishes; messages already in the outbox go). Their
+    public ids."""
+    if not public_ids:
+        return []
+    cancelled = list(
+        await connection.execute(
+            sa.update(broadcasts)
+            .where(broadcasts.c.public_id.in_(public_ids), broadcasts.c.status == "running")
+            .values(status="cancelled", finished_at=now)
+            .returning(broadcasts.c.id, broadcasts.c.public_id)
+        )
+    )
+    if cancelled:
+        await connection.execute(
+            sa.update(broadcast_deliveries)
+            .where(
+                broadcast_deliveries.c.broadcast_id.in_([r.id for r in cancelled]),
+                broadcast_deliveries.c.status == "pending",
+            )
+            .values(status="failed", error="cancelled", updated_at=now)
+        )
+    return [r.public_id for r in cancelled]
+
+
+async def cancel_in(
+    connection: AsyncConnection, public_id: str, departments: list[str], now: datetime
+) -> int:
+    """A running broadcast's deliveries not made yet to clients of these departments failed as
+    ``cancelled`` (their department's level became stricter than the one announced); how many."""
+    if not departments:
+        return 0
+    running_one = sa.select(broadcasts.c.id).where(
+        broadcasts.c.public_id == public_id, broadcasts.c.status == "running"
+    )
+    there = sa.select(waitlist.c.id).where(waitlist.c.department.in_(departments))
+    result = await connection.execute(
+        sa.update(broadcast_deliveries)
+        .where(
+            broadcast_deliveries.c.broadcast_id.in_(running_one.scalar_subquery()),
+            broadcast_deliveries.c.status == "pending",
+            broadcast_deliveries.c.waitlist_id.in_(there),
+        )
+        .values(status="failed", error="cancelled", updated_at=now)
+    )
+    return int(result.rowcount or 0)

@@ -1,4 +1,5 @@
-"""``optibot waitlist list [--json]``, ``optibot waitlist notify [--department D] [--dry-run]``.
+"""``optibot waitlist list [--json]``, ``optibot waitlist notify [--department D] [--dry-run]``,
+``optibot waitlist cancel ID``.
 
 ``notify`` starts a broadcast (journaled as ``cli:<user>``, like the console's "Prévenir") that
 announces the current service level of the department (or the national one), then prints its
@@ -41,6 +42,8 @@ def add(commands: Any) -> None:
         help="the level announced (default: the department's current level)",
     )
     notify.add_argument("--again", action="store_true", help="also clients told by an earlier broadcast")
+    cancel = sub.add_parser("cancel", help="stop a running broadcast (what is sent stays sent)")
+    cancel.add_argument("id", help="the broadcast's id (as notify and the console show it)")
 
 
 def actor() -> str:
@@ -89,6 +92,15 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"{len(rows)} en attente")
             return 0
         broadcasts = services.broadcasts
+        if args.waitlist_command == "cancel":
+            if await broadcasts.progress(args.id) is None:
+                print(f"optibot: diffusion inconnue : {args.id[:32]}", file=sys.stderr)
+                return 2
+            if not await broadcasts.cancel(args.id, by=actor()):
+                print("optibot: diffusion déjà terminée", file=sys.stderr)
+                return 1
+            print(f"diffusion {args.id} arrêtée")
+            return 0
         in_force = await services.levels.level_for(department)
         level = args.level or in_force
         if stricter(in_force, as_level(level)):
@@ -131,6 +143,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 print(line, flush=True)
                 last = line
             if progress.status != "running":
-                print("terminé")
+                print("terminé" if progress.status == "done" else "arrêtée")
                 return 0
             await asyncio.sleep(WATCH_SECONDS)

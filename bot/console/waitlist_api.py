@@ -268,6 +268,18 @@ def build_router(services: Services) -> APIRouter:
             raise HTTPException(422, str(error)) from None
         return StartedOut(public_id=public_id)
 
+    @router.post("/broadcasts/{public_id}/cancel", responses={403: {}, 404: {}, 409: {}})
+    async def cancel(public_id: Annotated[str, Field(max_length=32)], session: Changing) -> BroadcastOut:
+        """Admins: stop a running broadcast (journaled); what is already sent stays sent."""
+        require_admin(session)
+        if await broadcasts.progress(public_id) is None:
+            raise HTTPException(404, "diffusion introuvable")
+        if not await broadcasts.cancel(public_id, by=session.operator.name):
+            raise HTTPException(409, "diffusion déjà terminée")
+        found = await broadcasts.progress(public_id)
+        assert found is not None
+        return _broadcast_out(found)
+
     @router.get("/broadcasts")
     async def listing(session: SignedIn) -> BroadcastList:
         """The newest broadcasts with their progress (sent, failed, to call back, remaining)."""

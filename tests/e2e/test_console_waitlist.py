@@ -87,4 +87,18 @@ async def test_the_waitlist_dialog_lists_tells_and_shows_the_progress(
                 await expect(bob.by("waitlist-callbacks-show")).to_be_hidden()
                 await expect(bob.by("waitlist-broadcasts").locator("li")).to_contain_text("terminé")
                 assert bob.errors == []
+
+                # An admin stops a running broadcast (the SMTP server now slow: it runs a while).
+                mailbox.delay = 2.0
+                await page.check("#waitlist-again")
+                await alice.by("waitlist-preview").click()
+                await alice.by("waitlist-send").click()
+                await expect(broadcast).to_have_count(2)
+                newest = broadcast.first
+                await expect(newest.locator(".waitlist-broadcast-state")).to_have_text("en cours")
+                await expect(bob.by("waitlist-broadcast-cancel")).to_have_count(0)  # operators cannot
+                await newest.get_by_test_id("waitlist-broadcast-cancel").click()
+                await expect(newest.locator(".waitlist-broadcast-state")).to_have_text("arrêtée")
+                await expect(newest.get_by_test_id("waitlist-broadcast-cancel")).to_have_count(0)
+                assert alice.errors == []
                 await browser.close()

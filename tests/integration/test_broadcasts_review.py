@@ -24,11 +24,22 @@ from bot.engine import utcnow
 from bot.levels import announce
 from bot.settings import Settings
 from storage import waitlist as waitlist_store
-from storage.tables import broadcast_deliveries, broadcasts, cases, identities, messages, waitlist
+from storage.tables import (
+    access_journal,
+    broadcast_deliveries,
+    broadcasts,
+    cases,
+    identities,
+    messages,
+    waitlist,
+)
 from storage.waitlist import WaitlistFilter
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
+from tests.integration.serving import serve_app
 from tests.integration.test_broadcasts import _waiting, seed, serve, smtp_server, smtp_settings, until
+from tests.integration.test_console import PASSWORD, Staff, _open_clients
+from tests.integration.test_waitlist_cli import optibot
 
 
 def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
@@ -345,6 +356,11 @@ async def test_a_client_erased_between_two_email_attempts_is_not_written_to(
                 await until(lambda: mailbox.refused == 1, 20, "the first attempt refused")
                 await services.engine.privacy.erase(erased, actor="admin", detail="test")  # in the back-off
                 await until(lambda: mailbox.to(crowd.emails[1]), 20, "the next client's e-mail")
+
+                async def finished() -> bool:
+                    return all(r.status in ("sent", "failed") for r in await deliveries(services))
+
+                await until(finished, 20, "the next client's delivery finished")
             finally:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -472,3 +488,80 @@ async def test_erasures_while_chat_deliveries_are_handed_over_never_deadlock(
     async with services.database.connect() as connection:
         remaining = set((await connection.execute(sa.select(waitlist.c.client_id))).scalars())
     assert not remaining & set(doomed)
+
+
+# --- review 6: stopping a broadcast --------------------------------------------------------------
+
+
+async def test_switching_the_level_back_stops_announcing_the_looser_level(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with services_of(database_url, tmp_path) as services:
+        await services.levels.set("normal", department=None, by="alice")
+        marseille = {await add_waiting(services, department="13") for _ in range(2)}
+        paris = await add_waiting(services, department="75")
+        public_id = await services.broadcasts.start(by="alice", trigger="level", level="normal")
+        assert public_id
+        # A local lockdown in the 13 before the worker's next round: not told "service normal" there.
+        await services.levels.set("suspended", department="13", by="alice")
+        await services.broadcasts._chat_round()
+        made = {r.client_id: (r.status, r.error) for r in await deliveries(services)}
+        assert made == {**dict.fromkeys(marseille, ("failed", "cancelled")), paris: ("sent", None)}
+        async with services.database.connect() as connection:
+            parties = list(
+                (
+                    await connection.execute(sa.select(messages.c.id).where(messages.c.direction == "out"))
+                ).scalars()
+            )
+        assert len(parties) == 1
+
+        # Suspended everywhere while a broadcast announces normal service: it is cancelled.
+        more = {await add_waiting(services, department="75") for _ in range(2)}
+        second = await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+        assert second
+        await services.levels.set("suspended", department=None, by="alice")
+        await services.broadcasts._chat_round()
+        progress = await services.broadcasts.progress(second)
+        assert progress is not None
+        assert (progress.status, progress.failed, progress.remaining) == ("cancelled", 2, 0)
+        assert {r.error for r in await deliveries(services) if r.client_id in more} == {"cancelled"}
+
+
+async def test_an_admin_cancels_a_running_broadcast_from_the_console_and_the_command_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    await seed(
+        database_url, telegram=5, whatsapp_open=0, whatsapp_closed=0, emails=0, phones=0, unreachable=0
+    )
+    async with serve_app(database_url, tmp_path) as service:  # no Telegram channel: nothing goes out
+        services = service.services
+        await services.accounts.add("alice", PASSWORD, "operator")
+        await services.accounts.add("boss", PASSWORD, "admin")
+        first = await services.broadcasts.start(by="boss", trigger="manual", level="normal", department="75")
+        assert first
+        try:
+            alice, boss = Staff(service.base), Staff(service.base)
+            assert (await alice.login("alice")).status_code == 200
+            assert (await boss.login("boss")).status_code == 200
+            assert (await alice.post(f"/broadcasts/{first}/cancel")).status_code == 403
+            assert (await boss.post("/broadcasts/nope/cancel")).status_code == 404
+            stopped = await boss.post(f"/broadcasts/{first}/cancel")
+            assert stopped.status_code == 200
+            assert stopped.json()["status"] == "cancelled"
+            assert (await boss.post(f"/broadcasts/{first}/cancel")).status_code == 409
+            rows = await service.rows(access_journal, access_journal.c.action == "broadcast_cancel")
+            assert [(r.actor, r.detail) for r in rows] == [("boss", first)]
+
+            # From the command line.
+            second = await services.broadcasts.start(by="boss", trigger="manual", level="normal", again=True)
+            assert second
+            code, out = await optibot(database_url, tmp_path, "waitlist", "cancel", "nope")
+            assert code == 2, out
+            code, out = await optibot(database_url, tmp_path, "waitlist", "cancel", second)
+            assert code == 0, out
+            assert f"diffusion {second} arrêtée" in out
+            progress = await services.broadcasts.progress(second)
+            assert progress is not None
+            assert progress.status == "cancelled"
+        finally:
+            await _open_clients()  # the module's clients, closed with this test's loop

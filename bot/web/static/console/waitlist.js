@@ -126,7 +126,7 @@ function renderEntries(entries, count) {
 }
 
 function progressText(b) {
-  const state = b.status === "running" ? "en cours" : b.status === "done" ? "terminé" : b.status;
+  const state = { running: "en cours", done: "terminé", cancelled: "arrêtée" }[b.status] || b.status;
   const parts = [`envoyés ${b.sent}`, `échecs ${b.failed}`];
   if (b.callback) parts.push(`à rappeler ${b.callback}`);
   parts.push(`restants ${b.remaining}`);
@@ -153,6 +153,13 @@ async function loadBroadcasts() {
         bar.max = Math.max(b.total, 1);
         bar.value = b.total - b.remaining;
         item.append(bar);
+        if (b.status === "running" && isAdmin()) {
+          const stop = make("button", "waitlist-broadcast-cancel", "Arrêter");
+          stop.type = "button";
+          stop.dataset.testid = "waitlist-broadcast-cancel";
+          stop.addEventListener("click", () => cancelBroadcast(b.public_id, stop));
+          item.append(stop);
+        }
         return item;
       }),
     );
@@ -162,6 +169,19 @@ async function loadBroadcasts() {
     if (error instanceof ApiError && error.status === 401) return false;
     return true; // a hiccup: try again at the next tick
   }
+}
+
+async function cancelBroadcast(publicId, button) {
+  setError(w.notifyError, "");
+  button.disabled = true;
+  try {
+    await api("POST", `/broadcasts/${encodeURIComponent(publicId)}/cancel`);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 409)) {
+      setError(w.notifyError, messageFor(error, "L'arrêt de la diffusion a échoué :"));
+    }
+  }
+  await loadBroadcasts();
 }
 
 async function tick(generation) {
