@@ -61,6 +61,7 @@ export const JOURNAL_ACTION = {
   broadcast: "Liste d'attente prévenue",
   waitlist_export: "Liste d'attente exportée (CSV)",
   waitlist_phones: "Numéros à rappeler consultés",
+  broadcast_cancel: "Diffusion à la liste d'attente arrêtée",
   candidate: "Candidature modifiée",
   view_candidate: "Candidature consultée",
 };
