@@ -303,7 +303,7 @@ async def give_up_interrupted(connection: AsyncConnection, before: datetime, now
     return int(result.rowcount or 0)
 
 
-def _counts() -> Any:
+def _counts(chosen: Any) -> Any:
     """Per broadcast: sent, failed, to call back and remaining, from its deliveries as they are now
     (an erased client's delivery is gone with their entry: it counts in none). A chat delivery is
     its outbound row's: sent or failed once that row is (sent if the row was purged since)."""
@@ -328,6 +328,7 @@ def _counts() -> Any:
             sa.func.sum(sa.case((waiting, 1), else_=0)).label("remaining"),
         )
         .select_from(d.outerjoin(messages, messages.c.id == d.c.message_id))
+        .where(d.c.broadcast_id.in_(chosen))  # only the broadcasts shown: never the whole table
         .group_by(d.c.broadcast_id)
     )
 
@@ -337,14 +338,32 @@ async def progress(
 ) -> list[Progress]:
     """The broadcasts (these, or the newest ``limit``) with their counts, newest first. A chat
     delivery counts as sent once its outbound row is, failed once that row failed."""
-    counts = _counts().subquery()
+    if public_ids is not None:
+        chosen_ids = [
+            int(i)
+            for i in (
+                await connection.execute(
+                    sa.select(broadcasts.c.id).where(broadcasts.c.public_id.in_(public_ids))
+                )
+            ).scalars()
+        ]
+    else:
+        chosen_ids = [
+            int(i)
+            for i in (
+                await connection.execute(
+                    sa.select(broadcasts.c.id).order_by(broadcasts.c.id.desc()).limit(limit)
+                )
+            ).scalars()
+        ]
+    if not chosen_ids:
+        return []
+    counts = _counts(chosen_ids).subquery()
     query = (
         sa.select(broadcasts, counts.c.sent, counts.c.failed, counts.c.callback, counts.c.remaining)
         .select_from(broadcasts.outerjoin(counts, counts.c.broadcast_id == broadcasts.c.id))
+        .where(broadcasts.c.id.in_(chosen_ids))
         .order_by(broadcasts.c.id.desc())
-    )
-    query = (
-        query.where(broadcasts.c.public_id.in_(public_ids)) if public_ids is not None else query.limit(limit)
     )
     found = []
     for r in await connection.execute(query):

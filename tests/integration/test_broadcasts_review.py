@@ -565,3 +565,41 @@ async def test_an_admin_cancels_a_running_broadcast_from_the_console_and_the_com
             assert progress.status == "cancelled"
         finally:
             await _open_clients()  # the module's clients, closed with this test's loop
+
+
+# --- review 14: the progress reads only the broadcasts shown --------------------------------------
+
+
+async def test_the_progress_counts_only_the_deliveries_of_the_broadcasts_shown(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with services_of(database_url, tmp_path) as services:
+        await services.levels.set("normal", department=None, by="alice")
+        for _ in range(3):
+            await add_waiting(services, department="13")
+        first = await services.broadcasts.start(by="alice", trigger="manual", level="normal", department="13")
+        await add_waiting(services, department="75")
+        second = await services.broadcasts.start(
+            by="alice", trigger="manual", level="normal", department="75"
+        )
+        assert first
+        assert second
+        statements: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        sa.event.listen(services.database.sync_engine, "before_cursor_execute", seen)
+        try:
+            progress = await services.broadcasts.progress(second)
+        finally:
+            sa.event.remove(services.database.sync_engine, "before_cursor_execute", seen)
+        assert progress is not None
+        assert (progress.total, progress.remaining) == (1, 1)
+        counting = [s for s in statements if "GROUP BY broadcast_deliveries.broadcast_id" in s]
+        assert counting
+        assert all("WHERE broadcast_deliveries.broadcast_id IN" in s for s in counting)
+        assert [(p.public_id, p.total, p.remaining) for p in await services.broadcasts.list()] == [
+            (second, 1, 1),
+            (first, 3, 3),
+        ]
