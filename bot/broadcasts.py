@@ -32,6 +32,7 @@ from bot.replies import enqueue_reply
 from bot.settings import Settings
 from bot.signals import Commits, wait_set
 from flows.catalog import Catalog
+from flows.intake import SERVED_FROM_CRISIS
 from flows.types import Levels, Reply, as_level, stricter
 from storage import broadcasts as store
 from storage import waitlist as waitlist_store
@@ -46,9 +47,10 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("normal", "crisis")  # the levels a broadcast announces (nothing to tell of "suspended")
 TRIGGERS = ("level", "manual")
-# The waitlist reasons crisis service serves (emergencies stopped by a suspension): announcing crisis
-# tells only these; the others (not_urgent, no_prescription, other) still wait for normal service.
-CRISIS_SERVES = ("suspended", "suspended_local")
+# The waitlist reasons crisis service serves (emergencies stopped by a suspension, as the intake
+# says): announcing crisis tells only these; the others (not_urgent, no_prescription, other) still
+# wait for normal service.
+CRISIS_SERVES = tuple(sorted(SERVED_FROM_CRISIS))
 CHAT_BATCH = 100  # chat deliveries handed to the outbox per transaction
 # At most this many of the broadcasts' messages wait unsent in the outbox per channel: the outbox
 # sends oldest first, so a live reply never waits behind more than these (not a whole broadcast).
