@@ -41,16 +41,17 @@ def test_the_link_to_the_page_then_the_question_where_the_client_was(language: s
     assert convo.state == "need"
     replies = FLOW.handle(convo, ClientInput(text="/rejoindre"), _context()).replies
     assert [r.key for r in replies] == ["join.link", "need.question"]
-    assert URL in replies[0].text and words in replies[0].text
+    assert URL in replies[0].text
+    assert words in replies[0].text
     assert convo.state == "need"
 
 
 def test_the_telegram_menu_lists_it_in_both_languages() -> None:
-    assert ("rejoindre", "join") == tuple(
+    assert tuple(
         next(
             c.command
             for c in bot_commands(CATALOG, language)
             if "rejoindre" in c.command or c.command == "join"
         )
         for language in ("fr", "en")
-    )
+    ) == ("rejoindre", "join")

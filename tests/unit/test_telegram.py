@@ -99,7 +99,16 @@ def test_keyboards_and_commands_come_from_the_catalogue() -> None:
     assert render.share_phone_keyboard(catalog, "en").keyboard[0][0].text.endswith("Share my number")
     french = [c.command for c in render.bot_commands(catalog, "fr")]
     english = [c.command for c in render.bot_commands(catalog, "en")]
-    assert french == ["start", "aide", "annuler", "langue", "conseiller", "mesdonnees", "supprimer", "rejoindre"]
+    assert french == [
+        "start",
+        "aide",
+        "annuler",
+        "langue",
+        "conseiller",
+        "mesdonnees",
+        "supprimer",
+        "rejoindre",
+    ]
     assert english == ["start", "help", "cancel", "language", "advisor", "mydata", "delete", "join"]
     answered = render.answered_keyboard("Oui", catalog, "fr")
     assert answered.inline_keyboard[0][0].callback_data == render.ANSWERED
