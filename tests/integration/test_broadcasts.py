@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import signal
 import sys
 import threading
@@ -33,9 +32,6 @@ from storage.tables import (
     access_journal,
     broadcast_deliveries,
     broadcasts,
-    clients,
-    conversations,
-    identities,
     inbox,
     messages,
     service_levels,
@@ -46,6 +42,7 @@ from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERIFY_TOKEN, FakeWhatsApp
 from tests.integration.serving import Service, serve_app
+from tests.seeding import insert_client
 
 EMAILS_PER_SECOND = 20.0
 TELEGRAM_PER_SECOND = 25
@@ -146,41 +143,7 @@ async def _waiting(
     language: str = "fr",
     reason: str = "not_urgent",
 ) -> None:
-    client_id = (
-        await connection.execute(
-            sa.insert(clients).values(language=language, created_at=now).returning(clients.c.id)
-        )
-    ).scalar_one()
-    identity_id = (
-        await connection.execute(
-            sa.insert(identities)
-            .values(
-                client_id=client_id,
-                channel=channel,
-                external_id=user,
-                key=f"{channel}:{user}",
-                created_at=now,
-            )
-            .returning(identities.c.id)
-        )
-    ).scalar_one()
-    conversation_id = (
-        await connection.execute(
-            sa.insert(conversations)
-            .values(
-                public_id=secrets.token_hex(8),
-                client_id=client_id,
-                identity_id=identity_id,
-                channel=channel,
-                state="done",
-                language=language,
-                answers={},
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(conversations.c.id)
-        )
-    ).scalar_one()
+    client_id, conversation_id = await insert_client(connection, channel, user, now, language=language)
     await connection.execute(
         sa.insert(waitlist).values(
             client_id=client_id,

@@ -28,9 +28,6 @@ from storage.tables import (
     appointments,
     candidates,
     cases,
-    clients,
-    conversations,
-    identities,
     opticians,
 )
 from tests.e2e.test_cli import optibot
@@ -40,6 +37,7 @@ from tests.integration.test_console import PASSWORD, Staff, _open_clients
 from tests.integration.test_dispatch import fake
 from tests.integration.test_telegram import Client
 from tests.integration.test_telegram import serve as serve_telegram
+from tests.seeding import insert_client
 
 __all__ = ["fake"]
 RPPS = "10003245676"  # a made-up number whose last digit is the Luhn key of the first ten
@@ -65,35 +63,9 @@ async def seed_cases(
     not yet offered, unless ``values`` say otherwise; their ids."""
     now = datetime.now(SERVICE_TIME_ZONE)
     async with database.begin() as connection:
-        client_id = (
-            await connection.execute(sa.insert(clients).values(created_at=now))
-        ).inserted_primary_key[0]
-        identity_id = (
-            await connection.execute(
-                sa.insert(identities).values(
-                    client_id=client_id,
-                    channel="web",
-                    external_id=(seed := f"seed-{secrets.token_hex(4)}"),
-                    key=f"web:{seed}",
-                    created_at=now,
-                )
-            )
-        ).inserted_primary_key[0]
-        conversation_id = (
-            await connection.execute(
-                sa.insert(conversations).values(
-                    public_id=secrets.token_hex(8),
-                    client_id=client_id,
-                    identity_id=identity_id,
-                    channel="web",
-                    state="done",
-                    owner="closed",
-                    answers={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        ).inserted_primary_key[0]
+        client_id, conversation_id = await insert_client(
+            connection, "web", f"seed-{secrets.token_hex(4)}", now, owner="closed"
+        )
         made = []
         for department, at in moments:
             row = {

@@ -60,15 +60,13 @@ from storage.database import Connection, create_engine
 from storage.tables import (
     appointments,
     cases,
-    clients,
-    conversations,
     dispatch_offers,
-    identities,
     opticians,
     waitlist,
 )
 from tests.e2e.test_cli import optibot
 from tests.integration.serving import Service, serve_app
+from tests.seeding import insert_client
 
 PASSWORD = "correct horse battery staple"
 START, END = date(2026, 1, 12), date(2026, 1, 18)
@@ -242,40 +240,7 @@ WAITLIST = [
 
 
 async def _client(connection: Connection, name: str, channel: str, now: datetime) -> tuple[int, int]:
-    client_id = (
-        await connection.execute(sa.insert(clients).values(created_at=now).returning(clients.c.id))
-    ).scalar_one()
-    identity_id = (
-        await connection.execute(
-            sa.insert(identities)
-            .values(
-                client_id=client_id,
-                channel=channel,
-                external_id=name,
-                key=f"{channel}:{name}",
-                created_at=now,
-            )
-            .returning(identities.c.id)
-        )
-    ).scalar_one()
-    conversation_id = (
-        await connection.execute(
-            sa.insert(conversations)
-            .values(
-                public_id=secrets.token_hex(8),
-                client_id=client_id,
-                identity_id=identity_id,
-                channel=channel,
-                state="done",
-                owner="queue",
-                answers={},
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(conversations.c.id)
-        )
-    ).scalar_one()
-    return int(client_id), int(conversation_id)
+    return await insert_client(connection, channel, name, now, owner="queue")
 
 
 async def seed(database_url: str, extra: Sequence[Seeded] = ()) -> None:
