@@ -21,6 +21,7 @@ from bot.dispatch import Dispatch
 from bot.engine import Engine, new_reference, utcnow
 from bot.levels import ServiceLevels
 from bot.logs import configure_logging
+from bot.members import Members
 from bot.outbox import Channel, OutboxSender
 from bot.ratelimit import RateLimiter
 from bot.recruitment import Recruitment
@@ -56,6 +57,7 @@ class Services:
     broadcasts: Broadcasts
     reports: Reports
     recruitment: Recruitment
+    members: Members
     telegram: TelegramChannel | None = None
     whatsapp: WhatsAppChannel | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -116,6 +118,8 @@ def build(
         # Where no public address is set (a laptop), the one this service listens on.
         join_url=f"{(settings.public_url or f'http://{settings.web_host}:{settings.web_port}').rstrip('/')}/rejoindre",
     )
+    # The members' desk (issue 16): a linked optician's chat is also a member's line to the federation.
+    members = Members(database, catalog, files, clock, commits, settings)
     bot_channel = None
     if telegram and settings.telegram_enabled:
         from bot.channels.telegram.channel import TelegramChannel
@@ -127,6 +131,7 @@ def build(
             engine=engine,
             database=database,
             desk=dispatch,
+            members=members,
             limiter=limiters() if limiters else None,
         )
         channels = [*channels, bot_channel]
@@ -142,6 +147,7 @@ def build(
             database=database,
             clock=clock,
             limiter=limiters() if limiters else None,
+            members=members,
         )
         channels = [*channels, wa_channel]
     wakeup = Wakeup()
@@ -178,6 +184,7 @@ def build(
         broadcasts=Broadcasts(database, catalog, clock, commits, settings),
         reports=Reports(database, clock),
         recruitment=Recruitment(database, clock, dispatch),
+        members=members,
         telegram=bot_channel,
         whatsapp=wa_channel,
     )
@@ -200,6 +207,7 @@ async def running(
     services.tasks.append(asyncio.create_task(services.engine.sweep(), name="optibot-sweep"))
     services.tasks.append(asyncio.create_task(services.dispatch.run(), name="optibot-dispatch"))
     services.tasks.append(asyncio.create_task(services.broadcasts.run(), name="optibot-broadcasts"))
+    services.tasks.append(asyncio.create_task(services.members.run(), name="optibot-members"))
     if retention:
         sweep = services.engine.privacy.sweep(settings.retention_sweep_minutes * 60.0)
         services.tasks.append(asyncio.create_task(sweep, name="optibot-retention"))

@@ -18,7 +18,15 @@ from flows.types import as_language
 
 DEFAULT_TERMINAL_USER = "local"
 GRACEFUL_SHUTDOWN_SECONDS = 3  # open web chat streams must not hold a stop forever
-ADMIN_COMMANDS = ("levels", "waitlist", "report", "candidates")  # modules of bot/admin
+ADMIN_COMMANDS = (
+    "levels",
+    "waitlist",
+    "report",
+    "candidates",
+    "requests",
+    "announce",
+    "slots",
+)  # modules of bot/admin
 
 
 def _admin_modules() -> list[Any]:

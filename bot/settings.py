@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         default=7, ge=0, le=23, description="The hour (Paris time) of a visit's morning reminder."
     )
 
+    # The members' desk (issue 16): video follow-ups are Jitsi Meet rooms with random names (no API
+    # call); their link is this base plus the room.
+    jitsi_base_url: str = Field(
+        default="https://meet.jit.si", description="Where video follow-up rooms are (a Jitsi Meet server)."
+    )
+    video_slot_minutes: int = Field(default=30, ge=10, le=180, description="A video follow-up's length.")
+    video_reminder_minutes: int = Field(
+        default=60, ge=5, le=24 * 60, description="How long before a video follow-up both are reminded."
+    )
+
     # A case's life and personal data (docs/PRIVACY.md).
     case_reopen_days: int = Field(default=7, ge=0, le=365, description="A client writing reopens a case.")
     retention_inbox_days: int = Field(default=7, ge=7, le=3650, description="Processed inbound messages.")
@@ -120,6 +130,9 @@ class Settings(BaseSettings):
     retention_journal_days: int = Field(default=365, ge=30, le=3650, description="The access journal.")
     retention_candidate_days: int = Field(
         default=365, ge=30, le=3650, description="Candidates declined or left untouched (issue 15)."
+    )
+    retention_member_request_days: int = Field(
+        default=730, ge=30, le=3650, description="Members' requests, after they are closed (issue 16)."
     )
     retention_sweep_minutes: int = Field(default=60, ge=1, le=24 * 60, description="How often to purge.")
 

@@ -355,6 +355,13 @@ opticians = sa.Table(
     sa.Column("telegram_chat", sa.String(64), nullable=True, unique=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # The members' desk (issue 16): the WhatsApp number (wa_id, digits) whose messages are this
+    # optician's, set by an admin; a kit date the optician declared with /kit, until an admin
+    # confirms it into ``kit_expires_on`` (or refuses it).
+    sa.Column("whatsapp", sa.String(32), nullable=True),
+    sa.Column("kit_declared_on", sa.Date, nullable=True),
+    sa.Column("kit_declared_at", Time, nullable=True),
+    sa.Index(None, "whatsapp", unique=True),
 )
 
 # One-time codes linking an optician's Telegram chat (/start optician_<code>); the hash is kept.
@@ -527,4 +534,124 @@ candidates = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
     sa.Column("status_by", sa.String(64), nullable=True),
     sa.Index(None, "status", "created_at"),
+)
+
+
+# --- the members' desk (issue 16) -------------------------------------------------------------------
+
+# Where a member (an optician of the network) stands in the members' menu and the request flow
+# (flows/members.py), one row per optician and chat channel: the flow's state and what it gathered.
+member_sessions = sa.Table(
+    "member_sessions",
+    metadata,
+    _fk("optician_id", "opticians.id"),
+    sa.Column("channel", sa.String(16), nullable=False),  # telegram | whatsapp
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("data", Json, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.PrimaryKeyConstraint("optician_id", "channel"),
+)
+
+# A member's request for support: kind (state_aid, short_time, guaranteed_loan, commission_advance,
+# royalty_deferral, video, other), what they asked (amount in cents, months), their details and an
+# optional document (encrypted in the data folder). Staff (the "network" role) claim and answer it:
+# new → in_progress → answered → closed, with an outcome (granted | refused | redirected).
+member_requests = sa.Table(
+    "member_requests",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("reference", sa.String(16), nullable=False, unique=True),  # "A-7K3Q9X", said to the member
+    _fk("optician_id", "opticians.id"),
+    sa.Column("channel", sa.String(16), nullable=False),  # where the member asked: answers go there
+    sa.Column("chat", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("amount_cents", sa.BigInteger, nullable=True),
+    sa.Column("months", sa.SmallInteger, nullable=True),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("document_path", sa.String(255), nullable=True),
+    sa.Column("document_name", sa.String(128), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("outcome_amount_cents", sa.BigInteger, nullable=True),
+    sa.Column("outcome_months", sa.SmallInteger, nullable=True),
+    _fk("claimed_by", "operators.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("claimed_at", Time, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("closed_at", Time, nullable=True),
+    sa.Index(None, "status", "created_at"),
+    sa.Index(None, "optician_id", "status"),
+)
+
+# A request's thread: what the member wrote (in), what staff answered (out: the outbound row in
+# ``message_id``), internal notes (note, never sent) and the steps the member was told (event).
+member_messages = sa.Table(
+    "member_messages",
+    metadata,
+    _id(),
+    _fk("request_id", "member_requests.id"),
+    sa.Column("kind", sa.String(8), nullable=False),  # in | out | note | event
+    sa.Column("author", sa.String(64), nullable=False),  # "member", a staff name, "bot"
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("message_id", Id, nullable=True),  # the outbound row (no foreign key: own retention)
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "request_id", "id"),
+)
+
+# Video follow-ups: a slot staff publish; a member takes it atomically (one conditional UPDATE on
+# ``status``); both get the Jitsi Meet link made from ``room``, and a reminder an hour before.
+video_slots = sa.Table(
+    "video_slots",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("starts_at", Time, nullable=False),
+    sa.Column("minutes", sa.SmallInteger, nullable=False),
+    sa.Column("room", sa.String(64), nullable=False),  # random: the meeting's URL is made from it
+    sa.Column("staff", sa.String(64), nullable=False),  # who holds it (a staff name)
+    sa.Column("status", sa.String(16), nullable=False),  # open | taken | cancelled
+    _fk("optician_id", "opticians.id", nullable=True, ondelete="SET NULL"),
+    _fk("request_id", "member_requests.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("taken_at", Time, nullable=True),
+    sa.Column("remind_at", Time, nullable=True),
+    sa.Column("reminded_at", Time, nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "status", "starts_at"),
+    sa.Index(None, "remind_at"),
+)
+
+# A message from the federation to its members (all, or those of some departments): one row per
+# member in ``announcement_deliveries``, written when it is sent, so a restart resumes it and a
+# member is never told twice.
+announcements = sa.Table(
+    "announcements",
+    metadata,
+    _id(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("departments", Json, nullable=True),  # None: every member
+    sa.Column("status", sa.String(16), nullable=False),  # running | done | cancelled
+    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("finished_at", Time, nullable=True),
+    sa.Index(None, "status"),
+)
+
+announcement_deliveries = sa.Table(
+    "announcement_deliveries",
+    metadata,
+    _id(),
+    _fk("announcement_id", "announcements.id"),
+    _fk("optician_id", "opticians.id"),
+    sa.Column("channel", sa.String(16), nullable=True),  # telegram | whatsapp; None: not reachable
+    sa.Column("status", sa.String(16), nullable=False),  # pending | queued | sent | failed | unreachable
+    sa.Column("message_id", Id, nullable=True),  # the outbound row that carries it
+    sa.Column("error", sa.String(64), nullable=True),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.UniqueConstraint("announcement_id", "optician_id"),
+    sa.Index(None, "announcement_id", "status"),
+    sa.Index(None, "status"),
 )

@@ -15,7 +15,15 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.app import Services, build, running
 from bot.channels.webchat import FORM_OVERHEAD, WebChatChannel, WebChatHub, build_router
-from bot.console import levels_api, network_api, reports_api, waitlist_api
+from bot.console import (
+    announcements_api,
+    levels_api,
+    members_api,
+    network_api,
+    reports_api,
+    slots_api,
+    waitlist_api,
+)
 from bot.console.api import build_router as build_console_router
 from bot.engine import utcnow
 from bot.errors import RefusedError
@@ -101,7 +109,17 @@ def create_app(
             bot_username=lambda: services.telegram.username if services.telegram else None,
         )
     )
-    for feature in (levels_api, waitlist_api, reports_api, network_api, join):
+    features = (
+        levels_api,
+        waitlist_api,
+        reports_api,
+        network_api,
+        members_api,
+        slots_api,
+        announcements_api,
+        join,
+    )
+    for feature in features:
         app.include_router(feature.build_router(services))
     if services.telegram is not None and settings.telegram_mode == "webhook":
         app.include_router(services.telegram.router())

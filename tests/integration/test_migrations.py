@@ -43,7 +43,7 @@ WATCHED = {
 # Columns that do not exist at revision 0003 (0004 adds the receipts columns to ``messages``, 0005
 # the case a message is about and the follow-up and anonymisation times of ``cases``, 0007 the
 # "as soon as possible" visit wish, 0009 the client's insurance, 0010 the opticians' kit reminders,
-# 0011 the waitlist's department and contact).
+# 0011 the waitlist's department and contact, 0013 the optician's WhatsApp number and declared kit).
 ADDED_SINCE_0003 = {
     "delivered_at",
     "read_at",
@@ -60,6 +60,9 @@ ADDED_SINCE_0003 = {
     "department",
     "contact_email",
     "contact_phone",
+    "whatsapp",
+    "kit_declared_on",
+    "kit_declared_at",
 }
 
 

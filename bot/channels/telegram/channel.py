@@ -25,7 +25,7 @@ from bot.channels.telegram.outbound import TelegramOutbound, default_limiter
 from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.updates import CHANNEL
 from bot.channels.telegram.webhook import register_webhook, webhook_router
-from bot.desk import OpticianDesk
+from bot.desk import MemberDesk, OpticianDesk
 from bot.engine import Engine
 from bot.logs import describe
 from bot.outbox import Delivered
@@ -58,13 +58,14 @@ class TelegramChannel:
         engine: Engine,
         database: Database,
         desk: OpticianDesk | None = None,
+        members: MemberDesk | None = None,
         limiter: RateLimiter | None = None,
         session: BaseSession | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.bot = make_bot(settings, session)
-        self.inbound = TelegramInbound(self.bot, files, engine=engine, desk=desk)
+        self.inbound = TelegramInbound(self.bot, files, engine=engine, desk=desk, members=members)
         self.outbound = TelegramOutbound(self.bot, catalog, files, limiter or default_limiter(settings))
         self.poller = Poller(self.bot, self.inbound, database)
         self.username: str | None = None  # the bot's @name, once getMe answered (deep links)

@@ -21,7 +21,7 @@ from aiogram.types import Update
 
 from bot.channels.telegram.client import TRANSIENT, bot_id_of, quietly
 from bot.channels.telegram.updates import CHANNEL, FileRef, Incoming, translate
-from bot.desk import LINK_PREFIX, OPTICIAN_STEPS, OpticianDesk
+from bot.desk import LINK_PREFIX, OPTICIAN_STEPS, MemberDesk, OpticianDesk
 from bot.engine import Engine
 from bot.logs import describe
 from bot.pipeline import reason_of
@@ -39,8 +39,17 @@ OPTICIAN_COMMANDS = ("/disponible", "/indisponible", "/mescas")
 class TelegramInbound:
     """Stores updates through the engine (``desk``: the opticians' side, if there is one)."""
 
-    def __init__(self, bot: Bot, files: FileStore, *, engine: Engine, desk: OpticianDesk | None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        files: FileStore,
+        *,
+        engine: Engine,
+        desk: OpticianDesk | None,
+        members: MemberDesk | None = None,
+    ) -> None:
         self.bot = bot
+        self.members = members
         self.bot_id = bot_id_of(bot)
         self.files = files
         self.engine = engine

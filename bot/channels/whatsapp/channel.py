@@ -28,6 +28,7 @@ from bot.channels.whatsapp.outbound import ClientWindows, Outbound
 from bot.channels.whatsapp.receipts import DeliveryReceipts
 from bot.channels.whatsapp.updates import CHANNEL
 from bot.channels.whatsapp.webhook import WEBHOOK_PATH, webhook_router
+from bot.desk import MemberDesk
 from bot.engine import Engine, utcnow
 from bot.outbox import Delivered
 from bot.ratelimit import RateLimiter, Window
@@ -66,6 +67,7 @@ class WhatsAppChannel:
         database: Database,
         clock: Callable[[], datetime] = utcnow,
         limiter: RateLimiter | None = None,
+        members: MemberDesk | None = None,
     ) -> None:
         self.engine = engine
         self.graph = GraphClient(
@@ -75,7 +77,7 @@ class WhatsAppChannel:
         )
         self.limiter = limiter or default_limiter(settings)
         self.receipts = DeliveryReceipts(database, clock)
-        self.receiver = Receiver(engine, self.graph, files, self.receipts)
+        self.receiver = Receiver(engine, self.graph, files, self.receipts, members=members)
         self.outbound = Outbound(
             Messenger(self.graph, self.limiter),
             ClientWindows(database, engine.pseudonyms, clock),

@@ -22,6 +22,7 @@ from bot.channels.whatsapp.graph import GraphClient, GraphError, MediaTooLargeEr
 from bot.channels.whatsapp.messenger import APP_RATE, TOKEN_CODES, TRANSIENT_CODES
 from bot.channels.whatsapp.receipts import DeliveryReceipts
 from bot.channels.whatsapp.updates import CHANNEL, Incoming, MediaRef, parse
+from bot.desk import MemberDesk
 from bot.engine import Engine
 from bot.messages import Inbound
 from bot.pipeline import is_poison
@@ -53,8 +54,11 @@ class Receiver:
         graph: GraphClient,
         files: FileStore,
         receipts: DeliveryReceipts,
+        *,
+        members: MemberDesk | None = None,
     ) -> None:
         self.engine = engine
+        self.members = members  # a linked optician's WhatsApp number: the members' desk (issue 16)
         self.graph = graph
         self.files = files
         self.receipts = receipts

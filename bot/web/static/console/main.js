@@ -12,6 +12,7 @@
 
 import { bindActions } from "./actions.js";
 import { api, ApiError } from "./api.js";
+import { bindAnnouncements } from "./announcements.js";
 import { bindCandidates } from "./candidates.js";
 import { bindCanned } from "./canned.js";
 import { bindCase, scheduleCase, current } from "./case.js";
@@ -20,12 +21,14 @@ import { el, show } from "./dom.js";
 import { bindLevels } from "./levels.js";
 import { bindLogin, enterConsole, showLogin } from "./login.js";
 import { bindMap } from "./map.js";
+import { bindMembers } from "./members.js";
 import { bindNotes } from "./notes.js";
 import { bindOpticians } from "./opticians.js";
 import { bindPrivacy } from "./privacy.js";
 import { bindQueue, fetchQueue } from "./queue.js";
 import { bindReports } from "./reports.js";
 import { session } from "./session.js";
+import { bindSlots } from "./slots.js";
 import { bindTransfer } from "./transfer.js";
 import { bindVisit } from "./visit.js";
 import { bindWaitlist } from "./waitlist.js";
@@ -67,6 +70,9 @@ function bind() {
   bindReports();
   bindMap();
   bindCandidates();
+  bindMembers();
+  bindSlots();
+  bindAnnouncements();
   // Back from sleep or another tab: the clock moved on and events may have been missed.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && session.me) {

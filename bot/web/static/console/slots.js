@@ -1,0 +1,3 @@
+/* The members' desk (issue 16). FOUNDATION STUB: filled in by its helper. */
+
+export function bindSlots() {}
