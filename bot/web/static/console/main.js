@@ -21,6 +21,7 @@ import { el, show } from "./dom.js";
 import { bindLevels } from "./levels.js";
 import { bindLogin, enterConsole, showLogin } from "./login.js";
 import { bindMap } from "./map.js";
+import { bindMemberKits } from "./member-kits.js";
 import { bindMembers } from "./members.js";
 import { bindNotes } from "./notes.js";
 import { bindOpticians } from "./opticians.js";
@@ -71,6 +72,7 @@ function bind() {
   bindMap();
   bindCandidates();
   bindMembers();
+  bindMemberKits();
   bindSlots();
   bindAnnouncements();
   // Back from sleep or another tab: the clock moved on and events may have been missed.
