@@ -613,6 +613,7 @@ video_slots = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # open | taken | cancelled
     _fk("optician_id", "opticians.id", nullable=True, ondelete="SET NULL"),
     _fk("request_id", "member_requests.id", nullable=True, ondelete="SET NULL"),
+    sa.Column("channel", sa.String(16), nullable=True),  # where the member took it: reminders go there
     sa.Column("taken_at", Time, nullable=True),
     sa.Column("remind_at", Time, nullable=True),
     sa.Column("reminded_at", Time, nullable=True),

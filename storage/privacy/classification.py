@@ -128,6 +128,8 @@ PERSONAL_DATA: dict[str, dict[str, Treatment] | Treatment] = {
     "broadcast_deliveries": _KEEP_ALL,  # route and status; deleted with their waitlist row
     # Opticians who asked to join: not clients (docs/PRIVACY.md says how long they are kept).
     "candidates": _STAFF_ALL,
+    # Video follow-ups (issue 16): a slot, the staff member and the member (an optician) who took it.
+    "video_slots": _STAFF_ALL,
 }
 
 HASH_PREFIX = "h1:"

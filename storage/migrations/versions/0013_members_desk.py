@@ -100,6 +100,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         _fk("optician_id", "opticians.id", "video_slots", nullable=True, ondelete="SET NULL"),
         _fk("request_id", "member_requests.id", "video_slots", nullable=True, ondelete="SET NULL"),
+        sa.Column("channel", sa.String(16), nullable=True),
         sa.Column("taken_at", Time, nullable=True),
         sa.Column("remind_at", Time, nullable=True),
         sa.Column("reminded_at", Time, nullable=True),
