@@ -130,6 +130,10 @@ PERSONAL_DATA: dict[str, dict[str, Treatment] | Treatment] = {
     "candidates": _STAFF_ALL,
     # Video follow-ups (issue 16): a slot, the staff member and the member (an optician) who took it.
     "video_slots": _STAFF_ALL,
+    # Announcements to members (issue 16): the federation's text and the staff who sent it; one
+    # delivery per member (an optician): channel, status, the outbound row. No client data.
+    "announcements": _STAFF_ALL,
+    "announcement_deliveries": _STAFF_ALL,
 }
 
 HASH_PREFIX = "h1:"
