@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     op_commands = ops.add_subparsers(dest="operators_command", required=True)
     add = op_commands.add_parser("add", help="create an account (password from stdin, or asked twice)")
     add.add_argument("name")
-    add.add_argument("--role", choices=("operator", "admin"), default="operator")
+    add.add_argument("--role", choices=("operator", "network", "admin"), default="operator")
     op_commands.add_parser("list", help="list accounts")
     password = op_commands.add_parser("password", help="set a new password (ends the sessions)")
     password.add_argument("name")

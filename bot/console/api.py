@@ -18,11 +18,12 @@ from bot.console.auth import (
     Accounts,
     DeviceCookies,
     Operator,
+    Role,
     ThrottledError,
 )
 from bot.console.canned import MAX_TITLE
 from bot.console.checks import MAX_OPERATOR_TEXT
-from bot.console.guards import Changing, SignedIn, require_admin
+from bot.console.guards import Changing, SignedIn, StaffChanging, StaffSignedIn, require_admin
 from bot.console.live import Wakeup as Wakeup  # the composition root builds it (bot/app.py)
 from bot.console.live import live_events
 from bot.console.service import Console, QueueFilter
@@ -46,7 +47,7 @@ class LoginIn(BaseModel):
 class OperatorOut(BaseModel):
     id: str
     name: str
-    role: Literal["operator", "admin"]
+    role: Role
 
 
 class SessionOut(BaseModel):
@@ -195,11 +196,13 @@ def build_router(
         return SessionOut(operator=_operator_out(session.operator), csrf=session.csrf)
 
     @router.get("/me")
-    async def me(session: SignedIn) -> SessionOut:
+    async def me(session: StaffSignedIn) -> SessionOut:
+        """Who is signed in, with their role: the page shows the client side, the members' desk
+        (``network``), or both (``admin``)."""
         return SessionOut(operator=_operator_out(session.operator), csrf=session.csrf)
 
     @router.post("/logout", status_code=204)
-    async def logout(session: Changing, response: Response) -> None:
+    async def logout(session: StaffChanging, response: Response) -> None:
         await accounts.logout(session)
         response.delete_cookie(COOKIE, path="/")
 
@@ -382,11 +385,13 @@ def build_router(
 
     @router.get("/events", response_class=StreamingResponse)
     async def events(
-        request: Request, session: SignedIn, case: Annotated[str | None, Query(max_length=64)] = None
+        request: Request, session: StaffSignedIn, case: Annotated[str | None, Query(max_length=64)] = None
     ) -> StreamingResponse:
         """Server-Sent Events: ``ready`` once the stream's starting point is taken (anything after
         it is told); ``queue`` when cases may have changed; with ``case``, ``message`` for each new
-        message of its conversation and ``case`` when the case changed."""
+        message of its conversation and ``case`` when the case changed. Network staff and admins
+        also hear ``member_requests`` (the Réseau queue changed); network staff hear nothing of
+        client cases, operators nothing of members' requests (bot/console/live.py)."""
         token = request.cookies.get(COOKIE)
 
         async def still_signed_in() -> bool:
@@ -394,7 +399,14 @@ def build_router(
 
         return StreamingResponse(
             live_events(
-                request, console, wakeup, case, still_signed_in, session.operator, throttle_of(request)
+                request,
+                console,
+                wakeup,
+                case,
+                still_signed_in,
+                session.operator,
+                throttle_of(request),
+                members=request.app.state.services.members.requests,
             ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

@@ -29,8 +29,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from storage import operators as store
 from storage.database import Connection, Database
 
-Role = Literal["operator", "admin"]
-ROLES: tuple[Role, ...] = ("operator", "admin")
+# operator: client cases; network: the federation's staff, the members' desk only (issue 16);
+# admin: everything.
+Role = Literal["operator", "network", "admin"]
+ROLES: tuple[Role, ...] = ("operator", "network", "admin")
 MIN_PASSWORD = 10
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_NAME = 5  # for one name from one address
@@ -66,6 +68,16 @@ class Operator:
     @property
     def admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def network(self) -> bool:
+        """May work the members' desk (the Réseau queue): network staff and admins."""
+        return self.role in ("network", "admin")
+
+    @property
+    def clients(self) -> bool:
+        """May see client cases and their data: operators and admins, never network staff."""
+        return self.role in ("operator", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +144,13 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def role_of(stored: str) -> Role:
+    """A stored role; anything unknown reads as the least: an operator."""
+    return next((role for role in ROLES if role == stored), "operator")
+
+
 def _operator(row_id: int, public_id: str, name: str, role: str) -> Operator:
-    return Operator(row_id, public_id, name, "admin" if role == "admin" else "operator")
+    return Operator(row_id, public_id, name, role_of(role))
 
 
 class Accounts:

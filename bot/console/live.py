@@ -1,11 +1,17 @@
 """The console's live stream (Server-Sent Events): what changed in the queue, in the open case, in
-what clients wrote to the operator's cases, and in the refused traffic."""
+what clients wrote to the operator's cases, and in the refused traffic; for the members' desk
+(issue 16), when members' requests or their threads changed (``member_requests``).
+
+Who hears what follows the roles (bot/console/guards.py): operators hear only client cases, network
+staff only members' requests, admins both. The members' side is one cheap version (two aggregates)
+compared on each wake-up, like the cases' queue."""
 
 import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from typing import Protocol
 
 from fastapi import Request
 
@@ -19,6 +25,12 @@ POLL_SECONDS = 2.0  # changes made by another process are seen this often at wor
 SESSION_CHECK_SECONDS = 5.0  # a stream ends this soon after its session does
 TRAFFIC_SECONDS = 2.0  # the refused traffic is looked at this often at most
 TRAFFIC_WINDOW = timedelta(hours=1)
+
+
+class MemberRequestsVersion(Protocol):
+    """What changes when members' requests may have changed (bot/members/requests.py)."""
+
+    async def version(self) -> tuple[object, ...]: ...
 
 
 class Wakeup:
@@ -48,19 +60,24 @@ async def live_events(
     still_signed_in: Callable[[], Awaitable[bool]],
     me: Operator,
     throttle: Throttle,
+    members: MemberRequestsVersion | None = None,
 ) -> AsyncIterator[str]:
     """Until the browser goes, or its session ends (logout, expiry, account disabled).
 
-    ``traffic`` tells what was refused in the last hour (when some was, then when it changes)."""
+    ``traffic`` tells what was refused in the last hour (when some was, then when it changes);
+    ``member_requests`` (network staff and admins) that the Réseau queue or a thread changed."""
     wake = wakeup.subscribe()
+    clients = me.clients  # network staff hear nothing of client cases
+    members = members if me.network else None  # operators nothing of members' requests
     try:
         yield "retry: 2000\n\n"
         traffic: dict[str, object] = {"refused": dict.fromkeys(KINDS, 0), "set_aside": 0}
         traffic_at = -TRAFFIC_SECONDS
-        version = await console.version(case)
+        version = await console.version(case) if clients else (None, None)
+        member_version = await members.version() if members is not None else None
         written = console.clock()  # the holder hears of what clients write from now on
         cursor = 0
-        if case is not None:
+        if case is not None and clients:
             existing = await console.messages_after(case, 0)
             cursor = existing[-1].id if existing else 0
         # From here on, every change is told: what came before is in what the browser fetches.
@@ -76,6 +93,17 @@ async def live_events(
                 if not await still_signed_in():
                     yield "event: signed_out\ndata: {}\n\n"
                     return
+            if members is not None:
+                seen_members = await members.version()
+                if seen_members != member_version:
+                    member_version = seen_members
+                    idle = 0.0
+                    yield "event: member_requests\ndata: {}\n\n"
+            if not clients:
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield ": keepalive\n\n"
+                continue
             now = await console.version(case)
             if case is not None:
                 for message in await console.messages_after(case, cursor):
