@@ -62,7 +62,7 @@ class Members:
             minutes=settings.video_slot_minutes,
             remind_minutes=settings.video_reminder_minutes,
         )
-        self.account = MemberAccount(database, notices, clock, notify)
+        self.account = MemberAccount(database, notices, clock, notify, slots=self.slots)
         self.announcements = Announcements(database, notices, clock, notify)
         self.desk = Desk(database, notices, clock, notify, files, slots=self.slots, account=self.account)
 
