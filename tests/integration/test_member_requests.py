@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tests.integration.serving import Service
 from tests.integration.test_console import PASSWORD, LiveStream, Staff, _case_by_web_chat, _open_clients
 from tests.integration.test_dispatch import _optician, serve
 from tests.integration.test_dispatch import fake as fake  # the fixture
+from tests.integration.test_waitlist_cli import optibot
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 _letters = itertools.count()
@@ -331,3 +333,25 @@ async def test_the_live_stream_tells_network_staff_and_admins_not_operators(desk
     await desk.member_writes(public_id, "Une précision")
     seen = await network.end()
     assert all(event in ("ready", "member_requests", "traffic") for event, _ in seen), seen
+
+
+async def test_the_command_line_lists_what_the_console_lists(
+    desk: Desk, database_url: str, tmp_path: Path
+) -> None:
+    anne = await desk.member(251, "Anne Martin", ["75"])
+    first = await desk.file(anne, 251, "video", age=timedelta(hours=2))
+    await desk.file(anne, 251, "short_time")
+    nina = await signed_in(desk, "nina")
+    assert (await nina.post(f"/members/requests/{first}/claim")).status_code == 200
+    code, out = await optibot(database_url, tmp_path, "requests", "list", "--json")
+    assert code == 0, out
+    assert json.loads(out) == (await nina.get("/members/requests")).json()["requests"]
+    code, out = await optibot(database_url, tmp_path, "requests", "list", "--json", "--status", "in_progress")
+    assert [r["id"] for r in json.loads(out)] == [first]
+    code, out = await optibot(database_url, tmp_path, "requests", "list")
+    assert (code, "Anne Martin" in out, "nina" in out) == (0, True, True), out
+    reference = json.loads((await nina.get(f"/members/requests/{first}")).text)["reference"]
+    code, out = await optibot(database_url, tmp_path, "requests", "show", reference)
+    assert (code, reference in out, "prise en charge" in out) == (0, True, True), out
+    code, out = await optibot(database_url, tmp_path, "requests", "show", "A-NOPE99")
+    assert (code, "demande inconnue" in out) == (1, True), out
