@@ -47,6 +47,10 @@ class MemberDesk(Protocol):
         """True if ``chat`` on ``channel`` is a linked optician's (answered from a short cache)."""
         ...
 
+    def forget(self, channel: str) -> None:
+        """A chat of ``channel`` was just linked here: the next :meth:`is_member` reads again."""
+        ...
+
     async def receive(self, channel: str, chat: str, said: ClientInput, on_message: int | None) -> None:
         """Whatever a member wrote or pressed that is not an offer or a visit's button: the menu, the
         request flow, a message for staff on an open request, ``/moncompte``, ``/kit``..."""

@@ -25,6 +25,7 @@ class Optician:
     active: bool
     available: bool
     telegram_chat: str | None
+    whatsapp: str | None = None  # the WhatsApp number (wa_id digits) an admin linked (issue 16)
 
 
 class OpticianValues(TypedDict):
@@ -36,6 +37,7 @@ class OpticianValues(TypedDict):
     kit_expires_on: date | None
     active: bool
     available: bool
+    whatsapp: str | None
     updated_at: datetime
 
 
@@ -73,6 +75,7 @@ _COLUMNS = (
     opticians.c.active,
     opticians.c.available,
     opticians.c.telegram_chat,
+    opticians.c.whatsapp,
 )
 
 
@@ -86,6 +89,7 @@ def _optician(row: Any) -> Optician:
         bool(row.active),
         bool(row.available),
         row.telegram_chat,
+        row.whatsapp,
     )
 
 
@@ -117,6 +121,14 @@ async def change_optician(
 async def _by_public_id(connection: AsyncConnection, public_id: str) -> Optician:
     row = (await connection.execute(sa.select(*_COLUMNS).where(opticians.c.public_id == public_id))).one()
     return _optician(row)
+
+
+async def whatsapp_taken(connection: AsyncConnection, wa_id: str, public_id: str | None) -> bool:
+    """Whether another optician than ``public_id`` has this WhatsApp number."""
+    query = sa.select(opticians.c.id).where(opticians.c.whatsapp == wa_id)
+    if public_id is not None:
+        query = query.where(opticians.c.public_id != public_id)
+    return await connection.scalar(query.limit(1)) is not None
 
 
 async def optician_id_of(connection: AsyncConnection, public_id: str) -> int | None:

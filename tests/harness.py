@@ -249,7 +249,7 @@ class OpticianSide:
         self.bot = Bot(_BOT_TOKEN, session=_AcknowledgingSession())
         services = h.services
         self.inbound = TelegramInbound(
-            self.bot, services.files, engine=services.engine, desk=services.dispatch
+            self.bot, services.files, engine=services.engine, desk=services.dispatch, members=services.members
         )
         self._updates = itertools.count(1)
         self._chats = itertools.count(7501)

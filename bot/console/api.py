@@ -100,6 +100,9 @@ class OpticianIn(BaseModel):
     kit_expires_on: date | None = None
     active: bool = True
     available: bool = True
+    # The WhatsApp number whose messages are this optician's (issue 16): any French or international
+    # spelling, kept as digits with the country code; "" or null: none.
+    whatsapp: str | None = Field(default=None, max_length=40)
 
 
 class OpticianOut(BaseModel):
@@ -112,6 +115,7 @@ class OpticianOut(BaseModel):
     active: bool
     available: bool
     linked: bool
+    whatsapp: str | None  # WhatsApp's wa_id: digits with the country code ("33612345678")
 
 
 class OpticianList(BaseModel):
@@ -325,11 +329,20 @@ def build_router(
             raise HTTPException(404, "pas de visites à domicile")
         return opticians
 
-    async def save(optician_id: str | None, body: OpticianIn) -> OpticianOut:
+    async def save(optician_id: str | None, body: OpticianIn, request: Request) -> OpticianOut:
         given = OpticianDetails(
-            body.name, body.phone, body.departments, body.kit_expires_on, body.active, body.available
+            body.name,
+            body.phone,
+            body.departments,
+            body.kit_expires_on,
+            body.active,
+            body.available,
+            body.whatsapp,
         )
-        return OpticianOut(**await registry().save(optician_id, given))
+        saved = OpticianOut(**await registry().save(optician_id, given))
+        # A WhatsApp number linked or changed: this process's members' desk reads the numbers again.
+        request.app.state.services.members.forget("whatsapp")
+        return saved
 
     @router.get("/opticians")
     async def list_opticians(session: SignedIn) -> OpticianList:
@@ -345,15 +358,19 @@ def build_router(
             within=within, kits=[KitOut.model_validate(kit, from_attributes=True) for kit in found]
         )
 
-    @router.post("/opticians", status_code=201)
-    async def add_optician(body: OpticianIn, session: Changing) -> OpticianOut:
+    @router.post("/opticians", status_code=201, responses={409: {}, 422: {}})
+    async def add_optician(body: OpticianIn, session: Changing, request: Request) -> OpticianOut:
+        """Admins: a new optician. A WhatsApp number not a phone number: 422; another optician's: 409."""
         require_admin(session)
-        return await save(None, body)
+        return await save(None, body, request)
 
-    @router.put("/opticians/{optician_id}")
-    async def change_optician(optician_id: str, body: OpticianIn, session: Changing) -> OpticianOut:
+    @router.put("/opticians/{optician_id}", responses={409: {}, 422: {}})
+    async def change_optician(
+        optician_id: str, body: OpticianIn, session: Changing, request: Request
+    ) -> OpticianOut:
+        """Admins: change an optician (the whole record, ``whatsapp`` included: left out, it is unset)."""
         require_admin(session)
-        return await save(optician_id, body)
+        return await save(optician_id, body, request)
 
     @router.post("/opticians/{optician_id}/link")
     async def link_optician(optician_id: str, session: Changing) -> LinkOut:

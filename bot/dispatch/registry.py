@@ -5,6 +5,7 @@ they took (``/mescas``)."""
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ class OpticianDetails:
     kit_expires_on: date | None
     active: bool = True
     available: bool = True
+    # The WhatsApp number whose messages are this optician's (issue 16): French or international
+    # spellings, kept as WhatsApp's wa_id (digits with the country code); None or "": none.
+    whatsapp: str | None = None
 
 
 class OpticianSummary(TypedDict):
@@ -48,6 +52,7 @@ class OpticianSummary(TypedDict):
     active: bool
     available: bool
     linked: bool
+    whatsapp: str | None  # wa_id digits ("33612345678"), or None
 
 
 def summary(optician: Optician, today: date) -> OpticianSummary:
@@ -62,7 +67,26 @@ def summary(optician: Optician, today: date) -> OpticianSummary:
         "active": optician.active,
         "available": optician.available,
         "linked": optician.telegram_chat is not None,
+        "whatsapp": optician.whatsapp,
     }
+
+
+def whatsapp_number(given: str | None) -> str | None:
+    """An admin's spelling of a WhatsApp number as its wa_id: digits with the country code
+    ("06 12 34 56 78", "+33 6 12 34 56 78", "0033 6…" → "33612345678"); None for an empty field.
+    Raises :class:`RefusedError` (422) when it is not a phone number."""
+    text = (given or "").strip()
+    if not text:
+        return None
+    digits = text.lstrip("+")
+    phone = parse_phone(text) or (
+        parse_phone(f"+{digits}") if digits[:1].isdigit() and digits[:1] != "0" else None
+    )
+    if phone is None or not re.fullmatch(r"[\d\s().+/-]+", text):
+        raise RefusedError(
+            422, "numéro WhatsApp invalide : indiquez-le avec l'indicatif (ex. +33 6 12 34 56 78)"
+        )
+    return phone.lstrip("+")
 
 
 def code_hash(code: str) -> str:
@@ -99,6 +123,7 @@ class Registry:
         name = given.name.strip()
         if not name or not phone:
             raise RefusedError(422, "indiquez un nom et un numéro de téléphone valable")
+        whatsapp = whatsapp_number(given.whatsapp)
         now = self.clock()
         values: OpticianValues = {
             "name": name[:128],
@@ -107,9 +132,12 @@ class Registry:
             "kit_expires_on": given.kit_expires_on,
             "active": given.active,
             "available": given.available,
+            "whatsapp": whatsapp,
             "updated_at": now,
         }
         async with self.database.begin() as connection:
+            if whatsapp is not None and await registry.whatsapp_taken(connection, whatsapp, public_id):
+                raise RefusedError(409, "ce numéro WhatsApp est déjà celui d'un autre opticien")
             if public_id is None:
                 saved = await registry.add_optician(connection, secrets.token_urlsafe(12), values)
             else:

@@ -74,6 +74,9 @@ class Members:
     async def receive(self, channel: str, chat: str, said: ClientInput, on_message: int | None) -> None:
         await self.desk.receive(channel, chat, said, on_message)
 
+    def forget(self, channel: str) -> None:
+        self.desk.forget(channel)
+
     # --- the service: the background work ----------------------------------------------------------
 
     def wake(self) -> None:

@@ -3,12 +3,14 @@
 Every update is stored in the inbox before Telegram is told it was received (polling: before the
 next ``getUpdates`` confirms its offset; webhook: before the 200), then processed. A file is
 fetched with ``getFile`` before its message is stored. A re-delivered update changes nothing. An
-optician's message goes to the opticians' desk instead of the client conversation.
+optician's message goes to the opticians' desk instead of the client conversation, and everything
+else a linked optician sends to the members' desk (issue 16).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import io
@@ -101,33 +103,70 @@ class TelegramInbound:
 
     async def _for_opticians(self, incoming: Incoming) -> bool:
         """An optician's message (a linking code, an offer answered, a visit's outcome, their
-        commands) goes to the opticians' desk, not to the client conversation. True if it was one."""
+        commands) goes to the opticians' desk, and everything else a linked optician sends to the
+        members' desk, not to the client conversation. True if it was one."""
         desk, inbound = self.desk, incoming.inbound
-        if desk is None or inbound is None:
+        if inbound is None:
             return False
         said, chat = inbound.said, inbound.user
         text = (said.text or "").strip()
         command = text.split(maxsplit=1)[0].split("@", 1)[0].lower() if text.startswith("/") else ""
         action: Callable[[], Awaitable[None]]
+        linking = False
+        if desk is None:
+            return await self._for_members(incoming)
         if said.choice is not None and said.step is not None and said.step in OPTICIAN_STEPS:
             on_message = (inbound.receipt or {}).get("message_id")
             action = functools.partial(desk.answer, chat, said.step, said.choice, on_message)
         elif command == "/start" and LINK_PREFIX in text:
             action = functools.partial(desk.link, chat, text.split(LINK_PREFIX, 1)[1].strip()[:64])
+            linking = True
         elif command in OPTICIAN_COMMANDS and await desk.is_optician(chat):
             if command == "/mescas":
                 action = functools.partial(desk.my_cases, chat)
             else:
                 action = functools.partial(desk.set_available, chat, available=command == "/disponible")
         else:
-            return False
+            return await self._for_members(incoming)
         if await self.engine.store_once(inbound, "optician"):
             try:
                 await action()
             except BaseException:
                 await self.engine.unstore(inbound)  # not done: Telegram's next delivery of it counts
                 raise
+            finally:
+                if linking and self.members is not None:
+                    self.members.forget(CHANNEL)  # this chat may be a member's now
         return True
+
+    async def _for_members(self, incoming: Incoming) -> bool:
+        """A linked optician's chat is the members' line (issue 16): whatever else they send (text,
+        the members' buttons, a document, /menu...) goes to the members' desk, stored once like the
+        opticians' messages; a file is fetched and stored encrypted first. True if it was one."""
+        members, inbound = self.members, incoming.inbound
+        if members is None or inbound is None or not await members.is_member(CHANNEL, inbound.user):
+            return False
+        if incoming.file is not None:
+            if await self.engine.is_stored(inbound.channel, inbound.external_id):
+                return True  # a re-delivery: handled the first time
+            said = await self._fetch(incoming.file, inbound.external_id)
+            inbound = dataclasses.replace(inbound, said=said)
+        if not await self.engine.store_once(inbound, "member"):
+            self._discard(inbound.said.media)  # stored meanwhile by another delivery of the update
+            return True
+        on_message = (inbound.receipt or {}).get("message_id")
+        try:
+            await members.receive(CHANNEL, inbound.user, inbound.said, on_message)
+        except BaseException:
+            await self.engine.unstore(inbound)  # not done: Telegram's next delivery of it counts
+            self._discard(inbound.said.media)
+            raise
+        return True
+
+    def _discard(self, path: str | None) -> None:
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.files.delete(path)
 
     def _answer_callback(self, incoming: Incoming) -> None:
         """Stop the pressed button's spinner (the answer itself comes as a message)."""

@@ -107,6 +107,9 @@ class Receiver:
 
     async def _store(self, incoming: Incoming) -> bool:
         """Store one client message (its file fetched first); whether it is new."""
+        members, wa_id = self.members, incoming.wa_id
+        if members is not None and wa_id is not None and await members.is_member(CHANNEL, wa_id):
+            return await self._for_member(members, incoming, wa_id)
         inbound = incoming.inbound
         if incoming.media is not None:
             if await self.engine.is_stored(CHANNEL, inbound.external_id):
@@ -122,6 +125,27 @@ class Receiver:
         if accepted.duplicate:  # stored meanwhile by a concurrent delivery of the same webhook
             self._discard(inbound.said.media)
         return not accepted.duplicate
+
+    async def _for_member(self, members: MemberDesk, incoming: Incoming, wa_id: str) -> bool:
+        """A linked optician's number (issue 16): their message goes to the members' desk, stored
+        once under their number (its 24-hour window is read there); a file is fetched first. A
+        failure unstores it, so Meta's next delivery of the webhook counts. Whether it is new."""
+        inbound = dataclasses.replace(incoming.inbound, user=wa_id)
+        if incoming.media is not None:
+            if await self.engine.is_stored(CHANNEL, inbound.external_id):
+                return False  # a re-delivery: handled the first time
+            said = await self._fetch(incoming.media, inbound.external_id)
+            inbound = dataclasses.replace(inbound, said=said)
+        if not await self.engine.store_once(inbound, "member"):
+            self._discard(inbound.said.media)
+            return False
+        try:
+            await members.receive(CHANNEL, wa_id, inbound.said, None)
+        except BaseException:
+            await self.engine.unstore(inbound)
+            self._discard(inbound.said.media)
+            raise
+        return True
 
     async def _fetch(self, ref: MediaRef, wamid: str) -> ClientInput:
         """The file, saved encrypted in the data folder; a file we cannot take is refused politely."""

@@ -39,6 +39,9 @@ class MediaRef:
 class Incoming:
     inbound: Inbound
     media: MediaRef | None = None
+    # The sender's WhatsApp number (``from``, digits) even when the client is keyed by their
+    # business-scoped user id: a member is recognised by the number an admin recorded (issue 16).
+    wa_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,9 @@ def _message(message: dict[str, Any], users: dict[str, str]) -> Incoming | None:
         said = ClientInput(unsupported=kind if kind in _UNSUPPORTED else "unsupported")
     # Cleaned here, before the channel looks the id up: what the database refuses (NUL, a lone
     # surrogate) must not make Meta send the webhook again for days.
-    return Incoming(sanitized(Inbound(CHANNEL, user, wamid, said)), media)
+    sender = message.get("from")
+    wa_id = sender if isinstance(sender, str) and sender.isdigit() else None
+    return Incoming(sanitized(Inbound(CHANNEL, user, wamid, said)), media, wa_id)
 
 
 def _interactive(content: dict[str, Any]) -> ClientInput:

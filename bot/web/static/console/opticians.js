@@ -20,6 +20,33 @@ const kitsEl = {
   empty: document.getElementById("kits-empty"),
   error: document.getElementById("kits-error"),
 };
+// The optician's WhatsApp number (issue 16: their messages from it reach the members' desk). Its
+// field is made here, after the phone's, so the page's markup needs no change.
+let whatsappInput = null;
+
+function whatsappField() {
+  if (whatsappInput) return whatsappInput;
+  const label = make("label", "field");
+  label.append(make("span", "field-label", "WhatsApp (numéro relié à l'espace membres, facultatif)"));
+  whatsappInput = document.createElement("input");
+  whatsappInput.id = "optician-whatsapp";
+  whatsappInput.type = "tel";
+  whatsappInput.maxLength = 40;
+  whatsappInput.autocomplete = "off";
+  whatsappInput.placeholder = "ex. +33 6 12 34 56 78";
+  whatsappInput.dataset.testid = "optician-whatsapp";
+  label.append(whatsappInput);
+  el.opticianPhone.closest("label").after(label);
+  return whatsappInput;
+}
+
+/** "33612345678" → "+33 6 12 34 56 78" (a French number), else "+" and the digits. */
+function whatsappLabel(digits) {
+  const d = String(digits || "");
+  if (/^33\d{9}$/.test(d)) return `+33 ${d[2]} ${d.slice(3).replace(/(\d{2})(?=\d)/g, "$1 ")}`;
+  return `+${d}`;
+}
+
 const REMINDED = { "14_days": "rappel J-14 envoyé", "3_days": "rappel J-3 envoyé", expired: "avis d'expiration envoyé" };
 
 function openOpticians() {
@@ -153,6 +180,11 @@ function opticianRow(o) {
   const linkedBadge = badge(o.linked ? "lié" : "non lié", o.linked ? "linked" : "unlinked");
   linkedBadge.dataset.testid = "optician-linked";
   linked.append(linkedBadge);
+  if (o.whatsapp) {
+    const wa = make("span", "o-whatsapp muted", `WhatsApp ${whatsappLabel(o.whatsapp)}`);
+    wa.dataset.testid = "optician-whatsapp-number";
+    linked.append(" ", wa);
+  }
 
   tr.append(name, phone, departments, kit, active, available, linked);
   if (admin) {
@@ -196,6 +228,7 @@ function resetOpticianForm() {
   el.opticianForm.reset();
   el.opticianActive.checked = true;
   el.opticianAvailable.checked = true;
+  whatsappField().value = "";
   el.opticianFormTitle.textContent = "Ajouter un opticien";
   el.opticianSave.textContent = "Ajouter l'opticien";
   show(el.opticianCancelEdit, false);
@@ -211,6 +244,7 @@ function editOptician(o) {
   el.opticianPhone.value = o.phone || "";
   el.opticianDepartments.value = (Array.isArray(o.departments) ? o.departments : []).join(", ");
   el.opticianKit.value = typeof o.kit_expires_on === "string" ? o.kit_expires_on : "";
+  whatsappField().value = o.whatsapp ? whatsappLabel(o.whatsapp) : "";
   el.opticianActive.checked = Boolean(o.active);
   el.opticianAvailable.checked = Boolean(o.available);
   el.opticianFormTitle.textContent = `Modifier ${o.name || "l'opticien"}`;
@@ -229,6 +263,7 @@ async function onOpticianSave(event) {
   const name = el.opticianName.value.trim();
   const phone = el.opticianPhone.value.trim();
   const departments = parseDepartments(el.opticianDepartments.value);
+  const whatsapp = whatsappField().value.trim();
   // The server checks these too, but its own answers to them are not in French.
   const checks = [
     [!name, "Indiquez le nom de l'opticien.", el.opticianName],
@@ -236,6 +271,7 @@ async function onOpticianSave(event) {
     [departments.length === 0, "Indiquez au moins un département (ex. 75, 92, 2A).", el.opticianDepartments],
     [departments.length > 30, "30 départements au plus.", el.opticianDepartments],
     [el.opticianKit.validity.badInput, "Date du kit incomplète ou invalide.", el.opticianKit],
+    [whatsapp !== "" && !/^[\d\s().+/-]{6,40}$/.test(whatsapp), "Numéro WhatsApp invalide (ex. +33 6 12 34 56 78).", whatsappField()],
   ];
   const failed = checks.find(([bad]) => bad);
   if (failed) {
@@ -250,6 +286,7 @@ async function onOpticianSave(event) {
     kit_expires_on: el.opticianKit.value || null,
     active: el.opticianActive.checked,
     available: el.opticianAvailable.checked,
+    whatsapp: whatsapp || null,
   };
   const editing = opticianEditing;
   el.opticianSave.disabled = true;
