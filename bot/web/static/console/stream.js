@@ -78,10 +78,15 @@ export function startLive() {
     if (source !== liveSource) return;
     if (opened || isQueueLoaded()) scheduleQueue();
     if (current.caseId) scheduleCase();
+    if (opened) document.dispatchEvent(new Event("optibot:member-requests"));
     opened = true;
   });
   source.addEventListener("queue", () => {
     if (source === liveSource) scheduleQueue();
+  });
+  // The members' desk (issue 16; members.js): the Réseau queue or a request's thread changed.
+  source.addEventListener("member_requests", () => {
+    if (source === liveSource) document.dispatchEvent(new Event("optibot:member-requests"));
   });
   source.addEventListener("message", (event) => {
     if (source !== liveSource || sourceCase !== current.caseId) return;
