@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any
 
 from transitions import EventData, Machine, MachineError
 
 from flows import parsing
 from flows.catalog import Catalog
-from flows.text import _MAX_SCAN, _fold, _Matcher
+from flows.member_words import format_euros, parse_amount, parse_kind, parse_months
+from flows.text import _fold
 from flows.types import Choice, ClientInput, Reply
 
 # The kinds of help a member may ask for (their labels: flows/texts/<lang>/members.toml).
@@ -60,74 +60,50 @@ IDLE = "idle"
 _ASKING = ["kind", "amount", "months", "details", "document", "summary", "change"]
 MEMBER_STATES = [IDLE, *_ASKING]
 
+
+def _row(
+    trigger: str, source: str | list[str], dest: str | None, after: str | list[str], if_: str = ""
+) -> dict[str, Any]:
+    """One transition: ``dest`` None stays at the step; ``if_`` names the guard, if any."""
+    row: dict[str, Any] = {"trigger": trigger, "source": source, "dest": dest, "after": after}
+    if if_:
+        row["conditions"] = if_
+    return row
+
+
+# trigger, from, to, then, if
 MEMBER_TRANSITIONS: list[dict[str, Any]] = [
-    {"trigger": "open_menu", "source": "*", "dest": IDLE, "after": "show_menu"},
-    {"trigger": "start", "source": "*", "dest": "kind", "after": "start_request"},
-    {"trigger": "video", "source": "*", "dest": IDLE, "after": "offer_video"},
-    {"trigger": "account", "source": "*", "dest": None, "after": "show_account"},
-    {
-        "trigger": "choose_kind",
-        "source": "kind",
-        "dest": "amount",
-        "conditions": "wants_amount",
-        "after": "ask",
-    },
-    {
-        "trigger": "choose_kind",
-        "source": "kind",
-        "dest": "months",
-        "conditions": "wants_months",
-        "after": "ask",
-    },
-    {
-        "trigger": "choose_kind",
-        "source": "kind",
-        "dest": "summary",
-        "conditions": "details_known",
-        "after": "ask",
-    },
-    {"trigger": "choose_kind", "source": "kind", "dest": "details", "after": "ask"},
-    {
-        "trigger": "give_amount",
-        "source": "amount",
-        "dest": "summary",
-        "conditions": "details_known",
-        "after": "ask",
-    },
-    {"trigger": "give_amount", "source": "amount", "dest": "details", "after": "ask"},
-    {
-        "trigger": "give_months",
-        "source": "months",
-        "dest": "summary",
-        "conditions": "details_known",
-        "after": "ask",
-    },
-    {"trigger": "give_months", "source": "months", "dest": "details", "after": "ask"},
-    {
-        "trigger": "give_details",
-        "source": "details",
-        "dest": "summary",
-        "conditions": "document_decided",
-        "after": "ask",
-    },
-    {"trigger": "give_details", "source": "details", "dest": "document", "after": "ask"},
-    {"trigger": "attach", "source": "details", "dest": None, "after": "document_early"},
-    {"trigger": "attach", "source": "document", "dest": "summary", "after": ["attach_document", "ask"]},
-    {"trigger": "skip_document", "source": "document", "dest": "summary", "after": "ask"},
-    {"trigger": "confirm", "source": "summary", "dest": IDLE, "after": "submit"},
-    {"trigger": "change", "source": "summary", "dest": "change", "after": "ask"},
-    {"trigger": "change_kind", "source": "change", "dest": "kind", "after": "ask"},
-    {"trigger": "change_details", "source": "change", "dest": "details", "after": "ask"},
-    {"trigger": "change_document", "source": "change", "dest": "document", "after": "ask"},
-    {"trigger": "cancel", "source": _ASKING, "dest": IDLE, "after": "cancel_request"},
-    {"trigger": "cancel", "source": IDLE, "dest": None, "after": "nothing_to_cancel"},
-    {"trigger": "message", "source": IDLE, "dest": None, "conditions": "has_open_request", "after": "relay"},
-    {"trigger": "message", "source": IDLE, "dest": None, "after": "show_menu"},
-    {"trigger": "miss", "source": _ASKING, "dest": None, "conditions": "may_retry", "after": "ask_again"},
-    {"trigger": "miss", "source": _ASKING, "dest": IDLE, "after": "give_up"},
-    {"trigger": "miss", "source": IDLE, "dest": None, "after": "show_menu"},
-    {"trigger": "help", "source": "*", "dest": None, "after": "help"},
-    {"trigger": "stale", "source": "*", "dest": None, "after": "refuse_stale"},
+    _row("open_menu", "*", IDLE, "show_menu"),
+    _row("start", "*", "kind", "start_request"),
+    _row("video", "*", IDLE, "offer_video"),
+    _row("account", "*", None, "show_account"),
+    _row("choose_kind", "kind", "amount", "ask", "wants_amount"),
+    _row("choose_kind", "kind", "months", "ask", "wants_months"),
+    _row("choose_kind", "kind", "summary", "ask", "details_known"),
+    _row("choose_kind", "kind", "details", "ask"),
+    _row("give_amount", "amount", "summary", "ask", "details_known"),
+    _row("give_amount", "amount", "details", "ask"),
+    _row("give_months", "months", "summary", "ask", "details_known"),
+    _row("give_months", "months", "details", "ask"),
+    _row("give_details", "details", "summary", "ask", "document_decided"),
+    _row("give_details", "details", "document", "ask"),
+    _row("attach", "details", None, "document_early"),
+    _row("attach", "document", "summary", ["attach_document", "ask"]),
+    _row("skip_document", "document", "summary", "ask"),
+    _row("confirm", "summary", IDLE, "submit"),
+    _row("change", "summary", "change", "ask"),
+    _row("change_kind", "change", "kind", "ask"),
+    _row("change_details", "change", "details", "ask"),
+    _row("change_document", "change", "document", "ask"),
+    _row("cancel", _ASKING, IDLE, "cancel_request"),
+    _row("cancel", IDLE, None, "nothing_to_cancel"),
+    _row("message", IDLE, None, "relay", "has_open_request"),
+    _row("message", IDLE, None, "show_menu"),
+    _row("miss", _ASKING, None, "ask_again", "may_retry"),
+    _row("miss", _ASKING, IDLE, "give_up"),
+    _row("miss", IDLE, None, "show_menu"),
+    _row("help", "*", None, "help"),
+    _row("stale", "*", None, "refuse_stale"),
 ]
 
 # The buttons of each question: value → event.
@@ -217,45 +193,8 @@ class MemberResult:
     effects: list[MemberEffect] = field(default_factory=list)
 
 
-# --- free-text readers --------------------------------------------------------------------------
+# --- free-text answers ------------------------------------------------------------------------
 
-KIND_WORDS: Final = _Matcher(
-    {
-        "state_aid": (
-            "aide de l etat", "aides de l etat", "aide d etat", "aides d etat", "aide etat", "aides etat",
-            "aides", "fonds de solidarite", "fonds solidarite", "fonds", "solidarite", "subvention",
-            "subventions", "aide publique", "aides publiques", "state aid", "solidarity fund",
-        ),
-        "short_time": (
-            "chomage partiel", "chomage", "activite partielle", "partiel", "short time", "furlough",
-        ),
-        "guaranteed_loan": (
-            "pret garanti", "pret", "prets", "pge", "emprunt", "credit", "loan", "guaranteed loan",
-        ),
-        "commission_advance": (
-            "avance", "avances", "avance sur commission", "avance sur commissions", "commission",
-            "commissions", "acompte", "advance",
-        ),
-        "royalty_deferral": (
-            "report", "reporter", "redevance", "redevances", "report de redevances", "differer",
-            "differe", "royalties", "royalty", "deferral", "defer",
-        ),
-        "video": (
-            "visio", "visioconference", "video", "appel video", "suivi", "entretien", "video call",
-        ),
-        "other": ("autre", "autre chose", "other", "divers", "something else"),
-    }
-)  # fmt: skip
-
-_NUMBER = re.compile(
-    r"(-\s*)?(\d{1,3}(?:[ \u00a0\u202f.']\d{3})+|\d+)(?:[.,](\d{1,2}))?(?!\d)\s*(k|mille)?\b"
-)
-_MONTH_WORDS: Final = {
-    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
-    "huit": 8, "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "one": 1, "two": 2, "three": 3,
-    "four": 4, "five": 5, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-}  # fmt: skip
-_YEAR = re.compile(r"^(?:(?:un|une|1|one|a)\s+)?(?:an|annee|year)s?$")
 _SKIP_WORDS = frozenset(
     {
         "passer",
@@ -274,55 +213,6 @@ _SEND_WORDS = frozenset(
     {"envoyer", "envoie", "envoyez", "valider", "valide", "confirmer", "confirme", "send"}
 )
 _CHANGE_WORDS = frozenset({"modifier", "modifie", "changer", "change", "corriger", "edit"})
-
-
-def parse_kind(text: str) -> str | None:
-    """The kind of help named in ``text`` ("chômage partiel", "pret garanti", "une avance"...), or
-    None when no kind, or more than one, is named."""
-    labels = set(KIND_WORDS.labels(text[:_MAX_SCAN]))
-    return labels.pop() if len(labels) == 1 else None
-
-
-def parse_amount(text: str) -> Decimal | None:
-    """The amount of euros in ``text`` ("3 000 €", "3000", "3k", "2 500,50 euros", "-5"), as said
-    (it may be zero or negative: the flow checks it); None when there is no amount, or several."""
-    folded = _fold(text[:_MAX_SCAN]).replace("€", " ").replace("euros", " ").replace("euro", " ")
-    found = list(_NUMBER.finditer(folded))
-    if len(found) != 1:
-        return None
-    minus, whole, decimals, thousand = found[0].groups()
-    try:
-        value = Decimal(re.sub(r"\D", "", whole) + (f".{decimals}" if decimals else ""))
-    except InvalidOperation:
-        return None
-    if thousand:
-        value *= 1000
-    return -value if minus else value
-
-
-def parse_months(text: str) -> int | None:
-    """The number of months in ``text`` ("3", "3 mois", "six mois", "un an"), as said; None when
-    there is none (or several)."""
-    folded = re.sub(r"[^a-z0-9 ]+", " ", _fold(text[:_MAX_SCAN])).split()
-    words = [
-        w
-        for w in folded
-        if w not in ("mois", "month", "months", "de", "sur", "pendant", "for", "je", "voudrais")
-    ]
-    if not words:
-        return None
-    if _YEAR.match(" ".join(words)):
-        return 12
-    numbers = [int(w) for w in words if w.isdigit()] + [_MONTH_WORDS[w] for w in words if w in _MONTH_WORDS]
-    return numbers[0] if len(numbers) == 1 else None
-
-
-def format_euros(cents: int) -> str:
-    """An amount the French way: "3 000 €", "2 500,50 €"."""
-    euros, rest = divmod(abs(cents), 100)
-    grouped = f"{euros:,}".replace(",", " ")
-    text = f"{grouped},{rest:02d} €" if rest else f"{grouped} €"
-    return f"-{text}" if cents < 0 else text
 
 
 def _folded(text: str) -> str:

@@ -164,7 +164,7 @@ class Desk:
                 edit = None
             for effect in result.effects:
                 if isinstance(effect, SubmitRequest):
-                    await self._submit(connection, to, optician_id, effect, now)
+                    await self._submit(connection, to, optician_id, effect, now, edit)
                 elif isinstance(effect, OfferVideo):
                     await self.slots.offer(connection, to, optician_id, now, request_id=None)
                 elif isinstance(effect, ShowAccount):
@@ -181,7 +181,13 @@ class Desk:
             await job()
 
     async def _submit(
-        self, connection: Connection, to: MemberChat, optician_id: int, asked: SubmitRequest, now: datetime
+        self,
+        connection: Connection,
+        to: MemberChat,
+        optician_id: int,
+        asked: SubmitRequest,
+        now: datetime,
+        on_message: int | None,
     ) -> None:
         """The request, its reference told to the member (and for a video follow-up, the slots)."""
         video = asked.kind == "video"
@@ -200,7 +206,7 @@ class Desk:
         request_id, reference = await store.create_request(
             connection, request, lambda reference: self.notices.text(key, reference=reference), now
         )
-        await self.notices.tell(connection, to, key, now, reference=reference)
+        await self.notices.tell(connection, to, key, now, on_message=on_message, reference=reference)
         if video:
             await self.slots.offer(connection, to, optician_id, now, request_id=request_id)
         log.info("member request %s filed (%s)", reference, asked.kind)

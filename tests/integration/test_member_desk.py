@@ -1,0 +1,124 @@
+"""The members' desk through the fake Bot API (the real app, aiogram, engine and outbox), on both
+databases: a linked optician files a request with a document from their Telegram chat, a
+re-delivered update changes nothing, and a later message joins the request's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from storage.tables import clients, inbox, member_messages, member_requests, member_sessions
+from tests.fakes.telegram import FakeTelegram
+from tests.integration.test_dispatch import _optician, serve
+from tests.integration.test_member_desk_scripts import PDF
+from tests.integration.test_telegram import Client
+
+MEMBER = 7301
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(chat_limit=(40, 1.0)) as server:
+        yield server
+
+
+async def _settled(fake: FakeTelegram, within: float = 10.0) -> None:
+    """Every update the fake holds was taken and confirmed (the next getUpdates moved past it)."""
+    deadline = time.monotonic() + within
+    while fake.pending_updates:
+        assert time.monotonic() < deadline, "the updates were not confirmed"
+        await asyncio.sleep(0.02)
+
+
+async def _shown(fake: FakeTelegram, fragment: str) -> None:
+    """A pressed button's answer replaces the message it was on: wait until the chat's last
+    message (as edited) says ``fragment``."""
+
+    def edited() -> bool:
+        last = fake.last_to(MEMBER)
+        return last is not None and fragment in last.text
+
+    await fake.wait_for(edited, 10)
+
+
+async def _file_a_request(fake: FakeTelegram, member: Client) -> None:
+    await fake.say(MEMBER, "/menu")
+    await member.expect("Espace membres")
+    await fake.press_button(MEMBER, "Demander un accompagnement")
+    await _shown(fake, "De quel accompagnement")
+    await fake.press_button(MEMBER, "Avance sur commissions")
+    await _shown(fake, "quel montant")
+    await fake.say(MEMBER, "3 000 €")
+    await member.expect("décrivez votre situation")
+    await fake.say(MEMBER, "Mes ventes ont chuté de moitié, je voudrais une avance.")
+    await member.expect("joindre un document")
+
+
+async def test_a_member_files_a_request_with_a_document_and_writes_to_it_later(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _optician(fake, service, MEMBER, "Claire Martin", ["75"])
+        member = Client(fake, MEMBER)
+        member.seen = len(fake.messages_to(MEMBER))
+        await _file_a_request(fake, member)
+        sent = await fake.send_document(MEMBER, PDF, "bilan.pdf", "application/pdf")
+        summary = await member.expect("Voici votre demande", "3 000 €", "bilan.pdf")
+        assert [b["text"] for b in summary[-1].buttons()] == ["Envoyer", "Modifier", "Annuler"]
+
+        # The document's update again (Telegram did not hear the answer): nothing is fetched or
+        # stored again, nothing is said.
+        await _settled(fake)
+        stored = await service.rows(inbox)
+        await fake.push(sent)
+        await _settled(fake)
+        assert len(await service.rows(inbox)) == len(stored)
+        assert len(fake.calls("getFile")) == 1
+        async with service.services.database.connect() as connection:
+            state = await connection.scalar(sa.select(member_sessions.c.state))
+        assert state == "summary"
+
+        await fake.press_button(MEMBER, "Envoyer")
+        await _shown(fake, "Sa référence : A-")
+        told = [fake.last_to(MEMBER)]
+        (request,) = await service.rows(member_requests)
+        assert request.reference in told[-1].text
+        assert (request.kind, request.amount_cents, request.status) == ("commission_advance", 300000, "new")
+        assert request.document_name == "bilan.pdf"
+        assert service.services.files.read(request.document_path) == PDF  # encrypted at rest, kept
+
+        await fake.say(MEMBER, "J'ai aussi un prêt en cours.")
+        await member.expect(f"Transmis à l'équipe du réseau (demande {request.reference})")
+        thread = await service.rows(member_messages, member_messages.c.request_id == request.id)
+        assert [(m.kind, m.author) for m in thread] == [("event", "bot"), ("in", "member")]
+        assert thread[-1].text == "J'ai aussi un prêt en cours."
+        # A linked optician's chat is the members' line: no client, no case was made of it.
+        assert await service.rows(clients) == []
+
+
+async def test_a_pressed_button_redelivered_changes_nothing(
+    database_url: str, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    async with serve(database_url, tmp_path, fake) as service:
+        await _optician(fake, service, MEMBER, "Claire Martin", ["75"])
+        member = Client(fake, MEMBER)
+        member.seen = len(fake.messages_to(MEMBER))
+        await _file_a_request(fake, member)
+        await fake.press_button(MEMBER, "Passer")
+        await _shown(fake, "Voici votre demande")
+        pressed = await fake.press_button(MEMBER, "Envoyer")
+        await _shown(fake, "Sa référence")
+        member.seen = len(fake.messages_to(MEMBER))
+        await _settled(fake)
+        await fake.push(pressed)  # the same update_id again
+        await _settled(fake)
+        await fake.say(MEMBER, "/menu")  # a definite signal that the re-delivery was handled first
+        await member.expect("Espace membres")
+        assert len(await service.rows(member_requests)) == 1
+        assert not any("référence" in m.text for m in fake.messages_to(MEMBER)[member.seen :])
+        assert len(fake.calls("editMessageText")) == 4  # menu → kind → amount; skip → summary → sent
