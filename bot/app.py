@@ -263,6 +263,7 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
         waitlist=timedelta(days=settings.retention_waitlist_days),
         journal=timedelta(days=settings.retention_journal_days),
         candidates=timedelta(days=settings.retention_candidate_days),
+        member_requests=timedelta(days=settings.retention_member_request_days),
     )
 
 

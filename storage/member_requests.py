@@ -381,15 +381,15 @@ async def version(connection: AsyncConnection) -> tuple[object, ...]:
 # --- retention ----------------------------------------------------------------------------------------
 
 
-async def purge_closed(connection: AsyncConnection, before: datetime) -> list[str]:
-    """Requests closed before ``before`` deleted with their threads; their documents' paths, to
-    delete once committed."""
+async def purge_closed(connection: AsyncConnection, before: datetime) -> tuple[int, list[str]]:
+    """Requests closed before ``before`` deleted with their threads: how many, and their documents'
+    paths, to delete once committed."""
     old = sa.select(member_requests.c.id).where(
         member_requests.c.status == "closed", member_requests.c.closed_at < before
     )
     ids = list(await connection.scalars(old))
     if not ids:
-        return []
+        return 0, []
     files = [
         str(p)
         for p in await connection.scalars(
@@ -400,4 +400,4 @@ async def purge_closed(connection: AsyncConnection, before: datetime) -> list[st
     ]
     await connection.execute(sa.delete(member_messages).where(member_messages.c.request_id.in_(ids)))
     await connection.execute(sa.delete(member_requests).where(member_requests.c.id.in_(ids)))
-    return files
+    return len(ids), files

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import set_aside
 from storage.candidates import purge_candidates
+from storage.member_requests import purge_closed
 from storage.privacy.classification import (
     Pseudonyms,
 )
@@ -36,6 +37,7 @@ class RetentionPolicy:
     journal: timedelta = timedelta(days=365)
     goodbyes: timedelta = timedelta(minutes=5)  # delivered "forget" rows (the web page shows them)
     candidates: timedelta = timedelta(days=365)  # opticians who asked to join, untouched since
+    member_requests: timedelta = timedelta(days=730)  # members' requests, since they were closed
 
 
 @dataclass(slots=True)
@@ -52,6 +54,7 @@ class Purge:
     set_aside: int = 0
     goodbyes: int = 0
     candidates: int = 0
+    member_requests: int = 0
     files: list[str] = field(default_factory=list)
     erased_clients: list[int] = field(default_factory=list)
 
@@ -67,6 +70,7 @@ class Purge:
             ("webhooks set aside", self.set_aside),
             ("delivered goodbyes", self.goodbyes),
             ("candidates declined or left untouched", self.candidates),
+            ("members' requests closed long ago", self.member_requests),
         ]
 
 
@@ -171,6 +175,10 @@ async def purge(
         await delete_messages(connection, messages.c.id.in_(gone))
     done.goodbyes = len(gone)
     done.candidates = await purge_candidates(connection, now - policy.candidates)
+    # Members' requests (issue 16): closed past their delay, with their threads and documents.
+    closed, documents = await purge_closed(connection, now - policy.member_requests)
+    done.member_requests = closed
+    done.files += documents
     done.files = sorted(set(done.files))
     return done
 

@@ -355,3 +355,32 @@ async def test_the_command_line_lists_what_the_console_lists(
     assert (code, reference in out, "prise en charge" in out) == (0, True, True), out
     code, out = await optibot(database_url, tmp_path, "requests", "show", "A-NOPE99")
     assert (code, "demande inconnue" in out) == (1, True), out
+
+
+async def test_closed_requests_are_purged_with_their_documents_after_their_delay(desk: Desk) -> None:
+    anne = await desk.member(261, "Anne Martin", ["75"])
+    old, recent, still_open = [await desk.file(anne, 261, document=PNG) for _ in range(3)]
+    for public_id in (old, recent):
+        async with desk.service.services.database.begin() as connection:
+            closed_at = utcnow() - (timedelta(days=731) if public_id == old else timedelta(days=10))
+            await connection.execute(
+                sa.update(member_requests)
+                .where(member_requests.c.public_id == public_id)
+                .values(status="closed", closed_at=closed_at)
+            )
+            found = await store.request_of(connection, public_id)
+            assert found is not None
+            await store.add_to_thread(connection, found.id, "in", "member", "merci", utcnow())
+    (path,) = [r.document_path for r in await desk.service.rows(member_requests) if r.public_id == old]
+    stored = desk.service.services.settings.optibot_data_dir / path
+    assert stored.exists()
+    privacy = desk.service.services.engine.privacy
+    done = await privacy.purge()
+    await privacy.settled()
+    assert done.member_requests == 1
+    assert path in done.files
+    assert sorted(r.public_id for r in await desk.service.rows(member_requests)) == sorted(
+        [recent, still_open]
+    )
+    assert len(await desk.service.rows(member_messages)) == 1
+    assert not stored.exists()
