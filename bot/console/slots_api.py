@@ -15,9 +15,10 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
 
+from bot.console.auth import Session
 from bot.console.guards import Changing, NetworkChanging, NetworkSignedIn, SignedIn, require_admin
 from bot.members.account import DeclaredKitView, KitConflictError
 from bot.members.slots import MAX_AT_ONCE, SlotError, SlotView
@@ -125,6 +126,21 @@ def _starts(day: date, times: list[str]) -> list[datetime]:
 PublicId = Annotated[str, Path(max_length=32)]
 
 
+# The admins' routes check the role as a dependency: anyone else gets 403 before the body is read.
+async def _admin_reading(session: SignedIn) -> Session:
+    require_admin(session)
+    return session
+
+
+async def _admin_changing(session: Changing) -> Session:
+    require_admin(session)
+    return session
+
+
+AdminSignedIn = Annotated[Session, Depends(_admin_reading)]
+AdminChanging = Annotated[Session, Depends(_admin_changing)]
+
+
 def build_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api/console", tags=["console"])
     slots = services.members.slots
@@ -160,13 +176,11 @@ def build_router(services: Services) -> APIRouter:
             raise HTTPException(409, str(error)) from None
 
     @router.get("/kits/declared", responses={403: {}})
-    async def declared(session: SignedIn) -> DeclaredList:
+    async def declared(session: AdminSignedIn) -> DeclaredList:
         """Admins: the kit dates members declared with /kit, awaiting a decision."""
-        require_admin(session)
         return DeclaredList(kits=[_declared_out(v) for v in await account.declared()])
 
-    async def _decide(public_id: str, body: DecisionIn, session: Changing, confirm: bool) -> DecisionOut:
-        require_admin(session)
+    async def _decide(public_id: str, body: DecisionIn, session: Session, confirm: bool) -> DecisionOut:
         by = session.operator.name
         try:
             kit = await account.decide(public_id, body.declared_on, confirm=confirm, by=by)
@@ -181,12 +195,12 @@ def build_router(services: Services) -> APIRouter:
         )
 
     @router.post("/kits/declared/{public_id}/confirm", responses={403: {}, 404: {}, 409: {}})
-    async def confirm(public_id: PublicId, body: DecisionIn, session: Changing) -> DecisionOut:
+    async def confirm(public_id: PublicId, body: DecisionIn, session: AdminChanging) -> DecisionOut:
         """Admins: the declared date becomes the kit's (the reminders re-armed); the member is told."""
         return await _decide(public_id, body, session, True)
 
     @router.post("/kits/declared/{public_id}/refuse", responses={403: {}, 404: {}, 409: {}})
-    async def refuse(public_id: PublicId, body: DecisionIn, session: Changing) -> DecisionOut:
+    async def refuse(public_id: PublicId, body: DecisionIn, session: AdminChanging) -> DecisionOut:
         """Admins: the declared date is dropped; the member is told."""
         return await _decide(public_id, body, session, False)
 
