@@ -13,15 +13,13 @@ import pytest
 import sqlalchemy as sa
 
 from bot.members import MemberChat
-from bot.members.account import KIT_STEP, check_kit_date, parse_kit_date
+from bot.members.account import KIT_STEP
 from flows.types import ClientInput
 from storage.tables import access_journal, member_requests, opticians
 from tests.harness import NOW, Harness
 from tests.integration.serving import Service, serve_app
 from tests.integration.test_console import PASSWORD, Staff, _open_clients
 from tests.integration.test_video_slots import add_member, keys_to, press, publish, said_to, service
-
-TODAY = date(2026, 11, 26)  # NOW in Paris
 
 
 async def add_request(h: Harness, optician_id: int, reference: str, kind: str, status: str) -> None:
@@ -73,26 +71,6 @@ async def test_moncompte_shows_the_members_own_record(database_url: str, tmp_pat
         assert "indisponible" in theirs
         assert "date non renseignée" in theirs
         assert theirs.count("aucune") == 1  # no follow-up
-
-
-def test_kit_dates_read_and_checked() -> None:
-    for text, day in (
-        ("/kit 31/03/2027", date(2027, 3, 31)),
-        ("31-03-27", date(2027, 3, 31)),
-        ("2027-03-31", date(2027, 3, 31)),
-        ("/kit 31 mars 2027", date(2027, 3, 31)),
-        ("/KIT@optibot 1er Août 2027", date(2027, 8, 1)),
-        ("jusqu'au 5 fevrier 2028", date(2028, 2, 5)),
-    ):
-        assert parse_kit_date(text).day == day, text
-    assert parse_kit_date("/kit").problem == "empty"
-    assert parse_kit_date("/kit bientôt").problem == "unreadable"
-    assert parse_kit_date("32/01/2027").problem == "no_such_day"
-    assert parse_kit_date("29/02/2027").problem == "no_such_day"
-    assert check_kit_date(date(2026, 11, 25), TODAY) == "past"
-    assert check_kit_date(TODAY, TODAY) is None
-    assert check_kit_date(date(2029, 11, 26), TODAY) is None
-    assert check_kit_date(date(2029, 11, 27), TODAY) == "too_far"
 
 
 async def test_kit_asks_again_until_a_good_date_then_records_it(database_url: str, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.members import MemberChat
-from bot.members.slots import SLOT_STEP, SlotError, parse_when
+from bot.members.slots import SLOT_STEP, SlotError
 from flows.types import ClientInput
 from storage.tables import access_journal, messages, opticians, video_slots
 from tests.harness import NOW, Clock, Harness, harness, harness_with_opticians
@@ -174,15 +174,6 @@ async def test_publishing_refuses_past_far_and_twice(database_url: str, tmp_path
         assert (made[0].minutes, made[0].staff) == (30, "claire")  # VIDEO_SLOT_MINUTES, the caller
         journal = await h.rows(access_journal, access_journal.c.action == "video_slot")
         assert [(j.actor, j.detail) for j in journal] == [("claire", f"add {made[0].id}")]
-
-
-def test_when_reads_paris_time() -> None:
-    assert parse_when("2026-12-10 14:00") == datetime.fromisoformat("2026-12-10T14:00:00+01:00")
-    assert parse_when("2026-07-10T14:00") == datetime.fromisoformat("2026-07-10T14:00:00+02:00")
-    assert parse_when("2026-12-10T14:00:00Z") == datetime.fromisoformat("2026-12-10T14:00:00+00:00")
-    assert parse_when("10/12/2026 14h30") == datetime.fromisoformat("2026-12-10T14:30:00+01:00")
-    for nonsense in ("2026-12-10", "demain", "", "2026-13-10 14:00", "31/02/2026 10:00"):
-        assert parse_when(nonsense) is None, nonsense
 
 
 async def _race(h: Harness, first: tuple[int, MemberChat], second: tuple[int, MemberChat]) -> str:
