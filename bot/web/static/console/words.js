@@ -64,5 +64,7 @@ export const JOURNAL_ACTION = {
   broadcast_cancel: "Diffusion à la liste d'attente arrêtée",
   candidate: "Candidature modifiée",
   view_candidate: "Candidature consultée",
+  video_slot: "Visio de suivi publiée ou annulée",
+  member_kit: "Date de kit d'un membre confirmée ou refusée",
 };
 export const JOURNAL_DETAIL = { admin: "par un administrateur", retention: "durée de conservation écoulée" };
