@@ -113,6 +113,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             channels = ", ".join(f"{CHANNEL_WORDS.get(c, c)} {n}" for c, n in preview.channels.items())
             where = ",".join(preview.departments) if preview.departments else "tous les membres"
             print(f"{preview.total} membre(s) ({where}) : {channels}")
+            if preview.whatsapp_template:
+                print(f"dont WhatsApp hors fenêtre de 24 h (modèle approuvé) : {preview.whatsapp_template}")
             print("---")
             print(preview.message)
             print("---")

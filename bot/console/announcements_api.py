@@ -32,6 +32,7 @@ class PreviewOut(BaseModel):
     channels: dict[str, int]  # telegram, whatsapp, unreachable
     message: str  # exactly as members will read it, header included
     departments: list[str] | None
+    whatsapp_template: int  # of the WhatsApp members, those outside the 24-hour window (template)
 
 
 class SentOut(BaseModel):
@@ -108,6 +109,7 @@ def _preview(found: Preview) -> PreviewOut:
         channels=found.channels,
         message=found.message,
         departments=list(found.departments) if found.departments is not None else None,
+        whatsapp_template=found.whatsapp_template,
     )
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot import windows
 from bot.broadcasts import OUTBOX_SHARE
 from bot.errors import RefusedError
 from bot.members.notices import MemberChat, MemberNotices
@@ -58,6 +59,9 @@ class Preview:
     channels: dict[str, int]
     message: str
     departments: tuple[str, ...] | None
+    # Of the WhatsApp members, those outside the 24-hour window now: the outbox sends them the
+    # approved template carrying the text (it decides again when it sends).
+    whatsapp_template: int = 0
 
 
 def clean_announcement(text: str) -> str:
@@ -124,12 +128,22 @@ class Announcements:
     async def preview(self, text: str, departments: Sequence[str] | None = None) -> Preview:
         """How many members it would reach by channel, and the message; sends nothing."""
         cleaned, chosen = clean_announcement(text), chosen_departments(departments)
+        now = self.clock()
+        template = 0
         async with self.database.connect() as connection:
-            planned = _plan(await store.members(connection), chosen)
+            found = await store.members(connection)
+            planned = _plan(found, chosen)
+            chats = {m.id: m.chat for m in found}
+            for delivery in planned:
+                chat = chats[delivery.optician_id]
+                if delivery.channel == "whatsapp" and chat is not None:
+                    closes = await windows.closes_at(connection, "whatsapp", chat)
+                    template += not windows.is_open(closes, now)
         channels = {"telegram": 0, "whatsapp": 0, store.UNREACHABLE: 0}
         for delivery in planned:
             channels[delivery.channel or store.UNREACHABLE] += 1
-        return Preview(len(planned), channels, self.message(cleaned), tuple(chosen) if chosen else None)
+        departments = tuple(chosen) if chosen else None
+        return Preview(len(planned), channels, self.message(cleaned), departments, template)
 
     async def send(self, text: str, departments: Sequence[str] | None = None, *, by: str) -> str:
         """Send it: the announcement and one delivery per member written at once (journaled); its

@@ -24,8 +24,11 @@ from bot.engine import utcnow
 from bot.errors import RefusedError
 from bot.members.announcements import MAX_TEXT
 from storage.database import Database
-from storage.tables import access_journal, announcement_deliveries, announcements, messages, opticians
+from storage.tables import access_journal, announcement_deliveries, announcements, inbox, messages, opticians
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.whatsapp import FakeWhatsApp
 from tests.integration.serving import serve_app
+from tests.integration.test_broadcasts import serve, until
 from tests.integration.test_broadcasts_review import services_of
 from tests.integration.test_console import PASSWORD, Staff, _open_clients
 from tests.integration.test_waitlist_cli import optibot
@@ -128,9 +131,21 @@ async def test_the_preview_counts_members_by_channel_and_shows_the_message_as_th
 ) -> None:
     async with members_desk(database_url, tmp_path) as services:
         await seed_members(services.database)
+        async with services.database.begin() as connection:  # one WhatsApp member wrote an hour ago
+            await connection.execute(
+                sa.insert(inbox).values(
+                    channel="whatsapp",
+                    external_id="wamid.member0",
+                    identity_key="whatsapp:33610000000",
+                    payload={},
+                    received_at=utcnow() - timedelta(hours=1),
+                    processed_at=utcnow() - timedelta(hours=1),
+                )
+            )
         desk = services.members.announcements
         everyone = await desk.preview("  Nouveau protocole d'hygiène : voir la fiche.\n")
         assert (everyone.total, everyone.channels) == (8, {"telegram": 4, "whatsapp": 2, "unreachable": 2})
+        assert everyone.whatsapp_template == 1  # the other one: outside the 24-hour window
         assert everyone.message == HEADER + "Nouveau protocole d'hygiène : voir la fiche."
         assert everyone.departments is None
         paris = await desk.preview("Kits", ["75", " 95"])
@@ -410,6 +425,7 @@ async def test_the_console_routes_preview_send_list_show_and_cancel_for_network_
                 "channels": {"telegram": 3, "whatsapp": 0, "unreachable": 1},
                 "message": HEADER + "Nouvelle aide : fonds de solidarité.",
                 "departments": ["75"],
+                "whatsapp_template": 0,
             }
             for bad, reason in (
                 ({"text": ""}, "vide"),
@@ -485,6 +501,7 @@ async def test_announce_from_the_command_line_dry_run_send_list_status_and_cance
     )
     assert code == 0, out
     assert "3 membre(s) (13) : Telegram 0, WhatsApp 2, injoignables 1" in out
+    assert "dont WhatsApp hors fenêtre de 24 h (modèle approuvé) : 2" in out
     async with members_desk(database_url, tmp_path / "check") as services:
         assert await services.members.announcements.recent() == []
 
@@ -535,3 +552,60 @@ async def test_announce_from_the_command_line_dry_run_send_list_status_and_cance
     async with members_desk(database_url, tmp_path / "check") as services, services.database.connect() as c:
         (row,) = (await c.execute(sa.select(announcements))).all()
     assert row.status == "cancelled"
+
+
+# --- through the channels ------------------------------------------------------------------------
+
+
+@pytest.fixture(name="telegram")
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture(name="whatsapp")
+async def fake_whatsapp() -> AsyncIterator[FakeWhatsApp]:
+    async with FakeWhatsApp() as server:
+        yield server
+
+
+async def test_members_are_told_on_their_channel_and_whatsapp_outside_the_window_as_the_template(
+    database_url: str, tmp_path: Path, telegram: FakeTelegram, whatsapp: FakeWhatsApp
+) -> None:
+    async with serve(database_url, tmp_path, telegram, whatsapp) as service:
+        roll = await seed_members(service.services.database)
+        inside, outside = roll.whatsapp
+        async with service.services.database.begin() as connection:  # wrote an hour ago
+            await connection.execute(
+                sa.insert(inbox).values(
+                    channel="whatsapp",
+                    external_id="wamid.member-inside",
+                    identity_key=f"whatsapp:{inside}",
+                    payload={},
+                    received_at=utcnow() - timedelta(hours=1),
+                    processed_at=utcnow() - timedelta(hours=1),
+                )
+            )
+        whatsapp.clients_wrote({}, windows=[inside])
+        desk = service.services.members.announcements
+        text = "Nouvelle aide régionale : dossier à déposer avant le 30."
+        public_id = await desk.send(text, by="nina")
+
+        async def done() -> bool:
+            progress = await desk.progress(public_id)
+            return progress is not None and progress.status == "done"
+
+        await until(done, 30, "the announcement to finish")
+        progress = await desk.progress(public_id)
+    assert progress is not None
+    assert (progress.sent, progress.failed, progress.unreachable, progress.remaining) == (6, 0, 2, 0)
+    for chat in roll.telegram:
+        (sent,) = telegram.messages_to(int(chat))
+        assert sent.text == HEADER + text
+    (free,) = whatsapp.messages_to(inside)
+    assert free.type == "text"
+    assert text in str(free.body)
+    (template,) = whatsapp.messages_to(outside)
+    assert template.type == "template"
+    assert text in str(template.body)
+    assert telegram.messages_to(688) == []  # inactive

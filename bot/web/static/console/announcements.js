@@ -93,7 +93,10 @@ async function preview(event) {
     }
     pending = body;
     const where = data.departments ? `départements ${data.departments.join(", ")}` : "tous les membres";
-    a.counts.textContent = `${plural(data.total, "membre")} (${where}) : ${channelsText(data.channels)}.`;
+    const template = data.whatsapp_template
+      ? ` Dont WhatsApp hors fenêtre de 24 h (envoyé comme modèle approuvé) : ${data.whatsapp_template}.`
+      : "";
+    a.counts.textContent = `${plural(data.total, "membre")} (${where}) : ${channelsText(data.channels)}.${template}`;
     a.message.textContent = data.message;
     show(a.confirm, true);
     a.send.focus();
