@@ -84,6 +84,28 @@ async def test_an_announcement_to_200_members_goes_out_at_telegrams_pace(
     )
 
 
+async def test_a_client_is_answered_while_an_announcement_to_200_members_goes_out(
+    database_url: str, tmp_path: Path, telegram: FakeTelegram
+) -> None:
+    chats = [FIRST_CHAT + i for i in range(MEMBERS)]
+    live = 555001
+
+    def told() -> int:
+        return sum(1 for m in telegram.sent if FIRST_CHAT <= m.chat_id < FIRST_CHAT + MEMBERS)
+
+    async with serve_app(database_url, tmp_path, **telegram_settings(telegram)) as service:
+        for chat in chats:
+            await add_member(service.services.database, f"Membre {chat}", ["75"], telegram=str(chat))
+        assert await service.services.members.announcements.send("Point d'étape.", by="nina")
+        await until(lambda: told() >= 10, 30, "the announcement going out")
+        await telegram.say(live, "bonjour")
+        await until(lambda: telegram.messages_to(live), 30, "the client's reply")
+        # Answered within the announcement's share of the outbox, not after the whole of it.
+        assert told() < 100, told()
+        await until(lambda: told() == MEMBERS, 60, "the whole announcement")
+    assert [len(telegram.messages_to(chat)) for chat in chats] == [1] * MEMBERS
+
+
 async def test_an_announcement_to_200_members_killed_mid_way_tells_each_exactly_once_at_the_pace(
     database_url: str, tmp_path: Path, telegram: FakeTelegram
 ) -> None:
