@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.bulk import dialect_insert
+from storage.member_requests import member_wrote
 from storage.tables import member_messages, member_requests, member_sessions, opticians
 
 # A request's reference: "A-" and six characters that cannot be misread (no 0/O, no 1/I).
@@ -190,9 +191,7 @@ async def add_member_message(connection: AsyncConnection, request_id: int, text:
         .values(request_id=request_id, kind="in", author="member", text=text, created_at=now)
         .returning(member_messages.c.id)
     )
-    await connection.execute(
-        sa.update(member_requests).where(member_requests.c.id == request_id).values(updated_at=now)
-    )
+    await member_wrote(connection, request_id, now)  # an answered request is in progress again
     return int(added.scalar_one())
 
 

@@ -100,6 +100,22 @@ async def test_a_member_files_a_request_with_a_document_and_writes_to_it_later(
         # A linked optician's chat is the members' line: no client, no case was made of it.
         assert await service.rows(clients) == []
 
+        # Staff answered it; the member writes again: the ball is back in staff's court.
+        async with service.services.database.begin() as connection:
+            await connection.execute(sa.update(member_requests).values(status="answered"))
+        await fake.say(MEMBER, "Merci, et pour le mois prochain ?")
+
+        async def thread_of_three() -> bool:
+            found = await service.rows(member_messages, member_messages.c.request_id == request.id)
+            return len(found) == 3
+
+        deadline = time.monotonic() + 10
+        while not await thread_of_three():
+            assert time.monotonic() < deadline, "the member's second message did not reach the thread"
+            await asyncio.sleep(0.02)
+        (request,) = await service.rows(member_requests)
+        assert request.status == "in_progress"
+
 
 async def test_a_pressed_button_redelivered_changes_nothing(
     database_url: str, tmp_path: Path, fake: FakeTelegram
