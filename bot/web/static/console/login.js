@@ -8,7 +8,7 @@ import { el, setError, show } from "./dom.js";
 import { restoreFilters } from "./filters.js";
 import { minutesSeconds } from "./format.js";
 import { fetchQueue, refreshTimes, resetQueue } from "./queue.js";
-import { isAdmin, session } from "./session.js";
+import { isAdmin, servesClients, session } from "./session.js";
 import { startLive, stopLive } from "./stream.js";
 import { loadOperators } from "./transfer.js";
 
@@ -123,10 +123,13 @@ export function enterConsole(data) {
   restoreFilters();
   window.clearInterval(tick);
   tick = window.setInterval(refreshTimes, TICK_MS);
-  loadCanned();
-  loadOperators();
-  fetchQueue();
-  routeFromHash();
+  if (servesClients()) {
+    // Network staff see only the members' desk (members.js): the client routes refuse them.
+    loadCanned();
+    loadOperators();
+    fetchQueue();
+    routeFromHash();
+  }
   startLive();
 }
 

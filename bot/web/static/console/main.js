@@ -28,7 +28,7 @@ import { bindOpticians } from "./opticians.js";
 import { bindPrivacy } from "./privacy.js";
 import { bindQueue, fetchQueue } from "./queue.js";
 import { bindReports } from "./reports.js";
-import { session } from "./session.js";
+import { servesClients } from "./session.js";
 import { bindSlots } from "./slots.js";
 import { bindTransfer } from "./transfer.js";
 import { bindVisit } from "./visit.js";
@@ -77,7 +77,7 @@ function bind() {
   bindAnnouncements();
   // Back from sleep or another tab: the clock moved on and events may have been missed.
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && session.me) {
+    if (document.visibilityState === "visible" && servesClients()) {
       fetchQueue();
       if (current.caseId) scheduleCase();
     }

@@ -6,7 +6,7 @@ import { current, scheduleCase } from "./case.js";
 import { el, setError } from "./dom.js";
 import { sessionLost } from "./login.js";
 import { isQueueLoaded, scheduleQueue } from "./queue.js";
-import { session } from "./session.js";
+import { servesClients, session } from "./session.js";
 import { clientWroteToast } from "./toasts.js";
 import { onLiveMessage } from "./transcript.js";
 
@@ -76,8 +76,8 @@ export function startLive() {
   // once on what happened before it (while disconnected, or between the case's fetch and now).
   source.addEventListener("ready", () => {
     if (source !== liveSource) return;
-    if (opened || isQueueLoaded()) scheduleQueue();
-    if (current.caseId) scheduleCase();
+    if (servesClients() && (opened || isQueueLoaded())) scheduleQueue();
+    if (servesClients() && current.caseId) scheduleCase();
     if (opened) document.dispatchEvent(new Event("optibot:member-requests"));
     opened = true;
   });
