@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from bot.console.guards import StaffChanging, StaffSignedIn, require_network
+from bot.console.guards import NetworkChanging, NetworkSignedIn
 from bot.members.announcements import DeliveryRow, Preview, Progress
 
 if TYPE_CHECKING:
@@ -118,28 +118,24 @@ def build_router(services: Services) -> APIRouter:
     announcements = services.members.announcements
 
     @router.post("/preview", responses={403: {}, 422: {}})
-    async def preview(body: AnnouncementIn, session: StaffChanging) -> PreviewOut:
+    async def preview(body: AnnouncementIn, session: NetworkChanging) -> PreviewOut:
         """How many members it would reach, by channel, and the message as they will read it."""
-        require_network(session)
         return _preview(await announcements.preview(body.text, body.departments))
 
     @router.post("", responses={403: {}, 409: {}, 422: {}})
-    async def send(body: AnnouncementIn, session: StaffChanging) -> SentOut:
+    async def send(body: AnnouncementIn, session: NetworkChanging) -> SentOut:
         """Send it (journaled): the running service hands it to the outbox; its public id."""
-        require_network(session)
         public_id = await announcements.send(body.text, body.departments, by=session.operator.name)
         return SentOut(public_id=public_id)
 
     @router.get("", responses={403: {}})
-    async def listing(session: StaffSignedIn) -> AnnouncementList:
+    async def listing(session: NetworkSignedIn) -> AnnouncementList:
         """The newest announcements with their progress, newest first."""
-        require_network(session)
         return AnnouncementList(announcements=[_out(p) for p in await announcements.recent()])
 
     @router.get("/{public_id}", responses={403: {}, 404: {}})
-    async def one(public_id: PublicId, session: StaffSignedIn) -> AnnouncementDetail:
+    async def one(public_id: PublicId, session: NetworkSignedIn) -> AnnouncementDetail:
         """Its progress and its deliveries, member by member (name, departments, channel, state)."""
-        require_network(session)
         found = await announcements.progress(public_id)
         if found is None:
             raise HTTPException(404, "annonce introuvable")
@@ -147,9 +143,8 @@ def build_router(services: Services) -> APIRouter:
         return AnnouncementDetail(**_out(found).model_dump(), deliveries=[_delivery(r) for r in rows])
 
     @router.post("/{public_id}/cancel", responses={403: {}, 404: {}, 409: {}})
-    async def cancel(public_id: PublicId, session: StaffChanging) -> AnnouncementOut:
+    async def cancel(public_id: PublicId, session: NetworkChanging) -> AnnouncementOut:
         """Stop a running announcement (journaled): what is not handed to the outbox is not sent."""
-        require_network(session)
         if await announcements.progress(public_id) is None:
             raise HTTPException(404, "annonce introuvable")
         if not await announcements.cancel(public_id, by=session.operator.name):

@@ -413,6 +413,7 @@ async def test_the_console_routes_preview_send_list_show_and_cancel_for_network_
             assert (await anonymous.post("/announcements/preview", body)).status_code == 401
             assert (await anonymous.get("/announcements")).status_code == 401
             assert (await alice.post("/announcements/preview", body)).status_code == 403
+            assert (await alice.post("/announcements/preview", {})).status_code == 403  # before the body
             assert (await alice.post("/announcements", body)).status_code == 403
             assert (await alice.get("/announcements")).status_code == 403
             no_csrf = await nina.http.post("/api/console/announcements", json=body)
