@@ -92,6 +92,10 @@ async def test_network_staff_claim_and_answer_a_member_live(
                     executable_path=str(chromium), args=["--no-sandbox"], headless=True
                 )
                 nina = await Operator.open(browser, base, "nina")
+                refused: list[str] = []  # what the page asked that the server refused network staff
+                nina.page.on(
+                    "response", lambda r: refused.append(r.url) if r.status == 403 else None
+                )
                 await nina.login()
                 # Network staff land on Réseau: no client queue, no switch, no client buttons.
                 await expect(nina.by("network-view")).to_be_visible()
@@ -132,6 +136,11 @@ async def test_network_staff_claim_and_answer_a_member_live(
                 await expect(rows.first).to_contain_text("nina")
                 await nina.shot("console-members.png")
                 assert nina.errors == []
+                # The page only asks network staff for what they may read (no client queue, no
+                # canned replies, no operators' list), also when the tab comes back.
+                await nina.page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+                await expect(rows).to_have_count(1)
+                assert refused == []
 
                 # An admin switches between the two views.
                 alice = await Operator.open(browser, base, "alice")

@@ -5,7 +5,7 @@
  */
 
 import { api, messageFor } from "./api.js";
-import { isAdmin, session } from "./session.js";
+import { isAdmin, servesClients, session } from "./session.js";
 
 const NAMES = { normal: "Normal", crisis: "Crise (urgences)", suspended: "Suspendu" };
 const MILDEST_FIRST = ["normal", "crisis", "suspended"];
@@ -54,7 +54,9 @@ function paintBadge() {
 }
 
 async function refresh() {
-  if (!session.me) return; // not signed in: nothing to ask (a 401 would end the session)
+  // Not signed in: nothing to ask (a 401 would end the session); network staff: the client
+  // service's level is not theirs (the route refuses them).
+  if (!servesClients()) return;
   try {
     shown = await api("GET", "/levels");
   } catch (_) {
