@@ -93,9 +93,7 @@ async def test_network_staff_claim_and_answer_a_member_live(
                 )
                 nina = await Operator.open(browser, base, "nina")
                 refused: list[str] = []  # what the page asked that the server refused network staff
-                nina.page.on(
-                    "response", lambda r: refused.append(r.url) if r.status == 403 else None
-                )
+                nina.page.on("response", lambda r: refused.append(r.url) if r.status == 403 else None)
                 await nina.login()
                 # Network staff land on Réseau: no client queue, no switch, no client buttons.
                 await expect(nina.by("network-view")).to_be_visible()
