@@ -128,6 +128,12 @@ PERSONAL_DATA: dict[str, dict[str, Treatment] | Treatment] = {
     "broadcast_deliveries": _KEEP_ALL,  # route and status; deleted with their waitlist row
     # Opticians who asked to join: not clients (docs/PRIVACY.md says how long they are kept).
     "candidates": _STAFF_ALL,
+    # The members' desk (issue 16): what members (opticians of the network) asked the federation,
+    # their draft and their threads with its staff. Not client data: a client's erasure leaves them;
+    # closed requests go after RETENTION_MEMBER_REQUEST_DAYS (docs/PRIVACY.md).
+    "member_sessions": _STAFF_ALL,
+    "member_requests": _STAFF_ALL,
+    "member_messages": _STAFF_ALL,
     # Video follow-ups (issue 16): a slot, the staff member and the member (an optician) who took it.
     "video_slots": _STAFF_ALL,
     # Announcements to members (issue 16): the federation's text and the staff who sent it; one
