@@ -66,5 +66,8 @@ export const JOURNAL_ACTION = {
   view_candidate: "Candidature consultée",
   video_slot: "Visio de suivi publiée ou annulée",
   member_kit: "Date de kit d'un membre confirmée ou refusée",
+  member_document: "Document d'une demande de membre téléchargé",
+  announcement: "Annonce aux membres envoyée",
+  announcement_cancel: "Annonce aux membres arrêtée",
 };
 export const JOURNAL_DETAIL = { admin: "par un administrateur", retention: "durée de conservation écoulée" };
