@@ -5,9 +5,11 @@ table, cancelling.
 A delivery is ``pending`` until it is handed to the outbox, then ``queued`` in the transaction that
 writes its outbound row (``message_id``): a rollback leaves it pending, a commit has it in the
 outbox, so a kill between the two can never make a second row. From then on its state is its
-outbound row's: sent once ``sent_at`` is set (or the row was purged by retention since), failed
-once ``failed_at`` is. ``unreachable``: the member was linked nowhere or inactive when it was sent
-(never tried); ``failed``: cancelled before it was handed over, or unlinked meanwhile (``error``).
+outbound row's: sent once ``sent_at`` is set, failed once ``failed_at`` is, and the worker then
+settles that outcome into the delivery (:func:`settle`), so a row deleted later changes nothing.
+``unreachable``: the member was linked nowhere or inactive when it was sent (never tried);
+``failed``: cancelled before it was handed over, unlinked meanwhile, or its row gone unsent
+(``error``).
 
 Every claim is an UPDATE that re-checks ``status = 'pending'``; the hand-over and the sends are
 serialised across processes by :func:`lock_sends` (the outbox share is counted, then filled).
@@ -303,14 +305,53 @@ async def fail(connection: AsyncConnection, delivery_ids: list[int], error: str,
 
 
 def _state() -> Any:
-    """A delivery's state as staff read it: a queued one is its outbound row's."""
+    """A delivery's state as staff read it: a queued one is its outbound row's until
+    :func:`settle` copies the outcome (a row gone unsettled never went: failed)."""
     d = announcement_deliveries
     queued = d.c.status == "queued"
     return sa.case(
-        (sa.and_(queued, sa.or_(messages.c.id.is_(None), messages.c.sent_at.is_not(None))), "sent"),
-        (sa.and_(queued, messages.c.failed_at.is_not(None)), "failed"),
+        (sa.and_(queued, messages.c.sent_at.is_not(None)), "sent"),
+        (sa.and_(queued, sa.or_(messages.c.id.is_(None), messages.c.failed_at.is_not(None))), "failed"),
         else_=d.c.status,
     )
+
+
+def _row_of_delivery() -> Any:
+    return sa.select(messages.c.id).where(messages.c.id == announcement_deliveries.c.message_id)
+
+
+def _settleable() -> Any:
+    """A queued delivery whose outbound row is sent, failed, or gone."""
+    d, row = announcement_deliveries, _row_of_delivery()
+    done = sa.or_(messages.c.sent_at.is_not(None), messages.c.failed_at.is_not(None))
+    return sa.and_(d.c.status == "queued", sa.or_(row.where(done).exists(), ~row.exists()))
+
+
+async def settle(connection: AsyncConnection, now: datetime) -> int:
+    """Queued deliveries take their outbound row's outcome and time once it is known (``sent`` or
+    ``failed``), so that the row may go later (a client erasure deletes every conversation-less row
+    to the same chat) without changing what staff read. A row gone before it settled was never
+    sent (nothing sends a deleted row): ``failed`` / ``erased``. How many settled."""
+    d, row = announcement_deliveries, _row_of_delivery()
+    queued = d.c.status == "queued"
+    settled = 0
+    for status, column in (("sent", messages.c.sent_at), ("failed", messages.c.failed_at)):
+        settled += (
+            await connection.execute(
+                sa.update(d)
+                .where(queued, row.where(column.is_not(None)).exists())
+                .values(
+                    status=status,
+                    updated_at=sa.select(column).where(messages.c.id == d.c.message_id).scalar_subquery(),
+                )
+            )
+        ).rowcount
+    settled += (
+        await connection.execute(
+            sa.update(d).where(queued, ~row.exists()).values(status="failed", error="erased", updated_at=now)
+        )
+    ).rowcount
+    return settled
 
 
 async def progress(
@@ -398,11 +439,15 @@ async def deliveries(connection: AsyncConnection, public_id: str) -> list[Delive
 
 
 async def has_work(connection: AsyncConnection) -> bool:
-    """Whether an announcement is running (a read: an idle worker writes nothing)."""
+    """Whether an announcement is running or a delivery is to settle (a cancelled one's rows
+    still go); a read: an idle worker writes nothing."""
     found = await connection.scalar(
         sa.select(announcements.c.id).where(announcements.c.status == "running").limit(1)
     )
-    return found is not None
+    if found is not None:
+        return True
+    d = announcement_deliveries
+    return await connection.scalar(sa.select(d.c.id).where(_settleable()).limit(1)) is not None
 
 
 async def close_finished(connection: AsyncConnection, now: datetime) -> list[str]:

@@ -226,6 +226,7 @@ class Announcements:
             while await self.hand_over():
                 pass
             async with self.database.begin() as connection:
+                await store.settle(connection, self.clock())  # outcomes kept: the rows may go
                 closed = await store.close_finished(connection, self.clock())
                 running = await store.has_work(connection)
         except Exception:  # a database hiccup: the next round tries again

@@ -292,16 +292,18 @@ async def test_each_members_state_follows_their_outbound_row_and_the_announcemen
         at = utcnow() + timedelta(seconds=5)
         async with services.database.begin() as connection:
             await connection.execute(
-                sa.update(messages).where(messages.c.id == sent["610"]).values(sent_at=at)
+                sa.update(messages).where(messages.c.id.in_([sent["610"], sent["611"]])).values(sent_at=at)
             )
             await connection.execute(
                 sa.update(messages)
                 .where(messages.c.id == sent["33610000000"])
                 .values(failed_at=at, last_error="whatsapp 131026")
             )
+        assert await desk.round() is True  # settles the outcomes
+        async with services.database.begin() as connection:
             await connection.execute(
-                sa.delete(messages).where(messages.c.id == sent["611"])
-            )  # purged: was sent
+                sa.delete(messages).where(messages.c.id.in_([sent["611"], sent["33610000000"]]))
+            )  # deleted since (a client erasure of the same chat): what staff read stays
         rows = {r.name: r for r in await desk.deliveries(public_id)}
         assert {name: (r.channel, r.status) for name, r in rows.items()} == {
             "Paris 0": ("telegram", "sent"),
@@ -341,6 +343,48 @@ async def test_each_members_state_follows_their_outbound_row_and_the_announcemen
         assert done is not None
         assert (done.status, done.sent, done.remaining) == ("done", 4, 0)
         assert done.finished_at is not None
+
+
+async def test_an_outcome_settled_stays_when_its_row_goes_and_a_row_gone_unsent_is_failed(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with members_desk(database_url, tmp_path) as services:
+        await seed_members(services.database)
+        desk = services.members.announcements
+        public_id = await desk.send("Kits : nouvelle livraison.", ["75", "13"], by="nina")
+        await hand_over_all(services)
+        sent = {m.party: m.id for m in await outbound(services)}
+        at = utcnow() - timedelta(minutes=3)
+        async with services.database.begin() as connection:
+            await connection.execute(
+                sa.update(messages).where(messages.c.id == sent["610"]).values(sent_at=at)
+            )
+            await connection.execute(
+                sa.update(messages)
+                .where(messages.c.id == sent["33610000000"])
+                .values(failed_at=at, last_error="whatsapp 131026")
+            )
+        assert await desk.cancel(public_id, by="boss") is True  # its queued rows still go, and settle
+        assert await desk.round() is False  # settled: nothing left to do
+        async with services.database.begin() as connection:  # the rows go (an erasure of the chat)
+            await connection.execute(
+                sa.delete(messages).where(messages.c.id.in_([sent["610"], sent["33610000000"], sent["611"]]))
+            )
+        assert await desk.round() is False  # Paris 1's row went before it was sent: never sent
+        rows = {r.name: r for r in await desk.deliveries(public_id)}
+        assert {name: (r.status, r.error) for name, r in rows.items() if name != "Sans lien"} == {
+            "Paris 0": ("sent", None),
+            "Paris 1": ("failed", "erased"),
+            "Paris 2": ("queued", None),
+            "Marseille 0": ("failed", None),
+            "Marseille 1": ("queued", None),
+            "Inactif": ("unreachable", "inactive"),
+        }
+        assert abs((rows["Paris 0"].at - at).total_seconds()) < 1
+        assert abs((rows["Marseille 0"].at - at).total_seconds()) < 1
+        progress = await desk.progress(public_id)
+        assert progress is not None
+        assert (progress.sent, progress.failed, progress.queued) == (1, 2, 2)
 
 
 async def test_a_member_unlinked_before_the_hand_over_is_not_written_to(
