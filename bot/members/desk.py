@@ -81,16 +81,24 @@ class Desk:
     # --- who is a member ---------------------------------------------------------------------------
 
     async def is_member(self, channel: str, chat: str) -> bool:
-        """Whether ``chat`` is a linked optician's, from the linked chats read at most every
-        :data:`CACHE_SECONDS` (one small query then, none per message in between)."""
+        """Whether ``chat`` is a linked optician's. A client's chat is answered from the linked
+        chats read at most every :data:`CACHE_SECONDS` (no query per client message); a chat found
+        there is confirmed by the database, so that one unlinked meanwhile by another process is a
+        client again at once (its message is not taken by the desk, then dropped)."""
         cached = self._linked.get(channel)
         now = time.monotonic()
         if cached is None or now - cached[0] > CACHE_SECONDS:
             async with self.database.connect() as connection:
                 chats = await store.linked_chats(connection, channel)
-            cached = (now, frozenset(chats))
-            self._linked[channel] = cached
-        return chat in cached[1]
+            self._linked[channel] = (now, frozenset(chats))
+            return chat in chats
+        if chat not in cached[1]:
+            return False
+        async with self.database.connect() as connection:
+            linked = await store.member_of(connection, channel, chat) is not None
+        if not linked:
+            self.forget(channel)
+        return linked
 
     def forget(self, channel: str | None = None) -> None:
         """A chat was linked (or unlinked) here: the next :meth:`is_member` reads them again."""

@@ -33,7 +33,7 @@ import pytest
 import sqlalchemy as sa
 
 from flows.types import SERVICE_TIME_ZONE, ClientInput
-from storage.tables import member_messages, member_requests, member_sessions, opticians
+from storage.tables import inbox, member_messages, member_requests, member_sessions, opticians
 from tests.harness import ChatMessage, Harness, OpticianSide, harness_with_opticians
 from tests.scripts import FOLDER, Line, parse
 
@@ -183,3 +183,22 @@ async def test_an_optician_not_linked_is_no_member(database_url: str, tmp_path: 
         assert not await members.is_member("telegram", "999")
         assert not await members.is_member("whatsapp", chat)
         assert (await h.rows(opticians))[0].telegram_chat == chat
+
+
+async def test_a_chat_unlinked_by_another_process_is_a_client_at_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The linked chats are read every 5 s; one unlinked meanwhile elsewhere (another process's
+    console) is not taken by the desk on the cached answer, then dropped: it is a client's message."""
+    async with harness_with_opticians(database_url, tmp_path) as (h, side):
+        chat = await side.add("Claire Martin", ["75"])
+        assert await h.services.members.is_member("telegram", chat)  # the cache holds the chat
+        async with h.services.database.begin() as connection:  # another process unlinks it
+            await connection.execute(sa.update(opticians).values(telegram_chat=None))
+        await side.type(chat, "Bonjour, mes lunettes sont cassées")
+        async with h.services.database.connect() as connection:
+            assert not (await connection.execute(sa.select(member_sessions))).all()
+        payloads = [row.payload for row in await h.rows(inbox)]
+        assert not [p for p in payloads if p.get("event") == "member"]
+        said = [p["said"] for p in payloads if "said" in p]
+        assert said == [{"text": "Bonjour, mes lunettes sont cassées"}]  # stored as a client's message
