@@ -316,13 +316,13 @@ class MemberModel:
 
     # actions
     def show_menu(self, event: EventData) -> None:
+        self.drop_draft()  # the menu leaves a request under way: nothing resumes it
         if self.hint is not None:  # a file or a sticker outside a flow: why nothing was done with it
             self.say(self.hint)
         self.menu()
 
     def start_request(self, event: EventData) -> None:
-        self.drop_document()
-        self.data.clear()
+        self.drop_draft()
         kind = event.kwargs.get("value")
         if kind in KINDS:  # "/accompagnement" said with the kind ("une avance sur commissions")
             self.data["kind"] = kind
@@ -332,10 +332,16 @@ class MemberModel:
         self.ask()
 
     def offer_video(self, event: EventData) -> None:
+        self.drop_draft()
         self.result.effects.append(OfferVideo())
 
     def show_account(self, event: EventData) -> None:
         self.result.effects.append(ShowAccount())
+
+    def drop_draft(self) -> None:
+        """The request under way is dropped: its document deleted, what was gathered forgotten."""
+        self.drop_document()
+        self.data.clear()
 
     def drop_document(self) -> None:
         path = self.data.pop("document_path", None)
@@ -374,8 +380,7 @@ class MemberModel:
         data.clear()  # the request keeps it now
 
     def cancel_request(self, event: EventData) -> None:
-        self.drop_document()
-        self.data.clear()
+        self.drop_draft()
         self.menu("member.cancelled")
 
     def nothing_to_cancel(self, event: EventData) -> None:
@@ -391,8 +396,7 @@ class MemberModel:
         self.ask()
 
     def give_up(self, event: EventData) -> None:
-        self.drop_document()
-        self.data.clear()
+        self.drop_draft()
         self.menu("member.gave_up")
 
     def help(self, event: EventData) -> None:

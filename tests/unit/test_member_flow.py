@@ -128,10 +128,11 @@ def test_free_text_outside_a_flow_shows_the_menu_or_joins_the_open_request() -> 
 
 
 def test_the_menus_buttons_start_a_request_offer_slots_or_show_the_account_at_any_step() -> None:
-    member = Member("amount", kind="commission_advance")
+    member = Member("details", kind="other", document_path="/data/d")
     assert member.presses("video", "m.menu") == []
-    assert member.result.effects == [OfferVideo()]
+    assert member.result.effects == [DiscardFile("/data/d"), OfferVideo()]  # the draft is dropped
     assert member.state == "idle"
+    assert member.session.data == {}
     assert member.presses("account", "m.menu") == []
     assert member.result.effects == [ShowAccount()]
     assert member.says("/moncompte") == []
@@ -227,9 +228,11 @@ def test_cancel_menu_and_help_work_at_every_step() -> None:
         assert member.says("annuler") == ["member.cancelled"]
         assert member.state == "idle"
         assert DiscardFile("/data/d") in member.result.effects
-        again = Member(state, kind="other", details="d")
+        again = Member(state, kind="other", details="d", document_path="/data/d")
         assert again.says("menu") == ["member.menu"]
         assert again.state == "idle"
+        assert again.result.effects == [DiscardFile("/data/d")]  # the draft is dropped with its file
+        assert again.session.data == {}
     assert Member().says("annuler") == ["member.nothing_to_cancel"]
 
 
