@@ -4,7 +4,8 @@ with the same service and checks as the console (journaled as ``cli:<user>``).
 
 Sending writes the announcement and its deliveries and prints its id: the running service
 (``optibot run``) hands it to the outbox, as with ``optibot waitlist notify``. ``--dry-run`` prints
-the preview (how many members by channel, and the message as they will read it) and sends nothing.
+the preview (how many members by channel, and the message as they will read it) and sends nothing;
+it exits as the send would (1: an identical announcement running; 2: no member there).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             print(preview.message)
             print("---")
             if args.dry_run:
+                await announcements.check(text, args.department)  # refused as the send would be
                 return 0
             public_id = await announcements.send(text, args.department, by=actor())
         except RefusedError as error:

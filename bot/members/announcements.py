@@ -103,6 +103,17 @@ def _plan(found: list[Member], departments: list[str] | None) -> list[NewDeliver
     return planned
 
 
+async def _admissible(connection: Connection, text: str, departments: list[str] | None) -> list[NewDelivery]:
+    """The deliveries of this announcement; refused while an identical one is running (a second
+    click, 409) or when no member is there (422)."""
+    if await store.running_same(connection, text, departments) is not None:
+        raise RefusedError(409, "cette annonce est déjà en cours d'envoi")
+    planned = _plan(await store.members(connection), departments)
+    if not planned:
+        raise RefusedError(422, "aucun membre dans ces départements")
+    return planned
+
+
 class Announcements:
     """Previews, sends, runs and reports announcements; the console and the CLI call the same."""
 
@@ -154,11 +165,7 @@ class Announcements:
         public_id = secrets.token_hex(8)
         async with self.database.begin() as connection:
             await store.lock_sends(connection)  # first: the identical-running check is then exact
-            if await store.running_same(connection, cleaned, chosen) is not None:
-                raise RefusedError(409, "cette annonce est déjà en cours d'envoi")
-            planned = _plan(await store.members(connection), chosen)
-            if not planned:
-                raise RefusedError(422, "aucun membre dans ces départements")
+            planned = await _admissible(connection, cleaned, chosen)
             await store.create(
                 connection,
                 public_id=public_id,
@@ -174,6 +181,12 @@ class Announcements:
         self._wake.set()
         self.notify()
         return public_id
+
+    async def check(self, text: str, departments: Sequence[str] | None = None) -> None:
+        """Refused (as :meth:`send` would be) or not, sending nothing: a dry run's answer."""
+        cleaned, chosen = clean_announcement(text), chosen_departments(departments)
+        async with self.database.connect() as connection:
+            await _admissible(connection, cleaned, chosen)
 
     async def cancel(self, public_id: str, *, by: str) -> bool:
         """Stop a running announcement (journaled): deliveries not handed over are not sent (the

@@ -582,6 +582,28 @@ async def test_announce_from_the_command_line_dry_run_send_list_status_and_cance
             True,
             ("75", "92"),
         )
+    # A dry run answers as the send would: the same one is running; nobody in department 01.
+    code, out = await optibot(
+        database_url,
+        tmp_path,
+        "announce",
+        "--text-file",
+        str(message),
+        "--department",
+        "92",
+        "--department",
+        "75",
+        "--dry-run",
+    )
+    assert (code, "déjà en cours d'envoi" in out) == (1, True), out
+    code, out = await optibot(
+        database_url, tmp_path, "announce", "--text-file", str(message), "--department", "01", "--dry-run"
+    )
+    assert (code, "0 membre(s) (01)" in out, "aucun membre dans ces départements" in out) == (
+        2,
+        True,
+        True,
+    ), out
     code, out = await optibot(database_url, tmp_path, "announce", "list")
     assert code == 0, out
     assert public_id in out
