@@ -150,10 +150,12 @@ class Desk:
         text goes to it too, until a date is recorded, a command or the menu."""
         recorded = await self.account.kit(to, optician_id, text)
         async with self.database.begin() as connection:
-            await store.lock_session(connection, optician_id, to.channel, self.clock())
+            _, draft = await store.lock_session(connection, optician_id, to.channel, self.clock())
             await store.save_session(
                 connection, optician_id, to.channel, IDLE if recorded else KIT_STATE, {}, self.clock()
             )
+        document = draft.get("document_path")  # a request under way is dropped: its file too
+        self._discard(document if isinstance(document, str) else None)
 
     async def _flow(
         self, to: MemberChat, optician_id: int, said: ClientInput, on_message: int | None

@@ -202,3 +202,21 @@ async def test_a_chat_unlinked_by_another_process_is_a_client_at_once(
         assert not [p for p in payloads if p.get("event") == "member"]
         said = [p["said"] for p in payloads if "said" in p]
         assert said == [{"text": "Bonjour, mes lunettes sont cassées"}]  # stored as a client's message
+
+
+async def test_kit_asked_mid_request_drops_the_draft_and_its_document(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with harness_with_opticians(database_url, tmp_path) as (h, side):
+        chat = await side.add("Claire Martin", ["75"])
+        await side.type(chat, "/accompagnement")
+        await side.type(chat, "autre")
+        path = h.services.files.save(PDF)
+        await h.services.members.receive("telegram", chat, ClientInput(media=path, media_name="a.pdf"), None)
+        assert h.services.files.read(path) == PDF  # kept as the draft's document
+        await side.type(chat, "/kit")
+        with pytest.raises(FileNotFoundError):
+            h.services.files.read(path)  # the draft is dropped: its file is not left behind
+        async with h.services.database.connect() as connection:
+            data = await connection.scalar(sa.select(member_sessions.c.data))
+        assert data == {}
