@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -259,25 +259,28 @@ async def add_to_thread(
 # --- the changes: one conditional UPDATE each ---------------------------------------------------------
 
 
-async def claim(connection: AsyncConnection, request_id: int, staff_id: int, now: datetime) -> bool:
-    """Take an open request nobody holds; a new one is then in progress. False: someone else won."""
-    found = await connection.execute(
+async def claim(
+    connection: AsyncConnection, request_id: int, staff_id: int, now: datetime
+) -> Literal["first", "again"] | None:
+    """Take an open request nobody holds. ``first``: it was new, and is now in progress (its
+    member is told, once: said by the UPDATE itself, not by a read before it, which a claim and a
+    release by someone else in between would make stale); ``again``: it keeps its status; None:
+    someone else holds it, or it is closed."""
+    free = (member_requests.c.id == request_id, member_requests.c.claimed_by.is_(None))
+    held = {"claimed_by": staff_id, "claimed_at": now, "updated_at": now}
+    first = await connection.execute(
         sa.update(member_requests)
-        .where(
-            member_requests.c.id == request_id,
-            member_requests.c.claimed_by.is_(None),
-            member_requests.c.status.in_(OPEN_STATUSES),
-        )
-        .values(
-            claimed_by=staff_id,
-            claimed_at=now,
-            updated_at=now,
-            status=sa.case(
-                (member_requests.c.status == "new", "in_progress"), else_=member_requests.c.status
-            ),
-        )
+        .where(*free, member_requests.c.status == "new")
+        .values(status="in_progress", **held)
     )
-    return found.rowcount == 1
+    if first.rowcount == 1:
+        return "first"
+    again = await connection.execute(
+        sa.update(member_requests)
+        .where(*free, member_requests.c.status.in_(OPEN_STATUSES), member_requests.c.status != "new")
+        .values(**held)
+    )
+    return "again" if again.rowcount == 1 else None
 
 
 async def release(

@@ -183,14 +183,16 @@ class MemberRequests:
     # --- holding ----------------------------------------------------------------------------------
 
     async def claim(self, me: Operator, public_id: str) -> RequestDetail:
-        """Take a request nobody holds: one conditional UPDATE, so of two staff only one wins (the
-        other: 409, naming who has it). The member is told when a new request is first taken."""
+        """Take a request nobody holds: a conditional UPDATE, so of two staff only one wins (the
+        other: 409, naming who has it). The member is told when a new request is first taken (the
+        UPDATE says so: a claim and a release by someone else since our read change nothing)."""
         now = self.clock()
         async with self.database.begin() as connection:
             target = await self._find(connection, public_id)
-            if not await store.claim(connection, target.id, me.row_id, now):
+            claimed = await store.claim(connection, target.id, me.row_id, now)
+            if claimed is None:
                 raise await self._refusal(connection, me, public_id)
-            if target.status == "new":
+            if claimed == "first":
                 await self._tell(connection, target, me, now, "network.claimed")
             detail = await self._detail(connection, me, public_id)
         self.notify()

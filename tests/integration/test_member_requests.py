@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from bot.engine import utcnow
 from storage import member_requests as store
+from storage.database import Connection
 from storage.tables import access_journal, member_messages, member_requests, opticians
 from tests.fakes.telegram import FakeTelegram
 from tests.integration.serving import Service
@@ -263,6 +264,35 @@ async def test_of_two_staff_claiming_at_once_exactly_one_wins(desk: Desk) -> Non
     # The member was told once per request, not once per click.
     await desk.fake.wait_for(lambda: len([t for t in desk.told(221) if "prise en charge" in t]) >= 15, 15)
     assert len([t for t in desk.told(221) if "prise en charge" in t]) == 15
+
+
+async def test_a_claim_read_before_another_staff_claimed_and_released_tells_the_member_once(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Noé reads the request while it is new; Nina claims it and releases it before Noé's UPDATE:
+    Noé's claim wins, and the member is not told "prise en charge" a second time."""
+    anne = await desk.member(226, "Anne Martin", ["75"])
+    public_id = await desk.file(anne, 226)
+    async with desk.service.services.database.connect() as connection:
+        seen_new = await store.request_of(connection, public_id)
+    assert seen_new is not None
+    assert seen_new.status == "new"
+    nina, noe = await signed_in(desk, "nina"), await signed_in(desk, "noe")
+    assert (await nina.post(f"/members/requests/{public_id}/claim")).status_code == 200
+    assert (await nina.post(f"/members/requests/{public_id}/release")).status_code == 200
+    read, stale = store.request_of, [seen_new]
+
+    async def read_before_nina(connection: Connection, wanted: str) -> store.RequestRow | None:
+        return stale.pop() if stale else await read(connection, wanted)
+
+    monkeypatch.setattr(store, "request_of", read_before_nina)
+    claimed = await noe.post(f"/members/requests/{public_id}/claim")
+    monkeypatch.undo()
+    assert (claimed.status_code, claimed.json()["claimed_by"], stale) == (200, "noe", [])
+    # Noé's reply reaches the chat after anything his claim said: then count.
+    assert (await noe.post(f"/members/requests/{public_id}/reply", {"text": "Je suis là"})).status_code == 200
+    await desk.told_that(226, "Je suis là")
+    assert len([t for t in desk.told(226) if "prise en charge" in t]) == 1
 
 
 async def test_staff_take_over_a_request_and_the_chat_with_it(desk: Desk) -> None:
