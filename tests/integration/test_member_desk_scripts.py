@@ -25,6 +25,7 @@ thread: event, in                   the kinds of the request's thread, in order
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,19 @@ async def test_kit_asked_mid_request_drops_the_draft_and_its_document(
         async with h.services.database.connect() as connection:
             data = await connection.scalar(sa.select(member_sessions.c.data))
         assert data == {}
+
+
+async def test_two_messages_of_a_member_at_once_are_read_one_after_the_other(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The member's session is locked for the message's transaction: "Envoyer" pressed twice at
+    once files one request (the second press finds the summary gone: no longer valid)."""
+    async with harness_with_opticians(database_url, tmp_path) as (h, side):
+        chat = await side.add("Claire Martin", ["75"])
+        members = h.services.members
+        send = ClientInput(choice="send", step="m.summary")
+        for round_ in range(1, 6):
+            for text in ("/accompagnement", "autre", f"Question {round_}", "passer"):
+                await side.type(chat, text)
+            await asyncio.gather(*(members.receive("telegram", chat, send, None) for _ in range(2)))
+            assert len(await h.rows(member_requests)) == round_
