@@ -2,13 +2,16 @@
 the real ``optibot run`` process mid-way (both databases): restarted, every member gets exactly one
 message, no duplicate, no 429, and the pace is kept.
 
-The kill is placed where the outbox has nothing ambiguous in flight: the fake holds every send from
-some point on (not delivered once the caller is gone), and the process is killed when the
-announcement's whole share of the outbox is held, i.e. every message delivered before was recorded.
-The outbox is at-least-once for a send whose answer a kill cuts off (docs/ARCHITECTURE.md,
-invariant 4); what this test pins down is the announcements' own guarantee: a delivery is handed
-over once (one outbound row per member, whatever the kill interrupts), and a resumed announcement
-tells nobody twice.
+The kill is placed where the outbox has nothing ambiguous in flight: once 60 members are told, the
+fake holds the next OUTBOX_SHARE (20) sends for 30 s and then drops them, the caller being gone
+(recorded 499, never delivered); the process is killed once all 20 are held, after checking that
+every message delivered so far was recorded sent. Those 20 rows are the process's leased, unsent
+ones: the restart sends them again after their lease (10 s). Without the hold, a kill could cut
+off a send the platform accepted: the outbox is at-least-once there (docs/ARCHITECTURE.md,
+invariant 4; counted by /healthz as maybe-duplicates), so at most the share of members could be
+told twice — that window is the outbox's, not tested here. What this test pins down is the
+announcements' own guarantee: a delivery is handed over once (one outbound row per member,
+whatever the kill interrupts), and a resumed announcement tells nobody twice.
 """
 
 from __future__ import annotations
@@ -144,8 +147,8 @@ async def test_an_announcement_to_200_members_killed_mid_way_tells_each_exactly_
         started = time.monotonic()
         await service.start()
         await until(lambda: delivered() >= 60, 60, "the announcement going out")
-        # From now on every send is held; the process is killed once the announcement's whole
-        # share of the outbox is in flight (nothing delivered is left unrecorded).
+        # The next OUTBOX_SHARE sends are held (then dropped, never delivered); the process is
+        # killed once they all are, the announcement's whole share (nothing delivered unrecorded).
         telegram.hang_next("sendMessage", HOLD_SECONDS, count=OUTBOX_SHARE)
         await until(lambda: held() == OUTBOX_SHARE, 30, "the outbox share held in flight")
         assert await recorded() == delivered()
