@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.conversations import lock_key
 from storage.tables import member_messages, member_requests, opticians, video_slots
 
 OPEN, TAKEN, CANCELLED = "open", "taken", "cancelled"
@@ -161,6 +162,28 @@ async def held_by(connection: AsyncConnection, optician_id: int, now: datetime) 
     return [s for s in (_slot(row) for row in rows) if s.starts_at + timedelta(minutes=s.minutes) > now]
 
 
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """What a take booked, as the row is at that instant (the room may have changed since a read)."""
+
+    starts_at: datetime
+    minutes: int
+    room: str
+
+
+async def lock_holder(connection: AsyncConnection, optician_id: int) -> None:
+    """Serialise, until the caller's transaction ends, one member's takes: the check that they
+    hold no upcoming slot and the take are then one step (two presses of theirs at once, on two
+    slots or two channels, cannot both pass the check). PostgreSQL: a transaction-scoped advisory
+    lock of this member (no row lock: nothing else's lock order is involved); SQLite: a first write
+    (matching no row) takes the database's write lock. Call it first in the transaction."""
+    if connection.dialect.name == "postgresql":
+        key = lock_key(f"video-slot-holder:{optician_id}")
+        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    else:
+        await connection.execute(sa.update(video_slots).where(sa.false()).values(status=video_slots.c.status))
+
+
 async def take(
     connection: AsyncConnection,
     public_id: str,
@@ -170,27 +193,32 @@ async def take(
     request_id: int | None,
     remind_at: datetime | None,
     now: datetime,
-) -> bool:
+) -> Booked | None:
     """The member takes the slot: ONE conditional UPDATE, so of two members pressing it at once
-    exactly one wins (True), on SQLite and PostgreSQL alike; a slot that started is not taken."""
-    taken = await connection.execute(
-        sa.update(video_slots)
-        .where(
-            video_slots.c.public_id == public_id,
-            video_slots.c.status == OPEN,
-            video_slots.c.starts_at > now,
+    exactly one wins, on SQLite and PostgreSQL alike; a slot that started is not taken. What it
+    booked comes from the UPDATE itself — the room as it is now, not as a read before found it (a
+    slot given back meanwhile has a new room). None: taken, cancelled or started meanwhile."""
+    row = (
+        await connection.execute(
+            sa.update(video_slots)
+            .where(
+                video_slots.c.public_id == public_id,
+                video_slots.c.status == OPEN,
+                video_slots.c.starts_at > now,
+            )
+            .values(
+                status=TAKEN,
+                optician_id=optician_id,
+                channel=channel,
+                request_id=request_id,
+                taken_at=now,
+                remind_at=remind_at,
+                reminded_at=None,
+            )
+            .returning(video_slots.c.starts_at, video_slots.c.minutes, video_slots.c.room)
         )
-        .values(
-            status=TAKEN,
-            optician_id=optician_id,
-            channel=channel,
-            request_id=request_id,
-            taken_at=now,
-            remind_at=remind_at,
-            reminded_at=None,
-        )
-    )
-    return bool(taken.rowcount)
+    ).first()
+    return None if row is None else Booked(_aware(row.starts_at), row.minutes, row.room)
 
 
 async def release(
@@ -220,12 +248,20 @@ async def release(
     return bool(released.rowcount)
 
 
-async def cancel(
-    connection: AsyncConnection, public_id: str, now: datetime
-) -> tuple[bool, int | None, str | None]:
-    """Staff withdraw a slot (open or taken) before it starts: (cancelled, the member who held it,
-    the channel they took it on). One UPDATE that returns the holder, so a member who takes the
-    slot at that very moment is either told of the cancel or keeps it: never silently lost."""
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """A staff cancel: whether it applied, and the holding as the UPDATE found it."""
+
+    done: bool
+    holder: int | None  # the member who held it
+    channel: str | None  # where they took it
+    request_id: int | None  # the request they took it from
+
+
+async def cancel(connection: AsyncConnection, public_id: str, now: datetime) -> Cancelled:
+    """Staff withdraw a slot (open or taken) before it starts. One UPDATE that returns the holder
+    (and their request), so a member who takes the slot at that very moment is either told of the
+    cancel, with the event on their request's thread, or keeps it: never silently lost."""
     row = (
         await connection.execute(
             sa.update(video_slots)
@@ -235,40 +271,29 @@ async def cancel(
                 video_slots.c.starts_at > now,
             )
             .values(status=CANCELLED, remind_at=None)
-            .returning(video_slots.c.optician_id, video_slots.c.channel)
+            .returning(video_slots.c.optician_id, video_slots.c.channel, video_slots.c.request_id)
         )
     ).first()
     if row is None:
-        return False, None, None
-    return True, row.optician_id, row.channel
+        return Cancelled(False, None, None, None)
+    return Cancelled(True, row.optician_id, row.channel, row.request_id)
 
 
-async def due_reminders(connection: AsyncConnection, now: datetime, limit: int = 100) -> list[Due]:
-    """Taken slots whose reminder time has come and that nobody has reminded yet."""
-    rows = await connection.execute(
-        sa.select(
-            video_slots.c.id,
-            video_slots.c.starts_at,
-            video_slots.c.minutes,
-            video_slots.c.room,
-            video_slots.c.channel,
-            opticians.c.telegram_chat,
-            opticians.c.whatsapp,
-        )
-        .select_from(video_slots.outerjoin(opticians, opticians.c.id == video_slots.c.optician_id))
-        .where(
-            video_slots.c.status == TAKEN,
-            video_slots.c.reminded_at.is_(None),
-            video_slots.c.remind_at.is_not(None),
-            video_slots.c.remind_at <= now,
-        )
-        .order_by(video_slots.c.remind_at)
-        .limit(limit)
+def _due_now(now: datetime) -> Any:
+    return sa.and_(
+        video_slots.c.status == TAKEN,
+        video_slots.c.reminded_at.is_(None),
+        video_slots.c.remind_at.is_not(None),
+        video_slots.c.remind_at <= now,
     )
-    return [
-        Due(r.id, _aware(r.starts_at), r.minutes, r.room, r.channel, r.telegram_chat, r.whatsapp)
-        for r in rows
-    ]
+
+
+async def due_reminders(connection: AsyncConnection, now: datetime, limit: int = 100) -> list[int]:
+    """The ids of taken slots whose reminder time has come and that nobody has reminded yet."""
+    rows = await connection.scalars(
+        sa.select(video_slots.c.id).where(_due_now(now)).order_by(video_slots.c.remind_at).limit(limit)
+    )
+    return [int(slot_id) for slot_id in rows]
 
 
 async def next_reminder(connection: AsyncConnection) -> datetime | None:
@@ -281,19 +306,31 @@ async def next_reminder(connection: AsyncConnection) -> datetime | None:
     return _maybe(found)
 
 
-async def claim_reminder(connection: AsyncConnection, slot_id: int, now: datetime) -> bool:
+async def claim_reminder(connection: AsyncConnection, slot_id: int, now: datetime) -> Due | None:
     """Mark the reminder sent, in the transaction that enqueues it: of two processes (or sweeps)
-    only one gets rowcount 1, so it goes once."""
-    claimed = await connection.execute(
-        sa.update(video_slots)
-        .where(
-            video_slots.c.id == slot_id,
-            video_slots.c.status == TAKEN,
-            video_slots.c.reminded_at.is_(None),
+    only one gets the row, so it goes once. The slot is returned as the claim found it, with its
+    member's chats read now: a slot given back and taken by another member since it was listed is
+    claimed only if ITS reminder is due, and told to its holder, never to the one who gave it back."""
+    row = (
+        await connection.execute(
+            sa.update(video_slots)
+            .where(video_slots.c.id == slot_id, _due_now(now))
+            .values(reminded_at=now)
+            .returning(
+                video_slots.c.starts_at,
+                video_slots.c.minutes,
+                video_slots.c.room,
+                video_slots.c.channel,
+                video_slots.c.optician_id,
+            )
         )
-        .values(reminded_at=now)
+    ).first()
+    if row is None:
+        return None
+    telegram_chat, whatsapp = (
+        (None, None) if row.optician_id is None else await member_chats(connection, row.optician_id)
     )
-    return bool(claimed.rowcount)
+    return Due(slot_id, _aware(row.starts_at), row.minutes, row.room, row.channel, telegram_chat, whatsapp)
 
 
 async def member_chats(connection: AsyncConnection, optician_id: int) -> tuple[str | None, str | None]:
@@ -327,4 +364,11 @@ async def add_event(connection: AsyncConnection, request_id: int, text: str, now
     )
     await connection.execute(
         sa.update(member_requests).where(member_requests.c.id == request_id).values(updated_at=now)
+    )
+
+
+async def purge_started_before(connection: AsyncConnection, before: datetime) -> int:
+    """Retention: slots that started before ``before`` (who met whom is not kept for ever)."""
+    return int(
+        (await connection.execute(sa.delete(video_slots).where(video_slots.c.starts_at < before))).rowcount
     )

@@ -194,21 +194,23 @@ class VideoSlots:
     async def _held(
         self, connection: Connection, to: MemberChat, slot: Slot, now: datetime, on_message: int | None
     ) -> None:
-        await self._tell_booked(connection, to, slot, "slots.already", now, on_message)
+        """The slot the member holds, its link and "Annuler la visio"."""
+        await self._tell_booked(connection, to, "slots.already", slot.public_id, slot, now, on_message)
 
     async def _tell_booked(
         self,
         connection: Connection,
         to: MemberChat,
-        slot: Slot,
         key: str,
+        public_id: str,
+        slot: Slot | store.Booked,
         now: datetime,
         on_message: int | None,
     ) -> None:
         text = self.notices.text(
             key, when=self.when(slot.starts_at), minutes=slot.minutes, link=self.link(slot.room)
         )
-        give_back = Choice(GIVE_BACK + slot.public_id, self.notices.text("slots.give_back_button"))
+        give_back = Choice(GIVE_BACK + public_id, self.notices.text("slots.give_back_button"))
         reply = Reply(key, text, (give_back,), SLOT_STEP)
         await self.notices.to_member(connection, to, reply, now, on_message=on_message)
 
@@ -253,6 +255,7 @@ class VideoSlots:
         now: datetime,
         on_message: int | None,
     ) -> None:
+        await store.lock_holder(connection, optician_id)  # the check and the take: one step
         slot = await store.slot(connection, public_id)
         if slot is None:
             await self._offer(connection, to, optician_id, now, request_id, on_message, "slots.stale")
@@ -261,8 +264,8 @@ class VideoSlots:
         if held:  # this very slot (pressed twice), or another: one upcoming slot per member
             await self._held(connection, to, held[0], now, on_message)
             return
-        remind_at = slot.starts_at - timedelta(minutes=self.remind_minutes)
-        taken = await store.take(
+        remind_at = slot.starts_at - timedelta(minutes=self.remind_minutes)  # a start never moves
+        booked = await store.take(
             connection,
             public_id,
             optician_id=optician_id,
@@ -271,16 +274,16 @@ class VideoSlots:
             remind_at=remind_at if remind_at > now else None,
             now=now,
         )
-        if not taken:
+        if booked is None:
             await self._offer(
                 connection, to, optician_id, now, request_id, on_message, "slots.taken_meanwhile"
             )
             return
         log.info("video slot %s taken", public_id)
-        await self._tell_booked(connection, to, slot, "slots.booked", now, on_message)
+        await self._tell_booked(connection, to, "slots.booked", public_id, booked, now, on_message)
         if request_id is not None:
             text = self.notices.text(
-                "slots.event_booked", when=self.when(slot.starts_at), link=self.link(slot.room)
+                "slots.event_booked", when=self.when(booked.starts_at), link=self.link(booked.room)
             )
             await store.add_event(connection, request_id, text, now)
 
@@ -373,19 +376,21 @@ class VideoSlots:
             slot = await store.slot(connection, public_id[:32])
             if slot is None:
                 raise LookupError(public_id)
-            cancelled, holder, channel = await store.cancel(connection, slot.public_id, now)
-            if not cancelled:
+            cancelled = await store.cancel(connection, slot.public_id, now)
+            if not cancelled.done:
                 raise SlotError("créneau déjà annulé ou commencé")
             await record_access(connection, now, by, JOURNAL_ACTION, detail=f"cancel {slot.public_id}")
             when = self.when(slot.starts_at)
+            # The holding as the UPDATE found it: a member who took the slot since it was read is
+            # told, and their request's thread says it.
+            holder = cancelled.holder
             if holder is not None:
-                to = _chat_of(channel, *await store.member_chats(connection, holder))
+                to = _chat_of(cancelled.channel, *await store.member_chats(connection, holder))
                 if to is not None:
                     await self._offer(connection, to, holder, now, None, None, "slots.cancelled", when=when)
-            if slot.request_id is not None and holder is not None:
-                await store.add_event(
-                    connection, slot.request_id, self.notices.text("slots.event_cancelled", when=when), now
-                )
+                if cancelled.request_id is not None:
+                    text = self.notices.text("slots.event_cancelled", when=when)
+                    await store.add_event(connection, cancelled.request_id, text, now)
             found = await store.slot(connection, slot.public_id)
         log.info("video slot %s cancelled by staff", slot.public_id)
         self.notify()
@@ -434,11 +439,14 @@ class VideoSlots:
         async with self.database.connect() as connection:
             due = await store.due_reminders(connection, now)
         told = 0
-        for slot in due:
+        for slot_id in due:
             try:
                 async with self.database.begin() as connection:
-                    if not await store.claim_reminder(connection, slot.id, now):
-                        continue  # another process (or round) took it
+                    # The slot as the claim finds it (given back and re-taken since the list: its
+                    # new holder's reminder, if due, and never to the one who gave it back).
+                    slot = await store.claim_reminder(connection, slot_id, now)
+                    if slot is None:
+                        continue  # another process (or round) took it, or it is no longer due
                     to = _chat_of(slot.channel, slot.telegram_chat, slot.whatsapp)
                     if now >= slot.starts_at or to is None:
                         continue  # too late (it started), or nowhere to say it: claimed, not sent
@@ -453,7 +461,7 @@ class VideoSlots:
                     )
                     told += 1
             except Exception as error:
-                log.error("video reminder of slot %s failed: %s", slot.id, describe(error))
+                log.error("video reminder of slot %s failed: %s", slot_id, describe(error))
         if told:
             self.notify()
         return told
