@@ -4,14 +4,15 @@ what clients wrote to the operator's cases, and in the refused traffic; for the 
 
 Who hears what follows the roles (bot/console/guards.py): operators hear only client cases, network
 staff only members' requests, admins both. The members' side is one cheap version (two aggregates)
-compared on each wake-up, like the cases' queue."""
+compared on each wake-up, like the cases' queue — read ONCE for all the streams a wake-up wakes
+(:class:`SharedRead`), not once per open console."""
 
 import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from fastapi import Request
 
@@ -27,10 +28,39 @@ TRAFFIC_SECONDS = 2.0  # the refused traffic is looked at this often at most
 TRAFFIC_WINDOW = timedelta(hours=1)
 
 
-class MemberRequestsVersion(Protocol):
-    """What changes when members' requests may have changed (bot/members/requests.py)."""
+T = TypeVar("T")
 
-    async def version(self) -> tuple[object, ...]: ...
+
+class MemberRequestsVersion(Protocol):
+    """What changes when members' requests may have changed (bot/members/requests.py); ``woken``:
+    when the stream asking woke (``time.monotonic()``): a read started since then serves it."""
+
+    async def version(self, woken: float | None = None) -> tuple[object, ...]: ...
+
+
+class SharedRead(Generic[T]):
+    """One read for every live stream woken at once. A stream that woke at ``woken`` is given the
+    result of the latest read if that read STARTED at or after ``woken`` — it then sees every commit
+    whose notify woke the stream — otherwise it starts a new one. So a wake-up costs one read, not
+    one per open console; a stream never gets a value read before it woke."""
+
+    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
+        self._read = read
+        self._latest: tuple[float, asyncio.Task[T]] | None = None
+
+    async def since(self, woken: float) -> T:
+        latest = self._latest
+        if latest is None or latest[0] < woken or latest[1].get_loop() is not asyncio.get_running_loop():
+            task = asyncio.ensure_future(self._read())
+            task.add_done_callback(_retrieved)  # every waiter may have gone: no "never retrieved"
+            latest = self._latest = (time.monotonic(), task)
+        # A stream going away cancels its own wait, never the read the others share.
+        return await asyncio.shield(latest[1])
+
+
+def _retrieved(task: "asyncio.Task[Any]") -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class Wakeup:
@@ -88,13 +118,14 @@ async def live_events(
             if not await wait_set(wake, POLL_SECONDS):
                 idle += POLL_SECONDS
             wake.clear()
+            woken = time.monotonic()
             if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
                 checked = time.monotonic()
                 if not await still_signed_in():
                     yield "event: signed_out\ndata: {}\n\n"
                     return
             if members is not None:
-                seen_members = await members.version()
+                seen_members = await members.version(woken)
                 if seen_members != member_version:
                     member_version = seen_members
                     idle = 0.0

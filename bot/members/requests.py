@@ -12,6 +12,7 @@ staff may read it and add a note. Each change is one transaction with what the m
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 
 from bot.console.auth import Operator
 from bot.console.checks import operator_text
+from bot.console.live import SharedRead
 from bot.errors import RefusedError
 from bot.members.notices import MemberChat, MemberNotices
 from flows.members import KINDS
@@ -121,6 +123,7 @@ class MemberRequests:
         self.clock = clock
         self.notify = notify
         self.files = files
+        self._versions = SharedRead(self._version)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -175,8 +178,13 @@ class MemberRequests:
             await record_access(connection, self.clock(), me.name, "member_document", detail=found.reference)
         return content, kind
 
-    async def version(self) -> tuple[object, ...]:
-        """Changes when the queue or a thread may have changed (the live views compare it)."""
+    async def version(self, woken: float | None = None) -> tuple[object, ...]:
+        """Changes when the queue or a thread may have changed (the live views compare it).
+        ``woken``: when the live stream asking woke (``time.monotonic()``); every stream woken at
+        once shares one read (bot/console/live.py ``SharedRead``). None: a fresh read."""
+        return await self._versions.since(time.monotonic() if woken is None else woken)
+
+    async def _version(self) -> tuple[object, ...]:
         async with self.database.connect() as connection:
             return await store.version(connection)
 
