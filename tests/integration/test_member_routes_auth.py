@@ -124,9 +124,9 @@ async def test_network_staff_are_refused_every_client_route_and_admins_reach_bot
     assert (await nina.get("/me")).status_code == 401
 
 
-async def test_the_live_stream_tells_network_staff_nothing_of_client_cases(app: Service) -> None:
-    """The stream opens for every role; what it carries is tested with the queue's changes in
-    tests/integration/test_member_requests.py."""
+async def test_the_live_stream_opens_for_every_role(app: Service) -> None:
+    """What it carries for each role (network staff nothing of client cases, operators nothing of
+    members' requests) is tested in tests/integration/test_member_requests.py."""
     for name in ("nina", "bob", "alice"):
         staff = await signed_in(app, name)
         async with staff.http.stream("GET", "/api/console/events") as stream:
