@@ -26,6 +26,7 @@ from storage.tables import (
     messages,
     waitlist,
 )
+from storage.video_slots import purge_started_before
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Purge:
     goodbyes: int = 0
     candidates: int = 0
     member_requests: int = 0
+    video_slots: int = 0
     files: list[str] = field(default_factory=list)
     erased_clients: list[int] = field(default_factory=list)
 
@@ -71,6 +73,7 @@ class Purge:
             ("delivered goodbyes", self.goodbyes),
             ("candidates declined or left untouched", self.candidates),
             ("members' requests closed long ago", self.member_requests),
+            ("video follow-up slots started long ago", self.video_slots),
         ]
 
 
@@ -179,6 +182,8 @@ async def purge(
     closed, documents = await purge_closed(connection, now - policy.member_requests)
     done.member_requests = closed
     done.files += documents
+    # Video follow-ups (who met whom) go as long after they started.
+    done.video_slots = await purge_started_before(connection, now - policy.member_requests)
     done.files = sorted(set(done.files))
     return done
 

@@ -287,3 +287,16 @@ async def test_two_services_on_one_postgres_remind_once(postgres_url: str, tmp_p
         assert sum(counts) == 20
         for _, to in taken:
             assert [k for k in await keys_to(one, to) if k == "slots.reminder"] == ["slots.reminder"]
+
+
+async def test_retention_drops_slots_started_long_ago(database_url: str, tmp_path: Path) -> None:
+    async with service(database_url, tmp_path) as h:
+        slots = h.services.members.slots
+        old, recent = await publish(h, 2, 3)
+        member_id, to = await add_member(h, "Martine")
+        await slots.answer(to, member_id, press(old), on_message=None)
+        # RETENTION_MEMBER_REQUEST_DAYS (730 by default) after the first started, not the second.
+        h.clock.now = NOW + timedelta(days=730, hours=2, minutes=30)
+        done = await h.services.engine.privacy.purge()
+        assert ("video follow-up slots started long ago", 1) in done.lines()
+        assert [r.public_id for r in await h.rows(video_slots)] == [recent]
