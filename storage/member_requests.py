@@ -286,8 +286,13 @@ async def claim(
 async def release(
     connection: AsyncConnection, request_id: int, now: datetime, *, held_by: int | None
 ) -> bool:
-    """Nobody holds it any more (``held_by``: only if that staff does; None: whoever does)."""
-    where = [member_requests.c.id == request_id, member_requests.c.claimed_by.is_not(None)]
+    """Nobody holds the open request any more (``held_by``: only if that staff does; None: whoever
+    does). A closed one keeps who handled it."""
+    where = [
+        member_requests.c.id == request_id,
+        member_requests.c.claimed_by.is_not(None),
+        member_requests.c.status.in_(OPEN_STATUSES),
+    ]
     if held_by is not None:
         where.append(member_requests.c.claimed_by == held_by)
     found = await connection.execute(
@@ -297,20 +302,19 @@ async def release(
 
 
 async def take_over(
-    connection: AsyncConnection, request_id: int, staff_id: int, now: datetime, *, from_id: int | None
+    connection: AsyncConnection, request_id: int, staff_id: int, now: datetime, *, from_id: int
 ) -> bool:
-    """``staff_id`` holds the open request someone else holds (``from_id``: only if that one
-    still does, so two take-overs at once cannot both win)."""
-    where = [
-        member_requests.c.id == request_id,
-        member_requests.c.status.in_(OPEN_STATUSES),
-        member_requests.c.claimed_by.is_not(None),
-        member_requests.c.claimed_by != staff_id,
-    ]
-    if from_id is not None:
-        where.append(member_requests.c.claimed_by == from_id)
+    """``staff_id`` holds the open request ``from_id`` holds — only if that one still does, so two
+    take-overs at once cannot both win."""
     found = await connection.execute(
-        sa.update(member_requests).where(*where).values(claimed_by=staff_id, claimed_at=now, updated_at=now)
+        sa.update(member_requests)
+        .where(
+            member_requests.c.id == request_id,
+            member_requests.c.status.in_(OPEN_STATUSES),
+            member_requests.c.claimed_by == from_id,
+            member_requests.c.claimed_by != staff_id,
+        )
+        .values(claimed_by=staff_id, claimed_at=now, updated_at=now)
     )
     return found.rowcount == 1
 

@@ -220,17 +220,20 @@ class MemberRequests:
 
     async def take_over(self, me: Operator, public_id: str, from_name: str | None = None) -> RequestDetail:
         """Hold a request someone else holds (they left, or are away), as the client console's
-        transfer does; ``from_name``: only if that staff still holds it (what the page showed), so
-        of two take-overs at once only one wins. Noted in the thread; the member is not told."""
+        transfer does; ``from_name``: only if that staff still holds it (what the page showed). The
+        UPDATE names the holder read, so of two take-overs at once only one wins, and the thread's
+        note names who really held it. Noted in the thread; the member is not told."""
         now = self.clock()
         async with self.database.begin() as connection:
             target = await self._find(connection, public_id)
-            from_id = target.claimed_by_id if from_name is not None else None
-            if from_name is not None and target.claimed_by != from_name:
+            if target.claimed_by_id == me.row_id:
+                raise RefusedError(409, "vous tenez déjà la demande")
+            if target.claimed_by_id is None or (from_name is not None and target.claimed_by != from_name):
                 raise RefusedError(409, _held(target.claimed_by))
-            if not await store.take_over(connection, target.id, me.row_id, now, from_id=from_id):
+            # Only from the holder just read, so the thread names who really held it.
+            if not await store.take_over(connection, target.id, me.row_id, now, from_id=target.claimed_by_id):
                 raise await self._refusal(connection, me, public_id)
-            said = f"{me.name} reprend la demande (tenue par {target.claimed_by or 'personne'})"
+            said = f"{me.name} reprend la demande (tenue par {target.claimed_by})"
             await store.add_to_thread(connection, target.id, "event", me.name, said, now)
             detail = await self._detail(connection, me, public_id)
         self.notify()

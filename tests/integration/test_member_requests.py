@@ -311,6 +311,9 @@ async def test_staff_take_over_a_request_and_the_chat_with_it(desk: Desk) -> Non
     taken = await noe.post(f"/members/requests/{public_id}/takeover", {"from": "nina"})
     assert taken.status_code == 200, taken.text
     assert (taken.json()["claimed_by"], taken.json()["mine"]) == ("noe", True)
+    assert taken.json()["thread"][-1]["text"] == "noe reprend la demande (tenue par nina)"
+    own = await noe.post(f"/members/requests/{public_id}/takeover", {})
+    assert (own.status_code, own.json()["detail"]) == (409, "vous tenez déjà la demande")
     # Now Nina is the one refused; Noé speaks to the member.
     assert (
         await nina.post(f"/members/requests/{public_id}/reply", {"text": "Toujours là"})
@@ -335,6 +338,12 @@ async def test_staff_take_over_a_request_and_the_chat_with_it(desk: Desk) -> Non
     assert months.status_code == 200, months.text
     await desk.told_that(231, "est close : accordée (3 mois)")
     assert len([t for t in desk.told(231) if "prise en charge" in t]) == 1
+    # Closed, it keeps who handled it: no release, even by an admin; no take-over.
+    for staff in (noe, alice):
+        gone = await staff.post(f"/members/requests/{public_id}/release")
+        assert (gone.status_code, gone.json()["detail"]) == (409, "la demande est close")
+    assert (await alice.post(f"/members/requests/{public_id}/takeover", {})).status_code == 409
+    assert (await noe.get(f"/members/requests/{public_id}")).json()["claimed_by"] == "noe"
 
 
 async def test_the_live_stream_tells_network_staff_and_admins_not_operators(desk: Desk) -> None:
