@@ -48,7 +48,7 @@ _MONTHS = (
 )
 _ISO = re.compile(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b")
 _NUMERIC = re.compile(r"\b(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4}|\d{2})\b")
-_WORDS = re.compile(r"\b(\d{1,2})(?:er)?\s+([a-z]+)\.?\s+(\d{4})\b")
+_WORDS = re.compile(r"\b(\d{1,2})(?:er)?\s+([a-z]+)\.?\s+(\d{4}|\d{2})\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def parse_kit_date(text: str) -> KitDate:
         year = int(found[3]) + (2000 if len(found[3]) == 2 else 0)
         parts = (year, int(found[2]), int(found[1]))
     elif (found := _WORDS.search(folded)) and (month := _month(found[2])) is not None:
-        parts = (int(found[3]), month, int(found[1]))
+        parts = (int(found[3]) + (2000 if len(found[3]) == 2 else 0), month, int(found[1]))
     if parts is None:
         return KitDate(None, "unreadable")
     try:
@@ -239,6 +239,9 @@ class MemberAccount:
         if record is None:
             return False
         if record.kit_expires_on == day:
+            # The member corrects a date they declared: it no longer awaits an admin.
+            if record.kit_declared_on is not None:
+                await store.withdraw_kit(connection, optician_id, record.kit_declared_on, now)
             await self.notices.tell(connection, to, "account.kit_same", now, date=self._date(day))
             return True
         await store.declare_kit(connection, optician_id, day, now)

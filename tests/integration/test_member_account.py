@@ -112,6 +112,13 @@ async def test_kit_asks_again_until_a_good_date_then_records_it(database_url: st
         await account.answer(to, member_id, ClientInput(choice="undo.20270630", step=KIT_STEP), None)
         assert (await keys_to(h, to))[-1] == "account.kit_not_undone"
 
+        # A date declared, then corrected back to the recorded one: nothing left for an admin.
+        assert await account.kit(to, member_id, "30 juin 2027") is True
+        assert await account.kit(to, member_id, "31/12/2026") is True
+        assert (await keys_to(h, to))[-1] == "account.kit_same"
+        (row,) = await h.rows(opticians, opticians.c.id == member_id)
+        assert (row.kit_declared_on, row.kit_expires_on) == (None, date(2026, 12, 31))
+
 
 # --- the admin's decision, through the console's API --------------------------------------------------
 

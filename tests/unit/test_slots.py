@@ -28,6 +28,7 @@ def test_kit_dates_read_and_checked() -> None:
         ("/kit 31 mars 2027", date(2027, 3, 31)),
         ("/KIT@optibot 1er Août 2027", date(2027, 8, 1)),
         ("jusqu'au 5 fevrier 2028", date(2028, 2, 5)),
+        ("31 mars 27", date(2027, 3, 31)),
     ):
         assert parse_kit_date(text).day == day, text
     assert parse_kit_date("/kit").problem == "empty"
