@@ -237,6 +237,10 @@ async def test_the_document_is_read_by_staff_and_every_read_journaled(desk: Desk
     assert got.status_code == 200
     assert (got.content, got.headers["content-type"]) == (PNG, "image/png")
     assert got.headers["cache-control"] == "private, no-store"
+    # Never run as a page of the console's origin, never sniffed into something else.
+    assert got.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"] == 'inline; filename="document.png"'
     assert (await nina.get(f"/members/requests/{without}/document")).status_code == 404
     journal = await desk.service.rows(access_journal, access_journal.c.action == "member_document")
     (reference,) = [
