@@ -37,6 +37,7 @@ PURGE_WORDS = {
     "webhooks set aside": "webhooks mis de côté (sans donnée personnelle)",
     "delivered goodbyes": "messages d'au revoir déjà remis",
     "candidates declined or left untouched": "candidatures refusées ou sans suite",
+    "members' requests closed long ago": "demandes de membres closes depuis longtemps",
     "video follow-up slots started long ago": "créneaux de visio de suivi passés depuis longtemps",
 }
 
