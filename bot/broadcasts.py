@@ -34,6 +34,7 @@ from bot.signals import Commits, wait_set
 from flows.catalog import Catalog
 from flows.intake import SERVED_FROM_CRISIS
 from flows.types import Levels, Reply, as_level, stricter
+from storage import announcements as announcement_store
 from storage import broadcasts as store
 from storage import waitlist as waitlist_store
 from storage.broadcasts import NewDelivery, Progress
@@ -319,8 +320,9 @@ class Broadcasts:
         now = self.clock()
         async with self.database.begin() as connection:
             unsent = await store.unsent_by_channel(connection)
+            theirs = await announcement_store.unsent_by_channel(connection)  # one share: the bulk's
             room = {
-                channel: min(CHAT_BATCH, OUTBOX_SHARE - unsent.get(channel, 0))
+                channel: min(CHAT_BATCH, OUTBOX_SHARE - unsent.get(channel, 0) - theirs.get(channel, 0))
                 for channel in store.CHANNEL_ROUTES
             }
             due = await store.due_chat(connection, room)

@@ -28,7 +28,7 @@ from storage.tables import access_journal, announcement_deliveries, announcement
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
 from tests.integration.serving import serve_app
-from tests.integration.test_broadcasts import serve, until
+from tests.integration.test_broadcasts import seed, serve, until
 from tests.integration.test_broadcasts_review import services_of
 from tests.integration.test_console import PASSWORD, Staff, _open_clients
 from tests.integration.test_waitlist_cli import optibot
@@ -268,6 +268,30 @@ async def test_an_announcement_keeps_only_a_share_of_the_outbox_unsent(
         progress = await desk.progress(public_id)
         assert progress is not None
         assert (progress.sent, progress.queued, progress.pending) == (5, OUTBOX_SHARE, 50 - OUTBOX_SHARE - 5)
+
+
+async def test_a_waitlist_broadcast_and_an_announcement_share_one_bulk_share_of_the_outbox(
+    database_url: str, tmp_path: Path
+) -> None:
+    await seed(
+        database_url, telegram=30, whatsapp_open=0, whatsapp_closed=0, emails=0, phones=0, unreachable=0
+    )
+    async with members_desk(database_url, tmp_path) as services:
+        for i in range(30):
+            await add_member(services.database, f"M{i:02d}", ["75"], telegram=str(9000 + i))
+        await services.members.announcements.send("Point d'étape.", by="nina")
+        await hand_over_all(services)  # the whole share
+        assert await services.broadcasts.start(by="alice", trigger="manual", level="normal")
+        assert await services.broadcasts._chat_batch() == 0  # nothing left to the broadcast
+        assert len(await outbound(services)) == OUTBOX_SHARE
+        async with services.database.begin() as connection:  # the outbox sent five
+            first = [m.id for m in await outbound(services)][:5]
+            await connection.execute(
+                sa.update(messages).where(messages.c.id.in_(first)).values(sent_at=utcnow())
+            )
+        assert await services.broadcasts._chat_batch() == 5
+        await hand_over_all(services)
+        assert len(await outbound(services)) == OUTBOX_SHARE + 5  # still 20 unsent, bulk together
 
 
 async def test_each_members_state_follows_their_outbound_row_and_the_announcement_ends(
