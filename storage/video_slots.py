@@ -52,6 +52,9 @@ class Due:
     channel: str | None
     telegram_chat: str | None
     whatsapp: str | None
+    request_id: int | None  # the request it was taken from (its thread gets the staff's reminder)
+    member: str | None  # the optician's name (the thread only: never logged)
+    staff: str
 
 
 def _aware(moment: datetime) -> datetime:
@@ -310,7 +313,9 @@ async def claim_reminder(connection: AsyncConnection, slot_id: int, now: datetim
     """Mark the reminder sent, in the transaction that enqueues it: of two processes (or sweeps)
     only one gets the row, so it goes once. The slot is returned as the claim found it, with its
     member's chats read now: a slot given back and taken by another member since it was listed is
-    claimed only if ITS reminder is due, and told to its holder, never to the one who gave it back."""
+    claimed only if ITS reminder is due, and told to its holder, never to the one who gave it back.
+    With the request it was taken from, its member's name and its staff: the staff's reminder goes
+    on that request's thread in the same transaction."""
     row = (
         await connection.execute(
             sa.update(video_slots)
@@ -322,15 +327,36 @@ async def claim_reminder(connection: AsyncConnection, slot_id: int, now: datetim
                 video_slots.c.room,
                 video_slots.c.channel,
                 video_slots.c.optician_id,
+                video_slots.c.request_id,
+                video_slots.c.staff,
             )
         )
     ).first()
     if row is None:
         return None
-    telegram_chat, whatsapp = (
-        (None, None) if row.optician_id is None else await member_chats(connection, row.optician_id)
+    member = (
+        None
+        if row.optician_id is None
+        else (
+            await connection.execute(
+                sa.select(opticians.c.name, opticians.c.telegram_chat, opticians.c.whatsapp).where(
+                    opticians.c.id == row.optician_id
+                )
+            )
+        ).first()
     )
-    return Due(slot_id, _aware(row.starts_at), row.minutes, row.room, row.channel, telegram_chat, whatsapp)
+    return Due(
+        slot_id,
+        _aware(row.starts_at),
+        row.minutes,
+        row.room,
+        row.channel,
+        None if member is None else member.telegram_chat,
+        None if member is None else member.whatsapp,
+        row.request_id,
+        None if member is None else member.name,
+        row.staff,
+    )
 
 
 async def member_chats(connection: AsyncConnection, optician_id: int) -> tuple[str | None, str | None]:

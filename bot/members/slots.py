@@ -7,7 +7,9 @@ Decisions (docs/MEMBERS.md):
   (link and an "Annuler la visio" button) instead. Giving it back opens it again for others, with a
   new room: the link the member had no longer leads to the next member's meeting.
 - Staff get the link in the console (the slots' dialog: member, status, link) and, when the slot
-  was taken from a request, on that request's thread; their reminder is the console's "bientôt".
+  was taken from a request, on that request's thread. Their reminder: a "Rappel" event on that
+  thread, written in the transaction that claims the member's (so once, even when the member can
+  no longer be reached), and the console's reminder (slot-reminders.js, from GET /slots' "soon").
 - The member's reminder is claimed in the transaction that enqueues it (``reminded_at IS NULL``),
   so it goes once across processes and restarts; one found after the slot started is claimed and
   not sent. A slot taken within the reminder's delay has none: its confirmation is the reminder.
@@ -439,6 +441,7 @@ class VideoSlots:
         async with self.database.connect() as connection:
             due = await store.due_reminders(connection, now)
         told = 0
+        notify = False
         for slot_id in due:
             try:
                 async with self.database.begin() as connection:
@@ -447,22 +450,38 @@ class VideoSlots:
                     slot = await store.claim_reminder(connection, slot_id, now)
                     if slot is None:
                         continue  # another process (or round) took it, or it is no longer due
+                    if now >= slot.starts_at:
+                        continue  # too late (it started): claimed, not sent
+                    minutes = max(1, round((slot.starts_at - now).total_seconds() / 60))
+                    if slot.request_id is not None:
+                        # The staff's reminder, on the thread of the request it was taken from
+                        # (the Réseau view shows it live): with the member's, in one claim.
+                        text = self.notices.text(
+                            "slots.event_reminder",
+                            member=slot.member or "—",
+                            hour=_hour(slot.starts_at.astimezone(SERVICE_TIME_ZONE)),
+                            minutes=minutes,
+                            staff=slot.staff,
+                            link=self.link(slot.room),
+                        )
+                        await store.add_event(connection, slot.request_id, text, now)
+                        notify = True
                     to = _chat_of(slot.channel, slot.telegram_chat, slot.whatsapp)
-                    if now >= slot.starts_at or to is None:
-                        continue  # too late (it started), or nowhere to say it: claimed, not sent
+                    if to is None:
+                        continue  # nowhere to say it to the member: claimed, not sent
                     await self.notices.tell(
                         connection,
                         to,
                         "slots.reminder",
                         now,
                         when=self.when(slot.starts_at),
-                        minutes=max(1, round((slot.starts_at - now).total_seconds() / 60)),
+                        minutes=minutes,
                         link=self.link(slot.room),
                     )
                     told += 1
             except Exception as error:
                 log.error("video reminder of slot %s failed: %s", slot_id, describe(error))
-        if told:
+        if told or notify:
             self.notify()
         return told
 
