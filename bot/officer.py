@@ -39,6 +39,7 @@ PURGE_WORDS = {
     "candidates declined or left untouched": "candidatures refusées ou sans suite",
     "members' requests closed long ago": "demandes de membres closes depuis longtemps",
     "video follow-up slots started long ago": "créneaux de visio de suivi passés depuis longtemps",
+    "messages to opticians and members sent long ago": "messages aux opticiens et aux membres, anciens",
 }
 
 

@@ -57,6 +57,7 @@ class Purge:
     candidates: int = 0
     member_requests: int = 0
     video_slots: int = 0
+    staff_messages: int = 0
     files: list[str] = field(default_factory=list)
     erased_clients: list[int] = field(default_factory=list)
 
@@ -74,6 +75,7 @@ class Purge:
             ("candidates declined or left untouched", self.candidates),
             ("members' requests closed long ago", self.member_requests),
             ("video follow-up slots started long ago", self.video_slots),
+            ("messages to opticians and members sent long ago", self.staff_messages),
         ]
 
 
@@ -184,6 +186,22 @@ async def purge(
     done.files += documents
     # Video follow-ups (who met whom) go as long after they started.
     done.video_slots = await purge_started_before(connection, now - policy.member_requests)
+    # Messages to opticians and members that are about no case (their menus, replies, reminders,
+    # announcements): staff data, kept as long as members' requests. An announcement's delivery
+    # keeps its outcome; a request's thread keeps its text.
+    staff_cutoff = now - policy.member_requests
+    old_staff = list(
+        await connection.scalars(
+            sa.select(messages.c.id).where(
+                messages.c.conversation_id.is_(None),
+                messages.c.case_id.is_(None),
+                sa.or_(messages.c.sent_at < staff_cutoff, messages.c.failed_at < staff_cutoff),
+            )
+        )
+    )
+    if old_staff:
+        await delete_messages(connection, messages.c.id.in_(old_staff))
+    done.staff_messages = len(old_staff)
     done.files = sorted(set(done.files))
     return done
 

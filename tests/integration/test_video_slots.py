@@ -300,3 +300,29 @@ async def test_retention_drops_slots_started_long_ago(database_url: str, tmp_pat
         done = await h.services.engine.privacy.purge()
         assert ("video follow-up slots started long ago", 1) in done.lines()
         assert [r.public_id for r in await h.rows(video_slots)] == [recent]
+
+
+async def test_retention_drops_messages_to_members_sent_long_ago(database_url: str, tmp_path: Path) -> None:
+    """A member's messages (about no case: menus, replies, reminders, announcements) are staff data,
+    deleted as long after they were sent or failed as members' requests, not before."""
+    async with service(database_url, tmp_path) as h:
+        slots = h.services.members.slots
+        (first,) = await publish(h, 2)
+        member_id, to = await add_member(h, "Martine")
+        await slots.answer(to, member_id, press(first), on_message=None)
+        async with h.services.database.begin() as connection:
+            await connection.execute(
+                sa.update(messages)
+                .where(messages.c.direction == "out", messages.c.party == to.chat)
+                .values(sent_at=NOW)
+            )
+        told = await h.rows(messages, messages.c.party == to.chat)
+        assert told, "the member was told of their slot"
+        h.clock.now = NOW + timedelta(days=729)
+        assert ("messages to opticians and members sent long ago", 0) in (
+            await h.services.engine.privacy.purge()
+        ).lines()
+        h.clock.now = NOW + timedelta(days=731)
+        done = await h.services.engine.privacy.purge()
+        assert ("messages to opticians and members sent long ago", len(told)) in done.lines()
+        assert await h.rows(messages, messages.c.party == to.chat) == []
