@@ -96,3 +96,27 @@ def format_euros(cents: int) -> str:
     grouped = f"{euros:,}".replace(",", " ")
     text = f"{grouped},{rest:02d} €" if rest else f"{grouped} €"
     return f"-{text}" if cents < 0 else text
+
+
+# The summary's and the document question's words, read on a folded text (:func:`fold_words`).
+SKIP_WORDS = frozenset(
+    {
+        "passer",
+        "passe",
+        "skip",
+        "aucun",
+        "aucune",
+        "rien",
+        "pas de document",
+        "sans document",
+        "non merci",
+        "no",
+    }
+)
+SEND_WORDS = frozenset({"envoyer", "envoie", "envoyez", "valider", "valide", "confirmer", "confirme", "send"})
+CHANGE_WORDS = frozenset({"modifier", "modifie", "changer", "change", "corriger", "edit"})
+
+
+def fold_words(text: str) -> str:
+    """Lower case, no accents, only letters, digits, "/" and single spaces: what the words match."""
+    return " ".join(re.sub(r"[^a-z0-9/ ]+", " ", _fold(text[:200])).split())

@@ -3,7 +3,8 @@ kind of help, what it needs (an amount, months), details, an optional document, 
 confirm, and a reference. Pure, like :class:`flows.followup.FollowUpFlow`: a member's session (state
 and what was gathered) and what they said go in; the new state, the replies and the effects come
 out, and the desk (``bot/members/desk.py``) persists them in ``member_sessions`` and applies the
-effects in the message's transaction. ``flows/diagram.py`` draws this table.
+effects in the message's transaction. Its table (states, transitions, buttons, effects) is
+``flows/member_table.py``, which ``flows/diagram.py`` draws.
 
 - ``idle``: no request under way; free text joins the member's open request (``RelayToRequest``),
   or, when they have none, the members' menu is shown;
@@ -14,212 +15,52 @@ effects in the message's transaction. ``flows/diagram.py`` draws this table.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Any
-
 from transitions import EventData, Machine, MachineError
 
 from flows import parsing
 from flows.catalog import Catalog
-from flows.member_words import format_euros, parse_amount, parse_kind, parse_months
-from flows.text import _fold
+from flows.member_table import (
+    BUTTONS,
+    CHANGE_STEP,
+    COMMAND_EVENTS,
+    DOCUMENT_STEP,
+    IDLE,
+    KIND_STEP,
+    KINDS,
+    MEMBER_COMMANDS,
+    MEMBER_STATES,
+    MEMBER_TRANSITIONS,
+    MENU_CHOICES,
+    MENU_EVENTS,
+    MENU_STEP,
+    MENU_WORDS,
+    SUMMARY_STEP,
+    DiscardFile,
+    MemberContext,
+    MemberResult,
+    MemberSession,
+    OfferVideo,
+    RelayToRequest,
+    ShowAccount,
+    SubmitRequest,
+)
+from flows.member_words import (
+    CHANGE_WORDS,
+    SEND_WORDS,
+    SKIP_WORDS,
+    fold_words,
+    format_euros,
+    parse_amount,
+    parse_kind,
+    parse_months,
+)
 from flows.types import Choice, ClientInput, Reply
-
-# The kinds of help a member may ask for (their labels: flows/texts/<lang>/members.toml).
-KINDS = (
-    "state_aid",  # aides de l'État / fonds de solidarité
-    "short_time",  # chômage partiel
-    "guaranteed_loan",  # prêt garanti
-    "commission_advance",  # avance sur commissions (an amount)
-    "royalty_deferral",  # report de redevances (months)
-    "video",  # visio de suivi
-    "other",
-)
-
-# Buttons' steps (bot.desk.MEMBER_STEP_PREFIX is "m."): the menu's stay valid at any time, the
-# others only while the session is at that state.
-MENU_STEP = "m.menu"
-KIND_STEP = "m.kind"
-DOCUMENT_STEP = "m.document"
-SUMMARY_STEP = "m.summary"
-CHANGE_STEP = "m.change"
-MENU_CHOICES = (
-    ("request", "member.menu_request"),
-    ("video", "member.menu_video"),
-    ("account", "member.menu_account"),
-)
 
 MAX_MISSES = 3
 MAX_DETAILS = 2000  # characters of details kept (a longer text is cut, and the member told)
 MAX_ADVANCE_CENTS = 50_000 * 100  # an advance on commissions above this is not a chat request
 MAX_MONTHS = 12
 SUMMARY_DETAILS = 400  # characters of the details read back in the summary
-
-IDLE = "idle"
-_ASKING = ["kind", "amount", "months", "details", "document", "summary", "change"]
-MEMBER_STATES = [IDLE, *_ASKING]
-
-
-def _row(
-    trigger: str, source: str | list[str], dest: str | None, after: str | list[str], if_: str = ""
-) -> dict[str, Any]:
-    """One transition: ``dest`` None stays at the step; ``if_`` names the guard, if any."""
-    row: dict[str, Any] = {"trigger": trigger, "source": source, "dest": dest, "after": after}
-    if if_:
-        row["conditions"] = if_
-    return row
-
-
-# trigger, from, to, then, if
-MEMBER_TRANSITIONS: list[dict[str, Any]] = [
-    _row("open_menu", "*", IDLE, "show_menu"),
-    _row("start", "*", "kind", "start_request"),
-    _row("video", "*", IDLE, "offer_video"),
-    _row("account", "*", None, "show_account"),
-    _row("choose_kind", "kind", "amount", "ask", "wants_amount"),
-    _row("choose_kind", "kind", "months", "ask", "wants_months"),
-    _row("choose_kind", "kind", "summary", "ask", "details_known"),
-    _row("choose_kind", "kind", "details", "ask"),
-    _row("give_amount", "amount", "summary", "ask", "details_known"),
-    _row("give_amount", "amount", "details", "ask"),
-    _row("give_months", "months", "summary", "ask", "details_known"),
-    _row("give_months", "months", "details", "ask"),
-    _row("give_details", "details", "summary", "ask", "document_decided"),
-    _row("give_details", "details", "document", "ask"),
-    _row("attach", "details", None, "document_early"),
-    _row("attach", "document", "summary", ["attach_document", "ask"]),
-    _row("skip_document", "document", "summary", "ask"),
-    _row("confirm", "summary", IDLE, "submit"),
-    _row("change", "summary", "change", "ask"),
-    _row("change_kind", "change", "kind", "ask"),
-    _row("change_details", "change", "details", "ask"),
-    _row("change_document", "change", "document", "ask"),
-    _row("cancel", _ASKING, IDLE, "cancel_request"),
-    _row("cancel", IDLE, None, "nothing_to_cancel"),
-    _row("message", IDLE, None, "relay", "has_open_request"),
-    _row("message", IDLE, None, "show_menu"),
-    _row("miss", _ASKING, None, "ask_again", "may_retry"),
-    _row("miss", _ASKING, IDLE, "give_up"),
-    _row("miss", IDLE, None, "show_menu"),
-    _row("help", "*", None, "help"),
-    _row("stale", "*", None, "refuse_stale"),
-]
-
-# The buttons of each question: value → event.
-_BUTTONS: dict[str, dict[str, str]] = {
-    "kind": dict.fromkeys(KINDS, "choose_kind"),
-    "document": {"skip": "skip_document"},
-    "summary": {"send": "confirm", "change": "change", "cancel": "cancel"},
-    "change": {"kind": "change_kind", "details": "change_details", "document": "change_document"},
-}
-_MENU_EVENTS = {"request": "start", "video": "video", "account": "account"}
-# The members' own commands (slash commands, and their words).
-_MEMBER_COMMANDS = {
-    "/menu": "open_menu",
-    "/start": "open_menu",
-    "/accompagnement": "start",
-    "/demande": "start",
-    "/moncompte": "account",
-}
-_MENU_WORDS = frozenset({"menu", "le menu", "retour au menu", "revenir au menu", "main menu", "accueil"})
-_COMMAND_EVENTS = {"cancel": "cancel", "help": "help", "restart": "start", "new_request": "start"}
-
-
-# --- effects the desk applies -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitRequest:
-    """The member confirmed their request: the desk creates it (status new) with a reference."""
-
-    kind: str
-    details: str
-    amount_cents: int | None = None
-    months: int | None = None
-    document_path: str | None = None
-    document_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OfferVideo:
-    """ "Réserver une visio de suivi": the desk offers the free slots (bot/members/slots.py)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ShowAccount:
-    """ "Mon compte" or ``/moncompte``: the member's record (bot/members/account.py)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RelayToRequest:
-    """Free text outside a flow: it joins the member's open request as an "in" message."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class DiscardFile:
-    """A file the member sent that no request keeps (not at the document step, or replaced)."""
-
-    path: str
-
-
-MemberEffect = SubmitRequest | OfferVideo | ShowAccount | RelayToRequest | DiscardFile
-
-
-@dataclass(slots=True)
-class MemberSession:
-    """Where a member stands (``member_sessions``): the state, what was gathered, misses at this step."""
-
-    state: str = IDLE
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def misses(self) -> int:
-        return int(self.data.get("misses", 0))
-
-
-@dataclass(frozen=True, slots=True)
-class MemberContext:
-    """What the flow may know of the outside world: the member's open request, if any."""
-
-    open_reference: str | None = None
-
-
-@dataclass(slots=True)
-class MemberResult:
-    replies: list[Reply] = field(default_factory=list)
-    effects: list[MemberEffect] = field(default_factory=list)
-
-
-# --- free-text answers ------------------------------------------------------------------------
-
-_SKIP_WORDS = frozenset(
-    {
-        "passer",
-        "passe",
-        "skip",
-        "aucun",
-        "aucune",
-        "rien",
-        "pas de document",
-        "sans document",
-        "non merci",
-        "no",
-    }
-)
-_SEND_WORDS = frozenset(
-    {"envoyer", "envoie", "envoyez", "valider", "valide", "confirmer", "confirme", "send"}
-)
-_CHANGE_WORDS = frozenset({"modifier", "modifie", "changer", "change", "corriger", "edit"})
-
-
-def _folded(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9/ ]+", " ", _fold(text[:200])).split())
-
-
-# --- the model and the flow ---------------------------------------------------------------------
 
 
 class MemberModel:
@@ -459,24 +300,24 @@ class MemberFlow:
         text = (said.text or "").strip()
         if not text:
             return ("miss", None)
-        folded = _folded(text)
+        folded = fold_words(text)
         command = folded.split(" ", 1)[0].split("@", 1)[0] if folded.startswith("/") else ""
-        if command in _MEMBER_COMMANDS:
+        if command in MEMBER_COMMANDS:
             rest = folded.split(" ", 1)[1] if " " in folded else ""
             kind = parse_kind(rest) if command in ("/accompagnement", "/demande") and rest else None
-            return (_MEMBER_COMMANDS[command], kind)
-        if folded in _MENU_WORDS:
+            return (MEMBER_COMMANDS[command], kind)
+        if folded in MENU_WORDS:
             return ("open_menu", None)
         reading = parsing.parse_command(text)
-        if reading is not None and reading[0] in _COMMAND_EVENTS:
-            return (_COMMAND_EVENTS[reading[0]], None)
+        if reading is not None and reading[0] in COMMAND_EVENTS:
+            return (COMMAND_EVENTS[reading[0]], None)
         return self._answer(model, state, text, folded)
 
     def _button(self, model: MemberModel, state: str, said: ClientInput) -> tuple[str, str | None]:
         value = said.choice or ""
         if said.step == MENU_STEP:  # the menu's buttons stay valid at any time
-            return (_MENU_EVENTS[value], None) if value in _MENU_EVENTS else ("stale", None)
-        event = _BUTTONS.get(state, {}).get(value)
+            return (MENU_EVENTS[value], None) if value in MENU_EVENTS else ("stale", None)
+        event = BUTTONS.get(state, {}).get(value)
         if said.step != f"m.{state}" or event is None:
             return ("stale", None)
         if event == "choose_kind":
@@ -528,16 +369,16 @@ class MemberFlow:
             data["details"] = text
             return ("give_details", None)
         if state == "document":
-            if folded in _SKIP_WORDS or parsing.parse_yes_no(text) is False:
+            if folded in SKIP_WORDS or parsing.parse_yes_no(text) is False:
                 model.drop_document()
                 data["document_decided"] = True
                 return ("skip_document", None)
             model.hint = "member.document_unclear"
             return ("miss", None)
         if state == "summary":
-            if folded in _SEND_WORDS or parsing.parse_yes_no(text) is True:
+            if folded in SEND_WORDS or parsing.parse_yes_no(text) is True:
                 return ("confirm", None)
-            if folded in _CHANGE_WORDS or parsing.parse_yes_no(text) is False:
+            if folded in CHANGE_WORDS or parsing.parse_yes_no(text) is False:
                 return ("change", None)
             model.hint = "member.summary_unclear"
             return ("miss", None)

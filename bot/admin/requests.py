@@ -22,7 +22,7 @@ COMMAND = "requests"
 
 def add(commands: Any) -> None:
     from bot.members.requests import STATUSES
-    from flows.members import KINDS
+    from flows.member_table import KINDS
 
     parser: argparse.ArgumentParser = commands.add_parser(
         COMMAND, help="members' requests (the Réseau queue)"

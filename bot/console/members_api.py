@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from bot.console.checks import MAX_OPERATOR_TEXT
 from bot.console.guards import NetworkChanging, NetworkSignedIn
 from bot.members.requests import RequestDetail, RequestList
-from flows.members import KINDS
+from flows.member_table import KINDS
 from storage.files import MEDIA_TYPES
 
 if TYPE_CHECKING:

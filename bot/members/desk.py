@@ -19,17 +19,17 @@ from datetime import datetime, timedelta
 from bot.members.account import MemberAccount
 from bot.members.notices import MemberChat, MemberNotices
 from bot.members.slots import VideoSlots
-from flows.members import (
+from flows.member_table import (
     IDLE,
     DiscardFile,
     MemberContext,
-    MemberFlow,
     MemberSession,
     OfferVideo,
     RelayToRequest,
     ShowAccount,
     SubmitRequest,
 )
+from flows.members import MemberFlow
 from flows.types import ClientInput
 from storage import member_desk as store
 from storage.database import Connection, Database

@@ -23,7 +23,7 @@ from bot.console.checks import operator_text
 from bot.console.live import SharedRead
 from bot.errors import RefusedError
 from bot.members.notices import MemberChat, MemberNotices
-from flows.members import KINDS
+from flows.member_table import KINDS
 from flows.types import Reply
 from storage import member_requests as store
 from storage.database import Connection, Database

@@ -162,7 +162,7 @@ async def test_member_script(script: Path, database_url: str, tmp_path: Path) ->
 
 
 async def test_every_kind_of_request_has_a_script() -> None:
-    from flows.members import KINDS
+    from flows.member_table import KINDS
 
     texts = [p.read_text(encoding="utf-8") for p in member_scripts()]
     for kind in KINDS:

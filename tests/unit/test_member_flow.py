@@ -7,13 +7,11 @@ from decimal import Decimal
 import pytest
 
 from flows.catalog import Catalog
-from flows.member_words import format_euros, parse_amount, parse_kind, parse_months
-from flows.members import (
+from flows.member_table import (
     KINDS,
     MEMBER_TRANSITIONS,
     DiscardFile,
     MemberContext,
-    MemberFlow,
     MemberResult,
     MemberSession,
     OfferVideo,
@@ -21,6 +19,8 @@ from flows.members import (
     ShowAccount,
     SubmitRequest,
 )
+from flows.member_words import format_euros, parse_amount, parse_kind, parse_months
+from flows.members import MemberFlow
 from flows.types import ClientInput
 
 FLOW = MemberFlow(Catalog.load())
