@@ -29,6 +29,7 @@ import { bindPrivacy } from "./privacy.js";
 import { bindQueue, fetchQueue } from "./queue.js";
 import { bindReports } from "./reports.js";
 import { servesClients } from "./session.js";
+import { bindSlotReminders } from "./slot-reminders.js";
 import { bindSlots } from "./slots.js";
 import { bindTransfer } from "./transfer.js";
 import { bindVisit } from "./visit.js";
@@ -74,6 +75,7 @@ function bind() {
   bindMembers();
   bindMemberKits();
   bindSlots();
+  bindSlotReminders();
   bindAnnouncements();
   // Back from sleep or another tab: the clock moved on and events may have been missed.
   document.addEventListener("visibilitychange", () => {

@@ -1,7 +1,8 @@
 /* Video follow-ups (issue 16): the "Visios" dialog for network staff and admins — publish slots
  * on a day (several hours at once), the slots from today on with their status, member and Jitsi
  * link ("bientôt": taken and starting within the reminder's delay — the staff's reminder), and
- * cancel one before it starts (its member is told). members.js shows the topbar button.
+ * cancel one before it starts (its member is told); the open dialog refreshes its list every 30 s.
+ * members.js shows the topbar button; slot-reminders.js reminds the slot's staff.
  * API: GET/POST /api/console/slots, POST /api/console/slots/{id}/cancel (docs/CONSOLE.md).
  * Text only via textContent.
  */
@@ -11,8 +12,11 @@ import { api, messageFor } from "./api.js";
 const STATUSES = { open: "Libre", taken: "Réservé", cancelled: "Annulé" };
 const PARIS = "Europe/Paris";
 
+const REFRESH_MS = 30000; // the open dialog's list is read again this often
+
 let shown = null; // the last GET /slots
 let loading = null;
+let refreshing = 0;
 
 function $(id) {
   return document.getElementById(id);
@@ -69,6 +73,7 @@ function row(slot) {
     cancel.addEventListener("click", async () => {
       if (!armed) {
         armed = true;
+        cancel.dataset.armed = "";
         cancel.textContent = slot.status === "taken" ? "Confirmer (le membre sera prévenu)" : "Confirmer l'annulation";
         return;
       }
@@ -183,11 +188,37 @@ function render(message = "", kind = "hint") {
       if (await load()) render();
     });
     body.append(make("h3", { class: "sub-title" }, "Créneaux à venir"), refresh);
-    if (shown.slots.length) body.append(table());
-    else body.append(make("p", { class: "empty", "data-testid": "slots-empty" }, "Aucun créneau publié à partir d'aujourd'hui."));
+    const list = make("div", { id: "slots-list" });
+    list.append(listing());
+    body.append(list);
     return;
   }
   if (message) body.append(make("p", { class: kind, role: "status" }, message));
+}
+
+function listing() {
+  if (shown.slots.length) return table();
+  return make("p", { class: "empty", "data-testid": "slots-empty" }, "Aucun créneau publié à partir d'aujourd'hui.");
+}
+
+/** The dialog refreshes its list by itself while open (statuses, members, "bientôt"): the list
+ * only — the form being typed is left alone, and so is a list with a cancel awaiting its second
+ * click. */
+async function tick() {
+  const panel = $("slots-panel");
+  if (!panel.open || document.visibilityState !== "visible") return;
+  const mine = {};
+  loading = mine;
+  try {
+    const data = await api("GET", "/slots");
+    if (loading !== mine || !panel.open) return;
+    shown = data;
+  } catch (_) {
+    return; // the next tick (or "Actualiser") tries again; what is typed stays
+  }
+  const list = $("slots-list");
+  if (!list || list.querySelector("[data-armed]")) return;
+  list.replaceChildren(listing());
 }
 
 export function bindSlots() {
@@ -195,7 +226,13 @@ export function bindSlots() {
   $("slots-open").addEventListener("click", async () => {
     if (!panel.open) panel.showModal();
     render();
+    window.clearInterval(refreshing);
+    refreshing = window.setInterval(tick, REFRESH_MS);
     if (await load()) render();
   });
   $("slots-close").addEventListener("click", () => panel.close());
+  panel.addEventListener("close", () => {
+    window.clearInterval(refreshing);
+    refreshing = 0;
+  });
 }
