@@ -34,7 +34,7 @@ from bot.signals import Commits, wait_set
 from flows.catalog import Catalog
 from flows.intake import SERVED_FROM_CRISIS
 from flows.types import Levels, Reply, as_level, stricter
-from storage import announcements as announcement_store
+from storage import announcement_views
 from storage import broadcasts as store
 from storage import waitlist as waitlist_store
 from storage.broadcasts import NewDelivery, Progress
@@ -320,7 +320,7 @@ class Broadcasts:
         now = self.clock()
         async with self.database.begin() as connection:
             unsent = await store.unsent_by_channel(connection)
-            theirs = await announcement_store.unsent_by_channel(connection)  # one share: the bulk's
+            theirs = await announcement_views.unsent_by_channel(connection)  # one share: the bulk's
             room = {
                 channel: min(CHAT_BATCH, OUTBOX_SHARE - unsent.get(channel, 0) - theirs.get(channel, 0))
                 for channel in store.CHANNEL_ROUTES

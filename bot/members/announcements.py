@@ -32,9 +32,11 @@ from bot.members.notices import MemberChat, MemberNotices
 from bot.signals import wait_set
 from flows.departments import DEPARTMENTS
 from flows.types import Reply
+from storage import announcement_views as views
 from storage import announcements as store
 from storage import broadcasts as broadcast_store
-from storage.announcements import DeliveryRow, Member, NewDelivery, Progress
+from storage.announcement_views import DeliveryRow, Member, Progress
+from storage.announcements import NewDelivery
 from storage.database import Connection, Database
 from storage.privacy.journal import record_access
 from storage.text import clean_text
@@ -97,7 +99,7 @@ def _plan(found: list[Member], departments: list[str] | None) -> list[NewDeliver
             continue
         if member.channel is None:
             error = "inactive" if not member.active else "unlinked"
-            planned.append(NewDelivery(member.id, None, store.UNREACHABLE, error))
+            planned.append(NewDelivery(member.id, None, views.UNREACHABLE, error))
         else:
             planned.append(NewDelivery(member.id, member.channel, "pending"))
     return planned
@@ -106,9 +108,9 @@ def _plan(found: list[Member], departments: list[str] | None) -> list[NewDeliver
 async def _admissible(connection: Connection, text: str, departments: list[str] | None) -> list[NewDelivery]:
     """The deliveries of this announcement; refused while an identical one is running (a second
     click, 409) or when no member is there (422)."""
-    if await store.running_same(connection, text, departments) is not None:
+    if await views.running_same(connection, text, departments) is not None:
         raise RefusedError(409, "cette annonce est déjà en cours d'envoi")
-    planned = _plan(await store.members(connection), departments)
+    planned = _plan(await views.members(connection), departments)
     if not planned:
         raise RefusedError(422, "aucun membre dans ces départements")
     return planned
@@ -142,7 +144,7 @@ class Announcements:
         now = self.clock()
         template = 0
         async with self.database.connect() as connection:
-            found = await store.members(connection)
+            found = await views.members(connection)
             planned = _plan(found, chosen)
             chats = {m.id: m.chat for m in found}
             for delivery in planned:
@@ -150,9 +152,9 @@ class Announcements:
                 if delivery.channel == "whatsapp" and chat is not None:
                     closes = await windows.closes_at(connection, "whatsapp", chat)
                     template += not windows.is_open(closes, now)
-        channels = {"telegram": 0, "whatsapp": 0, store.UNREACHABLE: 0}
+        channels = {"telegram": 0, "whatsapp": 0, views.UNREACHABLE: 0}
         for delivery in planned:
-            channels[delivery.channel or store.UNREACHABLE] += 1
+            channels[delivery.channel or views.UNREACHABLE] += 1
         departments = tuple(chosen) if chosen else None
         return Preview(len(planned), channels, self.message(cleaned), departments, template)
 
@@ -203,18 +205,18 @@ class Announcements:
 
     async def progress(self, public_id: str) -> Progress | None:
         async with self.database.connect() as connection:
-            found = await store.progress(connection, [public_id])
+            found = await views.progress(connection, [public_id])
         return found[0] if found else None
 
     async def recent(self, limit: int = 20) -> list[Progress]:
         """The newest announcements with their progress, newest first."""
         async with self.database.connect() as connection:
-            return await store.progress(connection, None, limit)
+            return await views.progress(connection, None, limit)
 
     async def deliveries(self, public_id: str) -> list[DeliveryRow]:
         """Member by member: name, departments, channel, state, when."""
         async with self.database.connect() as connection:
-            return await store.deliveries(connection, public_id)
+            return await views.deliveries(connection, public_id)
 
     # --- the worker ------------------------------------------------------------------------------
 
@@ -234,14 +236,14 @@ class Announcements:
         """One round of the worker; whether an announcement is still running."""
         try:
             async with self.database.connect() as connection:
-                if not await store.has_work(connection):  # idle: no write at all
+                if not await views.has_work(connection):  # idle: no write at all
                     return False
             while await self.hand_over():
                 pass
             async with self.database.begin() as connection:
                 await store.settle(connection, self.clock())  # outcomes kept: the rows may go
                 closed = await store.close_finished(connection, self.clock())
-                running = await store.has_work(connection)
+                running = await views.has_work(connection)
         except Exception:  # a database hiccup: the next round tries again
             log.exception("announcements: round failed")
             return True
@@ -261,7 +263,7 @@ class Announcements:
             claimed = await store.claim(connection, now, room)
             if not claimed:
                 return 0
-            found = await store.member_by_id(connection, sorted({c.optician_id for c in claimed}))
+            found = await views.member_by_id(connection, sorted({c.optician_id for c in claimed}))
             carried: list[tuple[int, str, int]] = []
             gone: list[int] = []
             for delivery in claimed:
@@ -282,7 +284,7 @@ class Announcements:
     async def _room(connection: Connection) -> dict[str, int]:
         """Per channel, how many more bulk messages may wait unsent in the outbox (the share is
         the broadcasts' and the announcements' together)."""
-        mine = await store.unsent_by_channel(connection)
+        mine = await views.unsent_by_channel(connection)
         theirs = await broadcast_store.unsent_by_channel(connection)
         return {
             channel: max(0, min(BATCH, OUTBOX_SHARE - mine.get(channel, 0) - theirs.get(channel, 0)))
