@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import bot.members.slots as slots_module
+from storage import video_slots as store
 from storage.tables import member_messages, member_requests, video_slots
 from tests.harness import NOW
 from tests.integration.test_member_account import add_request
@@ -25,7 +25,7 @@ def _after(
     monkeypatch: pytest.MonkeyPatch, name: str, then: Callable[[], Awaitable[None]], when: Callable[..., bool]
 ) -> list[bool]:
     """Run ``then`` once, right after the first call of ``store.<name>`` that ``when`` accepts."""
-    original = getattr(slots_module.store, name)
+    original = getattr(store, name)
     done: list[bool] = []
 
     async def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -35,7 +35,7 @@ def _after(
             await then()
         return result
 
-    monkeypatch.setattr(slots_module.store, name, wrapped)
+    monkeypatch.setattr(store, name, wrapped)
     return done
 
 
