@@ -21,7 +21,7 @@ COMMAND = "requests"
 
 
 def add(commands: Any) -> None:
-    from bot.members.requests import STATUSES
+    from bot.members.request_queries import STATUSES
     from flows.member_table import KINDS
 
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -44,7 +44,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.errors import RefusedError
 
     async with opened(build(settings)) as services:
-        requests = services.members.requests
+        requests = services.members.requests.queries
         try:
             if args.requests_command == "list":
                 found = await requests.queue(

@@ -423,7 +423,7 @@ def build_router(
                 still_signed_in,
                 session.operator,
                 throttle_of(request),
-                members=request.app.state.services.members.requests,
+                members=request.app.state.services.members.requests.queries,
             ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

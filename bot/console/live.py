@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 
 class MemberRequestsVersion(Protocol):
-    """What changes when members' requests may have changed (bot/members/requests.py); ``woken``:
+    """What changes when members' requests may have changed (bot/members/request_queries.py); ``woken``:
     when the stream asking woke (``time.monotonic()``): a read started since then serves it."""
 
     async def version(self, woken: float | None = None) -> tuple[object, ...]: ...

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from bot.console.checks import MAX_OPERATOR_TEXT
 from bot.console.guards import NetworkChanging, NetworkSignedIn
-from bot.members.requests import RequestDetail, RequestList
+from bot.members.request_queries import RequestDetail, RequestList
 from flows.member_table import KINDS
 from storage.files import MEDIA_TYPES
 
@@ -49,6 +49,7 @@ class OutcomeIn(BaseModel):
 def build_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api/console", tags=["console"])
     requests = services.members.requests
+    queries = requests.queries
 
     @router.get(PREFIX, responses={403: {}})
     async def queue(
@@ -67,7 +68,7 @@ def build_router(services: Services) -> APIRouter:
         the ``next`` of the previous page."""
         if kind is not None and kind not in KINDS:
             kind = "?"  # refused politely by the service (422)
-        return await requests.queue(
+        return await queries.queue(
             statuses=status or (),
             kind=kind,
             department=department.upper() if department else None,
@@ -80,13 +81,13 @@ def build_router(services: Services) -> APIRouter:
     @router.get(PREFIX + "/{request_id}", responses={403: {}, 404: {}})
     async def detail(request_id: str, session: NetworkSignedIn) -> RequestDetail:
         """A request with its member's card and its thread."""
-        return await requests.detail(session.operator, request_id)
+        return await queries.detail(session.operator, request_id)
 
     @router.get(PREFIX + "/{request_id}/document", response_class=Response, responses={403: {}, 404: {}})
     async def document(request_id: str, session: NetworkSignedIn) -> Response:
         """The member's document, decrypted, never rendered as a page of its own (journaled:
         ``member_document``)."""
-        content, kind = await requests.document(session.operator, request_id)
+        content, kind = await queries.document(session.operator, request_id)
         disposition = "inline" if kind != ".pdf" else "attachment"
         return Response(
             content,

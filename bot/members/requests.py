@@ -8,96 +8,32 @@ progress too (``storage.member_requests.member_wrote``: the ball is in staff's c
 closed request stays closed: what its member writes later goes to the menu (bot/members/desk.py).
 Only the staff who holds a request replies on it, changes its status or records its outcome; any
 staff may read it and add a note. Each change is one transaction with what the member is told.
+What staff read (the queue, a request, its document) is ``bot/members/request_queries.py``
+(:attr:`MemberRequests.queries`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
-
-from pydantic import BaseModel
+from collections.abc import Callable
+from datetime import datetime
 
 from bot.console.auth import Operator
 from bot.console.checks import operator_text
-from bot.console.live import SharedRead
 from bot.errors import RefusedError
 from bot.members.notices import MemberChat, MemberNotices
-from flows.member_table import KINDS
+from bot.members.request_queries import MOVES, RequestDetail, RequestQueries, detail_of, find
 from flows.types import Reply
 from storage import member_requests as store
 from storage.database import Connection, Database
-from storage.files import FileStore, RejectedFileError, sniff
-from storage.privacy.journal import record_access
+from storage.files import FileStore
 
-STATUSES = ("new", "in_progress", "answered", "closed")
-OPEN_STATUSES = store.OPEN_STATUSES
 OUTCOMES = ("granted", "refused", "redirected")
-# The status changes staff make by hand: the new status → the statuses it may come from. ``new`` →
-# ``in_progress`` is the claim's; ``closed`` with an outcome is :meth:`MemberRequests.outcome`'s.
-MOVES: dict[str, tuple[str, ...]] = {
-    "answered": ("in_progress",),
-    "in_progress": ("answered",),
-    "closed": ("in_progress", "answered"),
-}
 TOLD = {"answered": "network.answered", "in_progress": "network.reopened", "closed": "network.closed"}
 # What an outcome may carry: an amount for an advance on commissions, months for a deferral.
 AMOUNT_KINDS = ("commission_advance",)
 MONTHS_KINDS = ("royalty_deferral",)
 MAX_AMOUNT_CENTS = 10_000_000_00
 STATUS_WORDS = {"new": "nouvelle", "in_progress": "en cours", "answered": "répondue", "closed": "close"}
-
-
-class RequestItem(BaseModel):
-    """A line of the queue (the API's list and ``optibot requests list --json`` alike)."""
-
-    id: str
-    reference: str
-    kind: str
-    status: str
-    outcome: str | None
-    member: str
-    departments: list[str]
-    claimed_by: str | None
-    claimed_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    has_document: bool
-
-
-class RequestList(BaseModel):
-    requests: list[RequestItem]
-    next: str | None  # pass as ``after`` for the next page; None: no more
-
-
-class MemberCard(BaseModel):
-    name: str
-    phone: str
-    departments: list[str]
-    kit_expires_on: date | None
-    channel: str  # telegram | whatsapp: where answers go
-
-
-class ThreadLine(BaseModel):
-    id: int
-    kind: str  # in (the member) | out (staff's reply) | note (internal) | event (a step told)
-    author: str
-    text: str
-    at: datetime
-
-
-class RequestDetail(RequestItem):
-    amount_cents: int | None
-    months: int | None
-    details: str
-    document_name: str | None
-    outcome_amount_cents: int | None
-    outcome_months: int | None
-    closed_at: datetime | None
-    member_card: MemberCard
-    thread: list[ThreadLine]
-    mine: bool  # held by whoever asked
-    moves: list[str]  # the statuses the holder may move it to now
 
 
 def euros(cents: int) -> str:
@@ -122,71 +58,7 @@ class MemberRequests:
         self.notices = notices
         self.clock = clock
         self.notify = notify
-        self.files = files
-        self._versions = SharedRead(self._version)
-
-    # --- reading --------------------------------------------------------------------------------
-
-    async def queue(
-        self,
-        *,
-        statuses: Sequence[str] = OPEN_STATUSES,
-        kind: str | None = None,
-        department: str | None = None,
-        claimed_by: str | None = None,
-        unclaimed: bool = False,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> RequestList:
-        """New requests first, then by age; a page of ``limit`` after the request ``after``."""
-        wanted = [s for s in statuses if s in STATUSES] or list(OPEN_STATUSES)
-        if kind is not None and kind not in KINDS:
-            raise RefusedError(422, "type de demande inconnu")
-        async with self.database.connect() as connection:
-            rows = await store.queue(
-                connection,
-                statuses=wanted,
-                kind=kind,
-                department=department,
-                claimed_by=claimed_by,
-                unclaimed=unclaimed,
-                after=after,
-                limit=limit + 1,
-            )
-        items = [_item(row) for row in rows[:limit]]
-        return RequestList(requests=items, next=items[-1].id if len(rows) > limit else None)
-
-    async def detail(self, me: Operator | None, public_id: str) -> RequestDetail:
-        async with self.database.connect() as connection:
-            return await self._detail(connection, me, public_id)
-
-    async def document(self, me: Operator, public_id: str) -> tuple[bytes, str]:
-        """The request's document, decrypted, its type checked; every download journaled."""
-        absent = "pas de document"
-        async with self.database.connect() as connection:
-            found = await store.request_of(connection, public_id)
-        if found is None:
-            raise RefusedError(404, "demande inconnue")
-        if not found.document_path:
-            raise RefusedError(404, absent)
-        try:
-            content = self.files.read(found.document_path)
-            kind = sniff(content)
-        except (OSError, ValueError, RejectedFileError):  # erased meanwhile, or not a stored file
-            raise RefusedError(404, absent) from None
-        async with self.database.begin() as connection:
-            await record_access(connection, self.clock(), me.name, "member_document", detail=found.reference)
-        return content, kind
-
-    async def version(self, woken: float | None = None) -> tuple[object, ...]:
-        """Changes when the queue or a thread may have changed (the live views compare it).
-        ``woken``: when the live stream asking woke (``time.monotonic()``); every stream woken at
-        once shares one read (bot/console/live.py ``SharedRead``). None: a fresh read."""
-        return await self._versions.since(time.monotonic() if woken is None else woken)
-
-    async def _version(self) -> tuple[object, ...]:
-        async with self.database.connect() as connection:
-            return await store.version(connection)
+        self.queries = RequestQueries(database, clock, files)  # the reads: queue, detail, document
 
     # --- holding ----------------------------------------------------------------------------------
 
@@ -196,13 +68,13 @@ class MemberRequests:
         UPDATE says so: a claim and a release by someone else since our read change nothing)."""
         now = self.clock()
         async with self.database.begin() as connection:
-            target = await self._find(connection, public_id)
+            target = await find(connection, public_id)
             claimed = await store.claim(connection, target.id, me.row_id, now)
             if claimed is None:
                 raise await self._refusal(connection, me, public_id)
             if claimed == "first":
                 await self._tell(connection, target, me, now, "network.claimed")
-            detail = await self._detail(connection, me, public_id)
+            detail = await detail_of(connection, me, public_id)
         self.notify()
         return detail
 
@@ -210,11 +82,11 @@ class MemberRequests:
         """Back to the queue, unheld (its status stays); an admin may release anyone's."""
         now = self.clock()
         async with self.database.begin() as connection:
-            target = await self._find(connection, public_id)
+            target = await find(connection, public_id)
             held_by = None if me.admin else me.row_id
             if not await store.release(connection, target.id, now, held_by=held_by):
                 raise await self._refusal(connection, me, public_id)
-            detail = await self._detail(connection, me, public_id)
+            detail = await detail_of(connection, me, public_id)
         self.notify()
         return detail
 
@@ -225,7 +97,7 @@ class MemberRequests:
         note names who really held it. Noted in the thread; the member is not told."""
         now = self.clock()
         async with self.database.begin() as connection:
-            target = await self._find(connection, public_id)
+            target = await find(connection, public_id)
             if target.claimed_by_id == me.row_id:
                 raise RefusedError(409, "vous tenez déjà la demande")
             if target.claimed_by_id is None or (from_name is not None and target.claimed_by != from_name):
@@ -235,7 +107,7 @@ class MemberRequests:
                 raise await self._refusal(connection, me, public_id)
             said = f"{me.name} reprend la demande (tenue par {target.claimed_by})"
             await store.add_to_thread(connection, target.id, "event", me.name, said, now)
-            detail = await self._detail(connection, me, public_id)
+            detail = await detail_of(connection, me, public_id)
         self.notify()
         return detail
 
@@ -257,7 +129,7 @@ class MemberRequests:
                 operator=me.name,
             )
             await store.add_to_thread(connection, target.id, "out", me.name, text, now, message_id=sent)
-            detail = await self._detail(connection, me, public_id)
+            detail = await detail_of(connection, me, public_id)
         self.notify()
         return detail
 
@@ -266,9 +138,9 @@ class MemberRequests:
         text = operator_text(text)
         now = self.clock()
         async with self.database.begin() as connection:
-            target = await self._find(connection, public_id)
+            target = await find(connection, public_id)
             await store.add_to_thread(connection, target.id, "note", me.name, text, now)
-            detail = await self._detail(connection, me, public_id)
+            detail = await detail_of(connection, me, public_id)
         self.notify()
         return detail
 
@@ -280,11 +152,11 @@ class MemberRequests:
             raise RefusedError(422, "statut inconnu (answered, in_progress ou closed)")
         now = self.clock()
         async with self.database.begin() as connection:
-            target = await self._find(connection, public_id)
+            target = await find(connection, public_id)
             if not await store.move(connection, target.id, MOVES[status], status, me.row_id, now):
                 raise await self._refusal(connection, me, public_id, status)
             await self._tell(connection, target, me, now, TOLD[status])
-            detail = await self._detail(connection, me, public_id)
+            detail = await detail_of(connection, me, public_id)
         self.notify()
         return detail
 
@@ -305,7 +177,7 @@ class MemberRequests:
         message = operator_text(message) if message and message.strip() else None
         now = self.clock()
         async with self.database.begin() as connection:
-            target = await self._find(connection, public_id)
+            target = await find(connection, public_id)
             _check_outcome(target.kind, outcome, amount_cents, months)
             values = {"outcome": outcome, "outcome_amount_cents": amount_cents, "outcome_months": months}
             if not await store.move(
@@ -320,22 +192,16 @@ class MemberRequests:
                 said = self.notices.text(f"network.outcome.{outcome}")
             key = "network.closed_message" if message else "network.closed_outcome"
             await self._tell(connection, target, me, now, key, outcome=said, message=message or "")
-            detail = await self._detail(connection, me, public_id)
+            detail = await detail_of(connection, me, public_id)
         self.notify()
         return detail
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    async def _find(self, connection: Connection, public_id: str) -> store.RequestRow:
-        found = await store.request_of(connection, public_id)
-        if found is None:
-            raise RefusedError(404, "demande inconnue")
-        return found
-
     async def _held(
         self, connection: Connection, me: Operator, public_id: str, now: datetime
     ) -> store.RequestRow:
-        target = await self._find(connection, public_id)
+        target = await find(connection, public_id)
         if not await store.hold(connection, target.id, me.row_id, now):
             raise await self._refusal(connection, me, public_id)
         return target
@@ -344,7 +210,7 @@ class MemberRequests:
         self, connection: Connection, me: Operator, public_id: str, wanted: str | None = None
     ) -> RefusedError:
         """Why a change did not apply, read again after it (409), in the staff's words."""
-        now = await self._find(connection, public_id)
+        now = await find(connection, public_id)
         if now.status == "closed":
             return RefusedError(409, "la demande est close")
         if now.claimed_by_id is not None and now.claimed_by_id != me.row_id:
@@ -368,52 +234,6 @@ class MemberRequests:
         said = self.notices.text(key, reference=target.reference, **values)
         sent = await self.notices.to_member(connection, _chat(target), Reply(key, said), now)
         await store.add_to_thread(connection, target.id, "event", me.name, said, now, message_id=sent)
-
-    async def _detail(self, connection: Connection, me: Operator | None, public_id: str) -> RequestDetail:
-        found = await self._find(connection, public_id)
-        lines = await store.thread(connection, found.id)
-        mine = me is not None and found.claimed_by_id == me.row_id
-        moves = [s for s, before in MOVES.items() if mine and found.status in before]
-        return RequestDetail(
-            **_item(found).model_dump(),
-            amount_cents=found.amount_cents,
-            months=found.months,
-            details=found.details,
-            document_name=found.document_name,
-            outcome_amount_cents=found.outcome_amount_cents,
-            outcome_months=found.outcome_months,
-            closed_at=found.closed_at,
-            member_card=MemberCard(
-                name=found.member,
-                phone=found.phone,
-                departments=found.departments,
-                kit_expires_on=found.kit_expires_on,
-                channel=found.channel,
-            ),
-            thread=[
-                ThreadLine(id=t.id, kind=t.kind, author=t.author, text=t.text, at=t.created_at) for t in lines
-            ],
-            mine=mine,
-            moves=moves,
-        )
-
-
-def _item(row: store.QueueRow | store.RequestRow) -> RequestItem:
-    has_document = row.has_document if isinstance(row, store.QueueRow) else row.document_path is not None
-    return RequestItem(
-        id=row.public_id,
-        reference=row.reference,
-        kind=row.kind,
-        status=row.status,
-        outcome=row.outcome,
-        member=row.member,
-        departments=row.departments,
-        claimed_by=row.claimed_by,
-        claimed_at=row.claimed_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        has_document=has_document,
-    )
 
 
 def _chat(target: store.RequestRow) -> MemberChat:
