@@ -72,7 +72,7 @@ def _member_requests() -> str:
             "",
             "# Members' request flow",
             "",
-            "A linked optician's chat is also the members' line to the federation (`flows/members.py`,",
+            "A linked optician's chat is also the members' line to the federation (`flows/member_table.py`,",
             "`bot/members/desk.py`). `idle` is outside a request: free text joins the member's open",
             "request (`message [has_open_request]`), or shows the members' menu. The menu's buttons",
             "(`start`, `video`, `account`), `menu`, `annuler` and `aide` work at every step; three misses",
