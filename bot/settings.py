@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GRAPH_API_URL = "https://graph.facebook.com/v25.0"
@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     )
     optibot_env: Literal["development", "production"] = "development"
     optibot_log_level: str = "INFO"
+    optibot_log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one readable line per event; json: one JSON object per line."
+    )
     optibot_default_language: Literal["fr", "en"] = "fr"
     db_pool_size: int = Field(default=20, ge=1, le=500)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
@@ -40,6 +43,16 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_chat_cookie_secure: bool = False
+    metrics_host: str = Field(default="127.0.0.1", description="Where /metrics (Prometheus) listens.")
+    metrics_port: int | None = Field(
+        default=9108, ge=1, le=65535, description="Port of /metrics; empty: no metrics listener."
+    )
+    live_safety_seconds: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=600.0,
+        description="Live streams and the outbox re-read this often even when nothing woke them.",
+    )
     export_link_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="Minutes a web chat's data-export link works."
     )
@@ -147,6 +160,11 @@ class Settings(BaseSettings):
     @property
     def whatsapp_enabled(self) -> bool:
         return bool(self.whatsapp_access_token.get_secret_value())
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
