@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     whatsapp_phone_number_id: str = Field(default="", description="The business number's id (digits).")
     whatsapp_app_secret: SecretStr = Field(default=SecretStr(""), description="Signs Meta's webhooks.")
     whatsapp_verify_token: SecretStr = Field(default=SecretStr(""), description="Webhook verification.")
+    whatsapp_business_account_id: str = Field(
+        default="", description="The WhatsApp Business Account's id (digits): doctor checks its templates."
+    )
     whatsapp_api_url: str = Field(default=GRAPH_API_URL, description="Graph API base, version pinned.")
     whatsapp_template_name_fr: str = Field(default="optibot_suivi", description="Approved template {{1}}.")
     whatsapp_template_language_fr: str = "fr"
@@ -216,6 +219,9 @@ class Settings(BaseSettings):
     def _check_whatsapp(self) -> None:
         if not re.fullmatch(r"\d{5,32}", self.whatsapp_phone_number_id):
             raise ValueError("WHATSAPP_PHONE_NUMBER_ID (digits, from the WhatsApp Manager) is needed")
+        account = self.whatsapp_business_account_id
+        if account and not re.fullmatch(r"\d{5,32}", account):
+            raise ValueError("WHATSAPP_BUSINESS_ACCOUNT_ID: digits (from the WhatsApp Manager), or empty")
         if len(self.whatsapp_app_secret.get_secret_value()) < 16:
             raise ValueError("WHATSAPP_APP_SECRET (the Meta app's secret, which signs webhooks) is needed")
         if len(self.whatsapp_verify_token.get_secret_value()) < 16:

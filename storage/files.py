@@ -7,6 +7,7 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -26,6 +27,32 @@ def sniff(content: bytes) -> str:
         if content.startswith(magic):
             return suffix
     raise RejectedFileError("unsupported file type")
+
+
+KeyState = Literal["setting", "file", "none", "bad_setting", "bad_file"]
+
+
+def key_state(root: Path, key: str) -> KeyState:
+    """Where the file key comes from and whether it is a Fernet key, without creating one:
+    ``setting`` (OPTIBOT_FILE_KEY), ``file`` (the data folder's key file), ``none`` (one will be
+    generated at the first start), or ``bad_…`` when it is not a valid key."""
+    if key:
+        return "setting" if _valid_key(key.encode()) else "bad_setting"
+    path = root / KEY_FILE
+    if not path.exists():
+        return "none"
+    try:
+        return "file" if _valid_key(path.read_bytes().strip()) else "bad_file"
+    except OSError:
+        return "bad_file"
+
+
+def _valid_key(key: bytes) -> bool:
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 class FileStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from typing import Any, TypeGuard
 
@@ -80,6 +81,18 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
 
 def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision of the code's migrations."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """The database's revision (None: never migrated) and the code's newest one; migrates nothing."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current), head_revision()
 
 
 async def is_current(engine: AsyncEngine) -> bool:

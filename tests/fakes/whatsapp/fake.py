@@ -3,9 +3,11 @@
 It serves, on 127.0.0.1, what https://graph.facebook.com/<version> serves for one business phone number:
 ``POST /<version>/<phone_number_id>/messages`` (sends, and "mark as read" with the typing indicator),
 ``POST /<version>/<phone_number_id>/media`` (uploads), ``GET /<version>/<media_id>`` (media metadata) and
-the lookaside download URL it points to. Every call needs ``Authorization: Bearer <token>``; errors are
-Graph's ``{"error": {"message": "(#<code>) <title>", "type": "OAuthException", "code", "error_data":
-{"messaging_product": "whatsapp", "details"}, "fbtrace_id"}}`` with the HTTP status Meta uses for the code.
+the lookaside download URL it points to, ``GET /<version>/<phone_number_id>`` (the number's node) and
+``GET /<version>/<waba_id>/message_templates`` (the account's templates, ``template_statuses``).
+Every call needs ``Authorization: Bearer <token>``; errors are Graph's ``{"error": {"message":
+"(#<code>) <title>", "type": "OAuthException", "code", "error_data": {"messaging_product": "whatsapp",
+"details"}, "fbtrace_id"}}`` with the HTTP status Meta uses for the code.
 The test plays the WhatsApp users (``say``, ``press``, ``send_image``...): each builds a real-shaped
 ``messages`` webhook, signs it (``X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body>``) and POSTs it
 to ``webhook_url``, re-delivering after ``retry_delays`` on a non-2xx answer or a connection error. Every
@@ -51,12 +53,14 @@ from tests.fakes.whatsapp.api import (
     PHONE_NUMBER_ID,
     TOKEN,
     VERSION,
+    WABA_ID,
     GraphError,
     invalid,
     missing,
     new_wamid,
     unknown_object,
 )
+from tests.fakes.whatsapp.business import phone_number_node, template_page
 from tests.fakes.whatsapp.checks import check_message
 from tests.fakes.whatsapp.records import ApiCall, Fault, SentMessage
 from tests.fakes.whatsapp.users import WhatsAppUsers
@@ -74,6 +78,7 @@ class FakeWhatsApp(WhatsAppUsers):
         display_phone_number: str = DISPLAY_PHONE_NUMBER,
         version: str = VERSION,
         templates: dict[tuple[str, str], int] | None = None,
+        waba_id: str = WABA_ID,
         webhook_url: str | None = None,
         retry_delays: Iterable[float] = (0.2, 0.5, 1.0, 2.0, 4.0),
         window_error: Literal["status", "sync"] = "status",
@@ -97,6 +102,9 @@ class FakeWhatsApp(WhatsAppUsers):
         self.access_token = access_token
         self.version = version
         self.templates = dict(DEFAULT_TEMPLATES if templates is None else templates)
+        # (name, language) -> status in the account's listing (absent: APPROVED); sends ignore it
+        self.template_statuses: dict[tuple[str, str], str] = {}
+        self.waba_id = waba_id
         self.window_error = window_error
         self.auto_statuses = auto_statuses
         self.pair_rate_limit = pair_rate_limit
@@ -209,6 +217,12 @@ class FakeWhatsApp(WhatsAppUsers):
         if len(parts) < 2 or parts[0] != self.version:
             raise GraphError(2500, message=f"Unknown path components: {request.path}")
         target, rest = parts[1], parts[2:]
+        if request.method == "GET" and not rest and target == self.phone_number_id:
+            return phone_number_node(target, self.display_phone_number, request.query.get("fields"))
+        if request.method == "GET" and rest == ["message_templates"]:
+            if target != self.waba_id:
+                raise unknown_object(target, "get")
+            return template_page(self.templates, self.template_statuses, dict(request.query))
         if request.method == "GET" and not rest:
             return self._media_info(target)
         if request.method == "POST" and rest in (["messages"], ["media"]):
