@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     for module in _admin_modules():
         module.add(commands)
 
+    from bot.doctor import add as add_doctor
+
+    add_doctor(commands)
     diagram = commands.add_parser("diagram", help="write the flows' mermaid diagrams to docs/")
     diagram.add_argument("--out", type=Path, default=Path("docs"), help="folder (default: docs)")
     return parser
@@ -105,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "diagram":
         return _diagram(args.out)
+    if args.command == "doctor":  # reads the settings itself: a bad one is a line of its verdict
+        from bot.doctor import run as doctor
+
+        return doctor(args)
     from pydantic import ValidationError
 
     from bot.app import load_settings
