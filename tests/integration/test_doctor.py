@@ -17,6 +17,9 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
+from bot.doctor.verdicts import HIDDEN, Printer, Verdict, secrets_of
+from bot.settings import Settings
+from flows.catalog import Catalog
 from storage.database import create_engine
 from storage.migrate import alembic_config
 from tests.e2e.servers import free_port
@@ -269,3 +272,18 @@ async def test_settings_that_do_not_parse_are_said_without_their_values(good: De
     assert "ÉCHEC" in result.out
     assert_no_secret(result)
     await asyncio.sleep(0)
+
+
+def test_a_secret_a_line_would_carry_is_hidden() -> None:
+    """Whatever a driver's message says, the settings' secrets never reach the screen."""
+    settings = Settings(
+        database_url="postgresql+asyncpg://optibot:db-pass-0042@127.0.0.1/optibot",
+        telegram_bot_token=tg.TOKEN,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    printer = Printer(Catalog.load(), "en", secrets_of(settings))
+    error = f"refused for optibot:db-pass-0042 with {tg.TOKEN}"
+    line = printer.line(Verdict("fail", "database", "database.unreachable", {"kind": "x", "error": error}))
+    assert "db-pass-0042" not in line
+    assert tg.TOKEN not in line
+    assert HIDDEN in line
