@@ -27,6 +27,7 @@ from storage.migrate import upgrade
 from storage.tables import cases, messages
 from tests.e2e.servers import free_port
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import CHANNEL, harness
 from tests.integration.serving import Service
 from tests.integration.test_telegram import CHAT, Client, serve
 from tests.seeding import insert_client
@@ -236,3 +237,15 @@ async def test_a_taken_metrics_port_leaves_the_service_serving(
             assert (await http.get("/healthz")).status_code == 200
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert [m for m in errors if "METRICS_PORT" in m and str(port) in m], errors
+
+
+async def test_messages_handled_at_once_are_counted_once(database_url: str, tmp_path: Path) -> None:
+    """The terminal's and the scripts' path (``Engine.handle``): a re-delivery is not counted."""
+    async with harness(database_url, tmp_path) as h:
+        await h.send("counted", text="Bonjour", external_id="m-1")
+        await h.send("counted", text="Bonjour", external_id="m-1")  # the same message again
+        replies = await h.send("counted", text="mes lunettes sont cassées")
+        assert replies
+        samples = parse(generate_latest(h.services.metrics.registry).decode())
+    assert value(samples, "optibot_messages_received_total", channel=CHANNEL) == 2
+    assert value(samples, "optibot_messages_sent_total", channel=CHANNEL) == len(h.channel.delivered)
