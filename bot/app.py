@@ -22,6 +22,7 @@ from bot.engine import Engine, new_reference, utcnow
 from bot.levels import ServiceLevels
 from bot.logs import configure_logging
 from bot.members import Members
+from bot.metrics import Metrics
 from bot.outbox import Channel, OutboxSender
 from bot.ratelimit import RateLimiter
 from bot.recruitment import Recruitment
@@ -60,6 +61,7 @@ class Services:
     members: Members
     telegram: TelegramChannel | None = None
     whatsapp: WhatsAppChannel | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -91,6 +93,7 @@ def build(
     catalog = Catalog.load()
     files = FileStore(settings.optibot_data_dir, settings.optibot_file_key, settings.max_upload_bytes)
     commits = Commits()  # fired after every commit: wakes the sender, live views, dispatch
+    metrics = Metrics(database, clock)  # served by bot/metrics_http.py where `optibot run` serves
     dispatch = Dispatch(
         database,
         catalog,
@@ -115,6 +118,7 @@ def build(
         bookings=dispatch.booking,
         retention=retention_policy(settings),
         commits=commits,
+        metrics=metrics,
         # Where no public address is set (a laptop), the one this service listens on.
         join_url=f"{(settings.public_url or f'http://{settings.web_host}:{settings.web_port}').rstrip('/')}/rejoindre",
     )
@@ -153,7 +157,7 @@ def build(
     wakeup = Wakeup()
     # Once deliveries are recorded: WhatsApp applies the receipts that came first, live views show it.
     recorded = [wakeup.notify] if wa_channel is None else [wa_channel.recorded, wakeup.notify]
-    sender = OutboxSender(database, channels, clock, on_record=recorded)
+    sender = OutboxSender(database, channels, clock, on_record=recorded, metrics=metrics)
     commits.listen(sender.wake)
     commits.listen(wakeup.notify)
     accounts = Accounts(database, clock, session_hours=settings.console_session_hours)
@@ -187,6 +191,7 @@ def build(
         members=members,
         telegram=bot_channel,
         whatsapp=wa_channel,
+        metrics=metrics,
     )
 
 
@@ -269,5 +274,5 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
 
 def load_settings() -> Settings:
     settings = Settings()
-    configure_logging(settings.optibot_log_level)
+    configure_logging(settings.optibot_log_level, settings.optibot_log_format)
     return settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import sys
@@ -164,20 +165,40 @@ def _diagram(folder: Path) -> int:
 
 def _run(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from bot.throttle import proxy_options
     from bot.web.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=host or settings.web_host,
         port=port or settings.web_port,
         log_level=settings.optibot_log_level.lower(),
+        # JSON: uvicorn's lines go through our root handler (bot/logs.py) instead of its own.
+        log_config=None if settings.optibot_log_format == "json" else LOGGING_CONFIG,
         access_log=False,  # request lines can carry personal data in query strings
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         **proxy_options(settings),  # X-Forwarded-For only from FORWARDED_ALLOW_IPS
     )
-    return 0
+    server = uvicorn.Server(config)
+    # As uvicorn.run does (a SIGINT is raised again once the server has stopped gracefully).
+    loops = config.get_loop_factory()
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loops) as runner:
+        runner.run(_serve(server, app.state.services.metrics, settings))
+    return 0 if server.started else 3  # uvicorn's own code for a failed start
+
+
+async def _serve(server: Any, metrics: Any, settings: Settings) -> None:
+    """The public app and, beside it in the same loop, /metrics on its own listener."""
+    from bot.metrics_http import start_metrics, stop_metrics
+
+    listener = await start_metrics(metrics, settings.metrics_host, settings.metrics_port)
+    try:
+        await server.serve()
+    finally:
+        await stop_metrics(listener)
 
 
 async def _chat(settings: Settings, user: str, language: str | None) -> int:

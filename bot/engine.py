@@ -21,6 +21,7 @@ from bot.conversation import Bookings, ConversationHandler
 from bot.levels import BatchLevels
 from bot.logs import describe
 from bot.messages import Accepted, Inbound, sanitized
+from bot.metrics import Metrics
 from bot.pipeline import Again, Pipeline, reason_of
 from bot.privacy import PrivacyDesk, WithdrawVisit
 from bot.replies import enqueue_reply
@@ -98,8 +99,10 @@ class Engine:
         retention: RetentionPolicy | None = None,
         commits: Commits | None = None,
         join_url: str = "/rejoindre",
+        metrics: Metrics | None = None,
     ) -> None:
         self.database = database
+        self.metrics = metrics or Metrics()
         self.catalog = catalog
         self.files = files
         self.privacy = PrivacyDesk(database, files, clock, withdraw_visit=withdraw_visit, policy=retention)
@@ -126,6 +129,7 @@ class Engine:
             fail=self._give_up,
             batch_size=batch_size,
             on_commit=self._committed,
+            observe=self.metrics.batch,
         )
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -154,6 +158,8 @@ class Engine:
         # A database that stays down makes the channel answer an error: the sender will retry.
         async with asyncio.timeout(self.accept_timeout):  # never wait_for: see bot.signals.wait_set
             inbox_id = await self.pipeline.accept(row)
+        if inbox_id is not None:
+            self.metrics.received(inbound.channel)
         return Accepted(inbox_id)
 
     async def process(self, accepted: Accepted, inbound: Inbound) -> None:
@@ -191,6 +197,8 @@ class Engine:
         inbound = sanitized(inbound)
         async with asyncio.timeout(self.accept_timeout):
             outcome = await self.pipeline.process(inbound.key, _Work(None, inbound))
+        if outcome.inbox_id is not None:
+            self.metrics.received(inbound.channel)
         return Accepted(outcome.inbox_id)
 
     async def recover(self, received_before: datetime | None = None, *, wait: bool = True) -> int:

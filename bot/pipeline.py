@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ class Pipeline(Generic[A, P]):
         fail: FailFn[P],
         batch_size: int = 64,
         on_commit: Callable[[list[Any]], None] = lambda results: None,
+        observe: Callable[[int, float, float], None] = lambda size, seconds, commit: None,
     ) -> None:
         self._database = database
         self._accept = accept
@@ -137,6 +139,7 @@ class Pipeline(Generic[A, P]):
         self._fail = fail
         self._batch_size = batch_size
         self._on_commit = on_commit
+        self._observe = observe  # batch size, transaction and commit seconds (bot/metrics.py)
         self._queues: _Queues[A, P] = _Queues()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -242,9 +245,12 @@ class Pipeline(Generic[A, P]):
         return True
 
     async def _commit(self, accepts: list[_Job[A]], heads: list[tuple[str, _Job[P]]]) -> None:
+        started = time.perf_counter()
         async with self._database.begin() as connection:
             accepted = await self._accept(connection, [j.item for j in accepts]) if accepts else []
             processed = await self._process(connection, [j.item for _, j in heads]) if heads else []
+            written = time.perf_counter()
+        self._observe(len(accepts) + len(heads), time.perf_counter() - started, time.perf_counter() - written)
         self.batches += 1
         for job, result in zip(accepts, accepted, strict=True):
             if not job.future.done():

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from bot.logs import describe
+from bot.metrics import Metrics
 from bot.outbox.channel import Channel, Delivered, DeliveryError, PacedChannel
 from bot.outbox.outcomes import Failure, Outcomes, stored_with
 from bot.signals import wait_set
@@ -63,8 +64,10 @@ class OutboxSender:
         poll_interval: float = 1.0,
         lease: timedelta = LEASE,
         renew_every: timedelta | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.database = database
+        self.metrics = metrics or Metrics()
         self.channels = {c.name: c for c in channels}
         self.clock = clock
         self.batch_size = batch_size
@@ -291,6 +294,7 @@ class OutboxSender:
             except Exception as caught:
                 if isinstance(caught, DeliveryError):
                     error = caught
+                    self.metrics.refused(row.channel, error.reason)
                 else:
                     log.error("channel %s failed to deliver: %s", row.channel, describe(caught))
                     error = DeliveryError(type(caught).__name__)
@@ -298,6 +302,7 @@ class OutboxSender:
                 later = [Failure(r, error, row.attempts, waiting=True) for r in queue[index + 1 :]]
                 note(Outcomes(failures=[Failure(row, error, row.attempts), *later]))
                 return
+            self.metrics.sent(row.channel)
             if isinstance(external, Delivered):
                 note(
                     Outcomes(

@@ -31,6 +31,7 @@ from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.web import join
 from bot.web.guard import CSP, WEBHOOK_BYTES, Door, Guard
+from bot.web.timing import AnswerTimer
 from storage import set_aside
 from storage.database import ping
 from storage.text import clean_text
@@ -78,6 +79,7 @@ def create_app(
         ],
         hsts=settings.optibot_env == "production",
     )
+    app.add_middleware(AnswerTimer, metrics=services.metrics)  # outermost: the time callers feel
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -23,9 +23,10 @@ def free_port() -> int:
 
 
 def service_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    own = ("DATABASE_", "OPTIBOT_", "WEB_", "TELEGRAM_", "WHATSAPP_", "PUBLIC_URL")
+    own = ("DATABASE_", "OPTIBOT_", "WEB_", "TELEGRAM_", "WHATSAPP_", "PUBLIC_URL", "METRICS_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
-    env.update(DATABASE_URL=database_url, OPTIBOT_DATA_DIR=str(data_dir), **extra)
+    # No /metrics listener unless asked: processes started side by side must not race for 9108.
+    env.update({"METRICS_PORT": "", **extra}, DATABASE_URL=database_url, OPTIBOT_DATA_DIR=str(data_dir))
     return env
 
 

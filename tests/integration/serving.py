@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from bot.app import Services
 from bot.engine import utcnow
+from bot.metrics_http import start_metrics, stop_metrics
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.throttle import proxy_options
@@ -49,7 +50,11 @@ async def serve_app(
     """The app under uvicorn as `optibot run` serves it; ``prepare`` adjusts it before it starts;
     ``clock``: the services' time (a :class:`tests.harness.RealClock` a test can shift)."""
     port = port or free_port()
-    values: dict[str, Any] = {"database_url": database_url, "optibot_data_dir": tmp_path / "data"}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "optibot_data_dir": tmp_path / "data",
+        "metrics_port": None,  # a test asks for /metrics with metrics_port=free_port()
+    }
     settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
     app = create_app(settings, clock=clock, limiters=limiters)
     if prepare is not None:
@@ -58,6 +63,7 @@ async def serve_app(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **proxy_options(settings)
     )
     server = uvicorn.Server(config)
+    listener = await start_metrics(app.state.services.metrics, "127.0.0.1", settings.metrics_port)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
     while not server.started:
@@ -70,3 +76,4 @@ async def serve_app(
     finally:
         server.should_exit = True
         await task
+        await stop_metrics(listener)
