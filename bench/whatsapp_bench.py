@@ -1,7 +1,7 @@
 """WhatsApp benchmarks, each scenario in its own process, printing one JSON line of medians.
 
 ``--scenario out``: replies written to the outbox of a fresh SQLite database, then drained through
-the real :class:`OutboxSender` and :class:`WhatsAppChannel` (our httpx Graph client, the channel's
+the real :class:`OutboxSender` and :class:`WhatsAppChannel` (our Graph client on aiohttp, the channel's
 pacing at ``WHATSAPP_MAX_PER_SECOND``) into the fake Graph API in its own process, which enforces
 the number's throughput (at most that many sends accepted in any second, error 130429 beyond) and
 the pair rate (131056). Sustained messages/s as the fake accepted them, and the errors it answered.
@@ -192,15 +192,16 @@ async def outbound(rounds: int, messages_count: int, clients: int) -> dict[str, 
 
 
 @contextlib.asynccontextmanager
-async def serve_app(folder: Path, api_url: str) -> AsyncIterator[App]:
+async def serve_app(folder: Path, api_url: str, read_marks: bool = True) -> AsyncIterator[App]:
     """The whole app as ``optibot run`` serves it (SQLite, durable defaults), WhatsApp enabled."""
     from bot.web.app import create_app
 
     port = free_port()
     # Pacing lifted: the fake enforces no limits here, and the rate measured is the service's.
-    app = create_app(
-        _settings(folder, api_url, public_url=f"http://127.0.0.1:{port}"), limiters=lifted_pacing
+    settings = _settings(
+        folder, api_url, public_url=f"http://127.0.0.1:{port}", whatsapp_read_marks=read_marks
     )
+    app = create_app(settings, limiters=lifted_pacing)
     async with serving(app, port):
         yield App(app.state.services, f"http://127.0.0.1:{port}/webhooks/whatsapp")
 
@@ -354,7 +355,12 @@ async def inbound_round(
 
 
 async def inbound(
-    rounds: int, conversations: int, concurrency: int, statuses: bool, profile_to: str | None
+    rounds: int,
+    conversations: int,
+    concurrency: int,
+    statuses: bool,
+    profile_to: str | None,
+    read_marks: bool = True,
 ) -> dict[str, Any]:
     import aiohttp
 
@@ -366,7 +372,7 @@ async def inbound(
     async with FakeWhatsAppProcess(statuses=statuses) as fake:
         with tempfile.TemporaryDirectory() as folder:
             async with (
-                serve_app(Path(folder), fake.api_url) as app,
+                serve_app(Path(folder), fake.api_url, read_marks) as app,
                 serve_bare() as bare_url,
                 aiohttp.ClientSession(connector=connector) as http,
             ):
@@ -399,6 +405,7 @@ async def inbound(
         "concurrency": concurrency,
         "batch": BATCH,
         "statuses": statuses,
+        "read_marks": read_marks,
         "updates": results[0]["updates"],
         "webhooks_batched": results[0]["webhooks_batched"],
         **medians(results),
@@ -417,12 +424,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="in: clients at once")
     parser.add_argument("--statuses", action="store_true", help="in: the fake pushes sent/delivered back")
     parser.add_argument("--profile", help="in: cProfile the durable path of the last round into this file")
+    parser.add_argument("--no-read-marks", action="store_true", help="in: WHATSAPP_READ_MARKS=false")
     args = parser.parse_args()
     if args.scenario == "out":
         result = asyncio.run(outbound(args.rounds, args.messages, args.clients))
     else:
         result = asyncio.run(
-            inbound(args.rounds, args.conversations, args.concurrency, args.statuses, args.profile)
+            inbound(
+                args.rounds,
+                args.conversations,
+                args.concurrency,
+                args.statuses,
+                args.profile,
+                not args.no_read_marks,
+            )
         )
     json.dump(result, sys.stdout)
     print()
