@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.channels.whatsapp.graph import GraphClient, GraphError
+from bot.channels.whatsapp.graph import GraphClient, GraphError, MediaTooLargeError
 from bot.channels.whatsapp.messenger import Messenger
 from bot.channels.whatsapp.transport import AiohttpTransport
 from bot.outbox import DeliveryError
@@ -123,5 +123,46 @@ async def test_an_encoded_answer_is_decoded_once(gzipped: str) -> None:
     graph = GraphClient(gzipped, TOKEN, PHONE_NUMBER_ID)
     try:
         assert await graph.send(ALICE, TEXT) == "wamid.GZ"
+    finally:
+        await graph.close()
+
+
+@pytest.fixture
+async def oversized() -> AsyncIterator[str]:
+    """Graph's media look-up without a size, then a download far larger than allowed, then a send."""
+    big = bytes(2_000_000)
+
+    async def info(request: web.Request) -> web.Response:
+        url = f"http://{request.host}/files/big"
+        return web.json_response({"messaging_product": "whatsapp", "url": url, "mime_type": "image/jpeg"})
+
+    async def download(request: web.Request) -> web.Response:
+        return web.Response(body=big, content_type="image/jpeg")
+
+    async def send(request: web.Request) -> web.Response:
+        return web.json_response({"messaging_product": "whatsapp", "messages": [{"id": "wamid.AFTER"}]})
+
+    app = web.Application()
+    app.router.add_get("/v21.0/777", info)
+    app.router.add_get("/files/big", download)
+    app.router.add_post("/v21.0/{number}/messages", send)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/v21.0"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_download_cut_off_past_the_limit_leaves_the_next_call_clean(oversized: str) -> None:
+    # One connection: a response not given back would leave the next call waiting for the pool.
+    graph = GraphClient(oversized, TOKEN, PHONE_NUMBER_ID, transport=AiohttpTransport(1))
+    try:
+        for _ in range(3):  # and the cut-off one is not handed out again with bytes left on it
+            with pytest.raises(MediaTooLargeError):
+                await graph.media("777", limit=100_000)
+            assert await graph.send(ALICE, TEXT) == "wamid.AFTER"
     finally:
         await graph.close()
