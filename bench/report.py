@@ -84,7 +84,7 @@ def whatsapp_out(rounds: int | None) -> None:
     per = r["per_round"]
     print(
         f"whatsapp outbound: {r['replies']} replies to {r['clients']} clients (1-3 each, questions as"
-        " reply buttons or lists) through the real WhatsAppChannel (httpx Graph client) and OutboxSender"
+        " reply buttons or lists) through the real WhatsAppChannel (its Graph client) and OutboxSender"
         f" with WHATSAPP_MAX_PER_SECOND={r['max_per_second']}, into the fake Graph API in its own process"
         f" enforcing {r['max_per_second']}/s (130429 beyond) and {PAIR_LIMIT} per client in 6 s (131056);"
         f" medians of {rounds} rounds"
@@ -130,7 +130,7 @@ def whatsapp_in(rounds: int | None, conversations: int) -> None:
     )
     print(
         "  durable, one message a webhook (signed POST /webhooks/whatsapp over loopback -> inbox ->"
-        f" engine -> outbox -> httpx -> fake): {r['durable_updates_per_s']:,.0f} messages/s processed and"
+        f" engine -> outbox -> Graph -> fake): {r['durable_updates_per_s']:,.0f} messages/s processed and"
         f" answered   (rounds: {format_rounds([x['durable_updates_per_s'] for x in per], 0)})"
     )
     print(
@@ -147,6 +147,12 @@ def whatsapp_in(rounds: int | None, conversations: int) -> None:
     print(
         f"  durable / bare: {100 * r['share']:.1f} %"
         f"   (rounds: {format_rounds([100 * x['share'] for x in per])} %)"
+    )
+    print(
+        f"  CPU a message, this process: durable {r['cpu_ms']:.2f} ms, bare {r['bare_cpu_ms']:.2f} ms;"
+        f" bare / durable {100 * r['cpu_share']:.1f} %"
+        f"   (rounds: {format_rounds([100 * x['cpu_share'] for x in per])} %); batched"
+        f" {100 * r['batched_cpu_share']:.1f} %"
     )
     print(
         f"  batched ({BATCH} clients a webhook, {r['webhooks_batched']:,} webhooks,"

@@ -1,7 +1,7 @@
 """WhatsApp benchmarks, each scenario in its own process, printing one JSON line of medians.
 
 ``--scenario out``: replies written to the outbox of a fresh SQLite database, then drained through
-the real :class:`OutboxSender` and :class:`WhatsAppChannel` (our httpx Graph client, the channel's
+the real :class:`OutboxSender` and :class:`WhatsAppChannel` (our Graph client on aiohttp, the channel's
 pacing at ``WHATSAPP_MAX_PER_SECOND``) into the fake Graph API in its own process, which enforces
 the number's throughput (at most that many sends accepted in any second, error 130429 beyond) and
 the pair rate (131056). Sustained messages/s as the fake accepted them, and the errors it answered.
@@ -13,7 +13,10 @@ to the real app's ``POST /webhooks/whatsapp`` (uvicorn on loopback, SQLite, dura
 pacing lifted) until every message is processed and every reply delivered to the fake (its own
 process); in the same run, a bare route (signature checked, JSON parsed, 200: the fixed cost of
 the HTTP stack) fed the same bodies with the same concurrency. Then the same with batched
-webhooks: each carries the next message of several clients, as Meta batches them.
+webhooks: each carries the next message of several clients, as Meta batches them. Besides the
+wall-clock rates, the CPU time of the benchmark's process per message (app, its threads and the
+load generator; the fake is another process) for both: their ratio hardly moves when other
+work loads the machine, where the rates do.
 
 ``python -m bench --only whatsapp-in --only whatsapp-out`` runs both and prints the figures.
 """
@@ -192,15 +195,15 @@ async def outbound(rounds: int, messages_count: int, clients: int) -> dict[str, 
 
 
 @contextlib.asynccontextmanager
-async def serve_app(folder: Path, api_url: str) -> AsyncIterator[App]:
+async def serve_app(folder: Path, api_url: str, read_marks: bool = True) -> AsyncIterator[App]:
     """The whole app as ``optibot run`` serves it (SQLite, durable defaults), WhatsApp enabled."""
     from bot.web.app import create_app
 
     port = free_port()
     # Pacing lifted: the fake enforces no limits here, and the rate measured is the service's.
-    app = create_app(
-        _settings(folder, api_url, public_url=f"http://127.0.0.1:{port}"), limiters=lifted_pacing
-    )
+    marks = {} if read_marks else {"whatsapp_read_marks": False}
+    settings = _settings(folder, api_url, public_url=f"http://127.0.0.1:{port}", **marks)
+    app = create_app(settings, limiters=lifted_pacing)
     async with serving(app, port):
         yield App(app.state.services, f"http://127.0.0.1:{port}/webhooks/whatsapp")
 
@@ -269,13 +272,16 @@ async def _durable(
     async def post(hook: Hook) -> None:
         await post_webhook(http, app.webhook, hook)
 
+    cpu = time.process_time()
     run = await run_durable(database, sequences, concurrency, post, profile)
+    cpu = time.process_time() - cpu
     latencies, acknowledged, elapsed = run.latencies, run.acknowledged_s, run.elapsed_s
     made = await count(database, cases) - cases_before
     if await count(database, inbox, inbox.c.processed_at.is_(None)):
         raise RuntimeError("unprocessed messages left")
     return {
         "updates_per_s": messages_count / elapsed,
+        "cpu_ms": 1000 * cpu / messages_count,
         "acknowledged_per_s": messages_count / acknowledged,
         "webhooks_per_s": len(latencies) / elapsed,
         "p50_ms": 1000 * percentile(latencies, 0.5),
@@ -291,11 +297,12 @@ async def _bare(
     async def post(hook: Hook) -> None:
         await post_webhook(http, url, hook)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     latencies = await run_clients(sequences, concurrency, post)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "updates_per_s": count / elapsed,
+        "cpu_ms": 1000 * cpu / count,
         "p50_ms": 1000 * percentile(latencies, 0.5),
         "p99_ms": 1000 * percentile(latencies, 0.99),
     }
@@ -339,6 +346,12 @@ async def inbound_round(
         "bare_p50_ms": bare["p50_ms"],
         "bare_p99_ms": bare["p99_ms"],
         "share": single["updates_per_s"] / bare["updates_per_s"],
+        # CPU time of this process (app, its threads, the load generator) a message: the share
+        # least disturbed by other work on the machine.
+        "cpu_ms": single["cpu_ms"],
+        "bare_cpu_ms": bare["cpu_ms"],
+        "cpu_share": bare["cpu_ms"] / single["cpu_ms"],
+        "batched_cpu_share": bare_batched["cpu_ms"] / batched["cpu_ms"],
         "batched_updates_per_s": batched["updates_per_s"],
         "batched_webhooks_per_s": batched["webhooks_per_s"],
         "batched_acknowledged_updates_per_s": batched["acknowledged_per_s"],
@@ -354,7 +367,12 @@ async def inbound_round(
 
 
 async def inbound(
-    rounds: int, conversations: int, concurrency: int, statuses: bool, profile_to: str | None
+    rounds: int,
+    conversations: int,
+    concurrency: int,
+    statuses: bool,
+    profile_to: str | None,
+    read_marks: bool = True,
 ) -> dict[str, Any]:
     import aiohttp
 
@@ -366,7 +384,7 @@ async def inbound(
     async with FakeWhatsAppProcess(statuses=statuses) as fake:
         with tempfile.TemporaryDirectory() as folder:
             async with (
-                serve_app(Path(folder), fake.api_url) as app,
+                serve_app(Path(folder), fake.api_url, read_marks) as app,
                 serve_bare() as bare_url,
                 aiohttp.ClientSession(connector=connector) as http,
             ):
@@ -399,6 +417,7 @@ async def inbound(
         "concurrency": concurrency,
         "batch": BATCH,
         "statuses": statuses,
+        "read_marks": read_marks,
         "updates": results[0]["updates"],
         "webhooks_batched": results[0]["webhooks_batched"],
         **medians(results),
@@ -417,12 +436,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="in: clients at once")
     parser.add_argument("--statuses", action="store_true", help="in: the fake pushes sent/delivered back")
     parser.add_argument("--profile", help="in: cProfile the durable path of the last round into this file")
+    parser.add_argument("--no-read-marks", action="store_true", help="in: WHATSAPP_READ_MARKS=false")
     args = parser.parse_args()
     if args.scenario == "out":
         result = asyncio.run(outbound(args.rounds, args.messages, args.clients))
     else:
         result = asyncio.run(
-            inbound(args.rounds, args.conversations, args.concurrency, args.statuses, args.profile)
+            inbound(
+                args.rounds,
+                args.conversations,
+                args.concurrency,
+                args.statuses,
+                args.profile,
+                not args.no_read_marks,
+            )
         )
     json.dump(result, sys.stdout)
     print()

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     whatsapp_template_name_en: str = "optibot_follow_up"
     whatsapp_template_language_en: str = "en"
     whatsapp_max_per_second: int = Field(default=80, ge=1, le=1000, description="This process's share.")
+    whatsapp_read_marks: bool = Field(default=True, description="Blue ticks and typing dots.")
 
     # E-mail to web chat clients on the waitlist (bot/mail.py, bot/broadcasts.py); no SMTP_HOST: no
     # e-mail (those clients are listed for a call-back when they left a phone number).

@@ -25,6 +25,7 @@ from bot.channels.whatsapp.graph import GraphClient
 from bot.channels.whatsapp.inbound import Receiver
 from bot.channels.whatsapp.messenger import PAIR_WAIT, Messenger
 from bot.channels.whatsapp.outbound import ClientWindows, Outbound
+from bot.channels.whatsapp.readmarks import ReadMarks
 from bot.channels.whatsapp.receipts import DeliveryReceipts
 from bot.channels.whatsapp.updates import CHANNEL
 from bot.channels.whatsapp.webhook import WEBHOOK_PATH, webhook_router
@@ -77,7 +78,10 @@ class WhatsAppChannel:
         )
         self.limiter = limiter or default_limiter(settings)
         self.receipts = DeliveryReceipts(database, clock)
-        self.receiver = Receiver(engine, self.graph, files, self.receipts, members=members)
+        read_marks = ReadMarks(self.graph, enabled=settings.whatsapp_read_marks)
+        self.receiver = Receiver(
+            engine, self.graph, files, self.receipts, members=members, read_marks=read_marks
+        )
         self.outbound = Outbound(
             Messenger(self.graph, self.limiter),
             ClientWindows(database, engine.pseudonyms, clock),

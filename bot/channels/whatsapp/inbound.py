@@ -13,13 +13,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 
 from bot.channels.whatsapp.graph import GraphClient, GraphError, MediaTooLargeError
 from bot.channels.whatsapp.messenger import APP_RATE, TOKEN_CODES, TRANSIENT_CODES
+from bot.channels.whatsapp.readmarks import ReadMarks
 from bot.channels.whatsapp.receipts import DeliveryReceipts
 from bot.channels.whatsapp.updates import CHANNEL, Incoming, MediaRef, parse
 from bot.desk import MemberDesk
@@ -56,20 +56,19 @@ class Receiver:
         receipts: DeliveryReceipts,
         *,
         members: MemberDesk | None = None,
+        read_marks: ReadMarks | None = None,
     ) -> None:
         self.engine = engine
         self.members = members  # a linked optician's WhatsApp number: the members' desk (issue 16)
         self.graph = graph
         self.files = files
         self.receipts = receipts
+        self.read_marks = read_marks or ReadMarks(graph)
         self._file_failures: dict[str, int] = {}
-        self._background: set[asyncio.Task[Any]] = set()
 
     async def stop(self) -> None:
         """Cancel the read marks still on their way."""
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.read_marks.stop()
 
     async def receive(self, payload: Any) -> None:
         """Store everything a webhook carries for our number; raises if anything could not be."""
@@ -80,7 +79,7 @@ class Receiver:
 
         refused: list[tuple[str, BaseException]] = []
 
-        async def store(queue: list[Incoming]) -> None:
+        async def store(user: str, queue: list[Incoming]) -> None:
             newest: str | None = None
             try:
                 for incoming in queue:  # one client's messages in their order
@@ -93,9 +92,9 @@ class Receiver:
                         refused.append(("message", error))  # the client's next messages go on
             finally:
                 if newest is not None:  # read up to their newest message: one call, not one each
-                    self._spawn(self._quietly(self.graph.mark_read(newest)))
+                    self.read_marks.mark(user, newest)
 
-        results = await asyncio.gather(*(store(q) for q in by_user.values()), return_exceptions=True)
+        results = await asyncio.gather(*(store(u, q) for u, q in by_user.items()), return_exceptions=True)
         if batch.receipts:
             refused += [("status", error) for error in await self.receipts.store(batch.receipts)]
             self.receipts.wake()
@@ -194,13 +193,3 @@ class Receiver:
         if path is not None:
             with contextlib.suppress(OSError, ValueError):
                 self.files.delete(path)
-
-    def _spawn(self, job: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(job)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    @staticmethod
-    async def _quietly(job: Awaitable[Any]) -> None:
-        with contextlib.suppress(GraphError, httpx.HTTPError, TimeoutError):
-            await job
