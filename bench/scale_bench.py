@@ -102,7 +102,7 @@ async def processes(
             async with httpx.AsyncClient() as http:
                 for service in started:
                     await service.start()
-                await asyncio.gather(*(s.wait_healthy(http) for s in started))
+                await asyncio.gather(*(s.wait_healthy(http, within=300) for s in started))
             yield started
         finally:
             await asyncio.gather(*(s.stop() for s in started))
@@ -319,6 +319,12 @@ def report(rounds: int | None, conversations: int) -> None:
         )
         print(json.dumps(result), file=sys.stderr)
         runs.append(result)
+    table(runs)
+
+
+def table(runs: list[dict[str, Any]]) -> None:
+    """The report's table of the runs' medians (``runs``: one result of :func:`measure` per count)."""
+    rounds, conversations = runs[0]["rounds"], runs[0]["conversations"]
     one = {name: s["messages_per_s"] for name, s in runs[0]["scenarios"].items()}
     header = (
         f"{'scenario':<16} {'procs':>5} {'msg/s':>7} {'x 1 proc':>8} {'p50 ms':>7} {'p99 ms':>7}"
