@@ -13,8 +13,10 @@ spread over the processes as a load balancer would:
 - ``spread``: consecutive messages of a conversation go to different processes (N >= 2).
 
 A run is timed until every message is processed and every reply delivered to the fake, and then
-audited (``bench/scale_check.py``): every conversation has exactly its expected rows, each reply sent
-once, received once, in order. CPU per process, of PostgreSQL and of the machine: ``bench/scale_cpu.py``.
+audited (``bench/scale_check.py``): every conversation has exactly its expected rows, every reply is
+delivered, in order; a reply received twice is counted (``dup``) only as a second attempt after its
+outbox lease ran out (at-least-once), anything else stops the run. CPU per process, of PostgreSQL and
+of the machine: ``bench/scale_cpu.py``.
 
 ``python -m bench --only scale`` runs 1, 2 and 4 processes and prints the table (:func:`report`).
 """
