@@ -2,7 +2,7 @@
 
 Options: ``--rounds N`` (default 5; 3 for ``telegram-out``, whose round takes ~21 s of paced sending),
 ``--conversations N`` per round at 50 clients (default 200), ``--only
-echo|sqlite|postgres|telegram-out|telegram-in|whatsapp-out|whatsapp-in`` (repeatable; the WhatsApp
+echo|sqlite|postgres|telegram-out|telegram-in|whatsapp-out|whatsapp-in|scale`` (repeatable; the WhatsApp
 scenarios default to 3 rounds, see ``bench/whatsapp_bench.py``). PostgreSQL is taken from
 OPTIBOT_BENCH_POSTGRES_URL (default: the local server, database ``test``; a scratch database is
 created and dropped). The Telegram scenarios run after the engine's; see ``bench/telegram_bench.py``.
@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, help=f"default {DEFAULT_ROUNDS}; telegram-out: 3")
     parser.add_argument("--conversations", type=int, default=200)
-    parser.add_argument("--only", choices=ENGINE + TELEGRAM + WHATSAPP, action="append")
+    parser.add_argument("--only", choices=(*ENGINE, *TELEGRAM, *WHATSAPP, "scale"), action="append")
     args = parser.parse_args()
     chosen = args.only or [*ENGINE, *TELEGRAM, *WHATSAPP]
     rounds = args.rounds or DEFAULT_ROUNDS
@@ -108,6 +108,10 @@ def main() -> None:
         report.whatsapp_out(args.rounds)
     if "whatsapp-in" in chosen:
         report.whatsapp_in(args.rounds, args.conversations)
+    if args.only and "scale" in args.only:  # 1, 2, 4 processes on PostgreSQL: bench/scale_bench.py
+        from bench.scale_bench import report as scale_report
+
+        scale_report(args.rounds, args.conversations)
 
 
 if __name__ == "__main__":
