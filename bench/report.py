@@ -71,6 +71,12 @@ def telegram_in(rounds: int, conversations: int) -> None:
         f"  durable / echo: {100 * share:.1f} % (median of the rounds' ratios;"
         f" rounds: {format_rounds([100 * x['share'] for x in per])} %)"
     )
+    print(
+        f"  CPU per update, event loop's thread (process): durable {r['loop_cpu_us']:,.0f}"
+        f" ({r['process_cpu_us']:,.0f}) us, echo {r['echo_loop_cpu_us']:,.0f}"
+        f" ({r['echo_process_cpu_us']:,.0f}) us;"
+        f" echo / durable {100 * r['echo_loop_cpu_us'] / r['loop_cpu_us']:.1f} %"
+    )
     verdict = "meets" if share >= TARGET_IN_SHARE else "MISSES"
     print(f"  {verdict} >= {100 * TARGET_IN_SHARE:.0f} % of the echo")
 
