@@ -10,14 +10,30 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramAPIError, TelegramRetryAfter
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.channels.telegram.session import LeanSession
+from bot.channels.telegram.session import LeanSession, serialised
 from tests.fakes.telegram import TOKEN, FakeTelegram
 
 CHAT = 4242
@@ -68,6 +84,44 @@ async def test_a_message_goes_as_json_and_its_answer_gives_id_date_and_chat(
     assert edited.message_id == message.message_id
     assert fake.messages_to(CHAT)[0].reply_markup is None
     assert [r.content_type for r in fake.requests] == ["application/json"] * 2
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        SendMessage(chat_id=CHAT, text="Votre ordonnance ?", reply_markup=KEYBOARD),
+        SendMessage(
+            chat_id=CHAT,
+            text="Votre numéro ?",
+            reply_markup=ReplyKeyboardMarkup(
+                keyboard=[[KeyboardButton(text="Partager", request_contact=True)]],
+                resize_keyboard=True,
+                one_time_keyboard=True,
+            ),
+        ),
+        SendMessage(chat_id=CHAT, text="Merci", reply_markup=ReplyKeyboardRemove(remove_keyboard=True)),
+        EditMessageReplyMarkup(chat_id=CHAT, message_id=12, reply_markup=KEYBOARD),
+        EditMessageReplyMarkup(chat_id=CHAT, message_id=12),
+        EditMessageText(
+            chat_id=CHAT, message_id=12, text="Pris par un autre opticien", reply_markup=KEYBOARD
+        ),
+        AnswerCallbackQuery(callback_query_id="4815162342"),
+    ],
+)
+async def test_a_frequent_call_serialised_by_pydantic_is_what_aiogram_would_send(
+    method: TelegramMethod[Any],
+) -> None:
+    session = LeanSession()
+    bot = Bot(TOKEN, session=session)
+    body = serialised(bot, method)
+    assert body is not None
+    assert json.loads(body) == json.loads(session.prepared(bot, method) or b"")
+    # With a default of the bot in effect (aiogram resolves it), it is aiogram's preparation.
+    styled = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    if isinstance(method, SendMessage):
+        assert serialised(styled, method) is None
+        assert json.loads(session.json_body(styled, method) or b"")["parse_mode"] == "HTML"
+    await session.close()
 
 
 async def test_a_file_still_goes_as_a_multipart_form(fake: FakeTelegram, bot: Bot) -> None:

@@ -20,9 +20,16 @@ from http import HTTPStatus
 from typing import Any, cast
 
 from aiogram import Bot
+from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods import EditMessageReplyMarkup, EditMessageText, SendMessage, TelegramMethod
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+    TelegramMethod,
+)
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile, Message
 from aiohttp import ClientError, ClientTimeout
@@ -36,6 +43,9 @@ LEAN_RESULTS: dict[type[TelegramMethod[Any]], bool] = {
     EditMessageReplyMarkup: True,
     EditMessageText: True,
 }
+# The calls sent as pydantic serialises them (they carry no file nor date, where aiogram's
+# preparation differs): the same JSON as :meth:`LeanSession.prepared`, made in Rust.
+SERIALISED = (SendMessage, EditMessageReplyMarkup, EditMessageText, AnswerCallbackQuery)
 # What the service reads of a message it sent: validated by aiogram's own Message type.
 KEPT = ("message_id", "date", "chat")
 
@@ -69,8 +79,17 @@ class LeanSession(AiohttpSession):
         return cast(TelegramType, self.check_response(bot, method, response.status, raw).result)
 
     def json_body(self, bot: Bot, method: TelegramMethod[Any]) -> bytes | None:
-        """The call as one JSON object, with aiogram's own preparation of each value (defaults of
-        the bot resolved, nested objects as dicts, ``None`` and ``""`` left out as in its form);
+        """The call as one JSON object (see :func:`serialised` and :meth:`prepared`); None if the call
+        uploads a file."""
+        if isinstance(method, SERIALISED):
+            body = serialised(bot, method)
+            if body is not None:
+                return body
+        return self.prepared(bot, method)
+
+    def prepared(self, bot: Bot, method: TelegramMethod[Any]) -> bytes | None:
+        """The call as one JSON object, with aiogram's own preparation of each value (the bot's
+        defaults resolved, nested objects as dicts, ``None`` and ``""`` left out as in its form);
         None if the call uploads a file."""
         files: dict[str, InputFile] = {}
         fields: dict[str, Any] = {}
@@ -82,6 +101,18 @@ class LeanSession(AiohttpSession):
         if files:
             return None
         return self.json_dumps(fields).encode()
+
+
+def serialised(bot: Bot, method: TelegramMethod[Any]) -> bytes | None:
+    """pydantic's own JSON of one of :data:`SERIALISED` (no file, no date in them), ``None`` values
+    left out; None (not this way) when a default of the bot's applies to it."""
+    unset = set()
+    for name, value in method:
+        if isinstance(value, Default):
+            if bot.default[value.name] is not None:
+                return None
+            unset.add(name)
+    return method.model_dump_json(exclude_none=True, exclude=unset, warnings=False).encode()
 
 
 def lean_result(bot: Bot, method: TelegramMethod[Any], raw: str) -> Message | bool | None:
