@@ -10,6 +10,7 @@ session's new state are written together; ``notify`` wakes the outbox and the li
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -77,6 +78,7 @@ class Desk:
         self.account = account
         self.flow = MemberFlow(notices.catalog)
         self._linked: dict[str, tuple[float, frozenset[str]]] = {}  # channel → (read at, chats)
+        self._reading: dict[str, asyncio.Future[frozenset[str]]] = {}  # one read at a time per channel
 
     # --- who is a member ---------------------------------------------------------------------------
 
@@ -88,10 +90,12 @@ class Desk:
         cached = self._linked.get(channel)
         now = time.monotonic()
         if cached is None or now - cached[0] > CACHE_SECONDS:
-            async with self.database.connect() as connection:
-                chats = await store.linked_chats(connection, channel)
-            self._linked[channel] = (now, frozenset(chats))
-            return chat in chats
+            # The messages arriving meanwhile wait for the same read (not one query each).
+            reading = self._reading.get(channel)
+            if reading is None:
+                reading = self._reading[channel] = asyncio.ensure_future(self._read_linked(channel, now))
+                reading.add_done_callback(lambda done: self._done_reading(channel, done))
+            return chat in await asyncio.shield(reading)
         if chat not in cached[1]:
             return False
         async with self.database.connect() as connection:
@@ -100,12 +104,26 @@ class Desk:
             self.forget(channel)
         return linked
 
+    async def _read_linked(self, channel: str, now: float) -> frozenset[str]:
+        async with self.database.connect() as connection:
+            chats = frozenset(await store.linked_chats(connection, channel))
+        self._linked[channel] = (now, chats)
+        return chats
+
+    def _done_reading(self, channel: str, done: asyncio.Future[frozenset[str]]) -> None:
+        if self._reading.get(channel) is done:
+            del self._reading[channel]
+        if not done.cancelled():
+            done.exception()  # retrieved: its callers were told
+
     def forget(self, channel: str | None = None) -> None:
         """A chat was linked (or unlinked) here: the next :meth:`is_member` reads them again."""
         if channel is None:
             self._linked.clear()
+            self._reading.clear()
         else:
             self._linked.pop(channel, None)
+            self._reading.pop(channel, None)
 
     # --- what a member says ------------------------------------------------------------------------
 

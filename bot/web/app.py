@@ -91,6 +91,9 @@ def create_app(
         """A refused action (console, registry): its status and reason, like an HTTPException."""
         return JSONResponse({"detail": error.detail}, status_code=error.status)
 
+    # The Telegram webhook first: routes are matched in order, and it is the busiest.
+    if services.telegram is not None and settings.telegram_mode == "webhook":
+        app.include_router(services.telegram.router())
     app.include_router(
         build_router(
             services.engine,
@@ -123,8 +126,6 @@ def create_app(
     )
     for feature in features:
         app.include_router(feature.build_router(services))
-    if services.telegram is not None and settings.telegram_mode == "webhook":
-        app.include_router(services.telegram.router())
     if services.whatsapp is not None:
         app.include_router(services.whatsapp.router())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramAPIError
@@ -27,6 +26,7 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response as ApiResponse
 
+from bot.channels.telegram.session import LeanSession
 from bot.logs import describe
 from bot.settings import Settings
 
@@ -50,8 +50,8 @@ TRANSIENT = (TelegramAPIError, ClientDecodeError, aiohttp.ClientError, TimeoutEr
 
 def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """The bot of ``TELEGRAM_BOT_TOKEN`` on ``TELEGRAM_API_URL`` (``session``: tests answer for it)."""
-    if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
+    if session is None:  # aiogram's aiohttp session, lighter on the frequent calls
+        session = LeanSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
     return Bot(settings.telegram_bot_token.get_secret_value(), session=session)
 
 
