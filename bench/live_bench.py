@@ -47,6 +47,7 @@ ROUNDS = 3
 IDLE_WINDOW = 20.0
 IDLE_WINDOWS = 3
 TARGET_P99_MS = 200.0
+POOL = 6  # per process (up to twice that with the overflow), plus its listener
 PASSWORD = "correct horse battery staple"
 INTAKE = [
     "bonjour",
@@ -88,6 +89,8 @@ def serve(url: str, port: int, data: str, mode: str) -> None:
         "optibot_data_dir": Path(data),
         "auto_migrate": False,
         "metrics_port": None,
+        # Two processes and the other jobs of the machine share PostgreSQL's 100 connections.
+        "db_pool_size": POOL,
         **NO_LIMIT,
     }
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
