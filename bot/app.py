@@ -20,6 +20,7 @@ from bot.console.service import Console
 from bot.dispatch import Dispatch
 from bot.engine import Engine, new_reference, utcnow
 from bot.levels import ServiceLevels
+from bot.live import BrowserStreams, Live
 from bot.logs import configure_logging
 from bot.members import Members
 from bot.metrics import Metrics
@@ -59,6 +60,7 @@ class Services:
     reports: Reports
     recruitment: Recruitment
     members: Members
+    live: Live
     telegram: TelegramChannel | None = None
     whatsapp: WhatsAppChannel | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -74,6 +76,7 @@ def build(
     clock: Callable[[], datetime] = utcnow,
     references: Callable[[], str] = new_reference,
     limiters: Callable[[], RateLimiter] | None = None,
+    browsers: BrowserStreams | None = None,
 ) -> Services:
     """Create every long-lived object once; nothing runs until :func:`running` starts it.
 
@@ -83,7 +86,8 @@ def build(
 
     Overrides are keyword arguments, handed to every object that needs them as it is built (nothing
     is assigned into an object afterwards): ``clock`` (tests move time), ``references`` (case
-    references), ``limiters`` (makes each chat channel's pacing; benchmarks lift it against fakes).
+    references), ``limiters`` (makes each chat channel's pacing; benchmarks lift it against fakes);
+    ``browsers``: the web chat's reply streams, woken by other processes' deliveries (bot/live.py).
     """
     database = create_engine(
         settings.database_url,
@@ -94,6 +98,17 @@ def build(
     files = FileStore(settings.optibot_data_dir, settings.optibot_file_key, settings.max_upload_bytes)
     commits = Commits()  # fired after every commit: wakes the sender, live views, dispatch
     metrics = Metrics(database, clock)  # served by bot/metrics_http.py where `optibot run` serves
+    # PostgreSQL: other processes' commits wake the same listeners (LISTEN/NOTIFY, bot/live.py).
+    live = Live(
+        commits,
+        database,
+        settings.database_url,
+        safety_seconds=settings.live_safety_seconds,
+        browsers=browsers,
+    )
+    commits.forward(live.committed)
+    if browsers is not None:
+        browsers.forward(live.delivered)
     dispatch = Dispatch(
         database,
         catalog,
@@ -154,9 +169,10 @@ def build(
             members=members,
         )
         channels = [*channels, wa_channel]
-    wakeup = Wakeup()
+    wakeup = Wakeup(live.poll_seconds)
     # Once deliveries are recorded: WhatsApp applies the receipts that came first, live views show it.
-    recorded = [wakeup.notify] if wa_channel is None else [wa_channel.recorded, wakeup.notify]
+    recorded = [wakeup.notify, live.committed]
+    recorded = recorded if wa_channel is None else [wa_channel.recorded, *recorded]
     sender = OutboxSender(database, channels, clock, on_record=recorded, metrics=metrics)
     commits.listen(sender.wake)
     commits.listen(wakeup.notify)
@@ -189,6 +205,7 @@ def build(
         reports=Reports(database, clock),
         recruitment=Recruitment(database, clock, dispatch),
         members=members,
+        live=live,
         telegram=bot_channel,
         whatsapp=wa_channel,
         metrics=metrics,
@@ -207,6 +224,8 @@ async def running(
     async with services.database.begin() as connection:
         await hash_legacy_inbox_ids(connection, services.engine.pseudonyms)
     await services.engine.start()
+    if services.live.pushed:
+        services.tasks.append(asyncio.create_task(services.live.run(), name="optibot-live"))
     if deliver:
         services.tasks.append(asyncio.create_task(services.sender.run(), name="optibot-outbox"))
     services.tasks.append(asyncio.create_task(services.engine.sweep(), name="optibot-sweep"))

@@ -12,15 +12,27 @@ from collections.abc import Callable
 
 
 class Commits:
-    """Listeners called, in the order they were added, each time something is committed."""
+    """Listeners called, in the order they were added, each time something is committed — by this
+    process (calling it) or by another one (:meth:`heard`, from bot/live.py)."""
 
     def __init__(self) -> None:
         self._listeners: list[Callable[[], None]] = []
+        self._forwards: list[Callable[[], None]] = []
 
     def listen(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 
+    def forward(self, listener: Callable[[], None]) -> None:
+        """Told of this process's own commits only (it tells the other processes)."""
+        self._forwards.append(listener)
+
     def __call__(self) -> None:
+        self.heard()
+        for forward in self._forwards:
+            forward()
+
+    def heard(self) -> None:
+        """Something was committed, here or by another process: wake the listeners."""
         for listener in self._listeners:
             listener()
 

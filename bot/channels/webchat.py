@@ -11,8 +11,8 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from collections import defaultdict
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from bot.channels import documents
+from bot.channels.webchat_hub import WebChatHub
 from bot.engine import Engine
 from bot.messages import Inbound
 from bot.signals import wait_set
@@ -56,7 +57,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "webchat"
 COOKIE = "optibot_chat"
 KEEPALIVE_SECONDS = 15.0
-# Another process may have delivered a reply: look again every so often even if not woken.
+# Another process may have delivered a reply: without a listener (bot/live.py), look again this
+# often even if not woken.
 POLL_SECONDS = 2.0
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and fields around an uploaded file
 DOCUMENT_NOT_FOUND = "Document introuvable."
@@ -74,29 +76,6 @@ def message_id(user: str, client_id: str) -> str:
     return f"{user}:{client_id}"
 
 
-class WebChatHub:
-    """Wakes the reply streams of one browser when its replies are committed."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
-
-    def notify(self, user: str) -> None:
-        for event in self._waiters.get(user, ()):
-            event.set()
-
-    def subscribe(self, user: str) -> asyncio.Event:
-        event = asyncio.Event()
-        self._waiters[user].add(event)
-        return event
-
-    def unsubscribe(self, user: str, event: asyncio.Event) -> None:
-        waiters = self._waiters.get(user)
-        if waiters is not None:
-            waiters.discard(event)
-            if not waiters:
-                del self._waiters[user]
-
-
 class WebChatChannel:
     name = CHANNEL
 
@@ -104,7 +83,7 @@ class WebChatChannel:
         self.hub = hub
 
     async def deliver(self, recipient: str, payload: OutboundPayload) -> None:
-        self.hub.notify(recipient)
+        self.hub.delivered(recipient)
 
 
 class ChatMessageIn(BaseModel):
@@ -179,7 +158,9 @@ def build_router(
     *,
     secure_cookie: bool = False,
     export_link_minutes: int = 15,
+    poll: Callable[[], float] = lambda: POLL_SECONDS,
 ) -> APIRouter:
+    """``poll``: how long a reply stream waits for a wake-up before reading anyway (bot/live.py)."""
     router = APIRouter(prefix="/api/chat", tags=["web chat"])
     link_lifetime = timedelta(minutes=export_link_minutes)
 
@@ -282,7 +263,7 @@ def build_router(
         if last_event_id is not None and last_event_id.isdigit():
             after = max(after, int(last_event_id))
         return StreamingResponse(
-            _stream(request, database, hub, user, after, link_lifetime),
+            _stream(request, database, hub, user, after, link_lifetime, poll),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -354,27 +335,43 @@ async def _submit(engine: Engine, inbound: Inbound) -> ChatPostAnswer:
 
 
 async def _stream(
-    request: Request, database: Database, hub: WebChatHub, user: str, cursor: int, link_lifetime: timedelta
+    request: Request,
+    database: Database,
+    hub: WebChatHub,
+    user: str,
+    cursor: int,
+    link_lifetime: timedelta,
+    poll: Callable[[], float],
 ) -> AsyncIterator[str]:
+    """Reads when woken (a reply delivered to this browser, here or by another process), else
+    every ``poll()`` seconds (the safety net); a keepalive every :data:`KEEPALIVE_SECONDS`."""
     wake = hub.subscribe(user)
     try:
         yield "retry: 2000\n\n"
         idle = 0.0
+        read = True
+        read_at = time.monotonic()
         while not await request.is_disconnected():
-            async with database.connect() as connection:
-                found = await replies_after(connection, CHANNEL, user, cursor)
-            for row in found:
-                cursor = row.id
-                message = _out(row, link_lifetime)
-                yield f"id: {row.id}\nevent: message\ndata: {message.model_dump_json()}\n\n"
-            if found:
-                idle = 0.0
-                continue
-            if not await wait_set(wake, POLL_SECONDS):
-                idle += POLL_SECONDS
+            if read:
+                read_at = time.monotonic()
+                async with database.connect() as connection:
+                    found = await replies_after(connection, CHANNEL, user, cursor)
+                for row in found:
+                    cursor = row.id
+                    message = _out(row, link_lifetime)
+                    yield f"id: {row.id}\nevent: message\ndata: {message.model_dump_json()}\n\n"
+                if found:
+                    idle = 0.0
+                    continue
+            seconds = poll()
+            tick = min(seconds, KEEPALIVE_SECONDS)
+            woke = await wait_set(wake, tick)
+            wake.clear()
+            if not woke:
+                idle += tick
                 if idle >= KEEPALIVE_SECONDS:
                     idle = 0.0
                     yield ": keepalive\n\n"
-            wake.clear()
+            read = woke or time.monotonic() - read_at >= seconds - 0.05
     finally:
         hub.unsubscribe(user, wake)

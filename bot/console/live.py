@@ -22,7 +22,7 @@ from bot.signals import wait_set
 from bot.throttle import KINDS, Throttle
 
 KEEPALIVE_SECONDS = 15.0
-POLL_SECONDS = 2.0  # changes made by another process are seen this often at worst
+POLL_SECONDS = 2.0  # without a listener (bot/live.py), another process's changes are seen this late
 SESSION_CHECK_SECONDS = 5.0  # a stream ends this soon after its session does
 TRAFFIC_SECONDS = 2.0  # the refused traffic is looked at this often at most
 TRAFFIC_WINDOW = timedelta(hours=1)
@@ -64,10 +64,12 @@ def _retrieved(task: "asyncio.Task[Any]") -> None:
 
 
 class Wakeup:
-    """Wakes the live streams after a commit (engine or console)."""
+    """Wakes the live streams after a commit (engine or console, here or in another process);
+    ``poll``: how long a stream waits for a wake-up before reading anyway (bot/live.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, poll: Callable[[], float] = lambda: POLL_SECONDS) -> None:
         self._events: set[asyncio.Event] = set()
+        self.poll_seconds = poll
 
     def notify(self) -> None:
         for event in self._events:
@@ -113,10 +115,15 @@ async def live_events(
         # From here on, every change is told: what came before is in what the browser fetches.
         yield "event: ready\ndata: {}\n\n"
         idle = 0.0
-        checked = time.monotonic()
+        checked = read_at = time.monotonic()
         while not await request.is_disconnected():
-            if not await wait_set(wake, POLL_SECONDS):
-                idle += POLL_SECONDS
+            # Woken by a commit, else read anyway every poll_seconds() (the safety net); the
+            # session is checked every SESSION_CHECK_SECONDS either way.
+            poll = wakeup.poll_seconds()
+            tick = min(poll, SESSION_CHECK_SECONDS)
+            woke = await wait_set(wake, tick)
+            if not woke:
+                idle += tick
             wake.clear()
             woken = time.monotonic()
             if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
@@ -124,6 +131,12 @@ async def live_events(
                 if not await still_signed_in():
                     yield "event: signed_out\ndata: {}\n\n"
                     return
+            if not woke and woken - read_at < poll - 0.05:
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield ": keepalive\n\n"
+                continue
+            read_at = woken
             if members is not None:
                 seen_members = await members.version(woken)
                 if seen_members != member_version:

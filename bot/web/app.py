@@ -14,7 +14,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from bot.app import Services, build, running
-from bot.channels.webchat import FORM_OVERHEAD, WebChatChannel, WebChatHub, build_router
+from bot.channels.webchat import FORM_OVERHEAD, WebChatChannel, build_router
+from bot.channels.webchat_hub import WebChatHub
 from bot.console import (
     announcements_api,
     levels_api,
@@ -56,7 +57,13 @@ def create_app(
     time; ``limiters``: benchmarks lift the chat channels' pacing (see :func:`bot.app.build`)."""
     hub = WebChatHub()
     services = build(
-        settings, [WebChatChannel(hub)], telegram=True, whatsapp=True, clock=clock, limiters=limiters
+        settings,
+        [WebChatChannel(hub)],
+        telegram=True,
+        whatsapp=True,
+        clock=clock,
+        limiters=limiters,
+        browsers=hub,
     )
 
     @contextlib.asynccontextmanager
@@ -102,6 +109,7 @@ def create_app(
             services.catalog,
             secure_cookie=settings.web_chat_cookie_secure,
             export_link_minutes=settings.export_link_minutes,
+            poll=services.live.poll_seconds,
         )
     )
     app.include_router(
