@@ -27,6 +27,7 @@ TARGET_P99_MS = 100
 ENGINE = ("echo", "sqlite", "postgres")
 TELEGRAM = ("telegram-out", "telegram-in")
 WHATSAPP = ("whatsapp-out", "whatsapp-in")
+BIG = ("bigtables",)  # bench/big_tables.py: a year of data on both databases (issue 17)
 DEFAULT_ROUNDS = 5
 DEFAULT_TELEGRAM_OUT_ROUNDS = 3
 
@@ -93,9 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, help=f"default {DEFAULT_ROUNDS}; telegram-out: 3")
     parser.add_argument("--conversations", type=int, default=200)
-    parser.add_argument("--only", choices=ENGINE + TELEGRAM + WHATSAPP, action="append")
+    parser.add_argument("--only", choices=ENGINE + TELEGRAM + WHATSAPP + BIG, action="append")
     args = parser.parse_args()
-    chosen = args.only or [*ENGINE, *TELEGRAM, *WHATSAPP]
+    chosen = args.only or [*ENGINE, *TELEGRAM, *WHATSAPP, *BIG]
     rounds = args.rounds or DEFAULT_ROUNDS
     backends = [b for b in ENGINE if b in chosen]
     if backends:
@@ -108,6 +109,12 @@ def main() -> None:
         report.whatsapp_out(args.rounds)
     if "whatsapp-in" in chosen:
         report.whatsapp_in(args.rounds, args.conversations)
+    if "bigtables" in chosen:
+        from bench.big_tables import report as big_tables_report
+
+        big_tables_report(
+            os.environ.get("OPTIBOT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+        )
 
 
 if __name__ == "__main__":

@@ -325,3 +325,48 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def report(pg_url: str) -> None:
+    """``python -m bench --only bigtables``: each database in its own process, then the memory;
+    a table of p50/p99 per read, the target's verdict, and the plans' full-table reads."""
+    from bench.common import run_scenario
+
+    results = [
+        run_scenario(["bench.big_tables", f"--backend={backend}", f"--postgres-url={pg_url}"])
+        for backend in ("sqlite", "postgres")
+    ]
+    memory = run_scenario(["bench.big_tables", "--backend=memory"])
+    for result in results:
+        print(json.dumps(result, default=str), file=sys.stderr)
+    print(
+        f"big tables: {results[0]['cases']:,} cases, {results[0]['messages']:,} messages; "
+        f"p99 target {TARGET_P99_MS:.0f} ms"
+    )
+    header = f"{'read':<44} " + " ".join(
+        f"{b['backend'] + ' p50':>12} {b['backend'] + ' p99':>12}" for b in results
+    )
+    print(header)
+    print("-" * len(header))
+    for name in results[0]["reads"]:
+        cells = []
+        for result in results:
+            found = result["reads"].get(name, {})
+            p99 = found.get("p99_ms")
+            mark = "" if p99 is None or p99 <= TARGET_P99_MS else " !"
+            cells.append(f"{found.get('p50_ms', '—'):>12} {str(p99) + mark:>12}")
+        print(f"{name:<44} " + " ".join(cells))
+    for result in results:
+        scans = sorted(
+            {
+                line
+                for lines in result["plans"].values()
+                for line in lines
+                if line.startswith(("SCAN ", "Seq Scan"))
+            }
+        )
+        print(f"{result['backend']}: tables read whole by a measured read: {', '.join(scans) or 'none'}")
+    print(
+        f"memory per open conversation (engine, SQLite, {memory['conversations']} mid-flow): "
+        f"{memory['traced_bytes_per_conversation']} B traced, {memory['rss_kib_per_conversation']} KiB RSS"
+    )

@@ -75,6 +75,13 @@ identities = sa.Table(
     sa.Column("conversation_id", Id, nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Index(None, "client_id"),  # a client's identities (their history, erasure)
+    # The retention sweep reads only the clients not erased yet (storage/privacy/retention.py).
+    sa.Index(
+        "ix_identities_with_data",
+        "client_id",
+        postgresql_where=sa.text("external_id <> 'erased'"),
+        sqlite_where=sa.text("external_id <> 'erased'"),
+    ),
 )
 
 conversations = sa.Table(

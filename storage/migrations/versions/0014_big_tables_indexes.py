@@ -26,6 +26,7 @@ INDEXES: list[tuple[str, str, list[str], str | None]] = [
     ("ix_cases_with_prescription", "cases", ["id"], "prescription_path IS NOT NULL"),
     ("ix_cases_with_insurance_card", "cases", ["id"], "insurance_card_path IS NOT NULL"),
     ("ix_identities_client_id", "identities", ["client_id"], None),
+    ("ix_identities_with_data", "identities", ["client_id"], "external_id <> 'erased'"),
     ("ix_conversations_client_id", "conversations", ["client_id"], None),
     ("ix_conversations_updated_at", "conversations", ["updated_at"], None),
     ("ix_consents_client_id", "consents", ["client_id"], None),
