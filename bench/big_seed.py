@@ -122,14 +122,15 @@ async def seed(
     for when, client in zip(created, owner, strict=True):
         first_seen.setdefault(client, when)
         per_client[client] = per_client.get(client, 0) + 1
-    # A client never seen (skewed draws leave gaps) still exists: one who wrote and left.
+    # Only clients with a case exist (the skewed draws leave gaps): one who never got as far as a
+    # case would have been erased by the sweep long ago.
+    known = sorted(first_seen)
     client_rows = [
-        {"id": c, "language": "en" if c % 10 == 0 else "fr", "created_at": first_seen.get(c, NOW - YEAR)}
-        for c in range(1, client_count + 1)
+        {"id": c, "language": "en" if c % 10 == 0 else "fr", "created_at": first_seen[c]} for c in known
     ]
     identity_rows = []
     party: dict[int, tuple[str, str]] = {}
-    for c in range(1, client_count + 1):
+    for c in known:
         channel = rng.choices(CHANNELS, [45, 40, 15])[0]
         external = {"telegram": str(100_000_000 + c), "whatsapp": f"336{c:08d}", "webchat": uuid.uuid4().hex}[
             channel
@@ -142,7 +143,7 @@ async def seed(
                 "channel": channel,
                 "external_id": external,
                 "key": f"{channel}:{external}",
-                "created_at": first_seen.get(c, NOW - YEAR),
+                "created_at": first_seen[c],
             }
         )
     optician_rows = [
@@ -331,7 +332,7 @@ async def seed(
     waitlist_rows = [
         {
             "id": w,
-            "client_id": 1 + rng.randrange(client_count),
+            "client_id": rng.choice(known),
             "conversation_id": 1 + rng.randrange(total_cases),
             "channel": "telegram",
             "language": "fr",
@@ -345,7 +346,7 @@ async def seed(
     journal_rows = [
         {
             "id": j,
-            "at": NOW - timedelta(days=400) + timedelta(seconds=j * 400 * 86400 / 100_000),
+            "at": NOW - timedelta(days=364) + timedelta(seconds=j * 364 * 86400 / 100_000),
             "actor": rng.choice(OPERATORS),
             "action": "view_case",
             "client_id": owner[(j * 7) % total_cases],
@@ -364,7 +365,7 @@ async def seed(
             "processed_at": m["created_at"] + timedelta(milliseconds=30),
         }
         for m in message_rows
-        if m["direction"] == "in" and m["created_at"] > NOW - timedelta(days=9)
+        if m["direction"] == "in" and m["created_at"] > NOW - timedelta(days=7)
     ]
     plan = [
         (clients, client_rows),
