@@ -2,8 +2,9 @@
 
 Options: ``--rounds N`` (default 5; 3 for ``telegram-out``, whose round takes ~21 s of paced sending),
 ``--conversations N`` per round at 50 clients (default 200), ``--only
-echo|sqlite|postgres|telegram-out|telegram-in|whatsapp-out|whatsapp-in|live|scale`` (repeatable; the WhatsApp
-scenarios default to 3 rounds, see ``bench/whatsapp_bench.py``). PostgreSQL is taken from
+echo|sqlite|postgres|telegram-out|telegram-in|whatsapp-out|whatsapp-in|live|bigtables|scale``
+(repeatable; the WhatsApp scenarios default to 3 rounds, see ``bench/whatsapp_bench.py``).
+PostgreSQL is taken from
 OPTIBOT_BENCH_POSTGRES_URL (default: the local server, database ``test``; a scratch database is
 created and dropped). The Telegram scenarios run after the engine's; see ``bench/telegram_bench.py``.
 
@@ -30,6 +31,7 @@ TELEGRAM = ("telegram-out", "telegram-in")
 WHATSAPP = ("whatsapp-out", "whatsapp-in")
 LIVE = ("live",)  # bench/live_bench.py: live events across two processes, pushed vs polled
 SCALE = ("scale",)  # bench/scale_bench.py: 1, 2 and 4 service processes on one PostgreSQL
+BIG = ("bigtables",)  # bench/big_tables.py: a year of data on both databases (issue 17)
 DEFAULT_ROUNDS = 5
 DEFAULT_TELEGRAM_OUT_ROUNDS = 3
 
@@ -96,9 +98,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, help=f"default {DEFAULT_ROUNDS}; telegram-out: 3")
     parser.add_argument("--conversations", type=int, default=200)
-    parser.add_argument("--only", choices=ENGINE + TELEGRAM + WHATSAPP + LIVE + SCALE, action="append")
+    parser.add_argument("--only", choices=ENGINE + TELEGRAM + WHATSAPP + LIVE + BIG + SCALE, action="append")
     args = parser.parse_args()
-    chosen = args.only or [*ENGINE, *TELEGRAM, *WHATSAPP, *LIVE, *SCALE]
+    chosen = args.only or [*ENGINE, *TELEGRAM, *WHATSAPP, *LIVE, *BIG, *SCALE]
     rounds = args.rounds or DEFAULT_ROUNDS
     backends = [b for b in ENGINE if b in chosen]
     if backends:
@@ -113,6 +115,12 @@ def main() -> None:
         report.whatsapp_in(args.rounds, args.conversations)
     if "live" in chosen:
         subprocess.run([sys.executable, "-m", "bench.live_bench"], check=True)
+    if "bigtables" in chosen:
+        from bench.big_tables import report as big_tables_report
+
+        big_tables_report(
+            os.environ.get("OPTIBOT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+        )
     if "scale" in chosen:  # 1, 2, 4 processes on PostgreSQL: bench/scale_bench.py
         from bench.scale_bench import report as scale_report
 

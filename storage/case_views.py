@@ -209,6 +209,16 @@ _MESSAGE = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class QueueKey:
+    """Where a queue's page ends, in its order: the next page starts after it (keyset pagination:
+    no row shown twice and none skipped, whatever is inserted or moved between two pages)."""
+
+    priority_rank: int
+    created_at: datetime
+    id: int
+
+
 async def queue(
     connection: AsyncConnection,
     statuses: Sequence[str],
@@ -216,16 +226,23 @@ async def queue(
     mode: str | None = None,
     department: str | None = None,
     claimed_by: str | None = None,
+    after: QueueKey | None = None,
+    limit: int = QUEUE_LIMIT,
 ) -> list[CaseSummaryRow]:
     """Cases in these statuses (of this mode, department, holder if given): mobilised workers
-    first (``priority_rank``), then the oldest."""
+    first (``priority_rank``), then the oldest; ``limit`` of them, after ``after`` if given."""
     query = (
         sa.select(*_SUMMARY)
         .outerjoin(clients, clients.c.id == cases.c.client_id)
         .where(cases.c.status.in_(list(statuses)))
         .order_by(cases.c.priority_rank, cases.c.created_at, cases.c.id)
-        .limit(QUEUE_LIMIT)
+        .limit(limit)
     )
+    if after is not None:
+        # A row value: both databases read it as a range of the (priority_rank, created_at, id)
+        # index, so a page costs its own rows, however deep.
+        key = sa.tuple_(cases.c.priority_rank, cases.c.created_at, cases.c.id)
+        query = query.where(key > (after.priority_rank, after.created_at, after.id))
     if mode:
         query = query.where(cases.c.mode == mode)
     if department:

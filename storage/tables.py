@@ -74,6 +74,14 @@ identities = sa.Table(
     # The conversation currently open on this identity (no FK: conversations point back here).
     sa.Column("conversation_id", Id, nullable=True),
     sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "client_id"),  # a client's identities (their history, erasure)
+    # The retention sweep reads only the clients not erased yet (storage/privacy/retention.py).
+    sa.Index(
+        "ix_identities_with_data",
+        "client_id",
+        postgresql_where=sa.text("external_id <> 'erased'"),
+        sqlite_where=sa.text("external_id <> 'erased'"),
+    ),
 )
 
 conversations = sa.Table(
@@ -95,6 +103,8 @@ conversations = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
     sa.Column("closed_at", Time, nullable=True),
     sa.Index(None, "owner"),
+    sa.Index(None, "client_id"),
+    sa.Index(None, "updated_at"),  # the retention sweep: conversations used since the delay
 )
 
 # The transcript, and the outbox: an outbound row is delivered by the outbox sender, which records
@@ -140,6 +150,13 @@ messages = sa.Table(
         postgresql_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
         sqlite_where=sa.text("direction = 'out' AND sent_at IS NULL AND failed_at IS NULL"),
     ),
+    # Messages about no conversation nor case (goodbyes, staff messages): the retention sweep's.
+    sa.Index(
+        "ix_messages_unattached",
+        "id",
+        postgresql_where=sa.text("conversation_id IS NULL AND case_id IS NULL"),
+        sqlite_where=sa.text("conversation_id IS NULL AND case_id IS NULL"),
+    ),
 )
 
 # Delivery receipts as the platform sent them (WhatsApp statuses: sent, delivered, read, failed),
@@ -168,6 +185,7 @@ consents = sa.Table(
     sa.Column("purpose", sa.String(32), nullable=False),
     sa.Column("wording_version", sa.String(32), nullable=False),
     sa.Column("given_at", Time, nullable=False),
+    sa.Index(None, "client_id"),
 )
 
 cases = sa.Table(
@@ -230,6 +248,29 @@ cases = sa.Table(
     # The reports and the map read a period of cases, everywhere or in one department.
     sa.Index(None, "created_at"),
     sa.Index(None, "department", "created_at"),
+    # The queue's order, walked by its keyset (storage/case_views.py::queue) whatever the statuses.
+    sa.Index(None, "priority_rank", "created_at", "id"),
+    # The retention sweep: cases not anonymised yet (a quarter of a year's), cases holding a file.
+    sa.Index(
+        "ix_cases_unanonymised",
+        "status",
+        "done_at",
+        "updated_at",
+        postgresql_where=sa.text("anonymised_at IS NULL"),
+        sqlite_where=sa.text("anonymised_at IS NULL"),
+    ),
+    sa.Index(
+        "ix_cases_with_prescription",
+        "id",
+        postgresql_where=sa.text("prescription_path IS NOT NULL"),
+        sqlite_where=sa.text("prescription_path IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_cases_with_insurance_card",
+        "id",
+        postgresql_where=sa.text("insurance_card_path IS NOT NULL"),
+        sqlite_where=sa.text("insurance_card_path IS NOT NULL"),
+    ),
 )
 
 waitlist = sa.Table(
@@ -251,6 +292,7 @@ waitlist = sa.Table(
     sa.Index(None, "notified_at", "department"),
     sa.Index(None, "client_id"),
     sa.Index(None, "conversation_id"),  # the join-time answers update the conversation's entry
+    sa.Index(None, "created_at"),  # the retention sweep
 )
 
 inbox = sa.Table(
@@ -273,6 +315,7 @@ inbox = sa.Table(
         sqlite_where=sa.text("processed_at IS NULL"),
     ),
     sa.Index(None, "identity_key"),
+    sa.Index(None, "received_at"),  # the retention sweep
 )
 
 # --- the operator console ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from bot.console.checks import MAX_OPERATOR_TEXT
 from bot.console.guards import Changing, SignedIn, StaffChanging, StaffSignedIn, require_admin
 from bot.console.live import Wakeup as Wakeup  # the composition root builds it (bot/app.py)
 from bot.console.live import live_events
+from bot.console.queries import MAX_QUEUE_PAGE, QUEUE_PAGE
 from bot.console.service import Console, QueueFilter
 from bot.console.views import Canned, CaseDetail, CaseSummary, Journal
 from bot.desk import LINK_PREFIX
@@ -58,6 +59,7 @@ class SessionOut(BaseModel):
 class Queue(BaseModel):
     cases: list[CaseSummary]
     overdue_after_s: int
+    next: str | None = Field(None, description="The next page: ?after=<this>; null at the end.")
 
 
 class TextIn(BaseModel):
@@ -217,14 +219,18 @@ def build_router(
         mode: Literal["visit", "shipment"] | None = None,
         department: Annotated[str | None, Query(max_length=3)] = None,
         mine: bool = False,
+        after: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_QUEUE_PAGE)] = QUEUE_PAGE,
     ) -> Queue:
-        """Open cases (or those of the given statuses): mobilised workers first, then the oldest."""
+        """Open cases (or those of the given statuses): mobilised workers first, then the oldest;
+        ``limit`` of them, after the cursor ``after`` (the previous page's ``next``)."""
         statuses = [s for s in (status or OPEN_STATES) if s in CASE_STATES] or list(OPEN_STATES)
         wanted = QueueFilter(statuses, mode, department or None, mine)
-        found = await console.queue(session.operator, wanted)
+        page = await console.queue_page(session.operator, wanted, after, limit)
         return Queue(
-            cases=found,
+            cases=page.cases,
             overdue_after_s=int(console.overdue_after.total_seconds()),
+            next=page.next,
         )
 
     @router.get("/cases/{case_id}")

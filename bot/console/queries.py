@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot import windows
 from bot.console.auth import Operator
@@ -27,11 +27,14 @@ from flows.catalog import Catalog
 from flows.lifecycle import HELD_STATES, OPEN_STATES
 from storage import appointments, case_views, set_aside
 from storage import privacy as privacy_store
-from storage.case_views import CaseDetailRow, CaseFileRef, ClientWrote
+from storage.case_views import CaseDetailRow, CaseFileRef, ClientWrote, QueueKey
 from storage.database import Connection, Database
 from storage.files import FileStore, RejectedFileError, sniff
 
 MAX_MESSAGES = 500  # the newest messages shown with a case
+QUEUE_PAGE = 100  # cases per page of the queue (the console asks for up to MAX_QUEUE_PAGE)
+MAX_QUEUE_PAGE = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 VIEW_JOURNALED_FOR = timedelta(minutes=10)  # one view_case line per operator and case this often
 
 # What the live views compare: (the queue's, the open case's or None); either changes when
@@ -45,6 +48,29 @@ class QueueFilter:
     mode: str | None = None
     department: str | None = None
     mine: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """A page of the queue; ``next``: the cursor of the page after it (None: the last page)."""
+
+    cases: list[CaseSummary]
+    next: str | None
+
+
+def queue_cursor(key: QueueKey) -> str:
+    """The opaque cursor of a page's last case: ``rank.microseconds since 1970.id``."""
+    micros = (key.created_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{key.priority_rank}.{micros}.{key.id}"
+
+
+def queue_key(cursor: str) -> QueueKey:
+    """The key a cursor stands for; refused (422) if it is not one."""
+    try:
+        rank, micros, last = (int(part) for part in cursor.split("."))
+    except ValueError:
+        raise RefusedError(422, "curseur de file invalide") from None
+    return QueueKey(rank, _EPOCH + timedelta(microseconds=micros), last)
 
 
 class CaseQueries:
@@ -68,6 +94,16 @@ class CaseQueries:
         self.overdue_after = overdue_after
 
     async def queue(self, me: Operator, wanted: QueueFilter) -> list[CaseSummary]:
+        """The queue's first page (:data:`MAX_QUEUE_PAGE` cases)."""
+        return (await self.queue_page(me, wanted, limit=MAX_QUEUE_PAGE)).cases
+
+    async def queue_page(
+        self, me: Operator, wanted: QueueFilter, after: str | None = None, limit: int = QUEUE_PAGE
+    ) -> QueuePage:
+        """A page of the queue in its order, after the cursor ``after`` (keyset: a page reads
+        its own rows only, however deep, and cases added or moved meanwhile neither repeat nor
+        push others out of sight)."""
+        key = None if after is None else queue_key(after)
         async with self.database.connect() as connection:
             rows = await case_views.queue(
                 connection,
@@ -75,9 +111,17 @@ class CaseQueries:
                 mode=wanted.mode,
                 department=wanted.department.upper() if wanted.department else None,
                 claimed_by=me.name if wanted.mine else None,
+                after=key,
+                limit=limit + 1,
             )
         now = self.clock()
-        return [case_summary(row, now, self.overdue_after) for row in rows]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if more else None
+        cursor = (
+            None if last is None else queue_cursor(QueueKey(last.priority_rank, last.created_at, last.id))
+        )
+        return QueuePage([case_summary(row, now, self.overdue_after) for row in rows], cursor)
 
     async def case(self, me: Operator, public_id: str, *, viewed: bool = False) -> CaseDetail:
         """A case's detail; ``viewed``: an operator opens it, and the access journal says so.

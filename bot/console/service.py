@@ -11,7 +11,7 @@ from bot.console.actions import CaseActions, VisitOffers
 from bot.console.auth import Operator
 from bot.console.canned import CannedReplies
 from bot.console.personal import PersonalData
-from bot.console.queries import CaseQueries, QueueFilter, Version
+from bot.console.queries import CaseQueries, QueueFilter, QueuePage, Version
 from bot.console.views import Canned, CaseDetail, CaseSummary, Journal, MessageOut
 from bot.privacy import PrivacyDesk
 from flows.catalog import Catalog
@@ -52,6 +52,9 @@ class Console:
 
     async def queue(self, me: Operator, wanted: QueueFilter) -> list[CaseSummary]:
         return await self.queries.queue(me, wanted)
+
+    async def queue_page(self, me: Operator, wanted: QueueFilter, after: str | None, limit: int) -> QueuePage:
+        return await self.queries.queue_page(me, wanted, after, limit)
 
     async def case(self, me: Operator, public_id: str, *, viewed: bool = False) -> CaseDetail:
         return await self.queries.case(me, public_id, viewed=viewed)

@@ -184,7 +184,8 @@ async def erase_clients(
         )
     # A client with no case leaves nothing at all (no statistic needs the shell).
     await connection.execute(
-        sa.delete(clients).where(clients.c.id.in_(ids), clients.c.id.not_in(sa.select(cases.c.client_id)))
+        # NOT EXISTS by the cases' client index (a NOT IN read every case of the year).
+        sa.delete(clients).where(clients.c.id.in_(ids), ~sa.exists().where(cases.c.client_id == clients.c.id))
     )
     return sorted(files)
 

@@ -28,6 +28,7 @@ export const el = {
   queueCount: $("queue-count"),
   queueEmpty: $("queue-empty"),
   queueError: $("queue-error"),
+  queueMore: $("queue-more"),
   casePane: $("case-pane"),
   casePlaceholder: $("case-placeholder"),
   caseLoading: $("case-loading"),

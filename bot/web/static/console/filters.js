@@ -42,9 +42,12 @@ export function restoreFilters() {
   el.filterMine.checked = Boolean(saved.mine);
 }
 
-export function queueQuery() {
+/** The API's query for the filters; ``page``: { limit, after } (the queue is paged by a cursor). */
+export function queueQuery(page = {}) {
   const f = readFilters();
   const params = new URLSearchParams();
+  if (page.limit) params.set("limit", String(page.limit));
+  if (page.after) params.set("after", page.after);
   // No box ticked means "the default" (the open statuses), as the API does without ?status.
   for (const s of f.statuses) params.append("status", s);
   if (f.mode) params.set("mode", f.mode);

@@ -11,8 +11,13 @@ import { isLive } from "./stream.js";
 import { MODE } from "./words.js";
 
 const QUEUE_DEBOUNCE_MS = 200;
+const PAGE = 100; // cases per page; a refetch asks again for as many as are shown (up to MAX_PAGE)
+const MAX_PAGE = 500;
 
 let cases = []; // CaseSummary[] as last fetched
+let nextCursor = null; // the page after the shown ones (the API's "next"), null at the end
+let opened = PAGE; // how many cases the operator has paged to (a refetch asks for as many)
+let moreAbort = null;
 let fetchedAt = 0; // performance.now() of that fetch: waiting_s + elapsed = waiting time
 let overdueAfter = null; // overdue_after_s
 let queueTimer = 0;
@@ -32,14 +37,18 @@ export function summaryOf(id) {
 /** Signed out: the queue is forgotten and nothing more is fetched. */
 export function resetQueue() {
   cases = [];
+  nextCursor = null;
+  opened = PAGE;
   queueLoaded = false;
   if (queueAbort) queueAbort.abort();
+  if (moreAbort) moreAbort.abort();
   window.clearTimeout(queueTimer);
   el.queue.replaceChildren();
 }
 
 function onFiltersChanged(event) {
   saveFilters();
+  opened = PAGE; // other filters: the first page again
   if (event && event.target === el.filterDepartment) {
     window.clearTimeout(departmentTimer);
     departmentTimer = window.setTimeout(fetchQueue, 350);
@@ -57,13 +66,17 @@ export async function fetchQueue() {
   window.clearTimeout(queueTimer);
   if (!session.me) return;
   if (queueAbort) queueAbort.abort();
+  if (moreAbort) moreAbort.abort();
   const abort = new AbortController();
   queueAbort = abort;
+  // As many cases as are shown, from the start: a refresh keeps the pages the operator opened.
+  const limit = Math.min(MAX_PAGE, Math.max(PAGE, opened));
   try {
-    const data = await api("GET", `/cases${queueQuery()}`, { signal: abort.signal });
+    const data = await api("GET", `/cases${queueQuery({ limit })}`, { signal: abort.signal });
     if (abort !== queueAbort) return;
     queueAbort = null;
     cases = Array.isArray(data.cases) ? data.cases : [];
+    nextCursor = data.next || null;
     overdueAfter = Number(data.overdue_after_s) || null;
     fetchedAt = performance.now();
     queueLoaded = true;
@@ -77,6 +90,28 @@ export async function fetchQueue() {
     // Try again a little later; a queue event will also trigger a refetch.
     window.clearTimeout(queueTimer);
     queueTimer = window.setTimeout(fetchQueue, 5000);
+  }
+}
+
+/** The next page, after the last case shown (its cursor): appended, a case already shown skipped. */
+async function fetchMore() {
+  if (!nextCursor || !session.me || moreAbort) return;
+  const abort = new AbortController();
+  moreAbort = abort;
+  try {
+    const data = await api("GET", `/cases${queueQuery({ limit: PAGE, after: nextCursor })}`, { signal: abort.signal });
+    if (abort !== moreAbort) return;
+    const shown = new Set(cases.map((c) => c.id));
+    cases = cases.concat((Array.isArray(data.cases) ? data.cases : []).filter((c) => !shown.has(c.id)));
+    nextCursor = data.next || null;
+    opened = cases.length;
+    renderQueue();
+  } catch (error) {
+    if (error && error.name === "AbortError") return;
+    if (error instanceof ApiError && error.status === 401) return;
+    setError(el.queueError, messageFor(error, "La suite de la file n'a pas pu être chargée."));
+  } finally {
+    if (abort === moreAbort) moreAbort = null;
   }
 }
 
@@ -167,10 +202,11 @@ function renderQueue() {
   const rows = cases.map(queueRow);
   el.queue.replaceChildren(...rows);
   show(el.queueEmpty, queueLoaded && rows.length === 0);
+  show(el.queueMore, Boolean(nextCursor));
   const queued = cases.filter((c) => c.status === "queued").length;
   const overdue = cases.filter(isOverdue).length;
   const noTaker = cases.filter((c) => c.no_taker).length;
-  let count = `${cases.length} cas`;
+  let count = nextCursor ? `${cases.length}+ cas` : `${cases.length} cas`;
   if (queued) count += ` · ${queued} en attente`;
   if (overdue) count += ` · ${overdue} en retard`;
   if (noTaker) count += ` · ${noTaker} sans opticien`;
@@ -227,6 +263,7 @@ export function unmarkOpen() {
 export function bindQueue() {
   el.filters.addEventListener("change", onFiltersChanged);
   el.filterDepartment.addEventListener("input", onFiltersChanged);
+  el.queueMore.addEventListener("click", fetchMore);
   el.filters.addEventListener("submit", (event) => {
     event.preventDefault();
     fetchQueue();
