@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## bench: the engine benchmark (medians of 5 rounds; echo reference in the same run)
+## bench: every benchmark (engine, channels, live events, big tables, scale-out); medians of the rounds
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
