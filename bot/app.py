@@ -21,7 +21,7 @@ from bot.dispatch import Dispatch
 from bot.engine import Engine, new_reference, utcnow
 from bot.levels import ServiceLevels
 from bot.live import BrowserStreams, Live
-from bot.logs import configure_logging
+from bot.logs import configure_logging, describe
 from bot.members import Members
 from bot.metrics import Metrics
 from bot.outbox import Channel, OutboxSender
@@ -251,9 +251,12 @@ async def running(
         # then the channels' own jobs, then the engine.
         for task in services.tasks:
             task.cancel()
-        for task in services.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task, outcome in zip(
+            services.tasks, await asyncio.gather(*services.tasks, return_exceptions=True), strict=True
+        ):
+            # A background loop that died earlier must not stop the rest of the shutdown.
+            if isinstance(outcome, Exception):
+                log.error("%s had stopped: %s", task.get_name(), describe(outcome))
         services.tasks.clear()
         if services.telegram is not None:
             await services.telegram.stop()
@@ -276,6 +279,10 @@ async def opened(services: Services, *, migrate: bool | None = None) -> AsyncIte
         yield services
     finally:
         await services.engine.privacy.settled()
+        try:  # what the command changed reaches the running processes' streams at once
+            await services.live.announce()
+        except Exception as error:  # their safety read makes up for it
+            log.warning("live: the command's change not announced: %s", describe(error))
         await services.database.dispose()
 
 

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from bot.signals import Commits
 from storage.database import Database
-from storage.notify import MAX_PAYLOAD, Listener, asyncpg_dsn, notify, supports_notify
+from storage.notify import MAX_PAYLOAD, Listener, asyncpg_connect_args, notify, supports_notify
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,13 @@ class Live:
             self._keys.add(stream_key(user))
             self._pending.set()
 
+    async def announce(self) -> None:
+        """Tell the other processes now that something was committed: for a command of the command
+        line, whose process runs no publisher (its streams would otherwise wait for their safety read)."""
+        if self.pushed:
+            self._committed = True
+            await notify(self.database, self._payload())
+
     def _payload(self) -> str:
         parts = [self.origin]
         if self._committed:
@@ -155,7 +162,7 @@ class Live:
         if not self.pushed:
             return
         self.listener = Listener(
-            asyncpg_dsn(self.url), self.hear, self.state, check_every=self.safety_seconds
+            asyncpg_connect_args(self.url), self.hear, self.state, check_every=self.safety_seconds
         )
         publisher = asyncio.create_task(self._publish(), name="optibot-live-publish")
         try:

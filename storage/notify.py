@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,9 +32,16 @@ def supports_notify(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 
 
-def asyncpg_dsn(url: str) -> str:
-    """The SQLAlchemy URL (``postgresql+asyncpg://…``) as a DSN asyncpg reads."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+# Options of the URL that SQLAlchemy's asyncpg dialect takes for itself: asyncpg would send them to
+# the server as settings, which refuses them (``?prepared_statement_cache_size=0`` behind a pooler).
+_DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn")
+
+
+def asyncpg_connect_args(url: str) -> dict[str, object]:
+    """``asyncpg.connect``'s keyword arguments for the SQLAlchemy URL (``postgresql+asyncpg://…``),
+    read the way the pooled engine reads it: ``?ssl=require`` and the like keep their meaning."""
+    _args, kwargs = PGDialect_asyncpg().create_connect_args(make_url(url))  # type: ignore[no-untyped-call]
+    return {key: value for key, value in kwargs.items() if key not in _DIALECT_ONLY}
 
 
 async def notify(database: AsyncEngine, payload: str) -> None:
@@ -53,13 +61,13 @@ class Listener:
 
     def __init__(
         self,
-        dsn: str,
+        connect_args: dict[str, object],
         on_payload: Callable[[str], None],
         on_state: Callable[[bool], None],
         *,
         check_every: float = 30.0,
     ) -> None:
-        self.dsn = dsn
+        self.connect_args = connect_args
         self.on_payload = on_payload
         self.on_state = on_state
         self.check_every = check_every
@@ -69,8 +77,8 @@ class Listener:
         pause = FIRST_PAUSE
         while True:
             try:
-                connection = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+                connection = await asyncpg.connect(**self.connect_args, timeout=CONNECT_TIMEOUT)
+            except Exception as error:  # unreachable, refused, misconfigured: tried again, logged
                 log.warning(
                     "live listener: cannot connect (%s), again in %.1f s", type(error).__name__, pause
                 )
@@ -80,7 +88,7 @@ class Listener:
             try:
                 await self._listen(connection)
                 pause = FIRST_PAUSE  # it was listening: the next failure starts short again
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            except Exception as error:  # whatever ended it, the streams poll until it listens again
                 log.warning("live listener: connection lost (%s)", type(error).__name__)
             finally:
                 self.server_pid = None

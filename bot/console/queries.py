@@ -58,6 +58,10 @@ class QueuePage:
     next: str | None
 
 
+_INT32 = 2**31
+_INT64 = 2**63
+
+
 def queue_cursor(key: QueueKey) -> str:
     """The opaque cursor of a page's last case: ``rank.microseconds since 1970.id``."""
     micros = (key.created_at - _EPOCH) // timedelta(microseconds=1)
@@ -68,9 +72,11 @@ def queue_key(cursor: str) -> QueueKey:
     """The key a cursor stands for; refused (422) if it is not one."""
     try:
         rank, micros, last = (int(part) for part in cursor.split("."))
-    except ValueError:
+        if not (0 <= rank < _INT32 and 0 <= last < _INT64):  # what the columns can hold
+            raise ValueError(cursor)
+        return QueueKey(rank, _EPOCH + timedelta(microseconds=micros), last)
+    except (ValueError, OverflowError):  # not three numbers, or a time no case can have
         raise RefusedError(422, "curseur de file invalide") from None
-    return QueueKey(rank, _EPOCH + timedelta(microseconds=micros), last)
 
 
 class CaseQueries:

@@ -100,7 +100,7 @@ async def _delivered(app: Service, within: float = 10.0) -> None:
 
 async def _payloads(url: str) -> tuple[asyncpg.Connection, list[str]]:
     heard: list[str] = []
-    spy = await asyncpg.connect(notify.asyncpg_dsn(url))
+    spy = await asyncpg.connect(**notify.asyncpg_connect_args(url))
     await spy.add_listener(notify.CHANNEL, lambda _c, _p, _ch, payload: heard.append(payload))
     return spy, heard
 
@@ -196,8 +196,67 @@ async def test_sqlite_keeps_the_in_process_signal_and_the_two_second_poll(tmp_pa
 
 
 async def _terminate(url: str, pid: int) -> None:
-    admin = await asyncpg.connect(notify.asyncpg_dsn(url))
+    admin = await asyncpg.connect(**notify.asyncpg_connect_args(url))
     try:
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
     finally:
         await admin.close()
+
+
+async def _listening(listener: notify.Listener, states: list[bool]) -> None:
+    task = asyncio.create_task(listener.run())
+    try:
+        await _until(lambda: True in states, "listening")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_listener_reads_the_url_as_the_pool_does(postgres_url: str) -> None:
+    """Options SQLAlchemy's dialect takes for itself (here the statement cache, set to 0 behind a
+    pooler) are not sent to the server as settings, which would refuse the connection for ever."""
+    states: list[bool] = []
+    url = f"{postgres_url}?prepared_statement_cache_size=0"
+    args = notify.asyncpg_connect_args(url)
+    assert "prepared_statement_cache_size" not in args
+    await _listening(notify.Listener(args, lambda _payload: None, states.append), states)
+
+
+async def test_an_unexpected_error_does_not_end_the_listener(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever ends a listening session, the listener connects again (the task never dies, so
+    cross-process wake-ups come back and a shutdown does not trip on its error)."""
+    states: list[bool] = []
+    listener = notify.Listener(notify.asyncpg_connect_args(postgres_url), lambda _p: None, states.append)
+    real = listener._listen
+    failures = iter([RuntimeError("unexpected")])
+
+    async def flaky(connection: asyncpg.Connection) -> None:
+        for error in failures:
+            raise error
+        await real(connection)
+
+    monkeypatch.setattr(listener, "_listen", flaky)
+    monkeypatch.setattr(notify, "FIRST_PAUSE", 0.01)
+    await _listening(listener, states)
+
+
+async def test_a_command_tells_the_running_processes_what_it_committed(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A command of the command line (here: the service level switched) runs no publisher of its
+    own: it announces its change once as it ends, so open consoles see it at once, not after their
+    safety read."""
+    from bot.app import build, opened
+    from bot.settings import Settings
+
+    spy, heard = await _payloads(postgres_url)
+    try:
+        settings = Settings(_env_file=None, database_url=postgres_url, optibot_data_dir=tmp_path / "d")  # type: ignore[call-arg]
+        async with opened(build(settings), migrate=True) as services:
+            await services.levels.set("crisis", department=None, by="cli:test")
+        await _until(lambda: any(";c" in payload for payload in heard), "announced")
+        assert all(PAYLOAD.match(payload) for payload in heard), heard
+    finally:
+        await spy.close()
